@@ -1,0 +1,110 @@
+// @ts-check
+// How vtctl shows results on a terminal: MySQL-client style tables, values in the ⚑ HTTP JSON
+// encoding decoded for reading ({"int"} as its decimal, {"base64"} as x'hex').
+
+/**
+ * One value as the table shows it: {"int"} as its decimal, {"base64"} as x'hex'.
+ * @param {unknown} v
+ * @returns {string}
+ */
+export function formatValue(v) {
+  if (v === null || v === undefined) return "NULL";
+  if (typeof v === "object" && !Array.isArray(v)) {
+    const o = /** @type {Record<string, unknown>} */ (v);
+    if (typeof o.int === "string") return o.int;
+    if (typeof o.base64 === "string") return `x'${Buffer.from(o.base64, "base64").toString("hex")}'`;
+    if (typeof o.real === "string") return o.real;
+    return JSON.stringify(v);
+  }
+  if (typeof v === "string") {
+    // Keep one row on one line: control characters are shown escaped.
+    return v.replace(/[\x00-\x1f\x7f]/g, (c) =>
+      c === "\n" ? "\\n" : c === "\t" ? "\\t" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    );
+  }
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+/** @param {unknown} v */
+function isNumeric(v) {
+  return typeof v === "number" || (typeof v === "object" && v !== null && "int" in v);
+}
+
+/**
+ * A MySQL-client style box table.
+ * @param {string[]} header
+ * @param {unknown[][]} rows
+ * @returns {string}
+ */
+export function renderTable(header, rows) {
+  const cells = rows.map((row) => header.map((_, i) => formatValue(row[i])));
+  const right = header.map((_, i) => rows.length > 0 && rows.every((row) => row[i] === null || row[i] === undefined || isNumeric(row[i])));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
+  const line = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+`;
+  /** @param {string[]} r @param {boolean} align */
+  const fmt = (r, align) =>
+    `| ${r.map((c, i) => (align && right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ")} |`;
+  return [line, fmt(header, false), line, ...cells.map((r) => fmt(r, true)), ...(cells.length > 0 ? [line] : [])].join("\n") + "\n";
+}
+
+/**
+ * A reply field read defensively (replies come from the network): the object, or an empty one.
+ * @param {unknown} v
+ * @returns {Record<string, unknown>}
+ */
+export function record(v) {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? /** @type {Record<string, unknown>} */ (v) : {};
+}
+
+/**
+ * @param {unknown} v
+ * @returns {unknown[]}
+ */
+export function list(v) {
+  return Array.isArray(v) ? v : [];
+}
+
+/**
+ * A `POST /v1/sql` reply: a table and "N rows", or for a write "rowsAffected: N, lastInsertRowid: X".
+ * @param {unknown} reply
+ */
+export function renderResult(reply) {
+  const rs = record(reply);
+  const columns = list(rs.columns).map(String);
+  const rows = list(rs.rows).map(list);
+  const affected = typeof rs.rowsAffected === "number" ? rs.rowsAffected : 0;
+  if (columns.length === 0) {
+    const id = rs.lastInsertRowid === undefined || rs.lastInsertRowid === null ? "" : `, lastInsertRowid: ${formatValue(rs.lastInsertRowid)}`;
+    return `rowsAffected: ${affected}${id}\n`;
+  }
+  const note = affected > 0 ? ` (rowsAffected: ${affected})` : "";
+  return `${renderTable(columns, rows)}${rows.length} ${rows.length === 1 ? "row" : "rows"}${note}\n`;
+}
+
+/**
+ * A `GET /v1/topology` reply: one table row per shard, then each keyspace's tables and the workflows.
+ * @param {unknown} reply
+ */
+export function renderTopology(reply) {
+  const topo = record(reply);
+  const keyspaces = list(topo.keyspaces).map(record);
+  let out = `serving graph version ${formatValue(topo.version ?? "?")}\n`;
+  if (keyspaces.length === 0) return `${out}no keyspaces\n`;
+  /** @type {unknown[][]} */
+  const rows = [];
+  for (const ks of keyspaces) {
+    for (const s of list(ks.shards).map(record)) {
+      const kr = typeof s.keyRange === "string" ? s.keyRange : `${record(s.keyRange).start ?? ""}-${record(s.keyRange).end ?? ""}`;
+      rows.push([ks.name, ks.sharded ? "yes" : "no", s.name, kr, s.serving ? "yes" : "no", s.rowCount, s.bytes]);
+    }
+  }
+  out += renderTable(["keyspace", "sharded", "shard", "keyRange", "serving", "rowCount", "bytes"], rows);
+  for (const ks of keyspaces) {
+    const tables = list(ks.tables).map(String);
+    out += `${formatValue(ks.name)} tables: ${tables.length > 0 ? tables.join(", ") : "(none)"}\n`;
+  }
+  const workflows = list(topo.workflows);
+  out += workflows.length === 0 ? "workflows: none\n" : `workflows:\n${workflows.map((w) => `  ${JSON.stringify(w)}`).join("\n")}\n`;
+  return out;
+}

@@ -1,0 +1,354 @@
+// vtctl as users run it: `node cli/vtctl.mjs ...` in a child process, against a node:http
+// server that fakes the gate's HTTP endpoints and records what it received.
+
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+
+const VTCTL = join(dirname(fileURLToPath(import.meta.url)), "vtctl.mjs");
+
+interface Received {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+interface Reply {
+  status?: number;
+  body: unknown;
+}
+
+const TOPOLOGY = {
+  version: 7,
+  keyspaces: [
+    {
+      name: "main",
+      sharded: true,
+      shards: [
+        { name: "-80", keyRange: "-80", serving: true, rowCount: 1200, bytes: 65536 },
+        { name: "80-", keyRange: "80-", serving: false, rowCount: 3, bytes: 4096 },
+      ],
+      tables: ["users", "orders"],
+      vschema: { sharded: true },
+    },
+  ],
+  workflows: [],
+};
+
+let server: Server;
+let base = "";
+let received: Received[] = [];
+/** What the fake answers, by "METHOD /path" (query string dropped). */
+let replies: Record<string, Reply | ((body: unknown) => Reply)> = {};
+let tmp = "";
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "vtctl-test-"));
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const body: unknown = text === "" ? undefined : JSON.parse(text);
+      received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
+      const route = `${req.method ?? ""} ${(req.url ?? "").split("?")[0] ?? ""}`;
+      const entry = replies[route];
+      const reply: Reply = entry === undefined
+        ? { status: 404, body: { error: { code: "INVALID_ARGUMENT", message: `no route ${route}`, retryable: false } } }
+        : typeof entry === "function" ? entry(body) : entry;
+      res.writeHead(reply.status ?? 200, { "content-type": "application/json" });
+      res.end(typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await rm(tmp, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  received = [];
+  replies = {};
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs vtctl with VTCTL_SERVER pointing at the fake unless `env` says otherwise. */
+function vtctl(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [VTCTL, ...args], {
+      env: { PATH: process.env["PATH"], VTCTL_SERVER: base, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("help and argument errors", () => {
+  it("--help lists every command and marks the later ones not yet available", async () => {
+    for (const flag of ["--help", "-h"]) {
+      const r = await vtctl(["sql", flag]);
+      expect(r.code).toBe(0);
+      for (const cmd of ["sql", "topology", "keyspace create", "vschema apply", "vschema show", "reshard", "movetables", "vdiff", "vstream"]) {
+        expect(r.stdout).toContain(cmd);
+      }
+      expect(r.stdout).toContain("Not yet available");
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it("no command, an unknown command or flag exit 1 with INVALID_ARGUMENT", async () => {
+    for (const args of [[], ["frobnicate"], ["topology", "--bogus"], ["sql", "SELECT 1", "--file", "x"], ["sql"], ["sql", "SELECT", "*"]]) {
+      const r = await vtctl(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);
+      expect(r.stdout).toBe("");
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it.each(["reshard", "movetables", "vdiff", "vstream"])("%s is UNSUPPORTED for now", async (cmd) => {
+    const r = await vtctl([cmd, "create", "--keyspace", "main", "--workflow", "w1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`UNSUPPORTED: vtctl ${cmd} is not yet available in this version\n`);
+  });
+});
+
+describe("sql", () => {
+  const ROWS = {
+    columns: ["id", "name", "big", "blob", "note"],
+    rows: [
+      [1, "ada", { int: "9007199254740993" }, { base64: "AAH+/w==" }, null],
+      [20, "grace", 5, { base64: "" }, "line1\nline2"],
+    ],
+    rowsAffected: 0,
+  };
+
+  it("prints a table with decoded values and a row count", async () => {
+    replies["POST /v1/sql"] = { body: ROWS };
+    const r = await vtctl(["sql", "SELECT * FROM users", "--keyspace", "main"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(received[0]?.body).toEqual({ sql: "SELECT * FROM users", keyspace: "main" });
+    expect(r.stdout).toBe(
+      [
+        "+----+-------+------------------+-------------+--------------+",
+        "| id | name  | big              | blob        | note         |",
+        "+----+-------+------------------+-------------+--------------+",
+        "|  1 | ada   | 9007199254740993 | x'0001feff' | NULL         |",
+        "| 20 | grace |                5 | x''         | line1\\nline2 |",
+        "+----+-------+------------------+-------------+--------------+",
+        "2 rows",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("prints rowsAffected and lastInsertRowid for a write", async () => {
+    replies["POST /v1/sql"] = { body: { columns: [], rows: [], rowsAffected: 1, lastInsertRowid: { int: "4611686018427387904" } } };
+    const r = await vtctl(["sql", "INSERT INTO users (id) VALUES (?)", "--params", '[{"int": "4611686018427387904"}]']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("rowsAffected: 1, lastInsertRowid: 4611686018427387904\n");
+    expect(received[0]?.body).toEqual({ sql: "INSERT INTO users (id) VALUES (?)", params: [{ int: "4611686018427387904" }] });
+  });
+
+  it("--json prints the server's JSON, and flags may come first", async () => {
+    replies["POST /v1/sql"] = { body: ROWS };
+    const r = await vtctl(["--json", "--keyspace=main", "sql", "SELECT * FROM users", "--params", '{"id": 1}']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(ROWS);
+    expect(received[0]?.body).toEqual({ sql: "SELECT * FROM users", keyspace: "main", params: { id: 1 } });
+  });
+
+  it("rejects --params that are not a JSON array or object before sending", async () => {
+    for (const params of ["[1,", "42", "null"]) {
+      const r = await vtctl(["sql", "SELECT ?", "--params", params]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^INVALID_ARGUMENT: --params/);
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it("a server error exits 1 with CODE: message, position and a caret", async () => {
+    replies["POST /v1/sql"] = {
+      status: 400,
+      body: { error: { code: "SYNTAX_ERROR", message: 'near "FORM": syntax error', retryable: false, position: 9 } },
+    };
+    const r = await vtctl(["sql", "SELECT * FORM users"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe('SYNTAX_ERROR: near "FORM": syntax error (position 9)\n  SELECT * FORM users\n           ^\n');
+  });
+
+  it("a non-JSON error answer names the status", async () => {
+    replies["POST /v1/sql"] = { status: 502, body: "<html>bad gateway</html>" };
+    const r = await vtctl(["sql", "SELECT 1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^INTERNAL: POST .*\/v1\/sql answered 502 Bad Gateway: <html>bad gateway<\/html>/);
+  });
+});
+
+describe("auth and server", () => {
+  it("sends --token, or VTCTL_TOKEN, as a bearer token", async () => {
+    replies["GET /v1/topology"] = { body: TOPOLOGY };
+    expect((await vtctl(["topology", "--token", "t0k"])).code).toBe(0);
+    expect((await vtctl(["topology"], { VTCTL_TOKEN: "from-env" })).code).toBe(0);
+    expect((await vtctl(["topology", "--token=flag-wins"], { VTCTL_TOKEN: "from-env" })).code).toBe(0);
+    expect((await vtctl(["topology"])).code).toBe(0);
+    expect(received.map((r) => r.headers.authorization)).toEqual(["Bearer t0k", "Bearer from-env", "Bearer flag-wins", undefined]);
+  });
+
+  it("UNAUTHENTICATED from the server is reported with its code", async () => {
+    replies["GET /v1/topology"] = {
+      status: 401,
+      body: { error: { code: "UNAUTHENTICATED", message: "missing or wrong bearer token", retryable: false } },
+    };
+    const r = await vtctl(["topology"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("UNAUTHENTICATED: missing or wrong bearer token\n");
+  });
+
+  it("--server overrides VTCTL_SERVER; an unreachable server is named", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const dead = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const r = await vtctl(["topology", "--server", dead]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`INTERNAL: cannot reach the server at ${dead}`);
+    expect(r.stderr).toContain("ECONNREFUSED");
+    expect(received).toHaveLength(0);
+
+    const bad = await vtctl(["topology", "--server", "not a url"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^INVALID_ARGUMENT: --server/);
+  });
+});
+
+describe("topology", () => {
+  it("prints keyspaces and shards with keyRange, serving, rowCount, bytes", async () => {
+    replies["GET /v1/topology"] = { body: TOPOLOGY };
+    const r = await vtctl(["topology"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        "serving graph version 7",
+        "+----------+---------+-------+----------+---------+----------+-------+",
+        "| keyspace | sharded | shard | keyRange | serving | rowCount | bytes |",
+        "+----------+---------+-------+----------+---------+----------+-------+",
+        "| main     | yes     | -80   | -80      | yes     |     1200 | 65536 |",
+        "| main     | yes     | 80-   | 80-      | no      |        3 |  4096 |",
+        "+----------+---------+-------+----------+---------+----------+-------+",
+        "main tables: users, orders",
+        "workflows: none",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("--json prints the topology JSON", async () => {
+    replies["GET /v1/topology"] = { body: TOPOLOGY };
+    const r = await vtctl(["topology", "--json"]);
+    expect(JSON.parse(r.stdout)).toEqual(TOPOLOGY);
+  });
+});
+
+describe("keyspace create", () => {
+  const created = (body: unknown): Reply => {
+    const { name, shards } = body as { name: string; shards: number | string[] };
+    const names = typeof shards === "number" ? ["-40", "40-80", "80-c0", "c0-"].slice(0, shards) : shards;
+    const ks = { name, sharded: true, shards: names.map((n) => ({ name: n, keyRange: n, serving: true, rowCount: 0, bytes: 0 })), tables: [], vschema: {} };
+    return { body: { ...TOPOLOGY, keyspaces: [...TOPOLOGY.keyspaces, ks] } };
+  };
+
+  it("takes a shard count", async () => {
+    replies["POST /v1/keyspaces"] = created;
+    const r = await vtctl(["keyspace", "create", "orders", "--shards", "4"]);
+    expect(r.code).toBe(0);
+    expect(received[0]?.body).toEqual({ name: "orders", shards: 4 });
+    expect(r.stdout).toBe("created keyspace orders with shards -40, 40-80, 80-c0, c0-\n");
+  });
+
+  it("takes a list of key ranges, even starting with a dash", async () => {
+    replies["POST /v1/keyspaces"] = created;
+    expect((await vtctl(["keyspace", "create", "a", "--shards", "-80,80-"])).code).toBe(0);
+    expect((await vtctl(["keyspace", "create", "b", "--shards=-40,40-"])).code).toBe(0);
+    const r = await vtctl(["keyspace", "create", "c", "--shards", "-"]);
+    expect(r.code).toBe(0);
+    expect(received.map((x) => x.body)).toEqual([
+      { name: "a", shards: ["-80", "80-"] },
+      { name: "b", shards: ["-40", "40-"] },
+      { name: "c", shards: ["-"] },
+    ]);
+  });
+
+  it("rejects a missing or malformed --shards, and passes server errors through", async () => {
+    for (const args of [["keyspace", "create", "x"], ["keyspace", "create", "x", "--shards", "-80,zz"], ["keyspace", "create", "--shards", "2"], ["keyspace", "drop", "x"]]) {
+      const r = await vtctl(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(received).toHaveLength(0);
+    replies["POST /v1/keyspaces"] = {
+      status: 403,
+      body: { error: { code: "PERMISSION_DENIED", message: "creating a keyspace needs the admin token", retryable: false } },
+    };
+    const r = await vtctl(["keyspace", "create", "x", "--shards", "2"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("PERMISSION_DENIED: creating a keyspace needs the admin token\n");
+  });
+});
+
+describe("vschema", () => {
+  const VSCHEMA = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { users: { column_vindexes: [{ column: "id", name: "xx" }] } } };
+
+  it("apply sends the file's JSON", async () => {
+    const file = join(tmp, "vschema.json");
+    await writeFile(file, JSON.stringify(VSCHEMA));
+    replies["POST /v1/vschema"] = (body) => ({ body });
+    const r = await vtctl(["vschema", "apply", "main", "--file", file, "--token", "adm"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("applied vschema to keyspace main\n");
+    expect(received[0]?.body).toEqual({ keyspace: "main", vschema: VSCHEMA });
+    expect(received[0]?.headers.authorization).toBe("Bearer adm");
+  });
+
+  it("apply rejects a missing or non-JSON file before sending", async () => {
+    const file = join(tmp, "broken.json");
+    await writeFile(file, "{ not json");
+    for (const args of [["vschema", "apply", "main", "--file", file], ["vschema", "apply", "main", "--file", join(tmp, "nope.json")], ["vschema", "apply", "main"]]) {
+      const r = await vtctl(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it("show prints the keyspace's vschema", async () => {
+    replies["GET /v1/vschema"] = { body: { keyspace: "main", vschema: VSCHEMA } };
+    const r = await vtctl(["vschema", "show", "main"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(VSCHEMA);
+    expect(received[0]?.url).toBe("/v1/vschema?keyspace=main");
+    const j = await vtctl(["vschema", "show", "main", "--json"]);
+    expect(JSON.parse(j.stdout)).toEqual({ keyspace: "main", vschema: VSCHEMA });
+  });
+});

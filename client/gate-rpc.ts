@@ -1,0 +1,36 @@
+// The gate's capnweb main stub as the client calls it (⚑ capnweb RPC). Values travel natively
+// (bigint, Uint8Array). Errors arrive as plain `Error`s with own fields `code`, `retryable`
+// and sometimes `position`, `statementIndex`. Replies are checked by the client, never trusted.
+
+import type { SqlValue } from "../topology/sql-values.ts";
+import type { TopologyView } from "./api.ts";
+import type { WireParams, WireStatement } from "./params.ts";
+
+export interface ExecuteRequest {
+  keyspace?: string;
+  sql: string;
+  params?: WireParams;
+}
+
+export interface BatchRequest {
+  keyspace?: string;
+  statements: WireStatement[];
+  transaction?: boolean;
+}
+
+export interface WireResultSet {
+  columns: string[];
+  rows: SqlValue[][];
+  rowsAffected: number;
+  lastInsertRowid?: number | bigint;
+}
+
+export interface GateRpc {
+  /** Binds the session to a token; must come first when the gate has GATE_TOKEN. */
+  authenticate(token: string): void;
+  execute(req: ExecuteRequest): WireResultSet;
+  batch(req: BatchRequest): { results: WireResultSet[] };
+  topology(): TopologyView;
+  createKeyspace(req: { name: string; shards: number | string[] }): TopologyView;
+  applyVSchema(req: { keyspace: string; vschema: unknown }): { keyspace: string; vschema: unknown };
+}

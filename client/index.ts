@@ -1,0 +1,22 @@
+// vitess-do/client: the SDK entry point. The whole public surface is declared in api.ts.
+
+export {
+  createClient,
+  VitessError,
+  type BatchOptions,
+  type Client,
+  type ClientConfig,
+  type ErrorCode,
+  type InStatement,
+  type InValue,
+  type KeyspaceView,
+  type Params,
+  type ResultSet,
+  type Row,
+  type ShardView,
+  type Statement,
+  type TopologyView,
+  type Transaction,
+  type Value,
+  type VitessErrorOptions,
+} from "./api.ts";

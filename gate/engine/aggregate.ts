@@ -1,0 +1,160 @@
+// Aggregate: combines per-shard partial aggregates (grouped by the same keys on every shard)
+// into the result a single SQLite would give: COUNT adds up, SUM stays an exact integer while
+// every partial is one, TOTAL is always REAL, MIN/MAX compare as SQLite does, AVG = SUM/COUNT.
+
+import { VtError } from "../../topology/errors.ts";
+import type { SqlValue } from "../../topology/sql-values.ts";
+import type { Bindings } from "../sql/template.ts";
+import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
+import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Route } from "./route.ts";
+
+export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg";
+
+/** Where an output column comes from, by column index of the shard rows. */
+export type AggOutput =
+  | { readonly kind: "group"; readonly column: number }
+  | { readonly kind: "agg"; readonly fn: Exclude<AggFn, "avg">; readonly column: number }
+  | { readonly kind: "agg"; readonly fn: "avg"; readonly column: number; readonly countColumn: number };
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function groupKey(values: readonly SqlValue[], collations: readonly Collation[]): string {
+  return values
+    .map((v, i) => {
+      if (v === null) return "n";
+      if (typeof v === "bigint") return `i${v}`;
+      if (typeof v === "number") return Number.isInteger(v) && Number.isFinite(v) ? `i${BigInt(v)}` : `r${v}`;
+      if (typeof v === "string") {
+        const c = collations[i] ?? "BINARY";
+        const s = c === "NOCASE" ? v.replace(/[A-Z]/g, (x) => x.toLowerCase()) : c === "RTRIM" ? v.replace(/ +$/, "") : v;
+        return `t${s.length}:${s}`;
+      }
+      return `b${Array.from(v, (x) => x.toString(16).padStart(2, "0")).join("")}`;
+    })
+    .join("\u0000");
+}
+
+class Acc {
+  count = 0;
+  intSum = 0n;
+  realSum = 0;
+  isReal = false;
+  seen = false;
+  best: SqlValue = null;
+}
+
+function add(acc: Acc, fn: AggFn, v: SqlValue, count: SqlValue): void {
+  switch (fn) {
+    case "count":
+      acc.count += Number(v ?? 0);
+      return;
+    case "min":
+    case "max":
+      if (v === null) return;
+      if (!acc.seen || (fn === "min" ? compareValues(v, acc.best) < 0 : compareValues(v, acc.best) > 0)) acc.best = v;
+      acc.seen = true;
+      return;
+    default:
+      if (fn === "avg") acc.count += Number(count ?? 0);
+      if (v === null) return;
+      acc.seen = true;
+      if (typeof v === "bigint" || (typeof v === "number" && Number.isSafeInteger(v))) {
+        acc.intSum += BigInt(v);
+      } else {
+        acc.isReal = true;
+        acc.realSum += typeof v === "number" ? v : Number(v);
+      }
+  }
+}
+
+function finish(acc: Acc, fn: AggFn): SqlValue {
+  switch (fn) {
+    case "count":
+      return acc.count;
+    case "min":
+    case "max":
+      return acc.best;
+    case "total":
+      return acc.seen ? acc.realSum + Number(acc.intSum) : 0;
+    case "avg":
+      return acc.count === 0 || !acc.seen ? null : (acc.realSum + Number(acc.intSum)) / acc.count;
+    case "sum": {
+      if (!acc.seen) return null;
+      if (acc.isReal) return acc.realSum + Number(acc.intSum);
+      if (acc.intSum < INT64_MIN || acc.intSum > INT64_MAX) throw new VtError("INVALID_ARGUMENT", "integer overflow in SUM");
+      return Number.isSafeInteger(Number(acc.intSum)) ? Number(acc.intSum) : acc.intSum;
+    }
+  }
+}
+
+export class Aggregate implements Primitive {
+  readonly input: Route;
+  readonly groupColumns: readonly number[];
+  readonly groupCollations: readonly Collation[];
+  readonly outputs: readonly AggOutput[];
+  readonly columns: readonly string[];
+  /** ORDER BY over the output columns, applied after combining. */
+  readonly order: readonly SortKey[];
+
+  constructor(
+    input: Route,
+    groupColumns: readonly number[],
+    groupCollations: readonly Collation[],
+    outputs: readonly AggOutput[],
+    columns: readonly string[],
+    order: readonly SortKey[],
+  ) {
+    this.input = input;
+    this.groupColumns = groupColumns;
+    this.groupCollations = groupCollations;
+    this.outputs = outputs;
+    this.columns = columns;
+    this.order = order;
+  }
+
+  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
+    const partial = await this.input.execute(vc, b);
+    const groups = new Map<string, { first: SqlValue[]; accs: Acc[] }>();
+    for (const row of partial.rows) {
+      const key = groupKey(
+        this.groupColumns.map((c) => row[c] ?? null),
+        this.groupCollations,
+      );
+      let g = groups.get(key);
+      if (!g) {
+        g = { first: row, accs: this.outputs.map(() => new Acc()) };
+        groups.set(key, g);
+      }
+      this.outputs.forEach((o, i) => {
+        const acc = g?.accs[i];
+        if (o.kind === "agg" && acc) add(acc, o.fn, row[o.column] ?? null, o.fn === "avg" ? (row[o.countColumn] ?? null) : null);
+      });
+    }
+    if (groups.size === 0 && this.groupColumns.length === 0) {
+      groups.set("", { first: [], accs: this.outputs.map(() => new Acc()) });
+    }
+    const rows: SqlValue[][] = [];
+    for (const g of groups.values()) {
+      rows.push(
+        this.outputs.map((o, i) => {
+          const acc = g.accs[i];
+          return o.kind === "group" ? (g.first[o.column] ?? null) : acc ? finish(acc, o.fn) : null;
+        }),
+      );
+    }
+    if (this.order.length > 0) rows.sort((x, y) => compareRows(x, y, this.order));
+    return { columns: [...this.columns], rows, rowsAffected: 0 };
+  }
+
+  describe(): PlanDescription {
+    return {
+      operator: "Aggregate",
+      groupBy: this.groupColumns,
+      outputs: this.outputs,
+      ...(this.order.length > 0 ? { orderBy: this.order } : {}),
+      inputs: [this.input.describe()],
+    };
+  }
+}

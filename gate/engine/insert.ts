@@ -1,0 +1,84 @@
+// Insert: a multi-row INSERT split by shard. Each row goes to the shard its vindex value maps
+// to; the rows of one shard travel as one INSERT. Shards commit independently.
+
+import { toVtError, VtError } from "../../topology/errors.ts";
+import type { Vindex } from "../../topology/vindex.ts";
+import { render, type Bindings, type Part, type Template } from "../sql/template.ts";
+import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import { concatResults } from "./route.ts";
+import { describeValue, evalValue, shardForValue, type ValueExpr } from "./values.ts";
+
+export interface InsertRow {
+  readonly parts: Template;
+  readonly vindexValue: ValueExpr;
+}
+
+export class Insert implements Primitive {
+  readonly table: string;
+  readonly vindex: Vindex;
+  readonly prefix: Template;
+  readonly rows: readonly InsertRow[];
+  readonly suffix: Template;
+
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template) {
+    this.table = table;
+    this.vindex = vindex;
+    this.prefix = prefix;
+    this.rows = rows;
+    this.suffix = suffix;
+  }
+
+  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
+    const byShard = new Map<string, Part[]>();
+    let lastShard = "";
+    for (const row of this.rows) {
+      const value = evalValue(row.vindexValue, b);
+      if (value === null) {
+        throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured)`);
+      }
+      const shard = shardForValue(vc.keyspace, this.vindex, value);
+      let parts = byShard.get(shard);
+      if (!parts) {
+        parts = [...this.prefix];
+        byShard.set(shard, parts);
+      } else {
+        parts.push(", ");
+      }
+      parts.push(...row.parts);
+      lastShard = shard;
+    }
+    const shards = [...byShard.keys()];
+    const settled = await Promise.allSettled(
+      shards.map(async (s) => {
+        const parts = [...(byShard.get(s) ?? []), ...this.suffix];
+        const [r] = await vc.execute(s, [{ ...render(parts, b), kind: "insert" }]);
+        return r;
+      }),
+    );
+    const failed = settled.findIndex((r) => r.status === "rejected");
+    if (failed >= 0) {
+      const reason = settled[failed];
+      const err = toVtError(reason?.status === "rejected" ? reason.reason : undefined);
+      if (shards.length > 1) {
+        err["committedShards"] = shards.filter((_, i) => settled[i]?.status === "fulfilled");
+        err["failedShard"] = shards[failed];
+      }
+      throw err;
+    }
+    const results = settled.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+    const out = concatResults(results);
+    const last = results[shards.indexOf(lastShard)];
+    if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
+    else delete out.lastInsertRowid;
+    return out;
+  }
+
+  describe(): PlanDescription {
+    return {
+      operator: "Insert",
+      table: this.table,
+      vindex: this.vindex.type,
+      rows: this.rows.map((r) => describeValue(r.vindexValue)),
+    };
+  }
+}

@@ -1,0 +1,33 @@
+// A plan is a tree of small operators (as Vitess's engine primitives). Each reaches tablets
+// only through the VCursor, so unit tests can plug in a fake backed by in-memory databases.
+
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { BoundQuery, QueryResult } from "../../tablet/types.ts";
+import type { Bindings } from "../sql/template.ts";
+
+export type { QueryResult } from "../../tablet/types.ts";
+
+export interface VCursor {
+  /** The keyspace as the gate last saw it (shards, vschema, tables). */
+  readonly keyspace: KeyspaceGraph;
+  /** Runs the queries on one shard as a single transaction. */
+  execute(shard: string, queries: BoundQuery[]): Promise<QueryResult[]>;
+  /** Applies a DDL statement to every shard through the Topology. */
+  applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void>;
+}
+
+/** A node of VEXPLAIN output. */
+export interface PlanDescription {
+  readonly operator: string;
+  readonly [detail: string]: unknown;
+  readonly inputs?: readonly PlanDescription[];
+}
+
+export interface Primitive {
+  execute(vc: VCursor, b: Bindings): Promise<QueryResult>;
+  describe(): PlanDescription;
+}
+
+export function emptyResult(columns: string[] = []): QueryResult {
+  return { columns, rows: [], rowsAffected: 0 };
+}

@@ -1,0 +1,87 @@
+// Route: sends one statement to the shards a vindex picks (or to all of them) and concatenates
+// what they answer. The per-shard SQL is the user's text, re-rendered with bound params.
+
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { Vindex } from "../../topology/vindex.ts";
+import type { BoundQuery } from "../../tablet/types.ts";
+import { render, type Bindings, type Template } from "../sql/template.ts";
+import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import { describeValue, evalValue, servingShards, shardForValue, type ValueExpr } from "./values.ts";
+
+/**
+ * unsharded: the keyspace's one shard. equal / in: the shards of the vindex values.
+ * scatter: every serving shard. reference: any one shard (the data is the same everywhere).
+ */
+export type RouteOpcode = "unsharded" | "equal" | "in" | "scatter" | "reference";
+
+export interface RouteSpec {
+  readonly opcode: RouteOpcode;
+  readonly table: string | null;
+  readonly template: Template;
+  readonly kind: BoundQuery["kind"];
+  readonly vindex?: Vindex;
+  readonly values?: readonly ValueExpr[];
+}
+
+function sqlOf(t: Template): string {
+  return t.map((p) => (typeof p === "string" ? p : "param" in p ? "?" : "<computed>")).join("");
+}
+
+export class Route implements Primitive {
+  readonly spec: RouteSpec;
+
+  constructor(spec: RouteSpec) {
+    this.spec = spec;
+  }
+
+  /** The shards this execution reaches. Values a vindex cannot map fall back to scatter for reads. */
+  shards(ks: KeyspaceGraph, b: Bindings): string[] {
+    const { opcode, vindex, values } = this.spec;
+    const all = servingShards(ks);
+    if (opcode === "scatter") return all;
+    if (opcode === "unsharded" || opcode === "reference") return all.slice(0, 1);
+    if (!vindex || !values) return all;
+    const picked = new Set<string>();
+    for (const v of values) {
+      const value = evalValue(v, b);
+      if (value === null) continue; // `col = NULL` / `col IN (NULL)` matches no row anywhere
+      try {
+        picked.add(shardForValue(ks, vindex, value));
+      } catch (e) {
+        if (this.spec.kind === "read") return all;
+        throw e;
+      }
+    }
+    if (picked.size === 0) return all.slice(0, 1);
+    return all.filter((s) => picked.has(s));
+  }
+
+  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
+    const shards = this.shards(vc.keyspace, b);
+    const q: BoundQuery = { ...render(this.spec.template, b), kind: this.spec.kind };
+    const results = await Promise.all(shards.map(async (s) => (await vc.execute(s, [q]))[0]));
+    return concatResults(results);
+  }
+
+  describe(): PlanDescription {
+    return {
+      operator: "Route",
+      opcode: this.spec.opcode,
+      table: this.spec.table,
+      ...(this.spec.values ? { values: this.spec.values.map(describeValue) } : {}),
+      sql: sqlOf(this.spec.template),
+    };
+  }
+}
+
+export function concatResults(results: readonly (QueryResult | undefined)[]): QueryResult {
+  const out: QueryResult = { columns: [], rows: [], rowsAffected: 0 };
+  for (const r of results) {
+    if (!r) continue;
+    if (out.columns.length === 0) out.columns = r.columns;
+    for (const row of r.rows) out.rows.push(row);
+    out.rowsAffected += r.rowsAffected;
+    if (r.lastInsertRowid !== undefined) out.lastInsertRowid = r.lastInsertRowid;
+  }
+  return out;
+}

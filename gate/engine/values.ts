@@ -1,0 +1,48 @@
+// Values known at plan time (literals) or at execution (placeholders), and the shard a value
+// routes to.
+
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { keyRangeContains, parseKeyRange, type KeyRange } from "../../topology/keyrange.ts";
+import type { SqlValue } from "../../topology/sql-values.ts";
+import type { Vindex } from "../../topology/vindex.ts";
+import type { ParamRef } from "../sql/parse.ts";
+import type { Bindings } from "../sql/template.ts";
+
+export type ValueExpr = { readonly literal: SqlValue } | { readonly param: ParamRef };
+
+export function evalValue(v: ValueExpr, b: Bindings): SqlValue {
+  return "literal" in v ? v.literal : b.get(v.param);
+}
+
+export function describeValue(v: ValueExpr): string {
+  if ("param" in v) return v.param.kind === "index" ? `?${v.param.index + 1}` : `:${v.param.name}`;
+  const l = v.literal;
+  if (l instanceof Uint8Array) return "x'…'";
+  return typeof l === "string" ? `'${l}'` : String(l);
+}
+
+const rangeCache = new WeakMap<KeyspaceGraph, { name: string; range: KeyRange }[]>();
+
+function servingRanges(ks: KeyspaceGraph): { name: string; range: KeyRange }[] {
+  let r = rangeCache.get(ks);
+  if (!r) {
+    r = ks.shards.filter((s) => s.serving).map((s) => ({ name: s.name, range: parseKeyRange(s.keyRange) }));
+    rangeCache.set(ks, r);
+  }
+  return r;
+}
+
+export function servingShards(ks: KeyspaceGraph): string[] {
+  return servingRanges(ks).map((s) => s.name);
+}
+
+export function shardForKsid(ks: KeyspaceGraph, ksid: Uint8Array): string {
+  for (const s of servingRanges(ks)) if (keyRangeContains(s.range, ksid)) return s.name;
+  throw new VtError("NOT_SERVING", `no serving shard of keyspace ${ks.name} covers keyspace id ${Array.from(ksid, (x) => x.toString(16).padStart(2, "0")).join("")}`);
+}
+
+/** The shard of one vindex column value; throws INVALID_ARGUMENT when the vindex cannot map it. */
+export function shardForValue(ks: KeyspaceGraph, vindex: Vindex, v: SqlValue): string {
+  return shardForKsid(ks, vindex.map(v));
+}

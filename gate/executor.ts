@@ -1,0 +1,269 @@
+// The gate's executor: plans statements against the cached serving graph, runs them through a
+// VCursor backed by tablet RPC, and recovers from a stale cache (refresh, re-plan, retry) only
+// where a retry cannot apply anything twice.
+
+import { toVtError, VtError } from "../topology/errors.ts";
+import type { KeyspaceGraph, ServingGraph, TopologyView } from "../topology/graph.ts";
+import type { SqlValue } from "../topology/sql-values.ts";
+import type { DdlRequest } from "../topology/topology-do.ts";
+import { tabletStub } from "../tablet/naming.ts";
+import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
+import type { VCursor } from "./engine/primitive.ts";
+import { PlanCache, type Plan } from "./planner/plan.ts";
+import { Bindings, render } from "./sql/template.ts";
+import { Route } from "./engine/route.ts";
+import { Insert } from "./engine/insert.ts";
+import { shardForValue } from "./engine/values.ts";
+import { evalValue } from "./engine/values.ts";
+
+export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
+
+export interface Statement {
+  readonly sql: string;
+  readonly params?: Params;
+}
+
+/** Largest value (string or blob) a Durable Object row can hold. */
+export const MAX_VALUE_BYTES = 2_000_000;
+export const MAX_SQL_CHARS = 100_000;
+const GRAPH_TTL_MS = 5_000;
+const RETRIES = 3;
+
+function unwrap<T>(e: Envelope<T>): T {
+  if (e.ok) return e.value;
+  throw new VtError(e.error.code, e.error.message, e.error);
+}
+
+/** Shared per isolate: the serving graph cache and the plan cache. */
+const state: { graph: ServingGraph | null; fetchedAt: number; plans: PlanCache } = {
+  graph: null,
+  fetchedAt: 0,
+  plans: new PlanCache(),
+};
+
+export function planCache(): PlanCache {
+  return state.plans;
+}
+
+function checkStatement(st: Statement, where: string): void {
+  if (typeof st.sql !== "string") throw new VtError("INVALID_ARGUMENT", `${where}: "sql" must be a string`);
+  if (st.sql.length > MAX_SQL_CHARS) throw new VtError("INVALID_ARGUMENT", `${where}: SQL text is over ${MAX_SQL_CHARS} characters`);
+  const values = st.params === undefined ? [] : Array.isArray(st.params) ? st.params : Object.values(st.params);
+  values.forEach((v, i) => {
+    const size = typeof v === "string" ? new TextEncoder().encode(v).length : v instanceof Uint8Array ? v.length : 0;
+    if (size > MAX_VALUE_BYTES) {
+      throw new VtError("INVALID_ARGUMENT", `${where}: param ${i + 1} is ${size} bytes; a value may be at most ${MAX_VALUE_BYTES} bytes`);
+    }
+  });
+}
+
+export class Executor {
+  readonly #env: Env;
+
+  constructor(env: Env) {
+    this.#env = env;
+  }
+
+  #topology() {
+    return this.#env.TOPOLOGY.get(this.#env.TOPOLOGY.idFromName("global"));
+  }
+
+  async graph(refresh = false): Promise<ServingGraph> {
+    if (!refresh && state.graph && Date.now() - state.fetchedAt < GRAPH_TTL_MS) return state.graph;
+    const g = unwrap(await this.#topology().graph());
+    state.graph = g;
+    state.fetchedAt = Date.now();
+    return g;
+  }
+
+  #adopt(g: ServingGraph): void {
+    state.graph = g;
+    state.fetchedAt = Date.now();
+  }
+
+  async keyspace(name: string | undefined, refresh = false): Promise<KeyspaceGraph> {
+    const ksName = name ?? (this.#env.DEFAULT_KEYSPACE || "main");
+    let g = await this.graph(refresh);
+    let ks = g.keyspaces[ksName];
+    if (!ks && !refresh) {
+      g = await this.graph(true);
+      ks = g.keyspaces[ksName];
+    }
+    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${ksName}"`, { keyspace: ksName });
+    return ks;
+  }
+
+  #cursor(ks: KeyspaceGraph, touched: Set<string>): VCursor {
+    return {
+      keyspace: ks,
+      execute: async (shard: string, queries: BoundQuery[]): Promise<QueryResult[]> => {
+        const res = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
+        touched.add(shard);
+        return res;
+      },
+      applyDdl: async (req) => {
+        const full: DdlRequest = { keyspace: ks.name, ...req };
+        this.#adopt(unwrap(await this.#topology().applyDdl(full)));
+      },
+    };
+  }
+
+  /** Plans against the cached graph; an unknown table first refreshes the graph once. */
+  async #plan(keyspace: string | undefined, sql: string, refresh: boolean): Promise<{ ks: KeyspaceGraph; plan: Plan }> {
+    let ks = await this.keyspace(keyspace, refresh);
+    try {
+      return { ks, plan: state.plans.plan(sql, ks) };
+    } catch (e) {
+      const vt = toVtError(e);
+      if (vt.code !== "UNKNOWN_TABLE" || refresh) throw vt;
+      ks = await this.keyspace(keyspace, true);
+      return { ks, plan: state.plans.plan(sql, ks) };
+    }
+  }
+
+  async execute(keyspace: string | undefined, st: Statement): Promise<QueryResult> {
+    checkStatement(st, "statement");
+    const b = new Bindings(st.params);
+    let refresh = false;
+    for (let attempt = 0; ; attempt++) {
+      const { ks, plan } = await this.#plan(keyspace, st.sql, refresh);
+      b.check(plan.params);
+      const touched = new Set<string>();
+      try {
+        return await plan.primitive.execute(this.#cursor(ks, touched), b);
+      } catch (e) {
+        const vt = toVtError(e);
+        // A stale graph: retry after a refresh, unless some shard already applied a write.
+        const safe = plan.kind === "read" || touched.size === 0;
+        if (vt.code !== "NOT_SERVING" || !safe || attempt >= RETRIES) throw vt;
+        await new Promise((r) => setTimeout(r, 10 * 4 ** attempt));
+        refresh = true;
+      }
+    }
+  }
+
+  /**
+   * Statements in order. With `transaction`, all must reach one shard and run there as one
+   * SQLite transaction (all or nothing); multi-shard transactions are UNSUPPORTED for now.
+   * Without it each commits on its own and the first error stops the batch.
+   */
+  async batch(keyspace: string | undefined, statements: readonly Statement[], transaction: boolean): Promise<QueryResult[]> {
+    if (!Array.isArray(statements) || statements.length === 0) {
+      throw new VtError("INVALID_ARGUMENT", '"statements" must be a non-empty array of {sql, params?}');
+    }
+    statements.forEach((s, i) => {
+      if (typeof s !== "object" || s === null) throw new VtError("INVALID_ARGUMENT", `statement ${i}: must be {sql, params?}`, { statementIndex: i });
+      try {
+        checkStatement(s, `statement ${i}`);
+      } catch (e) {
+        const vt = toVtError(e);
+        vt["statementIndex"] = i;
+        throw vt;
+      }
+    });
+    if (!transaction) {
+      const out: QueryResult[] = [];
+      for (let i = 0; i < statements.length; i++) {
+        const st = statements[i];
+        if (!st) continue;
+        try {
+          out.push(await this.execute(keyspace, st));
+        } catch (e) {
+          const vt = toVtError(e);
+          vt["statementIndex"] = i;
+          vt["committed"] = i;
+          throw vt;
+        }
+      }
+      return out;
+    }
+    for (let attempt = 0; ; attempt++) {
+      const ks = await this.keyspace(keyspace, attempt > 0);
+      const queries: BoundQuery[] = [];
+      let shard: string | undefined;
+      statements.forEach((st, i) => {
+        try {
+          const plan = state.plans.plan(st.sql, ks);
+          const b = new Bindings(st.params);
+          b.check(plan.params);
+          const one = singleShard(plan, ks, b);
+          if (!one) throw new VtError("UNSUPPORTED", "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard");
+          if (shard !== undefined && one.shard !== shard) {
+            throw new VtError("UNSUPPORTED", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
+          }
+          shard = one.shard;
+          queries.push(one.query);
+        } catch (e) {
+          const vt = toVtError(e);
+          vt["statementIndex"] = i;
+          throw vt;
+        }
+      });
+      if (shard === undefined) throw new VtError("INTERNAL", "empty transaction");
+      try {
+        return unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
+      } catch (e) {
+        const vt = toVtError(e);
+        if (vt.code !== "NOT_SERVING" || attempt >= RETRIES) {
+          if (vt.code !== "NOT_SERVING" && vt.code !== "TIMEOUT") {
+            const extra = { ...vt, statementIndex: vt["statementIndex"] };
+            throw new VtError(vt.code === "INTERNAL" ? "INTERNAL" : vt.code, `transaction rolled back: ${vt.message}`, extra);
+          }
+          throw vt;
+        }
+        await new Promise((r) => setTimeout(r, 10 * 4 ** attempt));
+      }
+    }
+  }
+
+  async view(): Promise<TopologyView> {
+    return unwrap(await this.#topology().view());
+  }
+
+  async createKeyspace(name: unknown, shards: unknown): Promise<TopologyView> {
+    if (typeof name !== "string") throw new VtError("INVALID_ARGUMENT", '"name" must be a string');
+    if (typeof shards !== "number" && !Array.isArray(shards)) {
+      throw new VtError("INVALID_ARGUMENT", '"shards" must be a count or a list of key ranges such as ["-80", "80-"]');
+    }
+    this.#adopt(unwrap(await this.#topology().createKeyspace(name, shards as number | string[])));
+    return this.view();
+  }
+
+  async applyVSchema(keyspace: unknown, vschema: unknown): Promise<{ keyspace: string; vschema: unknown }> {
+    if (typeof keyspace !== "string") throw new VtError("INVALID_ARGUMENT", '"keyspace" must be a string');
+    const g = unwrap(await this.#topology().applyVSchema(keyspace, vschema));
+    this.#adopt(g);
+    return { keyspace, vschema: g.keyspaces[keyspace]?.vschema };
+  }
+
+  async getVSchema(keyspace: string | undefined): Promise<{ keyspace: string; vschema: unknown }> {
+    const ks = await this.keyspace(keyspace, true);
+    return { keyspace: ks.name, vschema: ks.vschema };
+  }
+}
+
+/** The one shard and query a plan needs, or undefined when it needs several (or is DDL). */
+function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: string; query: BoundQuery } | undefined {
+  const p = plan.primitive;
+  if (p instanceof Route) {
+    const shards = p.shards(ks, b);
+    const shard = shards[0];
+    if (shards.length !== 1 || shard === undefined || p.spec.opcode === "scatter" && ks.shards.length > 1) return undefined;
+    if (p.spec.opcode === "reference" && plan.kind !== "read") return undefined;
+    return { shard, query: { ...render(p.spec.template, b), kind: p.spec.kind } };
+  }
+  if (p instanceof Insert) {
+    const shards = new Set(p.rows.map((r) => {
+      const v = evalValue(r.vindexValue, b);
+      if (v === null) throw new VtError("INVALID_ARGUMENT", `INSERT into ${p.table}: the vindex column must not be NULL`);
+      return shardForValue(ks, p.vindex, v);
+    }));
+    const shard = [...shards][0];
+    if (shards.size !== 1 || shard === undefined) return undefined;
+    const parts = [...p.prefix];
+    p.rows.forEach((r, i) => parts.push(...(i > 0 ? [", "] : []), ...r.parts));
+    parts.push(...p.suffix);
+    return { shard, query: { ...render(parts, b), kind: "insert" } };
+  }
+  return undefined;
+}

@@ -1,0 +1,189 @@
+// Small readers over the sql-parser-cst tree used by the planners.
+
+import type { Node } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import { normalizeInt, type SqlValue } from "../../topology/sql-values.ts";
+import type { Collation } from "../engine/compare.ts";
+import type { ValueExpr } from "../engine/values.ts";
+import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
+
+export function unsupported(what: string): VtError {
+  return new VtError("UNSUPPORTED", `${what} is not supported across shards yet`);
+}
+
+export function textOf(ps: ParsedStatement, n: Node): string {
+  const [s, e] = rangeOf(n);
+  return ps.text.slice(s, e);
+}
+
+/** Whitespace-collapsed text, for matching an expression against another written the same way. */
+export function exprKey(ps: ParsedStatement, n: Node): string {
+  return textOf(ps, n).replace(/\s+/g, " ").trim().toLowerCase();
+}
+
+export function kw(n: unknown): string {
+  if (typeof n === "string") return n.toUpperCase();
+  if (Array.isArray(n)) return n.map(kw).join(" ");
+  if (typeof n === "object" && n !== null && "text" in n) return String((n as { text: unknown }).text).toUpperCase();
+  return "";
+}
+
+/** A table named in FROM / INTO / UPDATE: its name and the alias it goes by. */
+export interface TableRef {
+  readonly name: string;
+  readonly alias: string;
+}
+
+export function tableRef(n: Node): TableRef {
+  let node = n;
+  let alias: string | undefined;
+  if (node.type === "alias") {
+    alias = node.alias.type === "identifier" ? node.alias.name : undefined;
+    node = node.expr as Node;
+  }
+  if (node.type === "member_expr" && node.object.type === "identifier" && node.property.type === "identifier") {
+    if (node.object.name.toLowerCase() !== "main") throw new VtError("UNSUPPORTED", `schema "${node.object.name}": only the keyspace's own tables can be named`);
+    node = node.property;
+  }
+  if (node.type !== "identifier") throw unsupported(`a ${node.type.replaceAll("_", " ")} in place of a table`);
+  return { name: node.name, alias: alias ?? node.name };
+}
+
+/** Column name of `col` or `alias.col` when `n` refers to a column of `t`. */
+export function columnOf(n: Node, t: TableRef): string | undefined {
+  if (n.type === "identifier") return n.name;
+  if (n.type === "member_expr" && n.object.type === "identifier" && n.property.type === "identifier") {
+    const q = n.object.name.toLowerCase();
+    if (q === t.alias.toLowerCase() || q === t.name.toLowerCase()) return n.property.name;
+  }
+  if (n.type === "paren_expr" && !Array.isArray(n.expr) && (n.expr as Node).type !== "list_expr") return columnOf(n.expr as Node, t);
+  return undefined;
+}
+
+/** A literal or placeholder, or undefined when `n` is anything else. */
+export function valueOf(ps: ParsedStatement, n: Node): ValueExpr | undefined {
+  switch (n.type) {
+    case "parameter": {
+      const ref = ps.params.get(rangeOf(n)[0]);
+      return ref ? { param: ref } : undefined;
+    }
+    case "number_literal":
+      return { literal: numberLiteral(n.text) };
+    case "string_literal":
+      return { literal: n.value };
+    case "blob_literal":
+      return { literal: new Uint8Array(n.value) };
+    case "null_literal":
+      return { literal: null };
+    case "boolean_literal":
+      return { literal: n.value ? 1 : 0 };
+    case "prefix_op_expr": {
+      if (n.operator !== "-" && n.operator !== "+") return undefined;
+      const inner = n.expr.type === "number_literal" ? numberLiteral(n.expr.text) : undefined;
+      if (inner === undefined || inner === null) return undefined;
+      if (n.operator === "+") return { literal: inner };
+      return { literal: typeof inner === "bigint" ? normalizeInt(-inner) : -(inner as number) };
+    }
+    case "paren_expr":
+      return (n.expr as Node).type === "list_expr" ? undefined : valueOf(ps, n.expr as Node);
+    default:
+      return undefined;
+  }
+}
+
+function numberLiteral(text: string): SqlValue {
+  if (/^\d+$/.test(text)) {
+    const b = BigInt(text);
+    return b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b <= 2n ** 63n - 1n ? b : Number(text);
+  }
+  if (/^0x[0-9a-f]+$/i.test(text)) return normalizeInt(BigInt.asIntN(64, BigInt(text)));
+  return Number(text);
+}
+
+/** The AND-ed conjuncts of a WHERE expression. */
+export function conjuncts(n: Node): Node[] {
+  if (n.type === "binary_expr" && kw(n.operator) === "AND") return [...conjuncts(n.left), ...conjuncts(n.right)];
+  if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") {
+    return conjuncts(n.expr as Node);
+  }
+  return [n];
+}
+
+/** True when a SELECT (or any statement) appears below `n` (not counting `n` itself). */
+export function hasSubquery(n: Node): boolean {
+  let found = false;
+  walk(n, (x) => {
+    if (x !== n && (x.type === "select_stmt" || x.type === "compound_select_stmt")) found = true;
+  });
+  return found;
+}
+
+export function hasWindow(n: Node): boolean {
+  let found = false;
+  walk(n, (x) => {
+    if (x.type === "func_call" && x.over) found = true;
+  });
+  return found;
+}
+
+const AGGREGATES = new Set(["count", "sum", "total", "min", "max", "avg", "group_concat", "string_agg", "json_group_array", "json_group_object"]);
+
+export function funcName(n: Node): string | undefined {
+  return n.type === "func_call" && n.name.type === "identifier" ? n.name.name.toLowerCase() : undefined;
+}
+
+function argCount(n: Node): number {
+  if (n.type !== "func_call" || !n.args) return 0;
+  const fa = n.args.expr;
+  return fa.type === "func_args" ? fa.args.items.length : 0;
+}
+
+/** An aggregate call (min/max with one argument only: with several they are scalar functions). */
+export function isAggregateCall(n: Node): boolean {
+  const name = funcName(n);
+  if (name === undefined || !AGGREGATES.has(name) || (n.type === "func_call" && n.over)) return false;
+  if ((name === "min" || name === "max") && argCount(n) !== 1) return false;
+  return true;
+}
+
+export function containsAggregate(n: Node): boolean {
+  let found = false;
+  walk(n, (x) => {
+    if (isAggregateCall(x)) found = true;
+  });
+  return found;
+}
+
+/** Collation named by a trailing COLLATE in an ORDER BY term, and the term without it. */
+export function splitCollate(n: Node): { expr: Node; collation: Collation | undefined } {
+  if (n.type === "binary_expr" && kw(n.operator) === "COLLATE" && n.right.type === "identifier") {
+    const c = n.right.name.toUpperCase();
+    if (c !== "BINARY" && c !== "NOCASE" && c !== "RTRIM") throw new VtError("UNSUPPORTED", `collation ${c}`);
+    return { expr: n.left, collation: c };
+  }
+  return { expr: n, collation: undefined };
+}
+
+/** Declared collation of each column, read from the table's CREATE TABLE text. */
+export function declaredCollation(createSql: string | undefined, column: string, parse: (sql: string) => ParsedStatement): Collation {
+  if (!createSql) return "BINARY";
+  let ps: ParsedStatement;
+  try {
+    ps = parse(createSql);
+  } catch {
+    return "BINARY";
+  }
+  const st = ps.stmt;
+  if (st.type !== "create_table_stmt" || !st.columns) return "BINARY";
+  for (const item of st.columns.expr.items) {
+    if (item.type !== "column_definition" || item.name.name.toLowerCase() !== column.toLowerCase()) continue;
+    for (const c of item.constraints) {
+      const inner = c.type === "constraint" ? c.constraint : c;
+      if (inner.type === "constraint_collate" && inner.collation.type === "identifier") {
+        const name = inner.collation.name.toUpperCase();
+        return name === "NOCASE" || name === "RTRIM" ? name : "BINARY";
+      }
+    }
+  }
+  return "BINARY";
+}

@@ -1,0 +1,95 @@
+// DDL: applied to every shard through the Topology. A CREATE TABLE in a sharded keyspace
+// without a vschema entry gets one on the first primary-key column (⚑ DESIGN.md).
+
+import type { Node } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { tableVSchema } from "../../topology/vschema.ts";
+import { Ddl } from "../engine/ddl.ts";
+import type { Primitive } from "../engine/primitive.ts";
+import type { ParsedStatement } from "../sql/parse.ts";
+import { kw, textOf, tableRef } from "./ast.ts";
+
+export const DDL_TYPES = new Set([
+  "create_table_stmt",
+  "create_index_stmt",
+  "drop_table_stmt",
+  "drop_index_stmt",
+  "alter_table_stmt",
+  "create_view_stmt",
+  "drop_view_stmt",
+  "create_trigger_stmt",
+  "drop_trigger_stmt",
+]);
+
+function primaryKey(s: Extract<Node, { type: "create_table_stmt" }>): string[] {
+  const items = (s.columns?.expr.items ?? []) as Node[];
+  for (const item of items) {
+    if (item.type === "column_definition") {
+      for (const c of item.constraints) {
+        const inner = c.type === "constraint" ? c.constraint : c;
+        if (inner.type === "constraint_primary_key") return [item.name.name];
+      }
+    }
+  }
+  for (const item of items) {
+    const inner = item.type === "constraint" ? item.constraint : item;
+    if (inner.type === "constraint_primary_key" && inner.columns && "expr" in inner.columns) {
+      return (inner.columns.expr.items as Node[]).map((spec) => {
+        const e = spec.type === "index_specification" ? spec.expr : spec;
+        return e.type === "identifier" ? e.name : "";
+      });
+    }
+  }
+  return [];
+}
+
+export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
+  const s = ps.stmt;
+  const sql = ps.text.slice(ps.range[0], ps.range[1]);
+  if (!ks.sharded) return new Ddl(sql);
+  switch (s.type) {
+    case "create_table_stmt": {
+      if (s.kind) throw new VtError("UNSUPPORTED", `CREATE ${kw(s.kind.kindKw)} TABLE in a sharded keyspace`);
+      if (s.clauses.some((c) => c.type === "as_clause")) throw new VtError("UNSUPPORTED", "CREATE TABLE … AS SELECT in a sharded keyspace");
+      const name = tableRef(s.name as Node).name;
+      if (tableVSchema(ks.vschema, name)) return new Ddl(sql);
+      if (ks.tables[name.toLowerCase()] && s.ifNotExistsKw) return new Ddl(sql);
+      const pk = primaryKey(s);
+      const vindex = Object.keys(ks.vschema.vindexes)[0];
+      const column = pk[0];
+      if (!column || !vindex) {
+        const why = !column ? "has no primary key" : `cannot use a vindex: keyspace ${ks.name} defines none`;
+        throw new VtError(
+          "INVALID_ARGUMENT",
+          `table ${name} ${why} and no vschema entry; add one first, e.g. vtctl vschema apply ${ks.name} with "tables": {"${name}": {"column_vindexes": [{"column": "<col>", "name": "<vindex>"}]}}`,
+        );
+      }
+      return new Ddl(sql, { name, entry: { column_vindexes: [{ column, name: vindex }] } });
+    }
+    case "drop_table_stmt": {
+      const first = s.tables.items[0] as Node | undefined;
+      return new Ddl(sql, undefined, first ? tableRef(first).name : undefined);
+    }
+    case "alter_table_stmt": {
+      const name = tableRef(s.table as Node).name;
+      const t = tableVSchema(ks.vschema, name);
+      const vcol = t?.column_vindexes?.[0]?.column.toLowerCase();
+      for (const a of s.actions.items as Node[]) {
+        if (a.type === "alter_action_rename") throw new VtError("UNSUPPORTED", "ALTER TABLE … RENAME TO in a sharded keyspace (the vschema names the table)");
+        if (a.type === "alter_action_rename_column" && a.oldName.type === "identifier" && a.oldName.name.toLowerCase() === vcol) {
+          throw new VtError("UNSUPPORTED", `renaming the vindex column ${vcol} of ${name}`);
+        }
+        if (a.type === "alter_action_drop_column" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
+          throw new VtError("UNSUPPORTED", `dropping the vindex column ${vcol} of ${name}`);
+        }
+      }
+      return new Ddl(sql);
+    }
+    case "create_index_stmt":
+    case "drop_index_stmt":
+      return new Ddl(sql);
+    default:
+      throw new VtError("UNSUPPORTED", `${textOf(ps, s).split(/\s+/).slice(0, 2).join(" ").toUpperCase()} in a sharded keyspace`);
+  }
+}

@@ -1,0 +1,127 @@
+// INSERT / UPDATE / DELETE on a sharded keyspace: one table, rows placed by its primary vindex.
+
+import type { Node } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { Insert, type InsertRow } from "../engine/insert.ts";
+import type { Primitive } from "../engine/primitive.ts";
+import { Route } from "../engine/route.ts";
+import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
+import { sliceTemplate } from "../sql/template.ts";
+import { hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
+import { chooseRoute, tableRouting } from "./routing.ts";
+
+export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
+  const s = ps.stmt;
+  if (s.type !== "insert_stmt") throw new VtError("INTERNAL", `planInsert got ${s.type}`);
+  const ic = s.clauses.find((c) => c.type === "insert_clause");
+  if (!ic || ic.type !== "insert_clause") throw new VtError("INTERNAL", "INSERT without insert clause");
+  const t = tableRef(ic.table as Node);
+  const routing = tableRouting(ks, t.name);
+  if (routing.kind === "reference") throw unsupported(`writing reference table ${t.name}`);
+  const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
+  if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "insert" });
+  if (hasSubquery(s)) throw unsupported("INSERT … SELECT and subqueries in INSERT");
+  const info = ks.tables[t.name.toLowerCase()];
+  if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
+  const vcol = (routing.column ?? "").toLowerCase();
+  const cols = ic.columns
+    ? (ic.columns.expr.items as Node[]).map((c) => (c.type === "identifier" ? c.name : ""))
+    : info.columns.map((c) => c.name);
+  const at = cols.findIndex((c) => c.toLowerCase() === vcol);
+  if (at < 0) {
+    throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
+  }
+  const upsert = s.clauses.find((c) => c.type === "upsert_clause");
+  if (upsert && upsert.type === "upsert_clause" && upsert.action.type === "upsert_action_update") {
+    for (const a of upsert.action.set.assignments.items as Node[]) {
+      if (a.type === "column_assignment" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
+        throw unsupported(`ON CONFLICT DO UPDATE of the vindex column ${routing.column} (it would move the row)`);
+      }
+    }
+  }
+  const values = s.clauses.find((c) => c.type === "values_clause");
+  if (!values || values.type !== "values_clause") {
+    throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} needs VALUES with its vindex column ${routing.column}`);
+  }
+  const rowNodes = values.values.items as Node[];
+  const rows: InsertRow[] = rowNodes.map((row, i) => {
+    if (row.type !== "paren_expr" || (row.expr as Node).type !== "list_expr") throw unsupported("this VALUES form");
+    const list = row.expr as Extract<Node, { type: "list_expr" }>;
+    const items = list.items as Node[];
+    if (items.length !== cols.length) {
+      throw new VtError("INVALID_ARGUMENT", `VALUES row ${i + 1} has ${items.length} values for ${cols.length} columns`);
+    }
+    const vnode = items[at];
+    const v = vnode ? valueOf(ps, vnode) : undefined;
+    if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
+    return { parts: sliceTemplate(ps, ...rangeOf(row)), vindexValue: v };
+  });
+  const first = rowNodes[0];
+  const last = rowNodes[rowNodes.length - 1];
+  if (!first || !last || !routing.vindex) throw new VtError("INTERNAL", "INSERT without rows");
+  const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0]);
+  const suffix = sliceTemplate(ps, rangeOf(last)[1], ps.range[1]);
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix);
+}
+
+export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
+  const s = ps.stmt;
+  let tableNode: Node | undefined;
+  let where: Node | undefined;
+  if (s.type === "update_stmt") {
+    for (const c of s.clauses) {
+      if (c.type === "update_clause") {
+        if (c.tables.items.length !== 1) throw unsupported("UPDATE of several tables");
+        tableNode = c.tables.items[0] as Node;
+      }
+      if (c.type === "from_clause") throw unsupported("UPDATE … FROM");
+      if (c.type === "where_clause") where = c.expr;
+    }
+  } else if (s.type === "delete_stmt") {
+    for (const c of s.clauses) {
+      if (c.type === "delete_clause") {
+        if (c.tables.items.length !== 1) throw unsupported("DELETE from several tables");
+        tableNode = c.tables.items[0] as Node;
+      }
+      if (c.type === "where_clause") where = c.expr;
+    }
+  } else {
+    throw new VtError("INTERNAL", `planUpdateDelete got ${s.type}`);
+  }
+  if (!tableNode) throw new VtError("INTERNAL", "UPDATE/DELETE without a table");
+  const t = tableRef(tableNode);
+  const routing = tableRouting(ks, t.name);
+  const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
+  if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "write" });
+  if (routing.kind === "reference") throw unsupported(`writing reference table ${t.name}`);
+  if (hasSubquery(s)) throw unsupported("a subquery in UPDATE / DELETE");
+  if (s.type === "update_stmt") {
+    const set = s.clauses.find((c) => c.type === "set_clause");
+    const vcol = (routing.column ?? "").toLowerCase();
+    for (const a of (set?.type === "set_clause" ? set.assignments.items : []) as Node[]) {
+      const cols: Node[] =
+        a.type === "column_assignment"
+          ? a.column.type === "paren_expr"
+            ? ((a.column.expr as Extract<Node, { type: "list_expr" }>).items as Node[])
+            : [a.column]
+          : [];
+      if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === vcol)) {
+        throw unsupported(`UPDATE of the vindex column ${routing.column} (it would move the row to another shard)`);
+      }
+    }
+  }
+  const choice = chooseRoute(ps, where, t, routing);
+  if (choice.opcode !== "equal") {
+    for (const c of s.clauses as Node[]) {
+      if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported(`${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
+    }
+  }
+  return new Route({
+    opcode: choice.opcode,
+    table: t.name,
+    template: full,
+    kind: "write",
+    ...(routing.vindex && choice.values ? { vindex: routing.vindex, values: choice.values } : {}),
+  });
+}

@@ -1,0 +1,136 @@
+// Statement → plan. Plans are cached by keyspace, graph version and statement text: a cold
+// parse+plan costs milliseconds, a cache hit microseconds.
+
+import type { Node } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { Primitive } from "../engine/primitive.ts";
+import { Route } from "../engine/route.ts";
+import { parseOne, walk, type ParamRef, type ParsedStatement } from "../sql/parse.ts";
+import { sliceTemplate } from "../sql/template.ts";
+import { tableRef } from "./ast.ts";
+import { DDL_TYPES, planDdl } from "./ddl.ts";
+import { planInsert, planUpdateDelete } from "./dml.ts";
+import { planSelect } from "./select.ts";
+
+export type StatementKind = "read" | "insert" | "write" | "ddl";
+
+export interface Plan {
+  readonly primitive: Primitive;
+  readonly kind: StatementKind;
+  /** Every placeholder of the statement, to check the request's params against. */
+  readonly params: readonly ParamRef[];
+}
+
+const SYSTEM_CATALOGS = /^sqlite_(master|schema|temp_master|temp_schema|sequence|stat\d)$/i;
+
+const REFUSED: Record<string, string> = {
+  pragma_stmt: "PRAGMA (use GET /v1/topology for schema and sizes)",
+  explain_stmt: "EXPLAIN",
+  start_transaction_stmt: "BEGIN (use /v1/batch with \"transaction\": true)",
+  commit_transaction_stmt: "COMMIT (use /v1/batch with \"transaction\": true)",
+  rollback_transaction_stmt: "ROLLBACK (use /v1/batch with \"transaction\": true)",
+  savepoint_stmt: "SAVEPOINT",
+  release_savepoint_stmt: "RELEASE SAVEPOINT",
+  attach_database_stmt: "ATTACH",
+  detach_database_stmt: "DETACH",
+  vacuum_stmt: "VACUUM",
+  analyze_stmt: "ANALYZE",
+  reindex_stmt: "REINDEX",
+};
+
+/** User SQL never names the system's own objects (⚑ `_vt` tables) or SQLite's catalogs. */
+function checkNames(stmt: Node): void {
+  walk(stmt, (n) => {
+    if (n.type === "identifier") {
+      const lower = n.name.toLowerCase();
+      if (lower.startsWith("_vt") || lower.startsWith("_cf_") || lower === "__miniflare_do_name") {
+        throw new VtError("PERMISSION_DENIED", `"${n.name}": names starting with _vt are reserved for the system`);
+      }
+      if (SYSTEM_CATALOGS.test(n.name)) throw new VtError("UNSUPPORTED", `${n.name}: SQLite's catalogs are per shard; use GET /v1/topology`);
+    } else if (n.type === "func_call" && n.name.type === "identifier" && /^pragma_/i.test(n.name.name)) {
+      throw new VtError("UNSUPPORTED", `${n.name.name}(): PRAGMA functions`);
+    }
+  });
+}
+
+/** Tables named by a DML statement or SELECT (FROM items, INSERT/UPDATE/DELETE targets). */
+function namedTables(stmt: Node): string[] {
+  const out: string[] = [];
+  const add = (n: Node): void => {
+    if (n.type === "join_expr") {
+      add(n.left);
+      add(n.right);
+      return;
+    }
+    try {
+      out.push(tableRef(n).name);
+    } catch {
+      // subqueries and table functions are not table names
+    }
+  };
+  walk(stmt, (n) => {
+    if (n.type === "from_clause") add(n.expr as Node);
+    else if (n.type === "insert_clause") add(n.table as Node);
+    else if (n.type === "update_clause" || n.type === "delete_clause") for (const t of n.tables.items as Node[]) add(t);
+  });
+  return out;
+}
+
+function statementKind(type: string): StatementKind | undefined {
+  if (type === "select_stmt" || type === "compound_select_stmt") return "read";
+  if (type === "insert_stmt") return "insert";
+  if (type === "update_stmt" || type === "delete_stmt") return "write";
+  if (DDL_TYPES.has(type) || /^(create|drop|alter)_/.test(type)) return "ddl";
+  return undefined;
+}
+
+export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
+  const stmt = ps.stmt;
+  checkNames(stmt);
+  const kind = statementKind(stmt.type);
+  if (!kind) {
+    throw new VtError("UNSUPPORTED", `${REFUSED[stmt.type] ?? stmt.type.replace(/_stmt$/, "").replaceAll("_", " ").toUpperCase()} is not supported`);
+  }
+  const params = [...ps.params.values()];
+  if (kind === "ddl") return { primitive: planDdl(ps, ks), kind, params };
+  if (!ks.sharded) {
+    const template = sliceTemplate(ps, ps.range[0], ps.range[1]);
+    return { primitive: new Route({ opcode: "unsharded", table: null, template, kind }), kind, params };
+  }
+  for (const name of namedTables(stmt)) {
+    if (!ks.tables[name.toLowerCase()]) throw new VtError("UNKNOWN_TABLE", `table ${name} does not exist in keyspace ${ks.name}`, { table: name });
+  }
+  const primitive = kind === "read" ? planSelect(ps, ks) : kind === "insert" ? planInsert(ps, ks) : planUpdateDelete(ps, ks);
+  return { primitive, kind, params };
+}
+
+export class PlanCache {
+  readonly #plans = new Map<string, Plan>();
+  readonly #capacity: number;
+  hits = 0;
+  misses = 0;
+
+  constructor(capacity = 2000) {
+    this.#capacity = capacity;
+  }
+
+  plan(sql: string, ks: KeyspaceGraph): Plan {
+    const key = `${ks.name}\u0001${ks.version}\u0001${sql}`;
+    const hit = this.#plans.get(key);
+    if (hit) {
+      this.hits++;
+      this.#plans.delete(key);
+      this.#plans.set(key, hit);
+      return hit;
+    }
+    this.misses++;
+    const plan = planParsed(parseOne(sql), ks);
+    this.#plans.set(key, plan);
+    if (this.#plans.size > this.#capacity) {
+      const oldest = this.#plans.keys().next().value;
+      if (oldest !== undefined) this.#plans.delete(oldest);
+    }
+    return plan;
+  }
+}

@@ -1,0 +1,67 @@
+// Which shards a WHERE clause confines a single-table statement to, by its primary vindex.
+
+import type { Node } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { tableVSchema, vindexOf } from "../../topology/vschema.ts";
+import type { Vindex } from "../../topology/vindex.ts";
+import type { RouteOpcode } from "../engine/route.ts";
+import type { ValueExpr } from "../engine/values.ts";
+import type { ParsedStatement } from "../sql/parse.ts";
+import { columnOf, conjuncts, kw, valueOf, type TableRef } from "./ast.ts";
+
+export interface TableRouting {
+  readonly kind: "sharded" | "reference" | "unsharded";
+  readonly vindex?: Vindex;
+  readonly column?: string;
+}
+
+/** How a table is placed: by its primary vindex, copied everywhere (reference), or unsharded. */
+export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
+  if (!ks.sharded) return { kind: "unsharded" };
+  const t = tableVSchema(ks.vschema, table);
+  if (!t) {
+    throw new VtError(
+      "INVALID_ARGUMENT",
+      `table ${table} has no entry in the vschema of sharded keyspace ${ks.name}; add one with \`vtctl vschema apply\``,
+    );
+  }
+  if (t.type === "reference") return { kind: "reference" };
+  const cv = t.column_vindexes?.[0];
+  if (!cv) throw new VtError("INVALID_ARGUMENT", `table ${table} has no primary vindex in the vschema`);
+  return { kind: "sharded", vindex: vindexOf(ks.vschema, cv.name), column: cv.column };
+}
+
+export interface RouteChoice {
+  readonly opcode: RouteOpcode;
+  readonly values?: readonly ValueExpr[];
+}
+
+/** equal on `vcol = value`, in on `vcol IN (values)`, else scatter. */
+export function chooseRoute(ps: ParsedStatement, where: Node | undefined, t: TableRef, routing: TableRouting): RouteChoice {
+  if (routing.kind === "unsharded") return { opcode: "unsharded" };
+  if (routing.kind === "reference") return { opcode: "reference" };
+  const col = routing.column?.toLowerCase();
+  if (!where || col === undefined) return { opcode: "scatter" };
+  let inChoice: RouteChoice | undefined;
+  for (const c of conjuncts(where)) {
+    if (c.type !== "binary_expr") continue;
+    const op = kw(c.operator);
+    if (op === "=" || op === "==" || op === "IS") {
+      for (const [a, b] of [
+        [c.left, c.right],
+        [c.right, c.left],
+      ] as const) {
+        if (columnOf(a, t)?.toLowerCase() !== col) continue;
+        const v = valueOf(ps, b);
+        if (v && !(op === "IS" && "literal" in v && v.literal === null)) return { opcode: "equal", values: [v] };
+      }
+    } else if (op === "IN" && !inChoice && columnOf(c.left, t)?.toLowerCase() === col && c.right.type === "paren_expr") {
+      const inner = c.right.expr as Node;
+      const items = inner.type === "list_expr" ? (inner.items as Node[]) : [inner];
+      const values = items.map((i) => valueOf(ps, i));
+      if (values.every((v): v is ValueExpr => v !== undefined)) inChoice = { opcode: "in", values };
+    }
+  }
+  return inChoice ?? { opcode: "scatter" };
+}

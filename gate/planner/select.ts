@@ -1,0 +1,291 @@
+// SELECT on a sharded keyspace: one table, routed by its vindex. A statement confined to one
+// shard goes through whole; otherwise the gate merges: MergeSort + Limit for ORDER BY / LIMIT,
+// Aggregate for aggregates and GROUP BY. Anything it cannot merge exactly is UNSUPPORTED.
+
+import type { Node, SelectStmt } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
+import type { Collation, SortKey } from "../engine/compare.ts";
+import { Limit } from "../engine/limit.ts";
+import { MergeSort } from "../engine/merge-sort.ts";
+import type { Primitive } from "../engine/primitive.ts";
+import { Route } from "../engine/route.ts";
+import type { ValueExpr } from "../engine/values.ts";
+import { limitNumber } from "../engine/limit-values.ts";
+import { parseOne, rangeOf, type ParsedStatement } from "../sql/parse.ts";
+import { sliceTemplate, type Edit, type Part } from "../sql/template.ts";
+import {
+  columnOf,
+  containsAggregate,
+  declaredCollation,
+  exprKey,
+  funcName,
+  hasSubquery,
+  hasWindow,
+  isAggregateCall,
+  kw,
+  splitCollate,
+  tableRef,
+  textOf,
+  unsupported,
+  valueOf,
+  type TableRef,
+} from "./ast.ts";
+import { chooseRoute, tableRouting } from "./routing.ts";
+
+type Clause = SelectStmt["clauses"][number];
+
+function clause<T extends Clause["type"]>(s: SelectStmt, type: T): Extract<Clause, { type: T }> | undefined {
+  return s.clauses.find((c) => c.type === type) as Extract<Clause, { type: T }> | undefined;
+}
+
+interface SelectItem {
+  readonly node: Node;
+  readonly expr: Node;
+  readonly alias: string | undefined;
+  readonly star: boolean;
+}
+
+function selectItems(s: SelectStmt): SelectItem[] {
+  const cols = clause(s, "select_clause")?.columns;
+  if (!cols) return [];
+  return (cols.items as Node[]).map((node) => {
+    if (node.type === "alias") {
+      return { node, expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined, star: false };
+    }
+    const star = node.type === "all_columns" || (node.type === "member_expr" && node.property.type === "all_columns");
+    return { node, expr: node, alias: undefined, star };
+  });
+}
+
+function sortTerms(s: SelectStmt): { expr: Node; desc: boolean; nullsFirst: boolean; collation: Collation | undefined }[] {
+  const ob = clause(s, "order_by_clause");
+  if (!ob) return [];
+  return (ob.specifications.items as Node[]).map((spec) => {
+    let expr = spec;
+    let desc = false;
+    let nulls: string | undefined;
+    if (spec.type === "sort_specification") {
+      expr = spec.expr;
+      desc = spec.direction?.type === "sort_direction_desc";
+      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
+    }
+    const { expr: bare, collation } = splitCollate(expr);
+    return { expr: bare, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation };
+  });
+}
+
+export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
+  const s = ps.stmt;
+  if (s.type === "compound_select_stmt") throw unsupported(`${kw(s.operator)} (compound SELECT)`);
+  if (s.type !== "select_stmt") throw new VtError("INTERNAL", `planSelect got ${s.type}`);
+  if (clause(s, "with_clause")) throw unsupported("WITH (common table expressions)");
+  if (clause(s, "window_clause")) throw unsupported("WINDOW clauses");
+  const from = clause(s, "from_clause");
+  const where = clause(s, "where_clause");
+  const fullTemplate = sliceTemplate(ps, ps.range[0], ps.range[1]);
+
+  if (!from) {
+    // No table: any one shard computes it.
+    return new Route({ opcode: "reference", table: null, template: fullTemplate, kind: "read" });
+  }
+  if (from.expr.type === "join_expr") throw unsupported("JOIN");
+  const t = tableRef(from.expr as Node);
+  if (hasSubquery(s)) throw unsupported("a subquery");
+  const routing = tableRouting(ks, t.name);
+  const choice = chooseRoute(ps, where?.expr, t, routing);
+  const single = choice.opcode === "equal" || choice.opcode === "reference" || choice.opcode === "unsharded";
+  if (single) {
+    return new Route({ opcode: choice.opcode, table: t.name, template: fullTemplate, kind: "read", ...vindexFields(routing, choice.values) });
+  }
+
+  // Several shards: the gate must merge.
+  const selectClause = clause(s, "select_clause");
+  if (selectClause?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT");
+  if (hasWindow(s)) throw unsupported("window functions");
+  if (clause(s, "having_clause")) throw unsupported("HAVING");
+  const items = selectItems(s);
+  const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
+  const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexFields(routing, choice.values) };
+  if (grouped) return planAggregate(ps, s, ks, t, items, base);
+  return planMergeSort(ps, s, ks, t, items, base);
+}
+
+function vindexFields(routing: ReturnType<typeof tableRouting>, values: readonly ValueExpr[] | undefined) {
+  return routing.vindex && values ? { vindex: routing.vindex, values } : {};
+}
+
+type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
+
+function columnCollation(ks: KeyspaceGraph, t: TableRef, expr: Node, explicit: Collation | undefined): Collation {
+  if (explicit) return explicit;
+  const col = columnOf(expr, t);
+  if (col === undefined) return "BINARY";
+  const info = ks.tables[t.name.toLowerCase()];
+  return declaredCollation(info?.sql, col, parseOne);
+}
+
+/** Number of output columns an item expands to (a `*` is every column of the table). */
+function itemWidth(ks: KeyspaceGraph, t: TableRef, item: SelectItem): number {
+  if (!item.star) return 1;
+  const info = ks.tables[t.name.toLowerCase()];
+  if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
+  return info.columns.length;
+}
+
+function limitEdit(ps: ParsedStatement, s: SelectStmt): { edit: Edit; count: ValueExpr | null; offset: ValueExpr | null } | undefined {
+  const lc = clause(s, "limit_clause");
+  if (!lc) return undefined;
+  const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
+  const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
+  if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) {
+    throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
+  }
+  const [start, end] = rangeOf(lc);
+  const c = count ?? null;
+  const o = offset ?? null;
+  // Each shard returns its first count+offset rows; the gate skips offset after merging.
+  const compute = (b: Parameters<typeof limitNumber>[1]): string => {
+    const n = c ? limitNumber(c, b, "LIMIT") : -1;
+    const off = o ? Math.max(0, limitNumber(o, b, "OFFSET")) : 0;
+    return n < 0 ? "LIMIT -1" : `LIMIT ${n + off}`;
+  };
+  return { edit: { start, end, parts: [{ compute }] }, count: c, offset: o };
+}
+
+function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase): Primitive {
+  const terms = sortTerms(s);
+  const widths = items.map((i) => itemWidth(ks, t, i));
+  const visible = widths.reduce((a, b) => a + b, 0);
+  const hiddenParts: Part[] = [];
+  let hiddenCount = 0;
+  const keys: SortKey[] = terms.map((term) => {
+    const collation = columnCollation(ks, t, term.expr, term.collation);
+    let column = -1;
+    const pos = valueOf(ps, term.expr);
+    if (pos && "literal" in pos && typeof pos.literal === "number" && term.expr.type === "number_literal") {
+      if (pos.literal < 1 || pos.literal > visible) {
+        throw new VtError("INVALID_ARGUMENT", `ORDER BY term ${pos.literal} is out of range (1..${visible})`);
+      }
+      column = pos.literal - 1;
+    } else if (term.expr.type === "identifier") {
+      const name = term.expr.name.toLowerCase();
+      let at = 0;
+      for (let i = 0; i < items.length; i++) {
+        if (items[i]?.alias?.toLowerCase() === name) {
+          column = at;
+          break;
+        }
+        at += widths[i] ?? 1;
+      }
+    }
+    if (column < 0) {
+      column = visible + hiddenCount;
+      const [es, ee] = rangeOf(term.expr);
+      hiddenParts.push(", ", ...sliceTemplate(ps, es, ee), ` AS _vt_ord${hiddenCount}`);
+      hiddenCount += 1;
+    }
+    return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
+  });
+  const hidden = hiddenCount;
+  const edits: Edit[] = [];
+  const selectClause = clause(s, "select_clause");
+  if (hiddenParts.length > 0 && selectClause?.columns) {
+    const end = rangeOf(selectClause.columns)[1];
+    edits.push({ start: end, end, parts: hiddenParts });
+  }
+  const lim = limitEdit(ps, s);
+  if (lim) edits.push(lim.edit);
+  const route = new Route({ ...base, template: sliceTemplate(ps, ps.range[0], ps.range[1], edits) });
+  let plan: Primitive = keys.length > 0 ? new MergeSort(route, keys, hidden) : route;
+  if (lim) plan = new Limit(plan, lim.count, lim.offset);
+  return plan;
+}
+
+const PARTIAL: Record<string, AggFn> = { count: "count", sum: "sum", total: "total", min: "min", max: "max", avg: "avg" };
+
+function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase): Primitive {
+  if (items.some((i) => i.star)) throw unsupported("* with aggregates");
+  // GROUP BY terms, each resolved to an expression (positions and aliases name select items).
+  const groupBy = clause(s, "group_by_clause");
+  const groupExprs: Node[] = [];
+  for (const g of (groupBy?.columns.items ?? []) as Node[]) {
+    const v = valueOf(ps, g);
+    if (v && "literal" in v && typeof v.literal === "number" && g.type === "number_literal") {
+      const item = items[v.literal - 1];
+      if (!item) throw new VtError("INVALID_ARGUMENT", `GROUP BY term ${v.literal} is out of range`);
+      groupExprs.push(item.expr);
+      continue;
+    }
+    const aliased = g.type === "identifier" ? items.find((i) => i.alias?.toLowerCase() === g.name.toLowerCase()) : undefined;
+    groupExprs.push(aliased && !containsAggregate(aliased.expr) ? aliased.expr : g);
+  }
+  if (groupExprs.some((g) => containsAggregate(g))) throw new VtError("INVALID_ARGUMENT", "aggregate functions are not allowed in GROUP BY");
+  const groupKeys = groupExprs.map((g) => exprKey(ps, g));
+
+  const shardCols: Part[][] = groupExprs.map((g) => sliceTemplate(ps, ...rangeOf(g)));
+  const outputs: AggOutput[] = [];
+  const columns: string[] = [];
+  for (const item of items) {
+    columns.push(item.alias ?? textOf(ps, item.expr));
+    const e = item.expr;
+    if (isAggregateCall(e) && e.type === "func_call") {
+      const name = funcName(e) ?? "";
+      const fn = PARTIAL[name];
+      if (!fn) throw unsupported(`${name}() over several shards`);
+      const fa = e.args?.expr;
+      if (fa?.type === "func_args" && fa.distinctKw) throw unsupported(`${name}(DISTINCT …)`);
+      if (e.filter) throw unsupported("FILTER on aggregates");
+      const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
+      const argParts = args.length === 0 ? [] : sliceTemplate(ps, rangeOf(args[0] as Node)[0], rangeOf(args[args.length - 1] as Node)[1]);
+      const isStar = args.length === 1 && args[0]?.type === "all_columns";
+      if (fn === "avg") {
+        shardCols.push(["sum(", ...argParts, ")"], ["count(", ...argParts, ")"]);
+        outputs.push({ kind: "agg", fn, column: shardCols.length - 2, countColumn: shardCols.length - 1 });
+      } else {
+        shardCols.push(fn === "count" && (isStar || args.length === 0) ? ["count(*)"] : [`${fn}(`, ...argParts, ")"]);
+        outputs.push({ kind: "agg", fn, column: shardCols.length - 1 });
+      }
+      continue;
+    }
+    if (containsAggregate(e)) throw unsupported("an expression around an aggregate");
+    const k = groupKeys.indexOf(exprKey(ps, e));
+    if (k < 0) throw unsupported(`a selected column that is not in GROUP BY (${textOf(ps, e)})`);
+    outputs.push({ kind: "group", column: k });
+  }
+
+  // Shard SQL: SELECT <group exprs>, <partials> FROM … WHERE … GROUP BY <group exprs>.
+  const from = clause(s, "from_clause");
+  const where = clause(s, "where_clause");
+  if (!from) throw new VtError("INTERNAL", "aggregate without FROM");
+  const restEnd = rangeOf(where ?? from)[1];
+  const parts: Part[] = ["SELECT "];
+  shardCols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_p${i}`));
+  parts.push(" ", ...sliceTemplate(ps, rangeOf(from)[0], restEnd));
+  if (groupExprs.length > 0) {
+    parts.push(" GROUP BY ");
+    groupExprs.forEach((g, i) => parts.push(...(i > 0 ? [", "] : []), ...sliceTemplate(ps, ...rangeOf(g))));
+  }
+  const collations = groupExprs.map((g) => columnCollation(ks, t, splitCollate(g).expr, splitCollate(g).collation));
+
+  // ORDER BY over the combined rows: positions, aliases, or expressions written as selected.
+  const order: SortKey[] = sortTerms(s).map((term) => {
+    let column = -1;
+    const v = valueOf(ps, term.expr);
+    if (v && "literal" in v && typeof v.literal === "number" && term.expr.type === "number_literal") column = v.literal - 1;
+    else {
+      const key = exprKey(ps, term.expr);
+      column = items.findIndex((i) => (term.expr.type === "identifier" && i.alias?.toLowerCase() === term.expr.name.toLowerCase()) || exprKey(ps, i.expr) === key);
+    }
+    if (column < 0 || column >= items.length) throw unsupported("ORDER BY an expression that is not selected, with aggregates");
+    const item = items[column];
+    const collation = term.collation ?? (item ? columnCollation(ks, t, item.expr, undefined) : "BINARY");
+    return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
+  });
+  const route = new Route({ ...base, template: parts });
+  let plan: Primitive = new Aggregate(route, groupExprs.map((_, i) => i), collations, outputs, columns, order);
+  const lim = limitEdit(ps, s);
+  if (lim) plan = new Limit(plan, lim.count, lim.offset);
+  return plan;
+}

@@ -1,0 +1,122 @@
+// The only door to sql-parser-cst. Everything else in the gate sees `ParsedStatement`.
+
+import { cstVisitor, parse, type Node, type ParserOptions, type Program, type Statement } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+
+export type { Node, Statement } from "sql-parser-cst";
+
+const OPTIONS: ParserOptions = {
+  dialect: "sqlite",
+  includeRange: true,
+  paramTypes: ["?", "?nr", "$nr", ":name", "@name", "$name"],
+};
+
+/** A placeholder as written: positional (`?`, `?NNN`, `$N`, 0-based index) or named (`:n`, `@n`, `$n`, name without sigil). */
+export type ParamRef = { readonly kind: "index"; readonly index: number } | { readonly kind: "name"; readonly name: string };
+
+export interface ParsedStatement {
+  readonly stmt: Statement;
+  /** The whole request text; node ranges index into it. */
+  readonly text: string;
+  /** The statement's own range in `text` (without the trailing semicolon). */
+  readonly range: readonly [number, number];
+  /** Each placeholder node (by start offset) → what it refers to. */
+  readonly params: ReadonlyMap<number, ParamRef>;
+}
+
+export function rangeOf(node: Node): [number, number] {
+  const r = node.range;
+  if (!r) throw new VtError("INTERNAL", `parser gave no range for ${node.type}`);
+  return r;
+}
+
+function lineColToOffset(text: string, line: number, col: number): number {
+  let off = 0;
+  for (let l = 1; l < line; l++) {
+    const nl = text.indexOf("\n", off);
+    if (nl < 0) break;
+    off = nl + 1;
+  }
+  return off + col - 1;
+}
+
+function syntaxError(text: string, e: unknown): VtError {
+  const msg = e instanceof Error ? e.message : String(e);
+  const loc = /-->\s*\S*?:(\d+):(\d+)/.exec(msg);
+  const position = loc ? lineColToOffset(text, Number(loc[1]), Number(loc[2])) : 0;
+  const first = msg.split("\n")[0] ?? "syntax error";
+  const expected = /Was expecting to see: (.*)/.exec(msg)?.[1];
+  const short = expected && expected.length > 160 ? `${expected.slice(0, 160)}…` : expected;
+  return new VtError("SYNTAX_ERROR", `${first.replace(/^Syntax Error: /, "syntax error: ")} at position ${position}${short ? ` (expected ${short})` : ""}`, {
+    position,
+  });
+}
+
+/** Parses exactly one statement. Empty text and several statements are INVALID_ARGUMENT. */
+export function parseOne(text: string): ParsedStatement {
+  let program: Program;
+  try {
+    program = parse(text, OPTIONS);
+  } catch (e) {
+    throw syntaxError(text, e);
+  }
+  const stmts = program.statements.filter((s) => s.type !== "empty");
+  const stmt = stmts[0];
+  if (!stmt) throw new VtError("INVALID_ARGUMENT", "the SQL text holds no statement");
+  if (stmts.length > 1) {
+    throw new VtError("INVALID_ARGUMENT", "send one statement per request; use /v1/batch for several", {
+      position: rangeOf(stmts[1] ?? stmt)[0],
+    });
+  }
+  return { stmt, text, range: rangeOf(stmt), params: collectParams(stmt) };
+}
+
+function collectParams(stmt: Statement): Map<number, ParamRef> {
+  const nodes: { start: number; text: string }[] = [];
+  cstVisitor({
+    parameter: (p) => {
+      nodes.push({ start: rangeOf(p)[0], text: p.text });
+    },
+  })(stmt);
+  nodes.sort((a, b) => a.start - b.start);
+  const out = new Map<number, ParamRef>();
+  // SQLite numbering: a bare `?` takes one more than the largest index assigned so far.
+  let maxIndex = 0;
+  for (const { start, text } of nodes) {
+    let ref: ParamRef;
+    if (text === "?") {
+      maxIndex += 1;
+      ref = { kind: "index", index: maxIndex - 1 };
+    } else if (/^[?$]\d+$/.test(text)) {
+      const n = Number(text.slice(1));
+      if (n < 1 || n > 32766) throw new VtError("INVALID_ARGUMENT", `placeholder ${text} is out of range 1..32766`, { position: start });
+      maxIndex = Math.max(maxIndex, n);
+      ref = { kind: "index", index: n - 1 };
+    } else {
+      ref = { kind: "name", name: text.slice(1) };
+    }
+    out.set(start, ref);
+  }
+  return out;
+}
+
+/** Visits every node below `node` (including it). */
+export function walk(node: Node, fn: (n: Node) => void): void {
+  const visit = (n: unknown): void => {
+    if (typeof n !== "object" || n === null) return;
+    if (Array.isArray(n)) {
+      for (const c of n) visit(c);
+      return;
+    }
+    const rec = n as Record<string, unknown>;
+    if (typeof rec["type"] !== "string") return;
+    fn(n as Node);
+    for (const [k, v] of Object.entries(rec)) if (k !== "range" && typeof v === "object") visit(v);
+  };
+  visit(node);
+}
+
+/** An identifier node's name (unquoted), or undefined when the node is not one. */
+export function identName(n: Node | undefined): string | undefined {
+  return n?.type === "identifier" ? n.name : undefined;
+}

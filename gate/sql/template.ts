@@ -1,0 +1,136 @@
+// SQL sent to tablets is the user's own text with small edits: placeholders become `?`
+// (bound positionally at execution), and planners splice in or cut out clauses. A template is
+// that text as parts; rendering it with the request's params yields one BoundQuery.
+
+import { VtError } from "../../topology/errors.ts";
+import { sqlLiteral, type SqlValue } from "../../topology/sql-values.ts";
+import type { ParamRef, ParsedStatement } from "./parse.ts";
+
+export type Part = string | { readonly param: ParamRef } | { readonly compute: (b: Bindings) => string };
+export type Template = readonly Part[];
+
+export interface Edit {
+  readonly start: number;
+  readonly end: number;
+  readonly parts: Template;
+}
+
+/** The request's parameters, resolved by placeholder. */
+export class Bindings {
+  readonly #positional: readonly SqlValue[] | null;
+  readonly #named: ReadonlyMap<string, SqlValue> | null;
+
+  constructor(params: readonly SqlValue[] | Readonly<Record<string, SqlValue>> | undefined) {
+    if (params === undefined || Array.isArray(params)) {
+      this.#positional = (params as readonly SqlValue[] | undefined) ?? [];
+      this.#named = null;
+    } else {
+      this.#positional = null;
+      const m = new Map<string, SqlValue>();
+      for (const [k, v] of Object.entries(params as Record<string, SqlValue>)) m.set(k.replace(/^[:@$]/, ""), v);
+      this.#named = m;
+    }
+  }
+
+  get(ref: ParamRef): SqlValue {
+    if (ref.kind === "index") {
+      if (this.#positional === null) {
+        throw new VtError("INVALID_ARGUMENT", `positional placeholder ${ref.index + 1} needs params as an array`);
+      }
+      if (ref.index >= this.#positional.length) {
+        throw new VtError("INVALID_ARGUMENT", `placeholder ${ref.index + 1} has no value (${this.#positional.length} params given)`);
+      }
+      return this.#positional[ref.index] ?? null;
+    }
+    if (this.#named === null) {
+      throw new VtError("INVALID_ARGUMENT", `named placeholder :${ref.name} needs params as an object`);
+    }
+    if (!this.#named.has(ref.name)) throw new VtError("INVALID_ARGUMENT", `placeholder :${ref.name} has no value`);
+    return this.#named.get(ref.name) ?? null;
+  }
+
+  /** Checks that the statement's placeholders and the params match one to one. */
+  check(refs: Iterable<ParamRef>): void {
+    let maxIndex = 0;
+    const names = new Set<string>();
+    for (const r of refs) {
+      this.get(r);
+      if (r.kind === "index") maxIndex = Math.max(maxIndex, r.index + 1);
+      else names.add(r.name);
+    }
+    if (this.#positional !== null && this.#positional.length > maxIndex) {
+      throw new VtError("INVALID_ARGUMENT", `${this.#positional.length} params given but the statement has ${maxIndex} placeholders`);
+    }
+    if (this.#named !== null) {
+      for (const k of this.#named.keys()) {
+        if (!names.has(k)) throw new VtError("INVALID_ARGUMENT", `param "${k}" matches no placeholder`);
+      }
+    }
+  }
+}
+
+/**
+ * The parts of `text[start, end)` with `edits` applied and every placeholder inside turned into
+ * a param part. Edits must not overlap; placeholders inside an edit are the edit's business.
+ */
+export function sliceTemplate(ps: ParsedStatement, start: number, end: number, edits: readonly Edit[] = []): Part[] {
+  const all: Edit[] = [...edits];
+  for (const [pos, ref] of ps.params) {
+    if (pos < start || pos >= end) continue;
+    if (edits.some((e) => pos >= e.start && pos < e.end)) continue;
+    const len = paramLength(ps.text, pos);
+    all.push({ start: pos, end: pos + len, parts: [{ param: ref }] });
+  }
+  all.sort((a, b) => a.start - b.start);
+  const out: Part[] = [];
+  let at = start;
+  for (const e of all) {
+    if (e.start < at) throw new VtError("INTERNAL", "overlapping template edits");
+    if (e.start > at) out.push(ps.text.slice(at, e.start));
+    out.push(...e.parts);
+    at = e.end;
+  }
+  if (end > at) out.push(ps.text.slice(at, end));
+  return out;
+}
+
+function paramLength(text: string, pos: number): number {
+  const m = /^(\?\d*|[:@$][A-Za-z0-9_]+)/.exec(text.slice(pos, pos + 64));
+  return m?.[0].length ?? 1;
+}
+
+/** Durable Object SQLite binds at most this many parameters per statement. */
+export const MAX_BOUND_PARAMS = 100;
+/** ... and takes statements of at most this many bytes. */
+export const MAX_STATEMENT_BYTES = 100_000;
+
+/**
+ * Renders parts to SQL with `?` placeholders. Integers beyond 2^53 are inlined (the tablet's
+ * SQLite binding cannot take them), and so is every value when there are more than the
+ * Durable Object's 100 bound parameters: literals are exact for every type.
+ */
+export function render(parts: Template, b: Bindings): { sql: string; params: SqlValue[] } {
+  let count = 0;
+  for (const p of parts) if (typeof p !== "string" && "param" in p) count++;
+  const inlineAll = count > MAX_BOUND_PARAMS;
+  let sql = "";
+  const params: SqlValue[] = [];
+  for (const p of parts) {
+    if (typeof p === "string") sql += p;
+    else if ("param" in p) {
+      const v = b.get(p.param);
+      if (inlineAll || typeof v === "bigint") sql += sqlLiteral(v);
+      else {
+        sql += "?";
+        params.push(v);
+      }
+    } else sql += p.compute(b);
+  }
+  if (sql.length > MAX_STATEMENT_BYTES / 3 && new TextEncoder().encode(sql).length > MAX_STATEMENT_BYTES) {
+    throw new VtError(
+      "INVALID_ARGUMENT",
+      `a statement for one shard would be ${new TextEncoder().encode(sql).length} bytes, over the 100 KB a Durable Object accepts; send fewer rows per INSERT or bind large values as params`,
+    );
+  }
+  return { sql, params };
+}

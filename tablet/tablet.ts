@@ -1,0 +1,260 @@
+// Tablet: one SQLite Durable Object per shard (`<keyspace>/<shard>`). It owns the shard's rows
+// and the binlog of every change to them, and refuses work for a target it does not serve.
+
+import { DurableObject } from "cloudflare:workers";
+import { errorBody, toVtError, VtError } from "../topology/errors.ts";
+import { decodeQuoted, type SqlValue } from "../topology/sql-values.ts";
+import {
+  appendCommit,
+  appendDdl,
+  formatPosition,
+  lastSeq,
+  listUserTables,
+  parsePosition,
+  readBinlog,
+  rebuildTriggers,
+} from "./binlog.ts";
+import { fromSqliteError } from "./sqlite-errors.ts";
+import { TABLET_SCHEMA } from "./system-schema.ts";
+import type {
+  BinlogChunk,
+  BoundQuery,
+  DdlEntry,
+  Envelope,
+  QueryResult,
+  TableInfo,
+  TabletConfig,
+  TabletStatus,
+  Target,
+} from "./types.ts";
+
+const MAX_BINLOG_CHUNK = 10_000;
+
+function envelope<T>(fn: () => T): Envelope<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (e) {
+    return { ok: false, error: errorBody(toVtError(e)) };
+  }
+}
+
+function randomUid(): string {
+  const b = new Uint8Array(8);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function normalizeRow(row: unknown[]): SqlValue[] {
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (v instanceof ArrayBuffer) row[i] = new Uint8Array(v);
+  }
+  return row as SqlValue[];
+}
+
+function hasUnsafeInteger(rows: SqlValue[][]): Set<number> {
+  const cols = new Set<number>();
+  for (const row of rows) {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v)) cols.add(i);
+    }
+  }
+  return cols;
+}
+
+export class Tablet extends DurableObject<Env> {
+  readonly #sql: SqlStorage;
+  readonly #uid: string;
+  #config: TabletConfig | null;
+  #schemaIndex: number;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    this.#sql.exec(TABLET_SCHEMA);
+    // REPLACE deletes fire DELETE triggers (and so reach the binlog) only with this on.
+    this.#sql.exec("PRAGMA recursive_triggers = ON");
+    const meta = new Map(this.#sql.exec<{ k: string; v: string }>("SELECT k, v FROM _vt_meta").toArray().map((r) => [r.k, r.v]));
+    let uid = meta.get("uid");
+    if (uid === undefined) {
+      uid = randomUid();
+      this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('uid', ?)", uid);
+    }
+    this.#uid = uid;
+    const cfg = meta.get("config");
+    this.#config = cfg === undefined ? null : (JSON.parse(cfg) as TabletConfig);
+    this.#schemaIndex = Number(meta.get("schema_index") ?? "0");
+  }
+
+  #setMeta(k: string, v: string): void {
+    this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v);
+  }
+
+  #checkTarget(t: Target): void {
+    const c = this.#config;
+    if (c === null || c.keyspace !== t.keyspace || c.shard !== t.shard || !c.serving) {
+      throw new VtError("NOT_SERVING", `tablet ${this.#uid} does not serve ${t.keyspace}/${t.shard}`, {
+        servingVersion: c?.version ?? 0,
+        shard: t.shard,
+      });
+    }
+    if (t.version < c.version) {
+      throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: serving graph version ${t.version} is older than ${c.version}`, {
+        servingVersion: c.version,
+        shard: t.shard,
+      });
+    }
+  }
+
+  #run(q: BoundQuery): QueryResult {
+    let cursor: SqlStorageCursor<Record<string, SqlStorageValue>>;
+    try {
+      cursor = this.#sql.exec(q.sql, ...q.params);
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+    const columns = cursor.columnNames;
+    let rows: SqlValue[][];
+    try {
+      rows = Array.from(cursor.raw(), normalizeRow);
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+    const unsafe = hasUnsafeInteger(rows);
+    if (unsafe.size > 0) rows = this.#exactIntegers(q, columns.length, unsafe, rows);
+    const result: QueryResult = { columns, rows, rowsAffected: 0 };
+    if (q.kind !== "read") {
+      const c = this.#sql.exec<{ n: number; id: number }>("SELECT changes() AS n, last_insert_rowid() AS id").one();
+      result.rowsAffected = c.n;
+      if (q.kind === "insert" && c.n > 0) result.lastInsertRowid = c.id;
+    }
+    return result;
+  }
+
+  /**
+   * sql.exec hands integers beyond 2^53 back rounded. A read is re-run (same transaction, so
+   * same rows) with those columns passed through quote(), which keeps them exact.
+   */
+  #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): SqlValue[][] {
+    if (q.kind !== "read") {
+      throw new VtError(
+        "UNSUPPORTED",
+        "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT",
+      );
+    }
+    const names = Array.from({ length: width }, (_, i) => `c${i}`);
+    const select = names.map((n, i) => (unsafe.has(i) ? `quote(${n})` : n)).join(", ");
+    const sql = `WITH _vt_q(${names.join(", ")}) AS (\n${q.sql}\n) SELECT ${select} FROM _vt_q`;
+    const again = Array.from(this.#sql.exec(sql, ...q.params).raw(), normalizeRow);
+    if (again.length !== rows.length) throw new VtError("INTERNAL", "exact-integer re-read returned a different row count");
+    for (const row of again) {
+      for (const i of unsafe) {
+        const v = row[i];
+        if (typeof v === "string") row[i] = decodeQuoted(v);
+      }
+    }
+    return again;
+  }
+
+  /** Runs the statements as one transaction: all commit (with their binlog) or none do. */
+  execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
+    return envelope(() => {
+      this.#checkTarget(target);
+      const writes = queries.some((q) => q.kind !== "read");
+      return this.ctx.storage.transactionSync(() => {
+        const before = writes ? lastSeq(this.#sql) : 0;
+        const results = queries.map((q, i) => {
+          try {
+            return this.#run(q);
+          } catch (e) {
+            const vt = toVtError(e);
+            if (queries.length > 1) vt["statementIndex"] = i;
+            throw vt;
+          }
+        });
+        if (writes && lastSeq(this.#sql) > before) appendCommit(this.#sql);
+        return results;
+      });
+    });
+  }
+
+  /**
+   * Brings the tablet to `config` and applies the schema entries it has not applied yet, in
+   * order, each with its binlog event in its own transaction. An entry that fails is reported
+   * and nothing of it stays.
+   */
+  sync(config: TabletConfig, ddl: DdlEntry[]): Envelope<TabletStatus> {
+    return envelope(() => {
+      if (this.#config !== null && (this.#config.keyspace !== config.keyspace || this.#config.shard !== config.shard)) {
+        throw new VtError("INVALID_ARGUMENT", `tablet ${this.#uid} already belongs to ${this.#config.keyspace}/${this.#config.shard}`);
+      }
+      for (const entry of [...ddl].sort((a, b) => a.index - b.index)) {
+        if (entry.index <= this.#schemaIndex) continue;
+        if (entry.index !== this.#schemaIndex + 1) {
+          throw new VtError("INTERNAL", `schema entry ${entry.index} arrived before ${this.#schemaIndex + 1}`);
+        }
+        this.ctx.storage.transactionSync(() => {
+          try {
+            this.#sql.exec(entry.sql);
+          } catch (e) {
+            throw fromSqliteError(e);
+          }
+          rebuildTriggers(this.#sql);
+          appendDdl(this.#sql, entry.sql);
+          appendCommit(this.#sql);
+          this.#setMeta("schema_index", String(entry.index));
+        });
+        this.#schemaIndex = entry.index;
+      }
+      if (JSON.stringify(config) !== JSON.stringify(this.#config)) {
+        this.#setMeta("config", JSON.stringify(config));
+        this.#config = config;
+      }
+      return this.#status();
+    });
+  }
+
+  readBinlog(from: string | null, limit = 1000): Envelope<BinlogChunk> {
+    return envelope(() => {
+      const fromSeq = from === null ? 0 : parsePosition(this.#uid, from);
+      const n = Math.max(1, Math.min(MAX_BINLOG_CHUNK, Math.floor(limit)));
+      return readBinlog(this.#sql, this.#uid, fromSeq, n);
+    });
+  }
+
+  status(): Envelope<TabletStatus> {
+    return envelope(() => this.#status());
+  }
+
+  #tables(): TableInfo[] {
+    return listUserTables(this.#sql).map((name) => ({
+      name,
+      sql: this.#sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().sql,
+      columns: this.#sql
+        .exec<{ name: string; type: string; pk: number; notnull: number }>(
+          "SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?)",
+          name,
+        )
+        .toArray()
+        .map((c) => ({ name: c.name, type: c.type, pk: c.pk, notNull: c.notnull === 1 })),
+    }));
+  }
+
+  #status(): TabletStatus {
+    const tables = this.#tables();
+    let rowCount = 0;
+    for (const t of tables) {
+      rowCount += this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${t.name.replaceAll('"', '""')}"`).one().n;
+    }
+    return {
+      uid: this.#uid,
+      config: this.#config,
+      position: formatPosition(this.#uid, lastSeq(this.#sql)),
+      rowCount,
+      bytes: this.#sql.databaseSize,
+      schemaIndex: this.#schemaIndex,
+      tables,
+    };
+  }
+}

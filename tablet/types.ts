@@ -1,0 +1,101 @@
+// Shapes that cross the gate ↔ tablet and topology ↔ tablet RPC boundary.
+
+import type { ErrorBody } from "../topology/errors.ts";
+import type { SqlValue } from "../topology/sql-values.ts";
+
+/** What a caller believes it is talking to. The tablet refuses (NOT_SERVING) anything else. */
+export interface Target {
+  readonly keyspace: string;
+  readonly shard: string;
+  /** The serving-graph version the caller planned with; older than the tablet's → NOT_SERVING. */
+  readonly version: number;
+}
+
+/** One statement with its parameters already bound positionally (`?` only). */
+export interface BoundQuery {
+  readonly sql: string;
+  readonly params: readonly SqlValue[];
+  /**
+   * "read": only reads (SELECT / VALUES / WITH … SELECT), so it may be re-run to recover int64
+   * exactness; "insert": reports lastInsertRowid; "write": any other change.
+   */
+  readonly kind: "read" | "insert" | "write";
+}
+
+export interface QueryResult {
+  columns: string[];
+  rows: SqlValue[][];
+  rowsAffected: number;
+  lastInsertRowid?: number | bigint;
+}
+
+/** A DDL statement in a keyspace's schema history; `index` counts from 1 and has no holes. */
+export interface DdlEntry {
+  readonly index: number;
+  readonly sql: string;
+}
+
+export interface TabletConfig {
+  readonly keyspace: string;
+  readonly shard: string;
+  /** Hex key range, e.g. "-80". */
+  readonly keyRange: string;
+  readonly serving: boolean;
+  readonly version: number;
+}
+
+export interface ColumnInfo {
+  readonly name: string;
+  readonly type: string;
+  /** 1-based position in the primary key, 0 when not part of it. */
+  readonly pk: number;
+  readonly notNull: boolean;
+}
+
+export interface TableInfo {
+  readonly name: string;
+  readonly columns: readonly ColumnInfo[];
+  /** The CREATE TABLE text as SQLite keeps it (declared collations are read from it). */
+  readonly sql: string;
+}
+
+export type BinlogEventKind = "insert" | "update" | "delete" | "ddl" | "commit";
+
+export interface BinlogEvent {
+  /** Sequence number within this tablet; grows by one per event. */
+  readonly seq: number;
+  readonly kind: BinlogEventKind;
+  readonly table: string | null;
+  /** Column names of the images (row events). */
+  readonly columns: readonly string[] | null;
+  readonly before: readonly SqlValue[] | null;
+  readonly after: readonly SqlValue[] | null;
+  /** The statement text (ddl events). */
+  readonly sql: string | null;
+  /** Unix ms (commit events). */
+  readonly ts: number | null;
+}
+
+export interface BinlogChunk {
+  readonly events: BinlogEvent[];
+  /** Position after the last event returned (always at a commit boundary). */
+  readonly position: string;
+  /** True when more events follow. */
+  readonly more: boolean;
+}
+
+export interface TabletStatus {
+  readonly uid: string;
+  readonly config: TabletConfig | null;
+  readonly position: string;
+  readonly rowCount: number;
+  readonly bytes: number;
+  readonly schemaIndex: number;
+  readonly tables: TableInfo[];
+}
+
+/**
+ * Every tablet/topology RPC answers with an envelope: Workers RPC does not keep an Error's own
+ * fields, and `code` must survive.
+ */
+export type Envelope<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ErrorBody };

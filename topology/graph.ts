@@ -1,0 +1,49 @@
+// The serving graph: what the gate caches and plans with. Its `version` grows on every change
+// (keyspace, shards, vschema, schema); tablets learn the version of their keyspace's last change
+// and refuse plans made on an older one, so a stale cache costs a retry, never a wrong answer.
+
+import type { TableInfo } from "../tablet/types.ts";
+import type { VSchema } from "./vschema.ts";
+
+export interface ShardGraph {
+  readonly name: string;
+  /** Hex key range, e.g. "-80". */
+  readonly keyRange: string;
+  readonly serving: boolean;
+}
+
+export interface KeyspaceGraph {
+  readonly name: string;
+  readonly sharded: boolean;
+  readonly vschema: VSchema;
+  readonly shards: readonly ShardGraph[];
+  /** Keyed by lower-cased table name (SQLite matches names case-insensitively). */
+  readonly tables: Readonly<Record<string, TableInfo>>;
+  readonly schemaIndex: number;
+  /** The graph version of this keyspace's last change; tablets refuse plans older than it. */
+  readonly version: number;
+}
+
+export interface ServingGraph {
+  readonly version: number;
+  readonly keyspaces: Readonly<Record<string, KeyspaceGraph>>;
+}
+
+/** GET /v1/topology (⚑). */
+export interface TopologyView {
+  version: number;
+  keyspaces: {
+    name: string;
+    sharded: boolean;
+    shards: { name: string; keyRange: string; serving: boolean; rowCount: number | null; bytes: number | null; position: string | null }[];
+    tables: string[];
+    vschema: VSchema;
+  }[];
+  workflows: unknown[];
+}
+
+const KEYSPACE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
+
+export function isValidKeyspaceName(name: string): boolean {
+  return KEYSPACE_NAME.test(name) && !name.toLowerCase().startsWith("_vt");
+}

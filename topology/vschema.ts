@@ -1,0 +1,149 @@
+// vschema in Vitess's JSON form (⚑ contract): which vindex shards each table, and which tables
+// are reference tables. Validation names the JSON path of the first problem.
+
+import { VtError } from "./errors.ts";
+import { createVindex } from "./vindex.ts";
+
+export interface VindexDef {
+  type: string;
+  params?: Record<string, string>;
+  owner?: string;
+}
+
+export interface ColumnVindex {
+  column: string;
+  name: string;
+}
+
+export interface TableVSchema {
+  type?: "reference" | "sequence";
+  column_vindexes?: ColumnVindex[];
+}
+
+export interface VSchema {
+  sharded: boolean;
+  vindexes: Record<string, VindexDef>;
+  tables: Record<string, TableVSchema>;
+}
+
+function fail(path: string, msg: string): never {
+  throw new VtError("INVALID_ARGUMENT", `vschema ${path}: ${msg}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function checkKeys(path: string, o: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) fail(path, `unknown field "${k}" (allowed: ${allowed.join(", ")})`);
+  }
+}
+
+/** Parses and validates a vschema; returns a normalised copy. */
+export function validateVSchema(input: unknown): VSchema {
+  if (!isObject(input)) fail("", "must be a JSON object");
+  checkKeys("", input, ["sharded", "vindexes", "tables"]);
+  const sharded = input["sharded"] ?? false;
+  if (typeof sharded !== "boolean") fail(".sharded", "must be true or false");
+  const vindexes: Record<string, VindexDef> = {};
+  const rawVindexes = input["vindexes"] ?? {};
+  if (!isObject(rawVindexes)) fail(".vindexes", "must be an object");
+  for (const [name, def] of Object.entries(rawVindexes)) {
+    const path = `.vindexes.${name}`;
+    if (!isObject(def)) fail(path, "must be an object with a type");
+    checkKeys(path, def, ["type", "params", "owner"]);
+    const type = def["type"];
+    if (typeof type !== "string") fail(`${path}.type`, "must be a string");
+    const params = def["params"];
+    const out: VindexDef = { type };
+    if (params !== undefined) {
+      if (!isObject(params) || Object.values(params).some((p) => typeof p !== "string")) {
+        fail(`${path}.params`, "must be an object of strings");
+      }
+      out.params = params as Record<string, string>;
+    }
+    if (def["owner"] !== undefined) {
+      if (typeof def["owner"] !== "string") fail(`${path}.owner`, "must be a table name");
+      out.owner = def["owner"];
+    }
+    try {
+      createVindex(type, out.params);
+    } catch (e) {
+      fail(`${path}.type`, e instanceof Error ? e.message : String(e));
+    }
+    vindexes[name] = out;
+  }
+  const tables: Record<string, TableVSchema> = {};
+  const rawTables = input["tables"] ?? {};
+  if (!isObject(rawTables)) fail(".tables", "must be an object");
+  for (const [name, def] of Object.entries(rawTables)) {
+    const path = `.tables.${name}`;
+    if (name.toLowerCase().startsWith("_vt")) fail(path, "names starting with _vt are reserved");
+    if (!isObject(def)) fail(path, "must be an object");
+    checkKeys(path, def, ["type", "column_vindexes", "auto_increment", "pinned"]);
+    if (def["auto_increment"] !== undefined) {
+      throw new VtError("UNSUPPORTED", `vschema ${path}.auto_increment: sequences are not supported yet`);
+    }
+    if (def["pinned"] !== undefined) throw new VtError("UNSUPPORTED", `vschema ${path}.pinned: pinned tables are not supported`);
+    const t: TableVSchema = {};
+    const type = def["type"];
+    if (type !== undefined) {
+      if (type !== "reference" && type !== "sequence") fail(`${path}.type`, 'must be "reference" or "sequence"');
+      t.type = type;
+    }
+    const cvs = def["column_vindexes"];
+    if (cvs !== undefined) {
+      if (!Array.isArray(cvs) || cvs.length === 0) fail(`${path}.column_vindexes`, "must be a non-empty array");
+      if (t.type !== undefined) fail(path, `a ${t.type} table has no column_vindexes`);
+      t.column_vindexes = cvs.map((cv: unknown, i) => {
+        const p = `${path}.column_vindexes[${i}]`;
+        if (!isObject(cv)) fail(p, "must be an object");
+        checkKeys(p, cv, ["column", "columns", "name"]);
+        let column = cv["column"];
+        const columns = cv["columns"];
+        if (column === undefined && Array.isArray(columns)) {
+          if (columns.length !== 1) throw new VtError("UNSUPPORTED", `vschema ${p}.columns: multi-column vindexes are not supported yet`);
+          column = columns[0];
+        }
+        if (typeof column !== "string" || column === "") fail(`${p}.column`, "must name a column");
+        const vname = cv["name"];
+        if (typeof vname !== "string") fail(`${p}.name`, "must name a vindex");
+        if (!vindexes[vname]) fail(`${p}.name`, `no vindex "${vname}" in .vindexes`);
+        return { column, name: vname };
+      });
+      const primary = t.column_vindexes[0];
+      if (primary && !vindexOf({ sharded, vindexes, tables }, primary.name).unique) {
+        fail(`${path}.column_vindexes[0]`, "the primary vindex must be unique");
+      }
+      if (t.column_vindexes.length > 1) {
+        throw new VtError("UNSUPPORTED", `vschema ${path}.column_vindexes: secondary (lookup) vindexes are not supported yet`);
+      }
+    }
+    if (sharded && t.type === undefined && t.column_vindexes === undefined) {
+      fail(path, "a table of a sharded keyspace needs column_vindexes or \"type\": \"reference\"");
+    }
+    if (t.type === "sequence" && sharded) fail(path, "sequence tables live in unsharded keyspaces");
+    tables[name] = t;
+  }
+  return { sharded, vindexes, tables };
+}
+
+export function vindexOf(vs: VSchema, name: string) {
+  const def = vs.vindexes[name];
+  if (!def) throw new VtError("INVALID_ARGUMENT", `vschema has no vindex "${name}"`);
+  return createVindex(def.type, def.params);
+}
+
+/** The vschema entry of a table, matched case-insensitively as SQLite matches table names. */
+export function tableVSchema(vs: VSchema, table: string): TableVSchema | undefined {
+  const direct = vs.tables[table];
+  if (direct) return direct;
+  const lower = table.toLowerCase();
+  for (const [name, t] of Object.entries(vs.tables)) if (name.toLowerCase() === lower) return t;
+  return undefined;
+}
+
+export function defaultVSchema(sharded: boolean): VSchema {
+  return sharded ? { sharded, vindexes: { xxhash: { type: "xxhash" } }, tables: {} } : { sharded, vindexes: {}, tables: {} };
+}

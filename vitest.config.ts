@@ -1,0 +1,22 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// Two projects: code that runs in workerd (Durable Objects, the Worker) is tested inside workerd;
+// pure code, the client SDK and the CLI are tested in Node.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
+      },
+      {
+        test: {
+          name: "node",
+          include: ["topology/**/*.test.ts", "gate/**/*.test.ts", "tablet/**/*.test.ts", "client/**/*.test.ts", "cli/**/*.test.ts", "test/node/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+    ],
+  },
+});

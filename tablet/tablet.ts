@@ -3,7 +3,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { errorBody, toVtError, VtError } from "../topology/errors.ts";
-import { decodeQuoted, type SqlValue } from "../topology/sql-values.ts";
+import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-values.ts";
 import {
   appendCommit,
   appendDdl,
@@ -68,6 +68,8 @@ export class Tablet extends DurableObject<Env> {
   readonly #uid: string;
   #config: TabletConfig | null;
   #schemaIndex: number;
+  /** Statements executed since this instance started (operational counter, not persisted). */
+  #served = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -125,9 +127,10 @@ export class Tablet extends DurableObject<Env> {
     if (unsafe.size > 0) rows = this.#exactIntegers(q, columns.length, unsafe, rows);
     const result: QueryResult = { columns, rows, rowsAffected: 0 };
     if (q.kind !== "read") {
-      const c = this.#sql.exec<{ n: number; id: number }>("SELECT changes() AS n, last_insert_rowid() AS id").one();
+      // As text: sql.exec would round a rowid beyond 2^53.
+      const c = this.#sql.exec<{ n: number; id: string }>("SELECT changes() AS n, CAST(last_insert_rowid() AS TEXT) AS id").one();
       result.rowsAffected = c.n;
-      if (q.kind === "insert" && c.n > 0) result.lastInsertRowid = c.id;
+      if (q.kind === "insert" && c.n > 0) result.lastInsertRowid = normalizeInt(BigInt(c.id));
     }
     return result;
   }
@@ -161,6 +164,7 @@ export class Tablet extends DurableObject<Env> {
   execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
     return envelope(() => {
       this.#checkTarget(target);
+      this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");
       return this.ctx.storage.transactionSync(() => {
         const before = writes ? lastSeq(this.#sql) : 0;
@@ -254,6 +258,7 @@ export class Tablet extends DurableObject<Env> {
       rowCount,
       bytes: this.#sql.databaseSize,
       schemaIndex: this.#schemaIndex,
+      served: this.#served,
       tables,
     };
   }

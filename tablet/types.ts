@@ -91,6 +91,8 @@ export interface TabletStatus {
   readonly rowCount: number;
   readonly bytes: number;
   readonly schemaIndex: number;
+  /** Statements executed since the instance started (in memory only). */
+  readonly served: number;
   readonly tables: TableInfo[];
 }
 

@@ -105,8 +105,8 @@ describe("binlog vs plain Durable Object SQLite", () => {
         baseline: { label: "plain SQLite", run: side(plain, "batched", ids(1_000_000)) },
         subject: { label: "Tablet.execute", run: side(viaExecute, "batched", ids(1_000_000)) },
         rounds: 10,
-        opsPerRound: 2000,
-        warmupOps: 500,
+        opsPerRound: 5000,
+        warmupOps: 1000,
       }),
     );
     emit(
@@ -115,9 +115,9 @@ describe("binlog vs plain Durable Object SQLite", () => {
         note: "storage.sync() after every row, as when each write is its own request",
         baseline: { label: "plain SQLite", run: side(plain, "per-row", ids(10_000_000)) },
         subject: { label: "Tablet.execute", run: side(viaExecute, "per-row", ids(10_000_000)) },
-        rounds: 10,
-        opsPerRound: 200,
-        warmupOps: 50,
+        rounds: 20,
+        opsPerRound: 300,
+        warmupOps: 100,
       }),
     );
     emit(
@@ -127,8 +127,8 @@ describe("binlog vs plain Durable Object SQLite", () => {
         baseline: { label: "plain SQLite", run: side(plain, "batched", ids(20_000_000)) },
         subject: { label: "trigger insert", run: side(triggersOnly, "batched", ids(20_000_000)) },
         rounds: 10,
-        opsPerRound: 2000,
-        warmupOps: 500,
+        opsPerRound: 5000,
+        warmupOps: 1000,
       }),
     );
     emit(await bytesPerRow());

@@ -15,9 +15,9 @@ import { compare, emit, timedLoop } from "./measure.ts";
 const KEYSPACE = "main";
 const TABLE = "bench_users";
 const SEEDED = 1000;
-const ROUNDS = 10;
+const ROUNDS = 20;
 const OPS_PER_ROUND = 100;
-const WARMUP = 50;
+const WARMUP = 200;
 
 /** RPC wraps return types; envelopes are plain data, so view them as such. */
 const asEnvelope = <T>(x: unknown): Envelope<T> => x as Envelope<T>;
@@ -120,6 +120,33 @@ describe("gate vs tablet", () => {
       }),
     );
 
+    // The Worker hop alone, for reading the two above: a gate request that runs no SQL (GET
+    // /healthz) against the same tablet point read. What the gate SELECT costs beyond both is
+    // the gate's own work (JSON, planning, routing).
+    emit(
+      await compare({
+        name: "gate hop, no SQL: /healthz vs tablet SELECT",
+        note: "GET /healthz on the gate (same loopback as /v1/sql, no SQL) vs the tablet point SELECT above",
+        baseline: {
+          label: "tablet RPC",
+          run: timedLoop(async () => {
+            const id = idAt(di++);
+            await direct(shardOf(id), ks.version, { sql: select, params: [id], kind: "read" });
+          }),
+        },
+        subject: {
+          label: "gate /healthz",
+          run: timedLoop(async () => {
+            const res = await exports.default.fetch(new Request("http://gate/healthz"));
+            if ((await res.text()) !== "ok") throw new Error("healthz");
+          }),
+        },
+        rounds: ROUNDS,
+        opsPerRound: OPS_PER_ROUND,
+        warmupOps: WARMUP,
+      }),
+    );
+
     // Single-row INSERT: distinct id ranges per side; the direct side routes each id itself.
     const insert = `INSERT INTO ${TABLE} (id, name, score) VALUES (?, ?, ?)`;
     let nextGate = 1_000_000;
@@ -151,7 +178,7 @@ describe("gate vs tablet", () => {
     );
 
     // The direct inserts went where the gate looks for them, and both sides wrote every row.
-    const inserted = (WARMUP + ROUNDS * OPS_PER_ROUND);
+    const inserted = WARMUP + ROUNDS * OPS_PER_ROUND;
     expect((await gateSql(`SELECT count(*) FROM ${TABLE} WHERE id >= 2000000`, [])).rows).toEqual([[inserted]]);
     expect((await gateSql(`SELECT count(*) FROM ${TABLE} WHERE id >= 1000000 AND id < 2000000`, [])).rows).toEqual([[inserted]]);
     for (const id of [2_000_000, 2_000_001, nextDirect - 1]) {

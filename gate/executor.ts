@@ -13,7 +13,6 @@ import { PlanCache, type Plan } from "./planner/plan.ts";
 import { Bindings, render } from "./sql/template.ts";
 import { Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
-import { shardForValue } from "./engine/values.ts";
 import { evalValue } from "./engine/values.ts";
 
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
@@ -253,11 +252,7 @@ function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: strin
     return { shard, query: { ...render(p.spec.template, b), kind: p.spec.kind } };
   }
   if (p instanceof Insert) {
-    const shards = new Set(p.rows.map((r) => {
-      const v = evalValue(r.vindexValue, b);
-      if (v === null) throw new VtError("INVALID_ARGUMENT", `INSERT into ${p.table}: the vindex column must not be NULL`);
-      return shardForValue(ks, p.vindex, v);
-    }));
+    const shards = new Set(p.rows.map((r) => p.shardOf(ks, evalValue(r.vindexValue, b))));
     const shard = [...shards][0];
     if (shards.size !== 1 || shard === undefined) return undefined;
     const parts = [...p.prefix];

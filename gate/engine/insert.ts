@@ -6,7 +6,9 @@ import type { Vindex } from "../../topology/vindex.ts";
 import { render, type Bindings, type Part, type Template } from "../sql/template.ts";
 import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults } from "./route.ts";
-import { describeValue, evalValue, shardForValue, type ValueExpr } from "./values.ts";
+import { describeValue, evalValue, routableValue, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { SqlValue } from "../../topology/sql-values.ts";
 
 export interface InsertRow {
   readonly parts: Template;
@@ -19,8 +21,10 @@ export class Insert implements Primitive {
   readonly prefix: Template;
   readonly rows: readonly InsertRow[];
   readonly suffix: Template;
+  readonly affinity: Affinity;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template) {
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity) {
+    this.affinity = affinity;
     this.table = table;
     this.vindex = vindex;
     this.prefix = prefix;
@@ -33,10 +37,7 @@ export class Insert implements Primitive {
     let lastShard = "";
     for (const row of this.rows) {
       const value = evalValue(row.vindexValue, b);
-      if (value === null) {
-        throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured)`);
-      }
-      const shard = shardForValue(vc.keyspace, this.vindex, value);
+      const shard = this.shardOf(vc.keyspace, value);
       let parts = byShard.get(shard);
       if (!parts) {
         parts = [...this.prefix];
@@ -71,6 +72,17 @@ export class Insert implements Primitive {
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
     else delete out.lastInsertRowid;
     return out;
+  }
+
+  /** The shard of one row; a value SQLite would convert before storing is refused, not misplaced. */
+  shardOf(ks: KeyspaceGraph, value: SqlValue): string {
+    if (value === null) {
+      throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured)`);
+    }
+    if (!routableValue(value, this.affinity)) {
+      throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: '${String(value)}' is not a canonical integer for its ${this.affinity} vindex column; send the number`);
+    }
+    return shardForValue(ks, this.vindex, value);
   }
 
   describe(): PlanDescription {

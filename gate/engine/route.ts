@@ -6,7 +6,7 @@ import type { Vindex } from "../../topology/vindex.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
 import { render, type Bindings, type Template } from "../sql/template.ts";
 import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
-import { describeValue, evalValue, servingShards, shardForValue, type ValueExpr } from "./values.ts";
+import { describeValue, evalValue, routableValue, servingShards, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
 
 /**
  * unsharded: the keyspace's one shard. equal / in: the shards of the vindex values.
@@ -21,6 +21,10 @@ export interface RouteSpec {
   readonly kind: BoundQuery["kind"];
   readonly vindex?: Vindex;
   readonly values?: readonly ValueExpr[];
+  /** Affinity of the vindex column: values SQLite would convert are not routed by the vindex. */
+  readonly affinity?: Affinity;
+  /** False when the vindex column compares with a collation other than BINARY: equal values may hash apart. */
+  readonly routable?: boolean;
 }
 
 function sqlOf(t: Template): string {
@@ -40,11 +44,12 @@ export class Route implements Primitive {
     const all = servingShards(ks);
     if (opcode === "scatter") return all;
     if (opcode === "unsharded" || opcode === "reference") return all.slice(0, 1);
-    if (!vindex || !values) return all;
+    if (!vindex || !values || this.spec.routable === false) return all;
     const picked = new Set<string>();
     for (const v of values) {
       const value = evalValue(v, b);
       if (value === null) continue; // `col = NULL` / `col IN (NULL)` matches no row anywhere
+      if (!routableValue(value, this.spec.affinity ?? "BLOB")) return all;
       try {
         picked.add(shardForValue(ks, vindex, value));
       } catch (e) {

@@ -46,3 +46,25 @@ export function shardForKsid(ks: KeyspaceGraph, ksid: Uint8Array): string {
 export function shardForValue(ks: KeyspaceGraph, vindex: Vindex, v: SqlValue): string {
   return shardForKsid(ks, vindex.map(v));
 }
+
+export type Affinity = "INTEGER" | "TEXT" | "BLOB" | "REAL" | "NUMERIC";
+
+/** SQLite's column affinity from a declared type (https://sqlite.org/datatype3.html §3.1). */
+export function affinityOf(declared: string): Affinity {
+  const t = declared.toUpperCase();
+  if (t.includes("INT")) return "INTEGER";
+  if (t.includes("CHAR") || t.includes("CLOB") || t.includes("TEXT")) return "TEXT";
+  if (t === "" || t.includes("BLOB")) return "BLOB";
+  if (t.includes("REAL") || t.includes("FLOA") || t.includes("DOUB")) return "REAL";
+  return "NUMERIC";
+}
+
+/**
+ * True when the vindex sees `v` as SQLite will store or compare it in a column of this
+ * affinity. A numeric column turns the text '42.0' into the integer 42, which the vindex would
+ * hash as text: such a value cannot be routed by the vindex.
+ */
+export function routableValue(v: SqlValue, affinity: Affinity): boolean {
+  if (typeof v !== "string" || affinity === "TEXT" || affinity === "BLOB") return true;
+  return /^[+-]?\d{1,18}$/.test(v) && !/^[+-]?0\d/.test(v) && !v.startsWith("+");
+}

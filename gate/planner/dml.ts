@@ -9,7 +9,7 @@ import { Route } from "../engine/route.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
 import { hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
-import { chooseRoute, tableRouting } from "./routing.ts";
+import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
@@ -62,7 +62,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (!first || !last || !routing.vindex) throw new VtError("INTERNAL", "INSERT without rows");
   const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0]);
   const suffix = sliceTemplate(ps, rangeOf(last)[1], ps.range[1]);
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix);
+  if (routing.routable === false) {
+    throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
+  }
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB");
 }
 
 export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
@@ -122,6 +125,6 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
     table: t.name,
     template: full,
     kind: "write",
-    ...(routing.vindex && choice.values ? { vindex: routing.vindex, values: choice.values } : {}),
+    ...vindexRouteFields(routing, choice.values),
   });
 }

@@ -6,14 +6,28 @@ import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { tableVSchema, vindexOf } from "../../topology/vschema.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import type { RouteOpcode } from "../engine/route.ts";
-import type { ValueExpr } from "../engine/values.ts";
-import type { ParsedStatement } from "../sql/parse.ts";
-import { columnOf, conjuncts, kw, valueOf, type TableRef } from "./ast.ts";
+import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
+import { parseOne, type ParsedStatement } from "../sql/parse.ts";
+import { columnOf, conjuncts, declaredCollation, kw, valueOf, type TableRef } from "./ast.ts";
 
 export interface TableRouting {
   readonly kind: "sharded" | "reference" | "unsharded";
   readonly vindex?: Vindex;
   readonly column?: string;
+  readonly affinity?: Affinity;
+  /** False when the vindex column has a non-BINARY collation: equal values may hash apart. */
+  readonly routable?: boolean;
+}
+
+/** The Route fields that let a route use the vindex. */
+export function vindexRouteFields(routing: TableRouting, values: readonly ValueExpr[] | undefined) {
+  if (!routing.vindex || !values) return {};
+  return {
+    vindex: routing.vindex,
+    values,
+    ...(routing.affinity ? { affinity: routing.affinity } : {}),
+    ...(routing.routable === false ? { routable: false } : {}),
+  };
 }
 
 /** How a table is placed: by its primary vindex, copied everywhere (reference), or unsharded. */
@@ -29,7 +43,13 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   if (t.type === "reference") return { kind: "reference" };
   const cv = t.column_vindexes?.[0];
   if (!cv) throw new VtError("INVALID_ARGUMENT", `table ${table} has no primary vindex in the vschema`);
-  return { kind: "sharded", vindex: vindexOf(ks.vschema, cv.name), column: cv.column };
+  const info = ks.tables[table.toLowerCase()];
+  const col = info?.columns.find((c) => c.name.toLowerCase() === cv.column.toLowerCase());
+  const affinity = affinityOf(col?.type ?? "");
+  const vindex = vindexOf(ks.vschema, cv.name);
+  // unicode_loose_xxhash folds case and trailing spaces, so NOCASE/RTRIM-equal values hash alike.
+  const routable = declaredCollation(info?.sql, cv.column, parseOne) === "BINARY" || vindex.type === "unicode_loose_xxhash";
+  return { kind: "sharded", vindex, column: cv.column, affinity, routable };
 }
 
 export interface RouteChoice {

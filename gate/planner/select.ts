@@ -32,7 +32,7 @@ import {
   valueOf,
   type TableRef,
 } from "./ast.ts";
-import { chooseRoute, tableRouting } from "./routing.ts";
+import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 
 type Clause = SelectStmt["clauses"][number];
 
@@ -97,7 +97,7 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const choice = chooseRoute(ps, where?.expr, t, routing);
   const single = choice.opcode === "equal" || choice.opcode === "reference" || choice.opcode === "unsharded";
   if (single) {
-    return new Route({ opcode: choice.opcode, table: t.name, template: fullTemplate, kind: "read", ...vindexFields(routing, choice.values) });
+    return new Route({ opcode: choice.opcode, table: t.name, template: fullTemplate, kind: "read", ...vindexRouteFields(routing, choice.values) });
   }
 
   // Several shards: the gate must merge.
@@ -107,14 +107,11 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (clause(s, "having_clause")) throw unsupported("HAVING");
   const items = selectItems(s);
   const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
-  const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexFields(routing, choice.values) };
+  const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexRouteFields(routing, choice.values) };
   if (grouped) return planAggregate(ps, s, ks, t, items, base);
   return planMergeSort(ps, s, ks, t, items, base);
 }
 
-function vindexFields(routing: ReturnType<typeof tableRouting>, values: readonly ValueExpr[] | undefined) {
-  return routing.vindex && values ? { vindex: routing.vindex, values } : {};
-}
 
 type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
 

@@ -81,7 +81,6 @@ function bind(stmt: StatementSync, sql: string, params: Params | undefined): { n
   const numbered = [...sql.matchAll(NUMBERED)];
   if (numbered.length === 0) return { named: undefined, anon: list.map(toInput) };
   if (/\?(?!\d)/.test(sql)) throw new Error("test helper: mixing ? with ?NNN / $N is not supported by the reference binder");
-  stmt.setAllowUnknownNamedParameters(true);
   const named: Record<string, SQLInputValue> = {};
   for (const m of numbered) named[m[0]] = toInput(list[Number(m[1]) - 1] ?? null);
   return { named, anon: [] };

@@ -11,6 +11,7 @@ import {
   lastSeq,
   listUserTables,
   parsePosition,
+  quoteIdent,
   readBinlog,
   rebuildTriggers,
 } from "./binlog.ts";
@@ -70,6 +71,7 @@ export class Tablet extends DurableObject<Env> {
   #schemaIndex: number;
   /** Statements executed since this instance started (operational counter, not persisted). */
   #served = 0;
+  #counted: { seq: number; rows: number } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -245,17 +247,44 @@ export class Tablet extends DurableObject<Env> {
     }));
   }
 
+  /**
+   * Rows in user tables. Counted with count(*) once per instance, then kept current from the
+   * binlog's inserts and deletes since the last count (a DDL since then forces a recount).
+   */
+  #rowCount(): number {
+    const now = lastSeq(this.#sql);
+    const c = this.#counted;
+    if (c !== null) {
+      let n = c.rows;
+      let recount = false;
+      for (const r of this.#sql.exec<{ kind: string; n: number }>(
+        "SELECT kind, count(*) AS n FROM _vt_binlog WHERE seq > ? AND seq <= ? AND kind IN ('insert', 'delete', 'ddl') GROUP BY kind",
+        c.seq,
+        now,
+      )) {
+        if (r.kind === "ddl") recount = true;
+        else n += r.kind === "insert" ? r.n : -r.n;
+      }
+      if (!recount) {
+        this.#counted = { seq: now, rows: n };
+        return n;
+      }
+    }
+    let rows = 0;
+    for (const t of listUserTables(this.#sql)) {
+      rows += this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).one().n;
+    }
+    this.#counted = { seq: now, rows };
+    return rows;
+  }
+
   #status(): TabletStatus {
     const tables = this.#tables();
-    let rowCount = 0;
-    for (const t of tables) {
-      rowCount += this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM "${t.name.replaceAll('"', '""')}"`).one().n;
-    }
     return {
       uid: this.#uid,
       config: this.#config,
       position: formatPosition(this.#uid, lastSeq(this.#sql)),
-      rowCount,
+      rowCount: this.#rowCount(),
       bytes: this.#sql.databaseSize,
       schemaIndex: this.#schemaIndex,
       served: this.#served,

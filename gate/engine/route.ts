@@ -1,6 +1,7 @@
 // Route: sends one statement to the shards a vindex picks (or to all of them) and concatenates
 // what they answer. The per-shard SQL is the user's text, re-rendered with bound params.
 
+import { toVtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
@@ -64,8 +65,20 @@ export class Route implements Primitive {
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
     const shards = this.shards(vc.keyspace, b);
     const q: BoundQuery = { ...render(this.spec.template, b), kind: this.spec.kind };
-    const results = await Promise.all(shards.map(async (s) => (await vc.execute(s, [q]))[0]));
-    return concatResults(results);
+    if (q.kind === "read" || shards.length === 1) {
+      return concatResults(await Promise.all(shards.map(async (s) => (await vc.execute(s, [q]))[0])));
+    }
+    // A write on several shards commits per shard: on failure, say which shards did commit.
+    const settled = await Promise.allSettled(shards.map(async (s) => (await vc.execute(s, [q]))[0]));
+    const failed = settled.findIndex((r) => r.status === "rejected");
+    if (failed >= 0) {
+      const r = settled[failed];
+      const err = toVtError(r?.status === "rejected" ? r.reason : undefined);
+      err["committedShards"] = shards.filter((_, i) => settled[i]?.status === "fulfilled");
+      err["failedShard"] = shards[failed];
+      throw err;
+    }
+    return concatResults(settled.map((r) => (r.status === "fulfilled" ? r.value : undefined)));
   }
 
   describe(): PlanDescription {

@@ -72,6 +72,9 @@ export class Tablet extends DurableObject<Env> {
   /** Statements executed since this instance started (operational counter, not persisted). */
   #served = 0;
   #counted: { seq: number; rows: number } | null = null;
+  /** total_changes() after our last write: a write transaction changed user rows iff it moved. */
+  #tc = 0;
+  #seenTc = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -89,6 +92,12 @@ export class Tablet extends DurableObject<Env> {
     const cfg = meta.get("config");
     this.#config = cfg === undefined ? null : (JSON.parse(cfg) as TabletConfig);
     this.#schemaIndex = Number(meta.get("schema_index") ?? "0");
+    this.#tc = this.#totalChanges();
+    this.#seenTc = this.#tc;
+  }
+
+  #totalChanges(): number {
+    return this.#sql.exec<{ tc: number }>("SELECT total_changes() AS tc").one().tc;
   }
 
   #setMeta(k: string, v: string): void {
@@ -130,7 +139,10 @@ export class Tablet extends DurableObject<Env> {
     const result: QueryResult = { columns, rows, rowsAffected: 0 };
     if (q.kind !== "read") {
       // As text: sql.exec would round a rowid beyond 2^53.
-      const c = this.#sql.exec<{ n: number; id: string }>("SELECT changes() AS n, CAST(last_insert_rowid() AS TEXT) AS id").one();
+      const c = this.#sql
+        .exec<{ n: number; id: string; tc: number }>("SELECT changes() AS n, CAST(last_insert_rowid() AS TEXT) AS id, total_changes() AS tc")
+        .one();
+      this.#seenTc = c.tc;
       result.rowsAffected = c.n;
       if (q.kind === "insert" && c.n > 0) result.lastInsertRowid = normalizeInt(BigInt(c.id));
     }
@@ -168,20 +180,32 @@ export class Tablet extends DurableObject<Env> {
       this.#checkTarget(target);
       this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");
-      return this.ctx.storage.transactionSync(() => {
-        const before = writes ? lastSeq(this.#sql) : 0;
-        const results = queries.map((q, i) => {
-          try {
-            return this.#run(q);
-          } catch (e) {
-            const vt = toVtError(e);
-            if (queries.length > 1) vt["statementIndex"] = i;
-            throw vt;
+      let ok = false;
+      try {
+        const out = this.ctx.storage.transactionSync(() => {
+          const results = queries.map((q, i) => {
+            try {
+              return this.#run(q);
+            } catch (e) {
+              const vt = toVtError(e);
+              if (queries.length > 1) vt["statementIndex"] = i;
+              throw vt;
+            }
+          });
+          // Any change to a user table fired a binlog trigger, and only then did total_changes() move.
+          if (writes && this.#seenTc > this.#tc) {
+            appendCommit(this.#sql);
+            this.#seenTc += 1;
           }
+          return results;
         });
-        if (writes && lastSeq(this.#sql) > before) appendCommit(this.#sql);
-        return results;
-      });
+        ok = true;
+        return out;
+      } finally {
+        // After a rollback total_changes() still counts the undone changes: read it again.
+        this.#tc = ok ? this.#seenTc : this.#totalChanges();
+        this.#seenTc = this.#tc;
+      }
     });
   }
 
@@ -191,6 +215,15 @@ export class Tablet extends DurableObject<Env> {
    * and nothing of it stays.
    */
   sync(config: TabletConfig, ddl: DdlEntry[]): Envelope<TabletStatus> {
+    try {
+      return this.#sync(config, ddl);
+    } finally {
+      this.#tc = this.#totalChanges();
+      this.#seenTc = this.#tc;
+    }
+  }
+
+  #sync(config: TabletConfig, ddl: DdlEntry[]): Envelope<TabletStatus> {
     return envelope(() => {
       if (this.#config !== null && (this.#config.keyspace !== config.keyspace || this.#config.shard !== config.shard)) {
         throw new VtError("INVALID_ARGUMENT", `tablet ${this.#uid} already belongs to ${this.#config.keyspace}/${this.#config.shard}`);

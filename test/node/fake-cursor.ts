@@ -104,9 +104,11 @@ export function runOn(db: DatabaseSync, sql: string, params: Params | undefined,
     if (kind !== "read") {
       const c = db.prepare("SELECT changes(), last_insert_rowid()");
       c.setReturnArrays(true);
-      const [n, id] = (c.get() as unknown as [number, number]) ?? [0, 0];
-      result.rowsAffected = n;
-      if (kind === "insert" && n > 0) result.lastInsertRowid = id;
+      c.setReadBigInts(true);
+      const [n, id] = (c.get() as unknown as [bigint, bigint] | undefined) ?? [0n, 0n];
+      result.rowsAffected = Number(n);
+      const rowid = fromOutput(id);
+      if (kind === "insert" && n > 0n && (typeof rowid === "number" || typeof rowid === "bigint")) result.lastInsertRowid = rowid;
     }
     return result;
   } catch (e) {

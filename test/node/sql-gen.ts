@@ -95,9 +95,24 @@ export const freshIdArb: fc.Arbitrary<number | bigint> = fc.oneof(
 export const POOL_MIN = -5;
 export const POOL_MAX = 30;
 
-/** How a vindex value is written: a number literal, a placeholder, or integer text ('42'). */
-export type IdForm = "lit" | "param" | "text" | "textParam";
-export const idFormArb: fc.Arbitrary<IdForm> = fc.constantFrom("lit", "param", "text", "textParam");
+/**
+ * How a vindex value is written: a number literal, a placeholder, integer text ('42'), or text
+ * SQLite converts to the same integer but the vindex would hash as text ('42.0', ' 42', '+42').
+ */
+export type IdForm = "lit" | "param" | "text" | "textParam" | "odd" | "oddParam";
+export const idFormArb: fc.Arbitrary<IdForm> = fc.constantFrom("lit", "param", "text", "textParam", "odd", "oddParam");
+
+/** Text an INTEGER column stores as `id`, written other than canonically. */
+export function oddText(id: number | bigint, variant: number): string {
+  const s = String(id);
+  const forms = [`${s}.0`, ` ${s}`, `${s} `, id < 0 ? `-0${s.slice(1)}` : `+${s}`, id < 0 ? s : `0${s}`, `${s}e0`];
+  return forms[variant % forms.length] ?? s;
+}
+
+/** Integer text the gate can route exactly: INSERT refuses longer text (pinned in planner.differential.test.ts). */
+export function routableText(id: number | bigint): boolean {
+  return String(id).replace(/^-/, "").length <= 18;
+}
 
 /** An id of the pool, or the k-th fresh id of the scenario (so queries hit existing rows). */
 export type IdRef = { readonly pool: number } | { readonly fresh: number };
@@ -110,9 +125,11 @@ export const idRefArb: fc.Arbitrary<IdRef> = fc.oneof(
 export interface IdVal {
   readonly ref: IdRef;
   readonly form: IdForm;
+  /** Which odd text (see oddText) an "odd" form uses. */
+  readonly variant: number;
 }
 
-export const idValArb: fc.Arbitrary<IdVal> = fc.record({ ref: idRefArb, form: idFormArb });
+export const idValArb: fc.Arbitrary<IdVal> = fc.record({ ref: idRefArb, form: idFormArb, variant: fc.nat({ max: 5 }) });
 
 // ---------------------------------------------------------------- rendering with params
 
@@ -147,9 +164,14 @@ export class SqlWriter {
     return this.fresh[ref.fresh % this.fresh.length] ?? 0;
   }
 
-  idVal(x: IdVal): string {
-    const id = this.id(x.ref);
-    switch (x.form) {
+  /** The id as the form says; `forInsert` writes odd and over-long text as a number (INSERT refuses them). */
+  idVal(x: IdVal, forInsert = false): string {
+    return this.idWith(this.id(x.ref), x, forInsert);
+  }
+
+  idWith(id: number | bigint, x: IdVal, forInsert = false): string {
+    const form = forInsert && (x.form === "odd" || x.form === "oddParam" || !routableText(id)) ? (x.form === "param" || x.form === "textParam" || x.form === "oddParam" ? "param" : "lit") : x.form;
+    switch (form) {
       case "lit":
         return sqlLiteral(id);
       case "param":
@@ -158,6 +180,10 @@ export class SqlWriter {
         return sqlLiteral(String(id));
       case "textParam":
         return this.param(String(id));
+      case "odd":
+        return sqlLiteral(oddText(id, x.variant));
+      case "oddParam":
+        return this.param(oddText(id, x.variant));
     }
   }
 
@@ -165,10 +191,12 @@ export class SqlWriter {
   finish(text: string): { sql: string; params: Params | undefined } {
     const n = this.#values.length;
     const named = this.#style === ":name" || this.#style === "@name" || this.#style === "$name";
+    const inTextOrder: SqlValue[] = [];
     const sql = text.replace(new RegExp(`${MARK}(\\d+)${MARK}`, "g"), (_, k: string) => {
       const i = Number(k);
       switch (this.#style) {
         case "?":
+          inTextOrder.push(this.#values[i] ?? null);
           return "?";
         case "?NNN":
           return `?${n - i}`;
@@ -180,7 +208,7 @@ export class SqlWriter {
     });
     if (n === 0) return { sql, params: undefined };
     if (named) return { sql, params: Object.fromEntries(this.#values.map((v, i) => [`p${i}`, v])) };
-    if (this.#style === "?") return { sql, params: [...this.#values] };
+    if (this.#style === "?") return { sql, params: inTextOrder };
     return { sql, params: this.#values.map((_, j) => this.#values[n - 1 - j] ?? null) };
   }
 }

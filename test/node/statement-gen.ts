@@ -171,7 +171,7 @@ export function renderInsert(s: Schema, st: InsertStmt, fresh: readonly (number 
   const cols = st.allColumns ? s.columns : s.columns.filter((_, i) => st.listed[i]);
   const plain = st.verb === "INSERT";
   const rows = st.rows.map((r) => {
-    const idSql = plain ? renderFreshId(w, r.id, nextFresh()) : w.idVal(r.id);
+    const idSql = plain ? w.idWith(nextFresh(), r.id, true) : w.idVal(r.id, true);
     const vals = s.columns.flatMap((c, i) => (cols.includes(c) ? [w.val(r.values[i] ?? { v: null, param: false })] : []));
     return `(${[idSql, ...vals].join(", ")})`;
   });
@@ -182,19 +182,6 @@ export function renderInsert(s: Schema, st: InsertStmt, fresh: readonly (number 
   if (st.verb === "UPSERT NOTHING") tail = " ON CONFLICT DO NOTHING";
   if (st.returning) tail += " RETURNING *";
   return w.finish(`${head} INTO t${list} VALUES ${rows.join(", ")}${tail}`);
-}
-
-function renderFreshId(w: SqlWriter, id: IdVal, value: number | bigint): string {
-  switch (id.form) {
-    case "lit":
-      return String(value);
-    case "param":
-      return w.param(value);
-    case "text":
-      return `'${String(value)}'`;
-    case "textParam":
-      return w.param(String(value));
-  }
 }
 
 function fnOf(c: Column): string {

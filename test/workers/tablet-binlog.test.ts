@@ -104,6 +104,18 @@ describe("tablet binlog", () => {
     expect(rows.ok && rows.value[0]?.rows).toEqual([[1, "a"]]);
   });
 
+  it("writes no commit event for a write transaction that changed nothing, even after a rollback", async () => {
+    const t = await freshTablet();
+    expect((await t.exec("INSERT INTO parent (id, name) VALUES (1, 'a')")).ok).toBe(true);
+    const before = await t.events();
+    expect((await t.exec("UPDATE parent SET name = 'x' WHERE id = 99")).ok).toBe(true);
+    expect((await t.exec("INSERT INTO parent (id, name) VALUES (2, 'b')", "INSERT INTO parent (id, name) VALUES (2, 'c')")).ok).toBe(false);
+    expect((await t.exec("DELETE FROM parent WHERE id = 99")).ok).toBe(true);
+    expect(await t.events()).toEqual(before);
+    expect((await t.exec("DELETE FROM parent WHERE id = 1")).ok).toBe(true);
+    expect(rowEvents((await t.events()).slice(before.length))).toEqual([`delete parent [1,"a",null,null] null`, "commit"]);
+  });
+
   it("reads from a position in chunks that end on commits, and refuses another tablet's position", async () => {
     const t = await freshTablet();
     for (let i = 0; i < 5; i++) await t.exec(`INSERT INTO parent (id, name) VALUES (${i * 3}, 'n${i * 3}'), (${i * 3 + 1}, 'n${i * 3 + 1}'), (${i * 3 + 2}, 'n${i * 3 + 2}')`);

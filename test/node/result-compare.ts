@@ -1,0 +1,91 @@
+// Comparing a gate result with the reference database's: exact for every value, except REAL
+// aggregates (a relative tolerance: summing in another order can change the last bits) and text
+// SQLite may return in either case (NOCASE groups, min / max of NOCASE columns).
+
+import type { QueryResult } from "../../tablet/types.ts";
+import type { SqlValue } from "../../topology/sql-values.ts";
+
+export const REL_TOLERANCE = 1e-9;
+
+export interface CompareOptions {
+  readonly ordered: boolean;
+  readonly approx?: ReadonlySet<number>;
+  readonly nocase?: ReadonlySet<number>;
+}
+
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+function hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A value as readable text that keeps its JS type (1 vs 1n vs "1" vs x'01'). */
+export function show(v: unknown): string {
+  if (v === null) return "NULL";
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "number") return Object.is(v, -0) ? "-0" : String(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v instanceof Uint8Array) return `x'${hex(v)}'`;
+  if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
+  if (typeof v === "object") return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(", ")}}`;
+  return String(v);
+}
+
+/** Canonical key of a value: numbers and bigints stay apart (a safe integer must be a number). */
+function key(v: SqlValue, nocase: boolean): string {
+  if (v === null) return "N";
+  if (typeof v === "bigint") return `B${v}`;
+  if (typeof v === "number") return `F${v === 0 ? 0 : v}`;
+  if (typeof v === "string") return `T${JSON.stringify(nocase ? asciiLower(v) : v)}`;
+  return `X${hex(v)}`;
+}
+
+export function sameValue(a: SqlValue, b: SqlValue, approx: boolean, nocase: boolean): boolean {
+  if (typeof a === "number" && typeof b === "number") {
+    if (a === b) return true;
+    return approx && Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) <= REL_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b));
+  }
+  return key(a, nocase) === key(b, nocase);
+}
+
+function rowKey(row: readonly SqlValue[], o: CompareOptions): string {
+  return row.map((v, i) => (o.approx?.has(i) ? "~" : key(v, o.nocase?.has(i) ?? false))).join("\u0000");
+}
+
+function sorted(rows: readonly (readonly SqlValue[])[], o: CompareOptions): (readonly SqlValue[])[] {
+  return rows
+    .map((r) => ({ r, k: rowKey(r, o) }))
+    .sort((x, y) => (x.k < y.k ? -1 : x.k > y.k ? 1 : 0))
+    .map((x) => x.r);
+}
+
+/** Undefined when `actual` matches `expected`, else what differs. */
+export function diffResults(actual: QueryResult, expected: QueryResult, o: CompareOptions): string | undefined {
+  if (show(actual.columns) !== show(expected.columns)) return `columns ${show(actual.columns)} != expected ${show(expected.columns)}`;
+  const a = o.ordered ? actual.rows : sorted(actual.rows, o);
+  const e = o.ordered ? expected.rows : sorted(expected.rows, o);
+  if (a.length !== e.length) return `${a.length} rows != expected ${e.length}\n  got      ${show(a)}\n  expected ${show(e)}`;
+  for (let i = 0; i < a.length; i++) {
+    const ra = a[i] ?? [];
+    const re = e[i] ?? [];
+    const bad = ra.length !== re.length || ra.some((v, j) => !sameValue(v, re[j] ?? null, o.approx?.has(j) ?? false, o.nocase?.has(j) ?? false));
+    if (bad) return `row ${i} ${show(ra)} != expected ${show(re)}${o.ordered ? " (ordered)" : ""}\n  got      ${show(a)}\n  expected ${show(e)}`;
+  }
+  return undefined;
+}
+
+/** Undefined when every row of `part` is a distinct row of `whole` (LIMIT without ORDER BY). */
+export function diffSubset(part: QueryResult, whole: QueryResult): string | undefined {
+  const left = new Map<string, number>();
+  const o = { ordered: false };
+  for (const r of whole.rows) left.set(rowKey(r, o), (left.get(rowKey(r, o)) ?? 0) + 1);
+  for (const r of part.rows) {
+    const k = rowKey(r, o);
+    const n = left.get(k) ?? 0;
+    if (n === 0) return `row ${show(r)} is not in the unlimited result ${show(whole.rows)}`;
+    left.set(k, n - 1);
+  }
+  return undefined;
+}

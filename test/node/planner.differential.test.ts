@@ -12,6 +12,9 @@ import { diffResults, diffSubset, show } from "./result-compare.ts";
 import { createTableSql, freshIdArb, schemaArb, type Schema } from "./sql-gen.ts";
 import { deleteArb, insertArb, renderDelete, renderInsert, renderUpdate, updateArb, type InsertStmt, type Rendered, type WriteStmt } from "./statement-gen.ts";
 
+/** Cases of the main property; DIFF_RUNS=5000 for a longer hunt. */
+const RUNS = Number(process.env["DIFF_RUNS"] ?? 300);
+
 type Step = WriteStmt | RowsQuery | AggQuery;
 
 interface Scenario {
@@ -131,7 +134,7 @@ describe("planner differential: N shards vs one SQLite", () => {
   // order when ORDER BY fixes it), columns, rowsAffected and lastInsertRowid of writes — and every
   // row lives on the shard whose key range holds its keyspace id.
   it("every supported statement answers as a single SQLite does", async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: 300 });
+    await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: RUNS });
   }, 120_000);
 });
 

@@ -6,15 +6,6 @@ import fc from "fast-check";
 import { isNumeric, isText, paramStyleArb, SqlWriter, type ParamStyle, type Schema, type Val } from "./sql-gen.ts";
 import { renderWhere, whereArb, type Rendered, type Where } from "./statement-gen.ts";
 
-/**
- * The WHERE of a query with `id = <odd text>` written as canonical text instead: a point plan
- * sends the whole statement to the shards Route picks, and for a value the vindex cannot route
- * that is every shard (pinned: "a point SELECT on a value the vindex cannot route …").
- */
-function pointWhere(w: Where): Where {
-  if (w.route !== "eq") return w;
-  return { ...w, ids: w.ids.map((i) => (i.form === "odd" ? { ...i, form: "text" } : i.form === "oddParam" ? { ...i, form: "textParam" } : i)) };
-}
 
 export type Dir = "" | " ASC" | " DESC";
 export type Nulls = "" | " NULLS FIRST" | " NULLS LAST";
@@ -153,7 +144,7 @@ export function renderRowsQuery(s: Schema, q: RowsQuery, fresh: readonly (number
     const w = new SqlWriter(q.style, fresh);
     const list = q.star ? "*" : q.items.map((it, i) => itemSql(s, it, i)).join(", ");
     const from = q.tableAlias ? "t AS tt" : "t";
-    const where = renderWhere(w, pointWhere(q.where), q.tableAlias ? "tt." : "");
+    const where = renderWhere(w, q.where, q.tableAlias ? "tt." : "", true);
     return w.finish(`SELECT ${list} FROM ${from}${where}${orderSql(q, width)}${withLimit ? renderLimit(w, q.limit) : ""}`);
   };
   const r = build(true);
@@ -223,7 +214,7 @@ export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number |
   items.push(...(q.groupFirst ? [...groupItems, ...aggItems] : [...aggItems, ...groupItems]));
   const w = new SqlWriter(q.style, fresh);
   const list = items.map((it) => (it.alias ? `${it.expr} AS ${it.alias}` : it.expr)).join(", ");
-  const where = renderWhere(w, pointWhere(q.where));
+  const where = renderWhere(w, q.where, "", true);
   const groupBy = q.group.map((g, i) => {
     const at = items.findIndex((it) => it.group === g);
     const how = q.groupRef[i] ?? "name";

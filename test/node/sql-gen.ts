@@ -109,7 +109,7 @@ export function oddText(id: number | bigint, variant: number): string {
   return forms[variant % forms.length] ?? s;
 }
 
-/** Integer text the gate can route exactly: INSERT refuses longer text (pinned in planner.differential.test.ts). */
+/** Integer text of at most 18 digits: longer text the gate does not route by the vindex. */
 export function routableText(id: number | bigint): boolean {
   return String(id).replace(/^-/, "").length <= 18;
 }
@@ -164,13 +164,21 @@ export class SqlWriter {
     return this.fresh[ref.fresh % this.fresh.length] ?? 0;
   }
 
-  /** The id as the form says; `forInsert` writes odd and over-long text as a number (INSERT refuses them). */
-  idVal(x: IdVal, forInsert = false): string {
-    return this.idWith(this.id(x.ref), x, forInsert);
+  /**
+   * The id as the form says. With `routable`, odd text becomes canonical text and text of over
+   * 18 digits a number: what the gate can route exactly (INSERT refuses the rest; a point plan
+   * misroutes it — both pinned in planner.differential.test.ts).
+   */
+  idVal(x: IdVal, routable = false): string {
+    return this.idWith(this.id(x.ref), x, routable);
   }
 
-  idWith(id: number | bigint, x: IdVal, forInsert = false): string {
-    const form = forInsert && (x.form === "odd" || x.form === "oddParam" || !routableText(id)) ? (x.form === "param" || x.form === "textParam" || x.form === "oddParam" ? "param" : "lit") : x.form;
+  idWith(id: number | bigint, x: IdVal, routable = false): string {
+    let form = x.form;
+    if (routable && form === "odd") form = "text";
+    if (routable && form === "oddParam") form = "textParam";
+    if (routable && !routableText(id) && form === "text") form = "lit";
+    if (routable && !routableText(id) && form === "textParam") form = "param";
     switch (form) {
       case "lit":
         return sqlLiteral(id);

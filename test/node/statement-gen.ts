@@ -80,12 +80,16 @@ function renderPred(w: SqlWriter, p: Pred, q: string): string {
   }
 }
 
-/** ` WHERE …` or "" ; `q` qualifies columns (e.g. "tt."). */
-export function renderWhere(w: SqlWriter, where: Where, q = ""): string {
+/**
+ * ` WHERE …` or ""; `q` qualifies columns (e.g. "tt."). `pointRoutable` writes the value of
+ * `id = v` so the gate routes it exactly (queries: a point plan on an unroutable value is a
+ * pinned bug; writes scatter correctly and keep every form).
+ */
+export function renderWhere(w: SqlWriter, where: Where, q = "", pointRoutable = false): string {
   const conj = where.preds.map((p) => renderPred(w, p, q));
   const first = where.ids[0];
   if (where.route === "eq" && first) {
-    const v = w.idVal(first);
+    const v = w.idVal(first, pointRoutable);
     conj.splice(where.at % (conj.length + 1), 0, where.reversed ? `${v} = ${q}id` : `${q}id = ${v}`);
   } else if (where.route === "in") {
     conj.splice(where.at % (conj.length + 1), 0, `${q}id IN (${where.ids.map((i) => w.idVal(i)).join(", ")})`);

@@ -1,11 +1,11 @@
 // Insert: a multi-row INSERT split by shard. Each row goes to the shard its vindex value maps
 // to; the rows of one shard travel as one INSERT. Shards commit independently.
 
-import { toVtError, VtError } from "../../topology/errors.ts";
+import { VtError } from "../../topology/errors.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import { render, type Bindings, type Part, type Template } from "../sql/template.ts";
 import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
-import { concatResults } from "./route.ts";
+import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
@@ -49,24 +49,10 @@ export class Insert implements Primitive {
       lastShard = shard;
     }
     const shards = [...byShard.keys()];
-    const settled = await Promise.allSettled(
-      shards.map(async (s) => {
-        const parts = [...(byShard.get(s) ?? []), ...this.suffix];
-        const [r] = await vc.execute(s, [{ ...render(parts, b), kind: "insert" }]);
-        return r;
-      }),
-    );
-    const failed = settled.findIndex((r) => r.status === "rejected");
-    if (failed >= 0) {
-      const reason = settled[failed];
-      const err = toVtError(reason?.status === "rejected" ? reason.reason : undefined);
-      if (shards.length > 1) {
-        err["committedShards"] = shards.filter((_, i) => settled[i]?.status === "fulfilled");
-        err["failedShard"] = shards[failed];
-      }
-      throw err;
-    }
-    const results = settled.map((r) => (r.status === "fulfilled" ? r.value : undefined));
+    const results = await writeEach(shards, async (s) => {
+      const parts = [...(byShard.get(s) ?? []), ...this.suffix];
+      return (await vc.execute(s, [{ ...render(parts, b), kind: "insert" }]))[0];
+    });
     const out = concatResults(results);
     const last = results[shards.indexOf(lastShard)];
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;

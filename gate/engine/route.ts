@@ -68,17 +68,7 @@ export class Route implements Primitive {
     if (q.kind === "read" || shards.length === 1) {
       return concatResults(await Promise.all(shards.map(async (s) => (await vc.execute(s, [q]))[0])));
     }
-    // A write on several shards commits per shard: on failure, say which shards did commit.
-    const settled = await Promise.allSettled(shards.map(async (s) => (await vc.execute(s, [q]))[0]));
-    const failed = settled.findIndex((r) => r.status === "rejected");
-    if (failed >= 0) {
-      const r = settled[failed];
-      const err = toVtError(r?.status === "rejected" ? r.reason : undefined);
-      err["committedShards"] = shards.filter((_, i) => settled[i]?.status === "fulfilled");
-      err["failedShard"] = shards[failed];
-      throw err;
-    }
-    return concatResults(settled.map((r) => (r.status === "fulfilled" ? r.value : undefined)));
+    return concatResults(await writeEach(shards, async (s) => (await vc.execute(s, [q]))[0]));
   }
 
   describe(): PlanDescription {
@@ -102,4 +92,23 @@ export function concatResults(results: readonly (QueryResult | undefined)[]): Qu
     if (r.lastInsertRowid !== undefined) out.lastInsertRowid = r.lastInsertRowid;
   }
   return out;
+}
+
+/**
+ * Runs a write on several shards in parallel. Each shard commits on its own, so when one fails
+ * the error says which shards did commit (`committedShards`) and which failed (`failedShard`).
+ */
+export async function writeEach<T>(shards: readonly string[], fn: (shard: string) => Promise<T>): Promise<T[]> {
+  const settled = await Promise.allSettled(shards.map(fn));
+  const failed = settled.findIndex((r) => r.status === "rejected");
+  if (failed >= 0) {
+    const r = settled[failed];
+    const err = toVtError(r?.status === "rejected" ? r.reason : undefined);
+    if (shards.length > 1) {
+      err["committedShards"] = shards.filter((_, i) => settled[i]?.status === "fulfilled");
+      err["failedShard"] = shards[failed];
+    }
+    throw err;
+  }
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }

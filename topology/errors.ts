@@ -83,6 +83,10 @@ export function toVtError(e: unknown): VtError {
       for (const [k, v] of Object.entries(rec)) if (!RESERVED.has(k)) extra[k] = v;
       return new VtError(code, e.message.replace(/^VtError: /, ""), extra);
     }
+    // Durable Object infrastructure errors (reset, overloaded, broken connection) say `retryable`.
+    if (rec["retryable"] === true || rec["overloaded"] === true) {
+      return new VtError("NOT_SERVING", `temporarily unavailable: ${e.message}`, { cause: e.message });
+    }
     return new VtError("INTERNAL", e.message, { cause: e });
   }
   return new VtError("INTERNAL", String(e));

@@ -11,7 +11,8 @@ import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
 import type { VCursor } from "./engine/primitive.ts";
 import { PlanCache, type Plan } from "./planner/plan.ts";
 import { Bindings, render } from "./sql/template.ts";
-import { Route } from "./engine/route.ts";
+import { PointRoute } from "./engine/point-route.ts";
+import { concatResults, Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
 import { evalValue } from "./engine/values.ts";
 
@@ -179,6 +180,8 @@ export class Executor {
     for (let attempt = 0; ; attempt++) {
       const ks = await this.keyspace(keyspace, attempt > 0);
       const queries: BoundQuery[] = [];
+      /** The statement each query came from (a long INSERT may become several queries). */
+      const owner: number[] = [];
       let shard: string | undefined;
       statements.forEach((st, i) => {
         try {
@@ -191,7 +194,10 @@ export class Executor {
             throw new VtError("UNSUPPORTED", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
           }
           shard = one.shard;
-          queries.push(one.query);
+          for (const q of one.queries) {
+            queries.push(q);
+            owner.push(i);
+          }
         } catch (e) {
           const vt = toVtError(e);
           vt["statementIndex"] = i;
@@ -200,9 +206,12 @@ export class Executor {
       });
       if (shard === undefined) throw new VtError("INTERNAL", "empty transaction");
       try {
-        return unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
+        const raw = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
+        return statements.map((_, i) => concatResults(raw.filter((_, q) => owner[q] === i)));
       } catch (e) {
         const vt = toVtError(e);
+        const qi = vt["statementIndex"];
+        vt["statementIndex"] = typeof qi === "number" ? owner[qi] : owner[0];
         if (vt.code !== "NOT_SERVING" || attempt >= RETRIES) {
           if (vt.code !== "NOT_SERVING" && vt.code !== "TIMEOUT") {
             const extra = { ...vt, statementIndex: vt["statementIndex"] };
@@ -242,23 +251,20 @@ export class Executor {
 }
 
 /** The one shard and query a plan needs, or undefined when it needs several (or is DDL). */
-function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: string; query: BoundQuery } | undefined {
-  const p = plan.primitive;
+function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: string; queries: BoundQuery[] } | undefined {
+  const p = plan.primitive instanceof PointRoute ? plan.primitive.point : plan.primitive;
   if (p instanceof Route) {
     const shards = p.shards(ks, b);
     const shard = shards[0];
     if (shards.length !== 1 || shard === undefined || p.spec.opcode === "scatter" && ks.shards.length > 1) return undefined;
     if (p.spec.opcode === "reference" && plan.kind !== "read") return undefined;
-    return { shard, query: { ...render(p.spec.template, b), kind: p.spec.kind } };
+    return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }] };
   }
   if (p instanceof Insert) {
     const shards = new Set(p.rows.map((r) => p.shardOf(ks, evalValue(r.vindexValue, b))));
     const shard = [...shards][0];
     if (shards.size !== 1 || shard === undefined) return undefined;
-    const parts = [...p.prefix];
-    p.rows.forEach((r, i) => parts.push(...(i > 0 ? [", "] : []), ...r.parts));
-    parts.push(...p.suffix);
-    return { shard, query: { ...render(parts, b), kind: "insert" } };
+    return { shard, queries: p.statements(p.rows).map((parts) => ({ ...render(parts, b), kind: "insert" as const })) };
   }
   return undefined;
 }

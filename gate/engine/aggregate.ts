@@ -14,7 +14,10 @@ export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg";
 /** Where an output column comes from, by column index of the shard rows. */
 export type AggOutput =
   | { readonly kind: "group"; readonly column: number }
-  | { readonly kind: "agg"; readonly fn: Exclude<AggFn, "avg">; readonly column: number }
+  | { readonly kind: "agg"; readonly fn: "count" | "total"; readonly column: number }
+  | { readonly kind: "agg"; readonly fn: "min" | "max"; readonly column: number; readonly collation: Collation }
+  /** `typeColumn` holds typeof() of the partial sum: 'real' makes the whole sum REAL. */
+  | { readonly kind: "agg"; readonly fn: "sum"; readonly column: number; readonly typeColumn: number }
   | { readonly kind: "agg"; readonly fn: "avg"; readonly column: number; readonly countColumn: number };
 
 const INT64_MIN = -(2n ** 63n);
@@ -45,7 +48,9 @@ class Acc {
   best: SqlValue = null;
 }
 
-function add(acc: Acc, fn: AggFn, v: SqlValue, count: SqlValue): void {
+function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly SqlValue[]): void {
+  const fn = o.fn;
+  const v = row[o.column] ?? null;
   switch (fn) {
     case "count":
       acc.count += Number(v ?? 0);
@@ -53,11 +58,12 @@ function add(acc: Acc, fn: AggFn, v: SqlValue, count: SqlValue): void {
     case "min":
     case "max":
       if (v === null) return;
-      if (!acc.seen || (fn === "min" ? compareValues(v, acc.best) < 0 : compareValues(v, acc.best) > 0)) acc.best = v;
+      if (!acc.seen || (fn === "min" ? compareValues(v, acc.best, o.collation) < 0 : compareValues(v, acc.best, o.collation) > 0)) acc.best = v;
       acc.seen = true;
       return;
     default:
-      if (fn === "avg") acc.count += Number(count ?? 0);
+      if (fn === "avg") acc.count += Number(row[o.countColumn] ?? 0);
+      if (fn === "sum" && row[o.typeColumn] === "real") acc.isReal = true;
       if (v === null) return;
       acc.seen = true;
       if (typeof v === "bigint" || (typeof v === "number" && Number.isSafeInteger(v))) {
@@ -129,7 +135,7 @@ export class Aggregate implements Primitive {
       }
       this.outputs.forEach((o, i) => {
         const acc = g?.accs[i];
-        if (o.kind === "agg" && acc) add(acc, o.fn, row[o.column] ?? null, o.fn === "avg" ? (row[o.countColumn] ?? null) : null);
+        if (o.kind === "agg" && acc) add(acc, o, row);
       });
     }
     if (groups.size === 0 && this.groupColumns.length === 0) {

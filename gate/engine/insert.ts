@@ -3,7 +3,7 @@
 
 import { VtError } from "../../topology/errors.ts";
 import type { Vindex } from "../../topology/vindex.ts";
-import { render, type Bindings, type Part, type Template } from "../sql/template.ts";
+import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Template } from "../sql/template.ts";
 import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
@@ -33,30 +33,50 @@ export class Insert implements Primitive {
   }
 
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const byShard = new Map<string, Part[]>();
+    const byShard = new Map<string, InsertRow[]>();
     let lastShard = "";
     for (const row of this.rows) {
-      const value = evalValue(row.vindexValue, b);
-      const shard = this.shardOf(vc.keyspace, value);
-      let parts = byShard.get(shard);
-      if (!parts) {
-        parts = [...this.prefix];
-        byShard.set(shard, parts);
-      } else {
-        parts.push(", ");
-      }
-      parts.push(...row.parts);
+      const shard = this.shardOf(vc.keyspace, evalValue(row.vindexValue, b));
+      const rows = byShard.get(shard);
+      if (rows) rows.push(row);
+      else byShard.set(shard, [row]);
       lastShard = shard;
     }
     const shards = [...byShard.keys()];
     const results = await writeEach(shards, async (s) => {
-      const parts = [...(byShard.get(s) ?? []), ...this.suffix];
-      return (await vc.execute(s, [{ ...render(parts, b), kind: "insert" }]))[0];
+      const queries = this.statements(byShard.get(s) ?? []).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
+      // Several statements for one shard still commit as one transaction.
+      return concatResults(await vc.execute(s, queries));
     });
     const out = concatResults(results);
     const last = results[shards.indexOf(lastShard)];
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
     else delete out.lastInsertRowid;
+    return out;
+  }
+
+  /** The rows of one shard as INSERT statements of at most 100 placeholders each (the DO's bind limit). */
+  statements(rows: readonly InsertRow[]): Part[][] {
+    const fixed = paramCount(this.prefix) + paramCount(this.suffix);
+    const out: Part[][] = [];
+    let cur: Part[] | null = null;
+    let params = 0;
+    for (const row of rows) {
+      const n = paramCount(row.parts);
+      if (cur !== null && fixed + params + n > MAX_BOUND_PARAMS) {
+        out.push([...cur, ...this.suffix]);
+        cur = null;
+      }
+      if (cur === null) {
+        cur = [...this.prefix];
+        params = 0;
+      } else {
+        cur.push(", ");
+      }
+      cur.push(...row.parts);
+      params += n;
+    }
+    if (cur !== null) out.push([...cur, ...this.suffix]);
     return out;
   }
 

@@ -66,5 +66,7 @@ export function affinityOf(declared: string): Affinity {
  */
 export function routableValue(v: SqlValue, affinity: Affinity): boolean {
   if (typeof v !== "string" || affinity === "TEXT" || affinity === "BLOB") return true;
-  return /^[+-]?\d{1,18}$/.test(v) && !/^[+-]?0\d/.test(v) && !v.startsWith("+");
+  if (!/^-?(0|[1-9]\d{0,18})$/.test(v) || v === "-0") return false;
+  const n = BigInt(v);
+  return n >= -(2n ** 63n) && n < 2n ** 63n;
 }

@@ -115,10 +115,10 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
     }
   }
   const choice = chooseRoute(ps, where, t, routing);
-  if (choice.opcode !== "equal") {
-    for (const c of s.clauses as Node[]) {
-      if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported(`${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
-    }
+  // Even a point write may run on every shard (a value the vindex cannot route), where a
+  // per-shard ORDER BY / LIMIT would be wrong.
+  for (const c of s.clauses as Node[]) {
+    if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported(`${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
   }
   return new Route({
     opcode: choice.opcode,

@@ -57,6 +57,10 @@ function checkNames(stmt: Node): void {
 /** Tables named by a DML statement or SELECT (FROM items, INSERT/UPDATE/DELETE targets). */
 function namedTables(stmt: Node): string[] {
   const out: string[] = [];
+  const ctes = new Set<string>();
+  walk(stmt, (n) => {
+    if (n.type === "common_table_expr") ctes.add(n.table.name.toLowerCase());
+  });
   const add = (n: Node): void => {
     if (n.type === "join_expr") {
       add(n.left);
@@ -64,7 +68,8 @@ function namedTables(stmt: Node): string[] {
       return;
     }
     try {
-      out.push(tableRef(n).name);
+      const name = tableRef(n).name;
+      if (!ctes.has(name.toLowerCase())) out.push(name);
     } catch {
       // subqueries and table functions are not table names
     }

@@ -3,13 +3,14 @@
 // Aggregate for aggregates and GROUP BY. Anything it cannot merge exactly is UNSUPPORTED.
 
 import type { Node, SelectStmt } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { toVtError, VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Limit } from "../engine/limit.ts";
 import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
+import { PointRoute } from "../engine/point-route.ts";
 import { Route } from "../engine/route.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { limitNumber } from "../engine/limit-values.ts";
@@ -95,19 +96,31 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (hasSubquery(s)) throw unsupported("a subquery");
   const routing = tableRouting(ks, t.name);
   const choice = chooseRoute(ps, where?.expr, t, routing);
-  const single = choice.opcode === "equal" || choice.opcode === "reference" || choice.opcode === "unsharded";
-  if (single) {
-    return new Route({ opcode: choice.opcode, table: t.name, template: fullTemplate, kind: "read", ...vindexRouteFields(routing, choice.values) });
+  if (choice.opcode === "reference" || choice.opcode === "unsharded") {
+    return new Route({ opcode: choice.opcode, table: t.name, template: fullTemplate, kind: "read" });
   }
+  const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexRouteFields(routing, choice.values) };
+  if (choice.opcode === "equal") {
+    const point = new Route({ ...base, template: fullTemplate });
+    let merged: Primitive | VtError;
+    try {
+      merged = planMerged(ps, s, ks, t, base);
+    } catch (e) {
+      merged = toVtError(e);
+    }
+    return new PointRoute(point, merged);
+  }
+  return planMerged(ps, s, ks, t, base);
+}
 
-  // Several shards: the gate must merge.
+/** Several shards answer: the gate must merge. */
+function planMerged(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, base: RouteBase): Primitive {
   const selectClause = clause(s, "select_clause");
   if (selectClause?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT");
   if (hasWindow(s)) throw unsupported("window functions");
   if (clause(s, "having_clause")) throw unsupported("HAVING");
   const items = selectItems(s);
   const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
-  const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexRouteFields(routing, choice.values) };
   if (grouped) return planAggregate(ps, s, ks, t, items, base);
   return planMergeSort(ps, s, ks, t, items, base);
 }
@@ -115,9 +128,29 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
 
 type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
 
+/** A column seen through unary + and CAST keeps its collation in SQLite. */
+function throughCasts(expr: Node): Node {
+  let e = expr;
+  for (;;) {
+    if (e.type === "prefix_op_expr" && e.operator === "+") e = e.expr;
+    else if (e.type === "cast_expr") e = e.args.expr.expr;
+    else if (e.type === "paren_expr" && (e.expr as Node).type !== "list_expr" && (e.expr as Node).type !== "select_stmt") e = e.expr as Node;
+    else return e;
+  }
+}
+
+/** A positive integer literal (`ORDER BY 2`, `GROUP BY 1`) is a position; `1.0` is a constant. */
+function positionOf(ps: ParsedStatement, n: Node): number | undefined {
+  if (n.type !== "number_literal" || !/^\d+$/.test(n.text)) return undefined;
+  const v = valueOf(ps, n);
+  return v && "literal" in v && typeof v.literal === "number" ? v.literal : undefined;
+}
+
 function columnCollation(ks: KeyspaceGraph, t: TableRef, expr: Node, explicit: Collation | undefined): Collation {
   if (explicit) return explicit;
-  const col = columnOf(expr, t);
+  const inner = throughCasts(expr);
+  if (inner.type === "binary_expr" && kw(inner.operator) === "COLLATE") return splitCollate(inner).collation ?? "BINARY";
+  const col = columnOf(inner, t);
   if (col === undefined) return "BINARY";
   const info = ks.tables[t.name.toLowerCase()];
   return declaredCollation(info?.sql, col, parseOne);
@@ -157,15 +190,29 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   const visible = widths.reduce((a, b) => a + b, 0);
   const hiddenParts: Part[] = [];
   let hiddenCount = 0;
-  const keys: SortKey[] = terms.map((term) => {
-    const collation = columnCollation(ks, t, term.expr, term.collation);
-    let column = -1;
-    const pos = valueOf(ps, term.expr);
-    if (pos && "literal" in pos && typeof pos.literal === "number" && term.expr.type === "number_literal") {
-      if (pos.literal < 1 || pos.literal > visible) {
-        throw new VtError("INVALID_ARGUMENT", `ORDER BY term ${pos.literal} is out of range (1..${visible})`);
+  const info = ks.tables[t.name.toLowerCase()];
+  /** The collation of output column `at`: of the select item (or table column under `*`) it shows. */
+  const outputCollation = (at: number): Collation => {
+    let start = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      const w = widths[i] ?? 1;
+      if (item && at < start + w) {
+        if (!item.star) return columnCollation(ks, t, item.expr, undefined);
+        return declaredCollation(info?.sql, info?.columns[at - start]?.name ?? "", parseOne);
       }
-      column = pos.literal - 1;
+      start += w;
+    }
+    return "BINARY";
+  };
+  const keys: SortKey[] = terms.map((term) => {
+    let column = -1;
+    const pos = positionOf(ps, term.expr);
+    if (pos !== undefined) {
+      if (pos < 1 || pos > visible) {
+        throw new VtError("INVALID_ARGUMENT", `ORDER BY term ${pos} is out of range (1..${visible})`);
+      }
+      column = pos - 1;
     } else if (term.expr.type === "identifier") {
       const name = term.expr.name.toLowerCase();
       let at = 0;
@@ -177,6 +224,7 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
         at += widths[i] ?? 1;
       }
     }
+    const collation = term.collation ?? (column >= 0 ? outputCollation(column) : columnCollation(ks, t, term.expr, undefined));
     if (column < 0) {
       column = visible + hiddenCount;
       const [es, ee] = rangeOf(term.expr);
@@ -207,15 +255,18 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   // GROUP BY terms, each resolved to an expression (positions and aliases name select items).
   const groupBy = clause(s, "group_by_clause");
   const groupExprs: Node[] = [];
+  const info = ks.tables[t.name.toLowerCase()];
+  const isColumn = (name: string): boolean => info?.columns.some((c) => c.name.toLowerCase() === name.toLowerCase()) ?? false;
   for (const g of (groupBy?.columns.items ?? []) as Node[]) {
-    const v = valueOf(ps, g);
-    if (v && "literal" in v && typeof v.literal === "number" && g.type === "number_literal") {
-      const item = items[v.literal - 1];
-      if (!item) throw new VtError("INVALID_ARGUMENT", `GROUP BY term ${v.literal} is out of range`);
+    const pos = positionOf(ps, g);
+    if (pos !== undefined) {
+      const item = items[pos - 1];
+      if (!item) throw new VtError("INVALID_ARGUMENT", `GROUP BY term ${pos} is out of range`);
       groupExprs.push(item.expr);
       continue;
     }
-    const aliased = g.type === "identifier" ? items.find((i) => i.alias?.toLowerCase() === g.name.toLowerCase()) : undefined;
+    // In GROUP BY a table column wins over a result alias of the same name.
+    const aliased = g.type === "identifier" && !isColumn(g.name) ? items.find((i) => i.alias?.toLowerCase() === g.name.toLowerCase()) : undefined;
     groupExprs.push(aliased && !containsAggregate(aliased.expr) ? aliased.expr : g);
   }
   if (groupExprs.some((g) => containsAggregate(g))) throw new VtError("INVALID_ARGUMENT", "aggregate functions are not allowed in GROUP BY");
@@ -225,7 +276,10 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   const outputs: AggOutput[] = [];
   const columns: string[] = [];
   for (const item of items) {
-    columns.push(item.alias ?? textOf(ps, item.expr));
+    // SQLite names a bare column reference by the column as declared, anything else by its text.
+    const col = columnOf(item.expr, t);
+    const declared = col === undefined ? undefined : info?.columns.find((c) => c.name.toLowerCase() === col.toLowerCase())?.name;
+    columns.push(item.alias ?? declared ?? textOf(ps, item.expr));
     const e = item.expr;
     if (isAggregateCall(e) && e.type === "func_call") {
       const name = funcName(e) ?? "";
@@ -240,6 +294,14 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
       if (fn === "avg") {
         shardCols.push(["sum(", ...argParts, ")"], ["count(", ...argParts, ")"]);
         outputs.push({ kind: "agg", fn, column: shardCols.length - 2, countColumn: shardCols.length - 1 });
+      } else if (fn === "sum") {
+        // The partial's type decides INTEGER vs REAL: an integral REAL looks like an integer in JS.
+        shardCols.push(["sum(", ...argParts, ")"], ["typeof(sum(", ...argParts, "))"]);
+        outputs.push({ kind: "agg", fn, column: shardCols.length - 2, typeColumn: shardCols.length - 1 });
+      } else if (fn === "min" || fn === "max") {
+        shardCols.push([`${fn}(`, ...argParts, ")"]);
+        const collation = args[0] ? columnCollation(ks, t, args[0], undefined) : "BINARY";
+        outputs.push({ kind: "agg", fn, column: shardCols.length - 1, collation });
       } else {
         shardCols.push(fn === "count" && (isStar || args.length === 0) ? ["count(*)"] : [`${fn}(`, ...argParts, ")"]);
         outputs.push({ kind: "agg", fn, column: shardCols.length - 1 });
@@ -269,8 +331,8 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   // ORDER BY over the combined rows: positions, aliases, or expressions written as selected.
   const order: SortKey[] = sortTerms(s).map((term) => {
     let column = -1;
-    const v = valueOf(ps, term.expr);
-    if (v && "literal" in v && typeof v.literal === "number" && term.expr.type === "number_literal") column = v.literal - 1;
+    const pos = positionOf(ps, term.expr);
+    if (pos !== undefined) column = pos - 1;
     else {
       const key = exprKey(ps, term.expr);
       column = items.findIndex((i) => (term.expr.type === "identifier" && i.alias?.toLowerCase() === term.expr.name.toLowerCase()) || exprKey(ps, i.expr) === key);

@@ -106,20 +106,37 @@ export const MAX_STATEMENT_BYTES = 100_000;
 
 /**
  * Renders parts to SQL with `?` placeholders. Integers beyond 2^53 are inlined (the tablet's
- * SQLite binding cannot take them), and so is every value when there are more than the
- * Durable Object's 100 bound parameters: literals are exact for every type.
+ * SQLite binding cannot take them). Past the Durable Object's 100 bound parameters the rest are
+ * inlined too, REALs last: integer, text, blob and NULL literals read back exactly, but SQLite's
+ * decimal-to-double conversion is not exact for every REAL, so REALs keep the bound slots.
  */
+export function paramCount(parts: Template): number {
+  let n = 0;
+  for (const p of parts) if (typeof p !== "string" && "param" in p) n++;
+  return n;
+}
+
 export function render(parts: Template, b: Bindings): { sql: string; params: SqlValue[] } {
-  let count = 0;
-  for (const p of parts) if (typeof p !== "string" && "param" in p) count++;
-  const inlineAll = count > MAX_BOUND_PARAMS;
+  const values: SqlValue[] = [];
+  for (const p of parts) if (typeof p !== "string" && "param" in p) values.push(b.get(p.param));
+  const bindable = values.filter((v) => typeof v !== "bigint");
+  let inlineNonReal = false;
+  if (bindable.length > MAX_BOUND_PARAMS) {
+    inlineNonReal = true;
+    const reals = bindable.filter((v) => typeof v === "number" && !Number.isInteger(v)).length;
+    if (reals > MAX_BOUND_PARAMS) {
+      throw new VtError("INVALID_ARGUMENT", `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`);
+    }
+  }
   let sql = "";
   const params: SqlValue[] = [];
+  let i = 0;
   for (const p of parts) {
     if (typeof p === "string") sql += p;
     else if ("param" in p) {
-      const v = b.get(p.param);
-      if (inlineAll || typeof v === "bigint") sql += sqlLiteral(v);
+      const v = values[i++] ?? null;
+      const isReal = typeof v === "number" && !Number.isInteger(v);
+      if (typeof v === "bigint" || (inlineNonReal && !isReal)) sql += sqlLiteral(v);
       else {
         sql += "?";
         params.push(v);

@@ -4,7 +4,7 @@
 
 import { toVtError, VtError } from "../topology/errors.ts";
 import type { KeyspaceGraph, ServingGraph, TopologyView } from "../topology/graph.ts";
-import type { SqlValue } from "../topology/sql-values.ts";
+import { toJsonValue, type SqlValue } from "../topology/sql-values.ts";
 import type { DdlRequest } from "../topology/topology-do.ts";
 import { tabletStub } from "../tablet/naming.ts";
 import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
@@ -124,6 +124,15 @@ export class Executor {
   async execute(keyspace: string | undefined, st: Statement): Promise<QueryResult> {
     checkStatement(st, "statement");
     const b = new Bindings(st.params);
+    const vx = /^\s*vexplain(\s+(plan|all|queries))?\s+/i.exec(st.sql);
+    if (vx) {
+      // Blank the prefix out rather than cut it, so syntax error positions stay right.
+      const { ks, plan } = await this.#plan(keyspace, " ".repeat(vx[0].length) + st.sql.slice(vx[0].length), false);
+      b.check(plan.params);
+      const tree = plan.primitive.describe({ keyspace: ks, bindings: b });
+      const text = JSON.stringify(tree, (_k, v: unknown) => (typeof v === "bigint" || v instanceof Uint8Array ? toJsonValue(v) : v), 2);
+      return { columns: ["plan"], rows: [[text]], rowsAffected: 0 };
+    }
     let refresh = false;
     for (let attempt = 0; ; attempt++) {
       const { ks, plan } = await this.#plan(keyspace, st.sql, refresh);

@@ -6,7 +6,7 @@ import { VtError } from "../../topology/errors.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";
 
 export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg";
@@ -154,13 +154,13 @@ export class Aggregate implements Primitive {
     return { columns: [...this.columns], rows, rowsAffected: 0 };
   }
 
-  describe(): PlanDescription {
+  describe(x?: Explain): PlanDescription {
     return {
       operator: "Aggregate",
       groupBy: this.groupColumns,
       outputs: this.outputs,
       ...(this.order.length > 0 ? { orderBy: this.order } : {}),
-      inputs: [this.input.describe()],
+      inputs: [this.input.describe(x)],
     };
   }
 }

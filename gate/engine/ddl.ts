@@ -3,7 +3,7 @@
 
 import type { TableVSchema } from "../../topology/vschema.ts";
 import type { Bindings } from "../sql/template.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 
 export class Ddl implements Primitive {
   readonly sql: string;
@@ -25,7 +25,7 @@ export class Ddl implements Primitive {
     return { columns: [], rows: [], rowsAffected: 0 };
   }
 
-  describe(): PlanDescription {
+  describe(x?: Explain): PlanDescription {
     return { operator: "Ddl", sql: this.sql, ...(this.addTable ? { vschema: this.addTable } : {}) };
   }
 }

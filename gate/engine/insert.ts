@@ -4,7 +4,7 @@
 import { VtError } from "../../topology/errors.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Template } from "../sql/template.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
@@ -91,12 +91,25 @@ export class Insert implements Primitive {
     return shardForValue(ks, this.vindex, value);
   }
 
-  describe(): PlanDescription {
+  describe(x?: Explain): PlanDescription {
     return {
       operator: "Insert",
       table: this.table,
       vindex: this.vindex.type,
       rows: this.rows.map((r) => describeValue(r.vindexValue)),
+      ...(x ? { shards: this.explainShards(x) } : {}),
     };
+  }
+
+  /** Per shard, the statements it would get (VEXPLAIN): nothing is executed. */
+  explainShards(x: Explain): Record<string, { sql: string; params: SqlValue[] }[]> {
+    const byShard = new Map<string, InsertRow[]>();
+    for (const row of this.rows) {
+      const shard = this.shardOf(x.keyspace, evalValue(row.vindexValue, x.bindings));
+      byShard.set(shard, [...(byShard.get(shard) ?? []), row]);
+    }
+    const out: Record<string, { sql: string; params: SqlValue[] }[]> = {};
+    for (const [shard, rows] of byShard) out[shard] = this.statements(rows).map((parts) => render(parts, x.bindings));
+    return out;
   }
 }

@@ -1,7 +1,7 @@
 // Limit: LIMIT / OFFSET applied at the gate after a merge (shards were asked for limit+offset rows).
 
 import type { Bindings } from "../sql/template.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { describeValue, type ValueExpr } from "./values.ts";
 import { limitNumber } from "./limit-values.ts";
 
@@ -24,12 +24,12 @@ export class Limit implements Primitive {
     return { ...r, rows: r.rows.slice(offset, end) };
   }
 
-  describe(): PlanDescription {
+  describe(x?: Explain): PlanDescription {
     return {
       operator: "Limit",
       count: this.count ? describeValue(this.count) : null,
       offset: this.offset ? describeValue(this.offset) : null,
-      inputs: [this.input.describe()],
+      inputs: [this.input.describe(x)],
     };
   }
 }

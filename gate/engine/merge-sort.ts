@@ -2,7 +2,7 @@
 // keeps the ORDER BY), then drops the hidden sort columns the planner appended.
 
 import { compareRows, type SortKey } from "./compare.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";
 import { render, type Bindings } from "../sql/template.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
@@ -44,7 +44,7 @@ export class MergeSort implements Primitive {
     return { columns: this.hidden > 0 ? columns.slice(0, columns.length - this.hidden) : columns, rows, rowsAffected: 0 };
   }
 
-  describe(): PlanDescription {
-    return { operator: "MergeSort", keys: this.keys, inputs: [this.input.describe()] };
+  describe(x?: Explain): PlanDescription {
+    return { operator: "MergeSort", keys: this.keys, inputs: [this.input.describe(x)] };
   }
 }

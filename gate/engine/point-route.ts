@@ -5,7 +5,7 @@
 
 import { VtError } from "../../topology/errors.ts";
 import type { Bindings } from "../sql/template.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";
 
 export class PointRoute implements Primitive {
@@ -23,10 +23,10 @@ export class PointRoute implements Primitive {
     return this.merged.execute(vc, b);
   }
 
-  describe(): PlanDescription {
+  describe(x?: Explain): PlanDescription {
     return {
       operator: "PointRoute",
-      inputs: [this.point.describe(), ...(this.merged instanceof VtError ? [] : [this.merged.describe()])],
+      inputs: [this.point.describe(x), ...(this.merged instanceof VtError ? [] : [this.merged.describe(x)])],
     };
   }
 }

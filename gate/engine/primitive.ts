@@ -23,9 +23,16 @@ export interface PlanDescription {
   readonly inputs?: readonly PlanDescription[];
 }
 
+/** What VEXPLAIN knows when it describes a plan: the keyspace and the request's params. */
+export interface Explain {
+  readonly keyspace: KeyspaceGraph;
+  readonly bindings: Bindings;
+}
+
 export interface Primitive {
   execute(vc: VCursor, b: Bindings): Promise<QueryResult>;
-  describe(): PlanDescription;
+  /** The operator tree; with `x`, Routes also name the shards they reach and the SQL each gets. */
+  describe(x?: Explain): PlanDescription;
 }
 
 export function emptyResult(columns: string[] = []): QueryResult {

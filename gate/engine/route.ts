@@ -6,7 +6,7 @@ import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
 import { render, type Bindings, type Template } from "../sql/template.ts";
-import type { PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
+import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { describeValue, evalValue, routableValue, servingShards, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
 
 /**
@@ -71,13 +71,14 @@ export class Route implements Primitive {
     return concatResults(await writeEach(shards, async (s) => (await vc.execute(s, [q]))[0]));
   }
 
-  describe(): PlanDescription {
+  describe(x?: Explain): PlanDescription {
     return {
       operator: "Route",
       opcode: this.spec.opcode,
       table: this.spec.table,
       ...(this.spec.values ? { values: this.spec.values.map(describeValue) } : {}),
       sql: sqlOf(this.spec.template),
+      ...(x ? { shards: this.shards(x.keyspace, x.bindings), query: render(this.spec.template, x.bindings) } : {}),
     };
   }
 }

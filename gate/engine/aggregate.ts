@@ -23,7 +23,8 @@ export type AggOutput =
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-function groupKey(values: readonly SqlValue[], collations: readonly Collation[]): string {
+/** Equal keys for values that GROUP BY and DISTINCT treat as equal (NULLs together, 1 = 1.0, collations). */
+export function groupKey(values: readonly SqlValue[], collations: readonly Collation[]): string {
   return values
     .map((v, i) => {
       if (v === null) return "n";

@@ -7,6 +7,7 @@ import { toVtError, VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
+import { Distinct } from "../engine/distinct.ts";
 import { Limit } from "../engine/limit.ts";
 import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
@@ -116,13 +117,16 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
 /** Several shards answer: the gate must merge. */
 function planMerged(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, base: RouteBase): Primitive {
   const selectClause = clause(s, "select_clause");
-  if (selectClause?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT");
+  const distinct = selectClause?.modifiers.some((m) => m.type === "select_distinct") ?? false;
   if (hasWindow(s)) throw unsupported("window functions");
   if (clause(s, "having_clause")) throw unsupported("HAVING");
   const items = selectItems(s);
   const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
-  if (grouped) return planAggregate(ps, s, ks, t, items, base);
-  return planMergeSort(ps, s, ks, t, items, base);
+  if (grouped) {
+    if (distinct) throw unsupported("SELECT DISTINCT with aggregates");
+    return planAggregate(ps, s, ks, t, items, base);
+  }
+  return planMergeSort(ps, s, ks, t, items, base, distinct);
 }
 
 
@@ -184,7 +188,7 @@ function limitEdit(ps: ParsedStatement, s: SelectStmt): { edit: Edit; count: Val
   return { edit: { start, end, parts: [{ compute }] }, count: c, offset: o };
 }
 
-function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase): Primitive {
+function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase, distinct: boolean): Primitive {
   const terms = sortTerms(s);
   const widths = items.map((i) => itemWidth(ks, t, i));
   const visible = widths.reduce((a, b) => a + b, 0);
@@ -224,6 +228,26 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
         at += widths[i] ?? 1;
       }
     }
+    if (column < 0 && distinct) {
+      // Rows are deduplicated on the selected columns only: the term must be one of them.
+      const key = exprKey(ps, term.expr);
+      let at = 0;
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        if (item && !item.star && exprKey(ps, item.expr) === key) {
+          column = at;
+          break;
+        }
+        const col = item?.star ? columnOf(term.expr, t)?.toLowerCase() : undefined;
+        const under = col === undefined ? -1 : (info?.columns.findIndex((c) => c.name.toLowerCase() === col) ?? -1);
+        if (under >= 0) {
+          column = at + under;
+          break;
+        }
+        at += widths[i] ?? 1;
+      }
+      if (column < 0) throw unsupported("SELECT DISTINCT ordered by a term that is not selected");
+    }
     const collation = term.collation ?? (column >= 0 ? outputCollation(column) : columnCollation(ks, t, term.expr, undefined));
     if (column < 0) {
       column = visible + hiddenCount;
@@ -244,6 +268,7 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   if (lim) edits.push(lim.edit);
   const route = new Route({ ...base, template: sliceTemplate(ps, ps.range[0], ps.range[1], edits) });
   let plan: Primitive = keys.length > 0 ? new MergeSort(route, keys, hidden) : route;
+  if (distinct) plan = new Distinct(plan, Array.from({ length: visible }, (_, i) => outputCollation(i)));
   if (lim) plan = new Limit(plan, lim.count, lim.offset);
   return plan;
 }

@@ -8,6 +8,7 @@ import type { Bindings } from "../sql/template.ts";
 import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";
+import { evaluate, type Condition } from "./condition.ts";
 
 export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg";
 
@@ -104,6 +105,10 @@ export class Aggregate implements Primitive {
   readonly columns: readonly string[];
   /** ORDER BY over the output columns, applied after combining. */
   readonly order: readonly SortKey[];
+  /** HAVING over the combined rows (visible outputs first, then the hidden ones it needs). */
+  readonly having: Condition | undefined;
+  /** Outputs past this index exist only for HAVING and are dropped. */
+  readonly visible: number;
 
   constructor(
     input: Route,
@@ -112,7 +117,11 @@ export class Aggregate implements Primitive {
     outputs: readonly AggOutput[],
     columns: readonly string[],
     order: readonly SortKey[],
+    having?: Condition,
+    visible?: number,
   ) {
+    this.having = having;
+    this.visible = visible ?? outputs.length;
     this.input = input;
     this.groupColumns = groupColumns;
     this.groupCollations = groupCollations;
@@ -144,12 +153,12 @@ export class Aggregate implements Primitive {
     }
     const rows: SqlValue[][] = [];
     for (const g of groups.values()) {
-      rows.push(
-        this.outputs.map((o, i) => {
-          const acc = g.accs[i];
-          return o.kind === "group" ? (g.first[o.column] ?? null) : acc ? finish(acc, o.fn) : null;
-        }),
-      );
+      const row = this.outputs.map((o, i) => {
+        const acc = g.accs[i];
+        return o.kind === "group" ? (g.first[o.column] ?? null) : acc ? finish(acc, o.fn) : null;
+      });
+      if (this.having && evaluate(this.having, row, b) !== 1) continue;
+      rows.push(row.length > this.visible ? row.slice(0, this.visible) : row);
     }
     if (this.order.length > 0) rows.sort((x, y) => compareRows(x, y, this.order));
     return { columns: [...this.columns], rows, rowsAffected: 0 };
@@ -161,6 +170,7 @@ export class Aggregate implements Primitive {
       groupBy: this.groupColumns,
       outputs: this.outputs,
       ...(this.order.length > 0 ? { orderBy: this.order } : {}),
+      ...(this.having ? { having: this.having } : {}),
       inputs: [this.input.describe(x)],
     };
   }

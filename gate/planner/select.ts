@@ -6,6 +6,7 @@ import type { Node, SelectStmt } from "sql-parser-cst";
 import { toVtError, VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
+import type { Condition, Operand } from "../engine/condition.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { Limit } from "../engine/limit.ts";
@@ -13,7 +14,7 @@ import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { PointRoute } from "../engine/point-route.ts";
 import { Route } from "../engine/route.ts";
-import type { ValueExpr } from "../engine/values.ts";
+import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
 import { limitNumber } from "../engine/limit-values.ts";
 import { parseOne, rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit, type Part } from "../sql/template.ts";
@@ -119,7 +120,6 @@ function planMerged(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: Ta
   const selectClause = clause(s, "select_clause");
   const distinct = selectClause?.modifiers.some((m) => m.type === "select_distinct") ?? false;
   if (hasWindow(s)) throw unsupported("window functions");
-  if (clause(s, "having_clause")) throw unsupported("HAVING");
   const items = selectItems(s);
   const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
   if (grouped) {
@@ -300,6 +300,34 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   const shardCols: Part[][] = groupExprs.map((g) => sliceTemplate(ps, ...rangeOf(g)));
   const outputs: AggOutput[] = [];
   const columns: string[] = [];
+  /** Adds the partial columns an aggregate call needs to the shard query; returns how to combine them. */
+  const addAggregate = (e: Extract<Node, { type: "func_call" }>): AggOutput => {
+    const name = funcName(e) ?? "";
+    const fn = PARTIAL[name];
+    if (!fn) throw unsupported(`${name}() over several shards`);
+    const fa = e.args?.expr;
+    if (fa?.type === "func_args" && fa.distinctKw) throw unsupported(`${name}(DISTINCT …)`);
+    if (e.filter) throw unsupported("FILTER on aggregates");
+    const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
+    const argParts = args.length === 0 ? [] : sliceTemplate(ps, rangeOf(args[0] as Node)[0], rangeOf(args[args.length - 1] as Node)[1]);
+    const isStar = args.length === 1 && args[0]?.type === "all_columns";
+    if (fn === "avg") {
+      shardCols.push(["sum(", ...argParts, ")"], ["count(", ...argParts, ")"]);
+      return { kind: "agg", fn, column: shardCols.length - 2, countColumn: shardCols.length - 1 };
+    }
+    if (fn === "sum") {
+      // The partial's type decides INTEGER vs REAL: an integral REAL looks like an integer in JS.
+      shardCols.push(["sum(", ...argParts, ")"], ["typeof(sum(", ...argParts, "))"]);
+      return { kind: "agg", fn, column: shardCols.length - 2, typeColumn: shardCols.length - 1 };
+    }
+    if (fn === "min" || fn === "max") {
+      shardCols.push([`${fn}(`, ...argParts, ")"]);
+      const collation = args[0] ? columnCollation(ks, t, args[0], undefined) : "BINARY";
+      return { kind: "agg", fn, column: shardCols.length - 1, collation };
+    }
+    shardCols.push(fn === "count" && (isStar || args.length === 0) ? ["count(*)"] : [`${fn}(`, ...argParts, ")"]);
+    return { kind: "agg", fn, column: shardCols.length - 1 };
+  };
   for (const item of items) {
     // SQLite names a bare column reference by the column as declared, anything else by its text.
     const col = columnOf(item.expr, t);
@@ -307,30 +335,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     columns.push(item.alias ?? declared ?? textOf(ps, item.expr));
     const e = item.expr;
     if (isAggregateCall(e) && e.type === "func_call") {
-      const name = funcName(e) ?? "";
-      const fn = PARTIAL[name];
-      if (!fn) throw unsupported(`${name}() over several shards`);
-      const fa = e.args?.expr;
-      if (fa?.type === "func_args" && fa.distinctKw) throw unsupported(`${name}(DISTINCT …)`);
-      if (e.filter) throw unsupported("FILTER on aggregates");
-      const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
-      const argParts = args.length === 0 ? [] : sliceTemplate(ps, rangeOf(args[0] as Node)[0], rangeOf(args[args.length - 1] as Node)[1]);
-      const isStar = args.length === 1 && args[0]?.type === "all_columns";
-      if (fn === "avg") {
-        shardCols.push(["sum(", ...argParts, ")"], ["count(", ...argParts, ")"]);
-        outputs.push({ kind: "agg", fn, column: shardCols.length - 2, countColumn: shardCols.length - 1 });
-      } else if (fn === "sum") {
-        // The partial's type decides INTEGER vs REAL: an integral REAL looks like an integer in JS.
-        shardCols.push(["sum(", ...argParts, ")"], ["typeof(sum(", ...argParts, "))"]);
-        outputs.push({ kind: "agg", fn, column: shardCols.length - 2, typeColumn: shardCols.length - 1 });
-      } else if (fn === "min" || fn === "max") {
-        shardCols.push([`${fn}(`, ...argParts, ")"]);
-        const collation = args[0] ? columnCollation(ks, t, args[0], undefined) : "BINARY";
-        outputs.push({ kind: "agg", fn, column: shardCols.length - 1, collation });
-      } else {
-        shardCols.push(fn === "count" && (isStar || args.length === 0) ? ["count(*)"] : [`${fn}(`, ...argParts, ")"]);
-        outputs.push({ kind: "agg", fn, column: shardCols.length - 1 });
-      }
+      outputs.push(addAggregate(e));
       continue;
     }
     if (containsAggregate(e)) throw unsupported("an expression around an aggregate");
@@ -338,6 +343,72 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     if (k < 0) throw unsupported(`a selected column that is not in GROUP BY (${textOf(ps, e)})`);
     outputs.push({ kind: "group", column: k });
   }
+
+  /** An operand of a HAVING comparison: an aggregate, a grouped expression (or its alias), a literal or a placeholder. */
+  const havingOperand = (n: Node): Operand & { collation?: Collation; affinity?: Affinity } => {
+    const v = valueOf(ps, n);
+    if (v) return v;
+    if (isAggregateCall(n) && n.type === "func_call") {
+      const key = exprKey(ps, n);
+      const same = items.findIndex((i) => exprKey(ps, i.expr) === key);
+      if (same >= 0) return { column: same };
+      outputs.push(addAggregate(n));
+      return { column: outputs.length - 1 };
+    }
+    // A result alias names its item unless a table column has that name (the column wins).
+    if (n.type === "identifier" && !isColumn(n.name)) {
+      const aliased = items.findIndex((i) => i.alias?.toLowerCase() === n.name.toLowerCase());
+      if (aliased >= 0 && containsAggregate((items[aliased] as SelectItem).expr)) return { column: aliased };
+    }
+    const key = exprKey(ps, n);
+    let at = items.findIndex((i) => !containsAggregate(i.expr) && (exprKey(ps, i.expr) === key || (n.type === "identifier" && !isColumn(n.name) && i.alias?.toLowerCase() === n.name.toLowerCase())));
+    const g = groupKeys.indexOf(at >= 0 ? exprKey(ps, (items[at] as SelectItem).expr) : key);
+    if (g < 0) throw unsupported(`HAVING on ${textOf(ps, n)} (only aggregates, grouped expressions, literals and placeholders)`);
+    if (at < 0) {
+      outputs.push({ kind: "group", column: g });
+      at = outputs.length - 1;
+    }
+    const item = items[at];
+    const expr = item ? item.expr : n;
+    const col = columnOf(throughCasts(expr), t);
+    const declared = col === undefined ? undefined : info?.columns.find((c) => c.name.toLowerCase() === col.toLowerCase());
+    return {
+      column: at,
+      collation: columnCollation(ks, t, expr, undefined),
+      ...(declared && expr === throughCasts(expr) ? { affinity: affinityOf(declared.type) } : {}),
+    };
+  };
+  const compileHaving = (n: Node): Condition => {
+    if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") return compileHaving(n.expr as Node);
+    if (n.type === "prefix_op_expr" && kw(n.operator) === "NOT") return { op: "not", inner: compileHaving(n.expr) };
+    if (n.type === "binary_expr") {
+      const op = kw(n.operator);
+      if (op === "AND" || op === "OR") return { op: op === "AND" ? "and" : "or", left: compileHaving(n.left), right: compileHaving(n.right) };
+      const cmp: Record<string, "=" | "!=" | "<" | "<=" | ">" | ">="> = { "=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
+      const l = havingOperand(n.left);
+      const r = havingOperand(n.right);
+      // A column's affinity would convert a text operand before comparing: refuse rather than guess.
+      // SQLite applies a column's affinity to the other operand; allow only cases it leaves alone.
+      for (const [x, y] of [[l, r], [r, l]] as const) {
+        if (!("column" in x) || x.affinity === undefined || x.affinity === "BLOB" || "column" in y) continue;
+        const lit = "literal" in y ? y.literal : undefined;
+        const numeric = x.affinity !== "TEXT";
+        const fine = lit === null || (numeric ? typeof lit === "number" || typeof lit === "bigint" : typeof lit === "string");
+        if (!fine) throw unsupported("HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)");
+      }
+      const collation = ("collation" in l && l.collation) || ("collation" in r && r.collation) || "BINARY";
+      const c = cmp[op];
+      if (c) return { op: c, left: l, right: r, collation };
+      if (op === "IS" || op === "IS NOT") return { op: "is", left: l, right: r, negate: op === "IS NOT", collation };
+    }
+    if (n.type === "postfix_op_expr") throw unsupported(`HAVING … ${kw(n.operator)}`);
+    if (isAggregateCall(n) || n.type === "identifier") return { op: "value", operand: havingOperand(n) };
+    throw unsupported(`this HAVING expression (${textOf(ps, n).slice(0, 40)})`);
+  };
+  // HAVING, evaluated at the gate over the combined groups; its aggregates become hidden outputs.
+  const visible = outputs.length;
+  const havingClause = clause(s, "having_clause");
+  const having = havingClause ? compileHaving(havingClause.expr) : undefined;
 
   // Shard SQL: SELECT <group exprs>, <partials> FROM … WHERE … GROUP BY <group exprs>.
   const from = clause(s, "from_clause");
@@ -368,7 +439,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
   });
   const route = new Route({ ...base, template: parts });
-  let plan: Primitive = new Aggregate(route, groupExprs.map((_, i) => i), collations, outputs, columns, order);
+  let plan: Primitive = new Aggregate(route, groupExprs.map((_, i) => i), collations, outputs, columns, order, having, visible);
   const lim = limitEdit(ps, s);
   if (lim) plan = new Limit(plan, lim.count, lim.offset);
   return plan;

@@ -145,6 +145,7 @@ export class Executor {
         // A stale graph: retry after a refresh, unless some shard already applied a write.
         const safe = plan.kind === "read" || touched.size === 0;
         if (vt.code !== "NOT_SERVING" || !safe || attempt >= RETRIES) throw vt;
+        await this.#repairIfBehind(ks, vt);
         await new Promise((r) => setTimeout(r, 10 * 4 ** attempt));
         refresh = true;
       }
@@ -228,9 +229,16 @@ export class Executor {
           }
           throw vt;
         }
+        await this.#repairIfBehind(ks, vt);
         await new Promise((r) => setTimeout(r, 10 * 4 ** attempt));
       }
     }
+  }
+
+  /** A tablet that knows an older version than the graph missed a sync: have the Topology redo it. */
+  async #repairIfBehind(ks: KeyspaceGraph, vt: VtError): Promise<void> {
+    const known = vt["servingVersion"];
+    if (typeof known === "number" && known < ks.version) this.#adopt(unwrap(await this.#topology().repair(ks.name)));
   }
 
   async view(): Promise<TopologyView> {

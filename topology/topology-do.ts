@@ -271,6 +271,21 @@ export class Topology extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Re-sends a keyspace's config and schema to its tablets. Gates call it when a tablet answers
+   * NOT_SERVING with a version older than the graph's (a sync that did not reach it).
+   */
+  repair(keyspace: string): Promise<Envelope<ServingGraph>> {
+    return envelope(() =>
+      this.#serial(async () => {
+        const ks = this.#keyspace(keyspace);
+        if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
+        await this.#syncTablets(ks);
+        return this.#graph();
+      }),
+    );
+  }
+
   /** The ⚑ GET /v1/topology view: the graph plus each shard's row count, size and position. */
   view(): Promise<Envelope<TopologyView>> {
     return envelope(async () => {

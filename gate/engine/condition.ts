@@ -26,10 +26,12 @@ function truthy(v: SqlValue): Truth {
   if (v === null) return null;
   if (typeof v === "number") return v !== 0 ? 1 : 0;
   if (typeof v === "bigint") return v !== 0n ? 1 : 0;
-  // Text and blobs are numeric-prefix converted in SQLite; a leading number decides.
+  // Text and blobs are true when their numeric prefix (as SQLite reads one: ASCII blanks, a
+  // sign, digits, a fraction, an exponent; no "Infinity") is non-zero.
   const text = typeof v === "string" ? v : new TextDecoder().decode(v);
-  const n = Number.parseFloat(text);
-  return Number.isNaN(n) || n === 0 ? 0 : 1;
+  const m = /^[ \t\n\f\r\v]*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)/.exec(text);
+  const n = m?.[1] === undefined ? 0 : Number(m[1]);
+  return n === 0 || Number.isNaN(n) ? 0 : 1;
 }
 
 export function evaluate(c: Condition, row: readonly SqlValue[], b: Bindings): Truth {

@@ -39,7 +39,7 @@ export class Route implements Primitive {
     this.spec = spec;
   }
 
-  /** The shards this execution reaches. Values a vindex cannot map fall back to scatter for reads. */
+  /** The shards this execution reaches. Values a vindex cannot map fall back to scatter. */
   shards(ks: KeyspaceGraph, b: Bindings): string[] {
     const { opcode, vindex, values } = this.spec;
     const all = servingShards(ks);
@@ -53,9 +53,9 @@ export class Route implements Primitive {
       if (!routableValue(value, this.spec.affinity ?? "BLOB")) return all;
       try {
         picked.add(shardForValue(ks, vindex, value));
-      } catch (e) {
-        if (this.spec.kind === "read") return all;
-        throw e;
+      } catch {
+        // The vindex cannot place it (a REAL, say): every shard checks, which is always correct.
+        return all;
       }
     }
     if (picked.size === 0) return all.slice(0, 1);

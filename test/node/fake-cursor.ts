@@ -9,7 +9,7 @@
 // that is a safe integer is bound as INTEGER (node:sqlite would bind every number as REAL), so a
 // bound value and the literal the gate inlines for it (sqlLiteral) mean the same thing.
 
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { planParsed } from "../../gate/planner/plan.ts";
 import type { VCursor } from "../../gate/engine/primitive.ts";
 import { parseOne } from "../../gate/sql/parse.ts";
@@ -67,10 +67,10 @@ function translate(e: unknown): VtError {
   return fromSqliteError(new Error(code ? `${message}: SQLITE_${code}` : message));
 }
 
-/** Named placeholders as written in `sql` (`?NNN` and `$N` are named for node:sqlite). */
+/** Numbered placeholders as written in `sql`: node:sqlite binds `?NNN` and `$N` by name only. */
 const NUMBERED = /[?$](\d+)/g;
 
-function bind(stmt: StatementSync, sql: string, params: Params | undefined): { named: Record<string, SQLInputValue> | undefined; anon: SQLInputValue[] } {
+function bind(sql: string, params: Params | undefined, anonymousOnly: boolean): { named: Record<string, SQLInputValue> | undefined; anon: SQLInputValue[] } {
   if (params === undefined) return { named: undefined, anon: [] };
   if (!Array.isArray(params)) {
     const named: Record<string, SQLInputValue> = {};
@@ -78,7 +78,7 @@ function bind(stmt: StatementSync, sql: string, params: Params | undefined): { n
     return { named, anon: [] };
   }
   const list = params as readonly SqlValue[];
-  const numbered = [...sql.matchAll(NUMBERED)];
+  const numbered = anonymousOnly ? [] : [...sql.matchAll(NUMBERED)];
   if (numbered.length === 0) return { named: undefined, anon: list.map(toInput) };
   if (/\?(?!\d)/.test(sql)) throw new Error("test helper: mixing ? with ?NNN / $N is not supported by the reference binder");
   const named: Record<string, SQLInputValue> = {};
@@ -86,13 +86,16 @@ function bind(stmt: StatementSync, sql: string, params: Params | undefined): { n
   return { named, anon: [] };
 }
 
-/** Runs one statement on `db` and answers as the tablet does (rowsAffected / lastInsertRowid for writes). */
-export function runOn(db: DatabaseSync, sql: string, params: Params | undefined, kind: BoundQuery["kind"]): QueryResult {
+/**
+ * Runs one statement on `db` and answers as the tablet does (rowsAffected / lastInsertRowid for
+ * writes). `anonymousOnly`: the SQL has only `?` placeholders (what the gate sends shards).
+ */
+export function runOn(db: DatabaseSync, sql: string, params: Params | undefined, kind: BoundQuery["kind"], anonymousOnly = false): QueryResult {
   try {
     const stmt = db.prepare(sql);
     stmt.setReadBigInts(true);
     stmt.setReturnArrays(true);
-    const { named, anon } = bind(stmt, sql, params);
+    const { named, anon } = bind(sql, params, anonymousOnly);
     const columns = stmt.columns().map((c) => c.name);
     let rows: SqlValue[][] = [];
     if (columns.length > 0) {
@@ -164,7 +167,7 @@ export class FakeCursor implements VCursor {
     this.calls.push({ shard, queries });
     db.exec("BEGIN");
     try {
-      const out = queries.map((q) => runOn(db, q.sql, q.params, q.kind));
+      const out = queries.map((q) => runOn(db, q.sql, q.params, q.kind, true));
       db.exec("COMMIT");
       return out;
     } catch (e) {

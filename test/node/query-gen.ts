@@ -3,9 +3,9 @@
 // each must be compared with the reference.
 
 import fc from "fast-check";
-import { isNumeric, isText, paramStyleArb, SqlWriter, type ParamStyle, type Schema, type Val } from "./sql-gen.ts";
+import type { Collation } from "../../gate/engine/compare.ts";
+import { isNumeric, isText, paramStyleArb, SqlWriter, valArb, type ColType, type ParamStyle, type Schema, type Val } from "./sql-gen.ts";
 import { renderWhere, whereArb, type Rendered, type Where } from "./statement-gen.ts";
-
 
 export type Dir = "" | " ASC" | " DESC";
 export type Nulls = "" | " NULLS FIRST" | " NULLS LAST";
@@ -31,6 +31,28 @@ function renderLimit(w: SqlWriter, l: LimitSpec | null): string {
   return ` LIMIT ${w.val(l.count)}${l.offset ? ` OFFSET ${w.val(l.offset)}` : ""}`;
 }
 
+/** How a query's result must match the reference's. */
+export interface QueryCheck extends Rendered {
+  /** ORDER BY fixes the order: arrays must be equal. */
+  readonly ordered: boolean;
+  /** Output columns of REAL sum / total / avg → the column they aggregate (compared with a tolerance). */
+  readonly approx: ReadonlyMap<number, string>;
+  /** Output columns compared folded by a collation (SQLite may return any of the equal texts). */
+  readonly fold: ReadonlyMap<number, Collation>;
+  /** LIMIT without ORDER BY: any `n` rows of the unlimited result; this is that result's SQL. */
+  readonly unlimited: Rendered | null;
+}
+
+function typeIn(s: Schema, col: string): ColType {
+  return s.columns.find((c) => c.name === col)?.type ?? "INTEGER";
+}
+
+/** The declared collation of a column, if not BINARY. */
+function declared(s: Schema, col: string): Collation | undefined {
+  const t = typeIn(s, col);
+  return t === "NOCASE" || t === "RTRIM" ? t : undefined;
+}
+
 // ---------------------------------------------------------------- row queries
 
 export type ItemFn = "none" | "typeof" | "length" | "expr";
@@ -40,11 +62,12 @@ export interface Item {
   readonly alias: boolean;
 }
 
+export type OrderFn = "length" | "lower" | "abs" | "typeof" | "isnull" | "eqParam";
 export type OrderRef =
   | { readonly k: "col"; readonly col: string }
   | { readonly k: "pos"; readonly i: number }
   | { readonly k: "alias"; readonly i: number }
-  | { readonly k: "expr"; readonly col: string; readonly fn: "length" | "lower" | "abs" | "typeof" | "isnull" };
+  | { readonly k: "expr"; readonly col: string; readonly fn: OrderFn; readonly val: Val };
 
 export interface OrderTerm {
   readonly ref: OrderRef;
@@ -64,6 +87,11 @@ export interface RowsQuery {
   readonly limit: LimitSpec | null;
   /** `FROM t AS tt`, with columns qualified `tt.` in WHERE. */
   readonly tableAlias: boolean;
+  /**
+   * SELECT DISTINCT: ORDER BY may name only selected terms (others become positions) and the
+   * tie-break is every output position; no LIMIT without ORDER BY.
+   */
+  readonly distinct: boolean;
   readonly style: ParamStyle;
 }
 
@@ -74,67 +102,81 @@ export function rowsQueryArb(s: Schema, routes?: readonly Where["route"][]): fc.
   const cols = ["id", ...s.columns.map((c) => c.name)];
   const col = fc.constantFrom(...cols);
   const ref: fc.Arbitrary<OrderRef> = fc.oneof(
-    col.map((c) => ({ k: "col" as const, col: c })),
-    fc.nat({ max: 5 }).map((i) => ({ k: "pos" as const, i })),
-    fc.nat({ max: 5 }).map((i) => ({ k: "alias" as const, i })),
-    fc.record({ k: fc.constant("expr" as const), col, fn: fc.constantFrom("length", "lower", "abs", "typeof", "isnull") }),
+    { weight: 2, arbitrary: col.map((c) => ({ k: "col" as const, col: c })) },
+    { weight: 2, arbitrary: fc.nat({ max: 5 }).map((i) => ({ k: "pos" as const, i })) },
+    { weight: 2, arbitrary: fc.nat({ max: 5 }).map((i) => ({ k: "alias" as const, i })) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        k: fc.constant("expr" as const),
+        col,
+        fn: fc.constantFrom<OrderFn>("length", "lower", "abs", "typeof", "isnull", "eqParam"),
+        val: fc.record({ v: fc.integer({ min: -1, max: 3 }), param: fc.constant(true) }),
+      }),
+    },
   );
   return fc.record({
     k: fc.constant("rows" as const),
     where: whereArb(s, routes),
     star: fc.boolean(),
-    items: fc.array(fc.record({ col, fn: fc.constantFrom<ItemFn>("none", "none", "typeof", "length", "expr"), alias: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+    items: fc.array(fc.record({ col, fn: fc.constantFrom<ItemFn>("none", "none", "none", "typeof", "length", "expr"), alias: fc.boolean() }), { minLength: 1, maxLength: 4 }),
     order: fc.option(fc.array(fc.record({ ref, dir: dirArb, nulls: nullsArb, nocase: fc.boolean() }), { maxLength: 3 }), { nil: null, freq: 4 }),
     tieDesc: fc.boolean(),
     limit: fc.option(limitArb, { nil: null }),
     tableAlias: fc.boolean(),
+    distinct: fc.constantFrom(false, false, false, true),
     style: paramStyleArb,
   });
 }
 
-/** How a query's result must match the reference's. */
-export interface QueryCheck extends Rendered {
-  /** ORDER BY fixes the order: arrays must be equal. */
-  readonly ordered: boolean;
-  /** Output columns compared with a relative tolerance (REAL from sum / total / avg). */
-  readonly approx: ReadonlySet<number>;
-  /** Output columns whose text is compared case-insensitively (which of several NOCASE-equal values SQLite keeps is unspecified). */
-  readonly nocase: ReadonlySet<number>;
-  /** LIMIT without ORDER BY: any `n` rows of the unlimited result; this is that result's SQL. */
-  readonly unlimited: Rendered | null;
-}
-
 function itemSql(s: Schema, it: Item, i: number): string {
-  const type = s.columns.find((c) => c.name === it.col)?.type ?? "INTEGER";
-  const e =
-    it.fn === "typeof"
-      ? `typeof(${it.col})`
-      : it.fn === "length"
-        ? `length(${it.col})`
-        : it.fn === "expr"
-          ? isNumeric(type)
-            ? `${it.col} * 2`
-            : isText(type)
-              ? `${it.col} || '!'`
-              : `hex(${it.col})`
-          : it.col;
+  const type = typeIn(s, it.col);
+  let e = it.col;
+  if (it.fn === "typeof") e = `typeof(${it.col})`;
+  else if (it.fn === "length") e = `length(${it.col})`;
+  else if (it.fn === "expr") e = isNumeric(type) ? `${it.col} * 2` : isText(type) ? `${it.col} || '!'` : `hex(${it.col})`;
   return it.alias ? `${e} AS x${i}` : e;
 }
 
-function orderSql(q: RowsQuery, width: number): string {
+function orderExpr(w: SqlWriter, s: Schema, r: Extract<OrderRef, { k: "expr" }>): string {
+  switch (r.fn) {
+    case "lower":
+      // lower() of a blob is text of its bytes, which need not be UTF-8: JS (and so the gate)
+      // sees U+FFFD where SQLite compares the raw bytes. Blobs sort by hex() instead.
+      return typeIn(s, r.col) === "BLOB" ? `hex(${r.col})` : `lower(${r.col})`;
+    case "isnull":
+      return `${r.col} IS NULL`;
+    case "eqParam":
+      return `(${r.col} = ${w.val(r.val)})`;
+    case "abs":
+      // abs() of the smallest int64 (a possible id) is an overflow error, which SQLite raises only
+      // when it evaluates the term: with LIMIT 0 it does not, and the gate asks shards for more.
+      return r.col === "id" ? "abs(id % 1000)" : `abs(${r.col})`;
+    default:
+      return `${r.fn}(${r.col})`;
+  }
+}
+
+/** True when ORDER BY `col` names an output column (so SELECT DISTINCT may order by it). */
+function selected(q: RowsQuery, col: string): boolean {
+  return q.star || q.items.some((it) => it.fn === "none" && it.col === col);
+}
+
+function orderSql(w: SqlWriter, s: Schema, q: RowsQuery, width: number): string {
   if (!q.order) return "";
   const terms = q.order.map((t) => {
     const r = t.ref;
     let e: string;
-    if (r.k === "col") e = r.col;
-    else if (r.k === "pos") e = String((r.i % width) + 1);
-    else if (r.k === "alias") {
-      const i = r.i % q.items.length;
-      e = !q.star && q.items[i]?.alias ? `x${i}` : String((i % width) + 1);
-    } else e = r.fn === "isnull" ? `${r.col} IS NULL` : `${r.fn}(${r.col})`;
+    if (r.k === "col") e = !q.distinct || selected(q, r.col) ? r.col : "1";
+    else if (r.k === "expr") e = q.distinct ? String(width) : orderExpr(w, s, r);
+    else if (r.k === "alias" && !q.star && q.items[r.i % q.items.length]?.alias) e = `x${r.i % q.items.length}`;
+    else e = String((r.i % width) + 1);
     return `${e}${t.nocase ? " COLLATE NOCASE" : ""}${t.dir}${t.nulls}`;
   });
-  terms.push(q.tieDesc ? "id DESC" : "id");
+  // The tie-break that makes the order total: id, or under DISTINCT every output column.
+  const dir = q.tieDesc ? " DESC" : "";
+  if (q.distinct) for (let i = 1; i <= width; i++) terms.push(`${i}${dir}`);
+  else terms.push(`id${dir}`);
   return ` ORDER BY ${terms.join(", ")}`;
 }
 
@@ -144,12 +186,22 @@ export function renderRowsQuery(s: Schema, q: RowsQuery, fresh: readonly (number
     const w = new SqlWriter(q.style, fresh);
     const list = q.star ? "*" : q.items.map((it, i) => itemSql(s, it, i)).join(", ");
     const from = q.tableAlias ? "t AS tt" : "t";
-    const where = renderWhere(w, q.where, q.tableAlias ? "tt." : "", true);
-    return w.finish(`SELECT ${list} FROM ${from}${where}${orderSql(q, width)}${withLimit ? renderLimit(w, q.limit) : ""}`);
+    const where = renderWhere(w, q.where, q.tableAlias ? "tt." : "");
+    // DISTINCT keeps any of several collation-equal rows: LIMIT only where ORDER BY makes it deterministic.
+    const limit = withLimit && (ordered || !q.distinct) ? renderLimit(w, q.limit) : "";
+    return w.finish(`SELECT ${q.distinct ? "DISTINCT " : ""}${list} FROM ${from}${where}${orderSql(w, s, q, width)}${limit}`);
   };
-  const r = build(true);
   const ordered = q.order !== null;
-  return { ...r, ordered, approx: new Set(), nocase: new Set(), unlimited: !ordered && q.limit ? build(false) : null };
+  // Under DISTINCT, which of several NOCASE / RTRIM-equal texts a bare column shows is unspecified.
+  const fold = new Map<number, Collation>();
+  if (q.distinct) {
+    const names = q.star ? ["id", ...s.columns.map((c) => c.name)] : q.items.map((it) => (it.fn === "none" ? it.col : ""));
+    names.forEach((n, i) => {
+      const coll = declared(s, n);
+      if (coll && n !== "") fold.set(i, coll);
+    });
+  }
+  return { ...build(true), ordered, approx: new Map(), fold, unlimited: !ordered && q.limit && !q.distinct ? build(false) : null };
 }
 
 // ---------------------------------------------------------------- aggregates
@@ -162,95 +214,170 @@ export interface AggItem {
   readonly alias: boolean;
 }
 
+/** A GROUP BY key: a column or an expression over one. */
+export interface GroupKey {
+  readonly col: string;
+  readonly fn: "none" | "length" | "typeof";
+  /** How the GROUP BY term names it: by expression, by position, by alias (when selected so). */
+  readonly ref: "expr" | "pos" | "alias";
+  /** How the ORDER BY term names it. */
+  readonly orderRef: "expr" | "pos" | "alias";
+  readonly alias: boolean;
+  readonly dir: Dir;
+  readonly nocase: boolean;
+}
+
 export interface AggQuery {
   readonly k: "agg";
   readonly where: Where;
-  /** GROUP BY columns (0–2). */
-  readonly group: readonly string[];
-  /** How each GROUP BY term names its column: by name, by position, by alias (when selected so). */
-  readonly groupRef: readonly ("name" | "pos" | "alias")[];
-  readonly groupAlias: readonly boolean[];
+  readonly group: readonly GroupKey[];
   readonly groupFirst: boolean;
   readonly aggs: readonly AggItem[];
-  /** null: no ORDER BY. Otherwise aggregate keys (by index into aggs), then every group column. */
+  /** null: no ORDER BY. Otherwise aggregate keys (by index into aggs), then every group key. */
   readonly order: readonly { readonly agg: number; readonly ref: "pos" | "alias" | "expr"; readonly dir: Dir; readonly nulls: Nulls }[] | null;
-  readonly groupDir: readonly Dir[];
   readonly limit: LimitSpec | null;
+  readonly having: Having | null;
   readonly style: ParamStyle;
 }
 
+/**
+ * A HAVING condition the gate evaluates over combined groups: aggregates compared with values,
+ * grouped columns compared with literals of their own type, AND / OR / NOT. Not over REAL sums
+ * (the last bits may differ) nor min / max of NOCASE / RTRIM columns (any equal text may come back).
+ */
+export type Having =
+  | { readonly k: "agg"; readonly fn: "count*" | "count" | "sum" | "min" | "max"; readonly col: string; readonly op: string; readonly val: Val; readonly n: number }
+  | { readonly k: "group"; readonly at: number; readonly op: string; readonly val: Val }
+  | { readonly k: "and" | "or"; readonly a: Having; readonly b: Having }
+  | { readonly k: "not"; readonly a: Having };
+
+const cmpArb = fc.constantFrom("=", "<>", "<", "<=", ">", ">=", "IS", "IS NOT");
+
+function havingArb(s: Schema): fc.Arbitrary<Having> {
+  const col = fc.constantFrom(...s.columns);
+  const atom: fc.Arbitrary<Having> = fc.oneof(
+    { weight: 3, arbitrary: col.chain((c) => fc.record({ k: fc.constant("agg" as const), fn: fc.constantFrom("count*" as const, "count" as const, "sum" as const, "min" as const, "max" as const), col: fc.constant(c.name), op: cmpArb, val: valArb(c.type), n: fc.integer({ min: 0, max: 3 }) })) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant("group" as const), at: fc.nat({ max: 1 }), op: cmpArb, val: fc.record({ v: fc.constant(null), param: fc.constant(false) }) }) },
+  );
+  return fc.oneof(
+    { weight: 4, arbitrary: atom },
+    { weight: 1, arbitrary: fc.record({ k: fc.constantFrom("and" as const, "or" as const), a: atom, b: atom }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant("not" as const), a: atom }) },
+  );
+}
+
 export function aggQueryArb(s: Schema, routes?: readonly Where["route"][]): fc.Arbitrary<AggQuery> {
-  const names = s.columns.map((c) => c.name);
-  const col = fc.constantFrom(...names);
+  const col = fc.constantFrom(...s.columns.map((c) => c.name));
+  const ref = fc.constantFrom("expr" as const, "pos" as const, "alias" as const);
+  const key: fc.Arbitrary<GroupKey> = fc.record({
+    col: fc.oneof({ weight: 8, arbitrary: col }, { weight: 1, arbitrary: fc.constant("id") }),
+    fn: fc.constantFrom("none" as const, "none" as const, "none" as const, "length" as const, "typeof" as const),
+    ref,
+    orderRef: ref,
+    alias: fc.boolean(),
+    dir: dirArb,
+    nocase: fc.boolean(),
+  });
   return fc.record({
     k: fc.constant("agg" as const),
     where: whereArb(s, routes),
-    group: fc.uniqueArray(fc.oneof({ weight: 6, arbitrary: col }, { weight: 1, arbitrary: fc.constant("id") }), { maxLength: 2 }),
-    groupRef: fc.array(fc.constantFrom("name" as const, "pos" as const, "alias" as const), { minLength: 2, maxLength: 2 }),
-    groupAlias: fc.array(fc.boolean(), { minLength: 2, maxLength: 2 }),
+    group: fc.uniqueArray(key, { maxLength: 2, selector: (g) => `${g.fn}(${g.col})` }),
     groupFirst: fc.boolean(),
     aggs: fc.array(fc.record({ fn: fc.constantFrom<AggFn>("count*", "count", "sum", "total", "min", "max", "avg"), col, alias: fc.boolean() }), { maxLength: 4 }),
     order: fc.option(fc.array(fc.record({ agg: fc.nat({ max: 3 }), ref: fc.constantFrom("pos" as const, "alias" as const, "expr" as const), dir: dirArb, nulls: nullsArb }), { maxLength: 2 }), { nil: null }),
-    groupDir: fc.array(dirArb, { minLength: 2, maxLength: 2 }),
     limit: fc.option(limitArb, { nil: null }),
+    having: fc.option(havingArb(s), { nil: null, freq: 3 }),
     style: paramStyleArb,
   });
+}
+
+interface AggOut {
+  readonly expr: string;
+  readonly alias: string | null;
+  readonly group: GroupKey | null;
+  readonly agg: AggItem | null;
 }
 
 function aggExpr(a: AggItem): string {
   return a.fn === "count*" ? "count(*)" : `${a.fn}(${a.col})`;
 }
 
+function groupExpr(g: GroupKey): string {
+  return g.fn === "none" ? g.col : `${g.fn}(${g.col})`;
+}
+
+function renderHaving(w: SqlWriter, s: Schema, q: AggQuery, h: Having): string {
+  switch (h.k) {
+    case "and":
+    case "or":
+      return `(${renderHaving(w, s, q, h.a)} ${h.k.toUpperCase()} ${renderHaving(w, s, q, h.b)})`;
+    case "not":
+      return `NOT (${renderHaving(w, s, q, h.a)})`;
+    case "group": {
+      const g = q.group[h.at % Math.max(1, q.group.length)];
+      // A grouped column compares only with a literal of its own type (the gate refuses values
+      // SQLite's affinity would convert, and placeholders); one of its own values when it has one.
+      if (!g) return `count(*) ${h.op} 1`;
+      const type = g.fn === "none" ? typeIn(s, g.col) : "INTEGER";
+      const lit = g.fn === "none" ? (type === "INTEGER" ? "1" : type === "REAL" ? "0.5" : type === "BLOB" ? "X'01'" : "'a'") : g.fn === "length" ? "2" : "'text'";
+      return `${groupExpr(g)} ${h.op} ${h.op.startsWith("IS") ? "NULL" : lit}`;
+    }
+    case "agg": {
+      const type = typeIn(s, h.col);
+      const fn = (h.fn === "sum" && type !== "INTEGER") || ((h.fn === "min" || h.fn === "max") && declared(s, h.col)) ? "count" : h.fn;
+      const e = fn === "count*" ? "count(*)" : `${fn}(${h.col})`;
+      const v = fn === "count" || fn === "count*" || fn === "sum" ? w.val({ v: h.n, param: h.val.param }) : w.val(h.val);
+      return `${e} ${h.op} ${v}`;
+    }
+  }
+}
+
 export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number | bigint)[]): QueryCheck {
-  const typeOf = (c: string) => s.columns.find((x) => x.name === c)?.type ?? "INTEGER";
-  // Aggregates that are not ordered by: avg / total / sum of REAL differ in the last bits; which
-  // of NOCASE-equal texts min / max return is unspecified.
+  // Aggregates not ordered by: avg / total / sum of non-INTEGER differ in the last bits; which
+  // of several collation-equal texts min / max return is unspecified.
   const orderable = (a: AggItem): boolean =>
-    !(a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeOf(a.col) !== "INTEGER") || ((a.fn === "min" || a.fn === "max") && typeOf(a.col) === "NOCASE"));
+    !(a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER") || ((a.fn === "min" || a.fn === "max") && declared(s, a.col)));
   const aggs = q.aggs.length === 0 && q.group.length === 0 ? [{ fn: "count*" as const, col: "id", alias: false }] : q.aggs;
-  const items: { sql: string; expr: string; alias: string | null; group: string | null; agg: AggItem | null }[] = [];
-  const groupItems = q.group.map((g, i) => ({ sql: "", expr: g, alias: q.groupAlias[i] ? `g${i}` : null, group: g, agg: null }));
-  const aggItems = aggs.map((a, i) => ({ sql: "", expr: aggExpr(a), alias: a.alias ? `a${i}` : null, group: null, agg: a }));
-  items.push(...(q.groupFirst ? [...groupItems, ...aggItems] : [...aggItems, ...groupItems]));
-  const w = new SqlWriter(q.style, fresh);
-  const list = items.map((it) => (it.alias ? `${it.expr} AS ${it.alias}` : it.expr)).join(", ");
-  const where = renderWhere(w, q.where, "", true);
-  const groupBy = q.group.map((g, i) => {
-    const at = items.findIndex((it) => it.group === g);
-    const how = q.groupRef[i] ?? "name";
+  const groupOuts: AggOut[] = q.group.map((g, i) => ({ expr: groupExpr(g), alias: g.alias ? `g${i}` : null, group: g, agg: null }));
+  const aggOuts: AggOut[] = aggs.map((a, i) => ({ expr: aggExpr(a), alias: a.alias ? `a${i}` : null, group: null, agg: a }));
+  const outs = q.groupFirst ? [...groupOuts, ...aggOuts] : [...aggOuts, ...groupOuts];
+  const name = (at: number, how: "expr" | "pos" | "alias"): string => {
+    const o = outs[at];
     if (how === "pos") return String(at + 1);
-    if (how === "alias" && items[at]?.alias) return items[at]?.alias ?? g;
-    return g;
-  });
+    return how === "alias" && o?.alias ? o.alias : (o?.expr ?? "NULL");
+  };
+  const w = new SqlWriter(q.style, fresh);
+  const list = outs.map((o) => (o.alias ? `${o.expr} AS ${o.alias}` : o.expr)).join(", ");
+  const where = renderWhere(w, q.where);
+  const groupBy = q.group.map((g) => name(outs.findIndex((o) => o.group === g), g.ref));
   let order = "";
   if (q.order) {
     const terms: string[] = [];
     for (const o of q.order) {
-      const at = items.findIndex((it) => it.agg === aggItems[o.agg % aggItems.length]?.agg);
-      const it = items[at];
-      if (!it?.agg || !orderable(it.agg)) continue;
-      const e = o.ref === "pos" ? String(at + 1) : o.ref === "alias" && it.alias ? it.alias : it.expr;
-      terms.push(`${e}${o.dir}${o.nulls}`);
+      const target = aggOuts[o.agg % Math.max(1, aggOuts.length)];
+      const at = outs.findIndex((x) => x === target);
+      const a = outs[at]?.agg;
+      if (a && orderable(a)) terms.push(`${name(at, o.ref)}${o.dir}${o.nulls}`);
     }
-    q.group.forEach((g, i) => {
-      const at = items.findIndex((it) => it.group === g);
-      const it = items[at];
-      const how = q.groupRef[(i + 1) % 2] ?? "name";
-      const e = how === "pos" ? String(at + 1) : how === "alias" && it?.alias ? it.alias : g;
-      terms.push(`${e}${q.groupDir[i] ?? ""}`);
-    });
+    for (const g of q.group) {
+      const at = outs.findIndex((o) => o.group === g);
+      // COLLATE NOCASE ties distinct groups ('a', 'A'): the same key without it breaks the tie.
+      if (g.nocase && isText(typeIn(s, g.col)) && g.fn === "none") terms.push(`${name(at, g.orderRef)} COLLATE NOCASE${g.dir}`);
+      terms.push(`${name(at, g.orderRef)}${g.dir}`);
+    }
     if (terms.length > 0) order = ` ORDER BY ${terms.join(", ")}`;
   }
-  // LIMIT only where the order is total: one group, or ORDER BY over every group column.
+  // LIMIT only where the order is total: one group, or ORDER BY over every group key.
   const limit = q.group.length === 0 || order !== "" ? renderLimit(w, q.limit) : "";
-  const r = w.finish(`SELECT ${list} FROM t${where}${q.group.length > 0 ? ` GROUP BY ${groupBy.join(", ")}` : ""}${order}${limit}`);
-  const approx = new Set<number>();
-  const nocase = new Set<number>();
-  items.forEach((it, i) => {
-    const a = it.agg;
-    if (a && (a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeOf(a.col) !== "INTEGER"))) approx.add(i);
-    if (a && (a.fn === "min" || a.fn === "max") && typeOf(a.col) === "NOCASE") nocase.add(i);
-    if (it.group !== null && typeOf(it.group) === "NOCASE" && it.group !== "id") nocase.add(i);
+  const having = q.having ? ` HAVING ${renderHaving(w, s, q, q.having)}` : "";
+  const r = w.finish(`SELECT ${list} FROM t${where}${q.group.length > 0 ? ` GROUP BY ${groupBy.join(", ")}` : ""}${having}${order}${limit}`);
+  const approx = new Map<number, string>();
+  const fold = new Map<number, Collation>();
+  outs.forEach((o, i) => {
+    const a = o.agg;
+    if (a && (a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER"))) approx.set(i, a.col);
+    const coll = a && (a.fn === "min" || a.fn === "max") ? declared(s, a.col) : o.group?.fn === "none" ? declared(s, o.group.col) : undefined;
+    if (coll) fold.set(i, coll);
   });
-  return { ...r, ordered: order !== "" || q.group.length === 0, approx, nocase, unlimited: null };
+  return { ...r, ordered: order !== "" || q.group.length === 0, approx, fold, unlimited: null };
 }

@@ -1,7 +1,9 @@
 // Comparing a gate result with the reference database's: exact for every value, except REAL
 // aggregates (a relative tolerance: summing in another order can change the last bits) and text
-// SQLite may return in either case (NOCASE groups, min / max of NOCASE columns).
+// where SQLite may return any of several values equal under a collation (the group value of a
+// NOCASE or RTRIM group, min / max of such a column): compared folded by that collation.
 
+import type { Collation } from "../../gate/engine/compare.ts";
 import type { QueryResult } from "../../tablet/types.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
 
@@ -9,12 +11,20 @@ export const REL_TOLERANCE = 1e-9;
 
 export interface CompareOptions {
   readonly ordered: boolean;
-  readonly approx?: ReadonlySet<number>;
-  readonly nocase?: ReadonlySet<number>;
+  /**
+   * Output columns of REAL sums / averages → an absolute slack on top of the relative tolerance:
+   * shards round their partial sums to doubles, so terms that cancel can leave an error of a few
+   * ulps of the largest term (SQLite itself sums with Kahan-Babuska-Neumaier compensation).
+   */
+  readonly approx?: ReadonlyMap<number, number>;
+  /** Output columns whose text is compared folded by a collation. */
+  readonly fold?: ReadonlyMap<number, Collation>;
 }
 
-function asciiLower(s: string): string {
-  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+function foldText(s: string, c: Collation | undefined): string {
+  if (c === "NOCASE") return s.replace(/[A-Z]/g, (x) => x.toLowerCase());
+  if (c === "RTRIM") return s.replace(/ +$/, "");
+  return s;
 }
 
 function hex(b: Uint8Array): string {
@@ -34,24 +44,26 @@ export function show(v: unknown): string {
 }
 
 /** Canonical key of a value: numbers and bigints stay apart (a safe integer must be a number). */
-function key(v: SqlValue, nocase: boolean): string {
+function key(v: SqlValue, fold: Collation | undefined): string {
   if (v === null) return "N";
   if (typeof v === "bigint") return `B${v}`;
   if (typeof v === "number") return `F${v === 0 ? 0 : v}`;
-  if (typeof v === "string") return `T${JSON.stringify(nocase ? asciiLower(v) : v)}`;
+  if (typeof v === "string") return `T${JSON.stringify(foldText(v, fold))}`;
   return `X${hex(v)}`;
 }
 
-export function sameValue(a: SqlValue, b: SqlValue, approx: boolean, nocase: boolean): boolean {
+/** Equal values; `slack` (an approx column) allows a relative tolerance plus that absolute error. */
+export function sameValue(a: SqlValue, b: SqlValue, slack?: number, fold?: Collation): boolean {
   if (typeof a === "number" && typeof b === "number") {
     if (a === b) return true;
-    return approx && Number.isFinite(a) && Number.isFinite(b) && Math.abs(a - b) <= REL_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b));
+    if (slack === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return false;
+    return Math.abs(a - b) <= REL_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b)) + slack;
   }
-  return key(a, nocase) === key(b, nocase);
+  return key(a, fold) === key(b, fold);
 }
 
 function rowKey(row: readonly SqlValue[], o: CompareOptions): string {
-  return row.map((v, i) => (o.approx?.has(i) ? "~" : key(v, o.nocase?.has(i) ?? false))).join("\u0000");
+  return row.map((v, i) => (o.approx?.has(i) ? "~" : key(v, o.fold?.get(i)))).join("\u0000");
 }
 
 function sorted(rows: readonly (readonly SqlValue[])[], o: CompareOptions): (readonly SqlValue[])[] {
@@ -70,7 +82,7 @@ export function diffResults(actual: QueryResult, expected: QueryResult, o: Compa
   for (let i = 0; i < a.length; i++) {
     const ra = a[i] ?? [];
     const re = e[i] ?? [];
-    const bad = ra.length !== re.length || ra.some((v, j) => !sameValue(v, re[j] ?? null, o.approx?.has(j) ?? false, o.nocase?.has(j) ?? false));
+    const bad = ra.length !== re.length || ra.some((v, j) => !sameValue(v, re[j] ?? null, o.approx?.get(j), o.fold?.get(j)));
     if (bad) return `row ${i} ${show(ra)} != expected ${show(re)}${o.ordered ? " (ordered)" : ""}\n  got      ${show(a)}\n  expected ${show(e)}`;
   }
   return undefined;

@@ -80,16 +80,12 @@ function renderPred(w: SqlWriter, p: Pred, q: string): string {
   }
 }
 
-/**
- * ` WHERE …` or ""; `q` qualifies columns (e.g. "tt."). `pointRoutable` writes the value of
- * `id = v` so the gate routes it exactly (queries: a point plan on an unroutable value is a
- * pinned bug; writes scatter correctly and keep every form).
- */
-export function renderWhere(w: SqlWriter, where: Where, q = "", pointRoutable = false): string {
+/** ` WHERE …` or ""; `q` qualifies columns (e.g. "tt."). */
+export function renderWhere(w: SqlWriter, where: Where, q = ""): string {
   const conj = where.preds.map((p) => renderPred(w, p, q));
   const first = where.ids[0];
   if (where.route === "eq" && first) {
-    const v = w.idVal(first, pointRoutable);
+    const v = w.idVal(first);
     conj.splice(where.at % (conj.length + 1), 0, where.reversed ? `${v} = ${q}id` : `${q}id = ${v}`);
   } else if (where.route === "in") {
     conj.splice(where.at % (conj.length + 1), 0, `${q}id IN (${where.ids.map((i) => w.idVal(i)).join(", ")})`);
@@ -109,6 +105,8 @@ export interface InsertStmt {
   readonly allColumns: boolean;
   readonly rows: readonly { readonly id: IdVal; readonly values: readonly Val[] }[];
   readonly returning: boolean;
+  /** Every value as a placeholder (past 100 of them the gate inlines them all as literals). */
+  readonly allParams: boolean;
   readonly style: ParamStyle;
 }
 
@@ -130,16 +128,20 @@ export interface DeleteStmt {
 export type WriteStmt = InsertStmt | UpdateStmt | DeleteStmt;
 
 export function insertArb(s: Schema): fc.Arbitrary<InsertStmt> {
+  const rowArb = fc.record({ id: idValArb, values: fc.tuple(...s.columns.map((c) => valArb(c.type))) });
   return fc.record({
     k: fc.constant("insert" as const),
     verb: fc.constantFrom<InsertVerb>("INSERT", "INSERT", "INSERT OR REPLACE", "REPLACE", "INSERT OR IGNORE", "UPSERT", "UPSERT NOTHING"),
     listed: fc.array(fc.boolean(), { minLength: s.columns.length, maxLength: s.columns.length }),
     allColumns: fc.boolean(),
-    rows: fc.array(
-      fc.record({ id: idValArb, values: fc.tuple(...s.columns.map((c) => valArb(c.type))) }),
-      { minLength: 1, maxLength: 8 },
+    // Mostly a few rows; sometimes enough that all-params rows pass 100 placeholders (the gate then
+    // inlines all but the REALs; at most 24 rows × 4 columns stay under its 100 bound REALs).
+    rows: fc.oneof(
+      { weight: 6, arbitrary: fc.array(rowArb, { minLength: 1, maxLength: 8 }) },
+      { weight: 1, arbitrary: fc.array(rowArb, { minLength: 21, maxLength: 24 }) },
     ),
     returning: fc.boolean(),
+    allParams: fc.boolean(),
     style: paramStyleArb,
   });
 }
@@ -175,8 +177,12 @@ export function renderInsert(s: Schema, st: InsertStmt, fresh: readonly (number 
   const cols = st.allColumns ? s.columns : s.columns.filter((_, i) => st.listed[i]);
   const plain = st.verb === "INSERT";
   const rows = st.rows.map((r) => {
-    const idSql = plain ? w.idWith(nextFresh(), r.id, true) : w.idVal(r.id, true);
-    const vals = s.columns.flatMap((c, i) => (cols.includes(c) ? [w.val(r.values[i] ?? { v: null, param: false })] : []));
+    const id = st.allParams ? { ...r.id, form: r.id.form === "text" || r.id.form === "odd" ? ("textParam" as const) : ("param" as const) } : r.id;
+    const idSql = plain ? w.idWith(nextFresh(), id, true) : w.idVal(id, true);
+    const vals = s.columns.flatMap((c, i) => {
+      const v = r.values[i] ?? { v: null, param: false };
+      return cols.includes(c) ? [w.val(st.allParams ? { ...v, param: true } : v)] : [];
+    });
     return `(${[idSql, ...vals].join(", ")})`;
   });
   const head = st.verb === "UPSERT" || st.verb === "UPSERT NOTHING" ? "INSERT" : st.verb;

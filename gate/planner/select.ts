@@ -8,6 +8,7 @@ import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
 import type { Condition, Operand } from "../engine/condition.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
+import { Compound, type SetOp } from "../engine/compound.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { Limit } from "../engine/limit.ts";
 import { MergeSort } from "../engine/merge-sort.ts";
@@ -81,7 +82,7 @@ function sortTerms(s: SelectStmt): { expr: Node; desc: boolean; nullsFirst: bool
 
 export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
-  if (s.type === "compound_select_stmt") throw unsupported(`${kw(s.operator)} (compound SELECT)`);
+  if (s.type === "compound_select_stmt") return planCompound(ps, s, ks);
   if (s.type !== "select_stmt") throw new VtError("INTERNAL", `planSelect got ${s.type}`);
   if (clause(s, "with_clause")) throw unsupported("WITH (common table expressions)");
   if (clause(s, "window_clause")) throw unsupported("WINDOW clauses");
@@ -442,5 +443,71 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   let plan: Primitive = new Aggregate(route, groupExprs.map((_, i) => i), collations, outputs, columns, order, having, visible);
   const lim = limitEdit(ps, s);
   if (lim) plan = new Limit(plan, lim.count, lim.offset);
+  return plan;
+}
+
+const SET_OPS: Record<string, SetOp> = { "UNION ALL": "union all", UNION: "union", INTERSECT: "intersect", EXCEPT: "except" };
+
+/**
+ * A compound SELECT: each branch planned alone, combined at the gate. The parser hangs the
+ * compound's own ORDER BY / LIMIT on the last branch; they are taken off it and applied to the
+ * combined rows.
+ */
+function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_select_stmt" }>, ks: KeyspaceGraph): Primitive {
+  const branches: SelectStmt[] = [];
+  const ops: SetOp[] = [];
+  const flatten = (n: Node): void => {
+    if (n.type === "compound_select_stmt") {
+      flatten(n.left);
+      const op = SET_OPS[kw(n.operator)];
+      if (!op) throw unsupported(`${kw(n.operator)}`);
+      ops.push(op);
+      flatten(n.right);
+    } else if (n.type === "select_stmt") branches.push(n);
+    else throw unsupported(`a ${n.type.replaceAll("_", " ")} inside a compound SELECT`);
+  };
+  flatten(s);
+  const last = branches[branches.length - 1];
+  if (!last) throw new VtError("INTERNAL", "compound SELECT without branches");
+  const orderBy = clause(last, "order_by_clause");
+  const limit = clause(last, "limit_clause");
+  const tail = orderBy ?? limit;
+  const plans = branches.map((b) => {
+    if (b !== last || !tail) return planSelect({ ...ps, stmt: b, range: rangeOf(b) }, ks);
+    const stmt: SelectStmt = { ...b, clauses: b.clauses.filter((c) => c !== orderBy && c !== limit) };
+    let end = rangeOf(tail)[0];
+    while (end > 0 && /\s/.test(ps.text[end - 1] ?? "")) end--;
+    return planSelect({ ...ps, stmt, range: [rangeOf(b)[0], end] }, ks);
+  });
+  // Set operators and ORDER BY compare values: only BINARY columns are safe to compare here.
+  if (ops.some((o) => o !== "union all") || orderBy) {
+    for (const b of branches) {
+      const from = clause(b, "from_clause");
+      const name = from && from.expr.type !== "join_expr" ? tableRef(from.expr as Node).name : undefined;
+      const sql = name ? ks.tables[name.toLowerCase()]?.sql : undefined;
+      if (sql && /\bCOLLATE\b/i.test(sql)) throw unsupported(`${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
+    }
+  }
+  const firstItems = selectItems(branches[0] as SelectStmt);
+  const width = firstItems.some((i) => i.star) ? -1 : firstItems.length;
+  const order: SortKey[] = (orderBy ? sortTerms(last) : []).map((term) => {
+    let column = positionOf(ps, term.expr) ?? 0;
+    if (column === 0 && term.expr.type === "identifier") {
+      const name = term.expr.name.toLowerCase();
+      column = firstItems.findIndex((i) => (i.alias ?? (i.expr.type === "identifier" ? i.expr.name : "")).toLowerCase() === name) + 1;
+    }
+    if (column < 1 || (width >= 0 && column > width)) throw unsupported("ORDER BY of a compound SELECT other than by position or result column name");
+    return { column: column - 1, desc: term.desc, nullsFirst: term.nullsFirst, collation: term.collation ?? "BINARY" };
+  });
+  // Declared collations were refused above, so every column compares as BINARY.
+  let plan: Primitive = new Compound(plans, ops, [], order);
+  if (limit) {
+    const count = limit.count && limit.count.type !== "limit_all" ? valueOf(ps, limit.count) : undefined;
+    const offset = limit.offset ? valueOf(ps, limit.offset) : undefined;
+    if ((limit.count && limit.count.type !== "limit_all" && !count) || (limit.offset && !offset)) {
+      throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
+    }
+    plan = new Limit(plan, count ?? null, offset ?? null);
+  }
   return plan;
 }

@@ -10,7 +10,7 @@ import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "
 import type { Route } from "./route.ts";
 import { evaluate, type Condition } from "./condition.ts";
 
-export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg";
+export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg" | "group_concat" | "distinct";
 
 /** Where an output column comes from, by column index of the shard rows. */
 export type AggOutput =
@@ -19,7 +19,21 @@ export type AggOutput =
   | { readonly kind: "agg"; readonly fn: "min" | "max"; readonly column: number; readonly collation: Collation }
   /** `typeColumn` holds typeof() of the partial sum: 'real' makes the whole sum REAL. */
   | { readonly kind: "agg"; readonly fn: "sum"; readonly column: number; readonly typeColumn: number }
-  | { readonly kind: "agg"; readonly fn: "avg"; readonly column: number; readonly countColumn: number };
+  | { readonly kind: "agg"; readonly fn: "avg"; readonly column: number; readonly countColumn: number }
+  /** group_concat: the shards' partial strings joined with the separator (element order is arbitrary in SQLite too). */
+  | { readonly kind: "agg"; readonly fn: "group_concat"; readonly column: number; readonly separator: string }
+  /**
+   * count / sum / total / avg / min / max (DISTINCT x): shards group by x too, so each distinct x
+   * arrives (once per shard holding it); the gate deduplicates as SQLite would and aggregates.
+   */
+  | {
+      readonly kind: "agg";
+      readonly fn: "distinct";
+      readonly inner: "count" | "sum" | "total" | "avg" | "min" | "max";
+      readonly column: number;
+      readonly typeColumn: number;
+      readonly collation: Collation;
+    };
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -42,6 +56,9 @@ export function groupKey(values: readonly SqlValue[], collations: readonly Colla
 }
 
 class Acc {
+  /** DISTINCT aggregates: each distinct value once, keyed as SQLite compares them. */
+  distinct: Map<string, { value: SqlValue; real: boolean }> | null = null;
+  text: string | null = null;
   count = 0;
   intSum = 0n;
   realSum = 0;
@@ -54,6 +71,19 @@ function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly Sql
   const fn = o.fn;
   const v = row[o.column] ?? null;
   switch (fn) {
+    case "distinct": {
+      if (v === null) return;
+      acc.distinct ??= new Map();
+      const k = groupKey([v], [o.collation]);
+      const prev = acc.distinct.get(k);
+      const real = row[o.typeColumn] === "real";
+      if (!prev) acc.distinct.set(k, { value: v, real });
+      return;
+    }
+    case "group_concat":
+      if (v === null) return;
+      acc.text = acc.text === null ? String(v) : acc.text + o.separator + String(v);
+      return;
     case "count":
       acc.count += Number(v ?? 0);
       return;
@@ -77,8 +107,39 @@ function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly Sql
   }
 }
 
+function finishDistinct(acc: Acc, o: Extract<AggOutput, { fn: "distinct" }>): SqlValue {
+  const values = [...(acc.distinct?.values() ?? [])];
+  if (o.inner === "count") return values.length;
+  const inner = new Acc();
+  for (const { value, real } of values) {
+    if (o.inner === "min" || o.inner === "max") {
+      if (!inner.seen || (o.inner === "min" ? compareValues(value, inner.best, o.collation) < 0 : compareValues(value, inner.best, o.collation) > 0)) {
+        inner.best = value;
+      }
+      inner.seen = true;
+      continue;
+    }
+    inner.seen = true;
+    inner.count += 1;
+    if (real) inner.isReal = true;
+    if (typeof value === "bigint" || (typeof value === "number" && Number.isSafeInteger(value))) inner.intSum += BigInt(value);
+    else {
+      inner.isReal = true;
+      inner.realSum += typeof value === "number" ? value : Number(value);
+    }
+  }
+  if ((o.inner === "sum" || o.inner === "avg" || o.inner === "total") && values.some(({ value }) => typeof value !== "number" && typeof value !== "bigint")) {
+    throw new VtError("UNSUPPORTED", `${o.inner}(DISTINCT …) over text or blob values across shards`);
+  }
+  return finish(inner, o.inner);
+}
+
 function finish(acc: Acc, fn: AggFn): SqlValue {
   switch (fn) {
+    case "distinct":
+      throw new VtError("INTERNAL", "finishDistinct handles DISTINCT aggregates");
+    case "group_concat":
+      return acc.text;
     case "count":
       return acc.count;
     case "min":
@@ -155,7 +216,9 @@ export class Aggregate implements Primitive {
     for (const g of groups.values()) {
       const row = this.outputs.map((o, i) => {
         const acc = g.accs[i];
-        return o.kind === "group" ? (g.first[o.column] ?? null) : acc ? finish(acc, o.fn) : null;
+        if (o.kind === "group") return g.first[o.column] ?? null;
+        if (!acc) return null;
+        return o.fn === "distinct" ? finishDistinct(acc, o) : finish(acc, o.fn);
       });
       if (this.having && evaluate(this.having, row, b) !== 1) continue;
       rows.push(row.length > this.visible ? row.slice(0, this.visible) : row);

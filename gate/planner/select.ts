@@ -274,7 +274,15 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   return plan;
 }
 
-const PARTIAL: Record<string, AggFn> = { count: "count", sum: "sum", total: "total", min: "min", max: "max", avg: "avg" };
+const PARTIAL: Record<string, Exclude<AggFn, "distinct">> = {
+  count: "count",
+  sum: "sum",
+  total: "total",
+  min: "min",
+  max: "max",
+  avg: "avg",
+  group_concat: "group_concat",
+};
 
 function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase): Primitive {
   if (items.some((i) => i.star)) throw unsupported("* with aggregates");
@@ -307,11 +315,29 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     const fn = PARTIAL[name];
     if (!fn) throw unsupported(`${name}() over several shards`);
     const fa = e.args?.expr;
-    if (fa?.type === "func_args" && fa.distinctKw) throw unsupported(`${name}(DISTINCT …)`);
     if (e.filter) throw unsupported("FILTER on aggregates");
     const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
     const argParts = args.length === 0 ? [] : sliceTemplate(ps, rangeOf(args[0] as Node)[0], rangeOf(args[args.length - 1] as Node)[1]);
     const isStar = args.length === 1 && args[0]?.type === "all_columns";
+    if (fa?.type === "func_args" && fa.distinctKw) {
+      const x = args[0];
+      if (fn === "group_concat" || args.length !== 1 || !x || isStar) throw unsupported(`${name}(DISTINCT …)`);
+      // Shards group by x as well; every DISTINCT aggregate must be over that same x.
+      const key = exprKey(ps, x);
+      if (distinctArg !== undefined && distinctArg.key !== key) throw unsupported("DISTINCT aggregates over different expressions");
+      if (!distinctArg) {
+        shardCols.push(sliceTemplate(ps, ...rangeOf(x)), ["typeof(", ...sliceTemplate(ps, ...rangeOf(x)), ")"]);
+        distinctArg = { key, node: x, column: shardCols.length - 2 };
+      }
+      return { kind: "agg", fn: "distinct", inner: fn, column: distinctArg.column, typeColumn: distinctArg.column + 1, collation: columnCollation(ks, t, x, undefined) };
+    }
+    if (fn === "group_concat") {
+      const sep = args[1];
+      const separator = sep === undefined ? "," : sep.type === "string_literal" ? sep.value : undefined;
+      if (separator === undefined || args.length > 2 || isStar) throw unsupported("group_concat with a separator other than a string literal");
+      shardCols.push(["group_concat(", ...argParts, ")"]);
+      return { kind: "agg", fn, column: shardCols.length - 1, separator };
+    }
     if (fn === "avg") {
       shardCols.push(["sum(", ...argParts, ")"], ["count(", ...argParts, ")"]);
       return { kind: "agg", fn, column: shardCols.length - 2, countColumn: shardCols.length - 1 };
@@ -326,9 +352,11 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
       const collation = args[0] ? columnCollation(ks, t, args[0], undefined) : "BINARY";
       return { kind: "agg", fn, column: shardCols.length - 1, collation };
     }
+    if (fn !== "count" && fn !== "total") throw new VtError("INTERNAL", `no partial for ${fn}`);
     shardCols.push(fn === "count" && (isStar || args.length === 0) ? ["count(*)"] : [`${fn}(`, ...argParts, ")"]);
     return { kind: "agg", fn, column: shardCols.length - 1 };
   };
+  let distinctArg: { key: string; node: Node; column: number } | undefined;
   for (const item of items) {
     // SQLite names a bare column reference by the column as declared, anything else by its text.
     const col = columnOf(item.expr, t);
@@ -419,9 +447,10 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   const parts: Part[] = ["SELECT "];
   shardCols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_p${i}`));
   parts.push(" ", ...sliceTemplate(ps, rangeOf(from)[0], restEnd));
-  if (groupExprs.length > 0) {
+  const shardGroups = distinctArg ? [...groupExprs, distinctArg.node] : groupExprs;
+  if (shardGroups.length > 0) {
     parts.push(" GROUP BY ");
-    groupExprs.forEach((g, i) => parts.push(...(i > 0 ? [", "] : []), ...sliceTemplate(ps, ...rangeOf(g))));
+    shardGroups.forEach((g, i) => parts.push(...(i > 0 ? [", "] : []), ...sliceTemplate(ps, ...rangeOf(g))));
   }
   const collations = groupExprs.map((g) => columnCollation(ks, t, splitCollate(g).expr, splitCollate(g).collation));
 

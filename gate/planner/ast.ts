@@ -146,12 +146,18 @@ export function isAggregateCall(n: Node): boolean {
   return true;
 }
 
+/** True when `n` holds an aggregate call of its own (aggregates inside a subquery are the subquery's). */
 export function containsAggregate(n: Node): boolean {
-  let found = false;
-  walk(n, (x) => {
-    if (isAggregateCall(x)) found = true;
-  });
-  return found;
+  const visit = (x: unknown, top: boolean): boolean => {
+    if (typeof x !== "object" || x === null) return false;
+    if (Array.isArray(x)) return x.some((c) => visit(c, false));
+    const node = x as Node;
+    if (typeof (node as { type?: unknown }).type !== "string") return false;
+    if (!top && (node.type === "select_stmt" || node.type === "compound_select_stmt")) return false;
+    if (isAggregateCall(node)) return true;
+    return Object.entries(node).some(([k, v]) => k !== "range" && typeof v === "object" && visit(v, false));
+  };
+  return visit(n, true);
 }
 
 /** Collation named by a trailing COLLATE in an ORDER BY term, and the term without it. */

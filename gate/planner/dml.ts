@@ -10,6 +10,9 @@ import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
 import { hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
+import { Subqueries } from "../engine/subqueries.ts";
+import { planSelect } from "./select.ts";
+import { bindSubqueries } from "./subqueries.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
@@ -98,7 +101,10 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "write" });
   if (routing.kind === "reference") throw unsupported(`writing reference table ${t.name}`);
-  if (hasSubquery(s)) throw unsupported("a subquery in UPDATE / DELETE");
+  if (!(ps.replacements?.length ?? 0) && hasSubquery(s)) {
+    const bound = bindSubqueries(ps, ks, t, (sub) => planSelect(sub, ks));
+    return new Subqueries(bound.subs, planUpdateDelete(bound.ps, ks));
+  }
   if (s.type === "update_stmt") {
     const set = s.clauses.find((c) => c.type === "set_clause");
     const vcol = (routing.column ?? "").toLowerCase();

@@ -10,6 +10,8 @@ import type { Condition, Operand } from "../engine/condition.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Compound, type SetOp } from "../engine/compound.ts";
 import { Distinct } from "../engine/distinct.ts";
+import { Subqueries } from "../engine/subqueries.ts";
+import { bindSubqueries } from "./subqueries.ts";
 import { Limit } from "../engine/limit.ts";
 import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
@@ -90,13 +92,18 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const where = clause(s, "where_clause");
   const fullTemplate = sliceTemplate(ps, ps.range[0], ps.range[1]);
 
+  if (!(ps.replacements?.length ?? 0) && hasSubquery(s)) {
+    // Uncorrelated subqueries run first and are bound in; then the statement plans as usual.
+    const outer = from && from.expr.type !== "join_expr" && from.expr.type !== "paren_expr" ? tableRef(from.expr as Node) : null;
+    const bound = bindSubqueries(ps, ks, outer, (sub) => planSelect(sub, ks));
+    return new Subqueries(bound.subs, planSelect(bound.ps, ks));
+  }
   if (!from) {
     // No table: any one shard computes it.
     return new Route({ opcode: "reference", table: null, template: fullTemplate, kind: "read" });
   }
   if (from.expr.type === "join_expr") throw unsupported("JOIN");
   const t = tableRef(from.expr as Node);
-  if (hasSubquery(s)) throw unsupported("a subquery");
   const routing = tableRouting(ks, t.name);
   const choice = chooseRoute(ps, where?.expr, t, routing);
   if (choice.opcode === "reference" || choice.opcode === "unsharded") {

@@ -22,6 +22,11 @@ export interface ParsedStatement {
   readonly range: readonly [number, number];
   /** Each placeholder node (by start offset) → what it refers to. */
   readonly params: ReadonlyMap<number, ParamRef>;
+  /**
+   * Text ranges every template slice replaces (uncorrelated subqueries, whose results are bound
+   * in at execution). Set by the planner, never by the parser.
+   */
+  readonly replacements?: readonly { readonly start: number; readonly end: number; readonly parts: readonly unknown[] }[];
 }
 
 export function rangeOf(node: Node): [number, number] {

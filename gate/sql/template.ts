@@ -6,7 +6,12 @@ import { VtError } from "../../topology/errors.ts";
 import { sqlLiteral, type SqlValue } from "../../topology/sql-values.ts";
 import type { ParamRef, ParsedStatement } from "./parse.ts";
 
-export type Part = string | { readonly param: ParamRef } | { readonly compute: (b: Bindings) => string };
+export type Part =
+  | string
+  | { readonly param: ParamRef }
+  | { readonly compute: (b: Bindings) => string }
+  /** Values known only at execution (a subquery's result), rendered as `?, ?, …`, or `empty` when there are none. */
+  | { readonly values: (b: Bindings) => readonly SqlValue[]; readonly empty: string };
 export type Template = readonly Part[];
 
 export interface Edit {
@@ -20,7 +25,15 @@ export class Bindings {
   readonly #positional: readonly SqlValue[] | null;
   readonly #named: ReadonlyMap<string, SqlValue> | null;
 
-  constructor(params: readonly SqlValue[] | Readonly<Record<string, SqlValue>> | undefined) {
+  readonly #params: readonly SqlValue[] | Readonly<Record<string, SqlValue>> | undefined;
+  readonly #subqueries: ReadonlyMap<number, readonly (readonly SqlValue[])[]>;
+
+  constructor(
+    params: readonly SqlValue[] | Readonly<Record<string, SqlValue>> | undefined,
+    subqueries: ReadonlyMap<number, readonly (readonly SqlValue[])[]> = new Map(),
+  ) {
+    this.#params = params;
+    this.#subqueries = subqueries;
     if (params === undefined || Array.isArray(params)) {
       this.#positional = (params as readonly SqlValue[] | undefined) ?? [];
       this.#named = null;
@@ -30,6 +43,17 @@ export class Bindings {
       for (const [k, v] of Object.entries(params as Record<string, SqlValue>)) m.set(k.replace(/^[:@$]/, ""), v);
       this.#named = m;
     }
+  }
+
+  /** The same params plus the rows of the subqueries run before the statement, by id. */
+  withSubqueries(results: ReadonlyMap<number, readonly (readonly SqlValue[])[]>): Bindings {
+    return new Bindings(this.#params, new Map([...this.#subqueries, ...results]));
+  }
+
+  subquery(id: number): readonly (readonly SqlValue[])[] {
+    const rows = this.#subqueries.get(id);
+    if (!rows) throw new VtError("INTERNAL", `subquery ${id} has not run`);
+    return rows;
   }
 
   get(ref: ParamRef): SqlValue {
@@ -75,9 +99,12 @@ export class Bindings {
  */
 export function sliceTemplate(ps: ParsedStatement, start: number, end: number, edits: readonly Edit[] = []): Part[] {
   const all: Edit[] = [...edits];
+  for (const r of (ps.replacements ?? []) as readonly Edit[]) {
+    if (r.start >= start && r.end <= end && !edits.some((e) => e.start < r.end && r.start < e.end)) all.push(r);
+  }
   for (const [pos, ref] of ps.params) {
     if (pos < start || pos >= end) continue;
-    if (edits.some((e) => pos >= e.start && pos < e.end)) continue;
+    if (all.some((e) => pos >= e.start && pos < e.end)) continue;
     const len = paramLength(ps.text, pos);
     all.push({ start: pos, end: pos + len, parts: [{ param: ref }] });
   }
@@ -118,7 +145,16 @@ export function paramCount(parts: Template): number {
 
 export function render(parts: Template, b: Bindings): { sql: string; params: SqlValue[] } {
   const values: SqlValue[] = [];
-  for (const p of parts) if (typeof p !== "string" && "param" in p) values.push(b.get(p.param));
+  const lists: (readonly SqlValue[])[] = [];
+  for (const p of parts) {
+    if (typeof p === "string") continue;
+    if ("param" in p) values.push(b.get(p.param));
+    else if ("values" in p) {
+      const list = p.values(b);
+      lists.push(list);
+      values.push(...list);
+    }
+  }
   const bindable = values.filter((v) => typeof v !== "bigint");
   let inlineNonReal = false;
   if (bindable.length > MAX_BOUND_PARAMS) {
@@ -130,17 +166,21 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
   }
   let sql = "";
   const params: SqlValue[] = [];
+  const one = (v: SqlValue): string => {
+    const isReal = typeof v === "number" && !Number.isInteger(v);
+    if (typeof v === "bigint" || (inlineNonReal && !isReal)) return sqlLiteral(v);
+    params.push(v);
+    return "?";
+  };
   let i = 0;
+  let li = 0;
   for (const p of parts) {
     if (typeof p === "string") sql += p;
-    else if ("param" in p) {
-      const v = values[i++] ?? null;
-      const isReal = typeof v === "number" && !Number.isInteger(v);
-      if (typeof v === "bigint" || (inlineNonReal && !isReal)) sql += sqlLiteral(v);
-      else {
-        sql += "?";
-        params.push(v);
-      }
+    else if ("param" in p) sql += one(values[i++] ?? null);
+    else if ("values" in p) {
+      const list = lists[li++] ?? [];
+      i += list.length;
+      sql += list.length === 0 ? p.empty : list.map(one).join(", ");
     } else sql += p.compute(b);
   }
   if (sql.length > MAX_STATEMENT_BYTES / 3 && new TextEncoder().encode(sql).length > MAX_STATEMENT_BYTES) {

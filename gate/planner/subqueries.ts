@@ -1,0 +1,130 @@
+// Uncorrelated subqueries in a statement over shards: each is planned on its own, run first,
+// and its rows bound into the outer statement (`x IN (…)` as a list, `EXISTS (…)` as 1 / 0, a
+// scalar `(…)` as one value). A correlated subquery, or one in FROM, stays UNSUPPORTED.
+
+import type { Node } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { Primitive } from "../engine/primitive.ts";
+import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
+import type { Edit } from "../sql/template.ts";
+import { kw, tableRef, unsupported, type TableRef } from "./ast.ts";
+
+type SubSelect = Extract<Node, { type: "select_stmt" | "compound_select_stmt" }>;
+
+function isSelect(n: unknown): n is SubSelect {
+  return typeof n === "object" && n !== null && ((n as Node).type === "select_stmt" || (n as Node).type === "compound_select_stmt");
+}
+
+/** Tables a subquery reads (FROM of each of its SELECTs), with their aliases. */
+function subTables(sub: SubSelect): TableRef[] {
+  const out: TableRef[] = [];
+  walk(sub, (n) => {
+    if (n.type === "from_clause" && n.expr.type !== "join_expr") {
+      try {
+        out.push(tableRef(n.expr as Node));
+      } catch {
+        // not a plain table: planning the subquery will refuse it
+      }
+    }
+  });
+  return out;
+}
+
+/** True when the subquery names a column of the outer table that its own tables do not have. */
+function isCorrelated(sub: SubSelect, outer: TableRef | null, ks: KeyspaceGraph): boolean {
+  if (!outer) return false;
+  const inner = subTables(sub);
+  const cols = (t: TableRef) => new Set((ks.tables[t.name.toLowerCase()]?.columns ?? []).map((c) => c.name.toLowerCase()));
+  const innerCols = new Set(inner.flatMap((t) => [...cols(t)]));
+  const innerNames = new Set(inner.flatMap((t) => [t.alias.toLowerCase(), t.name.toLowerCase()]));
+  const outerCols = cols(outer);
+  let correlated = false;
+  walk(sub, (n) => {
+    if (n.type === "member_expr" && n.object.type === "identifier" && n.property.type !== "all_columns") {
+      if (!innerNames.has(n.object.name.toLowerCase())) correlated = true;
+    } else if (n.type === "identifier") {
+      const name = n.name.toLowerCase();
+      if (outerCols.has(name) && !innerCols.has(name)) correlated = true;
+    }
+  });
+  return correlated;
+}
+
+function width(sub: SubSelect): number {
+  const first = sub.type === "compound_select_stmt" ? sub.left : sub;
+  if (first.type !== "select_stmt") return -1;
+  const sc = first.clauses.find((c) => c.type === "select_clause");
+  const items = sc?.type === "select_clause" ? (sc.columns?.items ?? []) : [];
+  return items.some((i) => i.type === "all_columns" || (i.type === "member_expr" && i.property.type === "all_columns")) ? -1 : items.length;
+}
+
+export interface BoundSubqueries {
+  /** The statement with each subquery's text replaced by its bound result. */
+  readonly ps: ParsedStatement;
+  readonly subs: ReadonlyMap<number, Primitive>;
+}
+
+/**
+ * Finds the subqueries of `ps` (outside FROM), plans each with `plan`, and returns the statement
+ * with them replaced. A subquery it cannot bind (correlated, in FROM, several columns where one
+ * is needed) is UNSUPPORTED.
+ */
+export function bindSubqueries(
+  ps: ParsedStatement,
+  ks: KeyspaceGraph,
+  outer: TableRef | null,
+  plan: (sub: ParsedStatement) => Primitive,
+): BoundSubqueries {
+  const replacements: Edit[] = [];
+  const subs = new Map<number, Primitive>();
+  const one = (sub: SubSelect, what: string): { id: number } => {
+    if (isCorrelated(sub, outer, ks)) throw unsupported(`a correlated subquery (${what})`);
+    const id = rangeOf(sub)[0];
+    subs.set(id, plan({ ...ps, stmt: sub, range: rangeOf(sub), replacements: [] }));
+    return { id };
+  };
+  const single = (sub: SubSelect, what: string): void => {
+    if (width(sub) !== 1) throw new VtError("UNSUPPORTED", `${what}: the subquery must select exactly one column`);
+  };
+  const visit = (n: unknown, parent: Node | null): void => {
+    if (typeof n !== "object" || n === null) return;
+    if (Array.isArray(n)) {
+      for (const c of n) visit(c, parent);
+      return;
+    }
+    const node = n as Node;
+    if (typeof (node as { type?: unknown }).type !== "string") return;
+    if (node === ps.stmt) {
+      for (const [k, v] of Object.entries(node)) if (k !== "range") visit(v, node);
+      return;
+    }
+    if (node.type === "from_clause" && (node.expr.type === "paren_expr" || node.expr.type === "join_expr")) {
+      throw unsupported("a subquery or join in FROM");
+    }
+    if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr)) {
+      const { id } = one(node.expr.expr, "EXISTS");
+      const [start, end] = rangeOf(node);
+      replacements.push({ start, end, parts: [{ compute: (b) => (b.subquery(id).length > 0 ? "1" : "0") }] });
+      return;
+    }
+    if (node.type === "paren_expr" && isSelect(node.expr)) {
+      const sub = node.expr;
+      const inList = parent?.type === "binary_expr" && /^(NOT )?IN$/.test(kw(parent.operator)) && parent.right === node;
+      single(sub, inList ? "IN (subquery)" : "a scalar subquery");
+      const { id } = one(sub, inList ? "IN" : "scalar");
+      if (inList) {
+        const [start, end] = rangeOf(sub);
+        replacements.push({ start, end, parts: [{ values: (b) => b.subquery(id).map((r) => r[0] ?? null), empty: "" }] });
+      } else {
+        const [start, end] = rangeOf(node);
+        replacements.push({ start, end, parts: ["(", { values: (b) => [b.subquery(id)[0]?.[0] ?? null], empty: "NULL" }, ")"] });
+      }
+      return;
+    }
+    if (isSelect(node)) throw unsupported("a subquery in this position");
+    for (const [k, v] of Object.entries(node)) if (k !== "range") visit(v, node);
+  };
+  visit(ps.stmt, null);
+  return { ps: subs.size > 0 ? { ...ps, replacements: [...(ps.replacements ?? []), ...replacements] } : ps, subs };
+}

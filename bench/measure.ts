@@ -28,6 +28,8 @@ export interface BenchResult {
   readonly ratio: number;
   readonly rounds: number;
   readonly opsPerRound: number;
+  /** Set when one side ran `repeat` × opsPerRound operations per round (see ComparisonSide). */
+  readonly repeat?: { readonly baseline: number; readonly subject: number };
   /** Shortest timed round, in ms; with a 1 ms clock, rounds under ~20 ms are coarse. */
   readonly minRoundMs: number;
   readonly note: string;
@@ -36,11 +38,22 @@ export interface BenchResult {
 /** Runs `ops` operations and returns how long they took, in ms, timed where they ran. */
 export type Timed = (ops: number) => Promise<number>;
 
+export interface ComparisonSide {
+  readonly label: string;
+  readonly run: Timed;
+  /**
+   * This side runs `repeat` × opsPerRound operations per round (default 1), for a side so much
+   * cheaper than the other that equal counts would leave its rounds too short to time. Its µs/op
+   * and the ratio are per operation; minRoundMs stays the real length of a round.
+   */
+  readonly repeat?: number;
+}
+
 export interface Comparison {
   readonly name: string;
   readonly note: string;
-  readonly baseline: { readonly label: string; readonly run: Timed };
-  readonly subject: { readonly label: string; readonly run: Timed };
+  readonly baseline: ComparisonSide;
+  readonly subject: ComparisonSide;
   readonly rounds: number;
   readonly opsPerRound: number;
   /** Operations per side run once before timing (plan cache, DO start-up, JIT). */
@@ -64,8 +77,9 @@ export function timedLoop(op: (i: number) => Promise<void>): Timed {
 }
 
 export async function compare(c: Comparison): Promise<BenchResult> {
-  await c.baseline.run(c.warmupOps);
-  await c.subject.run(c.warmupOps);
+  const repeat = { baseline: c.baseline.repeat ?? 1, subject: c.subject.repeat ?? 1 };
+  await c.baseline.run(c.warmupOps * repeat.baseline);
+  await c.subject.run(c.warmupOps * repeat.subject);
   const base: number[] = [];
   const subj: number[] = [];
   const ratios: number[] = [];
@@ -73,15 +87,15 @@ export async function compare(c: Comparison): Promise<BenchResult> {
   for (let r = 0; r < c.rounds; r++) {
     const order = r % 2 === 0 ? (["baseline", "subject"] as const) : (["subject", "baseline"] as const);
     const ms = { baseline: 0, subject: 0 };
-    for (const side of order) ms[side] = await c[side].run(c.opsPerRound);
+    for (const side of order) ms[side] = await c[side].run(c.opsPerRound * repeat[side]);
     for (const side of order) {
       // A frozen clock (workerd's Spectre mitigation outside local mode) would read 0 here.
       if (!(ms[side] > 0)) throw new Error(`${c.name}: ${side} round ${r} measured ${ms[side]} ms; the clock did not advance`);
     }
     minRoundMs = Math.min(minRoundMs, ms.baseline, ms.subject);
-    base.push((ms.baseline * 1000) / c.opsPerRound);
-    subj.push((ms.subject * 1000) / c.opsPerRound);
-    ratios.push(ms.subject / ms.baseline);
+    base.push((ms.baseline * 1000) / (c.opsPerRound * repeat.baseline));
+    subj.push((ms.subject * 1000) / (c.opsPerRound * repeat.subject));
+    ratios.push((ms.subject / repeat.subject) / (ms.baseline / repeat.baseline));
   }
   return {
     name: c.name,
@@ -91,6 +105,7 @@ export async function compare(c: Comparison): Promise<BenchResult> {
     ratio: median(ratios),
     rounds: c.rounds,
     opsPerRound: c.opsPerRound,
+    ...(repeat.baseline !== 1 || repeat.subject !== 1 ? { repeat } : {}),
     minRoundMs,
     note: c.note,
   };

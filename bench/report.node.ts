@@ -20,7 +20,8 @@ function packageVersion(root: string, name: string): string | null {
 
 function fmt(x: number, unit: string): string {
   if (!Number.isFinite(x)) return String(x);
-  return unit === "B/row" ? x.toFixed(1) : x >= 100 ? x.toFixed(0) : x.toFixed(1);
+  // Plan-cache hits are well under 1 µs: keep two significant digits there.
+  return unit === "B/row" ? x.toFixed(1) : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
 }
 
 export function table(results: readonly BenchResult[]): string {
@@ -30,8 +31,8 @@ export function table(results: readonly BenchResult[]): string {
     `${fmt(r.baseline.value, r.unit)} (${r.baseline.label})`,
     `${fmt(r.subject.value, r.unit)} (${r.subject.label})`,
     r.unit,
-    `${r.ratio.toFixed(2)}×`,
-    `${r.rounds} × ${r.opsPerRound}`,
+    `${r.ratio >= 100 ? r.ratio.toFixed(0) : r.ratio.toFixed(2)}×`,
+    r.repeat ? `${r.rounds} × ${r.opsPerRound * r.repeat.baseline} / ${r.opsPerRound * r.repeat.subject}` : `${r.rounds} × ${r.opsPerRound}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 4 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join("  ");
@@ -63,6 +64,7 @@ export class BenchReporter implements Reporter {
     }
     console.log(`\n${table(this.#results)}\n`);
     console.log("ratio = subject / baseline (timings: median of per-round ratios, rounds interleaved in one process)");
+    console.log("rounds × a / b: baseline ran a and subject b operations per round");
     const doc = {
       date: new Date().toISOString(),
       complete: ok,

@@ -193,6 +193,8 @@ export class Executor {
       /** The statement each query came from (a long INSERT may become several queries). */
       const owner: number[] = [];
       let shard: string | undefined;
+      /** Statements that read no sharded data (`SELECT 1`, reference tables) run wherever the rest do. */
+      let firstAny: string | undefined;
       statements.forEach((st, i) => {
         try {
           const plan = state.plans.plan(st.sql, ks);
@@ -200,10 +202,12 @@ export class Executor {
           b.check(plan.params);
           const one = singleShard(plan, ks, b);
           if (!one) throw new VtError("UNSUPPORTED", "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard");
-          if (shard !== undefined && one.shard !== shard) {
-            throw new VtError("UNSUPPORTED", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
-          }
-          shard = one.shard;
+          if (!one.anyShard) {
+            if (shard !== undefined && one.shard !== shard) {
+              throw new VtError("UNSUPPORTED", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
+            }
+            shard = one.shard;
+          } else firstAny ??= one.shard;
           for (const q of one.queries) {
             queries.push(q);
             owner.push(i);
@@ -214,6 +218,7 @@ export class Executor {
           throw vt;
         }
       });
+      shard ??= firstAny;
       if (shard === undefined) throw new VtError("INTERNAL", "empty transaction");
       try {
         const raw = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
@@ -268,14 +273,15 @@ export class Executor {
 }
 
 /** The one shard and query a plan needs, or undefined when it needs several (or is DDL). */
-function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: string; queries: BoundQuery[] } | undefined {
+function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: string; queries: BoundQuery[]; anyShard?: boolean } | undefined {
   const p = plan.primitive instanceof PointRoute ? plan.primitive.point : plan.primitive;
   if (p instanceof Route) {
     const shards = p.shards(ks, b);
     const shard = shards[0];
     if (shards.length !== 1 || shard === undefined || p.spec.opcode === "scatter" && ks.shards.length > 1) return undefined;
     if (p.spec.opcode === "reference" && plan.kind !== "read") return undefined;
-    return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }] };
+    const anyShard = p.spec.opcode === "reference" && ks.sharded;
+    return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }], anyShard };
   }
   if (p instanceof Insert) {
     const shards = new Set(p.rows.map((r) => p.shardOf(ks, evalValue(r.vindexValue, b))));

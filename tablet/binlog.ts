@@ -50,11 +50,15 @@ function imageExpr(ref: "NEW" | "OLD", cols: readonly string[]): string {
  * Drops and re-creates the binlog triggers of every user table. Runs inside the DDL's own
  * transaction, so no change can ever be made under a stale column list.
  */
-export function rebuildTriggers(sql: SqlStorage): void {
+export function dropTriggers(sql: SqlStorage): void {
   const existing = sql
     .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_vt\\_bl\\_%' ESCAPE '\\'")
     .toArray();
   for (const t of existing) sql.exec(`DROP TRIGGER IF EXISTS ${quoteIdent(t.name)}`);
+}
+
+export function rebuildTriggers(sql: SqlStorage): void {
+  dropTriggers(sql);
   for (const table of listUserTables(sql)) {
     const cols = imageColumns(sql, table);
     const colsId = sql

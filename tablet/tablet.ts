@@ -7,6 +7,7 @@ import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-value
 import {
   appendCommit,
   appendDdl,
+  dropTriggers,
   formatPosition,
   lastSeq,
   listUserTables,
@@ -234,6 +235,9 @@ export class Tablet extends DurableObject<Env> {
           throw new VtError("INTERNAL", `schema entry ${entry.index} arrived before ${this.#schemaIndex + 1}`);
         }
         this.ctx.storage.transactionSync(() => {
+          // The binlog triggers name every column: drop them first (ALTER TABLE … DROP COLUMN
+          // refuses a column a trigger uses), rebuild them after.
+          dropTriggers(this.#sql);
           try {
             this.#sql.exec(entry.sql);
           } catch (e) {

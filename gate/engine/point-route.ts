@@ -3,30 +3,45 @@
 // the same statement must run on every shard and be merged like any scatter: that plan (or the
 // reason it cannot be made) rides along.
 
-import { VtError } from "../../topology/errors.ts";
+import { toVtError, VtError } from "../../topology/errors.ts";
 import type { Bindings } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";
 
 export class PointRoute implements Primitive {
   readonly point: Route;
-  readonly merged: Primitive | VtError;
+  readonly #planMerged: () => Primitive;
+  #merged: Primitive | VtError | undefined;
 
-  constructor(point: Route, merged: Primitive | VtError) {
+  /** `planMerged` runs at most once, the first time a value cannot be routed (cold plans stay cheap). */
+  constructor(point: Route, planMerged: () => Primitive) {
     this.point = point;
-    this.merged = merged;
+    this.#planMerged = planMerged;
+  }
+
+  get merged(): Primitive | VtError {
+    if (this.#merged === undefined) {
+      try {
+        this.#merged = this.#planMerged();
+      } catch (e) {
+        this.#merged = toVtError(e);
+      }
+    }
+    return this.#merged;
   }
 
   execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
     if (this.point.shards(vc.keyspace, b).length === 1) return this.point.execute(vc, b);
-    if (this.merged instanceof VtError) throw this.merged;
-    return this.merged.execute(vc, b);
+    const merged = this.merged;
+    if (merged instanceof VtError) throw merged;
+    return merged.execute(vc, b);
   }
 
   describe(x?: Explain): PlanDescription {
+    const merged = this.#merged;
     return {
       operator: "PointRoute",
-      inputs: [this.point.describe(x), ...(this.merged instanceof VtError ? [] : [this.merged.describe(x)])],
+      inputs: [this.point.describe(x), ...(merged === undefined || merged instanceof VtError ? [] : [merged.describe(x)])],
     };
   }
 }

@@ -171,25 +171,39 @@ export function splitCollate(n: Node): { expr: Node; collation: Collation | unde
 }
 
 /** Declared collation of each column, read from the table's CREATE TABLE text. */
+const collationCache = new Map<string, Map<string, Collation>>();
+
+/** Declared collation of a column, from the table's CREATE TABLE text (parsed once per text). */
 export function declaredCollation(createSql: string | undefined, column: string, parse: (sql: string) => ParsedStatement): Collation {
   if (!createSql) return "BINARY";
+  let byColumn = collationCache.get(createSql);
+  if (!byColumn) {
+    byColumn = readCollations(createSql, parse);
+    if (collationCache.size > 1000) collationCache.clear();
+    collationCache.set(createSql, byColumn);
+  }
+  return byColumn.get(column.toLowerCase()) ?? "BINARY";
+}
+
+function readCollations(createSql: string, parse: (sql: string) => ParsedStatement): Map<string, Collation> {
+  const out = new Map<string, Collation>();
   let ps: ParsedStatement;
   try {
     ps = parse(createSql);
   } catch {
-    return "BINARY";
+    return out;
   }
   const st = ps.stmt;
-  if (st.type !== "create_table_stmt" || !st.columns) return "BINARY";
+  if (st.type !== "create_table_stmt" || !st.columns) return out;
   for (const item of st.columns.expr.items) {
-    if (item.type !== "column_definition" || item.name.name.toLowerCase() !== column.toLowerCase()) continue;
+    if (item.type !== "column_definition") continue;
     for (const c of item.constraints) {
       const inner = c.type === "constraint" ? c.constraint : c;
       if (inner.type === "constraint_collate" && inner.collation.type === "identifier") {
         const name = inner.collation.name.toUpperCase();
-        return name === "NOCASE" || name === "RTRIM" ? name : "BINARY";
+        out.set(item.name.name.toLowerCase(), name === "NOCASE" || name === "RTRIM" ? name : "BINARY");
       }
     }
   }
-  return "BINARY";
+  return out;
 }

@@ -3,7 +3,7 @@
 // Aggregate for aggregates and GROUP BY. Anything it cannot merge exactly is UNSUPPORTED.
 
 import type { Node, SelectStmt } from "sql-parser-cst";
-import { toVtError, VtError } from "../../topology/errors.ts";
+import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
 import type { Condition, Operand } from "../engine/condition.ts";
@@ -111,14 +111,7 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   }
   const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexRouteFields(routing, choice.values) };
   if (choice.opcode === "equal") {
-    const point = new Route({ ...base, template: fullTemplate });
-    let merged: Primitive | VtError;
-    try {
-      merged = planMerged(ps, s, ks, t, base);
-    } catch (e) {
-      merged = toVtError(e);
-    }
-    return new PointRoute(point, merged);
+    return new PointRoute(new Route({ ...base, template: fullTemplate }), () => planMerged(ps, s, ks, t, base));
   }
   return planMerged(ps, s, ks, t, base);
 }

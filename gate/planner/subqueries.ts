@@ -37,7 +37,8 @@ function isCorrelated(sub: SubSelect, outer: TableRef | null, ks: KeyspaceGraph)
   const inner = subTables(sub);
   const cols = (t: TableRef) => new Set((ks.tables[t.name.toLowerCase()]?.columns ?? []).map((c) => c.name.toLowerCase()));
   const innerCols = new Set(inner.flatMap((t) => [...cols(t)]));
-  const innerNames = new Set(inner.flatMap((t) => [t.alias.toLowerCase(), t.name.toLowerCase()]));
+  // An aliased table is known by its alias only (as in SQLite).
+  const innerNames = new Set(inner.map((t) => t.alias.toLowerCase()));
   const outerCols = cols(outer);
   let correlated = false;
   walk(sub, (n) => {

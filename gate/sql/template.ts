@@ -132,7 +132,7 @@ export const MAX_BOUND_PARAMS = 100;
 export const MAX_STATEMENT_BYTES = 100_000;
 
 /**
- * Renders parts to SQL with `?` placeholders. Integers beyond 2^53 are inlined (the tablet's
+ * Renders parts to SQL with `?` placeholders (integers as `CAST(? AS INTEGER)`, see below). Integers beyond 2^53 are exact too (the tablet's
  * SQLite binding cannot take them). Past the Durable Object's 100 bound parameters the rest are
  * inlined too, REALs last: integer, text, blob and NULL literals read back exactly, but SQLite's
  * decimal-to-double conversion is not exact for every REAL, so REALs keep the bound slots.
@@ -155,11 +155,10 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
       values.push(...list);
     }
   }
-  const bindable = values.filter((v) => typeof v !== "bigint");
   let inlineNonReal = false;
-  if (bindable.length > MAX_BOUND_PARAMS) {
+  if (values.length > MAX_BOUND_PARAMS) {
     inlineNonReal = true;
-    const reals = bindable.filter((v) => typeof v === "number" && !Number.isInteger(v)).length;
+    const reals = values.filter((v) => typeof v === "number" && !Number.isInteger(v)).length;
     if (reals > MAX_BOUND_PARAMS) {
       throw new VtError("INVALID_ARGUMENT", `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`);
     }
@@ -168,7 +167,13 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
   const params: SqlValue[] = [];
   const one = (v: SqlValue): string => {
     const isReal = typeof v === "number" && !Number.isInteger(v);
-    if (typeof v === "bigint" || (inlineNonReal && !isReal)) return sqlLiteral(v);
+    if (inlineNonReal && !isReal) return sqlLiteral(v);
+    // Durable Object SQLite binds every JS number as REAL and refuses bigints: an integer goes as
+    // its decimal text through CAST, which SQLite turns back into the exact INTEGER.
+    if (typeof v === "bigint" || (typeof v === "number" && Number.isSafeInteger(v))) {
+      params.push(v.toString());
+      return "CAST(? AS INTEGER)";
+    }
     params.push(v);
     return "?";
   };

@@ -89,9 +89,7 @@ function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly Sql
       return;
     case "min":
     case "max":
-      if (v === null) return;
-      if (!acc.seen || (fn === "min" ? compareValues(v, acc.best, o.collation) < 0 : compareValues(v, acc.best, o.collation) > 0)) acc.best = v;
-      acc.seen = true;
+      if (v !== null) keepExtreme(acc, fn, v, o.collation);
       return;
     default:
       if (fn === "avg") acc.count += Number(row[o.countColumn] ?? 0);
@@ -107,16 +105,20 @@ function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly Sql
   }
 }
 
+/** MIN / MAX: keeps `v` when it is below (min) or above (max) the best so far, as SQLite compares. */
+function keepExtreme(acc: Acc, fn: "min" | "max", v: SqlValue, collation: Collation): void {
+  const c = acc.seen ? compareValues(v, acc.best, collation) : 0;
+  if (!acc.seen || (fn === "min" ? c < 0 : c > 0)) acc.best = v;
+  acc.seen = true;
+}
+
 function finishDistinct(acc: Acc, o: Extract<AggOutput, { fn: "distinct" }>): SqlValue {
   const values = [...(acc.distinct?.values() ?? [])];
   if (o.inner === "count") return values.length;
   const inner = new Acc();
   for (const { value, real } of values) {
     if (o.inner === "min" || o.inner === "max") {
-      if (!inner.seen || (o.inner === "min" ? compareValues(value, inner.best, o.collation) < 0 : compareValues(value, inner.best, o.collation) > 0)) {
-        inner.best = value;
-      }
-      inner.seen = true;
+      keepExtreme(inner, o.inner, value, o.collation);
       continue;
     }
     inner.seen = true;

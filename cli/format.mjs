@@ -78,6 +78,9 @@ export function renderResult(reply) {
     const id = rs.lastInsertRowid === undefined || rs.lastInsertRowid === null ? "" : `, lastInsertRowid: ${formatValue(rs.lastInsertRowid)}`;
     return `rowsAffected: ${affected}${id}\n`;
   }
+  // One multi-line text cell (VEXPLAIN's plan) reads better as it is than inside a table.
+  const only = rows.length === 1 && columns.length === 1 ? rows[0]?.[0] : undefined;
+  if (typeof only === "string" && only.includes("\n")) return `${only}\n`;
   const note = affected > 0 ? ` (rowsAffected: ${affected})` : "";
   return `${renderTable(columns, rows)}${rows.length} ${rows.length === 1 ? "row" : "rows"}${note}\n`;
 }

@@ -8,7 +8,8 @@ import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import type { Edit } from "../sql/template.ts";
-import { kw, tableRef, unsupported, type TableRef } from "./ast.ts";
+import { affinityOf, type Affinity } from "../engine/values.ts";
+import { columnOf, kw, tableRef, unsupported, type TableRef } from "./ast.ts";
 
 type SubSelect = Extract<Node, { type: "select_stmt" | "compound_select_stmt" }>;
 
@@ -50,6 +51,33 @@ function isCorrelated(sub: SubSelect, outer: TableRef | null, ks: KeyspaceGraph)
     }
   });
   return correlated;
+}
+
+/**
+ * Affinity SQLite gives a subquery's result: its one selected item's, when that is a plain
+ * column (functions, aggregates and other expressions have none).
+ */
+function resultAffinity(sub: SubSelect, ks: KeyspaceGraph): Affinity | undefined {
+  if (sub.type !== "select_stmt") return undefined;
+  const sc = sub.clauses.find((c) => c.type === "select_clause");
+  const item = sc?.type === "select_clause" ? sc.columns?.items[0] : undefined;
+  const expr = item?.type === "alias" ? (item.expr as Node) : (item as Node | undefined);
+  const t = subTables(sub)[0];
+  if (!expr || !t) return undefined;
+  const col = columnOf(expr, t);
+  const info = ks.tables[t.name.toLowerCase()]?.columns.find((c) => c.name.toLowerCase() === col?.toLowerCase());
+  return info ? affinityOf(info.type) : undefined;
+}
+
+/**
+ * Bound values carry no affinity, while the subquery's column may: they compare alike unless
+ * SQLite would convert one side because of the subquery column's affinity.
+ */
+function bindable(resultAff: Affinity | undefined, otherAff: Affinity | undefined): boolean {
+  if (resultAff === undefined || resultAff === "BLOB") return true;
+  const numeric = (a: Affinity | undefined) => a === "INTEGER" || a === "REAL" || a === "NUMERIC";
+  if (numeric(resultAff)) return numeric(otherAff);
+  return otherAff === "TEXT" || numeric(otherAff);
 }
 
 function width(sub: SubSelect): number {
@@ -113,6 +141,13 @@ export function bindSubqueries(
       const sub = node.expr;
       const inList = parent?.type === "binary_expr" && /^(NOT )?IN$/.test(kw(parent.operator)) && parent.right === node;
       single(sub, inList ? "IN (subquery)" : "a scalar subquery");
+      // The other operand of the comparison (or IN) decides the affinity SQLite applies.
+      const other = parent?.type === "binary_expr" ? (parent.left === node ? parent.right : parent.left) : undefined;
+      const otherCol = other && outer ? columnOf(other, outer) : undefined;
+      const otherInfo = otherCol === undefined ? undefined : ks.tables[outer?.name.toLowerCase() ?? ""]?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
+      if (!bindable(resultAffinity(sub, ks), otherInfo ? affinityOf(otherInfo.type) : undefined)) {
+        throw unsupported("a subquery whose column affinity would convert the value it is compared with");
+      }
       const { id } = one(sub, inList ? "IN" : "scalar");
       if (inList) {
         const [start, end] = rangeOf(sub);

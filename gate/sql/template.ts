@@ -132,7 +132,7 @@ export const MAX_BOUND_PARAMS = 100;
 export const MAX_STATEMENT_BYTES = 100_000;
 
 /**
- * Renders parts to SQL with `?` placeholders (integers as `CAST(? AS INTEGER)`, see below). Integers beyond 2^53 are exact too (the tablet's
+ * Renders parts to SQL with `?` placeholders (integers as `(? + 0)`, see below). Integers beyond 2^53 are exact too (the tablet's
  * SQLite binding cannot take them). Past the Durable Object's 100 bound parameters the rest are
  * inlined too, REALs last: integer, text, blob and NULL literals read back exactly, but SQLite's
  * decimal-to-double conversion is not exact for every REAL, so REALs keep the bound slots.
@@ -169,10 +169,11 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
     const isReal = typeof v === "number" && !Number.isInteger(v);
     if (inlineNonReal && !isReal) return sqlLiteral(v);
     // Durable Object SQLite binds every JS number as REAL and refuses bigints: an integer goes as
-    // its decimal text through CAST, which SQLite turns back into the exact INTEGER.
+    // its decimal text plus 0, which SQLite turns back into the exact INTEGER. Unlike CAST, an
+    // arithmetic result has no affinity, so comparisons behave as with a bound integer.
     if (typeof v === "bigint" || (typeof v === "number" && Number.isSafeInteger(v))) {
       params.push(v.toString());
-      return "CAST(? AS INTEGER)";
+      return "(? + 0)";
     }
     params.push(v);
     return "?";

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import type { Collation } from "../../gate/engine/compare.ts";
 import { isNumeric, isText, paramStyleArb, SqlWriter, valArb, type ColType, type ParamStyle, type Schema, type Val } from "./sql-gen.ts";
-import { renderWhere, whereArb, type Rendered, type Where } from "./statement-gen.ts";
+import { hasExists, renderWhere, whereArb, type Rendered, type Where } from "./statement-gen.ts";
 
 export type Dir = "" | " ASC" | " DESC";
 export type Nulls = "" | " NULLS FIRST" | " NULLS LAST";
@@ -39,6 +39,8 @@ export interface QueryCheck extends Rendered {
   readonly approx: ReadonlyMap<number, string>;
   /** Output columns compared folded by a collation (SQLite may return any of the equal texts). */
   readonly fold: ReadonlyMap<number, Collation>;
+  /** Output columns of group_concat → their separator (the parts compared as multisets). */
+  readonly split?: ReadonlyMap<number, string>;
   /** LIMIT without ORDER BY: any `n` rows of the unlimited result; this is that result's SQL. */
   readonly unlimited: Rendered | null;
 }
@@ -55,7 +57,7 @@ function declared(s: Schema, col: string): Collation | undefined {
 
 // ---------------------------------------------------------------- row queries
 
-export type ItemFn = "none" | "typeof" | "length" | "expr";
+export type ItemFn = "none" | "typeof" | "length" | "expr" | "sub";
 export interface Item {
   readonly col: string;
   readonly fn: ItemFn;
@@ -119,7 +121,7 @@ export function rowsQueryArb(s: Schema, routes?: readonly Where["route"][]): fc.
     k: fc.constant("rows" as const),
     where: whereArb(s, routes),
     star: fc.boolean(),
-    items: fc.array(fc.record({ col, fn: fc.constantFrom<ItemFn>("none", "none", "none", "typeof", "length", "expr"), alias: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+    items: fc.array(fc.record({ col, fn: fc.constantFrom<ItemFn>("none", "none", "none", "typeof", "length", "expr", "sub"), alias: fc.boolean() }), { minLength: 1, maxLength: 4 }),
     order: fc.option(fc.array(fc.record({ ref, dir: dirArb, nulls: nullsArb, nocase: fc.boolean() }), { maxLength: 3 }), { nil: null, freq: 4 }),
     tieDesc: fc.boolean(),
     limit: fc.option(limitArb, { nil: null }),
@@ -134,8 +136,12 @@ function itemSql(s: Schema, it: Item, i: number): string {
   let e = it.col;
   if (it.fn === "typeof") e = `typeof(${it.col})`;
   else if (it.fn === "length") e = `length(${it.col})`;
+  // An uncorrelated scalar subquery: max() of a column without a declared collation, else count().
+  else if (it.fn === "sub") e = declared(s, it.col) ? `(SELECT count(${it.col}) FROM t)` : `(SELECT max(${it.col}) FROM t WHERE ${it.col} IS NOT NULL)`;
   else if (it.fn === "expr") e = isNumeric(type) ? `${it.col} * 2` : isText(type) ? `${it.col} || '!'` : `hex(${it.col})`;
-  return it.alias ? `${e} AS x${i}` : e;
+  // OPEN BUG (gate, gate/planner/subqueries.ts): an unaliased scalar subquery's column is named
+  // "(?)" (the bound text), not its SQL text as SQLite names it: subqueries are always aliased.
+  return it.alias || it.fn === "sub" ? `${e} AS x${i}` : e;
 }
 
 function orderExpr(w: SqlWriter, s: Schema, r: Extract<OrderRef, { k: "expr" }>): string {
@@ -188,7 +194,7 @@ export function renderRowsQuery(s: Schema, q: RowsQuery, fresh: readonly (number
     const from = q.tableAlias ? "t AS tt" : "t";
     const where = renderWhere(w, q.where, q.tableAlias ? "tt." : "");
     // DISTINCT keeps any of several collation-equal rows: LIMIT only where ORDER BY makes it deterministic.
-    const limit = withLimit && (ordered || !q.distinct) ? renderLimit(w, q.limit) : "";
+    const limit = withLimit && (ordered || !q.distinct) && !hasExists(q.where) ? renderLimit(w, q.limit) : "";
     return w.finish(`SELECT ${q.distinct ? "DISTINCT " : ""}${list} FROM ${from}${where}${orderSql(w, s, q, width)}${limit}`);
   };
   const ordered = q.order !== null;
@@ -201,17 +207,21 @@ export function renderRowsQuery(s: Schema, q: RowsQuery, fresh: readonly (number
       if (coll && n !== "") fold.set(i, coll);
     });
   }
-  return { ...build(true), ordered, approx: new Map(), fold, unlimited: !ordered && q.limit && !q.distinct ? build(false) : null };
+  return { ...build(true), ordered, approx: new Map(), fold, unlimited: !ordered && q.limit && !q.distinct && !hasExists(q.where) ? build(false) : null };
 }
 
 // ---------------------------------------------------------------- aggregates
 
-export type AggFn = "count*" | "count" | "sum" | "total" | "min" | "max" | "avg";
+export type AggFn = "count*" | "count" | "sum" | "total" | "min" | "max" | "avg" | "group_concat";
 
 export interface AggItem {
   readonly fn: AggFn;
   readonly col: string;
   readonly alias: boolean;
+  /** `fn(DISTINCT dcol)` (the query's one DISTINCT argument) instead of `fn(col)`. */
+  readonly distinct?: boolean;
+  /** group_concat's separator; null: the default ','. */
+  readonly sep?: string | null;
 }
 
 /** A GROUP BY key: a column or an expression over one. */
@@ -237,6 +247,8 @@ export interface AggQuery {
   readonly order: readonly { readonly agg: number; readonly ref: "pos" | "alias" | "expr"; readonly dir: Dir; readonly nulls: Nulls }[] | null;
   readonly limit: LimitSpec | null;
   readonly having: Having | null;
+  /** The column every DISTINCT aggregate takes (the gate allows one DISTINCT argument per query). */
+  readonly dcol?: string;
   readonly style: ParamStyle;
 }
 
@@ -283,10 +295,20 @@ export function aggQueryArb(s: Schema, routes?: readonly Where["route"][]): fc.A
     where: whereArb(s, routes),
     group: fc.uniqueArray(key, { maxLength: 2, selector: (g) => `${g.fn}(${g.col})` }),
     groupFirst: fc.boolean(),
-    aggs: fc.array(fc.record({ fn: fc.constantFrom<AggFn>("count*", "count", "sum", "total", "min", "max", "avg"), col, alias: fc.boolean() }), { maxLength: 4 }),
+    aggs: fc.array(
+      fc.record({
+        fn: fc.constantFrom<AggFn>("count*", "count", "sum", "total", "min", "max", "avg", "count", "group_concat"),
+        col,
+        alias: fc.boolean(),
+        distinct: fc.constantFrom(false, false, false, true),
+        sep: fc.constantFrom(null, "|", ";"),
+      }),
+      { maxLength: 4 },
+    ),
     order: fc.option(fc.array(fc.record({ agg: fc.nat({ max: 3 }), ref: fc.constantFrom("pos" as const, "alias" as const, "expr" as const), dir: dirArb, nulls: nullsArb }), { maxLength: 2 }), { nil: null }),
     limit: fc.option(limitArb, { nil: null }),
     having: fc.option(havingArb(s), { nil: null, freq: 3 }),
+    dcol: col,
     style: paramStyleArb,
   });
 }
@@ -299,7 +321,20 @@ interface AggOut {
 }
 
 function aggExpr(a: AggItem): string {
-  return a.fn === "count*" ? "count(*)" : `${a.fn}(${a.col})`;
+  if (a.fn === "count*") return "count(*)";
+  if (a.fn === "group_concat") return `group_concat(${a.col}${a.sep ? `, '${a.sep}'` : ""})`;
+  return `${a.fn}(${a.distinct ? "DISTINCT " : ""}${a.col})`;
+}
+
+/**
+ * An aggregate as rendered: DISTINCT ones take the query's dcol (sum / total / avg only of numeric
+ * columns: the gate refuses them over text); group_concat not of blobs (bytes need not be UTF-8).
+ */
+function normAgg(s: Schema, q: AggQuery, a: AggItem): AggItem {
+  if (a.fn === "group_concat") return typeIn(s, a.col) === "BLOB" ? { ...a, fn: "count", distinct: false } : { ...a, distinct: false };
+  if (!a.distinct || a.fn === "count*" || !q.dcol) return { ...a, distinct: false };
+  const numeric = isNumeric(typeIn(s, q.dcol));
+  return { ...a, col: q.dcol, fn: (a.fn === "sum" || a.fn === "total" || a.fn === "avg") && !numeric ? "count" : a.fn };
 }
 
 function groupExpr(g: GroupKey): string {
@@ -336,8 +371,8 @@ export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number |
   // Aggregates not ordered by: avg / total / sum of non-INTEGER differ in the last bits; which
   // of several collation-equal texts min / max return is unspecified.
   const orderable = (a: AggItem): boolean =>
-    !(a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER") || ((a.fn === "min" || a.fn === "max") && declared(s, a.col)));
-  const aggs = q.aggs.length === 0 && q.group.length === 0 ? [{ fn: "count*" as const, col: "id", alias: false }] : q.aggs;
+    !(a.fn === "group_concat" || a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER") || ((a.fn === "min" || a.fn === "max") && declared(s, a.col)));
+  const aggs = q.aggs.length === 0 && q.group.length === 0 ? [{ fn: "count*" as const, col: "id", alias: false }] : q.aggs.map((a) => normAgg(s, q, a));
   const groupOuts: AggOut[] = q.group.map((g, i) => ({ expr: groupExpr(g), alias: g.alias ? `g${i}` : null, group: g, agg: null }));
   const aggOuts: AggOut[] = aggs.map((a, i) => ({ expr: aggExpr(a), alias: a.alias ? `a${i}` : null, group: null, agg: a }));
   const outs = q.groupFirst ? [...groupOuts, ...aggOuts] : [...aggOuts, ...groupOuts];
@@ -368,16 +403,80 @@ export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number |
     if (terms.length > 0) order = ` ORDER BY ${terms.join(", ")}`;
   }
   // LIMIT only where the order is total: one group, or ORDER BY over every group key.
-  const limit = q.group.length === 0 || order !== "" ? renderLimit(w, q.limit) : "";
+  const limit = (q.group.length === 0 || order !== "") && !hasExists(q.where) ? renderLimit(w, q.limit) : "";
   const having = q.having ? ` HAVING ${renderHaving(w, s, q, q.having)}` : "";
   const r = w.finish(`SELECT ${list} FROM t${where}${q.group.length > 0 ? ` GROUP BY ${groupBy.join(", ")}` : ""}${having}${order}${limit}`);
   const approx = new Map<number, string>();
   const fold = new Map<number, Collation>();
+  const split = new Map<number, string>();
   outs.forEach((o, i) => {
     const a = o.agg;
+    if (a?.fn === "group_concat") split.set(i, a.sep ?? ",");
     if (a && (a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER"))) approx.set(i, a.col);
     const coll = a && (a.fn === "min" || a.fn === "max") ? declared(s, a.col) : o.group?.fn === "none" ? declared(s, o.group.col) : undefined;
     if (coll) fold.set(i, coll);
   });
-  return { ...r, ordered: order !== "" || q.group.length === 0, approx, fold, unlimited: null };
+  return { ...r, ordered: order !== "" || q.group.length === 0, approx, fold, split, unlimited: null };
+}
+
+// ---------------------------------------------------------------- compound SELECTs
+
+export type SetOp = "UNION ALL" | "UNION" | "INTERSECT" | "EXCEPT";
+
+export interface Branch {
+  /** Output columns (the first `width` are used); an aggregate branch selects count() of each. */
+  readonly cols: readonly string[];
+  readonly agg: boolean;
+  readonly where: Where;
+}
+
+export interface CompoundQuery {
+  readonly k: "compound";
+  readonly width: number;
+  readonly branches: readonly Branch[];
+  readonly ops: readonly SetOp[];
+  /** null: no ORDER BY; else a direction per output position (ORDER BY every position: a total order). */
+  readonly order: readonly { readonly dir: Dir; readonly nulls: Nulls }[] | null;
+  /** The first ORDER BY term names the first branch's column instead of its position. */
+  readonly byName: boolean;
+  readonly limit: LimitSpec | null;
+  readonly style: ParamStyle;
+}
+
+export function compoundQueryArb(s: Schema): fc.Arbitrary<CompoundQuery> {
+  const col = fc.constantFrom("id", ...s.columns.map((c) => c.name));
+  return fc.record({
+    k: fc.constant("compound" as const),
+    width: fc.integer({ min: 1, max: 2 }),
+    branches: fc.array(fc.record({ cols: fc.array(col, { minLength: 2, maxLength: 2 }), agg: fc.constantFrom(false, false, false, true), where: whereArb(s) }), { minLength: 2, maxLength: 3 }),
+    ops: fc.array(fc.constantFrom<SetOp>("UNION ALL", "UNION", "INTERSECT", "EXCEPT"), { minLength: 2, maxLength: 2 }),
+    order: fc.option(fc.array(fc.record({ dir: dirArb, nulls: nullsArb }), { minLength: 2, maxLength: 2 }), { nil: null, freq: 3 }),
+    byName: fc.boolean(),
+    limit: fc.option(limitArb, { nil: null }),
+    style: paramStyleArb,
+  });
+}
+
+/**
+ * A compound SELECT. The gate refuses set operators other than UNION ALL, and ORDER BY, over a
+ * table with declared COLLATE columns: there only UNION ALL without ORDER BY / LIMIT is generated.
+ * LIMIT only under ORDER BY (every position: the order is total).
+ */
+export function renderCompound(s: Schema, q: CompoundQuery, fresh: readonly (number | bigint)[]): QueryCheck {
+  const collated = s.columns.some((c) => declared(s, c.name) !== undefined);
+  const w = new SqlWriter(q.style, fresh);
+  const parts = q.branches.map((b, i) => {
+    const cols = b.cols.slice(0, q.width);
+    const list = b.agg ? cols.map((c) => `count(${c})`) : cols;
+    const op = i === 0 ? "" : ` ${collated ? "UNION ALL" : (q.ops[i - 1] ?? "UNION ALL")} `;
+    return `${op}SELECT ${list.join(", ")} FROM t${renderWhere(w, b.where)}`;
+  });
+  const order = q.order && !collated ? q.order.slice(0, q.width) : null;
+  const first = q.branches[0];
+  let tail = "";
+  if (order) {
+    const terms = order.map((t, i) => `${i === 0 && q.byName && first && !first.agg ? (first.cols[0] ?? "1") : String(i + 1)}${t.dir}${t.nulls}`);
+    tail = ` ORDER BY ${terms.join(", ")}${renderLimit(w, q.limit)}`;
+  }
+  return { ...w.finish(parts.join("") + tail), ordered: order !== null, approx: new Map(), fold: new Map(), unlimited: null };
 }

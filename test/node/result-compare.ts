@@ -19,6 +19,17 @@ export interface CompareOptions {
   readonly approx?: ReadonlyMap<number, number>;
   /** Output columns whose text is compared folded by a collation. */
   readonly fold?: ReadonlyMap<number, Collation>;
+  /** Output columns of group_concat → separator: element order is arbitrary, parts compared as multisets. */
+  readonly split?: ReadonlyMap<number, string>;
+}
+
+/** Rows with each group_concat text replaced by its parts sorted. */
+function unsplit(rows: readonly (readonly SqlValue[])[], split: ReadonlyMap<number, string> | undefined): readonly (readonly SqlValue[])[] {
+  if (!split || split.size === 0) return rows;
+  return rows.map((r) => r.map((v, i) => {
+    const sep = split.get(i);
+    return sep !== undefined && typeof v === "string" ? v.split(sep).sort().join(sep) : v;
+  }));
 }
 
 function foldText(s: string, c: Collation | undefined): string {
@@ -76,8 +87,10 @@ function sorted(rows: readonly (readonly SqlValue[])[], o: CompareOptions): (rea
 /** Undefined when `actual` matches `expected`, else what differs. */
 export function diffResults(actual: QueryResult, expected: QueryResult, o: CompareOptions): string | undefined {
   if (show(actual.columns) !== show(expected.columns)) return `columns ${show(actual.columns)} != expected ${show(expected.columns)}`;
-  const a = o.ordered ? actual.rows : sorted(actual.rows, o);
-  const e = o.ordered ? expected.rows : sorted(expected.rows, o);
+  const ar = unsplit(actual.rows, o.split);
+  const er = unsplit(expected.rows, o.split);
+  const a = o.ordered ? ar : sorted(ar, o);
+  const e = o.ordered ? er : sorted(er, o);
   if (a.length !== e.length) return `${a.length} rows != expected ${e.length}\n  got      ${show(a)}\n  expected ${show(e)}`;
   for (let i = 0; i < a.length; i++) {
     const ra = a[i] ?? [];

@@ -35,8 +35,17 @@ export type Step = WriteStmt | RowsQuery | AggQuery | BatchStep | IndexStep;
 /** Forms of a vindex value the vindex places (odd text such as '42.0' is answered as a scatter). */
 const placedFormArb = fc.constantFrom<IdForm>("lit", "param", "text", "textParam");
 
+/**
+ * A point WHERE on `id`. Subqueries are taken out: they run before the statement on shards of
+ * their own, which a single-shard transaction cannot include (the gate answers UNSUPPORTED).
+ */
 function pointWhere(w: Where, id: IdVal): Where {
-  return { ...w, route: "eq", ids: [id] };
+  type P = Where["preds"][number];
+  const noSub = (p: P): boolean => {
+    const rec = p as { k: string; a?: P; b?: P };
+    return rec.k !== "sub" && (rec.k !== "or" || (rec.a !== undefined && rec.b !== undefined && noSub(rec.a) && noSub(rec.b)));
+  };
+  return { ...w, route: "eq", ids: [id], preds: w.preds.filter(noSub) };
 }
 
 function txBatchArb(s: Schema): fc.Arbitrary<BatchStep> {
@@ -50,7 +59,12 @@ function txBatchArb(s: Schema): fc.Arbitrary<BatchStep> {
           deleteArb(s).map((d) => ({ ...d, where: pointWhere(d.where, id) })),
           // A plain INSERT takes a fresh id (another shard): upsert forms only, of this one row.
           insertArb(s).map((i) => ({ ...i, verb: i.verb === "INSERT" ? "INSERT OR REPLACE" : i.verb, rows: i.rows.slice(0, 1).map((r) => ({ ...r, id })) })),
-          rowsQueryArb(s, ["eq"]).map((q) => ({ ...q, where: pointWhere(q.where, id) })),
+          rowsQueryArb(s, ["eq"]).map((q) => ({
+            ...q,
+            where: pointWhere(q.where, id),
+            // No scalar subquery items either (see pointWhere).
+            items: q.items.map((it) => (it.fn === "sub" ? { ...it, fn: "none" as const } : it)),
+          })),
           aggQueryArb(s, ["eq"]).map((q) => ({ ...q, where: pointWhere(q.where, id) })),
         ),
         { minLength: 1, maxLength: 4 },

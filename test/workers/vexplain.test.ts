@@ -19,7 +19,7 @@ describe("VEXPLAIN", () => {
     const route = point.inputs?.[0];
     expect(route?.opcode).toBe("equal");
     expect(route?.shards).toHaveLength(1);
-    expect(route?.query).toEqual({ sql: "SELECT name FROM vx WHERE id = CAST(? AS INTEGER)", params: ["7"] });
+    expect(route?.query).toEqual({ sql: "SELECT name FROM vx WHERE id = (? + 0)", params: ["7"] });
 
     const ordered = await plan("SELECT id FROM vx ORDER BY n DESC LIMIT 5 OFFSET 2");
     expect(ordered.operator).toBe("Limit");

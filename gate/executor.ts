@@ -14,7 +14,6 @@ import { Bindings, render } from "./sql/template.ts";
 import { PointRoute } from "./engine/point-route.ts";
 import { concatResults, Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
-import { evalValue } from "./engine/values.ts";
 
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
 
@@ -284,10 +283,9 @@ function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: strin
     return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }], anyShard };
   }
   if (p instanceof Insert) {
-    const shards = new Set(p.rows.map((r) => p.shardOf(ks, evalValue(r.vindexValue, b))));
-    const shard = [...shards][0];
-    if (shards.size !== 1 || shard === undefined) return undefined;
-    return { shard, queries: p.statements(p.rows).map((parts) => ({ ...render(parts, b), kind: "insert" as const })) };
+    const { byShard, lastShard } = p.rowsByShard(ks, b);
+    if (byShard.size !== 1) return undefined;
+    return { shard: lastShard, queries: p.statements(p.rows).map((parts) => ({ ...render(parts, b), kind: "insert" as const })) };
   }
   return undefined;
 }

@@ -33,15 +33,7 @@ export class Insert implements Primitive {
   }
 
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const byShard = new Map<string, InsertRow[]>();
-    let lastShard = "";
-    for (const row of this.rows) {
-      const shard = this.shardOf(vc.keyspace, evalValue(row.vindexValue, b));
-      const rows = byShard.get(shard);
-      if (rows) rows.push(row);
-      else byShard.set(shard, [row]);
-      lastShard = shard;
-    }
+    const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b);
     const shards = [...byShard.keys()];
     const results = await writeEach(shards, async (s) => {
       const queries = this.statements(byShard.get(s) ?? []).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
@@ -103,13 +95,25 @@ export class Insert implements Primitive {
 
   /** Per shard, the statements it would get (VEXPLAIN): nothing is executed. */
   explainShards(x: Explain): Record<string, { sql: string; params: SqlValue[] }[]> {
-    const byShard = new Map<string, InsertRow[]>();
-    for (const row of this.rows) {
-      const shard = this.shardOf(x.keyspace, evalValue(row.vindexValue, x.bindings));
-      byShard.set(shard, [...(byShard.get(shard) ?? []), row]);
-    }
     const out: Record<string, { sql: string; params: SqlValue[] }[]> = {};
-    for (const [shard, rows] of byShard) out[shard] = this.statements(rows).map((parts) => render(parts, x.bindings));
+    for (const [shard, rows] of this.rowsByShard(x.keyspace, x.bindings).byShard) {
+      out[shard] = this.statements(rows).map((parts) => render(parts, x.bindings));
+    }
     return out;
   }
+
+  /** The rows grouped by the shard each goes to, and the shard of the statement's last row. */
+  rowsByShard(ks: KeyspaceGraph, b: Bindings): { byShard: Map<string, InsertRow[]>; lastShard: string } {
+    const byShard = new Map<string, InsertRow[]>();
+    let lastShard = "";
+    for (const row of this.rows) {
+      const shard = this.shardOf(ks, evalValue(row.vindexValue, b));
+      const rows = byShard.get(shard);
+      if (rows) rows.push(row);
+      else byShard.set(shard, [row]);
+      lastShard = shard;
+    }
+    return { byShard, lastShard };
+  }
+
 }

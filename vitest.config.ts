@@ -7,7 +7,8 @@ export default defineConfig({
   test: {
     projects: [
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        // cf: false: no fetch of the Request.cf object from the network (this machine has none).
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { cf: false } })],
         test: { name: "workers", include: ["test/workers/**/*.test.ts"] },
       },
       {

@@ -12,8 +12,9 @@ import { describeValue, evalValue, routableValue, servingShards, shardForValue, 
 /**
  * unsharded: the keyspace's one shard. equal / in: the shards of the vindex values.
  * scatter: every serving shard. reference: any one shard (the data is the same everywhere).
+ * all: a write to a reference table, applied on every serving shard (see Route.execute).
  */
-export type RouteOpcode = "unsharded" | "equal" | "in" | "scatter" | "reference";
+export type RouteOpcode = "unsharded" | "equal" | "in" | "scatter" | "reference" | "all";
 
 export interface RouteSpec {
   readonly opcode: RouteOpcode;
@@ -43,7 +44,7 @@ export class Route implements Primitive {
   shards(ks: KeyspaceGraph, b: Bindings): string[] {
     const { opcode, vindex, values } = this.spec;
     const all = servingShards(ks);
-    if (opcode === "scatter") return all;
+    if (opcode === "scatter" || opcode === "all") return all;
     if (opcode === "unsharded" || opcode === "reference") return all.slice(0, 1);
     if (!vindex || !values || this.spec.routable === false) return all;
     const picked = new Set<string>();
@@ -65,6 +66,25 @@ export class Route implements Primitive {
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
     const shards = this.shards(vc.keyspace, b);
     const q: BoundQuery = { ...render(this.spec.template, b), kind: this.spec.kind };
+    if (this.spec.opcode === "all") {
+      // A reference table holds the same rows on every shard. The first shard goes first: a write
+      // it refuses (a constraint, bad input) is refused before any copy changed. The others then
+      // apply the same deterministic statement; the answer is the first shard's (not a sum).
+      const [first, ...rest] = shards;
+      if (first === undefined) return concatResults([]);
+      const result = (await vc.execute(first, [q]))[0];
+      if (rest.length > 0) {
+        try {
+          await writeEach(rest, async (s) => (await vc.execute(s, [q]))[0]);
+        } catch (e) {
+          const err = toVtError(e);
+          err["failedShard"] ??= rest[0];
+          err["committedShards"] = [first, ...((err["committedShards"] as string[] | undefined) ?? [])];
+          throw err;
+        }
+      }
+      return concatResults([result]);
+    }
     if (q.kind === "read" || shards.length === 1) {
       return concatResults(await Promise.all(shards.map(async (s) => (await vc.execute(s, [q]))[0])));
     }

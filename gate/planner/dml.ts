@@ -6,9 +6,9 @@ import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Insert, type InsertRow } from "../engine/insert.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
-import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
+import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
-import { hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
+import { funcName, hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { planSelect } from "./select.ts";
@@ -21,8 +21,8 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (!ic || ic.type !== "insert_clause") throw new VtError("INTERNAL", "INSERT without insert clause");
   const t = tableRef(ic.table as Node);
   const routing = tableRouting(ks, t.name);
-  if (routing.kind === "reference") throw unsupported(`writing reference table ${t.name}`);
   const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
+  if (routing.kind === "reference") return planReferenceWrite(ps, ks, t.name, "insert");
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "insert" });
   if (hasSubquery(s)) throw unsupported("INSERT … SELECT and subqueries in INSERT");
   const info = ks.tables[t.name.toLowerCase()];
@@ -71,6 +71,28 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB");
 }
 
+/** Functions whose value differs from shard to shard (time, randomness, per-connection state). */
+const NONDETERMINISTIC = new Set(["random", "randomblob", "date", "time", "datetime", "julianday", "strftime", "unixepoch", "timediff", "changes", "total_changes", "last_insert_rowid", "current_time", "current_date", "current_timestamp"]);
+
+/**
+ * A write to a reference table runs on every shard, so it must do the same thing on each copy:
+ * no subqueries (they could read sharded rows) and nothing that differs per shard or per call.
+ */
+function planReferenceWrite(ps: ParsedStatement, ks: KeyspaceGraph, table: string, kind: "insert" | "write"): Primitive {
+  const create = ks.tables[table.toLowerCase()]?.sql ?? "";
+  if (kind === "insert" && /\bDEFAULT\b[^,]*\b(CURRENT_TIME|CURRENT_DATE|CURRENT_TIMESTAMP|random|randomblob|date|time|datetime|julianday|strftime|unixepoch)\b/i.test(create)) {
+    throw unsupported(`INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT`);
+  }
+  if (hasSubquery(ps.stmt)) throw unsupported(`a subquery in a write to reference table ${table}`);
+  walk(ps.stmt, (n) => {
+    const name = funcName(n);
+    if (name !== undefined && NONDETERMINISTIC.has(name)) {
+      throw unsupported(`${name}() in a write to reference table ${table} (each shard's copy would get a different value)`);
+    }
+  });
+  return new Route({ opcode: "all", table, template: sliceTemplate(ps, ps.range[0], ps.range[1]), kind });
+}
+
 export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
   let tableNode: Node | undefined;
@@ -100,7 +122,7 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   const routing = tableRouting(ks, t.name);
   const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "write" });
-  if (routing.kind === "reference") throw unsupported(`writing reference table ${t.name}`);
+  if (routing.kind === "reference") return planReferenceWrite(ps, ks, t.name, "write");
   if (!(ps.replacements?.length ?? 0) && hasSubquery(s)) {
     const bound = bindSubqueries(ps, ks, t, (sub) => planSelect(sub, ks));
     return new Subqueries(bound.subs, planUpdateDelete(bound.ps, ks));

@@ -68,9 +68,9 @@ describe("UNSUPPORTED on a 2-shard keyspace: refused, never answered", () => {
     ["UPDATE of the vindex column over shards", "UPDATE t SET id = id + 100"],
     ["INSERT … SELECT", "INSERT INTO t (id, a, b) SELECT id + 10, a, b FROM t"],
     ["ON CONFLICT DO UPDATE SET id = …", "INSERT INTO t (id, a) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET id = excluded.id + 1"],
-    ["INSERT into a reference table", "INSERT INTO r (k, v) VALUES (1, 'one')"],
-    ["UPDATE of a reference table", "UPDATE r SET v = 'two' WHERE k = 1"],
-    ["DELETE from a reference table", "DELETE FROM r WHERE k = 1"],
+    ["random() in an INSERT into a reference table", "INSERT INTO r (k, v) VALUES (random(), 'one')"],
+    ["time in an UPDATE of a reference table", "UPDATE r SET v = datetime('now') WHERE k = 1"],
+    ["a subquery in a DELETE from a reference table", "DELETE FROM r WHERE k IN (SELECT id FROM t)"],
     ["sqlite_master", "SELECT * FROM sqlite_master"],
     ["PRAGMA", "PRAGMA table_info(t)"],
   ];

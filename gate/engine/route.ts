@@ -27,6 +27,8 @@ export interface RouteSpec {
   readonly affinity?: Affinity;
   /** False when the vindex column compares with a collation other than BINARY: equal values may hash apart. */
   readonly routable?: boolean;
+  /** The vindex values are the first column of these Bindings rows (a gate join's lookup keys), not `values`. */
+  readonly valuesSlot?: number;
 }
 
 function sqlOf(t: Template): string {
@@ -42,14 +44,14 @@ export class Route implements Primitive {
 
   /** The shards this execution reaches. Values a vindex cannot map fall back to scatter. */
   shards(ks: KeyspaceGraph, b: Bindings): string[] {
-    const { opcode, vindex, values } = this.spec;
+    const { opcode, vindex, values, valuesSlot } = this.spec;
     const all = servingShards(ks);
     if (opcode === "scatter" || opcode === "all") return all;
     if (opcode === "unsharded" || opcode === "reference") return all.slice(0, 1);
-    if (!vindex || !values || this.spec.routable === false) return all;
+    if (!vindex || (!values && valuesSlot === undefined) || this.spec.routable === false) return all;
     const picked = new Set<string>();
-    for (const v of values) {
-      const value = evalValue(v, b);
+    const evaluated = valuesSlot !== undefined ? b.subquery(valuesSlot).map((r) => r[0] ?? null) : (values ?? []).map((v) => evalValue(v, b));
+    for (const value of evaluated) {
       if (value === null) continue; // `col = NULL` / `col IN (NULL)` matches no row anywhere
       if (!routableValue(value, this.spec.affinity ?? "BLOB")) return all;
       try {
@@ -97,6 +99,7 @@ export class Route implements Primitive {
       opcode: this.spec.opcode,
       table: this.spec.table,
       ...(this.spec.values ? { values: this.spec.values.map(describeValue) } : {}),
+      ...(this.spec.valuesSlot !== undefined ? { values: "the join keys" } : {}),
       sql: sqlOf(this.spec.template),
       ...(x ? { shards: this.shards(x.keyspace, x.bindings), query: render(this.spec.template, x.bindings) } : {}),
     };

@@ -13,6 +13,8 @@ import { columnOf, conjuncts, declaredCollation, kw, valueOf, type TableRef } fr
 export interface TableRouting {
   readonly kind: "sharded" | "reference" | "unsharded";
   readonly vindex?: Vindex;
+  /** The vindex's name in the vschema: tables sharded by the same name place equal values together. */
+  readonly vindexName?: string;
   readonly column?: string;
   readonly affinity?: Affinity;
   /** False when the vindex column has a non-BINARY collation: equal values may hash apart. */
@@ -49,7 +51,7 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   const vindex = vindexOf(ks.vschema, cv.name);
   // unicode_loose_xxhash folds case and trailing spaces, so NOCASE/RTRIM-equal values hash alike.
   const routable = declaredCollation(info?.sql, cv.column, parseOne) === "BINARY" || vindex.type === "unicode_loose_xxhash";
-  return { kind: "sharded", vindex, column: cv.column, affinity, routable };
+  return { kind: "sharded", vindex, vindexName: cv.name, column: cv.column, affinity, routable };
 }
 
 export interface RouteChoice {
@@ -59,12 +61,16 @@ export interface RouteChoice {
 
 /** equal on `vcol = value`, in on `vcol IN (values)`, else scatter. */
 export function chooseRoute(ps: ParsedStatement, where: Node | undefined, t: TableRef, routing: TableRouting): RouteChoice {
+  const col = routing.column?.toLowerCase();
+  return chooseRouteBy(ps, where ? conjuncts(where) : [], (n) => col !== undefined && columnOf(n, t)?.toLowerCase() === col, routing);
+}
+
+/** As chooseRoute, over WHERE conjuncts, with `isVindexColumn` telling which expressions are the vindex column. */
+export function chooseRouteBy(ps: ParsedStatement, where: readonly Node[], isVindexColumn: (n: Node) => boolean, routing: TableRouting): RouteChoice {
   if (routing.kind === "unsharded") return { opcode: "unsharded" };
   if (routing.kind === "reference") return { opcode: "reference" };
-  const col = routing.column?.toLowerCase();
-  if (!where || col === undefined) return { opcode: "scatter" };
   let inChoice: RouteChoice | undefined;
-  for (const c of conjuncts(where)) {
+  for (const c of where) {
     if (c.type !== "binary_expr") continue;
     const op = kw(c.operator);
     if (op === "=" || op === "==" || op === "IS") {
@@ -72,11 +78,11 @@ export function chooseRoute(ps: ParsedStatement, where: Node | undefined, t: Tab
         [c.left, c.right],
         [c.right, c.left],
       ] as const) {
-        if (columnOf(a, t)?.toLowerCase() !== col) continue;
+        if (!isVindexColumn(a)) continue;
         const v = valueOf(ps, b);
         if (v && !(op === "IS" && "literal" in v && v.literal === null)) return { opcode: "equal", values: [v] };
       }
-    } else if (op === "IN" && !inChoice && columnOf(c.left, t)?.toLowerCase() === col && c.right.type === "paren_expr") {
+    } else if (op === "IN" && !inChoice && isVindexColumn(c.left) && c.right.type === "paren_expr") {
       const inner = c.right.expr as Node;
       const items = inner.type === "list_expr" ? (inner.items as Node[]) : [inner];
       const values = items.map((i) => valueOf(ps, i));

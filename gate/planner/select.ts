@@ -39,6 +39,8 @@ import {
   type TableRef,
 } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
+import { analyzeJoin, colocated, colocatedRoute, planGateJoin } from "./join.ts";
+import { Scope, throughCasts } from "./scope.ts";
 
 type Clause = SelectStmt["clauses"][number];
 
@@ -102,8 +104,19 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     // No table: any one shard computes it.
     return new Route({ opcode: "reference", table: null, template: fullTemplate, kind: "read" });
   }
-  if (from.expr.type === "join_expr") throw unsupported("JOIN");
+  if (from.expr.type === "join_expr") {
+    const j = analyzeJoin(ks, from.expr as Node, where?.expr);
+    if (!colocated(j.steps, j.scope, j.where)) return planGateJoin(ps, s, j);
+    const { step, choice } = colocatedRoute(ps, j);
+    if (!step) return new Route({ opcode: choice.opcode, table: j.steps[0]?.table.ref.name ?? null, template: fullTemplate, kind: "read" });
+    const base = { opcode: choice.opcode, table: step.table.ref.name, kind: "read" as const, ...vindexRouteFields(step.routing, choice.values) };
+    if (choice.opcode === "equal") {
+      return new PointRoute(new Route({ ...base, template: fullTemplate }), () => planMerged(ps, s, j.scope, base));
+    }
+    return planMerged(ps, s, j.scope, base);
+  }
   const t = tableRef(from.expr as Node);
+  const scope = new Scope(ks, [t]);
   const routing = tableRouting(ks, t.name);
   const choice = chooseRoute(ps, where?.expr, t, routing);
   if (choice.opcode === "reference" || choice.opcode === "unsharded") {
@@ -111,13 +124,13 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   }
   const base = { opcode: choice.opcode, table: t.name, kind: "read" as const, ...vindexRouteFields(routing, choice.values) };
   if (choice.opcode === "equal") {
-    return new PointRoute(new Route({ ...base, template: fullTemplate }), () => planMerged(ps, s, ks, t, base));
+    return new PointRoute(new Route({ ...base, template: fullTemplate }), () => planMerged(ps, s, scope, base));
   }
-  return planMerged(ps, s, ks, t, base);
+  return planMerged(ps, s, scope, base);
 }
 
 /** Several shards answer: the gate must merge. */
-function planMerged(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, base: RouteBase): Primitive {
+function planMerged(ps: ParsedStatement, s: SelectStmt, scope: Scope, base: RouteBase): Primitive {
   const selectClause = clause(s, "select_clause");
   const distinct = selectClause?.modifiers.some((m) => m.type === "select_distinct") ?? false;
   if (hasWindow(s)) throw unsupported("window functions");
@@ -125,24 +138,14 @@ function planMerged(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: Ta
   const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
   if (grouped) {
     if (distinct) throw unsupported("SELECT DISTINCT with aggregates");
-    return planAggregate(ps, s, ks, t, items, base);
+    return planAggregate(ps, s, scope, items, base);
   }
-  return planMergeSort(ps, s, ks, t, items, base, distinct);
+  return planMergeSort(ps, s, scope, items, base, distinct);
 }
 
 
 type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
 
-/** A column seen through unary + and CAST keeps its collation in SQLite. */
-function throughCasts(expr: Node): Node {
-  let e = expr;
-  for (;;) {
-    if (e.type === "prefix_op_expr" && e.operator === "+") e = e.expr;
-    else if (e.type === "cast_expr") e = e.args.expr.expr;
-    else if (e.type === "paren_expr" && (e.expr as Node).type !== "list_expr" && (e.expr as Node).type !== "select_stmt") e = e.expr as Node;
-    else return e;
-  }
-}
 
 /** A positive integer literal (`ORDER BY 2`, `GROUP BY 1`) is a position; `1.0` is a constant. */
 function positionOf(ps: ParsedStatement, n: Node): number | undefined {
@@ -151,22 +154,9 @@ function positionOf(ps: ParsedStatement, n: Node): number | undefined {
   return v && "literal" in v && typeof v.literal === "number" ? v.literal : undefined;
 }
 
-function columnCollation(ks: KeyspaceGraph, t: TableRef, expr: Node, explicit: Collation | undefined): Collation {
-  if (explicit) return explicit;
-  const inner = throughCasts(expr);
-  if (inner.type === "binary_expr" && kw(inner.operator) === "COLLATE") return splitCollate(inner).collation ?? "BINARY";
-  const col = columnOf(inner, t);
-  if (col === undefined) return "BINARY";
-  const info = ks.tables[t.name.toLowerCase()];
-  return declaredCollation(info?.sql, col, parseOne);
-}
-
-/** Number of output columns an item expands to (a `*` is every column of the table). */
-function itemWidth(ks: KeyspaceGraph, t: TableRef, item: SelectItem): number {
-  if (!item.star) return 1;
-  const info = ks.tables[t.name.toLowerCase()];
-  if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
-  return info.columns.length;
+/** Number of output columns an item expands to (a `*` is every column of the tables it names). */
+function itemWidth(scope: Scope, item: SelectItem): number {
+  return item.star ? scope.star(item.node).length : 1;
 }
 
 function limitEdit(ps: ParsedStatement, s: SelectStmt): { edit: Edit; count: ValueExpr | null; offset: ValueExpr | null } | undefined {
@@ -189,13 +179,12 @@ function limitEdit(ps: ParsedStatement, s: SelectStmt): { edit: Edit; count: Val
   return { edit: { start, end, parts: [{ compute }] }, count: c, offset: o };
 }
 
-function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase, distinct: boolean): Primitive {
+function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: SelectItem[], base: RouteBase, distinct: boolean): Primitive {
   const terms = sortTerms(s);
-  const widths = items.map((i) => itemWidth(ks, t, i));
+  const widths = items.map((i) => itemWidth(scope, i));
   const visible = widths.reduce((a, b) => a + b, 0);
   const hiddenParts: Part[] = [];
   let hiddenCount = 0;
-  const info = ks.tables[t.name.toLowerCase()];
   /** The collation of output column `at`: of the select item (or table column under `*`) it shows. */
   const outputCollation = (at: number): Collation => {
     let start = 0;
@@ -203,8 +192,9 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
       const item = items[i];
       const w = widths[i] ?? 1;
       if (item && at < start + w) {
-        if (!item.star) return columnCollation(ks, t, item.expr, undefined);
-        return declaredCollation(info?.sql, info?.columns[at - start]?.name ?? "", parseOne);
+        if (!item.star) return scope.collation(item.expr);
+        const c = scope.star(item.node)[at - start];
+        return c ? declaredCollation(c.table.info?.sql, c.column, parseOne) : "BINARY";
       }
       start += w;
     }
@@ -239,8 +229,8 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
           column = at;
           break;
         }
-        const col = item?.star ? columnOf(term.expr, t)?.toLowerCase() : undefined;
-        const under = col === undefined ? -1 : (info?.columns.findIndex((c) => c.name.toLowerCase() === col) ?? -1);
+        const r = item?.star ? scope.resolve(term.expr) : undefined;
+        const under = r && item ? scope.star(item.node).findIndex((c) => c.table === r.table && c.column.toLowerCase() === r.column.toLowerCase()) : -1;
         if (under >= 0) {
           column = at + under;
           break;
@@ -249,7 +239,7 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
       }
       if (column < 0) throw unsupported("SELECT DISTINCT ordered by a term that is not selected");
     }
-    const collation = term.collation ?? (column >= 0 ? outputCollation(column) : columnCollation(ks, t, term.expr, undefined));
+    const collation = term.collation ?? (column >= 0 ? outputCollation(column) : scope.collation(term.expr));
     if (column < 0) {
       column = visible + hiddenCount;
       const [es, ee] = rangeOf(term.expr);
@@ -284,13 +274,12 @@ const PARTIAL: Record<string, Exclude<AggFn, "distinct">> = {
   group_concat: "group_concat",
 };
 
-function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t: TableRef, items: SelectItem[], base: RouteBase): Primitive {
+function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: SelectItem[], base: RouteBase): Primitive {
   if (items.some((i) => i.star)) throw unsupported("* with aggregates");
   // GROUP BY terms, each resolved to an expression (positions and aliases name select items).
   const groupBy = clause(s, "group_by_clause");
   const groupExprs: Node[] = [];
-  const info = ks.tables[t.name.toLowerCase()];
-  const isColumn = (name: string): boolean => info?.columns.some((c) => c.name.toLowerCase() === name.toLowerCase()) ?? false;
+  const isColumn = (name: string): boolean => scope.isColumn(name);
   for (const g of (groupBy?.columns.items ?? []) as Node[]) {
     const pos = positionOf(ps, g);
     if (pos !== undefined) {
@@ -329,7 +318,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
         shardCols.push(sliceTemplate(ps, ...rangeOf(x)), ["typeof(", ...sliceTemplate(ps, ...rangeOf(x)), ")"]);
         distinctArg = { key, node: x, column: shardCols.length - 2 };
       }
-      return { kind: "agg", fn: "distinct", inner: fn, column: distinctArg.column, typeColumn: distinctArg.column + 1, collation: columnCollation(ks, t, x, undefined) };
+      return { kind: "agg", fn: "distinct", inner: fn, column: distinctArg.column, typeColumn: distinctArg.column + 1, collation: scope.collation(x) };
     }
     if (fn === "group_concat") {
       const sep = args[1];
@@ -349,7 +338,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     }
     if (fn === "min" || fn === "max") {
       shardCols.push([`${fn}(`, ...argParts, ")"]);
-      const collation = args[0] ? columnCollation(ks, t, args[0], undefined) : "BINARY";
+      const collation = args[0] ? scope.collation(args[0]) : "BINARY";
       return { kind: "agg", fn, column: shardCols.length - 1, collation };
     }
     if (fn !== "count" && fn !== "total") throw new VtError("INTERNAL", `no partial for ${fn}`);
@@ -359,9 +348,8 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
   let distinctArg: { key: string; node: Node; column: number } | undefined;
   for (const item of items) {
     // SQLite names a bare column reference by the column as declared, anything else by its text.
-    const col = columnOf(item.expr, t);
-    const declared = col === undefined ? undefined : info?.columns.find((c) => c.name.toLowerCase() === col.toLowerCase())?.name;
-    columns.push(item.alias ?? declared ?? textOf(ps, item.expr));
+    const r = scope.resolve(item.expr);
+    columns.push(item.alias ?? (r?.declared ? r.column : undefined) ?? textOf(ps, item.expr));
     const e = item.expr;
     if (isAggregateCall(e) && e.type === "func_call") {
       outputs.push(addAggregate(e));
@@ -399,12 +387,11 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     }
     const item = items[at];
     const expr = item ? item.expr : n;
-    const col = columnOf(throughCasts(expr), t);
-    const declared = col === undefined ? undefined : info?.columns.find((c) => c.name.toLowerCase() === col.toLowerCase());
+    const affinity = expr === throughCasts(expr) ? scope.affinity(expr) : undefined;
     return {
       column: at,
-      collation: columnCollation(ks, t, expr, undefined),
-      ...(declared && expr === throughCasts(expr) ? { affinity: affinityOf(declared.type) } : {}),
+      collation: scope.collation(expr),
+      ...(affinity ? { affinity } : {}),
     };
   };
   const compileHaving = (n: Node): Condition => {
@@ -452,7 +439,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     parts.push(" GROUP BY ");
     shardGroups.forEach((g, i) => parts.push(...(i > 0 ? [", "] : []), ...sliceTemplate(ps, ...rangeOf(g))));
   }
-  const collations = groupExprs.map((g) => columnCollation(ks, t, splitCollate(g).expr, splitCollate(g).collation));
+  const collations = groupExprs.map((g) => scope.collation(splitCollate(g).expr, splitCollate(g).collation));
 
   // ORDER BY over the combined rows: positions, aliases, or expressions written as selected.
   const order: SortKey[] = sortTerms(s).map((term) => {
@@ -465,7 +452,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, ks: KeyspaceGraph, t:
     }
     if (column < 0 || column >= items.length) throw unsupported("ORDER BY an expression that is not selected, with aggregates");
     const item = items[column];
-    const collation = term.collation ?? (item ? columnCollation(ks, t, item.expr, undefined) : "BINARY");
+    const collation = term.collation ?? (item ? scope.collation(item.expr) : "BINARY");
     return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
   });
   const route = new Route({ ...base, template: parts });
@@ -512,9 +499,9 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
   if (ops.some((o) => o !== "union all") || orderBy) {
     for (const b of branches) {
       const from = clause(b, "from_clause");
-      const name = from && from.expr.type !== "join_expr" ? tableRef(from.expr as Node).name : undefined;
-      const sql = name ? ks.tables[name.toLowerCase()]?.sql : undefined;
-      if (sql && /\bCOLLATE\b/i.test(sql)) throw unsupported(`${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
+      const names = from ? analyzeJoin(ks, from.expr as Node, undefined).steps.map((st) => st.table.ref.name) : [];
+      const sql = names.map((name) => ks.tables[name.toLowerCase()]?.sql ?? "").join("\n");
+      if (/\bCOLLATE\b/i.test(sql)) throw unsupported(`${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
     }
   }
   const firstItems = selectItems(branches[0] as SelectStmt);

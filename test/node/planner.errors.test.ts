@@ -38,9 +38,17 @@ async function refusal(sql: string, params?: Params): Promise<VtError> {
 
 describe("UNSUPPORTED on a 2-shard keyspace: refused, never answered", () => {
   const cases: readonly (readonly [string, string])[] = [
-    ["JOIN", "SELECT * FROM t JOIN u ON u.t_id = t.id"],
-    ["comma join", "SELECT * FROM t, u WHERE u.t_id = t.id"],
-    ["self JOIN confined to one shard", "SELECT * FROM t AS x JOIN t AS y ON x.id = y.id WHERE x.id = 1"],
+    ["RIGHT JOIN", "SELECT * FROM t RIGHT JOIN u ON u.t_id = t.id"],
+    ["NATURAL JOIN", "SELECT * FROM t NATURAL JOIN u"],
+    ["a parenthesized join", "SELECT * FROM t JOIN (u JOIN r ON u.id = r.k) ON u.t_id = t.id"],
+    ["aggregates over a gate join", "SELECT count(*) FROM t JOIN u ON u.t_id = t.id"],
+    ["a cross join across shards", "SELECT * FROM t, u"],
+    ["a gate join on a non-equality", "SELECT * FROM t JOIN u ON u.t_id < t.id"],
+    ["an expression over both sides of a gate join", "SELECT t.b + u.id FROM t JOIN u ON u.t_id = t.id"],
+    ["a gate join on columns of different affinity", "SELECT * FROM t JOIN u ON u.t_id = t.a"],
+    ["WHERE on the right side of a gate LEFT JOIN", "SELECT * FROM t LEFT JOIN u ON u.t_id = t.id WHERE u.id > 1"],
+    ["a LEFT JOIN condition on the left side alone", "SELECT * FROM t LEFT JOIN u ON u.t_id = t.id AND t.b > 1"],
+    ["a reference table LEFT JOIN a sharded one, gate-joined on a mismatched affinity", "SELECT * FROM r LEFT JOIN t ON t.a = r.k"],
     // Uncorrelated subqueries are answered now (subqueries.test.ts); correlated ones stay refused:
     ["correlated subquery in WHERE", "SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.t_id = t.id)"],
     ["correlated scalar subquery", "SELECT id, (SELECT count(*) FROM u WHERE t_id = t.id) FROM t"],

@@ -1,0 +1,512 @@
+// Joins. When every row of the join can only pair rows that live on the same shard (co-located:
+// sharded tables joined on equal vindex columns, plus reference tables), the whole statement is
+// routed like a single-table one and merged the same way. Otherwise the gate joins: the tables
+// split into groups that are each co-located, each group becomes one query, and GateJoin pairs
+// the groups' rows by a column equality, looking the right side up by the left side's keys.
+
+import type { Node, SelectStmt } from "sql-parser-cst";
+import { VtError } from "../../topology/errors.ts";
+import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { Collation, SortKey } from "../engine/compare.ts";
+import { Distinct } from "../engine/distinct.ts";
+import { GateJoin, JOIN_KEYS_SLOT, Project, Sort } from "../engine/join.ts";
+import { Limit } from "../engine/limit.ts";
+import type { Primitive } from "../engine/primitive.ts";
+import { Route } from "../engine/route.ts";
+import type { Affinity, ValueExpr } from "../engine/values.ts";
+import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
+import { sliceTemplate, type Part } from "../sql/template.ts";
+import { conjuncts, containsAggregate, declaredCollation, exprKey, hasWindow, kw, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
+import { chooseRouteBy, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
+import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
+import { parseOne } from "../sql/parse.ts";
+
+export interface JoinStep {
+  readonly table: ScopeTable;
+  /** The table as written in FROM (with its alias). */
+  readonly node: Node;
+  readonly op: "inner" | "left";
+  /** ON conjuncts (none for the first table, a comma or CROSS JOIN). */
+  readonly on: readonly Node[];
+  /** USING columns, as equalities between a column of an earlier table and this one. */
+  readonly using: readonly Equality[];
+  /** Where this step's text ends (its ON / USING, else its table). */
+  readonly end: number;
+  readonly routing: TableRouting;
+}
+
+export interface Equality {
+  readonly a: ResolvedColumn;
+  readonly b: ResolvedColumn;
+}
+
+export interface JoinAnalysis {
+  readonly steps: readonly JoinStep[];
+  readonly scope: Scope;
+  readonly where: readonly Node[];
+}
+
+/** The FROM clause's join chain, left to right. Parenthesized joins, RIGHT / FULL and NATURAL joins are refused. */
+export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | undefined): JoinAnalysis {
+  const raw: { node: Node; ref: TableRef; op: "inner" | "left"; spec: Node | undefined }[] = [];
+  const visit = (n: Node): void => {
+    if (n.type === "join_expr") {
+      visit(n.left);
+      const op = kw(n.operator);
+      let kind: "inner" | "left";
+      if (op === "," || op === "JOIN" || op === "INNER JOIN" || op === "CROSS JOIN") kind = "inner";
+      else if (op === "LEFT JOIN" || op === "LEFT OUTER JOIN") kind = "left";
+      else throw unsupported(`${op} (only JOIN, INNER JOIN, CROSS JOIN, LEFT JOIN and commas)`);
+      const right = n.right as Node;
+      if (right.type === "join_expr" || right.type === "paren_expr") throw unsupported("parenthesized joins");
+      raw.push({ node: right, ref: tableRef(right), op: kind, spec: (n.specification ?? undefined) as Node | undefined });
+      return;
+    }
+    if (n.type === "paren_expr") throw unsupported("parenthesized joins and subqueries in FROM");
+    raw.push({ node: n, ref: tableRef(n), op: "inner", spec: undefined });
+  };
+  visit(fromExpr);
+  const scope = new Scope(ks, raw.map((r) => r.ref));
+  const steps: JoinStep[] = raw.map((r, i) => {
+    const table = scope.tables[i] as ScopeTable;
+    let on: Node[] = [];
+    const using: Equality[] = [];
+    if (r.spec?.type === "join_on_specification") on = conjuncts(r.spec.expr as Node);
+    else if (r.spec?.type === "join_using_specification") {
+      const list = (r.spec.expr as Extract<Node, { type: "paren_expr" }>).expr as Node;
+      for (const c of (list.type === "list_expr" ? list.items : [list]) as Node[]) {
+        if (c.type !== "identifier") throw unsupported("this USING form");
+        const b = scope.resolveIn(table, c.name);
+        const earlier = scope.tables.slice(0, i).map((t) => scope.resolveIn(t, c.name)).find((x) => x !== undefined);
+        if (!b || !earlier) throw new VtError("INVALID_ARGUMENT", `cannot join using column ${c.name} - column not present in both tables`);
+        using.push({ a: earlier, b });
+      }
+    } else if (r.spec) throw unsupported(`join specification ${r.spec.type}`);
+    return { table, node: r.node, op: r.op, on, using, end: rangeOf(r.spec ?? r.node)[1], routing: tableRouting(ks, r.ref.name) };
+  });
+  return { steps, scope, where: where ? conjuncts(where) : [] };
+}
+
+/** Tables an expression's column references name; undefined when one does not resolve (or a subquery). */
+function tablesOf(scope: Scope, n: Node): Set<ScopeTable> | undefined {
+  const out = new Set<ScopeTable>();
+  let ok = true;
+  const visit = (x: unknown): void => {
+    if (!ok || typeof x !== "object" || x === null) return;
+    if (Array.isArray(x)) {
+      for (const c of x) visit(c);
+      return;
+    }
+    const node = x as Node;
+    if (typeof (node as { type?: unknown }).type !== "string") return;
+    switch (node.type) {
+      case "identifier":
+      case "member_expr": {
+        if (node.type === "member_expr" && node.property.type === "all_columns" && node.object.type === "identifier") {
+          const t = scope.byQualifier(node.object.name);
+          if (t) out.add(t);
+          else ok = false;
+          return;
+        }
+        const r = scope.resolve(node);
+        if (r) out.add(r.table);
+        else ok = false;
+        return;
+      }
+      case "func_call":
+        visit(node.args);
+        visit(node.filter);
+        visit(node.over);
+        return;
+      case "binary_expr":
+        visit(node.left);
+        if (kw(node.operator) !== "COLLATE") visit(node.right);
+        return;
+      case "cast_expr":
+        visit(node.args.expr.expr);
+        return;
+      case "select_stmt":
+      case "compound_select_stmt":
+        ok = false;
+        return;
+      default:
+        for (const [k, v] of Object.entries(node)) if (k !== "range" && typeof v === "object") visit(v);
+    }
+  };
+  visit(n);
+  return ok ? out : undefined;
+}
+
+/** `a = b` between two plain columns of the scope. */
+function columnEquality(scope: Scope, n: Node): Equality | undefined {
+  if (n.type !== "binary_expr") return undefined;
+  const op = kw(n.operator);
+  if (op !== "=" && op !== "==") return undefined;
+  const a = scope.resolve(n.left);
+  const b = scope.resolve(n.right);
+  return a?.declared && b?.declared && a.table !== b.table ? { a, b } : undefined;
+}
+
+function affinityClass(scope: Scope, c: ResolvedColumn): "numeric" | "text" | "blob" {
+  const a: Affinity = scope.affinityOfColumn(c);
+  return a === "TEXT" ? "text" : a === "BLOB" ? "blob" : "numeric";
+}
+
+function isVindexColumn(t: ScopeTable, routing: TableRouting, column: string): boolean {
+  return routing.kind === "sharded" && routing.column?.toLowerCase() === column.toLowerCase() && t !== undefined;
+}
+
+/**
+ * True when the steps, run whole on each shard, give exactly the join over all rows: the sharded
+ * tables are linked by equalities of their vindex columns (same vindex, affinity, BINARY), and a
+ * LEFT JOIN never preserves rows that live on every shard (a reference-only left side) against a
+ * sharded right side.
+ */
+export function colocated(steps: readonly JoinStep[], scope: Scope, where: readonly Node[]): boolean {
+  const inSet = new Set(steps.map((s) => s.table));
+  const routingOf = new Map(steps.map((s) => [s.table, s.routing] as const));
+  const sharded = steps.filter((s) => s.routing.kind === "sharded");
+  const parent = new Map<ScopeTable, ScopeTable>(sharded.map((s) => [s.table, s.table]));
+  const find = (t: ScopeTable): ScopeTable => {
+    let x = t;
+    while (parent.get(x) !== x) x = parent.get(x) as ScopeTable;
+    return x;
+  };
+  const edge = (e: Equality | undefined): [ScopeTable, ScopeTable] | undefined => {
+    if (!e || !inSet.has(e.a.table) || !inSet.has(e.b.table)) return undefined;
+    const ra = routingOf.get(e.a.table);
+    const rb = routingOf.get(e.b.table);
+    if (!ra || !rb || !isVindexColumn(e.a.table, ra, e.a.column) || !isVindexColumn(e.b.table, rb, e.b.column)) return undefined;
+    if (ra.vindexName !== rb.vindexName || ra.affinity !== rb.affinity || ra.routable === false || rb.routable === false) return undefined;
+    return [e.a.table, e.b.table];
+  };
+  const union = (p: [ScopeTable, ScopeTable] | undefined): void => {
+    if (p) parent.set(find(p[0]), find(p[1]));
+  };
+  let seenSharded = false;
+  for (const [i, st] of steps.entries()) {
+    if (st.op === "left") {
+      if (st.routing.kind === "sharded") {
+        if (!seenSharded) return false;
+        // Only an equality in this LEFT JOIN's own condition, to a table before it, keeps its null-extension per shard exact.
+        const earlier = new Set(steps.slice(0, i).map((s) => s.table));
+        const own = [...st.on.map((c) => columnEquality(scope, c)), ...st.using].filter(
+          (e): e is Equality => e !== undefined && ((e.a.table === st.table && earlier.has(e.b.table)) || (e.b.table === st.table && earlier.has(e.a.table))),
+        );
+        const links = own.map(edge).filter((x) => x !== undefined);
+        if (links.length === 0) return false;
+        for (const l of links) union(l);
+      }
+    } else {
+      for (const c of st.on) union(edge(columnEquality(scope, c)));
+      for (const u of st.using) union(edge(u));
+    }
+    if (st.routing.kind === "sharded") seenSharded = true;
+  }
+  for (const c of where) union(edge(columnEquality(scope, c)));
+  const roots = new Set(sharded.map((s) => find(s.table)));
+  return roots.size <= 1;
+}
+
+/** The route of a co-located join: by the first sharded table a WHERE conjunct pins to one shard (or a few). */
+export function colocatedRoute(ps: ParsedStatement, j: JoinAnalysis, steps: readonly JoinStep[] = j.steps, where: readonly Node[] = j.where): { step: JoinStep | undefined; choice: RouteChoice } {
+  let best: { step: JoinStep; choice: RouteChoice } | undefined;
+  for (const st of steps) {
+    if (st.routing.kind !== "sharded") continue;
+    const col = st.routing.column ?? "";
+    const choice = chooseRouteBy(ps, where, (n) => {
+      const r = j.scope.resolve(n);
+      return r !== undefined && r.table === st.table && r.column.toLowerCase() === col.toLowerCase();
+    }, st.routing);
+    if (choice.opcode === "equal") return { step: st, choice };
+    if (!best || (best.choice.opcode === "scatter" && choice.opcode === "in")) best = { step: st, choice };
+  }
+  if (best) return best;
+  return { step: undefined, choice: { opcode: steps.every((s) => s.routing.kind === "unsharded") ? "unsharded" : "reference" } };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function columnSql(c: ResolvedColumn): string {
+  return `${quoteIdent(c.table.ref.alias)}.${quoteIdent(c.column)}`;
+}
+
+interface Group {
+  readonly steps: JoinStep[];
+  /** Conjuncts the group's own query applies. */
+  readonly where: Node[];
+  /** Columns its query selects. */
+  readonly cols: Part[][];
+  /** Join keys to earlier groups: this group's column and the earlier column. */
+  readonly keys: { mine: ResolvedColumn; theirs: ResolvedColumn }[];
+}
+
+/** The gate-side join of tables that are not co-located. */
+export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis): Primitive {
+  const { scope, steps } = j;
+  const clauses = s.clauses as Node[];
+  const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
+  const tablesNote = "tables joined at the gate (not sharded together: join sharded tables on their vindex columns, or use reference tables, to run the join on the shards)";
+  if (clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") || (select && (select.columns?.items as Node[] | undefined)?.some((i) => containsAggregate(i)))) {
+    throw unsupported(`aggregates and GROUP BY over ${tablesNote}`);
+  }
+  if (hasWindow(s)) throw unsupported(`window functions over ${tablesNote}`);
+
+  // Groups: consecutive steps that can run as one query. A later group can take more tables
+  // only if it was inner-joined (so joining inside it first is the same join).
+  const groups: Group[] = [];
+  const groupOf = new Map<ScopeTable, number>();
+  for (const st of steps) {
+    const g = groups[groups.length - 1];
+    if (g) {
+      const candidate = [...g.steps, st];
+      const tables = new Set(candidate.map((x) => x.table));
+      const onInside =
+        st.on.every((c) => {
+          const ts = tablesOf(scope, c);
+          return ts !== undefined && [...ts].every((t) => tables.has(t));
+        }) && st.using.every((u) => tables.has(u.a.table));
+      const whereInside = j.where.filter((c) => {
+        const ts = tablesOf(scope, c);
+        return ts !== undefined && ts.size > 0 && [...ts].every((t) => tables.has(t));
+      });
+      if (onInside && (groups.length === 1 || g.steps[0]?.op === "inner") && colocated(candidate, scope, whereInside)) {
+        g.steps.push(st);
+        groupOf.set(st.table, groups.length - 1);
+        continue;
+      }
+    }
+    groups.push({ steps: [st], where: [], cols: [], keys: [] });
+    groupOf.set(st.table, groups.length - 1);
+  }
+  if (groups.length < 2) throw new VtError("INTERNAL", "a gate join of one group");
+  const groupsOf = (c: Node): Set<number> | undefined => {
+    const ts = tablesOf(scope, c);
+    return ts && new Set([...ts].map((t) => groupOf.get(t) as number));
+  };
+  const nullExtended = (g: number): boolean => g > 0 && groups[g]?.steps[0]?.op === "left";
+
+  /** Places one condition: in one group's query, or as a join key of the later group. */
+  const place = (c: Node, fromOn: { group: number; left: boolean } | undefined): void => {
+    const gs = groupsOf(c);
+    if (!gs || gs.size === 0) {
+      (groups[fromOn?.group ?? 0] as Group).where.push(c);
+      return;
+    }
+    const list = [...gs].sort((a, b) => a - b);
+    if (list.length === 1) {
+      const g = list[0] as number;
+      if (fromOn) {
+        if (g === fromOn.group) (groups[g] as Group).where.push(c);
+        else if (fromOn.left) throw unsupported(`a LEFT JOIN condition on the left table alone, with ${tablesNote}`);
+        else if (nullExtended(g)) throw unsupported(`a condition on the right side of a LEFT JOIN, with ${tablesNote}`);
+        else (groups[g] as Group).where.push(c);
+        return;
+      }
+      if (nullExtended(g)) throw unsupported(`a WHERE condition on the right side of a LEFT JOIN, with ${tablesNote}`);
+      (groups[g] as Group).where.push(c);
+      return;
+    }
+    const eq = columnEquality(scope, c);
+    const later = list[list.length - 1] as number;
+    if (list.length === 2 && eq && (fromOn ? fromOn.group === later : !nullExtended(later))) {
+      const mine = groupOf.get(eq.a.table) === later ? eq.a : eq.b;
+      const theirs = mine === eq.a ? eq.b : eq.a;
+      (groups[later] as Group).keys.push({ mine, theirs });
+      return;
+    }
+    throw unsupported(`a condition across ${tablesNote} other than column = column (${textOf(ps, c).slice(0, 60)})`);
+  };
+  for (const [gi, g] of groups.entries()) {
+    const first = g.steps[0] as JoinStep;
+    if (gi > 0) {
+      for (const c of first.on) place(c, { group: gi, left: first.op === "left" });
+      for (const u of first.using) {
+        const mine = groupOf.get(u.a.table) === gi ? u.a : u.b;
+        g.keys.push({ mine, theirs: mine === u.a ? u.b : u.a });
+      }
+    }
+  }
+  for (const c of j.where) place(c, undefined);
+  for (const [gi, g] of groups.entries()) {
+    if (gi === 0) continue;
+    if (g.keys.length === 0) {
+      throw unsupported(`a join with no column = column condition between ${tablesNote} (a cross join across shards)`);
+    }
+    for (const k of g.keys) {
+      if (!k.mine.declared || !k.theirs.declared) throw unsupported(`joining on a column that is not declared (rowid), with ${tablesNote}`);
+      if (affinityClass(scope, k.mine) !== affinityClass(scope, k.theirs)) {
+        throw unsupported(`joining ${columnSql(k.theirs)} with ${columnSql(k.mine)}: their affinities differ, so SQLite would convert values while comparing (${tablesNote})`);
+      }
+      const coll = (c: ResolvedColumn): Collation => declaredCollation(c.table.info?.sql, c.column, parseOne);
+      if (coll(k.mine) !== "BINARY" || coll(k.theirs) !== "BINARY") throw unsupported(`joining on a column with a non-BINARY collation, with ${tablesNote}`);
+    }
+    // Look up by the vindex column when one of the keys is it: the lookup then reaches only its shards.
+    const vi = g.keys.findIndex((k) => g.steps.some((st) => st.table === k.mine.table && isVindexColumn(st.table, st.routing, k.mine.column)));
+    if (vi > 0) g.keys.unshift(...g.keys.splice(vi, 1));
+  }
+
+  // Output columns, each computed by one group's query.
+  const addCol = (g: number, parts: Part[]): number => {
+    const group = groups[g] as Group;
+    group.cols.push(parts);
+    return group.cols.length - 1;
+  };
+  const items = ((select?.columns?.items ?? []) as Node[]).map((node) => (node.type === "alias" ? { node, expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined } : { node, expr: node, alias: undefined }));
+  /** Output column → [group, column in that group's query]. */
+  const outputs: [number, number][] = [];
+  const names: string[] = [];
+  const collations: Collation[] = [];
+  /** The column each output shows, when it is a plain column. */
+  const shows: (ResolvedColumn | undefined)[] = [];
+  /** Select item index → its first output column (or -1 for a star item). */
+  const itemColumn: number[] = [];
+  for (const item of items) {
+    const e = item.expr;
+    const isStar = e.type === "all_columns" || (e.type === "member_expr" && e.property.type === "all_columns");
+    if (isStar) {
+      if (steps.some((st) => st.using.length > 0) && e.type === "all_columns") throw unsupported(`SELECT * with USING, with ${tablesNote} (name the columns)`);
+      itemColumn.push(-1);
+      for (const c of scope.star(e)) {
+        const g = groupOf.get(c.table) as number;
+        outputs.push([g, addCol(g, [columnSql({ table: c.table, column: c.column, declared: true })])]);
+        names.push(c.column);
+        shows.push({ table: c.table, column: c.column, declared: true });
+        collations.push(declaredCollation(c.table.info?.sql, c.column, parseOne));
+      }
+      continue;
+    }
+    const gs = groupsOf(e);
+    if (!gs) throw unsupported(`this select item (${textOf(ps, e).slice(0, 60)}) with ${tablesNote}`);
+    if (gs.size > 1) throw unsupported(`an expression over columns of ${tablesNote} (${textOf(ps, e).slice(0, 60)})`);
+    const g = gs.size === 0 ? 0 : ([...gs][0] as number);
+    itemColumn.push(outputs.length);
+    outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(e)))]);
+    const r = scope.resolve(e);
+    names.push(item.alias ?? (r?.declared ? r.column : undefined) ?? textOf(ps, e));
+    shows.push(r);
+    collations.push(scope.collation(e));
+  }
+  const visible = outputs.length;
+  const distinct = select?.modifiers.some((m) => m.type === "select_distinct") ?? false;
+
+  // ORDER BY: an output column (position, alias, or the same expression), else a hidden column.
+  const ob = clauses.find((c) => c.type === "order_by_clause") as Extract<Node, { type: "order_by_clause" }> | undefined;
+  const keys: SortKey[] = [];
+  for (const spec of (ob?.specifications.items ?? []) as Node[]) {
+    let expr = spec;
+    let desc = false;
+    let nulls: string | undefined;
+    if (spec.type === "sort_specification") {
+      expr = spec.expr;
+      desc = spec.direction?.type === "sort_direction_desc";
+      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
+    }
+    const split = splitCollate(expr);
+    const term = split.expr;
+    let column = -1;
+    const pos = term.type === "number_literal" && /^\d+$/.test(term.text) ? Number(term.text) : undefined;
+    if (pos !== undefined) {
+      if (pos < 1 || pos > visible) throw new VtError("INVALID_ARGUMENT", `ORDER BY term ${pos} is out of range (1..${visible})`);
+      column = pos - 1;
+    } else {
+      if (term.type === "identifier") {
+        const i = items.findIndex((it) => it.alias?.toLowerCase() === term.name.toLowerCase());
+        if (i >= 0) column = itemColumn[i] ?? -1;
+      }
+      if (column < 0) {
+        const key = exprKey(ps, term);
+        const i = items.findIndex((it) => itemColumn[items.indexOf(it)] !== -1 && exprKey(ps, it.expr) === key);
+        if (i >= 0) column = itemColumn[i] ?? -1;
+      }
+      if (column < 0) {
+        const r = scope.resolve(term);
+        if (r) column = shows.findIndex((x) => x !== undefined && x.table === r.table && x.column.toLowerCase() === r.column.toLowerCase());
+      }
+    }
+    if (column < 0) {
+      if (distinct) throw unsupported("SELECT DISTINCT ordered by a term that is not selected");
+      if (valueOf(ps, term)) continue; // a constant does not order anything
+      const gs = groupsOf(term);
+      if (!gs || gs.size > 1) throw unsupported(`ORDER BY an expression over several ${tablesNote}`);
+      const g = gs.size === 0 ? 0 : ([...gs][0] as number);
+      column = outputs.length;
+      outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(term)))]);
+      names.push(`_vt_ord${column}`);
+      shows.push(undefined);
+      collations.push(scope.collation(term));
+    }
+    const collation = split.collation ?? collations[column] ?? "BINARY";
+    keys.push({ column, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation });
+  }
+
+  // Key columns each group needs, then the queries.
+  const keyCols = groups.map((g) => g.keys.map((k) => ({ mine: addCol(groups.indexOf(g), [columnSql(k.mine)]), theirs: k.theirs })));
+  const theirCol = (c: ResolvedColumn): [number, number] => {
+    const g = groupOf.get(c.table) as number;
+    const sql = columnSql(c);
+    const group = groups[g] as Group;
+    let at = group.cols.findIndex((p) => p.length === 1 && p[0] === sql);
+    if (at < 0) at = addCol(g, [sql]);
+    return [g, at];
+  };
+  const theirs = keyCols.map((ks) => ks.map((k) => theirCol(k.theirs)));
+  const routes = groups.map((g, gi) => groupRoute(ps, j, g, gi));
+  const offsets: number[] = [];
+  let width = 0;
+  for (const g of groups) {
+    offsets.push(width);
+    width += g.cols.length;
+  }
+  let plan: Primitive = routes[0] as Route;
+  for (let gi = 1; gi < groups.length; gi++) {
+    const group = groups[gi] as Group;
+    const their = (theirs[gi] ?? []).map(([g, c]) => (offsets[g] ?? 0) + c);
+    plan = new GateJoin({
+      left: plan,
+      right: routes[gi] as Route,
+      leftKeys: their,
+      rightKeys: (keyCols[gi] ?? []).map((k) => k.mine),
+      outer: group.steps[0]?.op === "left",
+      rightWidth: group.cols.length,
+    });
+  }
+  plan = new Project(plan, outputs.map(([g, c]) => (offsets[g] ?? 0) + c), names);
+  if (distinct) plan = new Distinct(plan, collations.slice(0, visible));
+  if (keys.length > 0 || outputs.length > visible) plan = new Sort(plan, keys, outputs.length - visible);
+  const lc = clauses.find((c) => c.type === "limit_clause") as Extract<Node, { type: "limit_clause" }> | undefined;
+  if (lc) {
+    const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
+    const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
+    if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
+    plan = new Limit(plan, count ?? null, offset ?? null);
+  }
+  return plan;
+}
+
+/** One group's query: its columns, its tables (joined as written), its conditions and, after the first, the key lookup. */
+function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number): Route {
+  const parts: Part[] = ["SELECT "];
+  if (g.cols.length === 0) g.cols.push(["1"]);
+  g.cols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_c${i}`));
+  parts.push(" FROM ");
+  g.steps.forEach((st, i) => {
+    if (i === 0) parts.push(...sliceTemplate(ps, ...rangeOf(st.node)));
+    else parts.push(...sliceTemplate(ps, (g.steps[i - 1] as JoinStep).end, st.end));
+  });
+  const conds: Part[][] = g.where.map((c) => ["(", ...sliceTemplate(ps, ...rangeOf(c)), ")"]);
+  const lookup = gi > 0 ? g.keys[0] : undefined;
+  if (lookup) conds.unshift([columnSql(lookup.mine), " IN (", { values: (b) => b.subquery(JOIN_KEYS_SLOT).map((r) => r[0] ?? null), empty: "NULL" }, ")"]);
+  conds.forEach((c, i) => parts.push(i === 0 ? " WHERE " : " AND ", ...c));
+  const first = g.steps[0] as JoinStep;
+  const table = first.table.ref.name;
+  const lookupStep = lookup ? g.steps.find((st) => st.table === lookup.mine.table && isVindexColumn(st.table, st.routing, lookup.mine.column)) : undefined;
+  if (lookupStep) {
+    return new Route({ opcode: "in", table: lookupStep.table.ref.name, template: parts, kind: "read", ...vindexRouteFields(lookupStep.routing, []), valuesSlot: JOIN_KEYS_SLOT });
+  }
+  const { step, choice } = colocatedRoute(ps, j, g.steps, g.where);
+  const values: readonly ValueExpr[] | undefined = choice.values;
+  return new Route({ opcode: choice.opcode, table: step?.table.ref.name ?? table, template: parts, kind: "read", ...(step ? vindexRouteFields(step.routing, values) : {}) });
+}

@@ -13,8 +13,8 @@ import { diffResults, diffSubset, show } from "./result-compare.ts";
 import { createTableSql, freshIdArb, schemaArb, type Schema } from "./sql-gen.ts";
 import { deleteArb, insertArb, renderDelete, renderInsert, renderUpdate, updateArb, type InsertStmt, type Rendered, type WriteStmt } from "./statement-gen.ts";
 
-/** Cases of the main property (about 20 ms each). */
-const RUNS = Number(process.env["DIFF_RUNS"] ?? 500);
+/** Cases of the main property (about 20 ms each; thousands per CI run). */
+const RUNS = Number(process.env["DIFF_RUNS"] ?? 2000);
 
 type Step = WriteStmt | RowsQuery | AggQuery | CompoundQuery;
 

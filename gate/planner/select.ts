@@ -19,7 +19,7 @@ import { PointRoute } from "../engine/point-route.ts";
 import { Route } from "../engine/route.ts";
 import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
 import { limitNumber } from "../engine/limit-values.ts";
-import { parseOne, rangeOf, type ParsedStatement } from "../sql/parse.ts";
+import { parseOne, rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit, type Part } from "../sql/template.ts";
 import {
   columnOf,
@@ -133,9 +133,14 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
 function planMerged(ps: ParsedStatement, s: SelectStmt, scope: Scope, base: RouteBase): Primitive {
   const selectClause = clause(s, "select_clause");
   const distinct = selectClause?.modifiers.some((m) => m.type === "select_distinct") ?? false;
-  if (hasWindow(s)) throw unsupported("window functions");
   const items = selectItems(s);
   const grouped = clause(s, "group_by_clause") !== undefined || items.some((i) => containsAggregate(i.expr));
+  if (hasWindow(s)) {
+    // A window partitioned by the vindex column sees whole partitions on each shard.
+    const refused = windowRefusal(s, scope);
+    if (refused) throw unsupported(refused);
+    if (grouped) throw unsupported("window functions with aggregates or GROUP BY over several shards");
+  }
   if (grouped) {
     if (distinct) throw unsupported("SELECT DISTINCT with aggregates");
     return planAggregate(ps, s, scope, items, base);
@@ -143,6 +148,29 @@ function planMerged(ps: ParsedStatement, s: SelectStmt, scope: Scope, base: Rout
   return planMergeSort(ps, s, scope, items, base, distinct);
 }
 
+
+/** Why the window functions of `s` cannot run per shard, or undefined when each is partitioned by a vindex column. */
+function windowRefusal(s: SelectStmt, scope: Scope): string | undefined {
+  let why: string | undefined;
+  const vindexColumn = (n: Node): boolean => {
+    const r = scope.resolve(n);
+    if (!r?.declared) return false;
+    const routing = tableRouting(scope.ks, r.table.ref.name);
+    return routing.kind === "sharded" && routing.routable !== false && routing.column?.toLowerCase() === r.column.toLowerCase();
+  };
+  walk(s, (n) => {
+    if (why || n.type !== "func_call" || !n.over) return;
+    const w = n.over.window;
+    const def = w.type === "paren_expr" ? (w.expr as Node) : undefined;
+    if (!def || def.type !== "window_definition" || def.baseWindowName) {
+      why = "named windows (WINDOW … AS) over several shards";
+      return;
+    }
+    const parts = (def.partitionBy?.specifications.items ?? []) as Node[];
+    if (!parts.some(vindexColumn)) why = "window functions over several shards unless PARTITION BY includes the vindex column";
+  });
+  return why;
+}
 
 type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
 

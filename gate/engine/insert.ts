@@ -117,3 +117,40 @@ export class Insert implements Primitive {
   }
 
 }
+
+/** The Bindings slot holding an INSERT … SELECT's rows (no statement text can produce a negative id). */
+export const INSERT_ROWS_SLOT = -2;
+
+/**
+ * INSERT … SELECT across shards: the SELECT runs first (planned like any read, whole), then its
+ * rows are inserted as an Insert of bound values, each row on the shard of its vindex value. As
+ * SQLite does, the SELECT is read in full before the first row is written.
+ */
+export class InsertSelect implements Primitive {
+  readonly select: Primitive;
+  readonly spec: { table: string; vindex: Vindex; prefix: Template; suffix: Template; affinity: Affinity; width: number; vindexColumn: number };
+
+  constructor(select: Primitive, spec: InsertSelect["spec"]) {
+    this.select = select;
+    this.spec = spec;
+  }
+
+  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
+    const { rows } = await this.select.execute(vc, b);
+    const { width, vindexColumn } = this.spec;
+    const inserts: InsertRow[] = rows.map((row, i) => {
+      if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `${row.length} values for ${width} columns`);
+      return {
+        parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: width }, ")"],
+        vindexValue: { literal: row[vindexColumn] ?? null },
+      };
+    });
+    if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
+    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity);
+    return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
+  }
+
+  describe(x?: Explain): PlanDescription {
+    return { operator: "InsertSelect", table: this.spec.table, vindex: this.spec.vindex.type, inputs: [this.select.describe(x)] };
+  }
+}

@@ -3,7 +3,7 @@
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
-import { Insert, type InsertRow } from "../engine/insert.ts";
+import { Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
@@ -24,7 +24,8 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
   if (routing.kind === "reference") return planReferenceWrite(ps, ks, t.name, "insert");
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "insert" });
-  if (hasSubquery(s)) throw unsupported("INSERT … SELECT and subqueries in INSERT");
+  const source = s.clauses.find((c) => c.type === "select_stmt" || c.type === "compound_select_stmt") as Node | undefined;
+  if (hasSubquery(source ? { ...s, clauses: s.clauses.filter((c) => c !== source) } : s)) throw unsupported("subqueries in INSERT (other than INSERT … SELECT)");
   const info = ks.tables[t.name.toLowerCase()];
   if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
   const vcol = (routing.column ?? "").toLowerCase();
@@ -35,14 +36,25 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (at < 0) {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
   }
-  const upsert = s.clauses.find((c) => c.type === "upsert_clause");
-  if (upsert && upsert.type === "upsert_clause" && upsert.action.type === "upsert_action_update") {
-    for (const a of upsert.action.set.assignments.items as Node[]) {
-      if (a.type === "column_assignment" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
-        throw unsupported(`ON CONFLICT DO UPDATE of the vindex column ${routing.column} (it would move the row)`);
-      }
+  if (source) {
+    if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
+    if (routing.routable === false) {
+      throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
     }
+    checkUpsert(s, vcol, routing.column);
+    const [start, end] = rangeOf(source);
+    const select = planSelect({ ...ps, stmt: source as ParsedStatement["stmt"], range: [start, end] }, ks);
+    return new InsertSelect(select, {
+      table: t.name,
+      vindex: routing.vindex,
+      prefix: [...sliceTemplate(ps, ps.range[0], start), "VALUES "],
+      suffix: [" ", ...sliceTemplate(ps, end, ps.range[1])],
+      affinity: routing.affinity ?? "BLOB",
+      width: cols.length,
+      vindexColumn: at,
+    });
   }
+  checkUpsert(s, vcol, routing.column);
   const values = s.clauses.find((c) => c.type === "values_clause");
   if (!values || values.type !== "values_clause") {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} needs VALUES with its vindex column ${routing.column}`);
@@ -69,6 +81,18 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
   return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB");
+}
+
+/** ON CONFLICT DO UPDATE must not change the vindex column: that would move the row. */
+function checkUpsert(s: Extract<Node, { type: "insert_stmt" }>, vcol: string, column: string | undefined): void {
+  for (const upsert of s.clauses) {
+    if (upsert.type !== "upsert_clause" || upsert.action.type !== "upsert_action_update") continue;
+    for (const a of upsert.action.set.assignments.items as Node[]) {
+      if (a.type === "column_assignment" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
+        throw unsupported(`ON CONFLICT DO UPDATE of the vindex column ${column} (it would move the row)`);
+      }
+    }
+  }
 }
 
 /** Functions whose value differs from shard to shard (time, randomness, per-connection state). */

@@ -10,8 +10,11 @@ export type Part =
   | string
   | { readonly param: ParamRef }
   | { readonly compute: (b: Bindings) => string }
-  /** Values known only at execution (a subquery's result), rendered as `?, ?, …`, or `empty` when there are none. */
-  | { readonly values: (b: Bindings) => readonly SqlValue[]; readonly empty: string };
+  /**
+   * Values known only at execution (a subquery's result), rendered as `?, ?, …`, or `empty` when
+   * there are none. `size`, when the count is known in advance, counts toward paramCount.
+   */
+  | { readonly values: (b: Bindings) => readonly SqlValue[]; readonly empty: string; readonly size?: number };
 export type Template = readonly Part[];
 
 export interface Edit {
@@ -139,7 +142,7 @@ export const MAX_STATEMENT_BYTES = 100_000;
  */
 export function paramCount(parts: Template): number {
   let n = 0;
-  for (const p of parts) if (typeof p !== "string" && "param" in p) n++;
+  for (const p of parts) if (typeof p !== "string") n += "param" in p ? 1 : "values" in p ? (p.size ?? 0) : 0;
   return n;
 }
 

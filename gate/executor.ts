@@ -14,6 +14,7 @@ import { Bindings, render } from "./sql/template.ts";
 import { PointRoute } from "./engine/point-route.ts";
 import { concatResults, Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
+import { blockOf, reserveQuery, SequenceCache } from "./engine/sequence.ts";
 
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
 
@@ -34,11 +35,36 @@ function unwrap<T>(e: Envelope<T>): T {
 }
 
 /** Shared per isolate: the serving graph cache and the plan cache. */
-const state: { graph: ServingGraph | null; fetchedAt: number; plans: PlanCache } = {
+const state: { graph: ServingGraph | null; fetchedAt: number; plans: PlanCache; sequences: SequenceCache } = {
   graph: null,
   fetchedAt: 0,
   plans: new PlanCache(),
+  sequences: new SequenceCache(),
 };
+
+/**
+ * The keyspace and table of a sequence named `table` or `keyspace.table`: a table of an
+ * unsharded keyspace, marked `{"type": "sequence"}` in its vschema (or, named with its keyspace,
+ * any table of an unsharded keyspace).
+ */
+export function locateSequence(g: ServingGraph, name: string): { keyspace: string; table: string } {
+  const dot = name.indexOf(".");
+  const hint = `create it in an unsharded keyspace (CREATE TABLE ${name.slice(dot + 1)} (id INTEGER PRIMARY KEY, next_id INTEGER NOT NULL, cache INTEGER NOT NULL), then INSERT (0, 1, 100)) and mark it {"type": "sequence"} in that keyspace's vschema`;
+  if (dot > 0) {
+    const keyspace = name.slice(0, dot);
+    const table = name.slice(dot + 1);
+    const ks = g.keyspaces[keyspace];
+    if (!ks || ks.sharded || !ks.tables[table.toLowerCase()]) throw new VtError("INVALID_ARGUMENT", `no sequence table ${name}: ${hint}`);
+    return { keyspace, table };
+  }
+  const lower = name.toLowerCase();
+  const marked = Object.values(g.keyspaces).filter((ks) => !ks.sharded && Object.entries(ks.vschema.tables).some(([t, v]) => t.toLowerCase() === lower && v.type === "sequence"));
+  const found = marked.length > 0 ? marked : Object.values(g.keyspaces).filter((ks) => !ks.sharded && ks.tables[lower]);
+  if (found.length !== 1) {
+    throw new VtError("INVALID_ARGUMENT", found.length === 0 ? `no sequence table ${name}: ${hint}` : `sequence ${name} is in several keyspaces (${found.map((k) => k.name).join(", ")}); name it as keyspace.${name}`);
+  }
+  return { keyspace: (found[0] as KeyspaceGraph).name, table: name };
+}
 
 export function planCache(): PlanCache {
   return state.plans;
@@ -100,11 +126,32 @@ export class Executor {
         touched.add(shard);
         return res;
       },
+      nextValues: (sequence, count) => this.#nextValues(sequence, count),
       applyDdl: async (req) => {
         const full: DdlRequest = { keyspace: ks.name, ...req };
         this.#adopt(unwrap(await this.#topology().applyDdl(full)));
       },
     };
+  }
+
+  /** Ids from a sequence table, served from this isolate's cached block or a newly reserved one. */
+  async #nextValues(sequence: string, count: number): Promise<SqlValue[]> {
+    const { keyspace, table } = locateSequence(await this.graph(), sequence);
+    return state.sequences.take(`${keyspace}.${table}`.toLowerCase(), count, async (n) => {
+      for (let attempt = 0; ; attempt++) {
+        const ks = await this.keyspace(keyspace, attempt > 0);
+        const shard = ks.shards[0]?.name;
+        if (!shard) throw new VtError("NOT_SERVING", `keyspace ${keyspace} has no shard`);
+        try {
+          const [res] = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, [reserveQuery(table, n)]));
+          return blockOf(sequence, res?.rows ?? []);
+        } catch (e) {
+          const vt = toVtError(e);
+          // Only a stale graph is retried: the tablet refused before running anything.
+          if (vt.code !== "NOT_SERVING" || vt["servingVersion"] === undefined || attempt >= RETRIES) throw vt;
+        }
+      }
+    });
   }
 
   /** Plans against the cached graph; an unknown table first refreshes the graph once. */
@@ -283,9 +330,13 @@ function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: strin
     return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }], anyShard };
   }
   if (p instanceof Insert) {
-    const { byShard, lastShard } = p.rowsByShard(ks, b);
+    const bound = p.boundWithoutIds(b);
+    if (!bound) {
+      throw new VtError("UNSUPPORTED", "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)");
+    }
+    const { byShard, lastShard } = p.rowsByShard(ks, bound.b, bound.rows);
     if (byShard.size !== 1) return undefined;
-    return { shard: lastShard, queries: p.statements(p.rows).map((parts) => ({ ...render(parts, b), kind: "insert" as const })) };
+    return { shard: lastShard, queries: p.statements(bound.rows).map((parts) => ({ ...render(parts, bound.b), kind: "insert" as const })) };
   }
   return undefined;
 }

@@ -15,9 +15,17 @@ export interface ColumnVindex {
   name: string;
 }
 
+export interface AutoIncrement {
+  /** The column the sequence fills when an INSERT omits it or gives NULL. */
+  column: string;
+  /** The sequence table (`name` or `keyspace.name`), in an unsharded keyspace. */
+  sequence: string;
+}
+
 export interface TableVSchema {
   type?: "reference" | "sequence";
   column_vindexes?: ColumnVindex[];
+  auto_increment?: AutoIncrement;
 }
 
 export interface VSchema {
@@ -82,11 +90,21 @@ export function validateVSchema(input: unknown): VSchema {
     if (name.toLowerCase().startsWith("_vt")) fail(path, "names starting with _vt are reserved");
     if (!isObject(def)) fail(path, "must be an object");
     checkKeys(path, def, ["type", "column_vindexes", "auto_increment", "pinned"]);
-    if (def["auto_increment"] !== undefined) {
-      throw new VtError("UNSUPPORTED", `vschema ${path}.auto_increment: sequences are not supported yet`);
-    }
     if (def["pinned"] !== undefined) throw new VtError("UNSUPPORTED", `vschema ${path}.pinned: pinned tables are not supported`);
     const t: TableVSchema = {};
+    const ai = def["auto_increment"];
+    if (ai !== undefined) {
+      if (!isObject(ai)) fail(`${path}.auto_increment`, 'must be {"column": …, "sequence": …}');
+      checkKeys(`${path}.auto_increment`, ai, ["column", "sequence"]);
+      const column = ai["column"];
+      const sequence = ai["sequence"];
+      if (typeof column !== "string" || column === "") fail(`${path}.auto_increment.column`, "must name a column");
+      if (typeof sequence !== "string" || !/^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/.test(sequence)) {
+        fail(`${path}.auto_increment.sequence`, "must name a sequence table (name or keyspace.name)");
+      }
+      if (def["type"] !== undefined) fail(`${path}.auto_increment`, `a ${String(def["type"])} table has no auto_increment`);
+      t.auto_increment = { column, sequence };
+    }
     const type = def["type"];
     if (type !== undefined) {
       if (type !== "reference" && type !== "sequence") fail(`${path}.type`, 'must be "reference" or "sequence"');

@@ -13,6 +13,26 @@ import type { SqlValue } from "../../topology/sql-values.ts";
 export interface InsertRow {
   readonly parts: Template;
   readonly vindexValue: ValueExpr;
+  /**
+   * With a sequence: what the row writes in the auto-increment column ("omitted" when it is not
+   * listed); a NULL or omitted value takes the sequence's next id. Undefined for an expression.
+   */
+  readonly autoValue?: ValueExpr | "omitted";
+}
+
+/** A table's auto-increment column and its sequence; `vindex` when that column is the vindex column. */
+export interface AutoIncrementSpec {
+  readonly sequence: string;
+  readonly column: string;
+  readonly vindex: boolean;
+}
+
+/** The Bindings slot holding each row's auto-increment value (no statement text can produce a negative id). */
+export const AUTO_SLOT = -3;
+
+/** The auto-increment value of row `i`, bound at execution. */
+export function autoPart(i: number): Part {
+  return { values: (b) => [b.subquery(AUTO_SLOT)[i]?.[0] ?? null], empty: "NULL", size: 1 };
 }
 
 export class Insert implements Primitive {
@@ -23,7 +43,10 @@ export class Insert implements Primitive {
   readonly suffix: Template;
   readonly affinity: Affinity;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity) {
+  readonly auto: AutoIncrementSpec | undefined;
+
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec) {
+    this.auto = auto;
     this.affinity = affinity;
     this.table = table;
     this.vindex = vindex;
@@ -32,8 +55,38 @@ export class Insert implements Primitive {
     this.suffix = suffix;
   }
 
-  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b);
+  /** Rows that take the sequence's next id. */
+  #needIds(b: Bindings): { values: SqlValue[]; need: number[] } {
+    const values = this.rows.map((r) => (r.autoValue === undefined || r.autoValue === "omitted" ? null : evalValue(r.autoValue, b)));
+    const need = this.rows.flatMap((r, i) => (r.autoValue !== undefined && values[i] === null ? [i] : []));
+    return { values, need };
+  }
+
+  /** The rows and bindings with every auto-increment value known. */
+  #bound(b: Bindings, values: readonly SqlValue[]): { rows: InsertRow[]; b: Bindings } {
+    const rows = this.rows.map((r, i) => (this.auto?.vindex ? { ...r, vindexValue: { literal: values[i] ?? null } } : r));
+    return { rows, b: b.withSubqueries(new Map([[AUTO_SLOT, values.map((v) => [v])]])) };
+  }
+
+  /** Without a sequence call: the rows and bindings when no row needs a new id, else undefined. */
+  boundWithoutIds(b: Bindings): { rows: readonly InsertRow[]; b: Bindings } | undefined {
+    if (!this.auto) return { rows: this.rows, b };
+    const { values, need } = this.#needIds(b);
+    return need.length > 0 ? undefined : this.#bound(b, values);
+  }
+
+  async execute(vc: VCursor, bindings: Bindings): Promise<QueryResult> {
+    let b = bindings;
+    let rows: readonly InsertRow[] = this.rows;
+    if (this.auto) {
+      const { values, need } = this.#needIds(bindings);
+      if (need.length > 0) {
+        const ids = await vc.nextValues(this.auto.sequence, need.length);
+        need.forEach((at, k) => (values[at] = ids[k] ?? null));
+      }
+      ({ rows, b } = this.#bound(bindings, values));
+    }
+    const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
     const results = await writeEach(shards, async (s) => {
       const queries = this.statements(byShard.get(s) ?? []).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
@@ -75,7 +128,7 @@ export class Insert implements Primitive {
   /** The shard of one row; a value SQLite would convert before storing is refused, not misplaced. */
   shardOf(ks: KeyspaceGraph, value: SqlValue): string {
     if (value === null) {
-      throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured)`);
+      throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured for it: see auto_increment in the vschema)`);
     }
     if (!routableValue(value, this.affinity)) {
       throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: '${String(value)}' is not a canonical integer for its ${this.affinity} vindex column; send the number`);
@@ -88,7 +141,7 @@ export class Insert implements Primitive {
       operator: "Insert",
       table: this.table,
       vindex: this.vindex.type,
-      rows: this.rows.map((r) => describeValue(r.vindexValue)),
+      rows: this.rows.map((r) => (this.auto?.vindex && (r.autoValue === "omitted" || (r.vindexValue && "literal" in r.vindexValue && r.vindexValue.literal === null)) ? `next from ${this.auto.sequence}` : describeValue(r.vindexValue))),
       ...(x ? { shards: this.explainShards(x) } : {}),
     };
   }
@@ -96,17 +149,19 @@ export class Insert implements Primitive {
   /** Per shard, the statements it would get (VEXPLAIN): nothing is executed. */
   explainShards(x: Explain): Record<string, { sql: string; params: SqlValue[] }[]> {
     const out: Record<string, { sql: string; params: SqlValue[] }[]> = {};
-    for (const [shard, rows] of this.rowsByShard(x.keyspace, x.bindings).byShard) {
-      out[shard] = this.statements(rows).map((parts) => render(parts, x.bindings));
+    const bound = this.boundWithoutIds(x.bindings);
+    if (!bound) return { "(decided by the sequence's ids at execution)": [] };
+    for (const [shard, rows] of this.rowsByShard(x.keyspace, bound.b, bound.rows).byShard) {
+      out[shard] = this.statements(rows).map((parts) => render(parts, bound.b));
     }
     return out;
   }
 
   /** The rows grouped by the shard each goes to, and the shard of the statement's last row. */
-  rowsByShard(ks: KeyspaceGraph, b: Bindings): { byShard: Map<string, InsertRow[]>; lastShard: string } {
+  rowsByShard(ks: KeyspaceGraph, b: Bindings, rows: readonly InsertRow[] = this.rows): { byShard: Map<string, InsertRow[]>; lastShard: string } {
     const byShard = new Map<string, InsertRow[]>();
     let lastShard = "";
-    for (const row of this.rows) {
+    for (const row of rows) {
       const shard = this.shardOf(ks, evalValue(row.vindexValue, b));
       const rows = byShard.get(shard);
       if (rows) rows.push(row);
@@ -128,7 +183,19 @@ export const INSERT_ROWS_SLOT = -2;
  */
 export class InsertSelect implements Primitive {
   readonly select: Primitive;
-  readonly spec: { table: string; vindex: Vindex; prefix: Template; suffix: Template; affinity: Affinity; width: number; vindexColumn: number };
+  readonly spec: {
+    table: string;
+    vindex: Vindex;
+    prefix: Template;
+    suffix: Template;
+    affinity: Affinity;
+    /** Columns the SELECT gives. */
+    width: number;
+    /** Position of the vindex column among the inserted columns (-1: it is the omitted auto-increment column). */
+    vindexColumn: number;
+    /** The sequence, and where its column is among the SELECT's columns (-1: omitted, so it goes first). */
+    auto?: { sequence: string; at: number };
+  };
 
   constructor(select: Primitive, spec: InsertSelect["spec"]) {
     this.select = select;
@@ -136,15 +203,29 @@ export class InsertSelect implements Primitive {
   }
 
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const { rows } = await this.select.execute(vc, b);
-    const { width, vindexColumn } = this.spec;
-    const inserts: InsertRow[] = rows.map((row, i) => {
-      if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `${row.length} values for ${width} columns`);
-      return {
-        parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: width }, ")"],
-        vindexValue: { literal: row[vindexColumn] ?? null },
-      };
-    });
+    const selected = (await this.select.execute(vc, b)).rows;
+    const { width, auto } = this.spec;
+    for (const row of selected) if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `the SELECT gives ${row.length} values for ${width} columns`);
+    let rows: SqlValue[][] = selected.map((r) => [...r]);
+    let vindexColumn = this.spec.vindexColumn;
+    if (auto) {
+      let at = auto.at;
+      if (at < 0) {
+        rows = rows.map((r) => [null, ...r]);
+        at = 0;
+        vindexColumn = vindexColumn < 0 ? 0 : vindexColumn + 1;
+      }
+      const need = rows.flatMap((r, i) => (r[at] === null ? [i] : []));
+      if (need.length > 0) {
+        const ids = await vc.nextValues(auto.sequence, need.length);
+        need.forEach((i, k) => ((rows[i] as SqlValue[])[at] = ids[k] ?? null));
+      }
+    }
+    const w = rows[0]?.length ?? width;
+    const inserts: InsertRow[] = rows.map((row, i) => ({
+      parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w }, ")"],
+      vindexValue: { literal: row[vindexColumn] ?? null },
+    }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
     const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity);
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));

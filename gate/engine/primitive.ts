@@ -4,6 +4,7 @@
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { BoundQuery, QueryResult } from "../../tablet/types.ts";
 import type { Bindings } from "../sql/template.ts";
+import type { SqlValue } from "../../topology/sql-values.ts";
 
 export type { QueryResult } from "../../tablet/types.ts";
 
@@ -12,6 +13,8 @@ export interface VCursor {
   readonly keyspace: KeyspaceGraph;
   /** Runs the queries on one shard as a single transaction. */
   execute(shard: string, queries: BoundQuery[]): Promise<QueryResult[]>;
+  /** `count` fresh ids from a sequence table (vschema `auto_increment`), named `table` or `keyspace.table`. */
+  nextValues(sequence: string, count: number): Promise<SqlValue[]>;
   /** Applies a DDL statement to every shard through the Topology. */
   applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void>;
 }

@@ -3,11 +3,13 @@
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
-import { Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
+import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
+import type { ValueExpr } from "../engine/values.ts";
+import { tableVSchema } from "../../topology/vschema.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
-import { sliceTemplate } from "../sql/template.ts";
+import { sliceTemplate, type Edit } from "../sql/template.ts";
 import { funcName, hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 import { Subqueries } from "../engine/subqueries.ts";
@@ -33,9 +35,24 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     ? (ic.columns.expr.items as Node[]).map((c) => (c.type === "identifier" ? c.name : ""))
     : info.columns.map((c) => c.name);
   const at = cols.findIndex((c) => c.toLowerCase() === vcol);
-  if (at < 0) {
+  // A sequence fills the auto-increment column when it is omitted or NULL.
+  const ai = tableVSchema(ks.vschema, t.name)?.auto_increment;
+  const aiCol = ai?.column.toLowerCase();
+  if (ai && !info.columns.some((c) => c.name.toLowerCase() === aiCol)) {
+    throw new VtError("INVALID_ARGUMENT", `vschema auto_increment of ${t.name} names column ${ai.column}, which the table does not have`);
+  }
+  const autoAt = ai ? cols.findIndex((c) => c.toLowerCase() === aiCol) : -1;
+  const auto = ai ? { sequence: ai.sequence, column: ai.column, vindex: aiCol === vcol } : undefined;
+  if (at < 0 && !auto?.vindex) {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
   }
+  /** With the auto-increment column omitted, it is added first to the column list. */
+  const addAutoColumn = (): Edit[] => {
+    if (!ai || autoAt >= 0) return [];
+    if (!ic.columns) throw new VtError("INTERNAL", "INSERT without a column list lacks a column");
+    const open = rangeOf(ic.columns)[0] + 1;
+    return [{ start: open, end: open, parts: [`"${ai.column.replaceAll('"', '""')}", `] }];
+  };
   if (source) {
     if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
     if (routing.routable === false) {
@@ -47,11 +64,12 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     return new InsertSelect(select, {
       table: t.name,
       vindex: routing.vindex,
-      prefix: [...sliceTemplate(ps, ps.range[0], start), "VALUES "],
+      prefix: [...sliceTemplate(ps, ps.range[0], start, addAutoColumn()), "VALUES "],
       suffix: [" ", ...sliceTemplate(ps, end, ps.range[1])],
       affinity: routing.affinity ?? "BLOB",
       width: cols.length,
       vindexColumn: at,
+      ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
     });
   }
   checkUpsert(s, vcol, routing.column);
@@ -67,20 +85,42 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     if (items.length !== cols.length) {
       throw new VtError("INVALID_ARGUMENT", `VALUES row ${i + 1} has ${items.length} values for ${cols.length} columns`);
     }
-    const vnode = items[at];
-    const v = vnode ? valueOf(ps, vnode) : undefined;
-    if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
-    return { parts: sliceTemplate(ps, ...rangeOf(row)), vindexValue: v };
+    const [rs, re] = rangeOf(row);
+    if (!auto) {
+      const vnode = items[at];
+      const v = vnode ? valueOf(ps, vnode) : undefined;
+      if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
+      return { parts: sliceTemplate(ps, rs, re), vindexValue: v };
+    }
+    // The auto-increment value is bound at execution: the written one, or the sequence's next id.
+    let autoValue: ValueExpr | "omitted" | undefined = "omitted";
+    let edit: Edit = { start: rs + 1, end: rs + 1, parts: [autoPart(i), ", "] };
+    const anode = items[autoAt];
+    if (anode) {
+      const v = valueOf(ps, anode);
+      autoValue = v;
+      edit = v ? { start: rangeOf(anode)[0], end: rangeOf(anode)[1], parts: [autoPart(i)] } : { start: rs, end: rs, parts: [] };
+    }
+    let vindexValue: ValueExpr = { literal: null };
+    if (!auto.vindex) {
+      const vnode = items[at];
+      const v = vnode ? valueOf(ps, vnode) : undefined;
+      if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
+      vindexValue = v;
+    } else if (anode && !autoValue) {
+      throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal, a placeholder, NULL, or leave it out for the sequence)`);
+    }
+    return { parts: sliceTemplate(ps, rs, re, edit.parts.length > 0 ? [edit] : []), vindexValue, ...(autoValue !== undefined ? { autoValue } : {}) };
   });
   const first = rowNodes[0];
   const last = rowNodes[rowNodes.length - 1];
   if (!first || !last || !routing.vindex) throw new VtError("INTERNAL", "INSERT without rows");
-  const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0]);
+  const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0], addAutoColumn());
   const suffix = sliceTemplate(ps, rangeOf(last)[1], ps.range[1]);
   if (routing.routable === false) {
     throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB");
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto);
 }
 
 /** ON CONFLICT DO UPDATE must not change the vindex column: that would move the row. */

@@ -32,6 +32,8 @@ export interface TableSpec {
   readonly column?: string;
   /** A reference table: copied to every shard, `{"type": "reference"}` in the vschema. */
   readonly reference?: boolean;
+  /** vschema auto_increment: the column a sequence fills. */
+  readonly autoIncrement?: { column: string; sequence: string };
 }
 
 export interface ClusterOptions {
@@ -176,6 +178,15 @@ export class FakeCursor implements VCursor {
     }
   }
 
+  /** Sequences: one counter per name, from 1 (the gate's block reservation is tested in workerd). */
+  readonly sequences = new Map<string, number>();
+
+  async nextValues(sequence: string, count: number): Promise<SqlValue[]> {
+    const next = this.sequences.get(sequence) ?? 1;
+    this.sequences.set(sequence, next + count);
+    return Array.from({ length: count }, (_, i) => next + i);
+  }
+
   async applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void> {
     for (const db of [...this.dbs.values(), this.referenceDb]) {
       try {
@@ -230,7 +241,7 @@ export function createCluster(opts: ClusterOptions): Cluster {
     if (spec.reference) vschema.tables[name] = { type: "reference" };
     else {
       if (spec.column === undefined) throw new Error(`table ${name}: a sharded table needs a vindex column`);
-      vschema.tables[name] = { column_vindexes: [{ column: spec.column, name: VINDEX }] };
+      vschema.tables[name] = { column_vindexes: [{ column: spec.column, name: VINDEX }], ...(spec.autoIncrement ? { auto_increment: spec.autoIncrement } : {}) };
     }
   }
   const first = dbs.values().next().value;

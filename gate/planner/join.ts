@@ -382,6 +382,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     if (!gs) throw unsupported(`this select item (${textOf(ps, e).slice(0, 60)}) with ${tablesNote}`);
     if (gs.size > 1) throw unsupported(`an expression over columns of ${tablesNote} (${textOf(ps, e).slice(0, 60)})`);
     const g = gs.size === 0 ? 0 : ([...gs][0] as number);
+    // A missing right row reads as NULLs at the gate: only a plain column is NULL then (typeof() is 'null', coalesce() is not NULL).
+    if (nullExtended(g) && !scope.resolve(e)?.declared) throw unsupported(`an expression over the right side of a LEFT JOIN, with ${tablesNote} (select the column itself)`);
     itemColumn.push(outputs.length);
     outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(e)))]);
     const r = scope.resolve(e);
@@ -432,6 +434,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       const gs = groupsOf(term);
       if (!gs || gs.size > 1) throw unsupported(`ORDER BY an expression over several ${tablesNote}`);
       const g = gs.size === 0 ? 0 : ([...gs][0] as number);
+      if (nullExtended(g) && !scope.resolve(term)?.declared) throw unsupported(`ORDER BY an expression over the right side of a LEFT JOIN, with ${tablesNote}`);
       column = outputs.length;
       outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(term)))]);
       names.push(`_vt_ord${column}`);

@@ -127,6 +127,7 @@ export class Executor {
         return res;
       },
       nextValues: (sequence, count) => this.#nextValues(sequence, count),
+      lookupExecute: (keyspace, sql, params) => this.execute(keyspace, { sql, params }),
       applyDdl: async (req) => {
         const full: DdlRequest = { keyspace: ks.name, ...req };
         this.#adopt(unwrap(await this.#topology().applyDdl(full)));
@@ -330,6 +331,9 @@ function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: strin
     return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }], anyShard };
   }
   if (p instanceof Insert) {
+    if (p.lookups.length > 0) {
+      throw new VtError("UNSUPPORTED", `an INSERT into ${p.table}, which owns lookup vindexes, inside a transactional batch is not supported yet (its lookup rows live in another table)`);
+    }
     const bound = p.boundWithoutIds(b);
     if (!bound) {
       throw new VtError("UNSUPPORTED", "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)");

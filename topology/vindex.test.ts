@@ -126,7 +126,7 @@ const int64BE = (v: bigint): Uint8Array => {
 
 describe("vindex registry", () => {
   it("lists the built-in types", () => {
-    expect(vindexTypes()).toEqual(["binary", "numeric", "unicode_loose_xxhash", "xxhash"]);
+    expect(vindexTypes()).toEqual(["binary", "consistent_lookup", "consistent_lookup_unique", "lookup", "lookup_unique", "numeric", "unicode_loose_xxhash", "xxhash"]);
   });
 
   it.each([
@@ -142,7 +142,7 @@ describe("vindex registry", () => {
   });
 
   it("rejects unknown types, listing the known ones", () => {
-    expectInvalid(() => createVindex("hash_md5"), /unknown vindex type "hash_md5".*binary, numeric, unicode_loose_xxhash, xxhash/);
+    expectInvalid(() => createVindex("hash_md5"), /unknown vindex type "hash_md5".*binary, consistent_lookup, .*numeric, unicode_loose_xxhash, xxhash/);
   });
 
   it("rejects params the type does not take", () => {

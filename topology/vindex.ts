@@ -33,10 +33,19 @@ import type { SqlValue } from "./sql-values.ts";
 
 export type { SqlValue };
 
+/** Where a lookup vindex keeps its mapping: table (`name` or `keyspace.name`), its value column and its keyspace-id column. */
+export interface LookupParams {
+  readonly table: string;
+  readonly from: string;
+  readonly to: string;
+}
+
 export interface Vindex {
   readonly type: string;
   readonly unique: boolean;
   readonly cost: number;
+  /** Set for lookup vindexes: the value → keyspace id mapping lives in this table, not in a function. */
+  readonly lookup?: LookupParams;
   /** Keyspace id for one value; throws INVALID_ARGUMENT when the value cannot be mapped (null, wrong type). */
   map(value: SqlValue): Uint8Array;
 }
@@ -188,6 +197,36 @@ registerVindex("unicode_loose_xxhash", (type, params) => {
     },
   });
 });
+
+// Lookup vindexes (secondary only): a table maps each value of the column to the keyspace ids
+// of its rows. The gate keeps that table in step with the owner table's writes; `map` cannot
+// compute a keyspace id from the value alone.
+for (const [type, unique] of [["lookup_unique", true], ["lookup", false], ["consistent_lookup_unique", true], ["consistent_lookup", false]] as const) {
+  registerVindex(type, (t, params) => {
+    const keys = Object.keys(params);
+    for (const k of ["table", "from", "to"]) {
+      if (typeof params[k] !== "string" || params[k] === "") throw new VtError("INVALID_ARGUMENT", `vindex ${t} needs params.${k}`);
+    }
+    const extra = keys.filter((k) => !["table", "from", "to", "autocommit", "ignore_nulls", "write_only"].includes(k));
+    if (extra.length > 0) throw new VtError("INVALID_ARGUMENT", `vindex ${t} does not take params ${extra.join(", ")}`);
+    for (const k of ["autocommit", "write_only"]) {
+      if (params[k] !== undefined && params[k] !== "false") throw new VtError("UNSUPPORTED", `vindex ${t}: params.${k} is not supported`);
+    }
+    const ident = /^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/;
+    if (!ident.test(params["table"] ?? "") || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(params["from"] ?? "") || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(params["to"] ?? "")) {
+      throw new VtError("INVALID_ARGUMENT", `vindex ${t}: table, from and to must be plain names (table may be keyspace.table; one from column)`);
+    }
+    return Object.freeze({
+      type: t,
+      unique,
+      cost: unique ? 10 : 20,
+      lookup: Object.freeze({ table: params["table"] ?? "", from: params["from"] ?? "", to: params["to"] ?? "" }),
+      map(value: SqlValue): Uint8Array {
+        return reject(t, value, "a lookup vindex maps values through its table");
+      },
+    });
+  });
+}
 
 /** A vindex of a registered type; throws INVALID_ARGUMENT for an unknown type (listing the known ones) or bad params. */
 export function createVindex(type: string, params?: Readonly<Record<string, string>>): Vindex {

@@ -134,9 +134,18 @@ export function validateVSchema(input: unknown): VSchema {
       if (primary && !vindexOf({ sharded, vindexes, tables }, primary.name).unique) {
         fail(`${path}.column_vindexes[0]`, "the primary vindex must be unique");
       }
-      if (t.column_vindexes.length > 1) {
-        throw new VtError("UNSUPPORTED", `vschema ${path}.column_vindexes: secondary (lookup) vindexes are not supported yet`);
+      if (primary && vindexOf({ sharded, vindexes, tables }, primary.name).lookup) {
+        fail(`${path}.column_vindexes[0]`, "the primary vindex must compute the keyspace id (a lookup vindex can only be secondary)");
       }
+      t.column_vindexes.slice(1).forEach((cv, i) => {
+        const p = `${path}.column_vindexes[${i + 1}]`;
+        const def = vindexes[cv.name];
+        if (!vindexOf({ sharded, vindexes, tables }, cv.name).lookup) {
+          throw new VtError("UNSUPPORTED", `vschema ${p}: a secondary vindex must be a lookup vindex (lookup_unique or lookup)`);
+        }
+        if (def?.owner?.toLowerCase() !== name.toLowerCase()) fail(`${p}.name`, `lookup vindex "${cv.name}" must name ${name} as its "owner" (the gate keeps an owned lookup table in step)`);
+        if (t.column_vindexes?.some((o, j) => j !== i + 1 && o.column.toLowerCase() === cv.column.toLowerCase())) fail(p, `column ${cv.column} has two vindexes`);
+      });
     }
     if (sharded && t.type === undefined && t.column_vindexes === undefined) {
       fail(path, "a table of a sharded keyspace needs column_vindexes or \"type\": \"reference\"");

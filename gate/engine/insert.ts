@@ -6,7 +6,9 @@ import type { Vindex } from "../../topology/vindex.ts";
 import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Template } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
-import { describeValue, evalValue, routableValue, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
+import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
+import { addLookupRows, ownerHas, removeLookupRows, type LookupTable } from "./lookup.ts";
+import { toVtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
 
@@ -18,6 +20,8 @@ export interface InsertRow {
    * listed); a NULL or omitted value takes the sequence's next id. Undefined for an expression.
    */
   readonly autoValue?: ValueExpr | "omitted";
+  /** The row's value of each lookup vindex column (Insert.lookups order). */
+  readonly lookupValues?: readonly ValueExpr[];
 }
 
 /** A table's auto-increment column and its sequence; `vindex` when that column is the vindex column. */
@@ -44,9 +48,12 @@ export class Insert implements Primitive {
   readonly affinity: Affinity;
 
   readonly auto: AutoIncrementSpec | undefined;
+  /** Lookup vindexes the table owns: their rows are added before the owner rows. */
+  readonly lookups: readonly LookupTable[];
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec) {
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = []) {
     this.auto = auto;
+    this.lookups = lookups;
     this.affinity = affinity;
     this.table = table;
     this.vindex = vindex;
@@ -88,16 +95,47 @@ export class Insert implements Primitive {
     }
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
-    const results = await writeEach(shards, async (s) => {
-      const queries = this.statements(byShard.get(s) ?? []).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
-      // Several statements for one shard still commit as one transaction.
-      return concatResults(await vc.execute(s, queries));
-    });
+    const lookupPairs = await this.#addLookups(vc, b, rows);
+    let results: QueryResult[];
+    try {
+      results = await writeEach(shards, async (s) => {
+        const queries = this.statements(byShard.get(s) ?? []).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
+        // Several statements for one shard still commit as one transaction.
+        return concatResults(await vc.execute(s, queries));
+      });
+    } catch (e) {
+      // Lookup rows of owner rows that were not written would only cost a read an extra shard; remove them anyway.
+      const committed = new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []);
+      await Promise.all(
+        this.lookups.map((l, i) => removeLookupRows(vc, l, (lookupPairs[i] ?? []).filter(([, , shard]) => !committed.has(shard)).map(([v, k]) => [v, k] as const)).catch(() => undefined)),
+      );
+      throw e;
+    }
     const out = concatResults(results);
     const last = results[shards.indexOf(lastShard)];
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
     else delete out.lastInsertRowid;
     return out;
+  }
+
+  /** Adds the lookup rows of every row (before the rows themselves); returns them with each row's shard. */
+  async #addLookups(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): Promise<[SqlValue, Uint8Array, string][][]> {
+    if (this.lookups.length === 0) return [];
+    const placed = rows.map((r) => {
+      const ksid = this.vindex.map(evalValue(r.vindexValue, b));
+      return { ksid, shard: shardForKsid(vc.keyspace, ksid) };
+    });
+    const all: [SqlValue, Uint8Array, string][][] = [];
+    for (const [i, l] of this.lookups.entries()) {
+      const pairs = rows.map((r, k): [SqlValue, Uint8Array, string] => {
+        const v = r.lookupValues?.[i];
+        const p = placed[k] as { ksid: Uint8Array; shard: string };
+        return [v ? evalValue(v, b) : null, p.ksid, p.shard];
+      });
+      await addLookupRows(vc, l, pairs.map(([v, k]) => [v, k] as const), (ksid, value) => ownerHas(vc, this.table, l.column, ksid, value));
+      all.push(pairs);
+    }
+    return all;
   }
 
   /** The rows of one shard as INSERT statements of at most 100 placeholders each (the DO's bind limit). */
@@ -195,6 +233,8 @@ export class InsertSelect implements Primitive {
     vindexColumn: number;
     /** The sequence, and where its column is among the SELECT's columns (-1: omitted, so it goes first). */
     auto?: { sequence: string; at: number };
+    /** Lookup vindexes the table owns, and where each column is among the SELECT's columns (-1: not given). */
+    lookups?: readonly { table: LookupTable; at: number }[];
   };
 
   constructor(select: Primitive, spec: InsertSelect["spec"]) {
@@ -222,12 +262,15 @@ export class InsertSelect implements Primitive {
       }
     }
     const w = rows[0]?.length ?? width;
+    const shift = auto && auto.at < 0 ? 1 : 0;
+    const lookups = this.spec.lookups ?? [];
     const inserts: InsertRow[] = rows.map((row, i) => ({
       parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w }, ")"],
       vindexValue: { literal: row[vindexColumn] ?? null },
+      lookupValues: lookups.map((l) => ({ literal: l.at < 0 ? null : (row[l.at + shift] ?? null) })),
     }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
-    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity);
+    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table));
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }
 

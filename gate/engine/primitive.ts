@@ -15,6 +15,8 @@ export interface VCursor {
   execute(shard: string, queries: BoundQuery[]): Promise<QueryResult[]>;
   /** `count` fresh ids from a sequence table (vschema `auto_increment`), named `table` or `keyspace.table`. */
   nextValues(sequence: string, count: number): Promise<SqlValue[]>;
+  /** Runs one statement through the gate on a keyspace (lookup vindex tables), as a client would. */
+  lookupExecute(keyspace: string, sql: string, params: SqlValue[]): Promise<QueryResult>;
   /** Applies a DDL statement to every shard through the Topology. */
   applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void>;
 }

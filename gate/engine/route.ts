@@ -7,7 +7,7 @@ import type { Vindex } from "../../topology/vindex.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
 import { render, type Bindings, type Template } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
-import { describeValue, evalValue, routableValue, servingShards, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
+import { describeValue, evalValue, routableValue, servingShards, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
 
 /**
  * unsharded: the keyspace's one shard. equal / in: the shards of the vindex values.
@@ -29,6 +29,8 @@ export interface RouteSpec {
   readonly routable?: boolean;
   /** The vindex values are the first column of these Bindings rows (a gate join's lookup keys), not `values`. */
   readonly valuesSlot?: number;
+  /** The shards are those of the keyspace ids in these Bindings rows (found by a lookup vindex). */
+  readonly ksidSlot?: number;
 }
 
 function sqlOf(t: Template): string {
@@ -44,10 +46,16 @@ export class Route implements Primitive {
 
   /** The shards this execution reaches. Values a vindex cannot map fall back to scatter. */
   shards(ks: KeyspaceGraph, b: Bindings): string[] {
-    const { opcode, vindex, values, valuesSlot } = this.spec;
+    const { opcode, vindex, values, valuesSlot, ksidSlot } = this.spec;
     const all = servingShards(ks);
     if (opcode === "scatter" || opcode === "all") return all;
     if (opcode === "unsharded" || opcode === "reference") return all.slice(0, 1);
+    if (ksidSlot !== undefined) {
+      const picked = new Set<string>();
+      for (const [k] of b.subquery(ksidSlot)) if (k instanceof Uint8Array) picked.add(shardForKsid(ks, k));
+      // No row has the value: one shard still answers (an empty result, count(*) = 0).
+      return picked.size === 0 ? all.slice(0, 1) : all.filter((s) => picked.has(s));
+    }
     if (!vindex || (!values && valuesSlot === undefined) || this.spec.routable === false) return all;
     const picked = new Set<string>();
     const evaluated = valuesSlot !== undefined ? b.subquery(valuesSlot).map((r) => r[0] ?? null) : (values ?? []).map((v) => evalValue(v, b));
@@ -100,8 +108,9 @@ export class Route implements Primitive {
       table: this.spec.table,
       ...(this.spec.values ? { values: this.spec.values.map(describeValue) } : {}),
       ...(this.spec.valuesSlot !== undefined ? { values: "the join keys" } : {}),
+      ...(this.spec.ksidSlot !== undefined ? { shardsFrom: "the lookup vindex" } : {}),
       sql: sqlOf(this.spec.template),
-      ...(x ? { shards: this.shards(x.keyspace, x.bindings), query: render(this.spec.template, x.bindings) } : {}),
+      ...(x && this.spec.ksidSlot === undefined && this.spec.valuesSlot === undefined ? { shards: this.shards(x.keyspace, x.bindings), query: render(this.spec.template, x.bindings) } : {}),
     };
   }
 }

@@ -4,6 +4,7 @@ import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
+import { LOOKUP_SLOT, LookupResolve, OwnedDelete } from "../engine/lookup.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
 import type { Primitive } from "../engine/primitive.ts";
@@ -46,6 +47,15 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (at < 0 && !auto?.vindex) {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
   }
+  const lookups = routing.lookups ?? [];
+  if (lookups.length > 0) {
+    const replace = kw(ic.insertKw) === "REPLACE" || (ic.orAction && kw(ic.orAction.actionKw) === "REPLACE");
+    const upsertUpdate = s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update");
+    if (replace || upsertUpdate) {
+      throw unsupported(`REPLACE and ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes (a replaced row's lookup rows could go stale)`);
+    }
+  }
+  const lookupAt = lookups.map((l) => cols.findIndex((c) => c.toLowerCase() === l.column.toLowerCase()));
   /** With the auto-increment column omitted, it is added first to the column list. */
   const addAutoColumn = (): Edit[] => {
     if (!ai || autoAt >= 0) return [];
@@ -70,6 +80,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       width: cols.length,
       vindexColumn: at,
       ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
+      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? -1 })) } : {}),
     });
   }
   checkUpsert(s, vcol, routing.column);
@@ -86,11 +97,19 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       throw new VtError("INVALID_ARGUMENT", `VALUES row ${i + 1} has ${items.length} values for ${cols.length} columns`);
     }
     const [rs, re] = rangeOf(row);
+    const lookupValues = lookups.map((l, k) => {
+      const n = items[lookupAt[k] ?? -1];
+      if (!n) return { literal: null };
+      const v = valueOf(ps, n);
+      if (!v) throw unsupported(`an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
+      return v;
+    });
+    const withLookups = lookups.length > 0 ? { lookupValues } : {};
     if (!auto) {
       const vnode = items[at];
       const v = vnode ? valueOf(ps, vnode) : undefined;
       if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
-      return { parts: sliceTemplate(ps, rs, re), vindexValue: v };
+      return { parts: sliceTemplate(ps, rs, re), vindexValue: v, ...withLookups };
     }
     // The auto-increment value is bound at execution: the written one, or the sequence's next id.
     let autoValue: ValueExpr | "omitted" | undefined = "omitted";
@@ -110,7 +129,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     } else if (anode && !autoValue) {
       throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal, a placeholder, NULL, or leave it out for the sequence)`);
     }
-    return { parts: sliceTemplate(ps, rs, re, edit.parts.length > 0 ? [edit] : []), vindexValue, ...(autoValue !== undefined ? { autoValue } : {}) };
+    return { parts: sliceTemplate(ps, rs, re, edit.parts.length > 0 ? [edit] : []), vindexValue, ...(autoValue !== undefined ? { autoValue } : {}), ...withLookups };
   });
   const first = rowNodes[0];
   const last = rowNodes[rowNodes.length - 1];
@@ -120,7 +139,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.routable === false) {
     throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto);
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups);
 }
 
 /** ON CONFLICT DO UPDATE must not change the vindex column: that would move the row. */
@@ -204,6 +223,11 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
       if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === vcol)) {
         throw unsupported(`UPDATE of the vindex column ${routing.column} (it would move the row to another shard)`);
       }
+      for (const l of routing.lookups ?? []) {
+        if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === l.column.toLowerCase())) {
+          throw unsupported(`UPDATE of ${l.column}, which has lookup vindex ${l.name} (delete the row and insert it again)`);
+        }
+      }
     }
   }
   const choice = chooseRoute(ps, where, t, routing);
@@ -212,11 +236,16 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   for (const c of s.clauses as Node[]) {
     if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported(`${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
   }
-  return new Route({
-    opcode: choice.opcode,
-    table: t.name,
-    template: full,
-    kind: "write",
-    ...vindexRouteFields(routing, choice.values),
-  });
+  const route = choice.lookup
+    ? new Route({ opcode: "in", table: t.name, template: full, kind: "write", ksidSlot: LOOKUP_SLOT })
+    : new Route({ opcode: choice.opcode, table: t.name, template: full, kind: "write", ...vindexRouteFields(routing, choice.values) });
+  let plan: Primitive = route;
+  const lookups = routing.lookups ?? [];
+  if (s.type === "delete_stmt" && lookups.length > 0 && routing.vindex) {
+    // Read what is deleted (in the same shard transaction) so its lookup rows can go after it.
+    const cols = [routing.column ?? "", ...lookups.map((l) => l.column)].map((c) => `"${c.replaceAll('"', '""')}"`).join(", ");
+    const pre = ["SELECT ", cols, " FROM ", ...sliceTemplate(ps, ...rangeOf(tableNode)), ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : [])];
+    plan = new OwnedDelete(route, pre, routing.vindex, lookups);
+  }
+  return choice.lookup ? new LookupResolve(choice.lookup, choice.values ?? [], plan) : plan;
 }

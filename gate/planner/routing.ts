@@ -7,11 +7,14 @@ import { tableVSchema, vindexOf } from "../../topology/vschema.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import type { RouteOpcode } from "../engine/route.ts";
 import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
+import type { LookupTable } from "../engine/lookup.ts";
 import { parseOne, type ParsedStatement } from "../sql/parse.ts";
 import { columnOf, conjuncts, declaredCollation, kw, valueOf, type TableRef } from "./ast.ts";
 
 export interface TableRouting {
   readonly kind: "sharded" | "reference" | "unsharded";
+  /** Secondary lookup vindexes (owned by this table). */
+  readonly lookups?: readonly (LookupTable & { readonly routable: boolean })[];
   readonly vindex?: Vindex;
   /** The vindex's name in the vschema: tables sharded by the same name place equal values together. */
   readonly vindexName?: string;
@@ -51,18 +54,46 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   const vindex = vindexOf(ks.vschema, cv.name);
   // unicode_loose_xxhash folds case and trailing spaces, so NOCASE/RTRIM-equal values hash alike.
   const routable = declaredCollation(info?.sql, cv.column, parseOne) === "BINARY" || vindex.type === "unicode_loose_xxhash";
-  return { kind: "sharded", vindex, vindexName: cv.name, column: cv.column, affinity, routable };
+  const lookups = (t.column_vindexes ?? []).slice(1).map((lv) => {
+    const lv2 = vindexOf(ks.vschema, lv.name);
+    const lp = lv2.lookup;
+    if (!lp) throw new VtError("INVALID_ARGUMENT", `vindex ${lv.name} of table ${table} is not a lookup vindex`);
+    const dot = lp.table.indexOf(".");
+    return {
+      name: lv.name,
+      keyspace: dot > 0 ? lp.table.slice(0, dot) : ks.name,
+      table: dot > 0 ? lp.table.slice(dot + 1) : lp.table,
+      from: lp.from,
+      to: lp.to,
+      unique: lv2.unique,
+      column: lv.column,
+      // Equal values under NOCASE / RTRIM would have different lookup rows: such a column is not routed by its lookup.
+      routable: declaredCollation(info?.sql, lv.column, parseOne) === "BINARY",
+    };
+  });
+  return { kind: "sharded", vindex, vindexName: cv.name, column: cv.column, affinity, routable, ...(lookups.length > 0 ? { lookups } : {}) };
 }
 
 export interface RouteChoice {
   readonly opcode: RouteOpcode;
   readonly values?: readonly ValueExpr[];
+  /** Set when a lookup vindex picks the shards (opcode "in", values are the lookup column's). */
+  readonly lookup?: LookupTable;
 }
 
 /** equal on `vcol = value`, in on `vcol IN (values)`, else scatter. */
 export function chooseRoute(ps: ParsedStatement, where: Node | undefined, t: TableRef, routing: TableRouting): RouteChoice {
   const col = routing.column?.toLowerCase();
-  return chooseRouteBy(ps, where ? conjuncts(where) : [], (n) => col !== undefined && columnOf(n, t)?.toLowerCase() === col, routing);
+  const list = where ? conjuncts(where) : [];
+  const primary = chooseRouteBy(ps, list, (n) => col !== undefined && columnOf(n, t)?.toLowerCase() === col, routing);
+  if (primary.opcode !== "scatter") return primary;
+  // No primary vindex value: a lookup vindex on another column may still pick the shards.
+  for (const l of routing.lookups ?? []) {
+    if (!l.routable) continue;
+    const c = chooseRouteBy(ps, list, (n) => columnOf(n, t)?.toLowerCase() === l.column.toLowerCase(), routing);
+    if (c.opcode === "equal" || c.opcode === "in") return { opcode: "in", values: c.values ?? [], lookup: l };
+  }
+  return primary;
 }
 
 /** As chooseRoute, over WHERE conjuncts, with `isVindexColumn` telling which expressions are the vindex column. */

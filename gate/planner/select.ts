@@ -17,6 +17,7 @@ import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { PointRoute } from "../engine/point-route.ts";
 import { Route } from "../engine/route.ts";
+import { LOOKUP_SLOT, LookupResolve } from "../engine/lookup.ts";
 import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
 import { limitNumber } from "../engine/limit-values.ts";
 import { parseOne, rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
@@ -119,6 +120,12 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const scope = new Scope(ks, [t]);
   const routing = tableRouting(ks, t.name);
   const choice = chooseRoute(ps, where?.expr, t, routing);
+  if (choice.lookup) {
+    // A lookup vindex names the shards at execution; a unique one with one value names at most one.
+    const base = { opcode: "in" as const, table: t.name, kind: "read" as const, ksidSlot: LOOKUP_SLOT };
+    const inner = choice.lookup.unique && choice.values?.length === 1 ? new Route({ ...base, template: fullTemplate }) : planMerged(ps, s, scope, base);
+    return new LookupResolve(choice.lookup, choice.values ?? [], inner);
+  }
   if (choice.opcode === "reference" || choice.opcode === "unsharded") {
     return new Route({ opcode: choice.opcode, table: t.name, template: fullTemplate, kind: "read" });
   }

@@ -34,6 +34,8 @@ export interface TableSpec {
   readonly reference?: boolean;
   /** vschema auto_increment: the column a sequence fills. */
   readonly autoIncrement?: { column: string; sequence: string };
+  /** Secondary (lookup) vindexes: column and the name of a vindex in ClusterOptions.vindexes. */
+  readonly secondary?: readonly { column: string; name: string }[];
 }
 
 export interface ClusterOptions {
@@ -41,6 +43,8 @@ export interface ClusterOptions {
   readonly shards: number;
   readonly tables: Readonly<Record<string, TableSpec>>;
   readonly keyspace?: string;
+  /** Extra vindexes (lookup vindexes) besides the xxhash one every sharded table uses. */
+  readonly vindexes?: Readonly<Record<string, { type: string; params?: Record<string, string>; owner?: string }>>;
 }
 
 /** Name of the vindex every sharded table uses. */
@@ -187,6 +191,15 @@ export class FakeCursor implements VCursor {
     return Array.from({ length: count }, (_, i) => next + i);
   }
 
+  /** Lookup tables live in this same keyspace here: the statement is planned and run like any other. */
+  async lookupExecute(keyspace: string, sql: string, params: SqlValue[]): Promise<QueryResult> {
+    if (keyspace !== this.#ks.name) throw new VtError("INVALID_ARGUMENT", `fake cursor has no keyspace ${keyspace}`);
+    const plan = planParsed(parseOne(sql), this.#ks);
+    const b = new Bindings(params);
+    b.check(plan.params);
+    return plan.primitive.execute(this, b);
+  }
+
   async applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void> {
     for (const db of [...this.dbs.values(), this.referenceDb]) {
       try {
@@ -235,13 +248,16 @@ export function createCluster(opts: ClusterOptions): Cluster {
   const dbs = new Map<string, DatabaseSync>();
   for (const n of names) dbs.set(n, new DatabaseSync(":memory:"));
   const referenceDb = new DatabaseSync(":memory:");
-  const vschema: VSchema = { sharded: true, vindexes: { [VINDEX]: { type: "xxhash" } }, tables: {} };
+  const vschema: VSchema = { sharded: true, vindexes: { [VINDEX]: { type: "xxhash" }, ...(opts.vindexes ?? {}) }, tables: {} };
   for (const [name, spec] of Object.entries(opts.tables)) {
     for (const db of [...dbs.values(), referenceDb]) db.exec(spec.create);
     if (spec.reference) vschema.tables[name] = { type: "reference" };
     else {
       if (spec.column === undefined) throw new Error(`table ${name}: a sharded table needs a vindex column`);
-      vschema.tables[name] = { column_vindexes: [{ column: spec.column, name: VINDEX }], ...(spec.autoIncrement ? { auto_increment: spec.autoIncrement } : {}) };
+      vschema.tables[name] = {
+        column_vindexes: [{ column: spec.column, name: VINDEX }, ...(spec.secondary ?? [])],
+        ...(spec.autoIncrement ? { auto_increment: spec.autoIncrement } : {}),
+      };
     }
   }
   const first = dbs.values().next().value;

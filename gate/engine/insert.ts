@@ -7,7 +7,7 @@ import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Te
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
-import { addLookupRows, ownerHas, removeLookupRows, type LookupTable } from "./lookup.ts";
+import { addLookupRows, lostLookups, ownerHas, removeLookupRows, type LookupTable } from "./lookup.ts";
 import { toVtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
@@ -50,10 +50,13 @@ export class Insert implements Primitive {
   readonly auto: AutoIncrementSpec | undefined;
   /** Lookup vindexes the table owns: their rows are added before the owner rows. */
   readonly lookups: readonly LookupTable[];
+  /** The vindex column's name (to delete a row that lost a unique lookup race). */
+  readonly vindexColumn: string | undefined;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = []) {
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string) {
     this.auto = auto;
     this.lookups = lookups;
+    this.vindexColumn = vindexColumn;
     this.affinity = affinity;
     this.table = table;
     this.vindex = vindex;
@@ -111,6 +114,7 @@ export class Insert implements Primitive {
       );
       throw e;
     }
+    await this.#verifyLookups(vc, b, rows, lookupPairs);
     const out = concatResults(results);
     const last = results[shards.indexOf(lastShard)];
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
@@ -136,6 +140,33 @@ export class Insert implements Primitive {
       all.push(pairs);
     }
     return all;
+  }
+
+  /**
+   * A unique lookup row another INSERT took over while this one wrote its rows: that INSERT keeps
+   * the value, and this one's rows holding it are deleted again (CONSTRAINT), so the value is
+   * never held twice.
+   */
+  async #verifyLookups(vc: VCursor, b: Bindings, rows: readonly InsertRow[], pairs: readonly (readonly [SqlValue, Uint8Array, string])[][]): Promise<void> {
+    for (const [i, l] of this.lookups.entries()) {
+      const mine = pairs[i] ?? [];
+      const lost = await lostLookups(vc, l, mine.map(([v, k]) => [v, k] as const));
+      if (lost.length === 0) continue;
+      for (const [v, k] of lost) {
+        const at = mine.findIndex(([mv, mk]) => mk === k && mv === v);
+        const row = rows[at];
+        const shard = mine[at]?.[2];
+        if (!row || shard === undefined || !this.vindexColumn) continue;
+        const parts: Template = [
+          `DELETE FROM "${this.table.replaceAll('"', '""')}" WHERE "${l.column.replaceAll('"', '""')}" = `,
+          { values: () => [v], empty: "NULL" },
+          ` AND "${this.vindexColumn.replaceAll('"', '""')}" = `,
+          { values: () => [evalValue(row.vindexValue, b)], empty: "NULL" },
+        ];
+        await vc.execute(shard, [{ ...render(parts, b), kind: "write" }]);
+      }
+      throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${lost.map(([v]) => String(v)).join(", ")} was inserted concurrently; those rows were not kept (the statement's other rows were)`);
+    }
   }
 
   /** The rows of one shard as INSERT statements of at most 100 placeholders each (the DO's bind limit). */
@@ -233,6 +264,8 @@ export class InsertSelect implements Primitive {
     vindexColumn: number;
     /** The sequence, and where its column is among the SELECT's columns (-1: omitted, so it goes first). */
     auto?: { sequence: string; at: number };
+    /** The vindex column's name. */
+    vindexColumnName?: string;
     /** Lookup vindexes the table owns, and where each column is among the SELECT's columns (-1: not given). */
     lookups?: readonly { table: LookupTable; at: number }[];
   };
@@ -270,7 +303,7 @@ export class InsertSelect implements Primitive {
       lookupValues: lookups.map((l) => ({ literal: l.at < 0 ? null : (row[l.at + shift] ?? null) })),
     }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
-    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table));
+    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName);
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }
 

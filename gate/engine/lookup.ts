@@ -125,6 +125,30 @@ async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [S
     throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(value)} already exists`);
   }
   await vc.lookupExecute(l.keyspace, `UPDATE ${q(l.table)} SET ${q(l.to)} = ? WHERE ${q(l.from)} = ?`, [ksid, value]);
+  // Its owner may have been mid-insert (lookup row first, row second): look again, and give the row back if it appeared.
+  if (current instanceof Uint8Array && (await ownerHas(current, value))) {
+    await vc.lookupExecute(l.keyspace, `UPDATE ${q(l.table)} SET ${q(l.to)} = ? WHERE ${q(l.from)} = ? AND ${q(l.to)} = ?`, [current, value, ksid]);
+    throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(value)} already exists`);
+  }
+}
+
+/**
+ * After the owner rows are written: the (value, keyspace id) pairs whose unique lookup row no
+ * longer names them, because a concurrent INSERT of the same value took it over in between.
+ */
+export async function lostLookups(vc: VCursor, l: LookupTable, pairs: readonly (readonly [SqlValue, Uint8Array])[]): Promise<(readonly [SqlValue, Uint8Array])[]> {
+  const live = pairs.filter(([v]) => v !== null);
+  if (!l.unique || live.length === 0) return [];
+  const now = new Map<string, Uint8Array>();
+  for (let i = 0; i < live.length; i += 90) {
+    const chunk = live.slice(i, i + 90).map(([v]) => v);
+    const r = await vc.lookupExecute(l.keyspace, `SELECT ${q(l.from)}, ${q(l.to)} FROM ${q(l.table)} WHERE ${q(l.from)} IN (${chunk.map(() => "?").join(", ")})`, chunk);
+    for (const [v, k] of r.rows) if (k instanceof Uint8Array) now.set(groupKey([v ?? null], ["BINARY"]), k);
+  }
+  return live.filter(([v, k]) => {
+    const cur = now.get(groupKey([v], ["BINARY"]));
+    return !cur || !sameBytes(cur, k);
+  });
 }
 
 /** Removes lookup rows for (value, keyspace id) pairs, after the owner rows are gone. */

@@ -101,6 +101,25 @@ describe("lookup vindexes", () => {
     expect((await cl.run("SELECT id FROM users WHERE email = 'ghost@x'")).rows).toEqual([[7]]);
   });
 
+  it("concurrent INSERTs of one unique value: never both kept", async () => {
+    const cl = cluster();
+    for (let i = 0; i < 30; i++) {
+      const email = `race${i}@x`;
+      // A dangling lookup row for some of them, so the takeover path races too.
+      if (i % 2 === 0) await cl.run("INSERT INTO user_email_idx (email, keyspace_id) VALUES (?, ?)", [email, xx.map(5000 + i)]);
+      const settled = await Promise.allSettled([
+        cl.run("INSERT INTO users (id, email) VALUES (?, ?)", [1000 + 2 * i, email]),
+        cl.run("INSERT INTO users (id, email) VALUES (?, ?)", [1001 + 2 * i, email]),
+      ]);
+      for (const s of settled) if (s.status === "rejected") expect(s.reason).toMatchObject({ code: "CONSTRAINT" });
+      const held = (await cl.run("SELECT id FROM users WHERE email = ?", [email])).rows;
+      const everywhere = (await cl.run("SELECT id FROM users WHERE email || '' = ?", [email])).rows;
+      expect(everywhere.length, email).toBeLessThanOrEqual(1);
+      expect(held, email).toEqual(everywhere);
+      expect(settled.filter((s) => s.status === "fulfilled").length).toBe(everywhere.length);
+    }
+  });
+
   it("an owner INSERT that fails removes the lookup rows it added", async () => {
     const cl = cluster();
     await cl.run(seed);

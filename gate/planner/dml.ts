@@ -14,8 +14,8 @@ import { sliceTemplate, type Edit } from "../sql/template.ts";
 import { funcName, hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 import { Subqueries } from "../engine/subqueries.ts";
-import { planSelect } from "./select.ts";
-import { bindSubqueries } from "./subqueries.ts";
+import { keepSubquery, planSelect } from "./select.ts";
+import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
@@ -207,8 +207,11 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "write" });
   if (routing.kind === "reference") return planReferenceWrite(ps, ks, t.name, "write");
   if (!(ps.replacements?.length ?? 0) && hasSubquery(s)) {
-    const bound = bindSubqueries(ps, ks, t, (sub) => planSelect(sub, ks));
-    return new Subqueries(bound.subs, planUpdateDelete(bound.ps, ks));
+    const keep = keepSubquery(ks, tableNode, where);
+    if (!(keep && subqueriesOf(s).every(keep))) {
+      const bound = bindSubqueries(ps, ks, [t], (sub) => planSelect(sub, ks), keep);
+      return new Subqueries(bound.subs, planUpdateDelete(bound.ps, ks));
+    }
   }
   if (s.type === "update_stmt") {
     const set = s.clauses.find((c) => c.type === "set_clause");

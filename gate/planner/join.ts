@@ -76,6 +76,7 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
       const list = (r.spec.expr as Extract<Node, { type: "paren_expr" }>).expr as Node;
       for (const c of (list.type === "list_expr" ? list.items : [list]) as Node[]) {
         if (c.type !== "identifier") throw unsupported("this USING form");
+        scope.using.add(c.name.toLowerCase());
         const b = scope.resolveIn(table, c.name);
         const earlier = scope.tables.slice(0, i).map((t) => scope.resolveIn(t, c.name)).find((x) => x !== undefined);
         if (!b || !earlier) throw new VtError("INVALID_ARGUMENT", `cannot join using column ${c.name} - column not present in both tables`);
@@ -104,9 +105,12 @@ function tablesOf(scope: Scope, n: Node): Set<ScopeTable> | undefined {
       case "member_expr": {
         if (node.type === "member_expr" && node.property.type === "all_columns" && node.object.type === "identifier") {
           const t = scope.byQualifier(node.object.name);
-          if (t) out.add(t);
-          else ok = false;
+          if (!t) throw new VtError("INVALID_ARGUMENT", `no such table: ${node.object.name}`);
+          out.add(t);
           return;
+        }
+        if (node.type === "member_expr" && node.object.type === "identifier" && !scope.byQualifier(node.object.name)) {
+          throw new VtError("INVALID_ARGUMENT", `no such column: ${node.object.name}.${node.property.type === "identifier" ? node.property.name : "?"}`);
         }
         const r = scope.resolve(node);
         if (r) out.add(r.table);
@@ -361,6 +365,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   const collations: Collation[] = [];
   /** The column each output shows, when it is a plain column. */
   const shows: (ResolvedColumn | undefined)[] = [];
+  /** Per output: the alias it has, or the column name a `*` gave it. */
+  const aliasLike: (string | undefined)[] = [];
   /** Select item index → its first output column (or -1 for a star item). */
   const itemColumn: number[] = [];
   for (const item of items) {
@@ -373,6 +379,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
         const g = groupOf.get(c.table) as number;
         outputs.push([g, addCol(g, [columnSql({ table: c.table, column: c.column, declared: true })])]);
         names.push(c.column);
+        aliasLike.push(c.column);
         shows.push({ table: c.table, column: c.column, declared: true });
         collations.push(declaredCollation(c.table.info?.sql, c.column, parseOne));
       }
@@ -388,6 +395,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(e)))]);
     const r = scope.resolve(e);
     names.push(item.alias ?? (r?.declared ? r.column : undefined) ?? textOf(ps, e));
+    aliasLike.push(item.alias);
     shows.push(r);
     collations.push(scope.collation(e));
   }
@@ -415,8 +423,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       column = pos - 1;
     } else {
       if (term.type === "identifier") {
-        const i = items.findIndex((it) => it.alias?.toLowerCase() === term.name.toLowerCase());
-        if (i >= 0) column = itemColumn[i] ?? -1;
+        // A result alias, or a column a `*` expanded to (SQLite names those like aliases), in select order.
+        column = aliasLike.findIndex((a) => a?.toLowerCase() === term.name.toLowerCase());
       }
       if (column < 0) {
         const key = exprKey(ps, term);

@@ -37,6 +37,8 @@ export function throughCasts(expr: Node): Node {
 export class Scope {
   readonly ks: KeyspaceGraph;
   readonly tables: readonly ScopeTable[];
+  /** Columns named in a USING (lower case): unqualified, they name the leftmost table's. */
+  readonly using = new Set<string>();
 
   constructor(ks: KeyspaceGraph, refs: readonly TableRef[]) {
     this.ks = ks;
@@ -62,10 +64,15 @@ export class Scope {
   resolve(n: Node): ResolvedColumn | undefined {
     if (n.type === "paren_expr" && !Array.isArray(n.expr) && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") return this.resolve(n.expr as Node);
     if (n.type === "identifier") {
+      let hit: ResolvedColumn | undefined;
       for (const t of this.tables) {
         const c = this.#find(t, n.name);
-        if (c !== undefined) return { table: t, column: c, declared: true };
+        if (c === undefined) continue;
+        if (!hit) hit = { table: t, column: c, declared: true };
+        // As SQLite: a name two tables have is ambiguous unless a USING joined them on it.
+        else if (!this.using.has(n.name.toLowerCase())) throw new VtError("INVALID_ARGUMENT", `ambiguous column name: ${n.name}`);
       }
+      if (hit) return hit;
       // One table: an undeclared name (rowid) still belongs to it.
       const only = this.tables[0];
       return this.single && only ? { table: only, column: n.name, declared: false } : undefined;

@@ -11,7 +11,7 @@ import type { Collation, SortKey } from "../engine/compare.ts";
 import { Compound, type SetOp } from "../engine/compound.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { Subqueries } from "../engine/subqueries.ts";
-import { bindSubqueries } from "./subqueries.ts";
+import { bindSubqueries, pushableSubquery, subqueriesOf } from "./subqueries.ts";
 import { Limit } from "../engine/limit.ts";
 import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
@@ -95,10 +95,13 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const where = clause(s, "where_clause");
   const fullTemplate = sliceTemplate(ps, ps.range[0], ps.range[1]);
 
-  if (!(ps.replacements?.length ?? 0) && hasSubquery(s)) {
+  if (!(ps.replacements?.length ?? 0) && !ps.subqueriesKept && hasSubquery(s)) {
+    // Correlated subqueries co-located with the outer rows run on the shards as written.
+    const keep = keepSubquery(ks, from?.expr as Node | undefined, where?.expr);
+    if (keep && subqueriesOf(s).every(keep)) return planSelect({ ...ps, subqueriesKept: true }, ks);
     // Uncorrelated subqueries run first and are bound in; then the statement plans as usual.
-    const outer = from && from.expr.type !== "join_expr" && from.expr.type !== "paren_expr" ? tableRef(from.expr as Node) : null;
-    const bound = bindSubqueries(ps, ks, outer, (sub) => planSelect(sub, ks));
+    const outer = from ? outerTables(ks, from.expr as Node) : [];
+    const bound = bindSubqueries(ps, ks, outer, (sub) => planSelect(sub, ks), keep);
     return new Subqueries(bound.subs, planSelect(bound.ps, ks));
   }
   if (!from) {
@@ -134,6 +137,29 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     return new PointRoute(new Route({ ...base, template: fullTemplate }), () => planMerged(ps, s, scope, base));
   }
   return planMerged(ps, s, scope, base);
+}
+
+/** The tables of a FROM clause (for telling correlated subqueries apart); a subquery in FROM is refused. */
+function outerTables(ks: KeyspaceGraph, fromExpr: Node): TableRef[] {
+  try {
+    return analyzeJoin(ks, fromExpr, undefined).steps.map((st) => st.table.ref);
+  } catch (e) {
+    if (fromExpr.type === "paren_expr" || hasSubquery(fromExpr)) throw unsupported("a subquery in FROM");
+    throw e;
+  }
+}
+
+/** Which subqueries can stay in the statement (see pushableSubquery), or undefined when none can: the outer tables must be co-located. */
+export function keepSubquery(ks: KeyspaceGraph, fromExpr: Node | undefined, where: Node | undefined): ((sub: Parameters<typeof pushableSubquery>[0]) => boolean) | undefined {
+  if (!fromExpr || !ks.sharded) return undefined;
+  let j: ReturnType<typeof analyzeJoin>;
+  try {
+    j = analyzeJoin(ks, fromExpr, where);
+  } catch {
+    return undefined;
+  }
+  if (!colocated(j.steps, j.scope, j.where)) return undefined;
+  return (sub) => pushableSubquery(sub, j.scope, ks);
 }
 
 /** Several shards answer: the gate must merge. */
@@ -247,8 +273,15 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       const name = term.expr.name.toLowerCase();
       let at = 0;
       for (let i = 0; i < items.length; i++) {
-        if (items[i]?.alias?.toLowerCase() === name) {
+        const item = items[i];
+        if (item?.alias?.toLowerCase() === name) {
           column = at;
+          break;
+        }
+        // Columns a `*` expands to are named like aliases (SQLite resolves ORDER BY id to them).
+        const under = item?.star && !scope.single ? scope.star(item.node).findIndex((c) => c.column.toLowerCase() === name) : -1;
+        if (under >= 0) {
+          column = at + under;
           break;
         }
         at += widths[i] ?? 1;

@@ -10,6 +10,9 @@ import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import type { Edit } from "../sql/template.ts";
 import { affinityOf, type Affinity } from "../engine/values.ts";
 import { columnOf, kw, tableRef, unsupported, type TableRef } from "./ast.ts";
+import { analyzeJoin, colocated, type JoinAnalysis } from "./join.ts";
+import { tableRouting } from "./routing.ts";
+import type { Scope } from "./scope.ts";
 
 type SubSelect = Extract<Node, { type: "select_stmt" | "compound_select_stmt" }>;
 
@@ -33,14 +36,14 @@ function subTables(sub: SubSelect): TableRef[] {
 }
 
 /** True when the subquery names a column of the outer table that its own tables do not have. */
-function isCorrelated(sub: SubSelect, outer: TableRef | null, ks: KeyspaceGraph): boolean {
-  if (!outer) return false;
+function isCorrelated(sub: SubSelect, outer: readonly TableRef[], ks: KeyspaceGraph): boolean {
+  if (outer.length === 0) return false;
   const inner = subTables(sub);
   const cols = (t: TableRef) => new Set((ks.tables[t.name.toLowerCase()]?.columns ?? []).map((c) => c.name.toLowerCase()));
   const innerCols = new Set(inner.flatMap((t) => [...cols(t)]));
   // An aliased table is known by its alias only (as in SQLite).
   const innerNames = new Set(inner.map((t) => t.alias.toLowerCase()));
-  const outerCols = cols(outer);
+  const outerCols = new Set(outer.flatMap((t) => [...cols(t)]));
   let correlated = false;
   walk(sub, (n) => {
     if (n.type === "member_expr" && n.object.type === "identifier" && n.property.type !== "all_columns") {
@@ -102,8 +105,9 @@ export interface BoundSubqueries {
 export function bindSubqueries(
   ps: ParsedStatement,
   ks: KeyspaceGraph,
-  outer: TableRef | null,
+  outer: readonly TableRef[],
   plan: (sub: ParsedStatement) => Primitive,
+  keep: (sub: SubSelect) => boolean = () => false,
 ): BoundSubqueries {
   const replacements: Edit[] = [];
   const subs = new Map<number, Primitive>();
@@ -128,9 +132,16 @@ export function bindSubqueries(
       for (const [k, v] of Object.entries(node)) if (k !== "range") visit(v, node);
       return;
     }
-    if (node.type === "from_clause" && (node.expr.type === "paren_expr" || node.expr.type === "join_expr")) {
-      throw unsupported("a subquery or join in FROM");
+    if (node.type === "from_clause") {
+      let subInFrom = false;
+      walk(node, (x) => {
+        if (isSelect(x)) subInFrom = true;
+      });
+      if (subInFrom) throw unsupported("a subquery in FROM");
     }
+    if (isSelect(node) && keep(node)) return; // runs on the shards as written
+    if (node.type === "paren_expr" && isSelect(node.expr) && keep(node.expr)) return;
+    if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr) && keep(node.expr.expr)) return;
     if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr)) {
       const { id } = one(node.expr.expr, "EXISTS");
       const [start, end] = rangeOf(node);
@@ -143,8 +154,11 @@ export function bindSubqueries(
       single(sub, inList ? "IN (subquery)" : "a scalar subquery");
       // The other operand of the comparison (or IN) decides the affinity SQLite applies.
       const other = parent?.type === "binary_expr" ? (parent.left === node ? parent.right : parent.left) : undefined;
-      const otherCol = other && outer ? columnOf(other, outer) : undefined;
-      const otherInfo = otherCol === undefined ? undefined : ks.tables[outer?.name.toLowerCase() ?? ""]?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
+      let otherInfo: { type: string } | undefined;
+      for (const o of outer) {
+        const otherCol = other ? columnOf(other, o) : undefined;
+        otherInfo ??= otherCol === undefined ? undefined : ks.tables[o.name.toLowerCase()]?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
+      }
       if (!bindable(resultAffinity(sub, ks), otherInfo ? affinityOf(otherInfo.type) : undefined)) {
         throw unsupported("a subquery whose column affinity would convert the value it is compared with");
       }
@@ -163,4 +177,72 @@ export function bindSubqueries(
   };
   visit(ps.stmt, null);
   return { ps: subs.size > 0 ? { ...ps, replacements: [...(ps.replacements ?? []), ...replacements] } : ps, subs };
+}
+
+/** The subqueries of a statement outside FROM (the outermost ones; nested ones are inside them). */
+export function subqueriesOf(stmt: Node): SubSelect[] {
+  const out: SubSelect[] = [];
+  const visit = (n: unknown, top: boolean): void => {
+    if (typeof n !== "object" || n === null) return;
+    if (Array.isArray(n)) {
+      for (const c of n) visit(c, false);
+      return;
+    }
+    const node = n as Node;
+    if (typeof (node as { type?: unknown }).type !== "string") return;
+    if (!top && isSelect(node)) {
+      out.push(node);
+      return;
+    }
+    for (const [k, v] of Object.entries(node)) if (k !== "range") visit(v, false);
+  };
+  visit(stmt, true);
+  return out;
+}
+
+/**
+ * True when a (correlated) subquery can run on each shard as written: it reads only reference
+ * tables, or its sharded tables are co-located with each other and its WHERE equates one of
+ * their vindex columns with a vindex column of a sharded table of the outer statement (same
+ * vindex and affinity). Every row it can see then lives on the outer row's shard. It must not
+ * hold subqueries of its own.
+ */
+export function pushableSubquery(sub: SubSelect, outer: Scope, ks: KeyspaceGraph): boolean {
+  if (sub.type !== "select_stmt") return false;
+  let nested = false;
+  walk(sub, (n) => {
+    if (n !== sub && isSelect(n)) nested = true;
+  });
+  if (nested) return false;
+  const from = sub.clauses.find((c) => c.type === "from_clause");
+  if (!from || from.type !== "from_clause") return false;
+  const where = sub.clauses.find((c) => c.type === "where_clause");
+  let j: JoinAnalysis;
+  try {
+    j = analyzeJoin(ks, from.expr as Node, where?.type === "where_clause" ? where.expr : undefined);
+  } catch {
+    return false;
+  }
+  const sharded = j.steps.filter((st) => st.routing.kind === "sharded");
+  if (sharded.length === 0) return j.steps.every((st) => st.routing.kind === "reference");
+  if (!colocated(j.steps, j.scope, j.where)) return false;
+  const outerVindex = (n: Node) => {
+    if (j.scope.resolve(n)) return undefined; // the subquery's own column
+    const r = outer.resolve(n);
+    if (!r?.declared) return undefined;
+    const routing = tableRouting(ks, r.table.ref.name);
+    return routing.kind === "sharded" && routing.routable !== false && routing.column?.toLowerCase() === r.column.toLowerCase() ? routing : undefined;
+  };
+  for (const c of j.where) {
+    if (c.type !== "binary_expr" || (kw(c.operator) !== "=" && kw(c.operator) !== "==")) continue;
+    for (const [a, b] of [[c.left, c.right], [c.right, c.left]] as const) {
+      const mine = j.scope.resolve(a);
+      if (!mine?.declared) continue;
+      const st = sharded.find((x) => x.table === mine.table);
+      if (!st || st.routing.routable === false || st.routing.column?.toLowerCase() !== mine.column.toLowerCase()) continue;
+      const theirs = outerVindex(b);
+      if (theirs && theirs.vindexName === st.routing.vindexName && theirs.affinity === st.routing.affinity) return true;
+    }
+  }
+  return false;
 }

@@ -27,6 +27,8 @@ export interface ParsedStatement {
    * in at execution). Set by the planner, never by the parser.
    */
   readonly replacements?: readonly { readonly start: number; readonly end: number; readonly parts: readonly unknown[] }[];
+  /** Set once the planner decided the statement's subqueries run on the shards as written. */
+  readonly subqueriesKept?: boolean;
 }
 
 export function rangeOf(node: Node): [number, number] {

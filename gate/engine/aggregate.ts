@@ -7,7 +7,6 @@ import type { SqlValue } from "../../topology/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
-import type { Route } from "./route.ts";
 import { evaluate, type Condition } from "./condition.ts";
 
 export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg" | "group_concat" | "distinct";
@@ -161,7 +160,8 @@ function finish(acc: Acc, fn: AggFn): SqlValue {
 }
 
 export class Aggregate implements Primitive {
-  readonly input: Route;
+  /** Partial rows: per shard (a Route), or one per joined row (a gate join's Partials). */
+  readonly input: Primitive;
   readonly groupColumns: readonly number[];
   readonly groupCollations: readonly Collation[];
   readonly outputs: readonly AggOutput[];
@@ -174,7 +174,7 @@ export class Aggregate implements Primitive {
   readonly visible: number;
 
   constructor(
-    input: Route,
+    input: Primitive,
     groupColumns: readonly number[],
     groupCollations: readonly Collation[],
     outputs: readonly AggOutput[],

@@ -5,6 +5,7 @@
 // same affinity and BINARY collation (the planner refuses any other pair).
 
 import type { SqlValue } from "../../topology/sql-values.ts";
+import { VtError } from "../../topology/errors.ts";
 import type { Bindings } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";
 import { compareRows, type SortKey } from "./compare.ts";
@@ -131,5 +132,69 @@ export class Sort implements Primitive {
 
   describe(x?: Explain): PlanDescription {
     return { operator: "Sort", keys: this.keys, ...(this.hidden ? { hidden: this.hidden } : {}), inputs: [this.input.describe(x)] };
+  }
+}
+
+/** How one partial column of a joined row is computed (see Partials). */
+export type PartialFn =
+  | { readonly kind: "value"; readonly column: number }
+  | { readonly kind: "one" }
+  | { readonly kind: "notNull"; readonly column: number }
+  /** A sum/avg/total argument: the value, refused at execution unless it is a number or NULL. */
+  | { readonly kind: "number"; readonly column: number; readonly what: string }
+  /** typeof() of a value, from the typeof column the group's query added (its JS form loses REAL for 2.0). */
+  | { readonly kind: "type"; readonly column: number }
+  /** A group_concat argument: text and integers only (SQLite's text of a REAL is not reproduced here). */
+  | { readonly kind: "text"; readonly column: number; readonly typeColumn: number };
+
+/**
+ * Turns each joined row into the partial row Aggregate combines, as if every row were a shard's
+ * partial of one row: count 1 or 0, sum the value with its type, and so on.
+ */
+export class Partials implements Primitive {
+  readonly input: Primitive;
+  readonly fns: readonly PartialFn[];
+
+  constructor(input: Primitive, fns: readonly PartialFn[]) {
+    this.input = input;
+    this.fns = fns;
+  }
+
+  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
+    const r = await this.input.execute(vc, b);
+    const rows = r.rows.map((row) =>
+      this.fns.map((f): SqlValue => {
+        switch (f.kind) {
+          case "value":
+            return row[f.column] ?? null;
+          case "one":
+            return 1;
+          case "notNull":
+            return (row[f.column] ?? null) === null ? 0 : 1;
+          case "number": {
+            const v = row[f.column] ?? null;
+            if (v !== null && typeof v !== "number" && typeof v !== "bigint") {
+              throw new VtError("UNSUPPORTED", `${f.what} over a text or blob value, across tables joined at the gate, is not supported yet`);
+            }
+            return v;
+          }
+          case "type":
+            return row[f.column] ?? "null";
+          case "text": {
+            const v = row[f.column] ?? null;
+            const t = row[f.typeColumn];
+            if (v !== null && t !== "text" && t !== "integer") {
+              throw new VtError("UNSUPPORTED", "group_concat over a REAL or blob value, across tables joined at the gate, is not supported yet");
+            }
+            return v;
+          }
+        }
+      }),
+    );
+    return { columns: this.fns.map((_, i) => `_vt_p${i}`), rows, rowsAffected: 0 };
+  }
+
+  describe(x?: Explain): PlanDescription {
+    return { operator: "Partials", fns: this.fns, inputs: [this.input.describe(x)] };
   }
 }

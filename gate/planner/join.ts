@@ -9,14 +9,15 @@ import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Distinct } from "../engine/distinct.ts";
-import { GateJoin, JOIN_KEYS_SLOT, Project, Sort } from "../engine/join.ts";
+import { GateJoin, JOIN_KEYS_SLOT, Partials, Project, Sort, type PartialFn } from "../engine/join.ts";
+import { Aggregate, type AggOutput } from "../engine/aggregate.ts";
 import { Limit } from "../engine/limit.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
-import { conjuncts, containsAggregate, declaredCollation, exprKey, hasWindow, kw, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
+import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
 import { chooseRouteBy, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
 import { parseOne } from "../sql/parse.ts";
@@ -253,9 +254,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
   const tablesNote = "tables joined at the gate (not sharded together: join sharded tables on their vindex columns, or use reference tables, to run the join on the shards)";
-  if (clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") || (select && (select.columns?.items as Node[] | undefined)?.some((i) => containsAggregate(i)))) {
-    throw unsupported(`aggregates and GROUP BY over ${tablesNote}`);
-  }
+  const grouped = clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") || (select?.columns?.items as Node[] | undefined)?.some((i) => containsAggregate(i)) === true;
   if (hasWindow(s)) throw unsupported(`window functions over ${tablesNote}`);
 
   // Groups: consecutive steps that can run as one query. A later group can take more tables
@@ -358,6 +357,51 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     group.cols.push(parts);
     return group.cols.length - 1;
   };
+  /** The joined rows: every group's columns side by side (call once every column is added). */
+  const buildJoin = (): { plan: Primitive; offsets: number[] } => {
+    // Key columns each group needs, then the queries.
+    const keyCols = groups.map((g) => g.keys.map((k) => ({ mine: addCol(groups.indexOf(g), [columnSql(k.mine)]), theirs: k.theirs })));
+    const theirCol = (c: ResolvedColumn): [number, number] => {
+      const g = groupOf.get(c.table) as number;
+      const sql = columnSql(c);
+      const group = groups[g] as Group;
+      let at = group.cols.findIndex((p) => p.length === 1 && p[0] === sql);
+      if (at < 0) at = addCol(g, [sql]);
+      return [g, at];
+    };
+    const theirs = keyCols.map((ks) => ks.map((k) => theirCol(k.theirs)));
+    const routes = groups.map((g, gi) => groupRoute(ps, j, g, gi));
+    const offsets: number[] = [];
+    let width = 0;
+    for (const g of groups) {
+      offsets.push(width);
+      width += g.cols.length;
+    }
+    let plan: Primitive = routes[0] as Route;
+    for (let gi = 1; gi < groups.length; gi++) {
+      const group = groups[gi] as Group;
+      const their = (theirs[gi] ?? []).map(([g, c]) => (offsets[g] ?? 0) + c);
+      plan = new GateJoin({
+        left: plan,
+        right: routes[gi] as Route,
+        leftKeys: their,
+        rightKeys: (keyCols[gi] ?? []).map((k) => k.mine),
+        outer: group.steps[0]?.op === "left",
+        rightWidth: group.cols.length,
+      });
+    }
+    return { plan, offsets };
+  };
+  const limited = (p: Primitive): Primitive => {
+    const lc = clauses.find((c) => c.type === "limit_clause") as Extract<Node, { type: "limit_clause" }> | undefined;
+    if (!lc) return p;
+    const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
+    const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
+    if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
+    return new Limit(p, count ?? null, offset ?? null);
+  };
+  if (grouped) return limited(planGateAggregate(ps, s, scope, groupOf, addCol, buildJoin, tablesNote));
+
   const items = ((select?.columns?.items ?? []) as Node[]).map((node) => (node.type === "alias" ? { node, expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined } : { node, expr: node, alias: undefined }));
   /** Output column → [group, column in that group's query]. */
   const outputs: [number, number][] = [];
@@ -453,48 +497,11 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     keys.push({ column, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation });
   }
 
-  // Key columns each group needs, then the queries.
-  const keyCols = groups.map((g) => g.keys.map((k) => ({ mine: addCol(groups.indexOf(g), [columnSql(k.mine)]), theirs: k.theirs })));
-  const theirCol = (c: ResolvedColumn): [number, number] => {
-    const g = groupOf.get(c.table) as number;
-    const sql = columnSql(c);
-    const group = groups[g] as Group;
-    let at = group.cols.findIndex((p) => p.length === 1 && p[0] === sql);
-    if (at < 0) at = addCol(g, [sql]);
-    return [g, at];
-  };
-  const theirs = keyCols.map((ks) => ks.map((k) => theirCol(k.theirs)));
-  const routes = groups.map((g, gi) => groupRoute(ps, j, g, gi));
-  const offsets: number[] = [];
-  let width = 0;
-  for (const g of groups) {
-    offsets.push(width);
-    width += g.cols.length;
-  }
-  let plan: Primitive = routes[0] as Route;
-  for (let gi = 1; gi < groups.length; gi++) {
-    const group = groups[gi] as Group;
-    const their = (theirs[gi] ?? []).map(([g, c]) => (offsets[g] ?? 0) + c);
-    plan = new GateJoin({
-      left: plan,
-      right: routes[gi] as Route,
-      leftKeys: their,
-      rightKeys: (keyCols[gi] ?? []).map((k) => k.mine),
-      outer: group.steps[0]?.op === "left",
-      rightWidth: group.cols.length,
-    });
-  }
-  plan = new Project(plan, outputs.map(([g, c]) => (offsets[g] ?? 0) + c), names);
+  const { plan: joined, offsets } = buildJoin();
+  let plan: Primitive = new Project(joined, outputs.map(([g, c]) => (offsets[g] ?? 0) + c), names);
   if (distinct) plan = new Distinct(plan, collations.slice(0, visible));
   if (keys.length > 0 || outputs.length > visible) plan = new Sort(plan, keys, outputs.length - visible);
-  const lc = clauses.find((c) => c.type === "limit_clause") as Extract<Node, { type: "limit_clause" }> | undefined;
-  if (lc) {
-    const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
-    const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
-    if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
-    plan = new Limit(plan, count ?? null, offset ?? null);
-  }
-  return plan;
+  return limited(plan);
 }
 
 /** One group's query: its columns, its tables (joined as written), its conditions and, after the first, the key lookup. */
@@ -520,4 +527,166 @@ function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number):
   const { step, choice } = colocatedRoute(ps, j, g.steps, g.where);
   const values: readonly ValueExpr[] | undefined = choice.values;
   return new Route({ opcode: choice.opcode, table: step?.table.ref.name ?? table, template: parts, kind: "read", ...(step ? vindexRouteFields(step.routing, values) : {}) });
+}
+
+const JOIN_AGGREGATES = new Set(["count", "sum", "total", "min", "max", "avg", "group_concat"]);
+
+/**
+ * Aggregates over a gate join: GROUP BY plain columns, aggregates of plain columns (or `*`).
+ * Each group's query adds the columns (and typeof() of summed ones, since 2.0 arrives as 2);
+ * Partials turns every joined row into a one-row partial, and Aggregate combines them exactly as
+ * it combines shards' partials.
+ */
+function planGateAggregate(
+  ps: ParsedStatement,
+  s: SelectStmt,
+  scope: Scope,
+  groupOf: ReadonlyMap<ScopeTable, number>,
+  addCol: (g: number, parts: Part[]) => number,
+  buildJoin: () => { plan: Primitive; offsets: number[] },
+  note: string,
+): Primitive {
+  const clauses = s.clauses as Node[];
+  if (clauses.some((c) => c.type === "having_clause")) throw unsupported(`HAVING over ${note}`);
+  const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
+  if (select?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT with aggregates");
+  const items = ((select?.columns?.items ?? []) as Node[]).map((node) => (node.type === "alias" ? { expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined } : { expr: node, alias: undefined }));
+  if (items.some((i) => i.expr.type === "all_columns" || (i.expr.type === "member_expr" && i.expr.property.type === "all_columns"))) throw unsupported("* with aggregates");
+  const plain = (n: Node, what: string): ResolvedColumn => {
+    const r = scope.resolve(n);
+    if (!r?.declared) throw unsupported(`${what} other than a plain column, over ${note}`);
+    return r;
+  };
+  type Ref = [number, number];
+  const valueRef = (r: ResolvedColumn): Ref => {
+    const g = groupOf.get(r.table) as number;
+    return [g, addCol(g, [columnSql(r)])];
+  };
+  const typeRef = (r: ResolvedColumn): Ref => {
+    const g = groupOf.get(r.table) as number;
+    return [g, addCol(g, ["typeof(", columnSql(r), ")"])];
+  };
+  /** Partial columns, resolved to joined-row columns once the join's layout is known. */
+  const partials: ((at: (r: Ref) => number) => PartialFn)[] = [];
+  const push = (f: (at: (r: Ref) => number) => PartialFn): number => partials.push(f) - 1;
+
+  // GROUP BY terms: positions and aliases name select items; each must be a plain column.
+  const gb = clauses.find((c) => c.type === "group_by_clause") as Extract<Node, { type: "group_by_clause" }> | undefined;
+  const groupTerms = ((gb?.columns.items ?? []) as Node[]).map((g) => {
+    const pos = g.type === "number_literal" && /^\d+$/.test(g.text) ? Number(g.text) : undefined;
+    if (pos !== undefined) {
+      const item = items[pos - 1];
+      if (!item) throw new VtError("INVALID_ARGUMENT", `GROUP BY term ${pos} is out of range`);
+      return item.expr;
+    }
+    if (g.type === "identifier" && !scope.isColumn(g.name)) {
+      const aliased = items.find((i) => i.alias?.toLowerCase() === g.name.toLowerCase());
+      if (aliased) return aliased.expr;
+    }
+    return g;
+  });
+  const groupCols = groupTerms.map((g) => {
+    const { expr, collation } = splitCollate(g);
+    const r = plain(expr, "GROUP BY");
+    const ref = valueRef(r);
+    push((at) => ({ kind: "value", column: at(ref) }));
+    return { r, collation: scope.collation(expr, collation) };
+  });
+
+  const outputs: AggOutput[] = [];
+  const names: string[] = [];
+  for (const item of items) {
+    const e = item.expr;
+    const r0 = scope.resolve(e);
+    names.push(item.alias ?? (r0?.declared ? r0.column : undefined) ?? textOf(ps, e));
+    if (!isAggregateCall(e) || e.type !== "func_call") {
+      if (containsAggregate(e)) throw unsupported(`an expression around an aggregate, over ${note}`);
+      const r = plain(e, "a selected expression");
+      const k = groupCols.findIndex((g) => g.r.table === r.table && g.r.column === r.column);
+      if (k < 0) throw unsupported(`a selected column that is not in GROUP BY (${textOf(ps, e)})`);
+      outputs.push({ kind: "group", column: k });
+      continue;
+    }
+    const name = funcName(e) ?? "";
+    if (!JOIN_AGGREGATES.has(name)) throw unsupported(`${name}() over ${note}`);
+    if (e.filter) throw unsupported("FILTER on aggregates");
+    const fa = e.args?.expr;
+    const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
+    const star = args.length === 0 || (args.length === 1 && args[0]?.type === "all_columns");
+    if (star) {
+      if (name !== "count") throw unsupported(`${name}(*)`);
+      outputs.push({ kind: "agg", fn: "count", column: push(() => ({ kind: "one" })) });
+      continue;
+    }
+    const x = plain(args[0] as Node, `the argument of ${name}()`);
+    const v = valueRef(x);
+    if (fa?.type === "func_args" && fa.distinctKw) {
+      if (name === "group_concat" || args.length !== 1) throw unsupported(`${name}(DISTINCT …)`);
+      const t = typeRef(x);
+      const column = push((at) => ({ kind: "value", column: at(v) }));
+      const typeColumn = push((at) => ({ kind: "type", column: at(t) }));
+      outputs.push({ kind: "agg", fn: "distinct", inner: name as "count" | "sum" | "total" | "avg" | "min" | "max", column, typeColumn, collation: scope.collation(args[0] as Node) });
+      continue;
+    }
+    if (args.length > 1 && name !== "group_concat") throw unsupported(`${name}() with several arguments`);
+    switch (name) {
+      case "count":
+        outputs.push({ kind: "agg", fn: "count", column: push((at) => ({ kind: "notNull", column: at(v) })) });
+        break;
+      case "min":
+      case "max":
+        outputs.push({ kind: "agg", fn: name, column: push((at) => ({ kind: "value", column: at(v) })), collation: scope.collation(args[0] as Node) });
+        break;
+      case "sum": {
+        const t = typeRef(x);
+        const column = push((at) => ({ kind: "number", column: at(v), what: "sum()" }));
+        outputs.push({ kind: "agg", fn: "sum", column, typeColumn: push((at) => ({ kind: "type", column: at(t) })) });
+        break;
+      }
+      case "total":
+        outputs.push({ kind: "agg", fn: "total", column: push((at) => ({ kind: "number", column: at(v), what: "total()" })) });
+        break;
+      case "avg": {
+        const column = push((at) => ({ kind: "number", column: at(v), what: "avg()" }));
+        outputs.push({ kind: "agg", fn: "avg", column, countColumn: push((at) => ({ kind: "notNull", column: at(v) })) });
+        break;
+      }
+      case "group_concat": {
+        const sep = args[1];
+        const separator = sep === undefined ? "," : sep.type === "string_literal" ? sep.value : undefined;
+        if (separator === undefined || args.length > 2) throw unsupported("group_concat with a separator other than a string literal");
+        const t = typeRef(x);
+        outputs.push({ kind: "agg", fn: "group_concat", column: push((at) => ({ kind: "text", column: at(v), typeColumn: at(t) })), separator });
+        break;
+      }
+    }
+  }
+
+  // ORDER BY over the output: positions, aliases, or an expression written as selected.
+  const ob = clauses.find((c) => c.type === "order_by_clause") as Extract<Node, { type: "order_by_clause" }> | undefined;
+  const order: SortKey[] = ((ob?.specifications.items ?? []) as Node[]).map((spec) => {
+    let expr = spec;
+    let desc = false;
+    let nulls: string | undefined;
+    if (spec.type === "sort_specification") {
+      expr = spec.expr;
+      desc = spec.direction?.type === "sort_direction_desc";
+      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
+    }
+    const { expr: term, collation } = splitCollate(expr);
+    const pos = term.type === "number_literal" && /^\d+$/.test(term.text) ? Number(term.text) : undefined;
+    let column = pos !== undefined ? pos - 1 : -1;
+    if (pos === undefined) {
+      const key = exprKey(ps, term);
+      column = items.findIndex((i) => (term.type === "identifier" && i.alias?.toLowerCase() === term.name.toLowerCase()) || exprKey(ps, i.expr) === key);
+    }
+    if (column < 0 || column >= items.length) throw unsupported(`ORDER BY an expression that is not selected, with aggregates over ${note}`);
+    const item = items[column] as { expr: Node };
+    return { column, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation: collation ?? scope.collation(item.expr) };
+  });
+
+  const { plan, offsets } = buildJoin();
+  const at = ([g, c]: Ref): number => (offsets[g] ?? 0) + c;
+  const fns = partials.map((f) => f(at));
+  return new Aggregate(new Partials(plan, fns), groupCols.map((_, i) => i), groupCols.map((g) => g.collation), outputs, names, order);
 }

@@ -506,7 +506,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
 
 /** One group's query: its columns, its tables (joined as written), its conditions and, after the first, the key lookup. */
 function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number): Route {
-  const parts: Part[] = ["SELECT "];
+  const parts: Part[] = [...((ps.withPrefix ?? []) as Part[]), "SELECT "];
   if (g.cols.length === 0) g.cols.push(["1"]);
   g.cols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_c${i}`));
   parts.push(" FROM ");

@@ -106,6 +106,9 @@ export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
   for (const name of namedTables(stmt)) {
     if (!ks.tables[name.toLowerCase()]) throw new VtError("UNKNOWN_TABLE", `table ${name} does not exist in keyspace ${ks.name}`, { table: name });
   }
+  if (kind !== "read" && (stmt as { clauses?: Node[] }).clauses?.some((c) => c.type === "with_clause")) {
+    throw new VtError("UNSUPPORTED", "WITH before INSERT / UPDATE / DELETE is not supported across shards yet");
+  }
   const primitive = kind === "read" ? planSelect(ps, ks) : kind === "insert" ? planInsert(ps, ks) : planUpdateDelete(ps, ks);
   return { primitive, kind, params };
 }

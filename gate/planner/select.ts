@@ -42,6 +42,7 @@ import {
 import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 import { analyzeJoin, colocated, colocatedRoute, planGateJoin } from "./join.ts";
 import { Scope, throughCasts } from "./scope.ts";
+import { withCtes } from "./cte.ts";
 
 type Clause = SelectStmt["clauses"][number];
 
@@ -89,16 +90,20 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
   if (s.type === "compound_select_stmt") return planCompound(ps, s, ks);
   if (s.type !== "select_stmt") throw new VtError("INTERNAL", `planSelect got ${s.type}`);
-  if (clause(s, "with_clause")) throw unsupported("WITH (common table expressions)");
+  const withClause = clause(s, "with_clause");
+  if (withClause && !ps.ctes) {
+    const planned = withCtes(ps, s, withClause, ks);
+    return planSelect(planned.ps, planned.ks);
+  }
   if (clause(s, "window_clause")) throw unsupported("WINDOW clauses");
   const from = clause(s, "from_clause");
   const where = clause(s, "where_clause");
   const fullTemplate = sliceTemplate(ps, ps.range[0], ps.range[1]);
 
-  if (!(ps.replacements?.length ?? 0) && !ps.subqueriesKept && hasSubquery(s)) {
+  if (!(ps.replacements?.length ?? 0) && !ps.subqueriesKept && hasSubquery(withoutWith(s))) {
     // Correlated subqueries co-located with the outer rows run on the shards as written.
     const keep = keepSubquery(ks, from?.expr as Node | undefined, where?.expr);
-    if (keep && subqueriesOf(s).every(keep)) return planSelect({ ...ps, subqueriesKept: true }, ks);
+    if (keep && subqueriesOf(withoutWith(s)).every(keep)) return planSelect({ ...ps, subqueriesKept: true }, ks);
     // Uncorrelated subqueries run first and are bound in; then the statement plans as usual.
     const outer = from ? outerTables(ks, from.expr as Node) : [];
     const bound = bindSubqueries(ps, ks, outer, (sub) => planSelect(sub, ks), keep);
@@ -160,6 +165,11 @@ export function keepSubquery(ks: KeyspaceGraph, fromExpr: Node | undefined, wher
   }
   if (!colocated(j.steps, j.scope, j.where)) return undefined;
   return (sub) => pushableSubquery(sub, j.scope, ks);
+}
+
+/** The statement without its WITH clause (whose CTE bodies are not subqueries). */
+export function withoutWith(s: SelectStmt): SelectStmt {
+  return { ...s, clauses: s.clauses.filter((c) => c.type !== "with_clause") };
 }
 
 /** Several shards answer: the gate must merge. */
@@ -499,7 +509,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   const where = clause(s, "where_clause");
   if (!from) throw new VtError("INTERNAL", "aggregate without FROM");
   const restEnd = rangeOf(where ?? from)[1];
-  const parts: Part[] = ["SELECT "];
+  const parts: Part[] = [...((ps.withPrefix ?? []) as Part[]), "SELECT "];
   shardCols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_p${i}`));
   parts.push(" ", ...sliceTemplate(ps, rangeOf(from)[0], restEnd));
   const shardGroups = distinctArg ? [...groupExprs, distinctArg.node] : groupExprs;
@@ -551,6 +561,11 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
     else throw unsupported(`a ${n.type.replaceAll("_", " ")} inside a compound SELECT`);
   };
   flatten(s);
+  let withInside = false;
+  walk(s, (n) => {
+    if (n.type === "with_clause") withInside = true;
+  });
+  if (withInside) throw unsupported("WITH in a compound SELECT");
   const last = branches[branches.length - 1];
   if (!last) throw new VtError("INTERNAL", "compound SELECT without branches");
   const orderBy = clause(last, "order_by_clause");

@@ -139,6 +139,7 @@ export function bindSubqueries(
       });
       if (subInFrom) throw unsupported("a subquery in FROM");
     }
+    if (node.type === "with_clause") return; // CTEs are planned as tables (cte.ts)
     if (isSelect(node) && keep(node)) return; // runs on the shards as written
     if (node.type === "paren_expr" && isSelect(node.expr) && keep(node.expr)) return;
     if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr) && keep(node.expr.expr)) return;
@@ -189,7 +190,7 @@ export function subqueriesOf(stmt: Node): SubSelect[] {
       return;
     }
     const node = n as Node;
-    if (typeof (node as { type?: unknown }).type !== "string") return;
+    if (typeof (node as { type?: unknown }).type !== "string" || node.type === "with_clause") return;
     if (!top && isSelect(node)) {
       out.push(node);
       return;

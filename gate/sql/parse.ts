@@ -29,6 +29,10 @@ export interface ParsedStatement {
   readonly replacements?: readonly { readonly start: number; readonly end: number; readonly parts: readonly unknown[] }[];
   /** Set once the planner decided the statement's subqueries run on the shards as written. */
   readonly subqueriesKept?: boolean;
+  /** The statement's WITH clause (template parts and a space), for SQL the gate builds for the shards. */
+  readonly withPrefix?: readonly unknown[];
+  /** Names of the statement's CTEs, once planned as tables. */
+  readonly ctes?: readonly string[];
 }
 
 export function rangeOf(node: Node): [number, number] {

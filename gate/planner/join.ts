@@ -11,6 +11,7 @@ import type { Collation, SortKey } from "../engine/compare.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { GateJoin, JOIN_KEYS_SLOT, Partials, Project, Sort, type PartialFn } from "../engine/join.ts";
 import { Aggregate, type AggOutput } from "../engine/aggregate.ts";
+import type { Condition, Operand } from "../engine/condition.ts";
 import { Limit } from "../engine/limit.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
@@ -547,7 +548,6 @@ function planGateAggregate(
   note: string,
 ): Primitive {
   const clauses = s.clauses as Node[];
-  if (clauses.some((c) => c.type === "having_clause")) throw unsupported(`HAVING over ${note}`);
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
   if (select?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT with aggregates");
   const items = ((select?.columns?.items ?? []) as Node[]).map((node) => (node.type === "alias" ? { expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined } : { expr: node, alias: undefined }));
@@ -595,6 +595,54 @@ function planGateAggregate(
 
   const outputs: AggOutput[] = [];
   const names: string[] = [];
+  /** The output of one aggregate call, adding the partial columns it needs. */
+  const aggregateOutput = (e: Extract<Node, { type: "func_call" }>): AggOutput => {
+    const name = funcName(e) ?? "";
+    if (!JOIN_AGGREGATES.has(name)) throw unsupported(`${name}() over ${note}`);
+    if (e.filter) throw unsupported("FILTER on aggregates");
+    const fa = e.args?.expr;
+    const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
+    const star = args.length === 0 || (args.length === 1 && args[0]?.type === "all_columns");
+    if (star) {
+      if (name !== "count") throw unsupported(`${name}(*)`);
+      return { kind: "agg", fn: "count", column: push(() => ({ kind: "one" })) };
+    }
+    const x = plain(args[0] as Node, `the argument of ${name}()`);
+    const v = valueRef(x);
+    if (fa?.type === "func_args" && fa.distinctKw) {
+      if (name === "group_concat" || args.length !== 1) throw unsupported(`${name}(DISTINCT …)`);
+      const t = typeRef(x);
+      const column = push((at) => ({ kind: "value", column: at(v) }));
+      const typeColumn = push((at) => ({ kind: "type", column: at(t) }));
+      return { kind: "agg", fn: "distinct", inner: name as "count" | "sum" | "total" | "avg" | "min" | "max", column, typeColumn, collation: scope.collation(args[0] as Node) };
+    }
+    if (args.length > 1 && name !== "group_concat") throw unsupported(`${name}() with several arguments`);
+    switch (name) {
+      case "count":
+        return { kind: "agg", fn: "count", column: push((at) => ({ kind: "notNull", column: at(v) })) };
+      case "min":
+      case "max":
+        return { kind: "agg", fn: name, column: push((at) => ({ kind: "value", column: at(v) })), collation: scope.collation(args[0] as Node) };
+      case "sum": {
+        const t = typeRef(x);
+        const column = push((at) => ({ kind: "number", column: at(v), what: "sum()" }));
+        return { kind: "agg", fn: "sum", column, typeColumn: push((at) => ({ kind: "type", column: at(t) })) };
+      }
+      case "total":
+        return { kind: "agg", fn: "total", column: push((at) => ({ kind: "number", column: at(v), what: "total()" })) };
+      case "avg": {
+        const column = push((at) => ({ kind: "number", column: at(v), what: "avg()" }));
+        return { kind: "agg", fn: "avg", column, countColumn: push((at) => ({ kind: "notNull", column: at(v) })) };
+      }
+      default: {
+        const sep = args[1];
+        const separator = sep === undefined ? "," : sep.type === "string_literal" ? sep.value : undefined;
+        if (separator === undefined || args.length > 2) throw unsupported("group_concat with a separator other than a string literal");
+        const t = typeRef(x);
+        return { kind: "agg", fn: "group_concat", column: push((at) => ({ kind: "text", column: at(v), typeColumn: at(t) })), separator };
+      }
+    }
+  };
   for (const item of items) {
     const e = item.expr;
     const r0 = scope.resolve(e);
@@ -607,60 +655,62 @@ function planGateAggregate(
       outputs.push({ kind: "group", column: k });
       continue;
     }
-    const name = funcName(e) ?? "";
-    if (!JOIN_AGGREGATES.has(name)) throw unsupported(`${name}() over ${note}`);
-    if (e.filter) throw unsupported("FILTER on aggregates");
-    const fa = e.args?.expr;
-    const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
-    const star = args.length === 0 || (args.length === 1 && args[0]?.type === "all_columns");
-    if (star) {
-      if (name !== "count") throw unsupported(`${name}(*)`);
-      outputs.push({ kind: "agg", fn: "count", column: push(() => ({ kind: "one" })) });
-      continue;
-    }
-    const x = plain(args[0] as Node, `the argument of ${name}()`);
-    const v = valueRef(x);
-    if (fa?.type === "func_args" && fa.distinctKw) {
-      if (name === "group_concat" || args.length !== 1) throw unsupported(`${name}(DISTINCT …)`);
-      const t = typeRef(x);
-      const column = push((at) => ({ kind: "value", column: at(v) }));
-      const typeColumn = push((at) => ({ kind: "type", column: at(t) }));
-      outputs.push({ kind: "agg", fn: "distinct", inner: name as "count" | "sum" | "total" | "avg" | "min" | "max", column, typeColumn, collation: scope.collation(args[0] as Node) });
-      continue;
-    }
-    if (args.length > 1 && name !== "group_concat") throw unsupported(`${name}() with several arguments`);
-    switch (name) {
-      case "count":
-        outputs.push({ kind: "agg", fn: "count", column: push((at) => ({ kind: "notNull", column: at(v) })) });
-        break;
-      case "min":
-      case "max":
-        outputs.push({ kind: "agg", fn: name, column: push((at) => ({ kind: "value", column: at(v) })), collation: scope.collation(args[0] as Node) });
-        break;
-      case "sum": {
-        const t = typeRef(x);
-        const column = push((at) => ({ kind: "number", column: at(v), what: "sum()" }));
-        outputs.push({ kind: "agg", fn: "sum", column, typeColumn: push((at) => ({ kind: "type", column: at(t) })) });
-        break;
-      }
-      case "total":
-        outputs.push({ kind: "agg", fn: "total", column: push((at) => ({ kind: "number", column: at(v), what: "total()" })) });
-        break;
-      case "avg": {
-        const column = push((at) => ({ kind: "number", column: at(v), what: "avg()" }));
-        outputs.push({ kind: "agg", fn: "avg", column, countColumn: push((at) => ({ kind: "notNull", column: at(v) })) });
-        break;
-      }
-      case "group_concat": {
-        const sep = args[1];
-        const separator = sep === undefined ? "," : sep.type === "string_literal" ? sep.value : undefined;
-        if (separator === undefined || args.length > 2) throw unsupported("group_concat with a separator other than a string literal");
-        const t = typeRef(x);
-        outputs.push({ kind: "agg", fn: "group_concat", column: push((at) => ({ kind: "text", column: at(v), typeColumn: at(t) })), separator });
-        break;
-      }
-    }
+    outputs.push(aggregateOutput(e));
   }
+  const visible = outputs.length;
+
+  // HAVING over the combined groups: comparisons of aggregates, grouped columns, literals and placeholders.
+  const operand = (n: Node): Operand & { collation?: Collation; affinity?: Affinity } => {
+    const v = valueOf(ps, n);
+    if (v) return v;
+    if (isAggregateCall(n) && n.type === "func_call") {
+      const same = items.findIndex((i) => exprKey(ps, i.expr) === exprKey(ps, n));
+      if (same >= 0) return { column: same };
+      outputs.push(aggregateOutput(n));
+      return { column: outputs.length - 1 };
+    }
+    if (n.type === "identifier" && !scope.isColumn(n.name)) {
+      const aliased = items.findIndex((i) => i.alias?.toLowerCase() === n.name.toLowerCase());
+      if (aliased >= 0 && containsAggregate((items[aliased] as { expr: Node }).expr)) return { column: aliased };
+    }
+    const r = scope.resolve(n);
+    const k = r?.declared ? groupCols.findIndex((g) => g.r.table === r.table && g.r.column === r.column) : -1;
+    if (!r || k < 0) throw unsupported(`HAVING on ${textOf(ps, n)} (only aggregates, grouped columns, literals and placeholders), over ${note}`);
+    let column = outputs.findIndex((o, i) => i < visible && o.kind === "group" && o.column === k);
+    if (column < 0) {
+      outputs.push({ kind: "group", column: k });
+      column = outputs.length - 1;
+    }
+    const affinity = scope.affinity(n);
+    return { column, collation: scope.collation(n), ...(affinity ? { affinity } : {}) };
+  };
+  const CMP: Record<string, "=" | "!=" | "<" | "<=" | ">" | ">="> = { "=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
+  const compileHaving = (n: Node): Condition => {
+    if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") return compileHaving(n.expr as Node);
+    if (n.type === "prefix_op_expr" && kw(n.operator) === "NOT") return { op: "not", inner: compileHaving(n.expr) };
+    if (n.type === "binary_expr") {
+      const op = kw(n.operator);
+      if (op === "AND" || op === "OR") return { op: op === "AND" ? "and" : "or", left: compileHaving(n.left), right: compileHaving(n.right) };
+      const l = operand(n.left);
+      const r = operand(n.right);
+      // A grouped column's affinity would convert the other operand: only values it leaves alone are compared here.
+      for (const [x, y] of [[l, r], [r, l]] as const) {
+        if (!("column" in x) || x.affinity === undefined || x.affinity === "BLOB" || "column" in y) continue;
+        const lit = "literal" in y ? y.literal : undefined;
+        const numeric = x.affinity !== "TEXT";
+        const fine = lit === null || (numeric ? typeof lit === "number" || typeof lit === "bigint" : typeof lit === "string");
+        if (!fine) throw unsupported("HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)");
+      }
+      const collation = ("collation" in l && l.collation) || ("collation" in r && r.collation) || "BINARY";
+      const c = CMP[op];
+      if (c) return { op: c, left: l, right: r, collation };
+      if (op === "IS" || op === "IS NOT") return { op: "is", left: l, right: r, negate: op === "IS NOT", collation };
+    }
+    if (isAggregateCall(n) || n.type === "identifier") return { op: "value", operand: operand(n) };
+    throw unsupported(`this HAVING expression (${textOf(ps, n).slice(0, 40)}), over ${note}`);
+  };
+  const havingClause = clauses.find((c) => c.type === "having_clause") as Extract<Node, { type: "having_clause" }> | undefined;
+  const having = havingClause ? compileHaving(havingClause.expr) : undefined;
 
   // ORDER BY over the output: positions, aliases, or an expression written as selected.
   const ob = clauses.find((c) => c.type === "order_by_clause") as Extract<Node, { type: "order_by_clause" }> | undefined;
@@ -688,5 +738,5 @@ function planGateAggregate(
   const { plan, offsets } = buildJoin();
   const at = ([g, c]: Ref): number => (offsets[g] ?? 0) + c;
   const fns = partials.map((f) => f(at));
-  return new Aggregate(new Partials(plan, fns), groupCols.map((_, i) => i), groupCols.map((g) => g.collation), outputs, names, order);
+  return new Aggregate(new Partials(plan, fns), groupCols.map((_, i) => i), groupCols.map((g) => g.collation), outputs, names, order, having, visible);
 }

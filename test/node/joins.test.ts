@@ -117,6 +117,8 @@ describe("joins the gate executes", () => {
     "SELECT p.tier, count(o.id), count(DISTINCT o.customer_id), group_concat(o.id, '-') FROM products p LEFT JOIN orders o ON o.sku = p.sku GROUP BY 1 ORDER BY 1 DESC",
     "SELECT count(*), sum(o.price) FROM orders o JOIN products p ON p.sku = o.sku WHERE p.tier = 2",
     "SELECT p.tier AS t, max(o.qty) AS m FROM orders o JOIN products p ON p.sku = o.sku GROUP BY t ORDER BY m, t LIMIT 2",
+    "SELECT p.title, count(*) AS n FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title HAVING n > 3 AND max(o.qty) >= 3",
+    "SELECT p.tier FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.tier HAVING sum(o.price) > 10 OR p.tier = 0",
   ];
   for (const sql of cases) {
     it(sql, async () => {

@@ -41,7 +41,7 @@ describe("UNSUPPORTED on a 2-shard keyspace: refused, never answered", () => {
     ["RIGHT JOIN", "SELECT * FROM t RIGHT JOIN u ON u.t_id = t.id"],
     ["NATURAL JOIN", "SELECT * FROM t NATURAL JOIN u"],
     ["a parenthesized join", "SELECT * FROM t JOIN (u JOIN r ON u.id = r.k) ON u.t_id = t.id"],
-    ["HAVING over a gate join", "SELECT t.a, count(*) FROM t JOIN u ON u.t_id = t.id GROUP BY t.a HAVING count(*) > 1"],
+    ["HAVING arithmetic over a gate join", "SELECT t.a, count(*) FROM t JOIN u ON u.t_id = t.id GROUP BY t.a HAVING count(*) + 1 > 2"],
     ["an aggregate of an expression over a gate join", "SELECT sum(u.id + 1) FROM t JOIN u ON u.t_id = t.id"],
     ["a cross join across shards", "SELECT * FROM t, u"],
     ["a gate join on a non-equality", "SELECT * FROM t JOIN u ON u.t_id < t.id"],

@@ -78,7 +78,7 @@ describe("joins through the gate", () => {
 
   it("refuses what it cannot join exactly", async () => {
     await same("SELECT p.title, count(*), sum(o.qty) FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title");
-    const e = await sqlError("SELECT p.title, count(*) FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title HAVING count(*) > 1", undefined, SHARDED);
+    const e = await sqlError("SELECT p.title, count(*) FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title HAVING count(*) * 2 > 1", undefined, SHARDED);
     expect(e.code).toBe("UNSUPPORTED");
     expect(e.message).toMatch(/joined at the gate/);
   });

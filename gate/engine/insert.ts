@@ -200,7 +200,12 @@ export class Insert implements Primitive {
       throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured for it: see auto_increment in the vschema)`);
     }
     if (!routableValue(value, this.affinity)) {
-      throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: '${String(value)}' is not a canonical integer for its ${this.affinity} vindex column; send the number`);
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        this.affinity === "REAL"
+          ? `INSERT into ${this.table}: ${String(value)} cannot be stored exactly in its REAL vindex column, so it cannot be placed by its value`
+          : `INSERT into ${this.table}: '${String(value)}' is not a canonical integer for its ${this.affinity} vindex column; send the number`,
+      );
     }
     return shardForValue(ks, this.vindex, value);
   }

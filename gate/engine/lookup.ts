@@ -139,16 +139,20 @@ async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [S
 export async function lostLookups(vc: VCursor, l: LookupTable, pairs: readonly (readonly [SqlValue, Uint8Array])[]): Promise<(readonly [SqlValue, Uint8Array])[]> {
   const live = pairs.filter(([v]) => v !== null);
   if (!l.unique || live.length === 0) return [];
-  const now = new Map<string, Uint8Array>();
-  for (let i = 0; i < live.length; i += 90) {
-    const chunk = live.slice(i, i + 90).map(([v]) => v);
-    const r = await vc.lookupExecute(l.keyspace, `SELECT ${q(l.from)}, ${q(l.to)} FROM ${q(l.table)} WHERE ${q(l.from)} IN (${chunk.map(() => "?").join(", ")})`, chunk);
-    for (const [v, k] of r.rows) if (k instanceof Uint8Array) now.set(groupKey([v ?? null], ["BINARY"]), k);
+  // One point read per value, so the lookup column's affinity applies as it did when the row was written (5 finds '5').
+  const lost: (readonly [SqlValue, Uint8Array])[] = [];
+  for (let i = 0; i < live.length; i += 40) {
+    const chunk = live.slice(i, i + 40);
+    const sql = chunk.map((_, k) => `SELECT ${k} AS i, ${q(l.to)} FROM ${q(l.table)} WHERE ${q(l.from)} = ?`).join(" UNION ALL ");
+    const r = await vc.lookupExecute(l.keyspace, sql, chunk.map(([v]) => v));
+    const now = new Map<number, Uint8Array>();
+    for (const [k, ksid] of r.rows) if (typeof k === "number" && ksid instanceof Uint8Array) now.set(k, ksid);
+    chunk.forEach((pair, k) => {
+      const cur = now.get(k);
+      if (!cur || !sameBytes(cur, pair[1])) lost.push(pair);
+    });
   }
-  return live.filter(([v, k]) => {
-    const cur = now.get(groupKey([v], ["BINARY"]));
-    return !cur || !sameBytes(cur, k);
-  });
+  return lost;
 }
 
 /** Removes lookup rows for (value, keyspace id) pairs, after the owner rows are gone. */

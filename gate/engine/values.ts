@@ -65,6 +65,9 @@ export function affinityOf(declared: string): Affinity {
  * hash as text: such a value cannot be routed by the vindex.
  */
 export function routableValue(v: SqlValue, affinity: Affinity): boolean {
+  // A REAL column stores an integer as a double: past 2^53 it is stored as a different number.
+  if (affinity === "REAL" && (typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v))) && !Number.isSafeInteger(Number(v))) return false;
+  if (affinity === "REAL" && typeof v === "string" && /^-?\d{16,}$/.test(v)) return false;
   if (typeof v !== "string" || affinity === "TEXT" || affinity === "BLOB") return true;
   if (!/^-?(0|[1-9]\d{0,18})$/.test(v) || v === "-0") return false;
   const n = BigInt(v);

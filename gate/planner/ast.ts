@@ -18,7 +18,26 @@ export function textOf(ps: ParsedStatement, n: Node): string {
 
 /** Whitespace-collapsed text, for matching an expression against another written the same way. */
 export function exprKey(ps: ParsedStatement, n: Node): string {
-  return textOf(ps, n).replace(/\s+/g, " ").trim().toLowerCase();
+  // Names and keywords compare case-insensitively; string literals keep their case ('a' != 'A').
+  const text = textOf(ps, n);
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i] as string;
+    if (ch === "'") {
+      let j = i + 1;
+      while (j < text.length && !(text[j] === "'" && text[j + 1] !== "'")) j += text[j] === "'" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (/\s/.test(ch)) {
+      while (i < text.length && /\s/.test(text[i] as string)) i++;
+      out += " ";
+    } else {
+      out += ch.toLowerCase();
+      i++;
+    }
+  }
+  return out.trim();
 }
 
 export function kw(n: unknown): string {

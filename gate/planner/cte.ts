@@ -65,17 +65,25 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
         if (expr.type === "all_columns" || (expr.type === "member_expr" && expr.property.type === "all_columns")) {
           for (const c of j.scope.star(expr)) {
             const t = c.table.info?.columns.find((x) => x.name === c.column);
-            cols.push({ name: c.column, type: t?.type ?? "", collation: declaredCollation(c.table.info?.sql, c.column, parseOne), source: { table: c.table.ref.name, column: c.column } });
+            cols.push({
+              name: c.column,
+              type: t?.type ?? "",
+              collation: declaredCollation(c.table.info?.sql, c.column, parseOne),
+              ...(j.scope.nullable.has(c.table) ? {} : { source: { table: c.table.ref.name, column: c.column } }),
+            });
           }
           continue;
         }
         const r = j.scope.resolve(expr);
         const t = r?.declared ? r.table.info?.columns.find((x) => x.name === r.column) : undefined;
+        // Affinity: a column's own, a CAST's type, else none. Collation: as SQLite derives it for the expression.
+        const type = t?.type ?? (expr.type === "cast_expr" ? ps.text.slice(...rangeOf(expr.args.expr.dataType as Node)) : "");
         cols.push({
           name: alias ?? (r?.declared ? r.column : ps.text.slice(...rangeOf(expr))),
-          type: t?.type ?? "",
-          collation: r?.declared ? declaredCollation(r.table.info?.sql, r.column, parseOne) : "BINARY",
-          ...(r?.declared ? { source: { table: r.table.ref.name, column: r.column } } : {}),
+          type,
+          collation: j.scope.collation(expr),
+          // Only a column that is never NULL-extended can stand for its table's vindex column.
+          ...(r?.declared && !j.scope.nullable.has(r.table) ? { source: { table: r.table.ref.name, column: r.column } } : {}),
         });
       }
       if (sharded.length > 0) {
@@ -90,6 +98,14 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
       for (const item of items) {
         const alias = item.type === "alias" && item.alias.type === "identifier" ? item.alias.name : undefined;
         cols.push({ name: alias ?? ps.text.slice(...rangeOf(item.type === "alias" ? (item.expr as Node) : item)), type: "", collation: "BINARY" });
+      }
+    }
+    if (!listed) {
+      const seen = new Set<string>();
+      for (const c of cols) {
+        // SQLite renames a repeated name (id, id:1): refuse rather than guess which one a reference means.
+        if (seen.has(c.name.toLowerCase())) throw unsupported(`CTE ${name} with two columns named ${c.name} (name them with AS or a column list)`);
+        seen.add(c.name.toLowerCase());
       }
     }
     if (listed) {

@@ -85,6 +85,7 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
         using.push({ a: earlier, b });
       }
     } else if (r.spec) throw unsupported(`join specification ${r.spec.type}`);
+    if (r.op === "left") scope.nullable.add(table);
     return { table, node: r.node, op: r.op, on, using, end: rangeOf(r.spec ?? r.node)[1], routing: tableRouting(ks, r.ref.name) };
   });
   return { steps, scope, where: where ? conjuncts(where) : [] };
@@ -133,7 +134,7 @@ function tablesOf(scope: Scope, n: Node): Set<ScopeTable> | undefined {
         return;
       case "select_stmt":
       case "compound_select_stmt":
-        ok = false;
+        // Subqueries next to a gate join are uncorrelated (bound before it runs): they name no table here.
         return;
       default:
         for (const [k, v] of Object.entries(node)) if (k !== "range" && typeof v === "object") visit(v);
@@ -255,7 +256,11 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
   const tablesNote = "tables joined at the gate (not sharded together: join sharded tables on their vindex columns, or use reference tables, to run the join on the shards)";
-  const grouped = clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") || (select?.columns?.items as Node[] | undefined)?.some((i) => containsAggregate(i)) === true;
+  const orderBy = clauses.find((c) => c.type === "order_by_clause");
+  const grouped =
+    clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") ||
+    (select?.columns?.items as Node[] | undefined)?.some((i) => containsAggregate(i)) === true ||
+    (orderBy !== undefined && containsAggregate(orderBy));
   if (hasWindow(s)) throw unsupported(`window functions over ${tablesNote}`);
 
   // Groups: consecutive steps that can run as one query. A later group can take more tables
@@ -295,7 +300,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   /** Places one condition: in one group's query, or as a join key of the later group. */
   const place = (c: Node, fromOn: { group: number; left: boolean } | undefined): void => {
     const gs = groupsOf(c);
-    if (!gs || gs.size === 0) {
+    if (!gs) throw unsupported(`a condition naming something other than a table column (a result alias?), with ${tablesNote}: ${textOf(ps, c).slice(0, 60)}`);
+    if (gs.size === 0) {
       (groups[fromOn?.group ?? 0] as Group).where.push(c);
       return;
     }
@@ -727,8 +733,10 @@ function planGateAggregate(
     const pos = term.type === "number_literal" && /^\d+$/.test(term.text) ? Number(term.text) : undefined;
     let column = pos !== undefined ? pos - 1 : -1;
     if (pos === undefined) {
+      // A result alias wins over a column of the same name.
+      if (term.type === "identifier") column = items.findIndex((i) => i.alias?.toLowerCase() === term.name.toLowerCase());
       const key = exprKey(ps, term);
-      column = items.findIndex((i) => (term.type === "identifier" && i.alias?.toLowerCase() === term.name.toLowerCase()) || exprKey(ps, i.expr) === key);
+      if (column < 0) column = items.findIndex((i) => exprKey(ps, i.expr) === key);
     }
     if (column < 0 || column >= items.length) throw unsupported(`ORDER BY an expression that is not selected, with aggregates over ${note}`);
     const item = items[column] as { expr: Node };

@@ -34,11 +34,34 @@ export function throughCasts(expr: Node): Node {
   }
 }
 
+/**
+ * A COLLATE written in an expression, as SQLite carries it up through operators and CAST (left
+ * operand first); not through function calls or subqueries.
+ */
+export function explicitCollation(n: Node): Collation | undefined {
+  switch (n.type) {
+    case "binary_expr":
+      if (kw(n.operator) === "COLLATE") return splitCollate(n).collation ?? "BINARY";
+      return explicitCollation(n.left) ?? explicitCollation(n.right);
+    case "paren_expr":
+      return (n.expr as Node).type === "list_expr" || (n.expr as Node).type === "select_stmt" ? undefined : explicitCollation(n.expr as Node);
+    case "prefix_op_expr":
+    case "postfix_op_expr":
+      return explicitCollation(n.expr);
+    case "cast_expr":
+      return explicitCollation(n.args.expr.expr);
+    default:
+      return undefined;
+  }
+}
+
 export class Scope {
   readonly ks: KeyspaceGraph;
   readonly tables: readonly ScopeTable[];
   /** Columns named in a USING (lower case): unqualified, they name the leftmost table's. */
   readonly using = new Set<string>();
+  /** Tables on the right of a LEFT JOIN: their columns read NULL for unmatched rows. */
+  readonly nullable = new Set<ScopeTable>();
 
   constructor(ks: KeyspaceGraph, refs: readonly TableRef[]) {
     this.ks = ks;
@@ -114,8 +137,9 @@ export class Scope {
   /** Collation SQLite compares `expr` with: explicit COLLATE, else its column's declared one. */
   collation(expr: Node, explicit?: Collation): Collation {
     if (explicit) return explicit;
+    const written = explicitCollation(expr);
+    if (written) return written;
     const inner = throughCasts(expr);
-    if (inner.type === "binary_expr" && kw(inner.operator) === "COLLATE") return splitCollate(inner).collation ?? "BINARY";
     const r = this.resolve(inner);
     if (!r) return "BINARY";
     return declaredCollation(r.table.info?.sql, r.column, parseOne);

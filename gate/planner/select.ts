@@ -100,6 +100,14 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const where = clause(s, "where_clause");
   const fullTemplate = sliceTemplate(ps, ps.range[0], ps.range[1]);
 
+  if (ps.ctes && ps.ctes.length > 0) {
+    const ctes = new Set(ps.ctes);
+    for (const sub of subqueriesOf(withoutWith(s))) {
+      walk(sub, (n) => {
+        if (n.type === "identifier" && ctes.has(n.name.toLowerCase())) throw unsupported("a subquery reading a CTE");
+      });
+    }
+  }
   if (!(ps.replacements?.length ?? 0) && !ps.subqueriesKept && hasSubquery(withoutWith(s))) {
     // Correlated subqueries co-located with the outer rows run on the shards as written.
     const keep = keepSubquery(ks, from?.expr as Node | undefined, where?.expr);
@@ -199,7 +207,8 @@ function windowRefusal(s: SelectStmt, scope: Scope): string | undefined {
     const r = scope.resolve(n);
     if (!r?.declared) return false;
     const routing = tableRouting(scope.ks, r.table.ref.name);
-    return routing.kind === "sharded" && routing.routable !== false && routing.column?.toLowerCase() === r.column.toLowerCase();
+    // The right side of a LEFT JOIN reads NULL for unmatched rows of every shard: one partition across shards.
+    return !scope.nullable.has(r.table) && routing.kind === "sharded" && routing.routable !== false && routing.column?.toLowerCase() === r.column.toLowerCase();
   };
   walk(s, (n) => {
     if (why || n.type !== "func_call" || !n.over) return;
@@ -525,8 +534,11 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     const pos = positionOf(ps, term.expr);
     if (pos !== undefined) column = pos - 1;
     else {
-      const key = exprKey(ps, term.expr);
-      column = items.findIndex((i) => (term.expr.type === "identifier" && i.alias?.toLowerCase() === term.expr.name.toLowerCase()) || exprKey(ps, i.expr) === key);
+      // A result alias wins over a column of the same name.
+      const t = term.expr;
+      if (t.type === "identifier") column = items.findIndex((i) => i.alias?.toLowerCase() === t.name.toLowerCase());
+      const key = exprKey(ps, t);
+      if (column < 0) column = items.findIndex((i) => exprKey(ps, i.expr) === key);
     }
     if (column < 0 || column >= items.length) throw unsupported("ORDER BY an expression that is not selected, with aggregates");
     const item = items[column];

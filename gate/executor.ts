@@ -128,6 +128,14 @@ export class Executor {
       },
       nextValues: (sequence, count) => this.#nextValues(sequence, count),
       lookupExecute: (keyspace, sql, params) => this.execute(keyspace, { sql, params }),
+      forgetSequence: (sequence) => {
+        try {
+          const { keyspace, table } = locateSequence(state.graph ?? { version: 0, keyspaces: {} }, sequence);
+          state.sequences.forget(`${keyspace}.${table}`.toLowerCase());
+        } catch {
+          // unknown sequence: nothing cached
+        }
+      },
       applyDdl: async (req) => {
         const full: DdlRequest = { keyspace: ks.name, ...req };
         this.#adopt(unwrap(await this.#topology().applyDdl(full)));

@@ -95,7 +95,21 @@ export class Insert implements Primitive {
         need.forEach((at, k) => (values[at] = ids[k] ?? null));
       }
       ({ rows, b } = this.#bound(bindings, values));
+      if (need.length > 0) {
+        try {
+          return await this.#write(vc, b, rows);
+        } catch (e) {
+          // An id the sequence handed out is taken: its table was moved (next_id changed) or rows were
+          // inserted with explicit ids. Drop the cached block so the next INSERT reserves afresh.
+          if (toVtError(e).code === "CONSTRAINT") vc.forgetSequence?.(this.auto.sequence);
+          throw e;
+        }
+      }
     }
+    return this.#write(vc, b, rows);
+  }
+
+  async #write(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): Promise<QueryResult> {
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
     const lookupPairs = await this.#addLookups(vc, b, rows);

@@ -15,6 +15,8 @@ export interface VCursor {
   execute(shard: string, queries: BoundQuery[]): Promise<QueryResult[]>;
   /** `count` fresh ids from a sequence table (vschema `auto_increment`), named `table` or `keyspace.table`. */
   nextValues(sequence: string, count: number): Promise<SqlValue[]>;
+  /** Forgets the ids cached for a sequence (its table was changed: the next call reserves afresh). */
+  forgetSequence?(sequence: string): void;
   /** Runs one statement through the gate on a keyspace (lookup vindex tables), as a client would. */
   lookupExecute(keyspace: string, sql: string, params: SqlValue[]): Promise<QueryResult>;
   /** Applies a DDL statement to every shard through the Topology. */

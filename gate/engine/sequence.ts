@@ -68,6 +68,10 @@ export class SequenceCache {
     return out;
   }
 
+  forget(key: string): void {
+    this.#blocks.delete(key);
+  }
+
   clear(): void {
     this.#blocks.clear();
   }

@@ -41,6 +41,18 @@ describe("sequences through the gate", () => {
     }
   });
 
+  it("an id that is already taken drops the gate's cached block, so a moved next_id takes effect", async () => {
+    const k = (await sql("INSERT INTO users (name) VALUES ('probe') RETURNING id", undefined, "app")).rows[0]?.[0] as number;
+    // Someone inserts the next cached id by hand, and moves the sequence past it.
+    await sql("INSERT INTO users (id, name) VALUES (?, 'by hand')", [k + 1], "app");
+    await sql("UPDATE user_seq SET next_id = 7000", undefined, "seqs");
+    const clash = await sqlError("INSERT INTO users (name) VALUES ('clash')", undefined, "app");
+    expect(clash.code).toBe("CONSTRAINT");
+    // The cached block was dropped: the next id comes from the table, not k + 2.
+    const next = await sql("INSERT INTO users (name) VALUES ('after') RETURNING id", undefined, "app");
+    expect(next.rows[0]?.[0]).toBe(7000);
+  });
+
   it("a missing sequence is a clear error and writes nothing", async () => {
     const vschema = {
       sharded: true,

@@ -15,6 +15,7 @@ import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
 import { containsAggregate, declaredCollation, hasSubquery, hasWindow, unsupported } from "./ast.ts";
 import { analyzeJoin, colocated } from "./join.ts";
+import { isVindexColumnName } from "./routing.ts";
 import { parseOne } from "../sql/parse.ts";
 
 type WithClause = Extract<Node, { type: "with_clause" }>;
@@ -89,10 +90,11 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
       if (sharded.length > 0) {
         const first = sharded[0];
         // The CTE is sharded like its tables; its vindex column is any selected vindex column of theirs.
-        const at = cols.findIndex((c) => c.source && sharded.some((st) => st.table.ref.name === c.source?.table && st.routing.column?.toLowerCase() === c.source.column.toLowerCase()));
+        // Every selected vindex column (t.id, or u.t_id equal to it in a co-located join) names the same value.
+        const at = cols.flatMap((c, i) => (c.source && sharded.some((st) => st.table.ref.name === c.source?.table && isVindexColumnName(st.routing, c.source.column)) ? [i] : []));
         const vname = first?.routing.vindexName ?? "";
-        const vcolName = at >= 0 ? (listed?.[at] ?? cols[at]?.name ?? "") : "_vt_none";
-        entry = { column_vindexes: [{ column: vcolName, name: vname }] };
+        const names = at.map((i) => listed?.[i] ?? cols[i]?.name ?? "");
+        entry = { column_vindexes: (names.length > 0 ? names : ["_vt_none"]).map((column) => ({ column, name: vname })) };
       }
     } else {
       for (const item of items) {

@@ -19,7 +19,7 @@ import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
 import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
-import { chooseRouteBy, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
+import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
 import { parseOne } from "../sql/parse.ts";
 
@@ -160,7 +160,7 @@ function affinityClass(scope: Scope, c: ResolvedColumn): "numeric" | "text" | "b
 }
 
 function isVindexColumn(t: ScopeTable, routing: TableRouting, column: string): boolean {
-  return routing.kind === "sharded" && routing.column?.toLowerCase() === column.toLowerCase() && t !== undefined;
+  return t !== undefined && isVindexColumnName(routing, column);
 }
 
 /**
@@ -220,10 +220,9 @@ export function colocatedRoute(ps: ParsedStatement, j: JoinAnalysis, steps: read
   let best: { step: JoinStep; choice: RouteChoice } | undefined;
   for (const st of steps) {
     if (st.routing.kind !== "sharded") continue;
-    const col = st.routing.column ?? "";
     const choice = chooseRouteBy(ps, where, (n) => {
       const r = j.scope.resolve(n);
-      return r !== undefined && r.table === st.table && r.column.toLowerCase() === col.toLowerCase();
+      return r !== undefined && r.table === st.table && isVindexColumnName(st.routing, r.column);
     }, st.routing);
     if (choice.opcode === "equal") return { step: st, choice };
     if (!best || (best.choice.opcode === "scatter" && choice.opcode === "in")) best = { step: st, choice };

@@ -19,6 +19,8 @@ export interface TableRouting {
   /** The vindex's name in the vschema: tables sharded by the same name place equal values together. */
   readonly vindexName?: string;
   readonly column?: string;
+  /** Other columns always equal to the vindex column (a CTE selecting it under several names). */
+  readonly sameAs?: readonly string[];
   readonly affinity?: Affinity;
   /** False when the vindex column has a non-BINARY collation: equal values may hash apart. */
   readonly routable?: boolean;
@@ -54,7 +56,9 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   const vindex = vindexOf(ks.vschema, cv.name);
   // unicode_loose_xxhash folds case and trailing spaces, so NOCASE/RTRIM-equal values hash alike.
   const routable = declaredCollation(info?.sql, cv.column, parseOne) === "BINARY" || vindex.type === "unicode_loose_xxhash";
-  const lookups = (t.column_vindexes ?? []).slice(1).map((lv) => {
+  // A secondary entry on the primary vindex names the same column again (only CTEs, see cte.ts, build these).
+  const sameAs = (t.column_vindexes ?? []).slice(1).filter((lv) => lv.name === cv.name).map((lv) => lv.column);
+  const lookups = (t.column_vindexes ?? []).slice(1).filter((lv) => lv.name !== cv.name).map((lv) => {
     const lv2 = vindexOf(ks.vschema, lv.name);
     const lp = lv2.lookup;
     if (!lp) throw new VtError("INVALID_ARGUMENT", `vindex ${lv.name} of table ${table} is not a lookup vindex`);
@@ -71,7 +75,14 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
       routable: declaredCollation(info?.sql, lv.column, parseOne) === "BINARY",
     };
   });
-  return { kind: "sharded", vindex, vindexName: cv.name, column: cv.column, affinity, routable, ...(lookups.length > 0 ? { lookups } : {}) };
+  return { kind: "sharded", vindex, vindexName: cv.name, column: cv.column, affinity, routable, ...(lookups.length > 0 ? { lookups } : {}), ...(sameAs.length > 0 ? { sameAs } : {}) };
+}
+
+/** True when `column` is the table's vindex column (or a name always equal to it). */
+export function isVindexColumnName(routing: TableRouting, column: string): boolean {
+  if (routing.kind !== "sharded") return false;
+  const l = column.toLowerCase();
+  return routing.column?.toLowerCase() === l || (routing.sameAs ?? []).some((c) => c.toLowerCase() === l);
 }
 
 export interface RouteChoice {
@@ -83,9 +94,8 @@ export interface RouteChoice {
 
 /** equal on `vcol = value`, in on `vcol IN (values)`, else scatter. */
 export function chooseRoute(ps: ParsedStatement, where: Node | undefined, t: TableRef, routing: TableRouting): RouteChoice {
-  const col = routing.column?.toLowerCase();
   const list = where ? conjuncts(where) : [];
-  const primary = chooseRouteBy(ps, list, (n) => col !== undefined && columnOf(n, t)?.toLowerCase() === col, routing);
+  const primary = chooseRouteBy(ps, list, (n) => { const c = columnOf(n, t); return c !== undefined && isVindexColumnName(routing, c); }, routing);
   if (primary.opcode !== "scatter") return primary;
   // No primary vindex value: a lookup vindex on another column may still pick the shards.
   for (const l of routing.lookups ?? []) {

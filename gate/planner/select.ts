@@ -39,7 +39,7 @@ import {
   valueOf,
   type TableRef,
 } from "./ast.ts";
-import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
+import { chooseRoute, isVindexColumnName, tableRouting, vindexRouteFields } from "./routing.ts";
 import { analyzeJoin, colocated, colocatedRoute, planGateJoin } from "./join.ts";
 import { Scope, throughCasts } from "./scope.ts";
 import { withCtes } from "./cte.ts";
@@ -95,7 +95,6 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     const planned = withCtes(ps, s, withClause, ks);
     return planSelect(planned.ps, planned.ks);
   }
-  if (clause(s, "window_clause")) throw unsupported("WINDOW clauses");
   const from = clause(s, "from_clause");
   const where = clause(s, "where_clause");
   const fullTemplate = sliceTemplate(ps, ps.range[0], ps.range[1]);
@@ -208,7 +207,7 @@ function windowRefusal(s: SelectStmt, scope: Scope): string | undefined {
     if (!r?.declared) return false;
     const routing = tableRouting(scope.ks, r.table.ref.name);
     // The right side of a LEFT JOIN reads NULL for unmatched rows of every shard: one partition across shards.
-    return !scope.nullable.has(r.table) && routing.kind === "sharded" && routing.routable !== false && routing.column?.toLowerCase() === r.column.toLowerCase();
+    return !scope.nullable.has(r.table) && routing.routable !== false && isVindexColumnName(routing, r.column);
   };
   walk(s, (n) => {
     if (why || n.type !== "func_call" || !n.over) return;

@@ -11,7 +11,7 @@ import type { Edit } from "../sql/template.ts";
 import { affinityOf, type Affinity } from "../engine/values.ts";
 import { columnOf, kw, tableRef, unsupported, type TableRef } from "./ast.ts";
 import { analyzeJoin, colocated, type JoinAnalysis } from "./join.ts";
-import { tableRouting } from "./routing.ts";
+import { isVindexColumnName, tableRouting } from "./routing.ts";
 import type { Scope } from "./scope.ts";
 
 type SubSelect = Extract<Node, { type: "select_stmt" | "compound_select_stmt" }>;
@@ -232,7 +232,7 @@ export function pushableSubquery(sub: SubSelect, outer: Scope, ks: KeyspaceGraph
     const r = outer.resolve(n);
     if (!r?.declared) return undefined;
     const routing = tableRouting(ks, r.table.ref.name);
-    return routing.kind === "sharded" && routing.routable !== false && routing.column?.toLowerCase() === r.column.toLowerCase() ? routing : undefined;
+    return routing.routable !== false && isVindexColumnName(routing, r.column) ? routing : undefined;
   };
   for (const c of j.where) {
     if (c.type !== "binary_expr" || (kw(c.operator) !== "=" && kw(c.operator) !== "==")) continue;
@@ -240,7 +240,7 @@ export function pushableSubquery(sub: SubSelect, outer: Scope, ks: KeyspaceGraph
       const mine = j.scope.resolve(a);
       if (!mine?.declared) continue;
       const st = sharded.find((x) => x.table === mine.table);
-      if (!st || st.routing.routable === false || st.routing.column?.toLowerCase() !== mine.column.toLowerCase()) continue;
+      if (!st || st.routing.routable === false || !isVindexColumnName(st.routing, mine.column)) continue;
       const theirs = outerVindex(b);
       if (theirs && theirs.vindexName === st.routing.vindexName && theirs.affinity === st.routing.affinity) return true;
     }

@@ -112,7 +112,14 @@ export class Insert implements Primitive {
   async #write(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): Promise<QueryResult> {
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
-    const lookupPairs = await this.#addLookups(vc, b, rows);
+    const lookupPairs = this.#lookupPairs(vc, b, rows);
+    try {
+      await this.#addLookups(vc, lookupPairs);
+    } catch (e) {
+      // A refused value (a taken unique one): the rows' other lookup rows go again.
+      await this.#dropOrphanLookups(vc, lookupPairs, new Set());
+      throw e;
+    }
     let results: QueryResult[];
     try {
       results = await writeEach(shards, async (s) => {
@@ -122,10 +129,7 @@ export class Insert implements Primitive {
       });
     } catch (e) {
       // Lookup rows of owner rows that were not written would only cost a read an extra shard; remove them anyway.
-      const committed = new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []);
-      await Promise.all(
-        this.lookups.map((l, i) => removeLookupRows(vc, l, (lookupPairs[i] ?? []).filter(([, , shard]) => !committed.has(shard)).map(([v, k]) => [v, k] as const)).catch(() => undefined)),
-      );
+      await this.#dropOrphanLookups(vc, lookupPairs, new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []));
       throw e;
     }
     await this.#verifyLookups(vc, b, rows, lookupPairs);
@@ -136,24 +140,45 @@ export class Insert implements Primitive {
     return out;
   }
 
-  /** Adds the lookup rows of every row (before the rows themselves); returns them with each row's shard. */
-  async #addLookups(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): Promise<[SqlValue, Uint8Array, string][][]> {
+  /** Each lookup's (value, keyspace id, shard) for every row. */
+  #lookupPairs(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): [SqlValue, Uint8Array, string][][] {
     if (this.lookups.length === 0) return [];
     const placed = rows.map((r) => {
       const ksid = this.vindex.map(evalValue(r.vindexValue, b));
       return { ksid, shard: shardForKsid(vc.keyspace, ksid) };
     });
-    const all: [SqlValue, Uint8Array, string][][] = [];
-    for (const [i, l] of this.lookups.entries()) {
-      const pairs = rows.map((r, k): [SqlValue, Uint8Array, string] => {
+    return this.lookups.map((_, i) =>
+      rows.map((r, k): [SqlValue, Uint8Array, string] => {
         const v = r.lookupValues?.[i];
         const p = placed[k] as { ksid: Uint8Array; shard: string };
         return [v ? evalValue(v, b) : null, p.ksid, p.shard];
-      });
-      await addLookupRows(vc, l, pairs.map(([v, k]) => [v, k] as const), (ksid, value) => ownerHas(vc, this.table, l.column, ksid, value));
-      all.push(pairs);
+      }),
+    );
+  }
+
+  /** Adds the lookup rows of every row, before the rows themselves. */
+  async #addLookups(vc: VCursor, pairs: readonly [SqlValue, Uint8Array, string][][]): Promise<void> {
+    for (const [i, l] of this.lookups.entries()) {
+      await addLookupRows(vc, l, (pairs[i] ?? []).map(([v, k]) => [v, k] as const), (ksid, value) => ownerHas(vc, this.table, l.column, ksid, value, this.vindex, this.vindexColumn));
     }
-    return all;
+  }
+
+  /**
+   * After a failed INSERT: removes the lookup rows it may have added for rows not written (shards
+   * outside `committed`), keeping any that an existing row holds (the same value on the same
+   * keyspace id belongs to that row).
+   */
+  async #dropOrphanLookups(vc: VCursor, pairs: readonly [SqlValue, Uint8Array, string][][], committed: ReadonlySet<string>): Promise<void> {
+    await Promise.all(
+      this.lookups.map(async (l, i) => {
+        const orphans: (readonly [SqlValue, Uint8Array])[] = [];
+        for (const [v, k, shard] of pairs[i] ?? []) {
+          if (v === null || committed.has(shard)) continue;
+          if (!(await ownerHas(vc, this.table, l.column, k, v, this.vindex, this.vindexColumn))) orphans.push([v, k]);
+        }
+        await removeLookupRows(vc, l, orphans);
+      }),
+    ).catch(() => undefined);
   }
 
   /**

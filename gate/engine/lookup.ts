@@ -213,10 +213,23 @@ export class OwnedDelete implements Primitive {
   }
 }
 
-/** True when the owner table has a row with `column = value` on the shard of `ksid`. */
-export async function ownerHas(vc: VCursor, table: string, column: string, ksid: Uint8Array, value: SqlValue): Promise<boolean> {
+/**
+ * True when the owner table has a row with `column = value` whose keyspace id is `ksid` (read on
+ * the shard of `ksid`, checking each candidate's vindex value, since other rows there may share
+ * the value).
+ */
+export async function ownerHas(vc: VCursor, table: string, column: string, ksid: Uint8Array, value: SqlValue, vindex?: Vindex, vindexColumn?: string): Promise<boolean> {
   const shard = shardForKsid(vc.keyspace, ksid);
-  const parts: Template = [`SELECT 1 FROM ${q(table)} WHERE ${q(column)} = `, { values: () => [value], empty: "NULL" }, " LIMIT 1"];
+  const select = vindex && vindexColumn ? q(vindexColumn) : "1";
+  const parts: Template = [`SELECT ${select} FROM ${q(table)} WHERE ${q(column)} = `, { values: () => [value], empty: "NULL" }, vindex && vindexColumn ? "" : " LIMIT 1"];
   const [r] = await vc.execute(shard, [{ ...render(parts, new Bindings([])), kind: "read" }]);
-  return (r?.rows.length ?? 0) > 0;
+  const rows = r?.rows ?? [];
+  if (!vindex || !vindexColumn) return rows.length > 0;
+  return rows.some(([v]) => {
+    try {
+      return sameBytes(vindex.map(v ?? null), ksid);
+    } catch {
+      return false;
+    }
+  });
 }

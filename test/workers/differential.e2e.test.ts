@@ -111,7 +111,8 @@ async function runScenario(sc: Scenario): Promise<void> {
       if (!q.unlimited) {
         const approx = new Map<number, number>();
         for (const [i, col] of q.approx) approx.set(i, await slack(col));
-        const d = diffResults(act, exp, { ordered: q.ordered, approx, fold: q.fold });
+        // group_concat parts come in any order: compared as multisets, as the Node property does.
+        const d = diffResults(act, exp, { ordered: q.ordered, approx, fold: q.fold, ...(q.split ? { split: q.split } : {}) });
         if (d) fail(d);
         return;
       }
@@ -199,10 +200,12 @@ describe("differential end to end: sharded keyspace vs unsharded keyspace", () =
   // the same error code (and failing statement) when it refuses — and every row lives on the
   // shard whose key range holds its keyspace id.
   it("every supported statement answers as one SQLite Durable Object does", async () => {
-    // The seed is printed first, so a run that never ends (a hang rather than a failure) can be replayed.
+    // The seed is printed first, so any run can be replayed (set it here).
     const seed = Date.now() % 2 ** 31;
     console.log(`differential e2e: fast-check seed ${seed}`);
-    await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: RUNS, seed });
+    // Shrinking creates two keyspaces per try and the Topology slows as they pile up: it is cut off
+    // after a minute (the failure is still reported, less shrunk), so a failure never looks like a hang.
+    await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: RUNS, seed, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: false });
   }, 300_000);
 });
 

@@ -7,12 +7,10 @@
 // every REAL (17 significant digits) and encodes BLOBs as X'..' (json_* refuses BLOBs).
 
 import { VtError } from "../topology/errors.ts";
-import { decodeQuoted, type SqlValue } from "../topology/sql-values.ts";
+import { decodeQuoted, quoteIdent, type SqlValue } from "../topology/sql-values.ts";
 import type { BinlogChunk, BinlogEvent, BinlogEventKind } from "./types.ts";
 
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
+export { quoteIdent };
 
 function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;

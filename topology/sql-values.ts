@@ -142,3 +142,8 @@ export function valueSize(v: SqlValue): number {
   if (v instanceof Uint8Array) return v.length;
   return 8;
 }
+
+/** An SQL identifier, double-quoted (a `"` inside doubled). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -10,7 +10,7 @@ import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, t
 import { addLookupRows, lostLookups, ownerHas, removeLookupRows, type LookupTable } from "./lookup.ts";
 import { toVtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
 
 export interface InsertRow {
   readonly parts: Template;
@@ -197,9 +197,9 @@ export class Insert implements Primitive {
         const shard = mine[at]?.[2];
         if (!row || shard === undefined || !this.vindexColumn) continue;
         const parts: Template = [
-          `DELETE FROM "${this.table.replaceAll('"', '""')}" WHERE "${l.column.replaceAll('"', '""')}" = `,
+          `DELETE FROM ${quoteIdent(this.table)} WHERE ${quoteIdent(l.column)} = `,
           { values: () => [v], empty: "NULL" },
-          ` AND "${this.vindexColumn.replaceAll('"', '""')}" = `,
+          ` AND ${quoteIdent(this.vindexColumn)} = `,
           { values: () => [evalValue(row.vindexValue, b)], empty: "NULL" },
         ];
         await vc.execute(shard, [{ ...render(parts, b), kind: "write" }]);

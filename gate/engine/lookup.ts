@@ -5,7 +5,7 @@
 // row (a read then visits one more shard and finds nothing there), never a missing one.
 
 import { VtError, toVtError } from "../../topology/errors.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
 import { Bindings, render, type Template } from "../sql/template.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
 import type { Vindex } from "../../topology/vindex.ts";
@@ -34,10 +34,6 @@ export interface LookupTable {
   readonly column: string;
 }
 
-function q(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
 /** The keyspace ids `values` map to, from the lookup table. */
 export async function lookupKsids(vc: VCursor, l: LookupTable, values: readonly SqlValue[]): Promise<Uint8Array[]> {
   const present = values.filter((v) => v !== null);
@@ -45,7 +41,7 @@ export async function lookupKsids(vc: VCursor, l: LookupTable, values: readonly 
   const out: Uint8Array[] = [];
   for (let i = 0; i < present.length; i += 90) {
     const chunk = present.slice(i, i + 90);
-    const r = await vc.lookupExecute(l.keyspace, `SELECT ${q(l.to)} FROM ${q(l.table)} WHERE ${q(l.from)} IN (${chunk.map(() => "?").join(", ")})`, chunk);
+    const r = await vc.lookupExecute(l.keyspace, `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} IN (${chunk.map(() => "?").join(", ")})`, chunk);
     for (const [k] of r.rows) if (k instanceof Uint8Array) out.push(k);
   }
   return out;
@@ -105,7 +101,7 @@ export async function addLookupRows(
   for (let i = 0; i < live.length; i += PAIRS_PER_STATEMENT) {
     const chunk = live.slice(i, i + PAIRS_PER_STATEMENT);
     try {
-      await vc.lookupExecute(l.keyspace, `${verb} INTO ${q(l.table)} (${q(l.from)}, ${q(l.to)}) VALUES ${chunk.map(() => "(?, ?)").join(", ")}`, chunk.flat());
+      await vc.lookupExecute(l.keyspace, `${verb} INTO ${quoteIdent(l.table)} (${quoteIdent(l.from)}, ${quoteIdent(l.to)}) VALUES ${chunk.map(() => "(?, ?)").join(", ")}`, chunk.flat());
     } catch (e) {
       if (!l.unique || toVtError(e).code !== "CONSTRAINT") throw e;
       for (const pair of chunk) await addUnique(vc, l, pair, ownerHas);
@@ -114,20 +110,20 @@ export async function addLookupRows(
 }
 
 async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [SqlValue, Uint8Array], ownerHas: (ksid: Uint8Array, value: SqlValue) => Promise<boolean>): Promise<void> {
-  const existing = await vc.lookupExecute(l.keyspace, `SELECT ${q(l.to)} FROM ${q(l.table)} WHERE ${q(l.from)} = ?`, [value]);
+  const existing = await vc.lookupExecute(l.keyspace, `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} = ?`, [value]);
   const current = existing.rows[0]?.[0];
   if (current === undefined) {
-    await vc.lookupExecute(l.keyspace, `INSERT INTO ${q(l.table)} (${q(l.from)}, ${q(l.to)}) VALUES (?, ?)`, [value, ksid]);
+    await vc.lookupExecute(l.keyspace, `INSERT INTO ${quoteIdent(l.table)} (${quoteIdent(l.from)}, ${quoteIdent(l.to)}) VALUES (?, ?)`, [value, ksid]);
     return;
   }
   if (current instanceof Uint8Array && sameBytes(current, ksid)) return;
   if (current instanceof Uint8Array && (await ownerHas(current, value))) {
     throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(value)} already exists`);
   }
-  await vc.lookupExecute(l.keyspace, `UPDATE ${q(l.table)} SET ${q(l.to)} = ? WHERE ${q(l.from)} = ?`, [ksid, value]);
+  await vc.lookupExecute(l.keyspace, `UPDATE ${quoteIdent(l.table)} SET ${quoteIdent(l.to)} = ? WHERE ${quoteIdent(l.from)} = ?`, [ksid, value]);
   // Its owner may have been mid-insert (lookup row first, row second): look again, and give the row back if it appeared.
   if (current instanceof Uint8Array && (await ownerHas(current, value))) {
-    await vc.lookupExecute(l.keyspace, `UPDATE ${q(l.table)} SET ${q(l.to)} = ? WHERE ${q(l.from)} = ? AND ${q(l.to)} = ?`, [current, value, ksid]);
+    await vc.lookupExecute(l.keyspace, `UPDATE ${quoteIdent(l.table)} SET ${quoteIdent(l.to)} = ? WHERE ${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?`, [current, value, ksid]);
     throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(value)} already exists`);
   }
 }
@@ -143,7 +139,7 @@ export async function lostLookups(vc: VCursor, l: LookupTable, pairs: readonly (
   const lost: (readonly [SqlValue, Uint8Array])[] = [];
   for (let i = 0; i < live.length; i += 40) {
     const chunk = live.slice(i, i + 40);
-    const sql = chunk.map((_, k) => `SELECT ${k} AS i, ${q(l.to)} FROM ${q(l.table)} WHERE ${q(l.from)} = ?`).join(" UNION ALL ");
+    const sql = chunk.map((_, k) => `SELECT ${k} AS i, ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} = ?`).join(" UNION ALL ");
     const r = await vc.lookupExecute(l.keyspace, sql, chunk.map(([v]) => v));
     const now = new Map<number, Uint8Array>();
     for (const [k, ksid] of r.rows) if (typeof k === "number" && ksid instanceof Uint8Array) now.set(k, ksid);
@@ -160,7 +156,7 @@ export async function removeLookupRows(vc: VCursor, l: LookupTable, pairs: reado
   const live = pairs.filter(([v]) => v !== null);
   for (let i = 0; i < live.length; i += PAIRS_PER_STATEMENT) {
     const chunk = live.slice(i, i + PAIRS_PER_STATEMENT);
-    await vc.lookupExecute(l.keyspace, `DELETE FROM ${q(l.table)} WHERE ${chunk.map(() => `(${q(l.from)} = ? AND ${q(l.to)} = ?)`).join(" OR ")}`, chunk.flat());
+    await vc.lookupExecute(l.keyspace, `DELETE FROM ${quoteIdent(l.table)} WHERE ${chunk.map(() => `(${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?)`).join(" OR ")}`, chunk.flat());
   }
 }
 
@@ -220,8 +216,8 @@ export class OwnedDelete implements Primitive {
  */
 export async function ownerHas(vc: VCursor, table: string, column: string, ksid: Uint8Array, value: SqlValue, vindex?: Vindex, vindexColumn?: string): Promise<boolean> {
   const shard = shardForKsid(vc.keyspace, ksid);
-  const select = vindex && vindexColumn ? q(vindexColumn) : "1";
-  const parts: Template = [`SELECT ${select} FROM ${q(table)} WHERE ${q(column)} = `, { values: () => [value], empty: "NULL" }, vindex && vindexColumn ? "" : " LIMIT 1"];
+  const select = vindex && vindexColumn ? quoteIdent(vindexColumn) : "1";
+  const parts: Template = [`SELECT ${select} FROM ${quoteIdent(table)} WHERE ${quoteIdent(column)} = `, { values: () => [value], empty: "NULL" }, vindex && vindexColumn ? "" : " LIMIT 1"];
   const [r] = await vc.execute(shard, [{ ...render(parts, new Bindings([])), kind: "read" }]);
   const rows = r?.rows ?? [];
   if (!vindex || !vindexColumn) return rows.length > 0;

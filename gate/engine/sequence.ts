@@ -6,7 +6,7 @@
 // gap-free: a block an isolate does not use up is skipped.
 
 import { VtError } from "../../topology/errors.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
 
 export interface Block {
@@ -16,7 +16,7 @@ export interface Block {
 
 /** The statement that reserves a block of at least `count` ids; RETURNING gives the new next_id and the block's size. */
 export function reserveQuery(table: string, count: number): BoundQuery {
-  const t = `"${table.replaceAll('"', '""')}"`;
+  const t = quoteIdent(table);
   return {
     sql: `UPDATE ${t} SET next_id = next_id + max(coalesce(cache, 1), (? + 0)) WHERE id = 0 RETURNING next_id, max(coalesce(cache, 1), (? + 0))`,
     params: [String(count), String(count)],

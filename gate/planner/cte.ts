@@ -13,16 +13,13 @@ import type { TableInfo } from "../../tablet/types.ts";
 import type { TableVSchema } from "../../topology/vschema.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
+import { quoteIdent } from "../../topology/sql-values.ts";
 import { containsAggregate, declaredCollation, hasSubquery, hasWindow, unsupported } from "./ast.ts";
 import { analyzeJoin, colocated } from "./join.ts";
 import { isVindexColumnName } from "./routing.ts";
 import { parseOne } from "../sql/parse.ts";
 
 type WithClause = Extract<Node, { type: "with_clause" }>;
-
-function quote(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
 
 /**
  * The keyspace as the main query sees it: each CTE added as a table (columns, declared types and
@@ -117,7 +114,7 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
         if (c) c.name = n;
       });
     }
-    const sql = `CREATE TABLE ${quote(name)} (${cols.map((c) => `${quote(c.name)} ${c.type}${c.collation !== "BINARY" ? ` COLLATE ${c.collation}` : ""}`).join(", ")})`;
+    const sql = `CREATE TABLE ${quoteIdent(name)} (${cols.map((c) => `${quoteIdent(c.name)} ${c.type}${c.collation !== "BINARY" ? ` COLLATE ${c.collation}` : ""}`).join(", ")})`;
     tables[lower] = { name, sql, columns: cols.map((c) => ({ name: c.name, type: c.type, pk: 0, notNull: false })) };
     vtables[name] = entry;
     names.add(lower);

@@ -7,6 +7,7 @@ import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert
 import { LOOKUP_SLOT, LookupResolve, OwnedDelete } from "../engine/lookup.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
+import { quoteIdent } from "../../topology/sql-values.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
@@ -61,7 +62,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     if (!ai || autoAt >= 0) return [];
     if (!ic.columns) throw new VtError("INTERNAL", "INSERT without a column list lacks a column");
     const open = rangeOf(ic.columns)[0] + 1;
-    return [{ start: open, end: open, parts: [`"${ai.column.replaceAll('"', '""')}", `] }];
+    return [{ start: open, end: open, parts: [`${quoteIdent(ai.column)}, `] }];
   };
   if (source) {
     if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
@@ -246,7 +247,7 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   const lookups = routing.lookups ?? [];
   if (s.type === "delete_stmt" && lookups.length > 0 && routing.vindex) {
     // Read what is deleted (in the same shard transaction) so its lookup rows can go after it.
-    const cols = [routing.column ?? "", ...lookups.map((l) => l.column)].map((c) => `"${c.replaceAll('"', '""')}"`).join(", ");
+    const cols = [routing.column ?? "", ...lookups.map((l) => l.column)].map(quoteIdent).join(", ");
     const pre = ["SELECT ", cols, " FROM ", ...sliceTemplate(ps, ...rangeOf(tableNode)), ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : [])];
     plan = new OwnedDelete(route, pre, routing.vindex, lookups);
   }

@@ -17,6 +17,7 @@ import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
+import { quoteIdent } from "../../topology/sql-values.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
 import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
@@ -229,10 +230,6 @@ export function colocatedRoute(ps: ParsedStatement, j: JoinAnalysis, steps: read
   }
   if (best) return best;
   return { step: undefined, choice: { opcode: steps.every((s) => s.routing.kind === "unsharded") ? "unsharded" : "reference" } };
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 function columnSql(c: ResolvedColumn): string {

@@ -11,7 +11,7 @@ import type { Collation, SortKey } from "../engine/compare.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { GateJoin, JOIN_KEYS_SLOT, Partials, Project, Sort, type PartialFn } from "../engine/join.ts";
 import { Aggregate, type AggOutput } from "../engine/aggregate.ts";
-import type { Condition, Operand } from "../engine/condition.ts";
+import { compileHaving, type HavingOperand } from "./having.ts";
 import { Limit } from "../engine/limit.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
@@ -662,7 +662,7 @@ function planGateAggregate(
   const visible = outputs.length;
 
   // HAVING over the combined groups: comparisons of aggregates, grouped columns, literals and placeholders.
-  const operand = (n: Node): Operand & { collation?: Collation; affinity?: Affinity } => {
+  const operand = (n: Node): HavingOperand => {
     const v = valueOf(ps, n);
     if (v) return v;
     if (isAggregateCall(n) && n.type === "func_call") {
@@ -686,33 +686,8 @@ function planGateAggregate(
     const affinity = scope.affinity(n);
     return { column, collation: scope.collation(n), ...(affinity ? { affinity } : {}) };
   };
-  const CMP: Record<string, "=" | "!=" | "<" | "<=" | ">" | ">="> = { "=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
-  const compileHaving = (n: Node): Condition => {
-    if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") return compileHaving(n.expr as Node);
-    if (n.type === "prefix_op_expr" && kw(n.operator) === "NOT") return { op: "not", inner: compileHaving(n.expr) };
-    if (n.type === "binary_expr") {
-      const op = kw(n.operator);
-      if (op === "AND" || op === "OR") return { op: op === "AND" ? "and" : "or", left: compileHaving(n.left), right: compileHaving(n.right) };
-      const l = operand(n.left);
-      const r = operand(n.right);
-      // A grouped column's affinity would convert the other operand: only values it leaves alone are compared here.
-      for (const [x, y] of [[l, r], [r, l]] as const) {
-        if (!("column" in x) || x.affinity === undefined || x.affinity === "BLOB" || "column" in y) continue;
-        const lit = "literal" in y ? y.literal : undefined;
-        const numeric = x.affinity !== "TEXT";
-        const fine = lit === null || (numeric ? typeof lit === "number" || typeof lit === "bigint" : typeof lit === "string");
-        if (!fine) throw unsupported("HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)");
-      }
-      const collation = ("collation" in l && l.collation) || ("collation" in r && r.collation) || "BINARY";
-      const c = CMP[op];
-      if (c) return { op: c, left: l, right: r, collation };
-      if (op === "IS" || op === "IS NOT") return { op: "is", left: l, right: r, negate: op === "IS NOT", collation };
-    }
-    if (isAggregateCall(n) || n.type === "identifier") return { op: "value", operand: operand(n) };
-    throw unsupported(`this HAVING expression (${textOf(ps, n).slice(0, 40)}), over ${note}`);
-  };
   const havingClause = clauses.find((c) => c.type === "having_clause") as Extract<Node, { type: "having_clause" }> | undefined;
-  const having = havingClause ? compileHaving(havingClause.expr) : undefined;
+  const having = havingClause ? compileHaving(ps, havingClause.expr, operand, `, over ${note}`) : undefined;
 
   // ORDER BY over the output: positions, aliases, or an expression written as selected.
   const ob = clauses.find((c) => c.type === "order_by_clause") as Extract<Node, { type: "order_by_clause" }> | undefined;

@@ -6,19 +6,19 @@ import type { Node, SelectStmt } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
-import type { Condition, Operand } from "../engine/condition.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Compound, type SetOp } from "../engine/compound.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { bindSubqueries, pushableSubquery, subqueriesOf } from "./subqueries.ts";
+import { compileHaving, type HavingOperand } from "./having.ts";
 import { Limit } from "../engine/limit.ts";
 import { MergeSort } from "../engine/merge-sort.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { PointRoute } from "../engine/point-route.ts";
 import { Route } from "../engine/route.ts";
 import { LOOKUP_SLOT, LookupResolve } from "../engine/lookup.ts";
-import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
+import type { ValueExpr } from "../engine/values.ts";
 import { limitNumber } from "../engine/limit-values.ts";
 import { parseOne, rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit, type Part } from "../sql/template.ts";
@@ -448,7 +448,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   }
 
   /** An operand of a HAVING comparison: an aggregate, a grouped expression (or its alias), a literal or a placeholder. */
-  const havingOperand = (n: Node): Operand & { collation?: Collation; affinity?: Affinity } => {
+  const havingOperand = (n: Node): HavingOperand => {
     const v = valueOf(ps, n);
     if (v) return v;
     if (isAggregateCall(n) && n.type === "func_call") {
@@ -480,37 +480,10 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       ...(affinity ? { affinity } : {}),
     };
   };
-  const compileHaving = (n: Node): Condition => {
-    if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") return compileHaving(n.expr as Node);
-    if (n.type === "prefix_op_expr" && kw(n.operator) === "NOT") return { op: "not", inner: compileHaving(n.expr) };
-    if (n.type === "binary_expr") {
-      const op = kw(n.operator);
-      if (op === "AND" || op === "OR") return { op: op === "AND" ? "and" : "or", left: compileHaving(n.left), right: compileHaving(n.right) };
-      const cmp: Record<string, "=" | "!=" | "<" | "<=" | ">" | ">="> = { "=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
-      const l = havingOperand(n.left);
-      const r = havingOperand(n.right);
-      // A column's affinity would convert a text operand before comparing: refuse rather than guess.
-      // SQLite applies a column's affinity to the other operand; allow only cases it leaves alone.
-      for (const [x, y] of [[l, r], [r, l]] as const) {
-        if (!("column" in x) || x.affinity === undefined || x.affinity === "BLOB" || "column" in y) continue;
-        const lit = "literal" in y ? y.literal : undefined;
-        const numeric = x.affinity !== "TEXT";
-        const fine = lit === null || (numeric ? typeof lit === "number" || typeof lit === "bigint" : typeof lit === "string");
-        if (!fine) throw unsupported("HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)");
-      }
-      const collation = ("collation" in l && l.collation) || ("collation" in r && r.collation) || "BINARY";
-      const c = cmp[op];
-      if (c) return { op: c, left: l, right: r, collation };
-      if (op === "IS" || op === "IS NOT") return { op: "is", left: l, right: r, negate: op === "IS NOT", collation };
-    }
-    if (n.type === "postfix_op_expr") throw unsupported(`HAVING … ${kw(n.operator)}`);
-    if (isAggregateCall(n) || n.type === "identifier") return { op: "value", operand: havingOperand(n) };
-    throw unsupported(`this HAVING expression (${textOf(ps, n).slice(0, 40)})`);
-  };
   // HAVING, evaluated at the gate over the combined groups; its aggregates become hidden outputs.
   const visible = outputs.length;
   const havingClause = clause(s, "having_clause");
-  const having = havingClause ? compileHaving(havingClause.expr) : undefined;
+  const having = havingClause ? compileHaving(ps, havingClause.expr, havingOperand) : undefined;
 
   // Shard SQL: SELECT <group exprs>, <partials> FROM … WHERE … GROUP BY <group exprs>.
   const from = clause(s, "from_clause");

@@ -226,3 +226,38 @@ function readCollations(createSql: string, parse: (sql: string) => ParsedStateme
   }
   return out;
 }
+
+/** One ORDER BY term: the expression without a trailing COLLATE, its direction, NULLs placement and explicit collation. */
+export interface OrderTerm {
+  readonly expr: Node;
+  readonly desc: boolean;
+  readonly nullsFirst: boolean;
+  readonly collation: Collation | undefined;
+}
+
+/** The terms of an ORDER BY clause (none without one). NULLs come first ascending, last descending, unless written. */
+export function orderTerms(ob: Node | undefined): OrderTerm[] {
+  if (!ob || ob.type !== "order_by_clause") return [];
+  return (ob.specifications.items as Node[]).map((spec) => {
+    let expr = spec;
+    let desc = false;
+    let nulls: string | undefined;
+    if (spec.type === "sort_specification") {
+      expr = spec.expr;
+      desc = spec.direction?.type === "sort_direction_desc";
+      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
+    }
+    const { expr: bare, collation } = splitCollate(expr);
+    return { expr: bare, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation };
+  });
+}
+
+/** LIMIT / OFFSET of a limit clause as values (numbers or placeholders; anything else is UNSUPPORTED). */
+export function limitValues(ps: ParsedStatement, lc: Extract<Node, { type: "limit_clause" }>): { count: ValueExpr | null; offset: ValueExpr | null } {
+  const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
+  const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
+  if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) {
+    throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
+  }
+  return { count: count ?? null, offset: offset ?? null };
+}

@@ -19,7 +19,7 @@ import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
-import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
+import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, limitValues, orderTerms, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
 import { parseOne } from "../sql/parse.ts";
@@ -398,10 +398,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   const limited = (p: Primitive): Primitive => {
     const lc = clauses.find((c) => c.type === "limit_clause") as Extract<Node, { type: "limit_clause" }> | undefined;
     if (!lc) return p;
-    const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
-    const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
-    if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
-    return new Limit(p, count ?? null, offset ?? null);
+    const { count, offset } = limitValues(ps, lc);
+    return new Limit(p, count, offset);
   };
   if (grouped) return limited(planGateAggregate(ps, s, scope, groupOf, addCol, buildJoin, tablesNote));
 
@@ -452,17 +450,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   // ORDER BY: an output column (position, alias, or the same expression), else a hidden column.
   const ob = clauses.find((c) => c.type === "order_by_clause") as Extract<Node, { type: "order_by_clause" }> | undefined;
   const keys: SortKey[] = [];
-  for (const spec of (ob?.specifications.items ?? []) as Node[]) {
-    let expr = spec;
-    let desc = false;
-    let nulls: string | undefined;
-    if (spec.type === "sort_specification") {
-      expr = spec.expr;
-      desc = spec.direction?.type === "sort_direction_desc";
-      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
-    }
-    const split = splitCollate(expr);
-    const term = split.expr;
+  for (const ot of orderTerms(ob)) {
+    const term = ot.expr;
     let column = -1;
     const pos = term.type === "number_literal" && /^\d+$/.test(term.text) ? Number(term.text) : undefined;
     if (pos !== undefined) {
@@ -496,8 +485,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       shows.push(undefined);
       collations.push(scope.collation(term));
     }
-    const collation = split.collation ?? collations[column] ?? "BINARY";
-    keys.push({ column, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation });
+    const collation = ot.collation ?? collations[column] ?? "BINARY";
+    keys.push({ column, desc: ot.desc, nullsFirst: ot.nullsFirst, collation });
   }
 
   const { plan: joined, offsets } = buildJoin();
@@ -691,16 +680,7 @@ function planGateAggregate(
 
   // ORDER BY over the output: positions, aliases, or an expression written as selected.
   const ob = clauses.find((c) => c.type === "order_by_clause") as Extract<Node, { type: "order_by_clause" }> | undefined;
-  const order: SortKey[] = ((ob?.specifications.items ?? []) as Node[]).map((spec) => {
-    let expr = spec;
-    let desc = false;
-    let nulls: string | undefined;
-    if (spec.type === "sort_specification") {
-      expr = spec.expr;
-      desc = spec.direction?.type === "sort_direction_desc";
-      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
-    }
-    const { expr: term, collation } = splitCollate(expr);
+  const order: SortKey[] = orderTerms(ob).map(({ expr: term, desc, nullsFirst, collation }) => {
     const pos = term.type === "number_literal" && /^\d+$/.test(term.text) ? Number(term.text) : undefined;
     let column = pos !== undefined ? pos - 1 : -1;
     if (pos === undefined) {
@@ -711,7 +691,7 @@ function planGateAggregate(
     }
     if (column < 0 || column >= items.length) throw unsupported(`ORDER BY an expression that is not selected, with aggregates over ${note}`);
     const item = items[column] as { expr: Node };
-    return { column, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation: collation ?? scope.collation(item.expr) };
+    return { column, desc, nullsFirst, collation: collation ?? scope.collation(item.expr) };
   });
 
   const { plan, offsets } = buildJoin();

@@ -32,7 +32,10 @@ import {
   hasWindow,
   isAggregateCall,
   kw,
+  limitValues,
+  orderTerms,
   splitCollate,
+  type OrderTerm,
   tableRef,
   textOf,
   unsupported,
@@ -69,21 +72,8 @@ function selectItems(s: SelectStmt): SelectItem[] {
   });
 }
 
-function sortTerms(s: SelectStmt): { expr: Node; desc: boolean; nullsFirst: boolean; collation: Collation | undefined }[] {
-  const ob = clause(s, "order_by_clause");
-  if (!ob) return [];
-  return (ob.specifications.items as Node[]).map((spec) => {
-    let expr = spec;
-    let desc = false;
-    let nulls: string | undefined;
-    if (spec.type === "sort_specification") {
-      expr = spec.expr;
-      desc = spec.direction?.type === "sort_direction_desc";
-      nulls = spec.nullHandlingKw ? kw(spec.nullHandlingKw[1]) : undefined;
-    }
-    const { expr: bare, collation } = splitCollate(expr);
-    return { expr: bare, desc, nullsFirst: nulls === undefined ? !desc : nulls === "FIRST", collation };
-  });
+function sortTerms(s: SelectStmt): OrderTerm[] {
+  return orderTerms(clause(s, "order_by_clause"));
 }
 
 export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
@@ -241,14 +231,8 @@ function itemWidth(scope: Scope, item: SelectItem): number {
 function limitEdit(ps: ParsedStatement, s: SelectStmt): { edit: Edit; count: ValueExpr | null; offset: ValueExpr | null } | undefined {
   const lc = clause(s, "limit_clause");
   if (!lc) return undefined;
-  const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
-  const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
-  if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) {
-    throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
-  }
+  const { count: c, offset: o } = limitValues(ps, lc);
   const [start, end] = rangeOf(lc);
-  const c = count ?? null;
-  const o = offset ?? null;
   // Each shard returns its first count+offset rows; the gate skips offset after merging.
   const compute = (b: Parameters<typeof limitNumber>[1]): string => {
     const n = c ? limitNumber(c, b, "LIMIT") : -1;
@@ -585,12 +569,8 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
   // Declared collations were refused above, so every column compares as BINARY.
   let plan: Primitive = new Compound(plans, ops, [], order);
   if (limit) {
-    const count = limit.count && limit.count.type !== "limit_all" ? valueOf(ps, limit.count) : undefined;
-    const offset = limit.offset ? valueOf(ps, limit.offset) : undefined;
-    if ((limit.count && limit.count.type !== "limit_all" && !count) || (limit.offset && !offset)) {
-      throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
-    }
-    plan = new Limit(plan, count ?? null, offset ?? null);
+    const { count, offset } = limitValues(ps, limit);
+    plan = new Limit(plan, count, offset);
   }
   return plan;
 }

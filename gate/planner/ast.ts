@@ -261,3 +261,24 @@ export function limitValues(ps: ParsedStatement, lc: Extract<Node, { type: "limi
   }
   return { count: count ?? null, offset: offset ?? null };
 }
+
+/** A result column of a SELECT: the item as written, its expression, its alias, and whether it is `*` / `t.*`. */
+export interface SelectItem {
+  readonly node: Node;
+  readonly expr: Node;
+  readonly alias: string | undefined;
+  readonly star: boolean;
+}
+
+export function selectItems(s: Extract<Node, { type: "select_stmt" }>): SelectItem[] {
+  const sc = s.clauses.find((c) => c.type === "select_clause");
+  const cols = sc?.type === "select_clause" ? sc.columns : undefined;
+  if (!cols) return [];
+  return (cols.items as Node[]).map((node) => {
+    if (node.type === "alias") {
+      return { node, expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined, star: false };
+    }
+    const star = node.type === "all_columns" || (node.type === "member_expr" && node.property.type === "all_columns");
+    return { node, expr: node, alias: undefined, star };
+  });
+}

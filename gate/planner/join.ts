@@ -19,7 +19,7 @@ import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
-import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, limitValues, orderTerms, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
+import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, limitValues, orderTerms, selectItems, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
 import { parseOne } from "../sql/parse.ts";
@@ -403,7 +403,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   };
   if (grouped) return limited(planGateAggregate(ps, s, scope, groupOf, addCol, buildJoin, tablesNote));
 
-  const items = ((select?.columns?.items ?? []) as Node[]).map((node) => (node.type === "alias" ? { node, expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined } : { node, expr: node, alias: undefined }));
+  const items = selectItems(s);
   /** Output column → [group, column in that group's query]. */
   const outputs: [number, number][] = [];
   const names: string[] = [];
@@ -416,8 +416,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   const itemColumn: number[] = [];
   for (const item of items) {
     const e = item.expr;
-    const isStar = e.type === "all_columns" || (e.type === "member_expr" && e.property.type === "all_columns");
-    if (isStar) {
+    if (item.star) {
       if (steps.some((st) => st.using.length > 0) && e.type === "all_columns") throw unsupported(`SELECT * with USING, with ${tablesNote} (name the columns)`);
       itemColumn.push(-1);
       for (const c of scope.star(e)) {
@@ -541,8 +540,8 @@ function planGateAggregate(
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
   if (select?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT with aggregates");
-  const items = ((select?.columns?.items ?? []) as Node[]).map((node) => (node.type === "alias" ? { expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined } : { expr: node, alias: undefined }));
-  if (items.some((i) => i.expr.type === "all_columns" || (i.expr.type === "member_expr" && i.expr.property.type === "all_columns"))) throw unsupported("* with aggregates");
+  const items = selectItems(s);
+  if (items.some((i) => i.star)) throw unsupported("* with aggregates");
   const plain = (n: Node, what: string): ResolvedColumn => {
     const r = scope.resolve(n);
     if (!r?.declared) throw unsupported(`${what} other than a plain column, over ${note}`);

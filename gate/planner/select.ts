@@ -33,6 +33,8 @@ import {
   isAggregateCall,
   kw,
   limitValues,
+  selectItems,
+  type SelectItem,
   orderTerms,
   splitCollate,
   type OrderTerm,
@@ -51,25 +53,6 @@ type Clause = SelectStmt["clauses"][number];
 
 function clause<T extends Clause["type"]>(s: SelectStmt, type: T): Extract<Clause, { type: T }> | undefined {
   return s.clauses.find((c) => c.type === type) as Extract<Clause, { type: T }> | undefined;
-}
-
-interface SelectItem {
-  readonly node: Node;
-  readonly expr: Node;
-  readonly alias: string | undefined;
-  readonly star: boolean;
-}
-
-function selectItems(s: SelectStmt): SelectItem[] {
-  const cols = clause(s, "select_clause")?.columns;
-  if (!cols) return [];
-  return (cols.items as Node[]).map((node) => {
-    if (node.type === "alias") {
-      return { node, expr: node.expr as Node, alias: node.alias.type === "identifier" ? node.alias.name : undefined, star: false };
-    }
-    const star = node.type === "all_columns" || (node.type === "member_expr" && node.property.type === "all_columns");
-    return { node, expr: node, alias: undefined, star };
-  });
 }
 
 function sortTerms(s: SelectStmt): OrderTerm[] {

@@ -3,6 +3,7 @@
 // where a retry cannot apply anything twice.
 
 import { toVtError, VtError } from "../topology/errors.ts";
+import { unsupportedError } from "../topology/refusals.ts";
 import type { KeyspaceGraph, ServingGraph, TopologyView } from "../topology/graph.ts";
 import { toJsonValue, type SqlValue } from "../topology/sql-values.ts";
 import type { DdlRequest } from "../topology/topology-do.ts";
@@ -256,10 +257,10 @@ export class Executor {
           const b = new Bindings(st.params);
           b.check(plan.params);
           const one = singleShard(plan, ks, b);
-          if (!one) throw new VtError("UNSUPPORTED", "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard");
+          if (!one) throw unsupportedError("VD1099", "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard");
           if (!one.anyShard) {
             if (shard !== undefined && one.shard !== shard) {
-              throw new VtError("UNSUPPORTED", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
+              throw unsupportedError("VD1100", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
             }
             shard = one.shard;
           } else firstAny ??= one.shard;
@@ -340,11 +341,11 @@ function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: strin
   }
   if (p instanceof Insert) {
     if (p.lookups.length > 0) {
-      throw new VtError("UNSUPPORTED", `an INSERT into ${p.table}, which owns lookup vindexes, inside a transactional batch is not supported yet (its lookup rows live in another table)`);
+      throw unsupportedError("VD1101", `an INSERT into ${p.table}, which owns lookup vindexes, inside a transactional batch is not supported yet (its lookup rows live in another table)`);
     }
     const bound = p.boundWithoutIds(b);
     if (!bound) {
-      throw new VtError("UNSUPPORTED", "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)");
+      throw unsupportedError("VD1102", "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)");
     }
     const { byShard, lastShard } = p.rowsByShard(ks, bound.b, bound.rows);
     if (byShard.size !== 1) return undefined;

@@ -1,6 +1,7 @@
 // SQLite errors → catalogue codes, at the tablet boundary (the original stays as `cause`).
 
 import { VtError } from "../topology/errors.ts";
+import { unsupportedError } from "../topology/refusals.ts";
 
 export function fromSqliteError(e: unknown): VtError {
   if (e instanceof VtError) return e;
@@ -13,7 +14,7 @@ export function fromSqliteError(e: unknown): VtError {
     return new VtError("SYNTAX_ERROR", clean, at ? { ...extra, position: Number(at[1]) } : extra);
   }
   if (/no such table/.test(message)) return new VtError("UNKNOWN_TABLE", clean, extra);
-  if (/not authorized/.test(message)) return new VtError("UNSUPPORTED", `${clean} (refused by the Durable Object SQLite)`, extra);
+  if (/not authorized/.test(message)) return unsupportedError("VD1103", `${clean} (refused by the Durable Object SQLite)`, extra);
   if (/SQLITE_TOOBIG|too big|string or blob too big/.test(message)) {
     return new VtError("INVALID_ARGUMENT", `value too large: ${clean}`, extra);
   }

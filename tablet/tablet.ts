@@ -3,6 +3,7 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { errorBody, toVtError, VtError } from "../topology/errors.ts";
+import { unsupportedError } from "../topology/refusals.ts";
 import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-values.ts";
 import {
   appendCommit,
@@ -156,9 +157,7 @@ export class Tablet extends DurableObject<Env> {
    */
   #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): SqlValue[][] {
     if (q.kind !== "read") {
-      throw new VtError(
-        "UNSUPPORTED",
-        "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT",
+      throw unsupportedError("VD1104", "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT",
       );
     }
     const names = Array.from({ length: width }, (_, i) => `c${i}`);

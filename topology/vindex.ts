@@ -27,6 +27,7 @@
 //   approximation, so ksids differ from Vitess's for this type.)
 
 import { VtError } from "./errors.ts";
+import { unsupportedError } from "./refusals.ts";
 import { bytesToHex } from "./keyrange.ts";
 import { xxhash64Bytes } from "./xxhash64.ts";
 import type { SqlValue } from "./sql-values.ts";
@@ -210,7 +211,7 @@ for (const [type, unique] of [["lookup_unique", true], ["lookup", false], ["cons
     const extra = keys.filter((k) => !["table", "from", "to", "autocommit", "ignore_nulls", "write_only"].includes(k));
     if (extra.length > 0) throw new VtError("INVALID_ARGUMENT", `vindex ${t} does not take params ${extra.join(", ")}`);
     for (const k of ["autocommit", "write_only"]) {
-      if (params[k] !== undefined && params[k] !== "false") throw new VtError("UNSUPPORTED", `vindex ${t}: params.${k} is not supported`);
+      if (params[k] !== undefined && params[k] !== "false") throw unsupportedError("VD1108", `vindex ${t}: params.${k} is not supported`);
     }
     const ident = /^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/;
     if (!ident.test(params["table"] ?? "") || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(params["from"] ?? "") || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(params["to"] ?? "")) {

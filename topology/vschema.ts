@@ -2,6 +2,7 @@
 // are reference tables. Validation names the JSON path of the first problem.
 
 import { VtError } from "./errors.ts";
+import { unsupportedError } from "./refusals.ts";
 import { createVindex } from "./vindex.ts";
 
 export interface VindexDef {
@@ -90,7 +91,7 @@ export function validateVSchema(input: unknown): VSchema {
     if (name.toLowerCase().startsWith("_vt")) fail(path, "names starting with _vt are reserved");
     if (!isObject(def)) fail(path, "must be an object");
     checkKeys(path, def, ["type", "column_vindexes", "auto_increment", "pinned"]);
-    if (def["pinned"] !== undefined) throw new VtError("UNSUPPORTED", `vschema ${path}.pinned: pinned tables are not supported`);
+    if (def["pinned"] !== undefined) throw unsupportedError("VD1105", `vschema ${path}.pinned: pinned tables are not supported`);
     const t: TableVSchema = {};
     const ai = def["auto_increment"];
     if (ai !== undefined) {
@@ -121,7 +122,7 @@ export function validateVSchema(input: unknown): VSchema {
         let column = cv["column"];
         const columns = cv["columns"];
         if (column === undefined && Array.isArray(columns)) {
-          if (columns.length !== 1) throw new VtError("UNSUPPORTED", `vschema ${p}.columns: multi-column vindexes are not supported yet`);
+          if (columns.length !== 1) throw unsupportedError("VD1106", `vschema ${p}.columns: multi-column vindexes are not supported yet`);
           column = columns[0];
         }
         if (typeof column !== "string" || column === "") fail(`${p}.column`, "must name a column");
@@ -141,7 +142,7 @@ export function validateVSchema(input: unknown): VSchema {
         const p = `${path}.column_vindexes[${i + 1}]`;
         const def = vindexes[cv.name];
         if (!vindexOf({ sharded, vindexes, tables }, cv.name).lookup) {
-          throw new VtError("UNSUPPORTED", `vschema ${p}: a secondary vindex must be a lookup vindex (lookup_unique or lookup)`);
+          throw unsupportedError("VD1107", `vschema ${p}: a secondary vindex must be a lookup vindex (lookup_unique or lookup)`);
         }
         if (def?.owner?.toLowerCase() !== name.toLowerCase()) fail(`${p}.name`, `lookup vindex "${cv.name}" must name ${name} as its "owner" (the gate keeps an owned lookup table in step)`);
         if (t.column_vindexes?.some((o, j) => j !== i + 1 && o.column.toLowerCase() === cv.column.toLowerCase())) fail(p, `column ${cv.column} has two vindexes`);

@@ -2,7 +2,7 @@
 // its own issue. Until then the workflow refuses to start instead of pretending to run.
 
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
-import { VtError } from "../topology/errors.ts";
+import { unsupportedError } from "../topology/refusals.ts";
 
 export interface ReshardParams {
   readonly keyspace: string;
@@ -14,7 +14,7 @@ export interface ReshardParams {
 export class ReshardWorkflow extends WorkflowEntrypoint<Env, ReshardParams> {
   override async run(event: WorkflowEvent<ReshardParams>, step: WorkflowStep): Promise<void> {
     await step.do("refuse", async () => {
-      throw new VtError("UNSUPPORTED", `reshard workflow ${event.payload.workflow}: online resharding is not implemented yet`);
+      throw unsupportedError("VD1109", `reshard workflow ${event.payload.workflow}: online resharding is not implemented yet`);
     });
   }
 }

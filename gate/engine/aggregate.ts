@@ -3,6 +3,7 @@
 // every partial is one, TOTAL is always REAL, MIN/MAX compare as SQLite does, AVG = SUM/COUNT.
 
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
@@ -130,7 +131,7 @@ function finishDistinct(acc: Acc, o: Extract<AggOutput, { fn: "distinct" }>): Sq
     }
   }
   if ((o.inner === "sum" || o.inner === "avg" || o.inner === "total") && values.some(({ value }) => typeof value !== "number" && typeof value !== "bigint")) {
-    throw new VtError("UNSUPPORTED", `${o.inner}(DISTINCT …) over text or blob values across shards`);
+    throw unsupportedError("VD1096", `${o.inner}(DISTINCT …) over text or blob values across shards`);
   }
   return finish(inner, o.inner);
 }

@@ -6,6 +6,7 @@
 
 import type { SqlValue } from "../../topology/sql-values.ts";
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import type { Bindings } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";
 import { compareRows, type SortKey } from "./compare.ts";
@@ -174,7 +175,7 @@ export class Partials implements Primitive {
           case "number": {
             const v = row[f.column] ?? null;
             if (v !== null && typeof v !== "number" && typeof v !== "bigint") {
-              throw new VtError("UNSUPPORTED", `${f.what} over a text or blob value, across tables joined at the gate, is not supported yet`);
+              throw unsupportedError("VD1097", `${f.what} over a text or blob value, across tables joined at the gate, is not supported yet`);
             }
             return v;
           }
@@ -184,7 +185,7 @@ export class Partials implements Primitive {
             const v = row[f.column] ?? null;
             const t = row[f.typeColumn];
             if (v !== null && t !== "text" && t !== "integer") {
-              throw new VtError("UNSUPPORTED", "group_concat over a REAL or blob value, across tables joined at the gate, is not supported yet");
+              throw unsupportedError("VD1098", "group_concat over a REAL or blob value, across tables joined at the gate, is not supported yet");
             }
             return v;
           }

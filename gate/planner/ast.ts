@@ -2,13 +2,15 @@
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
+import { type RefusalId, unsupportedError } from "../../topology/refusals.ts";
 import { normalizeInt, type SqlValue } from "../../topology/sql-values.ts";
 import type { Collation } from "../engine/compare.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 
-export function unsupported(what: string): VtError {
-  return new VtError("UNSUPPORTED", `${what} is not supported across shards yet`);
+/** UNSUPPORTED with its catalogue id, phrased "<what> is not supported across shards yet". */
+export function unsupported(id: RefusalId, what: string): VtError {
+  return unsupportedError(id, `${what} is not supported across shards yet`);
 }
 
 export function textOf(ps: ParsedStatement, n: Node): string {
@@ -61,10 +63,10 @@ export function tableRef(n: Node): TableRef {
     node = node.expr as Node;
   }
   if (node.type === "member_expr" && node.object.type === "identifier" && node.property.type === "identifier") {
-    if (node.object.name.toLowerCase() !== "main") throw new VtError("UNSUPPORTED", `schema "${node.object.name}": only the keyspace's own tables can be named`);
+    if (node.object.name.toLowerCase() !== "main") throw unsupportedError("VD1050", `schema "${node.object.name}": only the keyspace's own tables can be named`);
     node = node.property;
   }
-  if (node.type !== "identifier") throw unsupported(`a ${node.type.replaceAll("_", " ")} in place of a table`);
+  if (node.type !== "identifier") throw unsupported("VD1051", `a ${node.type.replaceAll("_", " ")} in place of a table`);
   return { name: node.name, alias: alias ?? node.name };
 }
 
@@ -183,7 +185,7 @@ export function containsAggregate(n: Node): boolean {
 export function splitCollate(n: Node): { expr: Node; collation: Collation | undefined } {
   if (n.type === "binary_expr" && kw(n.operator) === "COLLATE" && n.right.type === "identifier") {
     const c = n.right.name.toUpperCase();
-    if (c !== "BINARY" && c !== "NOCASE" && c !== "RTRIM") throw new VtError("UNSUPPORTED", `collation ${c}`);
+    if (c !== "BINARY" && c !== "NOCASE" && c !== "RTRIM") throw unsupportedError("VD1052", `collation ${c}`);
     return { expr: n.left, collation: c };
   }
   return { expr: n, collation: undefined };
@@ -257,7 +259,7 @@ export function limitValues(ps: ParsedStatement, lc: Extract<Node, { type: "limi
   const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
   const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
   if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) {
-    throw unsupported("LIMIT / OFFSET expressions other than numbers and placeholders");
+    throw unsupported("VD1053", "LIMIT / OFFSET expressions other than numbers and placeholders");
   }
   return { count: count ?? null, offset: offset ?? null };
 }

@@ -26,24 +26,24 @@ type WithClause = Extract<Node, { type: "with_clause" }>;
  * collations, and a vschema entry). Also returns the WITH clause as a prefix for gate-built SQL.
  */
 export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: KeyspaceGraph): { ks: KeyspaceGraph; ps: ParsedStatement } {
-  if (w.recursiveKw) throw unsupported("WITH RECURSIVE");
+  if (w.recursiveKw) throw unsupported("VD1000", "WITH RECURSIVE");
   const tables: Record<string, TableInfo> = { ...ks.tables };
   const vtables: Record<string, TableVSchema> = { ...ks.vschema.tables };
   const names = new Set<string>();
   for (const cte of w.tables.items as Node[]) {
-    if (cte.type !== "common_table_expr") throw unsupported(`${cte.type} in WITH`);
+    if (cte.type !== "common_table_expr") throw unsupported("VD1001", `${cte.type} in WITH`);
     const name = cte.table.name;
     const lower = name.toLowerCase();
-    if (ks.tables[lower]) throw unsupported(`a CTE named like a table of the keyspace (${name})`);
+    if (ks.tables[lower]) throw unsupported("VD1002", `a CTE named like a table of the keyspace (${name})`);
     const body = (cte.expr as Extract<Node, { type: "paren_expr" }>).expr as Node;
-    if (body.type !== "select_stmt") throw unsupported(`CTE ${name}: a compound SELECT in a CTE`);
+    if (body.type !== "select_stmt") throw unsupported("VD1003", `CTE ${name}: a compound SELECT in a CTE`);
     const why = notDecomposable(body);
-    if (why) throw unsupported(`CTE ${name}: ${why} (a CTE may only filter and project rows across shards)`);
+    if (why) throw unsupported("VD1004", `CTE ${name}: ${why} (a CTE may only filter and project rows across shards)`);
     let usesCte = false;
     walk(body, (n) => {
       if (n.type === "identifier" && names.has(n.name.toLowerCase())) usesCte = true;
     });
-    if (usesCte) throw unsupported(`CTE ${name} reading another CTE`);
+    if (usesCte) throw unsupported("VD1005", `CTE ${name} reading another CTE`);
     const from = body.clauses.find((c) => c.type === "from_clause");
     const where = body.clauses.find((c) => c.type === "where_clause");
     const select = body.clauses.find((c) => c.type === "select_clause");
@@ -55,7 +55,7 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
     if (from?.type === "from_clause") {
       const j = analyzeJoin(ks, from.expr as Node, where?.type === "where_clause" ? where.expr : undefined);
       if (j.steps.some((st) => st.routing.kind === "unsharded")) throw new VtError("INTERNAL", "unsharded table in a sharded keyspace");
-      if (!colocated(j.steps, j.scope, j.where)) throw unsupported(`CTE ${name}: a join of tables that are not co-located`);
+      if (!colocated(j.steps, j.scope, j.where)) throw unsupported("VD1006", `CTE ${name}: a join of tables that are not co-located`);
       const sharded = j.steps.filter((st) => st.routing.kind === "sharded");
       for (const item of items) {
         const expr = item.type === "alias" ? (item.expr as Node) : item;
@@ -103,7 +103,7 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
       const seen = new Set<string>();
       for (const c of cols) {
         // SQLite renames a repeated name (id, id:1): refuse rather than guess which one a reference means.
-        if (seen.has(c.name.toLowerCase())) throw unsupported(`CTE ${name} with two columns named ${c.name} (name them with AS or a column list)`);
+        if (seen.has(c.name.toLowerCase())) throw unsupported("VD1007", `CTE ${name} with two columns named ${c.name} (name them with AS or a column list)`);
         seen.add(c.name.toLowerCase());
       }
     }

@@ -3,6 +3,7 @@
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
 import { Ddl } from "../engine/ddl.ts";
@@ -50,8 +51,8 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (!ks.sharded) return new Ddl(sql);
   switch (s.type) {
     case "create_table_stmt": {
-      if (s.kind) throw new VtError("UNSUPPORTED", `CREATE ${kw(s.kind.kindKw)} TABLE in a sharded keyspace`);
-      if (s.clauses.some((c) => c.type === "as_clause")) throw new VtError("UNSUPPORTED", "CREATE TABLE … AS SELECT in a sharded keyspace");
+      if (s.kind) throw unsupportedError("VD1090", `CREATE ${kw(s.kind.kindKw)} TABLE in a sharded keyspace`);
+      if (s.clauses.some((c) => c.type === "as_clause")) throw unsupportedError("VD1091", "CREATE TABLE … AS SELECT in a sharded keyspace");
       const name = tableRef(s.name as Node).name;
       if (tableVSchema(ks.vschema, name)) return new Ddl(sql);
       if (ks.tables[name.toLowerCase()] && s.ifNotExistsKw) return new Ddl(sql);
@@ -76,12 +77,12 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       const t = tableVSchema(ks.vschema, name);
       const vcol = t?.column_vindexes?.[0]?.column.toLowerCase();
       for (const a of s.actions.items as Node[]) {
-        if (a.type === "alter_action_rename") throw new VtError("UNSUPPORTED", "ALTER TABLE … RENAME TO in a sharded keyspace (the vschema names the table)");
+        if (a.type === "alter_action_rename") throw unsupportedError("VD1092", "ALTER TABLE … RENAME TO in a sharded keyspace (the vschema names the table)");
         if (a.type === "alter_action_rename_column" && a.oldName.type === "identifier" && a.oldName.name.toLowerCase() === vcol) {
-          throw new VtError("UNSUPPORTED", `renaming the vindex column ${vcol} of ${name}`);
+          throw unsupportedError("VD1093", `renaming the vindex column ${vcol} of ${name}`);
         }
         if (a.type === "alter_action_drop_column" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
-          throw new VtError("UNSUPPORTED", `dropping the vindex column ${vcol} of ${name}`);
+          throw unsupportedError("VD1094", `dropping the vindex column ${vcol} of ${name}`);
         }
       }
       return new Ddl(sql);
@@ -90,6 +91,6 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     case "drop_index_stmt":
       return new Ddl(sql);
     default:
-      throw new VtError("UNSUPPORTED", `${textOf(ps, s).split(/\s+/).slice(0, 2).join(" ").toUpperCase()} in a sharded keyspace`);
+      throw unsupportedError("VD1095", `${textOf(ps, s).split(/\s+/).slice(0, 2).join(" ").toUpperCase()} in a sharded keyspace`);
   }
 }

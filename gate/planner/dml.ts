@@ -29,7 +29,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.kind === "reference") return planReferenceWrite(ps, ks, t.name, "insert");
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "insert" });
   const source = s.clauses.find((c) => c.type === "select_stmt" || c.type === "compound_select_stmt") as Node | undefined;
-  if (hasSubquery(source ? { ...s, clauses: s.clauses.filter((c) => c !== source) } : s)) throw unsupported("subqueries in INSERT (other than INSERT … SELECT)");
+  if (hasSubquery(source ? { ...s, clauses: s.clauses.filter((c) => c !== source) } : s)) throw unsupported("VD1032", "subqueries in INSERT (other than INSERT … SELECT)");
   const info = ks.tables[t.name.toLowerCase()];
   if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
   const vcol = (routing.column ?? "").toLowerCase();
@@ -53,7 +53,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     const replace = kw(ic.insertKw) === "REPLACE" || (ic.orAction && kw(ic.orAction.actionKw) === "REPLACE");
     const upsertUpdate = s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update");
     if (replace || upsertUpdate) {
-      throw unsupported(`REPLACE and ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes (a replaced row's lookup rows could go stale)`);
+      throw unsupported("VD1033", `REPLACE and ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes (a replaced row's lookup rows could go stale)`);
     }
   }
   const lookupAt = lookups.map((l) => cols.findIndex((c) => c.toLowerCase() === l.column.toLowerCase()));
@@ -67,7 +67,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (source) {
     if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
     if (routing.routable === false) {
-      throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
+      throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
     }
     checkUpsert(s, vcol, routing.column);
     const [start, end] = rangeOf(source);
@@ -91,7 +91,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   }
   const rowNodes = values.values.items as Node[];
   const rows: InsertRow[] = rowNodes.map((row, i) => {
-    if (row.type !== "paren_expr" || (row.expr as Node).type !== "list_expr") throw unsupported("this VALUES form");
+    if (row.type !== "paren_expr" || (row.expr as Node).type !== "list_expr") throw unsupported("VD1035", "this VALUES form");
     const list = row.expr as Extract<Node, { type: "list_expr" }>;
     const items = list.items as Node[];
     if (items.length !== cols.length) {
@@ -102,14 +102,14 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       const n = items[lookupAt[k] ?? -1];
       if (!n) return { literal: null };
       const v = valueOf(ps, n);
-      if (!v) throw unsupported(`an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
+      if (!v) throw unsupported("VD1036", `an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
       return v;
     });
     const withLookups = lookups.length > 0 ? { lookupValues } : {};
     if (!auto) {
       const vnode = items[at];
       const v = vnode ? valueOf(ps, vnode) : undefined;
-      if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
+      if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
       return { parts: sliceTemplate(ps, rs, re), vindexValue: v, ...withLookups };
     }
     // The auto-increment value is bound at execution: the written one, or the sequence's next id.
@@ -125,10 +125,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     if (!auto.vindex) {
       const vnode = items[at];
       const v = vnode ? valueOf(ps, vnode) : undefined;
-      if (!v) throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
+      if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
       vindexValue = v;
     } else if (anode && !autoValue) {
-      throw unsupported(`an expression as the vindex value of ${routing.column} (use a literal, a placeholder, NULL, or leave it out for the sequence)`);
+      throw unsupported("VD1038", `an expression as the vindex value of ${routing.column} (use a literal, a placeholder, NULL, or leave it out for the sequence)`);
     }
     return { parts: sliceTemplate(ps, rs, re, edit.parts.length > 0 ? [edit] : []), vindexValue, ...(autoValue !== undefined ? { autoValue } : {}), ...withLookups };
   });
@@ -138,7 +138,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0], addAutoColumn());
   const suffix = sliceTemplate(ps, rangeOf(last)[1], ps.range[1]);
   if (routing.routable === false) {
-    throw unsupported(`INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
+    throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
   return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column);
 }
@@ -149,7 +149,7 @@ function checkUpsert(s: Extract<Node, { type: "insert_stmt" }>, vcol: string, co
     if (upsert.type !== "upsert_clause" || upsert.action.type !== "upsert_action_update") continue;
     for (const a of upsert.action.set.assignments.items as Node[]) {
       if (a.type === "column_assignment" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
-        throw unsupported(`ON CONFLICT DO UPDATE of the vindex column ${column} (it would move the row)`);
+        throw unsupported("VD1039", `ON CONFLICT DO UPDATE of the vindex column ${column} (it would move the row)`);
       }
     }
   }
@@ -165,13 +165,13 @@ const NONDETERMINISTIC = new Set(["random", "randomblob", "date", "time", "datet
 function planReferenceWrite(ps: ParsedStatement, ks: KeyspaceGraph, table: string, kind: "insert" | "write"): Primitive {
   const create = ks.tables[table.toLowerCase()]?.sql ?? "";
   if (kind === "insert" && /\bDEFAULT\b[^,]*\b(CURRENT_TIME|CURRENT_DATE|CURRENT_TIMESTAMP|random|randomblob|date|time|datetime|julianday|strftime|unixepoch)\b/i.test(create)) {
-    throw unsupported(`INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT`);
+    throw unsupported("VD1040", `INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT`);
   }
-  if (hasSubquery(ps.stmt)) throw unsupported(`a subquery in a write to reference table ${table}`);
+  if (hasSubquery(ps.stmt)) throw unsupported("VD1041", `a subquery in a write to reference table ${table}`);
   walk(ps.stmt, (n) => {
     const name = funcName(n);
     if (name !== undefined && NONDETERMINISTIC.has(name)) {
-      throw unsupported(`${name}() in a write to reference table ${table} (each shard's copy would get a different value)`);
+      throw unsupported("VD1042", `${name}() in a write to reference table ${table} (each shard's copy would get a different value)`);
     }
   });
   return new Route({ opcode: "all", table, template: sliceTemplate(ps, ps.range[0], ps.range[1]), kind });
@@ -184,16 +184,16 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   if (s.type === "update_stmt") {
     for (const c of s.clauses) {
       if (c.type === "update_clause") {
-        if (c.tables.items.length !== 1) throw unsupported("UPDATE of several tables");
+        if (c.tables.items.length !== 1) throw unsupported("VD1043", "UPDATE of several tables");
         tableNode = c.tables.items[0] as Node;
       }
-      if (c.type === "from_clause") throw unsupported("UPDATE … FROM");
+      if (c.type === "from_clause") throw unsupported("VD1044", "UPDATE … FROM");
       if (c.type === "where_clause") where = c.expr;
     }
   } else if (s.type === "delete_stmt") {
     for (const c of s.clauses) {
       if (c.type === "delete_clause") {
-        if (c.tables.items.length !== 1) throw unsupported("DELETE from several tables");
+        if (c.tables.items.length !== 1) throw unsupported("VD1045", "DELETE from several tables");
         tableNode = c.tables.items[0] as Node;
       }
       if (c.type === "where_clause") where = c.expr;
@@ -225,11 +225,11 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
             : [a.column]
           : [];
       if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === vcol)) {
-        throw unsupported(`UPDATE of the vindex column ${routing.column} (it would move the row to another shard)`);
+        throw unsupported("VD1046", `UPDATE of the vindex column ${routing.column} (it would move the row to another shard)`);
       }
       for (const l of routing.lookups ?? []) {
         if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === l.column.toLowerCase())) {
-          throw unsupported(`UPDATE of ${l.column}, which has lookup vindex ${l.name} (delete the row and insert it again)`);
+          throw unsupported("VD1047", `UPDATE of ${l.column}, which has lookup vindex ${l.name} (delete the row and insert it again)`);
         }
       }
     }
@@ -238,7 +238,7 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   // Even a point write may run on every shard (a value the vindex cannot route), where a
   // per-shard ORDER BY / LIMIT would be wrong.
   for (const c of s.clauses as Node[]) {
-    if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported(`${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
+    if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported("VD1048", `${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
   }
   const route = choice.lookup
     ? new Route({ opcode: "in", table: t.name, template: full, kind: "write", ksidSlot: LOOKUP_SLOT })

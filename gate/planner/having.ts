@@ -29,14 +29,14 @@ export function compileHaving(ps: ParsedStatement, n: Node, operand: (n: Node) =
       const lit = "literal" in y ? y.literal : undefined;
       const numeric = x.affinity !== "TEXT";
       const fine = lit === null || (numeric ? typeof lit === "number" || typeof lit === "bigint" : typeof lit === "string");
-      if (!fine) throw unsupported("HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)");
+      if (!fine) throw unsupported("VD1029", "HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)");
     }
     const collation = ("collation" in l && l.collation) || ("collation" in r && r.collation) || "BINARY";
     const c = CMP[op];
     if (c) return { op: c, left: l, right: r, collation };
     if (op === "IS" || op === "IS NOT") return { op: "is", left: l, right: r, negate: op === "IS NOT", collation };
   }
-  if (n.type === "postfix_op_expr") throw unsupported(`HAVING … ${kw(n.operator)}`);
+  if (n.type === "postfix_op_expr") throw unsupported("VD1030", `HAVING … ${kw(n.operator)}`);
   if (isAggregateCall(n) || n.type === "identifier") return { op: "value", operand: operand(n) };
-  throw unsupported(`this HAVING expression (${textOf(ps, n).slice(0, 40)})${where}`);
+  throw unsupported("VD1031", `this HAVING expression (${textOf(ps, n).slice(0, 40)})${where}`);
 }

@@ -59,13 +59,13 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
       let kind: "inner" | "left";
       if (op === "," || op === "JOIN" || op === "INNER JOIN" || op === "CROSS JOIN") kind = "inner";
       else if (op === "LEFT JOIN" || op === "LEFT OUTER JOIN") kind = "left";
-      else throw unsupported(`${op} (only JOIN, INNER JOIN, CROSS JOIN, LEFT JOIN and commas)`);
+      else throw unsupported("VD1054", `${op} (only JOIN, INNER JOIN, CROSS JOIN, LEFT JOIN and commas)`);
       const right = n.right as Node;
-      if (right.type === "join_expr" || right.type === "paren_expr") throw unsupported("parenthesized joins");
+      if (right.type === "join_expr" || right.type === "paren_expr") throw unsupported("VD1055", "parenthesized joins");
       raw.push({ node: right, ref: tableRef(right), op: kind, spec: (n.specification ?? undefined) as Node | undefined });
       return;
     }
-    if (n.type === "paren_expr") throw unsupported("parenthesized joins and subqueries in FROM");
+    if (n.type === "paren_expr") throw unsupported("VD1056", "parenthesized joins and subqueries in FROM");
     raw.push({ node: n, ref: tableRef(n), op: "inner", spec: undefined });
   };
   visit(fromExpr);
@@ -78,14 +78,14 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
     else if (r.spec?.type === "join_using_specification") {
       const list = (r.spec.expr as Extract<Node, { type: "paren_expr" }>).expr as Node;
       for (const c of (list.type === "list_expr" ? list.items : [list]) as Node[]) {
-        if (c.type !== "identifier") throw unsupported("this USING form");
+        if (c.type !== "identifier") throw unsupported("VD1057", "this USING form");
         scope.using.add(c.name.toLowerCase());
         const b = scope.resolveIn(table, c.name);
         const earlier = scope.tables.slice(0, i).map((t) => scope.resolveIn(t, c.name)).find((x) => x !== undefined);
         if (!b || !earlier) throw new VtError("INVALID_ARGUMENT", `cannot join using column ${c.name} - column not present in both tables`);
         using.push({ a: earlier, b });
       }
-    } else if (r.spec) throw unsupported(`join specification ${r.spec.type}`);
+    } else if (r.spec) throw unsupported("VD1058", `join specification ${r.spec.type}`);
     if (r.op === "left") scope.nullable.add(table);
     return { table, node: r.node, op: r.op, on, using, end: rangeOf(r.spec ?? r.node)[1], routing: tableRouting(ks, r.ref.name) };
   });
@@ -257,7 +257,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") ||
     (select?.columns?.items as Node[] | undefined)?.some((i) => containsAggregate(i)) === true ||
     (orderBy !== undefined && containsAggregate(orderBy));
-  if (hasWindow(s)) throw unsupported(`window functions over ${tablesNote}`);
+  if (hasWindow(s)) throw unsupported("VD1059", `window functions over ${tablesNote}`);
 
   // Groups: consecutive steps that can run as one query. A later group can take more tables
   // only if it was inner-joined (so joining inside it first is the same join).
@@ -296,7 +296,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   /** Places one condition: in one group's query, or as a join key of the later group. */
   const place = (c: Node, fromOn: { group: number; left: boolean } | undefined): void => {
     const gs = groupsOf(c);
-    if (!gs) throw unsupported(`a condition naming something other than a table column (a result alias?), with ${tablesNote}: ${textOf(ps, c).slice(0, 60)}`);
+    if (!gs) throw unsupported("VD1060", `a condition naming something other than a table column (a result alias?), with ${tablesNote}: ${textOf(ps, c).slice(0, 60)}`);
     if (gs.size === 0) {
       (groups[fromOn?.group ?? 0] as Group).where.push(c);
       return;
@@ -306,12 +306,12 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       const g = list[0] as number;
       if (fromOn) {
         if (g === fromOn.group) (groups[g] as Group).where.push(c);
-        else if (fromOn.left) throw unsupported(`a LEFT JOIN condition on the left table alone, with ${tablesNote}`);
-        else if (nullExtended(g)) throw unsupported(`a condition on the right side of a LEFT JOIN, with ${tablesNote}`);
+        else if (fromOn.left) throw unsupported("VD1061", `a LEFT JOIN condition on the left table alone, with ${tablesNote}`);
+        else if (nullExtended(g)) throw unsupported("VD1062", `a condition on the right side of a LEFT JOIN, with ${tablesNote}`);
         else (groups[g] as Group).where.push(c);
         return;
       }
-      if (nullExtended(g)) throw unsupported(`a WHERE condition on the right side of a LEFT JOIN, with ${tablesNote}`);
+      if (nullExtended(g)) throw unsupported("VD1063", `a WHERE condition on the right side of a LEFT JOIN, with ${tablesNote}`);
       (groups[g] as Group).where.push(c);
       return;
     }
@@ -323,7 +323,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       (groups[later] as Group).keys.push({ mine, theirs });
       return;
     }
-    throw unsupported(`a condition across ${tablesNote} other than column = column (${textOf(ps, c).slice(0, 60)})`);
+    throw unsupported("VD1064", `a condition across ${tablesNote} other than column = column (${textOf(ps, c).slice(0, 60)})`);
   };
   for (const [gi, g] of groups.entries()) {
     const first = g.steps[0] as JoinStep;
@@ -339,15 +339,15 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   for (const [gi, g] of groups.entries()) {
     if (gi === 0) continue;
     if (g.keys.length === 0) {
-      throw unsupported(`a join with no column = column condition between ${tablesNote} (a cross join across shards)`);
+      throw unsupported("VD1065", `a join with no column = column condition between ${tablesNote} (a cross join across shards)`);
     }
     for (const k of g.keys) {
-      if (!k.mine.declared || !k.theirs.declared) throw unsupported(`joining on a column that is not declared (rowid), with ${tablesNote}`);
+      if (!k.mine.declared || !k.theirs.declared) throw unsupported("VD1066", `joining on a column that is not declared (rowid), with ${tablesNote}`);
       if (affinityClass(scope, k.mine) !== affinityClass(scope, k.theirs)) {
-        throw unsupported(`joining ${columnSql(k.theirs)} with ${columnSql(k.mine)}: their affinities differ, so SQLite would convert values while comparing (${tablesNote})`);
+        throw unsupported("VD1067", `joining ${columnSql(k.theirs)} with ${columnSql(k.mine)}: their affinities differ, so SQLite would convert values while comparing (${tablesNote})`);
       }
       const coll = (c: ResolvedColumn): Collation => declaredCollation(c.table.info?.sql, c.column, parseOne);
-      if (coll(k.mine) !== "BINARY" || coll(k.theirs) !== "BINARY") throw unsupported(`joining on a column with a non-BINARY collation, with ${tablesNote}`);
+      if (coll(k.mine) !== "BINARY" || coll(k.theirs) !== "BINARY") throw unsupported("VD1068", `joining on a column with a non-BINARY collation, with ${tablesNote}`);
     }
     // Look up by the vindex column when one of the keys is it: the lookup then reaches only its shards.
     const vi = g.keys.findIndex((k) => g.steps.some((st) => st.table === k.mine.table && isVindexColumn(st.table, st.routing, k.mine.column)));
@@ -417,7 +417,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   for (const item of items) {
     const e = item.expr;
     if (item.star) {
-      if (steps.some((st) => st.using.length > 0) && e.type === "all_columns") throw unsupported(`SELECT * with USING, with ${tablesNote} (name the columns)`);
+      if (steps.some((st) => st.using.length > 0) && e.type === "all_columns") throw unsupported("VD1069", `SELECT * with USING, with ${tablesNote} (name the columns)`);
       itemColumn.push(-1);
       for (const c of scope.star(e)) {
         const g = groupOf.get(c.table) as number;
@@ -430,11 +430,11 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       continue;
     }
     const gs = groupsOf(e);
-    if (!gs) throw unsupported(`this select item (${textOf(ps, e).slice(0, 60)}) with ${tablesNote}`);
-    if (gs.size > 1) throw unsupported(`an expression over columns of ${tablesNote} (${textOf(ps, e).slice(0, 60)})`);
+    if (!gs) throw unsupported("VD1070", `this select item (${textOf(ps, e).slice(0, 60)}) with ${tablesNote}`);
+    if (gs.size > 1) throw unsupported("VD1071", `an expression over columns of ${tablesNote} (${textOf(ps, e).slice(0, 60)})`);
     const g = gs.size === 0 ? 0 : ([...gs][0] as number);
     // A missing right row reads as NULLs at the gate: only a plain column is NULL then (typeof() is 'null', coalesce() is not NULL).
-    if (nullExtended(g) && !scope.resolve(e)?.declared) throw unsupported(`an expression over the right side of a LEFT JOIN, with ${tablesNote} (select the column itself)`);
+    if (nullExtended(g) && !scope.resolve(e)?.declared) throw unsupported("VD1072", `an expression over the right side of a LEFT JOIN, with ${tablesNote} (select the column itself)`);
     itemColumn.push(outputs.length);
     outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(e)))]);
     const r = scope.resolve(e);
@@ -472,12 +472,12 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       }
     }
     if (column < 0) {
-      if (distinct) throw unsupported("SELECT DISTINCT ordered by a term that is not selected");
+      if (distinct) throw unsupported("VD1013", "SELECT DISTINCT ordered by a term that is not selected");
       if (valueOf(ps, term)) continue; // a constant does not order anything
       const gs = groupsOf(term);
-      if (!gs || gs.size > 1) throw unsupported(`ORDER BY an expression over several ${tablesNote}`);
+      if (!gs || gs.size > 1) throw unsupported("VD1073", `ORDER BY an expression over several ${tablesNote}`);
       const g = gs.size === 0 ? 0 : ([...gs][0] as number);
-      if (nullExtended(g) && !scope.resolve(term)?.declared) throw unsupported(`ORDER BY an expression over the right side of a LEFT JOIN, with ${tablesNote}`);
+      if (nullExtended(g) && !scope.resolve(term)?.declared) throw unsupported("VD1074", `ORDER BY an expression over the right side of a LEFT JOIN, with ${tablesNote}`);
       column = outputs.length;
       outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(term)))]);
       names.push(`_vt_ord${column}`);
@@ -539,12 +539,12 @@ function planGateAggregate(
 ): Primitive {
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
-  if (select?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("SELECT DISTINCT with aggregates");
+  if (select?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("VD1012", "SELECT DISTINCT with aggregates");
   const items = selectItems(s);
-  if (items.some((i) => i.star)) throw unsupported("* with aggregates");
+  if (items.some((i) => i.star)) throw unsupported("VD1014", "* with aggregates");
   const plain = (n: Node, what: string): ResolvedColumn => {
     const r = scope.resolve(n);
-    if (!r?.declared) throw unsupported(`${what} other than a plain column, over ${note}`);
+    if (!r?.declared) throw unsupported("VD1075", `${what} other than a plain column, over ${note}`);
     return r;
   };
   type Ref = [number, number];
@@ -588,25 +588,25 @@ function planGateAggregate(
   /** The output of one aggregate call, adding the partial columns it needs. */
   const aggregateOutput = (e: Extract<Node, { type: "func_call" }>): AggOutput => {
     const name = funcName(e) ?? "";
-    if (!JOIN_AGGREGATES.has(name)) throw unsupported(`${name}() over ${note}`);
-    if (e.filter) throw unsupported("FILTER on aggregates");
+    if (!JOIN_AGGREGATES.has(name)) throw unsupported("VD1076", `${name}() over ${note}`);
+    if (e.filter) throw unsupported("VD1016", "FILTER on aggregates");
     const fa = e.args?.expr;
     const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
     const star = args.length === 0 || (args.length === 1 && args[0]?.type === "all_columns");
     if (star) {
-      if (name !== "count") throw unsupported(`${name}(*)`);
+      if (name !== "count") throw unsupported("VD1077", `${name}(*)`);
       return { kind: "agg", fn: "count", column: push(() => ({ kind: "one" })) };
     }
     const x = plain(args[0] as Node, `the argument of ${name}()`);
     const v = valueRef(x);
     if (fa?.type === "func_args" && fa.distinctKw) {
-      if (name === "group_concat" || args.length !== 1) throw unsupported(`${name}(DISTINCT …)`);
+      if (name === "group_concat" || args.length !== 1) throw unsupported("VD1017", `${name}(DISTINCT …)`);
       const t = typeRef(x);
       const column = push((at) => ({ kind: "value", column: at(v) }));
       const typeColumn = push((at) => ({ kind: "type", column: at(t) }));
       return { kind: "agg", fn: "distinct", inner: name as "count" | "sum" | "total" | "avg" | "min" | "max", column, typeColumn, collation: scope.collation(args[0] as Node) };
     }
-    if (args.length > 1 && name !== "group_concat") throw unsupported(`${name}() with several arguments`);
+    if (args.length > 1 && name !== "group_concat") throw unsupported("VD1078", `${name}() with several arguments`);
     switch (name) {
       case "count":
         return { kind: "agg", fn: "count", column: push((at) => ({ kind: "notNull", column: at(v) })) };
@@ -627,7 +627,7 @@ function planGateAggregate(
       default: {
         const sep = args[1];
         const separator = sep === undefined ? "," : sep.type === "string_literal" ? sep.value : undefined;
-        if (separator === undefined || args.length > 2) throw unsupported("group_concat with a separator other than a string literal");
+        if (separator === undefined || args.length > 2) throw unsupported("VD1019", "group_concat with a separator other than a string literal");
         const t = typeRef(x);
         return { kind: "agg", fn: "group_concat", column: push((at) => ({ kind: "text", column: at(v), typeColumn: at(t) })), separator };
       }
@@ -638,10 +638,10 @@ function planGateAggregate(
     const r0 = scope.resolve(e);
     names.push(item.alias ?? (r0?.declared ? r0.column : undefined) ?? textOf(ps, e));
     if (!isAggregateCall(e) || e.type !== "func_call") {
-      if (containsAggregate(e)) throw unsupported(`an expression around an aggregate, over ${note}`);
+      if (containsAggregate(e)) throw unsupported("VD1079", `an expression around an aggregate, over ${note}`);
       const r = plain(e, "a selected expression");
       const k = groupCols.findIndex((g) => g.r.table === r.table && g.r.column === r.column);
-      if (k < 0) throw unsupported(`a selected column that is not in GROUP BY (${textOf(ps, e)})`);
+      if (k < 0) throw unsupported("VD1021", `a selected column that is not in GROUP BY (${textOf(ps, e)})`);
       outputs.push({ kind: "group", column: k });
       continue;
     }
@@ -665,7 +665,7 @@ function planGateAggregate(
     }
     const r = scope.resolve(n);
     const k = r?.declared ? groupCols.findIndex((g) => g.r.table === r.table && g.r.column === r.column) : -1;
-    if (!r || k < 0) throw unsupported(`HAVING on ${textOf(ps, n)} (only aggregates, grouped columns, literals and placeholders), over ${note}`);
+    if (!r || k < 0) throw unsupported("VD1080", `HAVING on ${textOf(ps, n)} (only aggregates, grouped columns, literals and placeholders), over ${note}`);
     let column = outputs.findIndex((o, i) => i < visible && o.kind === "group" && o.column === k);
     if (column < 0) {
       outputs.push({ kind: "group", column: k });
@@ -688,7 +688,7 @@ function planGateAggregate(
       const key = exprKey(ps, term);
       if (column < 0) column = items.findIndex((i) => exprKey(ps, i.expr) === key);
     }
-    if (column < 0 || column >= items.length) throw unsupported(`ORDER BY an expression that is not selected, with aggregates over ${note}`);
+    if (column < 0 || column >= items.length) throw unsupported("VD1081", `ORDER BY an expression that is not selected, with aggregates over ${note}`);
     const item = items[column] as { expr: Node };
     return { column, desc, nullsFirst, collation: collation ?? scope.collation(item.expr) };
   });

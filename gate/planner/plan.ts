@@ -3,6 +3,7 @@
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
@@ -47,9 +48,9 @@ function checkNames(stmt: Node): void {
       if (lower.startsWith("_vt") || lower.startsWith("_cf_") || lower === "__miniflare_do_name") {
         throw new VtError("PERMISSION_DENIED", `"${n.name}": names starting with _vt are reserved for the system`);
       }
-      if (SYSTEM_CATALOGS.test(n.name)) throw new VtError("UNSUPPORTED", `${n.name}: SQLite's catalogs are per shard; use GET /v1/topology`);
+      if (SYSTEM_CATALOGS.test(n.name)) throw unsupportedError("VD1082", `${n.name}: SQLite's catalogs are per shard; use GET /v1/topology`);
     } else if (n.type === "func_call" && n.name.type === "identifier" && /^pragma_/i.test(n.name.name)) {
-      throw new VtError("UNSUPPORTED", `${n.name.name}(): PRAGMA functions`);
+      throw unsupportedError("VD1083", `${n.name.name}(): PRAGMA functions`);
     }
   });
 }
@@ -95,7 +96,7 @@ export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
   checkNames(stmt);
   const kind = statementKind(stmt.type);
   if (!kind) {
-    throw new VtError("UNSUPPORTED", `${REFUSED[stmt.type] ?? stmt.type.replace(/_stmt$/, "").replaceAll("_", " ").toUpperCase()} is not supported`);
+    throw unsupportedError("VD1084", `${REFUSED[stmt.type] ?? stmt.type.replace(/_stmt$/, "").replaceAll("_", " ").toUpperCase()} is not supported`);
   }
   const params = [...ps.params.values()];
   if (kind === "ddl") return { primitive: planDdl(ps, ks), kind, params };
@@ -107,7 +108,7 @@ export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
     if (!ks.tables[name.toLowerCase()]) throw new VtError("UNKNOWN_TABLE", `table ${name} does not exist in keyspace ${ks.name}`, { table: name });
   }
   if (kind !== "read" && (stmt as { clauses?: Node[] }).clauses?.some((c) => c.type === "with_clause")) {
-    throw new VtError("UNSUPPORTED", "WITH before INSERT / UPDATE / DELETE is not supported across shards yet");
+    throw unsupportedError("VD1085", "WITH before INSERT / UPDATE / DELETE is not supported across shards yet");
   }
   const primitive = kind === "read" ? planSelect(ps, ks) : kind === "insert" ? planInsert(ps, ks) : planUpdateDelete(ps, ks);
   return { primitive, kind, params };

@@ -76,7 +76,7 @@ export function planSelect(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     const ctes = new Set(ps.ctes);
     for (const sub of subqueriesOf(withoutWith(s))) {
       walk(sub, (n) => {
-        if (n.type === "identifier" && ctes.has(n.name.toLowerCase())) throw unsupported("a subquery reading a CTE");
+        if (n.type === "identifier" && ctes.has(n.name.toLowerCase())) throw unsupported("VD1008", "a subquery reading a CTE");
       });
     }
   }
@@ -129,7 +129,7 @@ function outerTables(ks: KeyspaceGraph, fromExpr: Node): TableRef[] {
   try {
     return analyzeJoin(ks, fromExpr, undefined).steps.map((st) => st.table.ref);
   } catch (e) {
-    if (fromExpr.type === "paren_expr" || hasSubquery(fromExpr)) throw unsupported("a subquery in FROM");
+    if (fromExpr.type === "paren_expr" || hasSubquery(fromExpr)) throw unsupported("VD1009", "a subquery in FROM");
     throw e;
   }
 }
@@ -161,11 +161,11 @@ function planMerged(ps: ParsedStatement, s: SelectStmt, scope: Scope, base: Rout
   if (hasWindow(s)) {
     // A window partitioned by the vindex column sees whole partitions on each shard.
     const refused = windowRefusal(s, scope);
-    if (refused) throw unsupported(refused);
-    if (grouped) throw unsupported("window functions with aggregates or GROUP BY over several shards");
+    if (refused) throw unsupported("VD1010", refused);
+    if (grouped) throw unsupported("VD1011", "window functions with aggregates or GROUP BY over several shards");
   }
   if (grouped) {
-    if (distinct) throw unsupported("SELECT DISTINCT with aggregates");
+    if (distinct) throw unsupported("VD1012", "SELECT DISTINCT with aggregates");
     return planAggregate(ps, s, scope, items, base);
   }
   return planMergeSort(ps, s, scope, items, base, distinct);
@@ -290,7 +290,7 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
         }
         at += widths[i] ?? 1;
       }
-      if (column < 0) throw unsupported("SELECT DISTINCT ordered by a term that is not selected");
+      if (column < 0) throw unsupported("VD1013", "SELECT DISTINCT ordered by a term that is not selected");
     }
     const collation = term.collation ?? (column >= 0 ? outputCollation(column) : scope.collation(term.expr));
     if (column < 0) {
@@ -328,7 +328,7 @@ const PARTIAL: Record<string, Exclude<AggFn, "distinct">> = {
 };
 
 function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: SelectItem[], base: RouteBase): Primitive {
-  if (items.some((i) => i.star)) throw unsupported("* with aggregates");
+  if (items.some((i) => i.star)) throw unsupported("VD1014", "* with aggregates");
   // GROUP BY terms, each resolved to an expression (positions and aliases name select items).
   const groupBy = clause(s, "group_by_clause");
   const groupExprs: Node[] = [];
@@ -355,18 +355,18 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   const addAggregate = (e: Extract<Node, { type: "func_call" }>): AggOutput => {
     const name = funcName(e) ?? "";
     const fn = PARTIAL[name];
-    if (!fn) throw unsupported(`${name}() over several shards`);
+    if (!fn) throw unsupported("VD1015", `${name}() over several shards`);
     const fa = e.args?.expr;
-    if (e.filter) throw unsupported("FILTER on aggregates");
+    if (e.filter) throw unsupported("VD1016", "FILTER on aggregates");
     const args = fa?.type === "func_args" ? (fa.args.items as Node[]) : [];
     const argParts = args.length === 0 ? [] : sliceTemplate(ps, rangeOf(args[0] as Node)[0], rangeOf(args[args.length - 1] as Node)[1]);
     const isStar = args.length === 1 && args[0]?.type === "all_columns";
     if (fa?.type === "func_args" && fa.distinctKw) {
       const x = args[0];
-      if (fn === "group_concat" || args.length !== 1 || !x || isStar) throw unsupported(`${name}(DISTINCT …)`);
+      if (fn === "group_concat" || args.length !== 1 || !x || isStar) throw unsupported("VD1017", `${name}(DISTINCT …)`);
       // Shards group by x as well; every DISTINCT aggregate must be over that same x.
       const key = exprKey(ps, x);
-      if (distinctArg !== undefined && distinctArg.key !== key) throw unsupported("DISTINCT aggregates over different expressions");
+      if (distinctArg !== undefined && distinctArg.key !== key) throw unsupported("VD1018", "DISTINCT aggregates over different expressions");
       if (!distinctArg) {
         shardCols.push(sliceTemplate(ps, ...rangeOf(x)), ["typeof(", ...sliceTemplate(ps, ...rangeOf(x)), ")"]);
         distinctArg = { key, node: x, column: shardCols.length - 2 };
@@ -376,7 +376,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     if (fn === "group_concat") {
       const sep = args[1];
       const separator = sep === undefined ? "," : sep.type === "string_literal" ? sep.value : undefined;
-      if (separator === undefined || args.length > 2 || isStar) throw unsupported("group_concat with a separator other than a string literal");
+      if (separator === undefined || args.length > 2 || isStar) throw unsupported("VD1019", "group_concat with a separator other than a string literal");
       shardCols.push(["group_concat(", ...argParts, ")"]);
       return { kind: "agg", fn, column: shardCols.length - 1, separator };
     }
@@ -408,9 +408,9 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       outputs.push(addAggregate(e));
       continue;
     }
-    if (containsAggregate(e)) throw unsupported("an expression around an aggregate");
+    if (containsAggregate(e)) throw unsupported("VD1020", "an expression around an aggregate");
     const k = groupKeys.indexOf(exprKey(ps, e));
-    if (k < 0) throw unsupported(`a selected column that is not in GROUP BY (${textOf(ps, e)})`);
+    if (k < 0) throw unsupported("VD1021", `a selected column that is not in GROUP BY (${textOf(ps, e)})`);
     outputs.push({ kind: "group", column: k });
   }
 
@@ -433,7 +433,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     const key = exprKey(ps, n);
     let at = items.findIndex((i) => !containsAggregate(i.expr) && (exprKey(ps, i.expr) === key || (n.type === "identifier" && !isColumn(n.name) && i.alias?.toLowerCase() === n.name.toLowerCase())));
     const g = groupKeys.indexOf(at >= 0 ? exprKey(ps, (items[at] as SelectItem).expr) : key);
-    if (g < 0) throw unsupported(`HAVING on ${textOf(ps, n)} (only aggregates, grouped expressions, literals and placeholders)`);
+    if (g < 0) throw unsupported("VD1022", `HAVING on ${textOf(ps, n)} (only aggregates, grouped expressions, literals and placeholders)`);
     if (at < 0) {
       outputs.push({ kind: "group", column: g });
       at = outputs.length - 1;
@@ -479,7 +479,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       const key = exprKey(ps, t);
       if (column < 0) column = items.findIndex((i) => exprKey(ps, i.expr) === key);
     }
-    if (column < 0 || column >= items.length) throw unsupported("ORDER BY an expression that is not selected, with aggregates");
+    if (column < 0 || column >= items.length) throw unsupported("VD1023", "ORDER BY an expression that is not selected, with aggregates");
     const item = items[column];
     const collation = term.collation ?? (item ? scope.collation(item.expr) : "BINARY");
     return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
@@ -505,18 +505,18 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
     if (n.type === "compound_select_stmt") {
       flatten(n.left);
       const op = SET_OPS[kw(n.operator)];
-      if (!op) throw unsupported(`${kw(n.operator)}`);
+      if (!op) throw unsupported("VD1024", `${kw(n.operator)}`);
       ops.push(op);
       flatten(n.right);
     } else if (n.type === "select_stmt") branches.push(n);
-    else throw unsupported(`a ${n.type.replaceAll("_", " ")} inside a compound SELECT`);
+    else throw unsupported("VD1025", `a ${n.type.replaceAll("_", " ")} inside a compound SELECT`);
   };
   flatten(s);
   let withInside = false;
   walk(s, (n) => {
     if (n.type === "with_clause") withInside = true;
   });
-  if (withInside) throw unsupported("WITH in a compound SELECT");
+  if (withInside) throw unsupported("VD1026", "WITH in a compound SELECT");
   const last = branches[branches.length - 1];
   if (!last) throw new VtError("INTERNAL", "compound SELECT without branches");
   const orderBy = clause(last, "order_by_clause");
@@ -535,7 +535,7 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
       const from = clause(b, "from_clause");
       const names = from ? analyzeJoin(ks, from.expr as Node, undefined).steps.map((st) => st.table.ref.name) : [];
       const sql = names.map((name) => ks.tables[name.toLowerCase()]?.sql ?? "").join("\n");
-      if (/\bCOLLATE\b/i.test(sql)) throw unsupported(`${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
+      if (/\bCOLLATE\b/i.test(sql)) throw unsupported("VD1027", `${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
     }
   }
   const firstItems = selectItems(branches[0] as SelectStmt);
@@ -546,7 +546,7 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
       const name = term.expr.name.toLowerCase();
       column = firstItems.findIndex((i) => (i.alias ?? (i.expr.type === "identifier" ? i.expr.name : "")).toLowerCase() === name) + 1;
     }
-    if (column < 1 || (width >= 0 && column > width)) throw unsupported("ORDER BY of a compound SELECT other than by position or result column name");
+    if (column < 1 || (width >= 0 && column > width)) throw unsupported("VD1028", "ORDER BY of a compound SELECT other than by position or result column name");
     return { column: column - 1, desc: term.desc, nullsFirst: term.nullsFirst, collation: term.collation ?? "BINARY" };
   });
   // Declared collations were refused above, so every column compares as BINARY.

@@ -4,6 +4,7 @@
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
@@ -112,13 +113,13 @@ export function bindSubqueries(
   const replacements: Edit[] = [];
   const subs = new Map<number, Primitive>();
   const one = (sub: SubSelect, what: string): { id: number } => {
-    if (isCorrelated(sub, outer, ks)) throw unsupported(`a correlated subquery (${what})`);
+    if (isCorrelated(sub, outer, ks)) throw unsupported("VD1086", `a correlated subquery (${what})`);
     const id = rangeOf(sub)[0];
     subs.set(id, plan({ ...ps, stmt: sub, range: rangeOf(sub), replacements: [] }));
     return { id };
   };
   const single = (sub: SubSelect, what: string): void => {
-    if (width(sub) !== 1) throw new VtError("UNSUPPORTED", `${what}: the subquery must select exactly one column`);
+    if (width(sub) !== 1) throw unsupportedError("VD1087", `${what}: the subquery must select exactly one column`);
   };
   const visit = (n: unknown, parent: Node | null): void => {
     if (typeof n !== "object" || n === null) return;
@@ -137,7 +138,7 @@ export function bindSubqueries(
       walk(node, (x) => {
         if (isSelect(x)) subInFrom = true;
       });
-      if (subInFrom) throw unsupported("a subquery in FROM");
+      if (subInFrom) throw unsupported("VD1009", "a subquery in FROM");
     }
     if (node.type === "with_clause") return; // CTEs are planned as tables (cte.ts)
     if (isSelect(node) && keep(node)) return; // runs on the shards as written
@@ -161,7 +162,7 @@ export function bindSubqueries(
         otherInfo ??= otherCol === undefined ? undefined : ks.tables[o.name.toLowerCase()]?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
       }
       if (!bindable(resultAffinity(sub, ks), otherInfo ? affinityOf(otherInfo.type) : undefined)) {
-        throw unsupported("a subquery whose column affinity would convert the value it is compared with");
+        throw unsupported("VD1088", "a subquery whose column affinity would convert the value it is compared with");
       }
       const { id } = one(sub, inList ? "IN" : "scalar");
       if (inList) {
@@ -173,7 +174,7 @@ export function bindSubqueries(
       }
       return;
     }
-    if (isSelect(node)) throw unsupported("a subquery in this position");
+    if (isSelect(node)) throw unsupported("VD1089", "a subquery in this position");
     for (const [k, v] of Object.entries(node)) if (k !== "range") visit(v, node);
   };
   visit(ps.stmt, null);

@@ -1,0 +1,125 @@
+// Stable ids for refusals (as Vitess's VT12001 …): every UNSUPPORTED error carries one as `id`,
+// so clients and tests branch on `code` plus `id`, never on message text. Ids are a contract:
+// add new ones, never renumber or reuse one. The text says what is refused; the message at the
+// throw site names the statement's own parts.
+
+import { VtError } from "./errors.ts";
+
+export const REFUSALS = {
+  VD1000: "WITH RECURSIVE", // cte.ts
+  VD1001: "… in WITH", // cte.ts
+  VD1002: "a CTE named like a table of the keyspace (…)", // cte.ts
+  VD1003: "CTE …: a compound SELECT in a CTE", // cte.ts
+  VD1004: "CTE …: … (a CTE may only filter and project rows across shards)", // cte.ts
+  VD1005: "CTE … reading another CTE", // cte.ts
+  VD1006: "CTE …: a join of tables that are not co-located", // cte.ts
+  VD1007: "CTE … with two columns named … (name them with AS or a column list)", // cte.ts
+  VD1008: "a subquery reading a CTE", // select.ts
+  VD1009: "a subquery in FROM", // select.ts
+  VD1010: "a window function not partitioned by a vindex column across shards", // select.ts
+  VD1011: "window functions with aggregates or GROUP BY over several shards", // select.ts
+  VD1012: "SELECT DISTINCT with aggregates", // select.ts
+  VD1013: "SELECT DISTINCT ordered by a term that is not selected", // select.ts
+  VD1014: "* with aggregates", // select.ts
+  VD1015: "…() over several shards", // select.ts
+  VD1016: "FILTER on aggregates", // select.ts
+  VD1017: "…(DISTINCT …)", // select.ts
+  VD1018: "DISTINCT aggregates over different expressions", // select.ts
+  VD1019: "group_concat with a separator other than a string literal", // select.ts
+  VD1020: "an expression around an aggregate", // select.ts
+  VD1021: "a selected column that is not in GROUP BY (…)", // select.ts
+  VD1022: "HAVING on … (only aggregates, grouped expressions, literals and placeholders)", // select.ts
+  VD1023: "ORDER BY an expression that is not selected, with aggregates", // select.ts
+  VD1024: "a compound operator other than UNION [ALL], INTERSECT, EXCEPT", // select.ts
+  VD1025: "a … inside a compound SELECT", // select.ts
+  VD1026: "WITH in a compound SELECT", // select.ts
+  VD1027: "… over a table with declared collations in a compound SELECT", // select.ts
+  VD1028: "ORDER BY of a compound SELECT other than by position or result column name", // select.ts
+  VD1029: "HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)", // having.ts
+  VD1030: "HAVING … …", // having.ts
+  VD1031: "this HAVING expression (…)…", // having.ts
+  VD1032: "subqueries in INSERT (other than INSERT … SELECT)", // dml.ts
+  VD1033: "REPLACE and ON CONFLICT DO UPDATE into …, which owns lookup vindexes (a replaced row's lookup rows could go stale)", // dml.ts
+  VD1034: "INSERT into …: its vindex column … has a non-BINARY collation, so equal values could land on different shards", // dml.ts
+  VD1035: "this VALUES form", // dml.ts
+  VD1036: "an expression as the value of …, which has lookup vindex … (use a literal or a placeholder)", // dml.ts
+  VD1037: "an expression as the vindex value of … (use a literal or a placeholder)", // dml.ts
+  VD1038: "an expression as the vindex value of … (use a literal, a placeholder, NULL, or leave it out for the sequence)", // dml.ts
+  VD1039: "ON CONFLICT DO UPDATE of the vindex column … (it would move the row)", // dml.ts
+  VD1040: "INSERT into reference table …: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT", // dml.ts
+  VD1041: "a subquery in a write to reference table …", // dml.ts
+  VD1042: "…() in a write to reference table … (each shard's copy would get a different value)", // dml.ts
+  VD1043: "UPDATE of several tables", // dml.ts
+  VD1044: "UPDATE … FROM", // dml.ts
+  VD1045: "DELETE from several tables", // dml.ts
+  VD1046: "UPDATE of the vindex column … (it would move the row to another shard)", // dml.ts
+  VD1047: "UPDATE of …, which has lookup vindex … (delete the row and insert it again)", // dml.ts
+  VD1048: "… with ORDER BY / LIMIT", // dml.ts
+  VD1050: "schema \"…\": only the keyspace's own tables can be named", // ast.ts
+  VD1051: "a … in place of a table", // ast.ts
+  VD1052: "collation …", // ast.ts
+  VD1053: "LIMIT / OFFSET expressions other than numbers and placeholders", // ast.ts
+  VD1054: "… (only JOIN, INNER JOIN, CROSS JOIN, LEFT JOIN and commas)", // join.ts
+  VD1055: "parenthesized joins", // join.ts
+  VD1056: "parenthesized joins and subqueries in FROM", // join.ts
+  VD1057: "this USING form", // join.ts
+  VD1058: "join specification …", // join.ts
+  VD1059: "window functions over …", // join.ts
+  VD1060: "a condition naming something other than a table column (a result alias?), with …: …", // join.ts
+  VD1061: "a LEFT JOIN condition on the left table alone, with …", // join.ts
+  VD1062: "a condition on the right side of a LEFT JOIN, with …", // join.ts
+  VD1063: "a WHERE condition on the right side of a LEFT JOIN, with …", // join.ts
+  VD1064: "a condition across … other than column = column (…)", // join.ts
+  VD1065: "a join with no column = column condition between … (a cross join across shards)", // join.ts
+  VD1066: "joining on a column that is not declared (rowid), with …", // join.ts
+  VD1067: "joining … with …: their affinities differ, so SQLite would convert values while comparing (…)", // join.ts
+  VD1068: "joining on a column with a non-BINARY collation, with …", // join.ts
+  VD1069: "SELECT * with USING, with … (name the columns)", // join.ts
+  VD1070: "this select item (…) with …", // join.ts
+  VD1071: "an expression over columns of … (…)", // join.ts
+  VD1072: "an expression over the right side of a LEFT JOIN, with … (select the column itself)", // join.ts
+  VD1073: "ORDER BY an expression over several …", // join.ts
+  VD1074: "ORDER BY an expression over the right side of a LEFT JOIN, with …", // join.ts
+  VD1075: "… other than a plain column, over …", // join.ts
+  VD1076: "…() over …", // join.ts
+  VD1077: "…(*)", // join.ts
+  VD1078: "…() with several arguments", // join.ts
+  VD1079: "an expression around an aggregate, over …", // join.ts
+  VD1080: "HAVING on … (only aggregates, grouped columns, literals and placeholders), over …", // join.ts
+  VD1081: "ORDER BY an expression that is not selected, with aggregates over …", // join.ts
+  VD1082: "…: SQLite's catalogs are per shard; use GET /v1/topology", // plan.ts
+  VD1083: "…(): PRAGMA functions", // plan.ts
+  VD1084: "a statement kind the gate does not run (PRAGMA, BEGIN/COMMIT, ATTACH, VACUUM, …)", // plan.ts
+  VD1085: "WITH before INSERT / UPDATE / DELETE is not supported across shards yet", // plan.ts
+  VD1086: "a correlated subquery (…)", // subqueries.ts
+  VD1087: "…: the subquery must select exactly one column", // subqueries.ts
+  VD1088: "a subquery whose column affinity would convert the value it is compared with", // subqueries.ts
+  VD1089: "a subquery in this position", // subqueries.ts
+  VD1090: "CREATE … TABLE in a sharded keyspace", // ddl.ts
+  VD1091: "CREATE TABLE … AS SELECT in a sharded keyspace", // ddl.ts
+  VD1092: "ALTER TABLE … RENAME TO in a sharded keyspace (the vschema names the table)", // ddl.ts
+  VD1093: "renaming the vindex column … of …", // ddl.ts
+  VD1094: "dropping the vindex column … of …", // ddl.ts
+  VD1095: "… in a sharded keyspace", // ddl.ts
+  VD1096: "…(DISTINCT …) over text or blob values across shards", // aggregate.ts
+  VD1097: "… over a text or blob value, across tables joined at the gate,", // join.ts
+  VD1098: "group_concat over a REAL or blob value, across tables joined at the gate,", // join.ts
+  VD1099: "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard", // executor.ts
+  VD1100: "a transaction across shards (… and …)", // executor.ts
+  VD1101: "an INSERT into …, which owns lookup vindexes, inside a transactional batch is not supported yet (its lookup rows live in another table)", // executor.ts
+  VD1102: "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)", // executor.ts
+  VD1103: "… (refused by the Durable Object SQLite)", // sqlite-errors.ts
+  VD1104: "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT", // tablet.ts
+  VD1105: "vschema ….pinned: pinned tables are not supported", // vschema.ts
+  VD1106: "vschema ….columns: multi-column vindexes are not supported yet", // vschema.ts
+  VD1107: "vschema …: a secondary vindex must be a lookup vindex (lookup_unique or lookup)", // vschema.ts
+  VD1108: "vindex …: params.…", // vindex.ts
+  VD1109: "online resharding (not implemented yet)", // reshard.ts
+} as const satisfies Readonly<Record<string, string>>;
+
+export type RefusalId = keyof typeof REFUSALS;
+
+/** An UNSUPPORTED error with its catalogue id. */
+export function unsupportedError(id: RefusalId, message: string, extra?: Readonly<Record<string, unknown>>): VtError {
+  return new VtError("UNSUPPORTED", message, { ...extra, id });
+}

@@ -21,6 +21,9 @@ export const LOOKUP_SLOT = -4;
 /** Pairs per statement on the lookup table (two params each, under the 100-parameter limit). */
 const PAIRS_PER_STATEMENT = 40;
 
+/** Values per re-read of a unique lookup (each bound twice, under the 100-parameter limit). */
+const VALUES_PER_READ = 45;
+
 export interface LookupTable {
   /** The vindex's name in the vschema (for messages). */
   readonly name: string;
@@ -135,17 +138,21 @@ async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [S
 export async function lostLookups(vc: VCursor, l: LookupTable, pairs: readonly (readonly [SqlValue, Uint8Array])[]): Promise<(readonly [SqlValue, Uint8Array])[]> {
   const live = pairs.filter(([v]) => v !== null);
   if (!l.unique || live.length === 0) return [];
-  // One point read per value, so the lookup column's affinity applies as it did when the row was written (5 finds '5').
+  // One IN read per chunk (no compound SELECT: SQLite caps its terms, Durable Objects lower than
+  // 500). Each value is also compared as `from = ?` in the select list, so the lookup column's
+  // affinity applies as it did when the row was written (5 finds '5'), and the answer names which
+  // values a row holds without converting values at the gate.
   const lost: (readonly [SqlValue, Uint8Array])[] = [];
-  for (let i = 0; i < live.length; i += 40) {
-    const chunk = live.slice(i, i + 40);
-    const sql = chunk.map((_, k) => `SELECT ${k} AS i, ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} = ?`).join(" UNION ALL ");
-    const r = await vc.lookupExecute(l.keyspace, sql, chunk.map(([v]) => v));
-    const now = new Map<number, Uint8Array>();
-    for (const [k, ksid] of r.rows) if (typeof k === "number" && ksid instanceof Uint8Array) now.set(k, ksid);
+  for (let i = 0; i < live.length; i += VALUES_PER_READ) {
+    const chunk = live.slice(i, i + VALUES_PER_READ);
+    const from = quoteIdent(l.from);
+    const marks = chunk.map(() => `${from} = ?`).join(", ");
+    const sql = `SELECT ${quoteIdent(l.to)}, ${marks} FROM ${quoteIdent(l.table)} WHERE ${from} IN (${chunk.map(() => "?").join(", ")})`;
+    const values = chunk.map(([v]) => v);
+    const r = await vc.lookupExecute(l.keyspace, sql, [...values, ...values]);
     chunk.forEach((pair, k) => {
-      const cur = now.get(k);
-      if (!cur || !sameBytes(cur, pair[1])) lost.push(pair);
+      const held = r.rows.some((row) => row[0] instanceof Uint8Array && sameBytes(row[0], pair[1]) && Number(row[k + 1]) === 1);
+      if (!held) lost.push(pair);
     });
   }
   return lost;

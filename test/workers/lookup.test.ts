@@ -37,3 +37,21 @@ describe("lookup vindexes through the gate", () => {
     expect((await sql("SELECT id FROM users WHERE email = 'ann@x'", undefined, "lk_app")).rows).toEqual([[9]]);
   });
 });
+
+describe("lookup vindexes: many rows in one statement", () => {
+  it("a 120-row INSERT into a table owning a lookup_unique vindex answers success and keeps every lookup row", async () => {
+    const rows = Array.from({ length: 120 }, (_, i) => 1000 + i);
+    const placeholders = rows.map(() => "(?, ?)").join(", ");
+    const res = await sql(`INSERT INTO users (id, email) VALUES ${placeholders}`, rows.flatMap((id) => [id, `many${id}@x`]), "lk_app");
+    expect(res.rowsAffected).toBe(120);
+    expect((await sql("SELECT count(*) FROM email_idx WHERE email LIKE 'many%'", undefined, "lk_idx")).rows).toEqual([[120]]);
+    expect((await sql("SELECT count(*) FROM users WHERE id >= 1000", undefined, "lk_app")).rows).toEqual([[120]]);
+  });
+
+  it("a 10-row INSERT into a table owning a lookup_unique vindex answers success (its re-read is not one compound SELECT)", async () => {
+    const rows = Array.from({ length: 10 }, (_, i) => 2000 + i);
+    const res = await sql(`INSERT INTO users (id, email) VALUES ${rows.map(() => "(?, ?)").join(", ")}`, rows.flatMap((id) => [id, `ten${id}@x`]), "lk_app");
+    expect(res.rowsAffected).toBe(10);
+    expect((await sql("SELECT id FROM users WHERE email = 'ten2009@x'", undefined, "lk_app")).rows).toEqual([[2009]]);
+  });
+});

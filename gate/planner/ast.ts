@@ -20,8 +20,11 @@ export function textOf(ps: ParsedStatement, n: Node): string {
 
 /** Whitespace-collapsed text, for matching an expression against another written the same way. */
 export function exprKey(ps: ParsedStatement, n: Node): string {
-  // Names and keywords compare case-insensitively; string literals keep their case ('a' != 'A').
-  const text = textOf(ps, n);
+  return normalizedText(textOf(ps, n)).trim();
+}
+
+/** SQL text with whitespace runs collapsed to one space and everything but string literals lower-cased ('a' != 'A'). */
+export function normalizedText(text: string): string {
   let out = "";
   let i = 0;
   while (i < text.length) {
@@ -39,7 +42,7 @@ export function exprKey(ps: ParsedStatement, n: Node): string {
       i++;
     }
   }
-  return out.trim();
+  return out;
 }
 
 export function kw(n: unknown): string {

@@ -17,6 +17,7 @@ import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
+import { omittedColumns, perCallDefaultColumns } from "./reference-defaults.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
@@ -164,8 +165,9 @@ const NONDETERMINISTIC = new Set(["random", "randomblob", "date", "time", "datet
  */
 function planReferenceWrite(ps: ParsedStatement, ks: KeyspaceGraph, table: string, kind: "insert" | "write"): Primitive {
   const create = ks.tables[table.toLowerCase()]?.sql ?? "";
-  if (kind === "insert" && /\bDEFAULT\b[^,]*\b(CURRENT_TIME|CURRENT_DATE|CURRENT_TIMESTAMP|random|randomblob|date|time|datetime|julianday|strftime|unixepoch)\b/i.test(create)) {
-    throw unsupported("VD1040", `INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT`);
+  const omitted = ps.stmt.type === "insert_stmt" ? omittedColumns(ps.stmt, perCallDefaultColumns(create, NONDETERMINISTIC)) : [];
+  if (omitted.length > 0) {
+    throw unsupported("VD1040", `INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness) for ${omitted.join(", ")}; give the value explicitly and drop the DEFAULT`);
   }
   if (hasSubquery(ps.stmt)) throw unsupported("VD1041", `a subquery in a write to reference table ${table}`);
   walk(ps.stmt, (n) => {

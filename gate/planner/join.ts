@@ -19,9 +19,10 @@ import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
-import { conjuncts, containsAggregate, declaredCollation, exprKey, funcName, hasWindow, isAggregateCall, kw, limitValues, orderTerms, selectItems, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
+import { conjuncts, containsAggregate, declaredCollation, funcName, hasWindow, isAggregateCall, kw, limitValues, orderTerms, selectItems, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
+import { scopedKey } from "./expr-key.ts";
 import { parseOne } from "../sql/parse.ts";
 
 export interface JoinStep {
@@ -249,6 +250,7 @@ interface Group {
 /** The gate-side join of tables that are not co-located. */
 export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis): Primitive {
   const { scope, steps } = j;
+  const exprKeyOf = (n: Node): string => scopedKey(ps, scope, n);
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
   const tablesNote = "tables joined at the gate (not sharded together: join sharded tables on their vindex columns, or use reference tables, to run the join on the shards)";
@@ -462,8 +464,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
         column = aliasLike.findIndex((a) => a?.toLowerCase() === term.name.toLowerCase());
       }
       if (column < 0) {
-        const key = exprKey(ps, term);
-        const i = items.findIndex((it) => itemColumn[items.indexOf(it)] !== -1 && exprKey(ps, it.expr) === key);
+        const wanted = exprKeyOf(term);
+        const i = items.findIndex((it) => itemColumn[items.indexOf(it)] !== -1 && exprKeyOf(it.expr) === wanted);
         if (i >= 0) column = itemColumn[i] ?? -1;
       }
       if (column < 0) {
@@ -540,6 +542,7 @@ function planGateAggregate(
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
   if (select?.modifiers.some((m) => m.type === "select_distinct")) throw unsupported("VD1012", "SELECT DISTINCT with aggregates");
+  const exprKeyOf = (n: Node): string => scopedKey(ps, scope, n);
   const items = selectItems(s);
   if (items.some((i) => i.star)) throw unsupported("VD1014", "* with aggregates");
   const plain = (n: Node, what: string): ResolvedColumn => {
@@ -654,7 +657,7 @@ function planGateAggregate(
     const v = valueOf(ps, n);
     if (v) return v;
     if (isAggregateCall(n) && n.type === "func_call") {
-      const same = items.findIndex((i) => exprKey(ps, i.expr) === exprKey(ps, n));
+      const same = items.findIndex((i) => exprKeyOf(i.expr) === exprKeyOf(n));
       if (same >= 0) return { column: same };
       outputs.push(aggregateOutput(n));
       return { column: outputs.length - 1 };
@@ -685,8 +688,8 @@ function planGateAggregate(
     if (pos === undefined) {
       // A result alias wins over a column of the same name.
       if (term.type === "identifier") column = items.findIndex((i) => i.alias?.toLowerCase() === term.name.toLowerCase());
-      const key = exprKey(ps, term);
-      if (column < 0) column = items.findIndex((i) => exprKey(ps, i.expr) === key);
+      const wanted = exprKeyOf(term);
+      if (column < 0) column = items.findIndex((i) => exprKeyOf(i.expr) === wanted);
     }
     if (column < 0 || column >= items.length) throw unsupported("VD1081", `ORDER BY an expression that is not selected, with aggregates over ${note}`);
     const item = items[column] as { expr: Node };

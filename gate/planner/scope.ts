@@ -100,6 +100,13 @@ export class Scope {
       const only = this.tables[0];
       return this.single && only ? { table: only, column: n.name, declared: false } : undefined;
     }
+    // `main.t.col`: the keyspace's one schema, then as `t.col`.
+    if (n.type === "member_expr" && n.object.type === "member_expr" && n.object.object.type === "identifier" && n.object.object.name.toLowerCase() === "main" && n.object.property.type === "identifier" && n.property.type === "identifier") {
+      const t = this.byQualifier(n.object.property.name);
+      if (!t || t.ref.alias !== t.ref.name) return undefined;
+      const c = this.#find(t, n.property.name);
+      return { table: t, column: c ?? n.property.name, declared: c !== undefined };
+    }
     if (n.type === "member_expr" && n.object.type === "identifier" && n.property.type === "identifier") {
       const t = this.byQualifier(n.object.name);
       if (!t) return undefined;

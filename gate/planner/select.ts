@@ -26,7 +26,6 @@ import {
   columnOf,
   containsAggregate,
   declaredCollation,
-  exprKey,
   funcName,
   hasSubquery,
   hasWindow,
@@ -47,6 +46,7 @@ import {
 import { chooseRoute, isVindexColumnName, tableRouting, vindexRouteFields } from "./routing.ts";
 import { analyzeJoin, colocated, colocatedRoute, planGateJoin } from "./join.ts";
 import { Scope, throughCasts } from "./scope.ts";
+import { scopedKey } from "./expr-key.ts";
 import { withCtes } from "./cte.ts";
 
 type Clause = SelectStmt["clauses"][number];
@@ -226,6 +226,7 @@ function limitEdit(ps: ParsedStatement, s: SelectStmt): { edit: Edit; count: Val
 }
 
 function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: SelectItem[], base: RouteBase, distinct: boolean): Primitive {
+  const exprKeyOf = (n: Node): string => scopedKey(ps, scope, n);
   const terms = sortTerms(s);
   const widths = items.map((i) => itemWidth(scope, i));
   const visible = widths.reduce((a, b) => a + b, 0);
@@ -274,11 +275,11 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     }
     if (column < 0 && distinct) {
       // Rows are deduplicated on the selected columns only: the term must be one of them.
-      const key = exprKey(ps, term.expr);
+      const wanted = exprKeyOf(term.expr);
       let at = 0;
       for (let i = 0; i < items.length; i++) {
         const item = items[i];
-        if (item && !item.star && exprKey(ps, item.expr) === key) {
+        if (item && !item.star && exprKeyOf(item.expr) === wanted) {
           column = at;
           break;
         }
@@ -328,6 +329,7 @@ const PARTIAL: Record<string, Exclude<AggFn, "distinct">> = {
 };
 
 function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: SelectItem[], base: RouteBase): Primitive {
+  const exprKeyOf = (n: Node): string => scopedKey(ps, scope, n);
   if (items.some((i) => i.star)) throw unsupported("VD1014", "* with aggregates");
   // GROUP BY terms, each resolved to an expression (positions and aliases name select items).
   const groupBy = clause(s, "group_by_clause");
@@ -346,7 +348,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     groupExprs.push(aliased && !containsAggregate(aliased.expr) ? aliased.expr : g);
   }
   if (groupExprs.some((g) => containsAggregate(g))) throw new VtError("INVALID_ARGUMENT", "aggregate functions are not allowed in GROUP BY");
-  const groupKeys = groupExprs.map((g) => exprKey(ps, g));
+  const groupKeys = groupExprs.map((g) => exprKeyOf(g));
 
   const shardCols: Part[][] = groupExprs.map((g) => sliceTemplate(ps, ...rangeOf(g)));
   const outputs: AggOutput[] = [];
@@ -365,11 +367,11 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       const x = args[0];
       if (fn === "group_concat" || args.length !== 1 || !x || isStar) throw unsupported("VD1017", `${name}(DISTINCT …)`);
       // Shards group by x as well; every DISTINCT aggregate must be over that same x.
-      const key = exprKey(ps, x);
-      if (distinctArg !== undefined && distinctArg.key !== key) throw unsupported("VD1018", "DISTINCT aggregates over different expressions");
+      const wanted = exprKeyOf(x);
+      if (distinctArg !== undefined && distinctArg.key !== wanted) throw unsupported("VD1018", "DISTINCT aggregates over different expressions");
       if (!distinctArg) {
         shardCols.push(sliceTemplate(ps, ...rangeOf(x)), ["typeof(", ...sliceTemplate(ps, ...rangeOf(x)), ")"]);
-        distinctArg = { key, node: x, column: shardCols.length - 2 };
+        distinctArg = { key: wanted, node: x, column: shardCols.length - 2 };
       }
       return { kind: "agg", fn: "distinct", inner: fn, column: distinctArg.column, typeColumn: distinctArg.column + 1, collation: scope.collation(x) };
     }
@@ -409,7 +411,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       continue;
     }
     if (containsAggregate(e)) throw unsupported("VD1020", "an expression around an aggregate");
-    const k = groupKeys.indexOf(exprKey(ps, e));
+    const k = groupKeys.indexOf(exprKeyOf(e));
     if (k < 0) throw unsupported("VD1021", `a selected column that is not in GROUP BY (${textOf(ps, e)})`);
     outputs.push({ kind: "group", column: k });
   }
@@ -419,8 +421,8 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     const v = valueOf(ps, n);
     if (v) return v;
     if (isAggregateCall(n) && n.type === "func_call") {
-      const key = exprKey(ps, n);
-      const same = items.findIndex((i) => exprKey(ps, i.expr) === key);
+      const wanted = exprKeyOf(n);
+      const same = items.findIndex((i) => exprKeyOf(i.expr) === wanted);
       if (same >= 0) return { column: same };
       outputs.push(addAggregate(n));
       return { column: outputs.length - 1 };
@@ -430,9 +432,9 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       const aliased = items.findIndex((i) => i.alias?.toLowerCase() === n.name.toLowerCase());
       if (aliased >= 0 && containsAggregate((items[aliased] as SelectItem).expr)) return { column: aliased };
     }
-    const key = exprKey(ps, n);
-    let at = items.findIndex((i) => !containsAggregate(i.expr) && (exprKey(ps, i.expr) === key || (n.type === "identifier" && !isColumn(n.name) && i.alias?.toLowerCase() === n.name.toLowerCase())));
-    const g = groupKeys.indexOf(at >= 0 ? exprKey(ps, (items[at] as SelectItem).expr) : key);
+    const wanted = exprKeyOf(n);
+    let at = items.findIndex((i) => !containsAggregate(i.expr) && (exprKeyOf(i.expr) === wanted || (n.type === "identifier" && !isColumn(n.name) && i.alias?.toLowerCase() === n.name.toLowerCase())));
+    const g = groupKeys.indexOf(at >= 0 ? exprKeyOf((items[at] as SelectItem).expr) : wanted);
     if (g < 0) throw unsupported("VD1022", `HAVING on ${textOf(ps, n)} (only aggregates, grouped expressions, literals and placeholders)`);
     if (at < 0) {
       outputs.push({ kind: "group", column: g });
@@ -476,8 +478,8 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       // A result alias wins over a column of the same name.
       const t = term.expr;
       if (t.type === "identifier") column = items.findIndex((i) => i.alias?.toLowerCase() === t.name.toLowerCase());
-      const key = exprKey(ps, t);
-      if (column < 0) column = items.findIndex((i) => exprKey(ps, i.expr) === key);
+      const wanted = exprKeyOf(t);
+      if (column < 0) column = items.findIndex((i) => exprKeyOf(i.expr) === wanted);
     }
     if (column < 0 || column >= items.length) throw unsupported("VD1023", "ORDER BY an expression that is not selected, with aggregates");
     const item = items[column];

@@ -1,25 +1,36 @@
 // Aggregate: combines per-shard partial aggregates (grouped by the same keys on every shard)
-// into the result a single SQLite would give: COUNT adds up, SUM stays an exact integer while
-// every partial is one, TOTAL is always REAL, MIN/MAX compare as SQLite does, AVG = SUM/COUNT.
+// into the result a single SQLite would give: COUNT adds up, SUM / TOTAL / AVG combine exact
+// partials as SQLite sums (exact-sum.ts), MIN/MAX compare as SQLite does.
 
-import { VtError } from "../../topology/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { SqlValue } from "../../topology/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { evaluate, type Condition } from "./condition.ts";
+import { addValue, ExactSum } from "./exact-sum.ts";
 
 export type AggFn = "count" | "sum" | "total" | "min" | "max" | "avg" | "group_concat" | "distinct";
+
+/**
+ * Where a sum / total / avg finds its partials: integer partial sums that are exact (each
+ * `column` × 2^`shift`), the partial sum of the non-integer values with its typeof() ('integer'
+ * when those were integer-looking text), and the count of non-NULL values.
+ */
+export interface SumParts {
+  readonly ints: readonly { readonly column: number; readonly shift: number }[];
+  readonly rest: number;
+  readonly restType: number;
+  readonly count: number;
+}
 
 /** Where an output column comes from, by column index of the shard rows. */
 export type AggOutput =
   | { readonly kind: "group"; readonly column: number }
-  | { readonly kind: "agg"; readonly fn: "count" | "total"; readonly column: number }
+  | { readonly kind: "agg"; readonly fn: "count"; readonly column: number }
   | { readonly kind: "agg"; readonly fn: "min" | "max"; readonly column: number; readonly collation: Collation }
-  /** `typeColumn` holds typeof() of the partial sum: 'real' makes the whole sum REAL. */
-  | { readonly kind: "agg"; readonly fn: "sum"; readonly column: number; readonly typeColumn: number }
-  | { readonly kind: "agg"; readonly fn: "avg"; readonly column: number; readonly countColumn: number }
+  /** Combined exactly as SQLite sums (exact-sum.ts). */
+  | { readonly kind: "agg"; readonly fn: "sum" | "total" | "avg"; readonly parts: SumParts }
   /** group_concat: the shards' partial strings joined with the separator (element order is arbitrary in SQLite too). */
   | { readonly kind: "agg"; readonly fn: "group_concat"; readonly column: number; readonly separator: string }
   /**
@@ -34,9 +45,6 @@ export type AggOutput =
       readonly typeColumn: number;
       readonly collation: Collation;
     };
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 /** Equal keys for values that GROUP BY and DISTINCT treat as equal (NULLs together, 1 = 1.0, collations). */
 export function groupKey(values: readonly SqlValue[], collations: readonly Collation[]): string {
@@ -60,48 +68,49 @@ class Acc {
   distinct: Map<string, { value: SqlValue; real: boolean }> | null = null;
   text: string | null = null;
   count = 0;
-  intSum = 0n;
-  realSum = 0;
-  isReal = false;
+  readonly sum = new ExactSum();
   seen = false;
   best: SqlValue = null;
 }
 
 function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly SqlValue[]): void {
-  const fn = o.fn;
-  const v = row[o.column] ?? null;
-  switch (fn) {
+  switch (o.fn) {
     case "distinct": {
+      const v = row[o.column] ?? null;
       if (v === null) return;
       acc.distinct ??= new Map();
       const k = groupKey([v], [o.collation]);
-      const prev = acc.distinct.get(k);
-      const real = row[o.typeColumn] === "real";
-      if (!prev) acc.distinct.set(k, { value: v, real });
+      if (!acc.distinct.has(k)) acc.distinct.set(k, { value: v, real: row[o.typeColumn] === "real" });
       return;
     }
-    case "group_concat":
+    case "group_concat": {
+      const v = row[o.column] ?? null;
       if (v === null) return;
       acc.text = acc.text === null ? String(v) : acc.text + o.separator + String(v);
       return;
+    }
     case "count":
-      acc.count += Number(v ?? 0);
+      acc.count += Number(row[o.column] ?? 0);
       return;
     case "min":
-    case "max":
-      if (v !== null) keepExtreme(acc, fn, v, o.collation);
+    case "max": {
+      const v = row[o.column] ?? null;
+      if (v !== null) keepExtreme(acc, o.fn, v, o.collation);
       return;
-    default:
-      if (fn === "avg") acc.count += Number(row[o.countColumn] ?? 0);
-      if (fn === "sum" && row[o.typeColumn] === "real") acc.isReal = true;
-      if (v === null) return;
-      acc.seen = true;
-      if (typeof v === "bigint" || (typeof v === "number" && Number.isSafeInteger(v))) {
-        acc.intSum += BigInt(v);
-      } else {
-        acc.isReal = true;
-        acc.realSum += typeof v === "number" ? v : Number(v);
+    }
+    default: {
+      const p = o.parts;
+      acc.sum.count += Number(row[p.count] ?? 0);
+      for (const { column, shift } of p.ints) {
+        const v = row[column] ?? null;
+        if (typeof v === "number" || typeof v === "bigint") acc.sum.addInteger(BigInt(v) << BigInt(shift));
       }
+      const rest = row[p.rest] ?? null;
+      const type = row[p.restType];
+      if (rest === null) return;
+      if (type === "integer" && (typeof rest === "number" || typeof rest === "bigint")) acc.sum.addInteger(BigInt(rest));
+      else acc.sum.addReal(Number(rest));
+    }
   }
 }
 
@@ -115,31 +124,21 @@ function keepExtreme(acc: Acc, fn: "min" | "max", v: SqlValue, collation: Collat
 function finishDistinct(acc: Acc, o: Extract<AggOutput, { fn: "distinct" }>): SqlValue {
   const values = [...(acc.distinct?.values() ?? [])];
   if (o.inner === "count") return values.length;
-  const inner = new Acc();
-  for (const { value, real } of values) {
-    if (o.inner === "min" || o.inner === "max") {
-      keepExtreme(inner, o.inner, value, o.collation);
-      continue;
-    }
-    inner.seen = true;
-    inner.count += 1;
-    if (real) inner.isReal = true;
-    if (typeof value === "bigint" || (typeof value === "number" && Number.isSafeInteger(value))) inner.intSum += BigInt(value);
-    else {
-      inner.isReal = true;
-      inner.realSum += typeof value === "number" ? value : Number(value);
-    }
+  if (o.inner === "min" || o.inner === "max") {
+    const inner = new Acc();
+    for (const { value } of values) keepExtreme(inner, o.inner, value, o.collation);
+    return inner.best;
   }
-  if ((o.inner === "sum" || o.inner === "avg" || o.inner === "total") && values.some(({ value }) => typeof value !== "number" && typeof value !== "bigint")) {
+  if (values.some(({ value }) => typeof value !== "number" && typeof value !== "bigint")) {
     throw unsupportedError("VD1096", `${o.inner}(DISTINCT …) over text or blob values across shards`);
   }
-  return finish(inner, o.inner);
+  const sum = new ExactSum();
+  for (const { value, real } of values) addValue(sum, value, real);
+  return o.inner === "sum" ? sum.sum() : o.inner === "total" ? sum.total() : sum.avg();
 }
 
-function finish(acc: Acc, fn: AggFn): SqlValue {
-  switch (fn) {
-    case "distinct":
-      throw new VtError("INTERNAL", "finishDistinct handles DISTINCT aggregates");
+function finish(acc: Acc, o: Exclude<Extract<AggOutput, { kind: "agg" }>, { fn: "distinct" }>): SqlValue {
+  switch (o.fn) {
     case "group_concat":
       return acc.text;
     case "count":
@@ -148,15 +147,11 @@ function finish(acc: Acc, fn: AggFn): SqlValue {
     case "max":
       return acc.best;
     case "total":
-      return acc.seen ? acc.realSum + Number(acc.intSum) : 0;
+      return acc.sum.total();
     case "avg":
-      return acc.count === 0 || !acc.seen ? null : (acc.realSum + Number(acc.intSum)) / acc.count;
-    case "sum": {
-      if (!acc.seen) return null;
-      if (acc.isReal) return acc.realSum + Number(acc.intSum);
-      if (acc.intSum < INT64_MIN || acc.intSum > INT64_MAX) throw new VtError("INVALID_ARGUMENT", "integer overflow in SUM");
-      return Number.isSafeInteger(Number(acc.intSum)) ? Number(acc.intSum) : acc.intSum;
-    }
+      return acc.sum.avg();
+    case "sum":
+      return acc.sum.sum();
   }
 }
 
@@ -221,7 +216,7 @@ export class Aggregate implements Primitive {
         const acc = g.accs[i];
         if (o.kind === "group") return g.first[o.column] ?? null;
         if (!acc) return null;
-        return o.fn === "distinct" ? finishDistinct(acc, o) : finish(acc, o.fn);
+        return o.fn === "distinct" ? finishDistinct(acc, o) : finish(acc, o);
       });
       if (this.having && evaluate(this.having, row, b) !== 1) continue;
       rows.push(row.length > this.visible ? row.slice(0, this.visible) : row);

@@ -141,8 +141,10 @@ export type PartialFn =
   | { readonly kind: "value"; readonly column: number }
   | { readonly kind: "one" }
   | { readonly kind: "notNull"; readonly column: number }
-  /** A sum/avg/total argument: the value, refused at execution unless it is a number or NULL. */
-  | { readonly kind: "number"; readonly column: number; readonly what: string }
+  /** A sum/avg/total argument when it is an INTEGER, else NULL. */
+  | { readonly kind: "integer"; readonly column: number; readonly typeColumn: number }
+  /** A sum/avg/total argument when it is a REAL, NULL when INTEGER or NULL; text and blobs are refused at execution. */
+  | { readonly kind: "nonInteger"; readonly column: number; readonly typeColumn: number; readonly what: string }
   /** typeof() of a value, from the typeof column the group's query added (its JS form loses REAL for 2.0). */
   | { readonly kind: "type"; readonly column: number }
   /** A group_concat argument: text and integers only (SQLite's text of a REAL is not reproduced here). */
@@ -172,11 +174,13 @@ export class Partials implements Primitive {
             return 1;
           case "notNull":
             return (row[f.column] ?? null) === null ? 0 : 1;
-          case "number": {
+          case "integer":
+            return row[f.typeColumn] === "integer" ? (row[f.column] ?? null) : null;
+          case "nonInteger": {
             const v = row[f.column] ?? null;
-            if (v !== null && typeof v !== "number" && typeof v !== "bigint") {
-              throw unsupportedError("VD1097", `${f.what} over a text or blob value, across tables joined at the gate, is not supported yet`);
-            }
+            const t = row[f.typeColumn];
+            if (v === null || t === "integer") return null;
+            if (t !== "real") throw unsupportedError("VD1097", `${f.what} over a text or blob value, across tables joined at the gate, is not supported yet`);
             return v;
           }
           case "type":

@@ -616,16 +616,17 @@ function planGateAggregate(
       case "min":
       case "max":
         return { kind: "agg", fn: name, column: push((at) => ({ kind: "value", column: at(v) })), collation: scope.collation(args[0] as Node) };
-      case "sum": {
-        const t = typeRef(x);
-        const column = push((at) => ({ kind: "number", column: at(v), what: "sum()" }));
-        return { kind: "agg", fn: "sum", column, typeColumn: push((at) => ({ kind: "type", column: at(t) })) };
-      }
+      case "sum":
       case "total":
-        return { kind: "agg", fn: "total", column: push((at) => ({ kind: "number", column: at(v), what: "total()" })) };
       case "avg": {
-        const column = push((at) => ({ kind: "number", column: at(v), what: "avg()" }));
-        return { kind: "agg", fn: "avg", column, countColumn: push((at) => ({ kind: "notNull", column: at(v) })) };
+        // Each joined row is a one-value partial: an integer goes to the exact part, a REAL to the rest.
+        const t = typeRef(x);
+        const what = `${name}()`;
+        const ints = [{ column: push((at) => ({ kind: "integer", column: at(v), typeColumn: at(t) })), shift: 0 }];
+        const rest = push((at) => ({ kind: "nonInteger", column: at(v), typeColumn: at(t), what }));
+        const restType = push((at) => ({ kind: "type", column: at(t) }));
+        const count = push((at) => ({ kind: "notNull", column: at(v) }));
+        return { kind: "agg", fn: name, parts: { ints, rest, restType, count } };
       }
       default: {
         const sep = args[1];

@@ -382,22 +382,19 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       shardCols.push(["group_concat(", ...argParts, ")"]);
       return { kind: "agg", fn, column: shardCols.length - 1, separator };
     }
-    if (fn === "avg") {
-      shardCols.push(["sum(", ...argParts, ")"], ["count(", ...argParts, ")"]);
-      return { kind: "agg", fn, column: shardCols.length - 2, countColumn: shardCols.length - 1 };
-    }
-    if (fn === "sum") {
-      // The partial's type decides INTEGER vs REAL: an integral REAL looks like an integer in JS.
-      shardCols.push(["sum(", ...argParts, ")"], ["typeof(sum(", ...argParts, "))"]);
-      return { kind: "agg", fn, column: shardCols.length - 2, typeColumn: shardCols.length - 1 };
+    if (fn === "sum" || fn === "total" || fn === "avg") {
+      if (isStar || args.length !== 1) throw new VtError("INVALID_ARGUMENT", `wrong number of arguments to function ${name}()`);
+      const at = shardCols.length;
+      shardCols.push(...sumPartials(argParts));
+      return { kind: "agg", fn, parts: { ints: [{ column: at, shift: 32 }, { column: at + 1, shift: 0 }], rest: at + 2, restType: at + 3, count: at + 4 } };
     }
     if (fn === "min" || fn === "max") {
       shardCols.push([`${fn}(`, ...argParts, ")"]);
       const collation = args[0] ? scope.collation(args[0]) : "BINARY";
       return { kind: "agg", fn, column: shardCols.length - 1, collation };
     }
-    if (fn !== "count" && fn !== "total") throw new VtError("INTERNAL", `no partial for ${fn}`);
-    shardCols.push(fn === "count" && (isStar || args.length === 0) ? ["count(*)"] : [`${fn}(`, ...argParts, ")"]);
+    if (fn !== "count") throw new VtError("INTERNAL", `no partial for ${fn}`);
+    shardCols.push(isStar || args.length === 0 ? ["count(*)"] : ["count(", ...argParts, ")"]);
     return { kind: "agg", fn, column: shardCols.length - 1 };
   };
   let distinctArg: { key: string; node: Node; column: number } | undefined;
@@ -491,6 +488,18 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   const lim = limitEdit(ps, s);
   if (lim) plan = new Limit(plan, lim.count, lim.offset);
   return plan;
+}
+
+/**
+ * The shard partials of sum / total / avg(x), combined by exact-sum.ts: the integer values' sum
+ * as two halves that cannot overflow (x / 2^32 and x % 2^32, each summed: a shard holding
+ * integers whose sum leaves 64 bits still answers), the sum of every other value with its
+ * typeof(), and count(x).
+ */
+function sumPartials(x: Part[]): Part[][] {
+  const ints = (op: string): Part[] => ["sum(CASE WHEN typeof(", ...x, ") = 'integer' THEN (", ...x, `) ${op} 4294967296 END)`];
+  const rest: Part[] = ["sum(CASE WHEN typeof(", ...x, ") <> 'integer' THEN (", ...x, ") END)"];
+  return [ints("/"), ints("%"), rest, ["typeof(", ...rest, ")"], ["count(", ...x, ")"]];
 }
 
 const SET_OPS: Record<string, SetOp> = { "UNION ALL": "union all", UNION: "union", INTERSECT: "intersect", EXCEPT: "except" };

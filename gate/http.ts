@@ -2,10 +2,15 @@
 
 import { ERROR_CODES, errorBody, toVtError, VtError } from "../topology/errors.ts";
 import { accessFor, bearer, requireAccess } from "./auth.ts";
+import { readBodyText } from "./body.ts";
 import { Executor } from "./executor.ts";
-import { decodeKeyspace, decodeStatement, encodeResult } from "./wire.ts";
+import { serveRpc } from "./rpc-endpoint.ts";
+import { decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
 
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** A request field, own properties only (a body {} has no "constructor"). */
+function field(o: Record<string, unknown>, k: string): unknown {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -19,10 +24,7 @@ export function errorResponse(e: unknown): Response {
 }
 
 async function readJson(req: Request): Promise<Record<string, unknown>> {
-  const len = Number(req.headers.get("content-length") ?? "0");
-  if (len > MAX_BODY_BYTES) throw new VtError("INVALID_ARGUMENT", `request body is over ${MAX_BODY_BYTES} bytes`);
-  const text = await req.text();
-  if (text.length > MAX_BODY_BYTES) throw new VtError("INVALID_ARGUMENT", `request body is over ${MAX_BODY_BYTES} bytes`);
+  const text = await readBodyText(req);
   if (text.trim() === "") throw new VtError("INVALID_ARGUMENT", "the request body is empty; send a JSON object");
   let v: unknown;
   try {
@@ -34,29 +36,39 @@ async function readJson(req: Request): Promise<Record<string, unknown>> {
   return v as Record<string, unknown>;
 }
 
-function route(method: string, path: string): string | undefined {
-  const routes: Record<string, string> = {
-    "POST /v1/sql": "sql",
-    "POST /v1/batch": "batch",
-    "GET /v1/topology": "topology",
-    "POST /v1/keyspaces": "createKeyspace",
-    "POST /v1/vschema": "applyVSchema",
-    "GET /v1/vschema": "getVSchema",
-  };
-  return routes[`${method} ${path}`];
-}
+const ROUTES: ReadonlyMap<string, string> = new Map([
+  ["POST /v1/sql", "sql"],
+  ["POST /v1/batch", "batch"],
+  ["GET /v1/topology", "topology"],
+  ["POST /v1/keyspaces", "createKeyspace"],
+  ["POST /v1/vschema", "applyVSchema"],
+  ["GET /v1/vschema", "getVSchema"],
+]);
+const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema"]);
 
+/**
+ * Every request of the gate. The order is a contract: /healthz is open; any other request is
+ * authenticated before its path or method is looked at (so a caller without the token learns
+ * nothing about the API, not even that a path exists); /rpc alone admits a request without a
+ * token, since capnweb clients may authenticate() inside the session, but a wrong token on it
+ * is refused at once.
+ */
 export async function handleHttp(req: Request, env: Env): Promise<Response> {
   const url = new URL(req.url);
   if (url.pathname === "/healthz") return new Response("ok", { headers: { "content-type": "text/plain" } });
   try {
-    const op = route(req.method, url.pathname);
+    const token = bearer(req);
+    const access = await accessFor(env, token);
+    if (url.pathname === "/rpc") {
+      if (token !== null) requireAccess(access, "user");
+      return await serveRpc(req, env, access);
+    }
+    requireAccess(access, "user");
+    const op = ROUTES.get(`${req.method} ${url.pathname}`);
     if (!op) {
-      const known = ["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema", "/rpc", "/healthz"];
-      if (known.includes(url.pathname)) throw new VtError("INVALID_ARGUMENT", `${req.method} is not allowed on ${url.pathname}`);
+      if (PATHS.has(url.pathname)) throw new VtError("INVALID_ARGUMENT", `${req.method} is not allowed on ${url.pathname}`);
       return json({ error: { code: "INVALID_ARGUMENT", message: `no endpoint ${url.pathname}`, retryable: false } }, 404);
     }
-    const access = accessFor(env, bearer(req));
     const admin = op === "createKeyspace" || op === "applyVSchema";
     requireAccess(access, admin ? "admin" : "user");
     const ex = new Executor(env);
@@ -67,19 +79,9 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
       }
       case "batch": {
         const body = await readJson(req);
-        const raw = body["statements"];
-        if (!Array.isArray(raw)) throw new VtError("INVALID_ARGUMENT", '"statements" must be an array of {sql, params?}');
-        const tx = body["transaction"];
+        const statements = decodeStatements(body, true);
+        const tx = Object.hasOwn(body, "transaction") ? body["transaction"] : undefined;
         if (tx !== undefined && typeof tx !== "boolean") throw new VtError("INVALID_ARGUMENT", '"transaction" must be true or false');
-        const statements = raw.map((s, i) => {
-          try {
-            return decodeStatement(s, `statement ${i}`, true);
-          } catch (e) {
-            const vt = toVtError(e);
-            vt["statementIndex"] = i;
-            throw vt;
-          }
-        });
         const results = await ex.batch(decodeKeyspace(body), statements, tx === true);
         return json({ results: results.map(encodeResult) });
       }
@@ -87,11 +89,11 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
         return json(await ex.view());
       case "createKeyspace": {
         const body = await readJson(req);
-        return json(await ex.createKeyspace(body["name"], body["shards"]));
+        return json(await ex.createKeyspace(field(body, "name"), field(body, "shards")));
       }
       case "applyVSchema": {
         const body = await readJson(req);
-        return json(await ex.applyVSchema(body["keyspace"], body["vschema"]));
+        return json(await ex.applyVSchema(field(body, "keyspace"), field(body, "vschema")));
       }
       case "getVSchema":
         return json(await ex.getVSchema(url.searchParams.get("keyspace") ?? undefined));

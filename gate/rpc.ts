@@ -7,7 +7,7 @@ import type { TopologyView } from "../topology/graph.ts";
 import type { QueryResult } from "../tablet/types.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
 import { Executor } from "./executor.ts";
-import { decodeKeyspace, decodeStatement } from "./wire.ts";
+import { decodeKeyspace, decodeStatements, decodeStatement } from "./wire.ts";
 
 async function wire<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
@@ -22,6 +22,13 @@ function asObject(v: unknown, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** capnweb passes every argument the caller sent: more than a method takes is a mistake, not ignored. */
+function noExtra(extra: readonly unknown[], method: string, takes: number): void {
+  if (extra.length > 0) {
+    throw new VtError("INVALID_ARGUMENT", `${method} takes ${takes === 0 ? "no arguments" : takes === 1 ? "one argument" : `${takes} arguments`}, not ${takes + extra.length}`);
+  }
+}
+
 export class GateRpc extends RpcTarget {
   readonly #env: Env;
   #access: Access;
@@ -33,52 +40,59 @@ export class GateRpc extends RpcTarget {
   }
 
   /** Binds a token to this session (WebSocket clients cannot always set headers). */
-  authenticate(token: string): Promise<void> {
-    return wire(() => {
-      const a = accessFor(this.#env, typeof token === "string" ? token : null);
+  authenticate(token: string, ...extra: unknown[]): Promise<void> {
+    return wire(async () => {
+      noExtra(extra, "authenticate(token)", 1);
+      if (typeof token !== "string") throw new VtError("INVALID_ARGUMENT", "authenticate(token): the token must be a string");
+      const a = await accessFor(this.#env, token);
       requireAccess(a, "user");
       this.#access = a;
     });
   }
 
-  execute(req: unknown): Promise<QueryResult> {
+  execute(req: unknown, ...extra: unknown[]): Promise<QueryResult> {
     return wire(async () => {
       requireAccess(this.#access, "user");
+      noExtra(extra, "execute(req)", 1);
       const o = asObject(req, "execute(req)");
       return new Executor(this.#env).execute(decodeKeyspace(o), decodeStatement(o, "request", false));
     });
   }
 
-  batch(req: unknown): Promise<{ results: QueryResult[] }> {
+  batch(req: unknown, ...extra: unknown[]): Promise<{ results: QueryResult[] }> {
     return wire(async () => {
       requireAccess(this.#access, "user");
+      noExtra(extra, "batch(req)", 1);
       const o = asObject(req, "batch(req)");
-      const raw = o["statements"];
-      if (!Array.isArray(raw)) throw new VtError("INVALID_ARGUMENT", '"statements" must be an array of {sql, params?}');
-      const statements = raw.map((s, i) => decodeStatement(s, `statement ${i}`, false));
-      const tx = o["transaction"] === true;
+      const statements = decodeStatements(o, false);
+      const t = o["transaction"];
+      if (t !== undefined && typeof t !== "boolean") throw new VtError("INVALID_ARGUMENT", '"transaction" must be true or false');
+      const tx = t === true;
       return { results: await new Executor(this.#env).batch(decodeKeyspace(o), statements, tx) };
     });
   }
 
-  topology(): Promise<TopologyView> {
+  topology(...extra: unknown[]): Promise<TopologyView> {
     return wire(() => {
       requireAccess(this.#access, "user");
+      noExtra(extra, "topology()", 0);
       return new Executor(this.#env).view();
     });
   }
 
-  createKeyspace(req: unknown): Promise<TopologyView> {
+  createKeyspace(req: unknown, ...extra: unknown[]): Promise<TopologyView> {
     return wire(() => {
       requireAccess(this.#access, "admin");
+      noExtra(extra, "createKeyspace(req)", 1);
       const o = asObject(req, "createKeyspace(req)");
       return new Executor(this.#env).createKeyspace(o["name"], o["shards"]);
     });
   }
 
-  applyVSchema(req: unknown): Promise<{ keyspace: string; vschema: unknown }> {
+  applyVSchema(req: unknown, ...extra: unknown[]): Promise<{ keyspace: string; vschema: unknown }> {
     return wire(() => {
       requireAccess(this.#access, "admin");
+      noExtra(extra, "applyVSchema(req)", 1);
       const o = asObject(req, "applyVSchema(req)");
       return new Executor(this.#env).applyVSchema(o["keyspace"], o["vschema"]);
     });

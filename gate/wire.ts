@@ -1,6 +1,6 @@
 // Requests and results as JSON (⚑ HTTP): params decoded into SqlValues, results encoded.
 
-import { VtError } from "../topology/errors.ts";
+import { toVtError, VtError } from "../topology/errors.ts";
 import { checkSqlValue, fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../topology/sql-values.ts";
 import type { QueryResult } from "../tablet/types.ts";
 import type { Params, Statement } from "./executor.ts";
@@ -10,9 +10,8 @@ export function decodeParams(p: unknown, where: string, fromJson: boolean): Para
   const one = fromJson ? fromJsonValue : checkSqlValue;
   if (Array.isArray(p)) return p.map((v, i) => one(v, `${where} param ${i + 1}`));
   if (typeof p === "object" && !(p instanceof Uint8Array)) {
-    const out: Record<string, SqlValue> = {};
-    for (const [k, v] of Object.entries(p)) out[k] = one(v, `${where} param ${k}`);
-    return out;
+    // fromEntries defines own properties, so a param named __proto__ stays a param.
+    return Object.fromEntries(Object.entries(p).map(([k, v]): [string, SqlValue] => [k, one(v, `${where} param ${k}`)]));
   }
   throw new VtError("INVALID_ARGUMENT", `${where}: "params" must be an array or an object`);
 }
@@ -22,13 +21,40 @@ export function decodeStatement(body: unknown, where: string, fromJson: boolean)
     throw new VtError("INVALID_ARGUMENT", `${where}: expected an object {sql, params?}`);
   }
   const o = body as Record<string, unknown>;
-  if (typeof o["sql"] !== "string") throw new VtError("INVALID_ARGUMENT", `${where}: "sql" must be a string`);
-  const params = decodeParams(o["params"], where, fromJson);
+  if (!Object.hasOwn(o, "sql") || typeof o["sql"] !== "string") throw new VtError("INVALID_ARGUMENT", `${where}: "sql" must be a string`);
+  const params = decodeParams(Object.hasOwn(o, "params") ? o["params"] : undefined, where, fromJson);
   return params === undefined ? { sql: o["sql"] } : { sql: o["sql"], params };
 }
 
+/**
+ * Most statements one batch may hold. A batch without `transaction` makes at least one tablet
+ * call per statement (every shard's, for a scatter), and a Worker invocation may make 1,000
+ * subrequests on the Workers Paid plans that still have that limit (10,000 on the current one):
+ * 1,000 single-shard statements stay inside it. A transactional batch is one tablet call, and
+ * is also bounded by the 8 MiB body.
+ */
+export const MAX_BATCH_STATEMENTS = 1000;
+
+/** The `statements` of a batch request, decoded; at most MAX_BATCH_STATEMENTS of them. */
+export function decodeStatements(o: Record<string, unknown>, fromJson: boolean): Statement[] {
+  const raw = Object.hasOwn(o, "statements") ? o["statements"] : undefined;
+  if (!Array.isArray(raw)) throw new VtError("INVALID_ARGUMENT", '"statements" must be an array of {sql, params?}');
+  if (raw.length > MAX_BATCH_STATEMENTS) {
+    throw new VtError("INVALID_ARGUMENT", `a batch holds at most ${MAX_BATCH_STATEMENTS} statements, not ${raw.length}`, { limit: MAX_BATCH_STATEMENTS });
+  }
+  return raw.map((s: unknown, i) => {
+    try {
+      return decodeStatement(s, `statement ${i}`, fromJson);
+    } catch (e) {
+      const vt = toVtError(e);
+      vt["statementIndex"] = i;
+      throw vt;
+    }
+  });
+}
+
 export function decodeKeyspace(o: Record<string, unknown>): string | undefined {
-  const k = o["keyspace"];
+  const k = Object.hasOwn(o, "keyspace") ? o["keyspace"] : undefined;
   if (k === undefined || k === null) return undefined;
   if (typeof k !== "string") throw new VtError("INVALID_ARGUMENT", '"keyspace" must be a string');
   return k;

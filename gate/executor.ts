@@ -16,6 +16,7 @@ import { PointRoute } from "./engine/point-route.ts";
 import { concatResults, Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
 import { blockOf, reserveQuery, SequenceCache } from "./engine/sequence.ts";
+import { own } from "../topology/own.ts";
 
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
 
@@ -54,13 +55,13 @@ export function locateSequence(g: ServingGraph, name: string): { keyspace: strin
   if (dot > 0) {
     const keyspace = name.slice(0, dot);
     const table = name.slice(dot + 1);
-    const ks = g.keyspaces[keyspace];
-    if (!ks || ks.sharded || !ks.tables[table.toLowerCase()]) throw new VtError("INVALID_ARGUMENT", `no sequence table ${name}: ${hint}`);
+    const ks = own(g.keyspaces, keyspace);
+    if (!ks || ks.sharded || !own(ks.tables, table.toLowerCase())) throw new VtError("INVALID_ARGUMENT", `no sequence table ${name}: ${hint}`);
     return { keyspace, table };
   }
   const lower = name.toLowerCase();
   const marked = Object.values(g.keyspaces).filter((ks) => !ks.sharded && Object.entries(ks.vschema.tables).some(([t, v]) => t.toLowerCase() === lower && v.type === "sequence"));
-  const found = marked.length > 0 ? marked : Object.values(g.keyspaces).filter((ks) => !ks.sharded && ks.tables[lower]);
+  const found = marked.length > 0 ? marked : Object.values(g.keyspaces).filter((ks) => !ks.sharded && own(ks.tables, lower));
   if (found.length !== 1) {
     throw new VtError("INVALID_ARGUMENT", found.length === 0 ? `no sequence table ${name}: ${hint}` : `sequence ${name} is in several keyspaces (${found.map((k) => k.name).join(", ")}); name it as keyspace.${name}`);
   }
@@ -110,10 +111,10 @@ export class Executor {
   async keyspace(name: string | undefined, refresh = false): Promise<KeyspaceGraph> {
     const ksName = name ?? (this.#env.DEFAULT_KEYSPACE || "main");
     let g = await this.graph(refresh);
-    let ks = g.keyspaces[ksName];
+    let ks = own(g.keyspaces, ksName);
     if (!ks && !refresh) {
       g = await this.graph(true);
-      ks = g.keyspaces[ksName];
+      ks = own(g.keyspaces, ksName);
     }
     if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${ksName}"`, { keyspace: ksName });
     return ks;
@@ -319,7 +320,7 @@ export class Executor {
     if (typeof keyspace !== "string") throw new VtError("INVALID_ARGUMENT", '"keyspace" must be a string');
     const g = unwrap(await this.#topology().applyVSchema(keyspace, vschema));
     this.#adopt(g);
-    return { keyspace, vschema: g.keyspaces[keyspace]?.vschema };
+    return { keyspace, vschema: own(g.keyspaces, keyspace)?.vschema };
   }
 
   async getVSchema(keyspace: string | undefined): Promise<{ keyspace: string; vschema: unknown }> {

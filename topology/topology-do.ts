@@ -8,6 +8,7 @@ import { tabletStub } from "../tablet/naming.ts";
 import type { DdlEntry, Envelope, TableInfo, TabletStatus } from "../tablet/types.ts";
 import { errorBody, toVtError, VtError } from "./errors.ts";
 import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type TopologyView } from "./graph.ts";
+import { setOwn } from "./own.ts";
 import { evenShards, formatKeyRange, parseKeyRange, validateShardSet } from "./keyrange.ts";
 import { defaultVSchema, validateVSchema, type TableVSchema, type VSchema } from "./vschema.ts";
 
@@ -112,7 +113,7 @@ export class Topology extends DurableObject<Env> {
       .sort((a, b) => compareShardNames(a.name, b.name));
     const tables: Record<string, TableInfo> = {};
     for (const t of this.#sql.exec<{ name: string; info: string }>("SELECT name, info FROM _vt_topo_tables WHERE keyspace = ?", name)) {
-      tables[t.name] = JSON.parse(t.info) as TableInfo;
+      setOwn(tables, t.name, JSON.parse(t.info) as TableInfo);
     }
     const schemaIndex = this.#sql.exec<{ n: number | null }>("SELECT max(idx) AS n FROM _vt_topo_schema WHERE keyspace = ?", name).one().n ?? 0;
     return { name, sharded: vschema.sharded, vschema, shards, tables, schemaIndex, version: row.version };
@@ -129,7 +130,7 @@ export class Topology extends DurableObject<Env> {
     const keyspaces: Record<string, KeyspaceGraph> = {};
     for (const { name } of this.#sql.exec<{ name: string }>("SELECT name FROM _vt_topo_keyspaces ORDER BY name").toArray()) {
       const ks = this.#keyspace(name);
-      if (ks) keyspaces[name] = ks;
+      if (ks) setOwn(keyspaces, name, ks);
     }
     return { version: this.#version(), keyspaces };
   }
@@ -253,7 +254,7 @@ export class Topology extends DurableObject<Env> {
           let auto = JSON.parse(row.auto_tables) as string[];
           const vschema: VSchema = structuredClone(ks.vschema);
           if (req.addTable && status.tables.some((t) => t.name.toLowerCase() === req.addTable?.name.toLowerCase())) {
-            vschema.tables[req.addTable.name] = req.addTable.entry;
+            setOwn(vschema.tables, req.addTable.name, req.addTable.entry);
             auto.push(req.addTable.name);
           }
           if (req.dropTable !== undefined) {

@@ -3,6 +3,7 @@
 
 import { VtError } from "./errors.ts";
 import { unsupportedError } from "./refusals.ts";
+import { own, setOwn } from "./own.ts";
 import { createVindex } from "./vindex.ts";
 
 export interface VindexDef {
@@ -81,7 +82,7 @@ export function validateVSchema(input: unknown): VSchema {
     } catch (e) {
       fail(`${path}.type`, e instanceof Error ? e.message : String(e));
     }
-    vindexes[name] = out;
+    setOwn(vindexes, name, out);
   }
   const tables: Record<string, TableVSchema> = {};
   const rawTables = input["tables"] ?? {};
@@ -128,7 +129,7 @@ export function validateVSchema(input: unknown): VSchema {
         if (typeof column !== "string" || column === "") fail(`${p}.column`, "must name a column");
         const vname = cv["name"];
         if (typeof vname !== "string") fail(`${p}.name`, "must name a vindex");
-        if (!vindexes[vname]) fail(`${p}.name`, `no vindex "${vname}" in .vindexes`);
+        if (!own(vindexes, vname)) fail(`${p}.name`, `no vindex "${vname}" in .vindexes`);
         return { column, name: vname };
       });
       const primary = t.column_vindexes[0];
@@ -140,7 +141,7 @@ export function validateVSchema(input: unknown): VSchema {
       }
       t.column_vindexes.slice(1).forEach((cv, i) => {
         const p = `${path}.column_vindexes[${i + 1}]`;
-        const def = vindexes[cv.name];
+        const def = own(vindexes, cv.name);
         if (!vindexOf({ sharded, vindexes, tables }, cv.name).lookup) {
           throw unsupportedError("VD1107", `vschema ${p}: a secondary vindex must be a lookup vindex (lookup_unique or lookup)`);
         }
@@ -152,20 +153,20 @@ export function validateVSchema(input: unknown): VSchema {
       fail(path, "a table of a sharded keyspace needs column_vindexes or \"type\": \"reference\"");
     }
     if (t.type === "sequence" && sharded) fail(path, "sequence tables live in unsharded keyspaces");
-    tables[name] = t;
+    setOwn(tables, name, t);
   }
   return { sharded, vindexes, tables };
 }
 
 export function vindexOf(vs: VSchema, name: string) {
-  const def = vs.vindexes[name];
+  const def = own(vs.vindexes, name);
   if (!def) throw new VtError("INVALID_ARGUMENT", `vschema has no vindex "${name}"`);
   return createVindex(def.type, def.params);
 }
 
 /** The vschema entry of a table, matched case-insensitively as SQLite matches table names. */
 export function tableVSchema(vs: VSchema, table: string): TableVSchema | undefined {
-  const direct = vs.tables[table];
+  const direct = own(vs.tables, table);
   if (direct) return direct;
   const lower = table.toLowerCase();
   for (const [name, t] of Object.entries(vs.tables)) if (name.toLowerCase() === lower) return t;

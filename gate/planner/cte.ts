@@ -18,6 +18,7 @@ import { containsAggregate, declaredCollation, hasSubquery, hasWindow, unsupport
 import { analyzeJoin, colocated } from "./join.ts";
 import { isVindexColumnName } from "./routing.ts";
 import { parseOne } from "../sql/parse.ts";
+import { own, setOwn } from "../../topology/own.ts";
 
 type WithClause = Extract<Node, { type: "with_clause" }>;
 
@@ -34,7 +35,7 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
     if (cte.type !== "common_table_expr") throw unsupported("VD1001", `${cte.type} in WITH`);
     const name = cte.table.name;
     const lower = name.toLowerCase();
-    if (ks.tables[lower]) throw unsupported("VD1002", `a CTE named like a table of the keyspace (${name})`);
+    if (own(ks.tables, lower)) throw unsupported("VD1002", `a CTE named like a table of the keyspace (${name})`);
     const body = (cte.expr as Extract<Node, { type: "paren_expr" }>).expr as Node;
     if (body.type !== "select_stmt") throw unsupported("VD1003", `CTE ${name}: a compound SELECT in a CTE`);
     const why = notDecomposable(body);
@@ -115,8 +116,8 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
       });
     }
     const sql = `CREATE TABLE ${quoteIdent(name)} (${cols.map((c) => `${quoteIdent(c.name)} ${c.type}${c.collation !== "BINARY" ? ` COLLATE ${c.collation}` : ""}`).join(", ")})`;
-    tables[lower] = { name, sql, columns: cols.map((c) => ({ name: c.name, type: c.type, pk: 0, notNull: false })) };
-    vtables[name] = entry;
+    setOwn(tables, lower, { name, sql, columns: cols.map((c) => ({ name: c.name, type: c.type, pk: 0, notNull: false })) });
+    setOwn(vtables, name, entry);
     names.add(lower);
   }
   const [start, end] = rangeOf(w);

@@ -10,6 +10,7 @@ import { Ddl } from "../engine/ddl.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import type { ParsedStatement } from "../sql/parse.ts";
 import { kw, textOf, tableRef } from "./ast.ts";
+import { own } from "../../topology/own.ts";
 
 export const DDL_TYPES = new Set([
   "create_table_stmt",
@@ -55,7 +56,7 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       if (s.clauses.some((c) => c.type === "as_clause")) throw unsupportedError("VD1091", "CREATE TABLE … AS SELECT in a sharded keyspace");
       const name = tableRef(s.name as Node).name;
       if (tableVSchema(ks.vschema, name)) return new Ddl(sql);
-      if (ks.tables[name.toLowerCase()] && s.ifNotExistsKw) return new Ddl(sql);
+      if (own(ks.tables, name.toLowerCase()) && s.ifNotExistsKw) return new Ddl(sql);
       const pk = primaryKey(s);
       const vindex = Object.keys(ks.vschema.vindexes)[0];
       const column = pk[0];

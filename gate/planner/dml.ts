@@ -18,6 +18,7 @@ import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
 import { omittedColumns, perCallDefaultColumns } from "./reference-defaults.ts";
+import { own } from "../../topology/own.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
@@ -31,7 +32,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "insert" });
   const source = s.clauses.find((c) => c.type === "select_stmt" || c.type === "compound_select_stmt") as Node | undefined;
   if (hasSubquery(source ? { ...s, clauses: s.clauses.filter((c) => c !== source) } : s)) throw unsupported("VD1032", "subqueries in INSERT (other than INSERT … SELECT)");
-  const info = ks.tables[t.name.toLowerCase()];
+  const info = own(ks.tables, t.name.toLowerCase());
   if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
   const vcol = (routing.column ?? "").toLowerCase();
   const cols = ic.columns
@@ -164,7 +165,7 @@ const NONDETERMINISTIC = new Set(["random", "randomblob", "date", "time", "datet
  * no subqueries (they could read sharded rows) and nothing that differs per shard or per call.
  */
 function planReferenceWrite(ps: ParsedStatement, ks: KeyspaceGraph, table: string, kind: "insert" | "write"): Primitive {
-  const create = ks.tables[table.toLowerCase()]?.sql ?? "";
+  const create = own(ks.tables, table.toLowerCase())?.sql ?? "";
   const omitted = ps.stmt.type === "insert_stmt" ? omittedColumns(ps.stmt, perCallDefaultColumns(create, NONDETERMINISTIC)) : [];
   if (omitted.length > 0) {
     throw unsupported("VD1040", `INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness) for ${omitted.join(", ")}; give the value explicitly and drop the DEFAULT`);

@@ -13,6 +13,7 @@ import { tableRef } from "./ast.ts";
 import { DDL_TYPES, planDdl } from "./ddl.ts";
 import { planInsert, planUpdateDelete } from "./dml.ts";
 import { planSelect } from "./select.ts";
+import { own } from "../../topology/own.ts";
 
 export type StatementKind = "read" | "insert" | "write" | "ddl";
 
@@ -105,7 +106,7 @@ export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
     return { primitive: new Route({ opcode: "unsharded", table: null, template, kind }), kind, params };
   }
   for (const name of namedTables(stmt)) {
-    if (!ks.tables[name.toLowerCase()]) throw new VtError("UNKNOWN_TABLE", `table ${name} does not exist in keyspace ${ks.name}`, { table: name });
+    if (!own(ks.tables, name.toLowerCase())) throw new VtError("UNKNOWN_TABLE", `table ${name} does not exist in keyspace ${ks.name}`, { table: name });
   }
   if (kind !== "read" && (stmt as { clauses?: Node[] }).clauses?.some((c) => c.type === "with_clause")) {
     throw unsupportedError("VD1085", "WITH before INSERT / UPDATE / DELETE is not supported across shards yet");

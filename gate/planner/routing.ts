@@ -10,6 +10,7 @@ import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
 import type { LookupTable } from "../engine/lookup.ts";
 import { parseOne, type ParsedStatement } from "../sql/parse.ts";
 import { columnOf, conjuncts, declaredCollation, kw, valueOf, type TableRef } from "./ast.ts";
+import { own } from "../../topology/own.ts";
 
 export interface TableRouting {
   readonly kind: "sharded" | "reference" | "unsharded";
@@ -50,7 +51,7 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   if (t.type === "reference") return { kind: "reference" };
   const cv = t.column_vindexes?.[0];
   if (!cv) throw new VtError("INVALID_ARGUMENT", `table ${table} has no primary vindex in the vschema`);
-  const info = ks.tables[table.toLowerCase()];
+  const info = own(ks.tables, table.toLowerCase());
   const col = info?.columns.find((c) => c.name.toLowerCase() === cv.column.toLowerCase());
   const affinity = affinityOf(col?.type ?? "");
   const vindex = vindexOf(ks.vschema, cv.name);

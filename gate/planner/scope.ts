@@ -9,6 +9,7 @@ import type { Collation } from "../engine/compare.ts";
 import { affinityOf, type Affinity } from "../engine/values.ts";
 import { parseOne } from "../sql/parse.ts";
 import { declaredCollation, kw, splitCollate, type TableRef } from "./ast.ts";
+import { own } from "../../topology/own.ts";
 
 export interface ScopeTable {
   readonly ref: TableRef;
@@ -65,7 +66,7 @@ export class Scope {
 
   constructor(ks: KeyspaceGraph, refs: readonly TableRef[]) {
     this.ks = ks;
-    this.tables = refs.map((ref) => ({ ref, info: ks.tables[ref.name.toLowerCase()] }));
+    this.tables = refs.map((ref) => ({ ref, info: own(ks.tables, ref.name.toLowerCase()) }));
   }
 
   get single(): boolean {

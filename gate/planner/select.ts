@@ -48,6 +48,7 @@ import { analyzeJoin, colocated, colocatedRoute, planGateJoin } from "./join.ts"
 import { Scope, throughCasts } from "./scope.ts";
 import { scopedKey } from "./expr-key.ts";
 import { withCtes } from "./cte.ts";
+import { own } from "../../topology/own.ts";
 
 type Clause = SelectStmt["clauses"][number];
 
@@ -356,7 +357,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   /** Adds the partial columns an aggregate call needs to the shard query; returns how to combine them. */
   const addAggregate = (e: Extract<Node, { type: "func_call" }>): AggOutput => {
     const name = funcName(e) ?? "";
-    const fn = PARTIAL[name];
+    const fn = own(PARTIAL, name);
     if (!fn) throw unsupported("VD1015", `${name}() over several shards`);
     const fa = e.args?.expr;
     if (e.filter) throw unsupported("VD1016", "FILTER on aggregates");
@@ -545,7 +546,7 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
     for (const b of branches) {
       const from = clause(b, "from_clause");
       const names = from ? analyzeJoin(ks, from.expr as Node, undefined).steps.map((st) => st.table.ref.name) : [];
-      const sql = names.map((name) => ks.tables[name.toLowerCase()]?.sql ?? "").join("\n");
+      const sql = names.map((name) => own(ks.tables, name.toLowerCase())?.sql ?? "").join("\n");
       if (/\bCOLLATE\b/i.test(sql)) throw unsupported("VD1027", `${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
     }
   }

@@ -14,6 +14,7 @@ import { columnOf, kw, tableRef, unsupported, type TableRef } from "./ast.ts";
 import { analyzeJoin, colocated, type JoinAnalysis } from "./join.ts";
 import { isVindexColumnName, tableRouting } from "./routing.ts";
 import type { Scope } from "./scope.ts";
+import { own } from "../../topology/own.ts";
 
 type SubSelect = Extract<Node, { type: "select_stmt" | "compound_select_stmt" }>;
 
@@ -40,7 +41,7 @@ function subTables(sub: SubSelect): TableRef[] {
 function isCorrelated(sub: SubSelect, outer: readonly TableRef[], ks: KeyspaceGraph): boolean {
   if (outer.length === 0) return false;
   const inner = subTables(sub);
-  const cols = (t: TableRef) => new Set((ks.tables[t.name.toLowerCase()]?.columns ?? []).map((c) => c.name.toLowerCase()));
+  const cols = (t: TableRef) => new Set((own(ks.tables, t.name.toLowerCase())?.columns ?? []).map((c) => c.name.toLowerCase()));
   const innerCols = new Set(inner.flatMap((t) => [...cols(t)]));
   // An aliased table is known by its alias only (as in SQLite).
   const innerNames = new Set(inner.map((t) => t.alias.toLowerCase()));
@@ -69,7 +70,7 @@ function resultAffinity(sub: SubSelect, ks: KeyspaceGraph): Affinity | undefined
   const t = subTables(sub)[0];
   if (!expr || !t) return undefined;
   const col = columnOf(expr, t);
-  const info = ks.tables[t.name.toLowerCase()]?.columns.find((c) => c.name.toLowerCase() === col?.toLowerCase());
+  const info = own(ks.tables, t.name.toLowerCase())?.columns.find((c) => c.name.toLowerCase() === col?.toLowerCase());
   return info ? affinityOf(info.type) : undefined;
 }
 
@@ -159,7 +160,7 @@ export function bindSubqueries(
       let otherInfo: { type: string } | undefined;
       for (const o of outer) {
         const otherCol = other ? columnOf(other, o) : undefined;
-        otherInfo ??= otherCol === undefined ? undefined : ks.tables[o.name.toLowerCase()]?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
+        otherInfo ??= otherCol === undefined ? undefined : own(ks.tables, o.name.toLowerCase())?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
       }
       if (!bindable(resultAffinity(sub, ks), otherInfo ? affinityOf(otherInfo.type) : undefined)) {
         throw unsupported("VD1088", "a subquery whose column affinity would convert the value it is compared with");

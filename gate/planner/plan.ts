@@ -115,14 +115,48 @@ export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
   return { primitive, kind, params };
 }
 
+/**
+ * An upper bound of the heap one cached plan holds, from its statement's length. Measured with
+ * bench/plan-cache-memory.node.ts (retained heap after GC, per plan): short statements cost
+ * 3–13 KB (runs vary; once 45 KB for a 50-column select list), up to ~170 bytes per
+ * character when nearly every character is a token; long ones 2–12 bytes per character (a long
+ * IN list ~5.5, multi-row literal INSERTs ~11, a long string literal ~2). So: 8 KB, plus 150
+ * bytes per character of the first 2,048, plus 12 per character beyond, which is above every
+ * shape measured but the noisiest short ones.
+ */
+export function planBytes(chars: number): number {
+  const head = Math.min(chars, 2048);
+  return 8192 + 150 * head + 12 * (chars - head);
+}
+
+/**
+ * An LRU of plans, bounded both by entries and by the planBytes() estimate of the heap they
+ * hold: at the defaults at most 2,000 plans and 16 MiB of estimate, so (the estimate being an
+ * upper bound) about 16 MiB of heap at most, however long the statements; the 100,000-character
+ * statement limit makes one plan's estimate at most ~1.5 MiB, and the cheapest plan's ~14 KB
+ * lets at most ~1,200 of the shortest statements share the budget. A plan whose estimate is over
+ * the whole budget is returned but not kept.
+ */
 export class PlanCache {
-  readonly #plans = new Map<string, Plan>();
+  readonly #plans = new Map<string, { plan: Plan; bytes: number }>();
   readonly #capacity: number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   hits = 0;
   misses = 0;
 
-  constructor(capacity = 2000) {
+  constructor(capacity = 2000, maxBytes = 16 * 1024 * 1024) {
     this.#capacity = capacity;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** The estimated heap held by the cached plans. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get size(): number {
+    return this.#plans.size;
   }
 
   plan(sql: string, ks: KeyspaceGraph): Plan {
@@ -132,14 +166,19 @@ export class PlanCache {
       this.hits++;
       this.#plans.delete(key);
       this.#plans.set(key, hit);
-      return hit;
+      return hit.plan;
     }
     this.misses++;
     const plan = planParsed(parseOne(sql), ks);
-    this.#plans.set(key, plan);
-    if (this.#plans.size > this.#capacity) {
-      const oldest = this.#plans.keys().next().value;
-      if (oldest !== undefined) this.#plans.delete(oldest);
+    const bytes = planBytes(key.length);
+    if (bytes > this.#maxBytes) return plan;
+    this.#plans.set(key, { plan, bytes });
+    this.#bytes += bytes;
+    while (this.#plans.size > this.#capacity || this.#bytes > this.#maxBytes) {
+      const oldest = this.#plans.entries().next().value;
+      if (oldest === undefined) break;
+      this.#plans.delete(oldest[0]);
+      this.#bytes -= oldest[1].bytes;
     }
     return plan;
   }

@@ -4,6 +4,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { errorBody, toVtError, VtError } from "../topology/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
+import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-values.ts";
 import {
   appendCommit,
@@ -174,10 +175,25 @@ export class Tablet extends DurableObject<Env> {
     return again;
   }
 
-  /** Runs the statements as one transaction: all commit (with their binlog) or none do. */
+  /**
+   * Runs the statements as one transaction: all commit (with their binlog) or none do. Each is
+   * checked again here, whatever the caller checked (shard-sql-guard.ts): one row statement
+   * naming none of the system's objects, so it cannot change the schema (schema changes arrive
+   * only through `sync`) and a binlog trigger can never silently disappear. Nothing runs unless
+   * every query passes.
+   */
   execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
     return envelope(() => {
       this.#checkTarget(target);
+      queries.forEach((q, i) => {
+        try {
+          checkShardSql(q.sql, q.params.length);
+        } catch (e) {
+          const vt = toVtError(e);
+          if (queries.length > 1) vt["statementIndex"] = i;
+          throw vt;
+        }
+      });
       this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");
       let ok = false;

@@ -115,6 +115,11 @@ export const REFUSALS = {
   VD1107: "vschema …: a secondary vindex must be a lookup vindex (lookup_unique or lookup)", // vschema.ts
   VD1108: "vindex …: params.…", // vindex.ts
   VD1109: "online resharding (not implemented yet)", // reshard.ts
+  VD2000: "text that the gate's parser and SQLite would read differently (`#`, TCL-style `$a(…)`, non-ASCII spaces, …)", // agreement.ts
+  VD2001: "parentheses nested more than 100 deep", // agreement.ts
+  VD2002: "a syntax tree more than 1100 levels deep", // agreement.ts
+  VD2003: "a statement nesting too deeply for the gate's parser or planner (CASE, subqueries, calls)", // parse.ts
+  VD2004: "SQLite's catalogs, PRAGMA functions and dbstat (… is per shard; use GET /v1/topology)", // system-names guard
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

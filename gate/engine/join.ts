@@ -69,7 +69,7 @@ export class GateJoin implements Primitive {
       if (matches) for (const m of matches) rows.push([...row, ...m]);
       else if (this.outer) rows.push([...row, ...nulls]);
     }
-    return { columns: [...left.columns, ...(right.columns.length > 0 ? right.columns : nulls.map((_, i) => `_vt_r${i}`))], rows, rowsAffected: 0 };
+    return { columns: [...left.columns, ...(right.columns.length > 0 ? right.columns : nulls.map((_, i) => `_vtg_r${i}`))], rows, rowsAffected: 0 };
   }
 
   describe(x?: Explain): PlanDescription {
@@ -196,7 +196,7 @@ export class Partials implements Primitive {
         }
       }),
     );
-    return { columns: this.fns.map((_, i) => `_vt_p${i}`), rows, rowsAffected: 0 };
+    return { columns: this.fns.map((_, i) => `_vtg_p${i}`), rows, rowsAffected: 0 };
   }
 
   describe(x?: Explain): PlanDescription {

@@ -92,7 +92,7 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
         const at = cols.flatMap((c, i) => (c.source && sharded.some((st) => st.table.ref.name === c.source?.table && isVindexColumnName(st.routing, c.source.column)) ? [i] : []));
         const vname = first?.routing.vindexName ?? "";
         const names = at.map((i) => listed?.[i] ?? cols[i]?.name ?? "");
-        entry = { column_vindexes: (names.length > 0 ? names : ["_vt_none"]).map((column) => ({ column, name: vname })) };
+        entry = { column_vindexes: (names.length > 0 ? names : ["_vtg_none"]).map((column) => ({ column, name: vname })) };
       }
     } else {
       for (const item of items) {

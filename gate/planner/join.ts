@@ -482,7 +482,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       if (nullExtended(g) && !scope.resolve(term)?.declared) throw unsupported("VD1074", `ORDER BY an expression over the right side of a LEFT JOIN, with ${tablesNote}`);
       column = outputs.length;
       outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(term)))]);
-      names.push(`_vt_ord${column}`);
+      names.push(`_vtg_ord${column}`);
       shows.push(undefined);
       collations.push(scope.collation(term));
     }
@@ -501,7 +501,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
 function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number): Route {
   const parts: Part[] = [...((ps.withPrefix ?? []) as Part[]), "SELECT "];
   if (g.cols.length === 0) g.cols.push(["1"]);
-  g.cols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_c${i}`));
+  g.cols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vtg_c${i}`));
   parts.push(" FROM ");
   g.steps.forEach((st, i) => {
     if (i === 0) parts.push(...sliceTemplate(ps, ...rangeOf(st.node)));

@@ -4,10 +4,11 @@
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
+import { systemObjectKind } from "../../topology/system-names.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
-import { parseOne, walk, type ParamRef, type ParsedStatement } from "../sql/parse.ts";
+import { parseOne, tooDeep, walk, type ParamRef, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
 import { tableRef } from "./ast.ts";
 import { DDL_TYPES, planDdl } from "./ddl.ts";
@@ -24,7 +25,6 @@ export interface Plan {
   readonly params: readonly ParamRef[];
 }
 
-const SYSTEM_CATALOGS = /^sqlite_(master|schema|temp_master|temp_schema|sequence|stat\d)$/i;
 
 const REFUSED: Record<string, string> = {
   pragma_stmt: "PRAGMA (use GET /v1/topology for schema and sizes)",
@@ -41,18 +41,20 @@ const REFUSED: Record<string, string> = {
   reindex_stmt: "REINDEX",
 };
 
-/** User SQL never names the system's own objects (⚑ `_vt` tables) or SQLite's catalogs. */
+/**
+ * User SQL never names the system's own objects (⚑ `_vt` tables), SQLite's catalogs or PRAGMA
+ * table functions, in any position or spelling (the parser gives identifiers unquoted). This is
+ * the one place catalogs are refused: a gate-answered catalog view would hook in here.
+ */
 function checkNames(stmt: Node): void {
   walk(stmt, (n) => {
-    if (n.type === "identifier") {
-      const lower = n.name.toLowerCase();
-      if (lower.startsWith("_vt") || lower.startsWith("_cf_") || lower === "__miniflare_do_name") {
-        throw new VtError("PERMISSION_DENIED", `"${n.name}": names starting with _vt are reserved for the system`);
-      }
-      if (SYSTEM_CATALOGS.test(n.name)) throw unsupportedError("VD1082", `${n.name}: SQLite's catalogs are per shard; use GET /v1/topology`);
-    } else if (n.type === "func_call" && n.name.type === "identifier" && /^pragma_/i.test(n.name.name)) {
-      throw unsupportedError("VD1083", `${n.name.name}(): PRAGMA functions`);
+    if (n.type !== "identifier") return;
+    const kind = systemObjectKind(n.name);
+    if (/^_vt/i.test(n.name) || kind === "tablet" || kind === "platform") {
+      throw new VtError("PERMISSION_DENIED", `"${n.name}": names starting with _vt are reserved for the system`);
     }
+    if (kind === "catalog") throw unsupportedError("VD1082", `${n.name}: SQLite's catalogs are per shard; use GET /v1/topology`);
+    if (kind === "pragma") throw unsupportedError("VD1083", `${n.name}(): PRAGMA functions are not supported (use GET /v1/topology for schema)`);
   });
 }
 
@@ -169,7 +171,12 @@ export class PlanCache {
       return hit.plan;
     }
     this.misses++;
-    const plan = planParsed(parseOne(sql), ks);
+    let plan: Plan;
+    try {
+      plan = planParsed(parseOne(sql), ks);
+    } catch (e) {
+      throw tooDeep(e) ?? e;
+    }
     const bytes = planBytes(key.length);
     if (bytes > this.#maxBytes) return plan;
     this.#plans.set(key, { plan, bytes });

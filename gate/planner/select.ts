@@ -298,7 +298,7 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     if (column < 0) {
       column = visible + hiddenCount;
       const [es, ee] = rangeOf(term.expr);
-      hiddenParts.push(", ", ...sliceTemplate(ps, es, ee), ` AS _vt_ord${hiddenCount}`);
+      hiddenParts.push(", ", ...sliceTemplate(ps, es, ee), ` AS _vtg_ord${hiddenCount}`);
       hiddenCount += 1;
     }
     return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
@@ -458,7 +458,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   if (!from) throw new VtError("INTERNAL", "aggregate without FROM");
   const restEnd = rangeOf(where ?? from)[1];
   const parts: Part[] = [...((ps.withPrefix ?? []) as Part[]), "SELECT "];
-  shardCols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vt_p${i}`));
+  shardCols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vtg_p${i}`));
   parts.push(" ", ...sliceTemplate(ps, rangeOf(from)[0], restEnd));
   const shardGroups = distinctArg ? [...groupExprs, distinctArg.node] : groupExprs;
   if (shardGroups.length > 0) {

@@ -2,12 +2,17 @@
 
 import { cstVisitor, parse, type Node, type ParserOptions, type Program, type Statement } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
+import { tokenize } from "../../topology/sql-lexer.ts";
+import { checkAgreement, checkParenDepth, MAX_PAREN_DEPTH } from "./agreement.ts";
 
 export type { Node, Statement } from "sql-parser-cst";
 
 const OPTIONS: ParserOptions = {
   dialect: "sqlite",
   includeRange: true,
+  // Comments too, so agreement.ts can check the parser and SQLite see the same ones.
+  includeComments: true,
   paramTypes: ["?", "?nr", "$nr", ":name", "@name", "$name"],
 };
 
@@ -63,14 +68,26 @@ function syntaxError(text: string, e: unknown): VtError {
   });
 }
 
-/** Parses exactly one statement. Empty text and several statements are INVALID_ARGUMENT. */
+/** A stack overflow in the parser or planner: a catalogued refusal, never an INTERNAL error. */
+export function tooDeep(e: unknown): VtError | undefined {
+  if (!(e instanceof RangeError) || !/call stack/i.test(e.message)) return undefined;
+  return unsupportedError("VD2003", `the statement nests too deeply for the gate (parentheses at most ${MAX_PAREN_DEPTH} deep; CASE, subqueries and function calls count too)`);
+}
+
+/**
+ * Parses exactly one statement, read the same way by the parser and by SQLite (agreement.ts).
+ * Empty text and several statements are INVALID_ARGUMENT.
+ */
 export function parseOne(text: string): ParsedStatement {
+  const tokens = tokenize(text);
+  checkParenDepth(text, tokens);
   let program: Program;
   try {
     program = parse(text, OPTIONS);
   } catch (e) {
-    throw syntaxError(text, e);
+    throw tooDeep(e) ?? syntaxError(text, e);
   }
+  checkAgreement(text, tokens, program);
   const stmts = program.statements.filter((s) => s.type !== "empty");
   const stmt = stmts[0];
   if (!stmt) throw new VtError("INVALID_ARGUMENT", "the SQL text holds no statement");

@@ -3,7 +3,9 @@
 // that text as parts; rendering it with the request's params yields one BoundQuery.
 
 import { VtError } from "../../topology/errors.ts";
+import { checkShardSql } from "../../topology/shard-sql-guard.ts";
 import { sqlLiteral, type SqlValue } from "../../topology/sql-values.ts";
+import { systemObjectKind } from "../../topology/system-names.ts";
 import type { ParamRef, ParsedStatement } from "./parse.ts";
 
 export type Part =
@@ -170,7 +172,7 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
   const params: SqlValue[] = [];
   const one = (v: SqlValue): string => {
     const isReal = typeof v === "number" && !Number.isInteger(v);
-    if (inlineNonReal && !isReal) return sqlLiteral(v);
+    if (inlineNonReal && !isReal) return inlineLiteral(v);
     // Durable Object SQLite binds every JS number as REAL and refuses bigints: an integer goes as
     // its decimal text plus 0, which SQLite turns back into the exact INTEGER. Unlike CAST, an
     // arithmetic result has no affinity, so comparisons behave as with a bound integer.
@@ -198,5 +200,23 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
       `a statement for one shard would be ${new TextEncoder().encode(sql).length} bytes, over the 100 KB a Durable Object accepts; send fewer rows per INSERT or bind large values as params`,
     );
   }
+  // What the tablet runs is exactly this text: one statement, nothing of the system's named.
+  checkShardSql(sql, params.length);
   return { sql, params };
+}
+
+/**
+ * A value written into the SQL text. It is parenthesized, so it never joins the text around it
+ * into another token (`1-` and `-5` would make `1--5`, a comment). A text holding NUL (which
+ * ends SQLite's reading of a statement) or spelling a system object's name (which the final
+ * guard refuses in a string, as SQLite may read a string as a name) is written as the same
+ * UTF-8 bytes, as a blob cast to text by `||`: still TEXT without affinity, like the literal.
+ */
+export function inlineLiteral(v: SqlValue): string {
+  if (typeof v === "string" && (v.includes("\0") || systemObjectKind(v) !== undefined)) {
+    let hex = "";
+    for (const b of new TextEncoder().encode(v)) hex += b.toString(16).padStart(2, "0");
+    return `(X'${hex}' || '')`;
+  }
+  return `(${sqlLiteral(v)})`;
 }

@@ -26,7 +26,7 @@ describe("VEXPLAIN", () => {
     expect(ordered.inputs?.[0]?.operator).toBe("MergeSort");
     const scatter = ordered.inputs?.[0]?.inputs?.[0];
     expect(scatter?.shards).toEqual(["-80", "80-"]);
-    expect(scatter?.query?.sql).toBe("SELECT id, n AS _vt_ord0 FROM vx ORDER BY n DESC LIMIT 7");
+    expect(scatter?.query?.sql).toBe("SELECT id, n AS _vtg_ord0 FROM vx ORDER BY n DESC LIMIT 7");
 
     const agg = await plan("SELECT n, count(*) FROM vx GROUP BY n");
     expect(agg.operator).toBe("Aggregate");

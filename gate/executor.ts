@@ -6,6 +6,7 @@ import { toVtError, VtError } from "../topology/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import type { KeyspaceGraph, ServingGraph, TopologyView } from "../topology/graph.ts";
 import { toJsonValue, type SqlValue } from "../topology/sql-values.ts";
+import { MAX_VALUE_BYTES } from "../topology/value-limits.ts";
 import type { DdlRequest } from "../topology/topology-do.ts";
 import { tabletStub } from "../tablet/naming.ts";
 import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
@@ -25,8 +26,7 @@ export interface Statement {
   readonly params?: Params;
 }
 
-/** Largest value (string or blob) a Durable Object row can hold. */
-export const MAX_VALUE_BYTES = 2_000_000;
+export { MAX_VALUE_BYTES };
 export const MAX_SQL_CHARS = 100_000;
 const GRAPH_TTL_MS = 5_000;
 const RETRIES = 3;
@@ -79,7 +79,7 @@ function checkStatement(st: Statement, where: string): void {
   values.forEach((v, i) => {
     const size = typeof v === "string" ? new TextEncoder().encode(v).length : v instanceof Uint8Array ? v.length : 0;
     if (size > MAX_VALUE_BYTES) {
-      throw new VtError("INVALID_ARGUMENT", `${where}: param ${i + 1} is ${size} bytes; a value may be at most ${MAX_VALUE_BYTES} bytes`);
+      throw new VtError("INVALID_ARGUMENT", `${where}: param ${i + 1} is ${size} bytes; a value may be at most ${MAX_VALUE_BYTES} bytes`, { limit: MAX_VALUE_BYTES });
     }
   });
 }

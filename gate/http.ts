@@ -5,7 +5,7 @@ import { accessFor, bearer, requireAccess } from "./auth.ts";
 import { readBodyText } from "./body.ts";
 import { Executor } from "./executor.ts";
 import { serveRpc } from "./rpc-endpoint.ts";
-import { decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
+import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
 
 /** A request field, own properties only (a body {} has no "constructor"). */
 function field(o: Record<string, unknown>, k: string): unknown {
@@ -75,7 +75,7 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
     switch (op) {
       case "sql": {
         const body = await readJson(req);
-        return json(encodeResult(await ex.execute(decodeKeyspace(body), decodeStatement(body, "request", true))));
+        return json(encodeResult(checkedResult(await ex.execute(decodeKeyspace(body), decodeStatement(body, "request", true)))));
       }
       case "batch": {
         const body = await readJson(req);
@@ -83,7 +83,7 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
         const tx = Object.hasOwn(body, "transaction") ? body["transaction"] : undefined;
         if (tx !== undefined && typeof tx !== "boolean") throw new VtError("INVALID_ARGUMENT", '"transaction" must be true or false');
         const results = await ex.batch(decodeKeyspace(body), statements, tx === true);
-        return json({ results: results.map(encodeResult) });
+        return json({ results: results.map((r) => encodeResult(checkedResult(r))) });
       }
       case "topology":
         return json(await ex.view());

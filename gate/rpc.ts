@@ -7,7 +7,7 @@ import type { TopologyView } from "../topology/graph.ts";
 import type { QueryResult } from "../tablet/types.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
 import { Executor } from "./executor.ts";
-import { decodeKeyspace, decodeStatements, decodeStatement } from "./wire.ts";
+import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements } from "./wire.ts";
 
 async function wire<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
@@ -55,7 +55,7 @@ export class GateRpc extends RpcTarget {
       requireAccess(this.#access, "user");
       noExtra(extra, "execute(req)", 1);
       const o = asObject(req, "execute(req)");
-      return new Executor(this.#env).execute(decodeKeyspace(o), decodeStatement(o, "request", false));
+      return checkedResult(await new Executor(this.#env).execute(decodeKeyspace(o), decodeStatement(o, "request", false)));
     });
   }
 
@@ -68,7 +68,7 @@ export class GateRpc extends RpcTarget {
       const t = o["transaction"];
       if (t !== undefined && typeof t !== "boolean") throw new VtError("INVALID_ARGUMENT", '"transaction" must be true or false');
       const tx = t === true;
-      return { results: await new Executor(this.#env).batch(decodeKeyspace(o), statements, tx) };
+      return { results: (await new Executor(this.#env).batch(decodeKeyspace(o), statements, tx)).map(checkedResult) };
     });
   }
 

@@ -2,6 +2,7 @@
 
 import { toVtError, VtError } from "../topology/errors.ts";
 import { checkSqlValue, fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../topology/sql-values.ts";
+import { checkResultValues } from "../topology/value-limits.ts";
 import type { QueryResult } from "../tablet/types.ts";
 import type { Params, Statement } from "./executor.ts";
 
@@ -65,6 +66,15 @@ export interface JsonResult {
   rows: JsonValue[][];
   rowsAffected: number;
   lastInsertRowid?: JsonValue;
+}
+
+/**
+ * A result as the gate answers it, after checking that no value in it is over the value limit
+ * (the gate computes some values itself, e.g. group_concat across shards).
+ */
+export function checkedResult(r: QueryResult): QueryResult {
+  checkResultValues(r.rows, r.columns);
+  return r;
 }
 
 export function encodeResult(r: QueryResult): JsonResult {

@@ -8,6 +8,7 @@
 
 import { VtError } from "../topology/errors.ts";
 import { decodeQuoted, quoteIdent, type SqlValue } from "../topology/sql-values.ts";
+import { MAX_VALUE_BYTES, VALUE_TOO_BIG } from "../topology/value-limits.ts";
 import type { BinlogChunk, BinlogEvent, BinlogEventKind } from "./types.ts";
 
 export { quoteIdent };
@@ -45,6 +46,20 @@ function imageExpr(ref: "NEW" | "OLD", cols: readonly string[]): string {
 }
 
 /**
+ * The first statement of the INSERT and UPDATE triggers: aborts the statement (and so, in
+ * execute's transactionSync, the whole transaction) when a value just written is over
+ * MAX_VALUE_BYTES, whichever way SQL computed it. octet_length() reads a TEXT's or BLOB's
+ * stored size without scanning it; the CASE stops at the first column over the limit.
+ */
+function sizeCheck(table: string, cols: readonly string[]): string {
+  if (cols.length === 0) return "";
+  const arms = cols.map(
+    (c) => `WHEN octet_length(NEW.${quoteIdent(c)}) > ${MAX_VALUE_BYTES} THEN RAISE(ABORT, ${sqlString(`${VALUE_TOO_BIG}: column ${quoteIdent(c)} of table ${quoteIdent(table)}`)})`,
+  );
+  return `SELECT CASE ${arms.join(" ")} END;`;
+}
+
+/**
  * Drops and re-creates the binlog triggers of every user table. Runs inside the DDL's own
  * transaction, so no change can ever be made under a stale column list.
  */
@@ -64,13 +79,16 @@ export function rebuildTriggers(sql: SqlStorage): void {
       .one().id;
     const t = quoteIdent(table);
     const name = sqlString(table);
+    const check = sizeCheck(table, cols);
     sql.exec(
       `CREATE TRIGGER ${quoteIdent(`_vt_bl_i_${table}`)} AFTER INSERT ON ${t} BEGIN
+         ${check}
          INSERT INTO _vt_binlog (kind, tbl, cols, after) VALUES ('insert', ${name}, ${colsId}, ${imageExpr("NEW", cols)});
        END`,
     );
     sql.exec(
       `CREATE TRIGGER ${quoteIdent(`_vt_bl_u_${table}`)} AFTER UPDATE ON ${t} BEGIN
+         ${check}
          INSERT INTO _vt_binlog (kind, tbl, cols, before, after) VALUES ('update', ${name}, ${colsId}, ${imageExpr("OLD", cols)}, ${imageExpr("NEW", cols)});
        END`,
     );

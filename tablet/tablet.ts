@@ -6,6 +6,7 @@ import { errorBody, toVtError, VtError } from "../topology/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-values.ts";
+import { checkResultValues } from "../topology/value-limits.ts";
 import {
   appendCommit,
   appendDdl,
@@ -137,6 +138,7 @@ export class Tablet extends DurableObject<Env> {
     } catch (e) {
       throw fromSqliteError(e);
     }
+    checkResultValues(rows, columns);
     const unsafe = hasUnsafeInteger(rows);
     if (unsafe.size > 0) rows = this.#exactIntegers(q, columns.length, unsafe, rows);
     const result: QueryResult = { columns, rows, rowsAffected: 0 };

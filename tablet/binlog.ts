@@ -100,6 +100,20 @@ export function rebuildTriggers(sql: SqlStorage): void {
   }
 }
 
+/**
+ * The version of what rebuildTriggers writes (2: the value-size check). A tablet records it in
+ * _vt_meta 'triggers'; one started with an older record (triggers written by older code) rebuilds
+ * them before serving, so every table has the current checks without waiting for a DDL.
+ */
+export const TRIGGER_VERSION = "2";
+
+/** Rebuilds the triggers when `stored` is not TRIGGER_VERSION; call inside a transaction. */
+export function upgradeTriggers(sql: SqlStorage, stored: string | undefined): void {
+  if (stored === TRIGGER_VERSION) return;
+  rebuildTriggers(sql);
+  sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('triggers', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", TRIGGER_VERSION);
+}
+
 export function lastSeq(sql: SqlStorage): number {
   return sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM _vt_binlog").one().s ?? 0;
 }

@@ -3,7 +3,7 @@
 
 export const TABLET_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_meta (
-  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied)
+  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION)
   v TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS _vt_binlog (

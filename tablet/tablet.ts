@@ -18,6 +18,7 @@ import {
   quoteIdent,
   readBinlog,
   rebuildTriggers,
+  upgradeTriggers,
 } from "./binlog.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
@@ -96,6 +97,7 @@ export class Tablet extends DurableObject<Env> {
     const cfg = meta.get("config");
     this.#config = cfg === undefined ? null : (JSON.parse(cfg) as TabletConfig);
     this.#schemaIndex = Number(meta.get("schema_index") ?? "0");
+    ctx.storage.transactionSync(() => upgradeTriggers(this.#sql, meta.get("triggers")));
     this.#tc = this.#totalChanges();
     this.#seenTc = this.#tc;
   }

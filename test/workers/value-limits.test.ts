@@ -5,7 +5,10 @@
 // holding such a value is refused the same way.
 
 import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { TRIGGER_VERSION, upgradeTriggers } from "../../tablet/binlog.ts";
+import type { Tablet } from "../../tablet/tablet.ts";
 import { MAX_VALUE_BYTES } from "../../topology/value-limits.ts";
 import type { BinlogEvent } from "../../tablet/types.ts";
 import { api, sql, sqlError } from "./helpers.ts";
@@ -118,5 +121,25 @@ describe("results holding a value past the limit", () => {
     await sql("CREATE TABLE vret (id INTEGER PRIMARY KEY, t TEXT)");
     await tooBig("INSERT INTO vret VALUES (1, 'a') RETURNING zeroblob(3000000)");
     expect((await sql("SELECT count(*) FROM vret")).rows).toEqual([[0]]);
+  });
+});
+
+describe("tablets whose triggers older code wrote", () => {
+  it("upgradeTriggers rebuilds triggers without the size check (an older 'triggers' record), and then the limit holds", async () => {
+    const stub = env.TABLET.get(env.TABLET.idFromName("vold/-"));
+    const st = await stub.sync({ keyspace: "vold", shard: "-", keyRange: "-", serving: true, version: 1 }, [{ index: 1, sql: "CREATE TABLE old (id INTEGER PRIMARY KEY, b BLOB)" }]);
+    expect(st.ok).toBe(true);
+    await runInDurableObject(stub, (_instance: Tablet, state) => {
+      const sql = state.storage.sql;
+      // What a tablet of the previous version holds: an INSERT trigger with no size check.
+      sql.exec('DROP TRIGGER "_vt_bl_i_old"');
+      sql.exec(`CREATE TRIGGER "_vt_bl_i_old" AFTER INSERT ON "old" BEGIN INSERT INTO _vt_binlog (kind, tbl, cols, after) VALUES ('insert', 'old', 1, '[]'); END`);
+      sql.exec("DELETE FROM _vt_meta WHERE k = 'triggers'");
+      state.storage.transactionSync(() => sql.exec("INSERT INTO old VALUES (1, zeroblob(3000000))"));
+      expect(sql.exec<{ n: number }>("SELECT count(*) AS n FROM old").one().n).toBe(1);
+      state.storage.transactionSync(() => upgradeTriggers(sql, undefined));
+      expect(() => state.storage.transactionSync(() => sql.exec("INSERT INTO old VALUES (2, zeroblob(3000000))"))).toThrow(/_vt_value_too_big/);
+      expect(sql.exec<{ v: string }>("SELECT v FROM _vt_meta WHERE k = 'triggers'").one().v).toBe(TRIGGER_VERSION);
+    });
   });
 });

@@ -9,6 +9,7 @@ import { batchSender, HttpBatchTransport } from "../../client/rpc-transport.ts";
 import { tokensEqual } from "../../gate/auth.ts";
 import { MAX_BODY_BYTES } from "../../gate/body.ts";
 import { handleHttp } from "../../gate/http.ts";
+import { MAX_RPC_MESSAGE } from "../../gate/rpc-endpoint.ts";
 import { MAX_BATCH_STATEMENTS } from "../../gate/wire.ts";
 import { api } from "./helpers.ts";
 
@@ -213,5 +214,22 @@ describe("/rpc answers every mistake with a catalogue error", () => {
     } finally {
       ws.close(1000, "done");
     }
+  });
+});
+
+describe("WebSocket messages are bounded", () => {
+  it("a capnweb message over 8 MiB aborts the session with an INVALID_ARGUMENT error, and is never parsed", async () => {
+    const res = await exports.default.fetch(new Request("http://gate/rpc", { headers: { upgrade: "websocket" } }));
+    const ws = res.webSocket;
+    if (!ws) throw new Error("no WebSocket");
+    ws.accept();
+    const first = new Promise<string>((resolve, reject) => {
+      ws.addEventListener("message", (ev) => resolve(typeof ev.data === "string" ? ev.data : ""));
+      ws.addEventListener("close", () => reject(new Error("closed without an abort message")));
+    });
+    ws.send(`["push",${JSON.stringify("x".repeat(MAX_RPC_MESSAGE))}]`);
+    const msg = JSON.parse(await first) as unknown[];
+    expect(msg[0]).toBe("abort");
+    expect(JSON.stringify(msg[1])).toContain('"code":"INVALID_ARGUMENT"');
   });
 });

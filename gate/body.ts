@@ -23,7 +23,9 @@ export async function readBodyBytes(req: Request, cap = MAX_BODY_BYTES): Promise
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch((e: unknown) => {
+        throw new VtError("INVALID_ARGUMENT", `the request body could not be read: ${e instanceof Error ? e.message : String(e)}`);
+      });
       if (done) break;
       total += value.byteLength;
       if (total > cap) {

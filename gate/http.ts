@@ -4,7 +4,7 @@ import { ERROR_CODES, errorBody, toVtError, VtError } from "../topology/errors.t
 import { accessFor, bearer, requireAccess } from "./auth.ts";
 import { readBodyText } from "./body.ts";
 import { Executor } from "./executor.ts";
-import { serveRpc } from "./rpc-endpoint.ts";
+import { opensRpcSession, serveRpc } from "./rpc-endpoint.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
 
 /** A request field, own properties only (a body {} has no "constructor"). */
@@ -50,8 +50,8 @@ const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topolog
  * Every request of the gate. The order is a contract: /healthz is open; any other request is
  * authenticated before its path or method is looked at (so a caller without the token learns
  * nothing about the API, not even that a path exists); /rpc alone admits a request without a
- * token, since capnweb clients may authenticate() inside the session, but a wrong token on it
- * is refused at once.
+ * token, and only to open a session (a POST batch or a WebSocket upgrade), since capnweb
+ * clients may authenticate() inside the session; a wrong token on it is refused at once.
  */
 export async function handleHttp(req: Request, env: Env): Promise<Response> {
   const url = new URL(req.url);
@@ -60,7 +60,7 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
     const token = bearer(req);
     const access = await accessFor(env, token);
     if (url.pathname === "/rpc") {
-      if (token !== null) requireAccess(access, "user");
+      if (token !== null || !opensRpcSession(req)) requireAccess(access, "user");
       return await serveRpc(req, env, access);
     }
     requireAccess(access, "user");

@@ -28,6 +28,11 @@ function onSendError(e: Error): Error | undefined {
 
 const OPTIONS: RpcSessionOptions = { onSendError, limits: { maxMessageSize: MAX_RPC_MESSAGE } };
 
+/** A POST (capnweb HTTP batch) or a WebSocket upgrade: the two ways to open a session. */
+export function opensRpcSession(req: Request): boolean {
+  return req.method === "POST" || req.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
 export async function serveRpc(req: Request, env: Env, access: Access): Promise<Response> {
   if (req.method === "POST") {
     const text = await readBodyText(req);
@@ -40,7 +45,7 @@ export async function serveRpc(req: Request, env: Env, access: Access): Promise<
       throw new VtError("INVALID_ARGUMENT", `the body is not a capnweb batch: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+  if (opensRpcSession(req)) {
     return newWorkersRpcResponse(req, new GateRpc(env, access), OPTIONS);
   }
   throw new VtError("INVALID_ARGUMENT", `${req.method} is not allowed on /rpc (POST a capnweb batch, or open a WebSocket)`);

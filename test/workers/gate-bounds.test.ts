@@ -67,6 +67,9 @@ describe("authentication comes before routing", () => {
     expect(await call("DELETE", "/v1/topology")).toEqual({ status: 401, code: "UNAUTHENTICATED" });
     expect(await call("GET", "/nope")).toEqual({ status: 401, code: "UNAUTHENTICATED" });
     expect(await call("GET", "/v1/sql", "wrong")).toEqual({ status: 401, code: "UNAUTHENTICATED" });
+    // /rpc admits a request without a token only to open a session (authenticate() comes inside it).
+    expect(await call("GET", "/rpc")).toEqual({ status: 401, code: "UNAUTHENTICATED" });
+    expect(await call("PUT", "/rpc")).toEqual({ status: 401, code: "UNAUTHENTICATED" });
     // With the token the same requests reach routing.
     expect(await call("GET", "/v1/sql", "user-secret")).toEqual({ status: 400, code: "INVALID_ARGUMENT" });
     expect(await call("GET", "/nope", "user-secret")).toEqual({ status: 404, code: "INVALID_ARGUMENT" });
@@ -136,6 +139,18 @@ describe("request bodies are read under a byte cap", () => {
     expect(got.status).toBe(400);
     expect(got.code).toBe("INVALID_ARGUMENT");
     expect(body.pulled()).toBeLessThanOrEqual(MAX_BODY_BYTES + 2 * 64 * 1024);
+  });
+
+  it("a body stream that fails mid-read is INVALID_ARGUMENT, not a 500", async () => {
+    let pulls = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(new TextEncoder().encode('{"sql": "SELE'));
+        else controller.error(new Error("client went away"));
+      },
+    });
+    const res = await handleHttp(new Request("http://gate/v1/sql", { method: "POST", body: stream, duplex: "half" } as RequestInit), env);
+    expect(await answer(res)).toEqual({ status: 400, code: "INVALID_ARGUMENT" });
   });
 
   it("a body that is not UTF-8 is INVALID_ARGUMENT, not text with replacement characters", async () => {

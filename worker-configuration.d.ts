@@ -5,6 +5,7 @@ interface __BaseEnv_Env {
 	VREPL_QUEUE: Queue;
 	DEFAULT_KEYSPACE: string;
 	DEFAULT_SHARDS: string;
+	QUERY_TIMEOUT_MS: string;
 	TABLET: DurableObjectNamespace<import("./gate/index").Tablet>;
 	TOPOLOGY: DurableObjectNamespace<import("./gate/index").Topology>;
 	RESHARD_WORKFLOW: Workflow<Parameters<import("./gate/index").ReshardWorkflow['run']>[0]['payload']>;
@@ -21,7 +22,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "DEFAULT_KEYSPACE" | "DEFAULT_SHARDS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "DEFAULT_KEYSPACE" | "DEFAULT_SHARDS" | "QUERY_TIMEOUT_MS">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -9,6 +9,7 @@ import { toJsonValue, type SqlValue } from "../topology/sql-values.ts";
 import { MAX_VALUE_BYTES } from "../topology/value-limits.ts";
 import type { DdlRequest } from "../topology/topology-do.ts";
 import { tabletStub } from "../tablet/naming.ts";
+import type { Tablet } from "../tablet/tablet.ts";
 import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
 import type { VCursor } from "./engine/primitive.ts";
 import { PlanCache, type Plan } from "./planner/plan.ts";
@@ -18,6 +19,7 @@ import { concatResults, Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
 import { blockOf, reserveQuery, SequenceCache } from "./engine/sequence.ts";
 import { own } from "../topology/own.ts";
+import { Deadline, queryTimeoutMs, type CallInfo } from "./deadline.ts";
 
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
 
@@ -84,20 +86,44 @@ function checkStatement(st: Statement, where: string): void {
   });
 }
 
+/** The topology calls a request may make (each races the request's deadline). */
+type TopologyStub = ReturnType<Env["TOPOLOGY"]["get"]>;
+type TabletStub = DurableObjectStub<Tablet>;
+
+/**
+ * One per gate request: every tablet and Topology call it makes shares one deadline
+ * (`QUERY_TIMEOUT_MS`, see deadline.ts), so the request answers TIMEOUT rather than waiting on a
+ * Durable Object that does not answer.
+ */
 export class Executor {
   readonly #env: Env;
+  readonly #deadline: Deadline;
 
-  constructor(env: Env) {
+  constructor(env: Env, deadline?: Deadline) {
     this.#env = env;
+    this.#deadline = deadline ?? new Deadline(queryTimeoutMs(env.QUERY_TIMEOUT_MS));
   }
 
-  #topology() {
-    return this.#env.TOPOLOGY.get(this.#env.TOPOLOGY.idFromName("global"));
+  /** A Topology call under the request's deadline; `writes` when it may change the topology. */
+  async #topology<T>(writes: boolean, call: (t: TopologyStub) => Promise<Envelope<T>>): Promise<T> {
+    const stub = this.#env.TOPOLOGY.get(this.#env.TOPOLOGY.idFromName("global"));
+    return unwrap(await this.#deadline.race(() => call(stub), { target: "the topology", writes }));
+  }
+
+  /** Statements on one tablet under the request's deadline. */
+  async #tablet(keyspace: string, shard: string, version: number, queries: BoundQuery[]): Promise<QueryResult[]> {
+    const stub: TabletStub = tabletStub(this.#env.TABLET, keyspace, shard);
+    const info: CallInfo = { target: `tablet ${keyspace}/${shard}`, writes: queries.some((q) => q.kind !== "read"), shard };
+    return unwrap(await this.#deadline.race(() => stub.execute({ keyspace, shard, version }, queries), info));
+  }
+
+  #backoff(attempt: number): Promise<void> {
+    return this.#deadline.sleep(10 * 4 ** attempt, { target: "a retry after a serving-graph change", writes: false });
   }
 
   async graph(refresh = false): Promise<ServingGraph> {
     if (!refresh && state.graph && Date.now() - state.fetchedAt < GRAPH_TTL_MS) return state.graph;
-    const g = unwrap(await this.#topology().graph());
+    const g = await this.#topology(false, (t) => t.graph());
     state.graph = g;
     state.fetchedAt = Date.now();
     return g;
@@ -124,7 +150,7 @@ export class Executor {
     return {
       keyspace: ks,
       execute: async (shard: string, queries: BoundQuery[]): Promise<QueryResult[]> => {
-        const res = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
+        const res = await this.#tablet(ks.name, shard, ks.version, queries);
         touched.add(shard);
         return res;
       },
@@ -140,7 +166,7 @@ export class Executor {
       },
       applyDdl: async (req) => {
         const full: DdlRequest = { keyspace: ks.name, ...req };
-        this.#adopt(unwrap(await this.#topology().applyDdl(full)));
+        this.#adopt(await this.#topology(true, (t) => t.applyDdl(full)));
       },
     };
   }
@@ -154,7 +180,7 @@ export class Executor {
         const shard = ks.shards[0]?.name;
         if (!shard) throw new VtError("NOT_SERVING", `keyspace ${keyspace} has no shard`);
         try {
-          const [res] = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, [reserveQuery(table, n)]));
+          const [res] = await this.#tablet(ks.name, shard, ks.version, [reserveQuery(table, n)]);
           return blockOf(sequence, res?.rows ?? []);
         } catch (e) {
           const vt = toVtError(e);
@@ -203,7 +229,7 @@ export class Executor {
         const safe = plan.kind === "read" || touched.size === 0;
         if (vt.code !== "NOT_SERVING" || !safe || attempt >= RETRIES) throw vt;
         await this.#repairIfBehind(ks, vt);
-        await new Promise((r) => setTimeout(r, 10 * 4 ** attempt));
+        await this.#backoff(attempt);
         refresh = true;
       }
     }
@@ -278,7 +304,7 @@ export class Executor {
       shard ??= firstAny;
       if (shard === undefined) throw new VtError("INTERNAL", "empty transaction");
       try {
-        const raw = unwrap(await tabletStub(this.#env.TABLET, ks.name, shard).execute({ keyspace: ks.name, shard, version: ks.version }, queries));
+        const raw = await this.#tablet(ks.name, shard, ks.version, queries);
         return statements.map((_, i) => concatResults(raw.filter((_, q) => owner[q] === i)));
       } catch (e) {
         const vt = toVtError(e);
@@ -292,7 +318,7 @@ export class Executor {
           throw vt;
         }
         await this.#repairIfBehind(ks, vt);
-        await new Promise((r) => setTimeout(r, 10 * 4 ** attempt));
+        await this.#backoff(attempt);
       }
     }
   }
@@ -300,11 +326,11 @@ export class Executor {
   /** A tablet that knows an older version than the graph missed a sync: have the Topology redo it. */
   async #repairIfBehind(ks: KeyspaceGraph, vt: VtError): Promise<void> {
     const known = vt["servingVersion"];
-    if (typeof known === "number" && known < ks.version) this.#adopt(unwrap(await this.#topology().repair(ks.name)));
+    if (typeof known === "number" && known < ks.version) this.#adopt(await this.#topology(true, (t) => t.repair(ks.name)));
   }
 
   async view(): Promise<TopologyView> {
-    return unwrap(await this.#topology().view());
+    return this.#topology(false, (t) => t.view());
   }
 
   async createKeyspace(name: unknown, shards: unknown): Promise<TopologyView> {
@@ -312,13 +338,13 @@ export class Executor {
     if (typeof shards !== "number" && !Array.isArray(shards)) {
       throw new VtError("INVALID_ARGUMENT", '"shards" must be a count or a list of key ranges such as ["-80", "80-"]');
     }
-    this.#adopt(unwrap(await this.#topology().createKeyspace(name, shards as number | string[])));
+    this.#adopt(await this.#topology(true, (t) => t.createKeyspace(name, shards as number | string[])));
     return this.view();
   }
 
   async applyVSchema(keyspace: unknown, vschema: unknown): Promise<{ keyspace: string; vschema: unknown }> {
     if (typeof keyspace !== "string") throw new VtError("INVALID_ARGUMENT", '"keyspace" must be a string');
-    const g = unwrap(await this.#topology().applyVSchema(keyspace, vschema));
+    const g = await this.#topology(true, (t) => t.applyVSchema(keyspace, vschema));
     this.#adopt(g);
     return { keyspace, vschema: own(g.keyspaces, keyspace)?.vschema };
   }

@@ -120,6 +120,7 @@ export const REFUSALS = {
   VD2002: "a syntax tree more than 1100 levels deep", // agreement.ts
   VD2003: "a statement nesting too deeply for the gate's parser or planner (CASE, subqueries, calls)", // parse.ts
   VD2004: "SQLite's catalogs, PRAGMA functions and dbstat (… is per shard; use GET /v1/topology)", // system-names guard
+  VD2300: "a SELECT reading to its end a recursive CTE that never stops adding rows (add a WHERE or a LIMIT to its recursive SELECT)", // endless.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

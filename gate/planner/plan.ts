@@ -15,6 +15,7 @@ import { DDL_TYPES, planDdl } from "./ddl.ts";
 import { planInsert, planUpdateDelete } from "./dml.ts";
 import { planSelect } from "./select.ts";
 import { own } from "../../topology/own.ts";
+import { refuseEndless } from "./endless.ts";
 
 export type StatementKind = "read" | "insert" | "write" | "ddl";
 
@@ -103,6 +104,7 @@ export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
   }
   const params = [...ps.params.values()];
   if (kind === "ddl") return { primitive: planDdl(ps, ks), kind, params };
+  refuseEndless(stmt);
   if (!ks.sharded) {
     const template = sliceTemplate(ps, ps.range[0], ps.range[1]);
     return { primitive: new Route({ opcode: "unsharded", table: null, template, kind }), kind, params };

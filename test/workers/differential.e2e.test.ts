@@ -106,7 +106,13 @@ async function runScenario(sc: Scenario): Promise<void> {
     return typeof max === "number" && typeof n === "number" ? 4 * Number.EPSILON * max * n : 0;
   }
 
-  function queryCheck(q: QueryCheck): Check {
+  /**
+   * `unlimited`: the unlimited result of the reference keyspace in the state the query saw, when
+   * the caller has it (a query inside a batch: the batch's later writes change the table before
+   * the check runs); "count" when no such state can be read (writes both before and after the
+   * query in one batch), so only the row count is compared.
+   */
+  function queryCheck(q: QueryCheck, unlimited?: QueryResult | "count"): Check {
     return async (act, exp) => {
       if (!q.unlimited) {
         const approx = new Map<number, number>();
@@ -119,7 +125,8 @@ async function runScenario(sc: Scenario): Promise<void> {
       // LIMIT without ORDER BY: as many rows as the unsharded keyspace gives, each a row of the unlimited result.
       if (show(act.columns) !== show(exp.columns)) fail(`columns ${show(act.columns)} != expected ${show(exp.columns)}`);
       if (act.rows.length !== exp.rows.length) fail(`${act.rows.length} rows != expected ${exp.rows.length}`);
-      const s = diffSubset(act, await must(ks.reference, q.unlimited.sql, q.unlimited.params));
+      if (unlimited === "count") return;
+      const s = diffSubset(act, unlimited ?? (await must(ks.reference, q.unlimited.sql, q.unlimited.params)));
       if (s) fail(s);
     };
   }
@@ -140,16 +147,28 @@ async function runScenario(sc: Scenario): Promise<void> {
   }
 
   async function batch(st: BatchStep): Promise<boolean> {
-    const items = st.items.map((i): { r: Rendered; check: Check } => {
+    const isQuery = st.items.map((i) => i.k === "rows" || i.k === "agg");
+    /** Unlimited results of LIMIT-without-ORDER-BY queries, read in the state each query sees (see queryCheck). */
+    const unlimited = new Map<number, QueryResult | "count">();
+    const pending: { i: number; q: QueryCheck }[] = [];
+    const items = st.items.map((i, n): { r: Rendered; check: Check } => {
       if (i.k === "rows" || i.k === "agg") {
         const q = i.k === "rows" ? renderRowsQuery(sc.schema, i, sc.fresh) : renderAggQuery(sc.schema, i, sc.fresh);
-        return { r: q, check: queryCheck(q) };
+        if (q.unlimited) pending.push({ i: n, q });
+        return { r: q, check: async (a, e) => queryCheck(q, unlimited.get(n))(a, e) };
       }
       return { r: renderWrite(i), check: writeCheck(i) };
     });
     log.push(`-- batch${st.transaction ? " (transaction)" : ""}:`, ...items.map((i) => `  ${label(i.r)};`));
     const statements = items.map((i) => i.r);
     const act = await runBatch(ks.sharded, statements, st.transaction);
+    // The reference keyspace still holds the state before the batch: read it for queries no write precedes.
+    const writesBefore = (n: number): boolean => isQuery.slice(0, n).some((q) => !q);
+    const writesAfter = (n: number): boolean => isQuery.slice(n + 1).some((q) => !q);
+    for (const { i, q } of pending) {
+      if (!writesBefore(i) && q.unlimited) unlimited.set(i, await must(ks.reference, q.unlimited.sql, q.unlimited.params));
+      else if (writesAfter(i)) unlimited.set(i, "count");
+    }
     const exp = await runBatch(ks.reference, statements, st.transaction);
     if (!exp.ok && !act.ok) {
       sameRefusal(act, exp);
@@ -303,6 +322,20 @@ describe("differential end to end: bugs found", () => {
     for (const id of [1, 2, 3, 4]) {
       const r = await runBatch(ks.sharded, [{ sql: "SELECT 1", params: undefined }, { sql: "UPDATE t SET a = 'y' WHERE id = ?", params: [id] }], true);
       expect(r).toMatchObject({ ok: true });
+    }
+  });
+
+  // Was a harness false failure (seed 901114788): a LIMIT-without-ORDER-BY query inside a batch was
+  // checked against the table after the batch, whose later INSERT OR REPLACE had changed its row.
+  // What the gate does is right: a query in a transactional batch sees the state before the
+  // batch's later writes, on both keyspaces.
+  it("a query in a transactional batch answers the state before the batch's later writes", async () => {
+    const ks = await pair("a TEXT");
+    await seed(ks, "INSERT INTO t VALUES (19, 'old')");
+    for (const k of [ks.reference, ks.sharded]) {
+      const r = await runBatch(k, [{ sql: "SELECT * FROM t WHERE id = ? LIMIT 5", params: [19] }, { sql: "INSERT OR REPLACE INTO t VALUES (?, 'new')", params: [19] }], true);
+      expect(r.ok && r.value[0]?.rows).toEqual([[19, "old"]]);
+      expect((await must(k, "SELECT a FROM t WHERE id = 19")).rows).toEqual([["new"]]);
     }
   });
 

@@ -17,12 +17,16 @@ function sqlString(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** User tables: everything but our own, SQLite's, Cloudflare's and miniflare's, and virtual tables. */
+/**
+ * Data tables: the user's, and the gate's system lookup tables (`_vtl_…`: data kept in step with
+ * user rows, so they have a binlog too); not our own `_vt_…` tables, SQLite's, Cloudflare's,
+ * miniflare's, or virtual tables.
+ */
 export function listUserTables(sql: SqlStorage): string[] {
   const rows = sql
     .exec<{ name: string; sql: string | null }>(
       `SELECT name, sql FROM sqlite_master WHERE type = 'table'
-         AND name NOT LIKE '\\_vt%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+         AND (name NOT LIKE '\\_vt%' ESCAPE '\\' OR name LIKE '\\_vtl\\_%' ESCAPE '\\') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
          AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name <> '__miniflare_do_name'
        ORDER BY name`,
     )

@@ -314,7 +314,8 @@ export class Tablet extends DurableObject<Env> {
       let n = c.rows;
       let recount = false;
       for (const r of this.#sql.exec<{ kind: string; n: number }>(
-        "SELECT kind, count(*) AS n FROM _vt_binlog WHERE seq > ? AND seq <= ? AND kind IN ('insert', 'delete', 'ddl') GROUP BY kind",
+        // The gate's system lookup tables (_vtl_…) hold no user rows: not counted.
+        "SELECT kind, count(*) AS n FROM _vt_binlog WHERE seq > ? AND seq <= ? AND kind IN ('insert', 'delete', 'ddl') AND (tbl IS NULL OR tbl NOT LIKE '\\_vtl\\_%' ESCAPE '\\') GROUP BY kind",
         c.seq,
         now,
       )) {
@@ -328,6 +329,7 @@ export class Tablet extends DurableObject<Env> {
     }
     let rows = 0;
     for (const t of listUserTables(this.#sql)) {
+      if (t.toLowerCase().startsWith("_vtl_")) continue;
       rows += this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).one().n;
     }
     this.#counted = { seq: now, rows };

@@ -121,6 +121,15 @@ export const REFUSALS = {
   VD2003: "a statement nesting too deeply for the gate's parser or planner (CASE, subqueries, calls)", // parse.ts
   VD2004: "SQLite's catalogs, PRAGMA functions and dbstat (… is per shard; use GET /v1/topology)", // system-names guard
   VD2300: "a SELECT reading to its end a recursive CTE that never stops adding rows (add a WHERE or a LIMIT to its recursive SELECT)", // endless.ts
+  VD2400: "a value of … (a keyspace-wide unique column) that its affinity would convert / a REAL stored as text / an integer a REAL column would round", // unique-key.ts
+  VD2401: "writes to …: its unique key (…) has no keyspace-wide index (the table predates its vschema)", // dml.ts
+  VD2402: "CREATE UNIQUE INDEX on a sharded table without its vindex column", // ddl.ts
+  VD2403: "an expression as the value of a column in a keyspace-wide unique key", // dml.ts
+  VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column, with no sequence", // dml.ts, insert.ts
+  VD2405: "INSERT leaving out a column with a DEFAULT that is in a keyspace-wide unique key", // dml.ts
+  VD2406: "UPDATE of a column in a keyspace-wide unique key", // dml.ts
+  VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // dml.ts
+  VD2409: "renaming a column in a keyspace-wide unique key", // ddl.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -297,7 +297,8 @@ export class Topology extends DurableObject<Env> {
           name: ks.name,
           sharded: ks.sharded,
           vschema: ks.vschema,
-          tables: Object.values(ks.tables).map((t) => t.name),
+          // The gate's system lookup tables (`_vtl_…`) are not the user's to see.
+          tables: Object.values(ks.tables).map((t) => t.name).filter((n) => !n.toLowerCase().startsWith("_vtl_")),
           shards: await Promise.all(
             ks.shards.map(async (s) => {
               const st = await tabletStub(this.env.TABLET, ks.name, s.name).status();

@@ -28,6 +28,13 @@ export interface TableVSchema {
   type?: "reference" | "sequence";
   column_vindexes?: ColumnVindex[];
   auto_increment?: AutoIncrement;
+  /**
+   * Where the table's UNIQUE / PRIMARY KEY constraints without the vindex column hold:
+   * "keyspace" (the default: a system lookup table per key, kept by the gate) or "per_shard"
+   * (Vitess's semantics: each shard checks its own rows only, so a duplicate on another shard is
+   * accepted; no lookup writes).
+   */
+  unique?: "keyspace" | "per_shard";
 }
 
 export interface VSchema {
@@ -91,7 +98,7 @@ export function validateVSchema(input: unknown): VSchema {
     const path = `.tables.${name}`;
     if (name.toLowerCase().startsWith("_vt")) fail(path, "names starting with _vt are reserved");
     if (!isObject(def)) fail(path, "must be an object");
-    checkKeys(path, def, ["type", "column_vindexes", "auto_increment", "pinned"]);
+    checkKeys(path, def, ["type", "column_vindexes", "auto_increment", "pinned", "unique"]);
     if (def["pinned"] !== undefined) throw unsupportedError("VD1105", `vschema ${path}.pinned: pinned tables are not supported`);
     const t: TableVSchema = {};
     const ai = def["auto_increment"];
@@ -106,6 +113,12 @@ export function validateVSchema(input: unknown): VSchema {
       }
       if (def["type"] !== undefined) fail(`${path}.auto_increment`, `a ${String(def["type"])} table has no auto_increment`);
       t.auto_increment = { column, sequence };
+    }
+    const unique = def["unique"];
+    if (unique !== undefined) {
+      if (unique !== "keyspace" && unique !== "per_shard") fail(`${path}.unique`, 'must be "keyspace" (the default) or "per_shard"');
+      if (def["type"] !== undefined) fail(`${path}.unique`, `a ${String(def["type"])} table has no unique setting (it is not sharded)`);
+      t.unique = unique;
     }
     const type = def["type"];
     if (type !== undefined) {

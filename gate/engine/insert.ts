@@ -7,7 +7,10 @@ import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Te
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
-import { addLookupRows, lostLookups, ownerHas, removeLookupRows, type LookupTable } from "./lookup.ts";
+import { addLookupRows, duplicate, lostLookups, ownerHas, ownerMatch, removeLookupRows, type LookupTable } from "./lookup.ts";
+import { uniqueKey } from "./unique-key.ts";
+import { rowsToKeep } from "./insert-ignore.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import { toVtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
@@ -20,8 +23,12 @@ export interface InsertRow {
    * listed); a NULL or omitted value takes the sequence's next id. Undefined for an expression.
    */
   readonly autoValue?: ValueExpr | "omitted";
-  /** The row's value of each lookup vindex column (Insert.lookups order). */
-  readonly lookupValues?: readonly ValueExpr[];
+  /**
+   * The row's values of each lookup's columns (Insert.lookups order; one column for a lookup
+   * vindex, the constraint's columns for a keyspace-wide unique key); "auto" is the value the
+   * sequence fills in.
+   */
+  readonly lookupValues?: readonly (readonly (ValueExpr | "auto")[])[];
 }
 
 /** A table's auto-increment column and its sequence; `vindex` when that column is the vindex column. */
@@ -53,7 +60,11 @@ export class Insert implements Primitive {
   /** The vindex column's name (to delete a row that lost a unique lookup race). */
   readonly vindexColumn: string | undefined;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string) {
+  /** Per lookup: true when the statement skips rows whose value is taken (OR IGNORE, DO NOTHING on that key). */
+  readonly ignore: readonly boolean[];
+
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string, ignore: readonly boolean[] = []) {
+    this.ignore = ignore;
     this.auto = auto;
     this.lookups = lookups;
     this.vindexColumn = vindexColumn;
@@ -74,7 +85,11 @@ export class Insert implements Primitive {
 
   /** The rows and bindings with every auto-increment value known. */
   #bound(b: Bindings, values: readonly SqlValue[]): { rows: InsertRow[]; b: Bindings } {
-    const rows = this.rows.map((r, i) => (this.auto?.vindex ? { ...r, vindexValue: { literal: values[i] ?? null } } : r));
+    const rows = this.rows.map((r, i) => {
+      const literal = { literal: values[i] ?? null };
+      const lookupValues = r.lookupValues?.map((vs) => vs.map((v) => (v === "auto" ? literal : v)));
+      return { ...r, ...(this.auto?.vindex ? { vindexValue: literal } : {}), ...(lookupValues ? { lookupValues } : {}) };
+    });
     return { rows, b: b.withSubqueries(new Map([[AUTO_SLOT, values.map((v) => [v])]])) };
   }
 
@@ -109,10 +124,19 @@ export class Insert implements Primitive {
     return this.#write(vc, b, rows);
   }
 
-  async #write(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): Promise<QueryResult> {
+  async #write(vc: VCursor, b: Bindings, given: readonly InsertRow[]): Promise<QueryResult> {
+    let rows = given;
+    let lookupPairs = this.#lookupPairs(vc, b, rows);
+    const ignoring = this.ignore.some(Boolean);
+    if (ignoring) {
+      // Rows whose unique value is taken are skipped before anything is written.
+      const keep = await rowsToKeep(vc, this.lookups, this.ignore, lookupPairs, rows.length, (l, ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn));
+      rows = rows.filter((_, r) => keep[r]);
+      lookupPairs = lookupPairs.map((p) => p.filter((_, r) => keep[r]));
+      if (rows.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
+    }
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
-    const lookupPairs = this.#lookupPairs(vc, b, rows);
     try {
       await this.#addLookups(vc, lookupPairs);
     } catch (e) {
@@ -132,7 +156,9 @@ export class Insert implements Primitive {
       await this.#dropOrphanLookups(vc, lookupPairs, new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []));
       throw e;
     }
-    await this.#verifyLookups(vc, b, rows, lookupPairs);
+    await this.#verifyLookups(vc, b, rows, lookupPairs, shards);
+    // A row a shard ignored itself (its own key taken there) leaves lookup rows holding nothing: removed.
+    if (ignoring) await this.#dropOrphanLookups(vc, lookupPairs, new Set());
     const out = concatResults(results);
     const last = results[shards.indexOf(lastShard)];
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
@@ -149,9 +175,13 @@ export class Insert implements Primitive {
     });
     return this.lookups.map((_, i) =>
       rows.map((r, k): [SqlValue, Uint8Array, string] => {
-        const v = r.lookupValues?.[i];
+        const l = this.lookups[i] as LookupTable;
+        const values = (r.lookupValues?.[i] ?? []).map((v) => (v === "auto" ? null : evalValue(v, b)));
         const p = placed[k] as { ksid: Uint8Array; shard: string };
-        return [v ? evalValue(v, b) : null, p.ksid, p.shard];
+        if (l.system?.rowid && values[0] === null) {
+          throw unsupportedError("VD2404", `INSERT into ${this.table} with a NULL INTEGER PRIMARY KEY ${l.column} (each shard would pick its own rowid; the table is sharded by ${this.vindexColumn ?? "another column"}): give the id, or configure an auto_increment sequence for it`);
+        }
+        return [l.system ? uniqueKey(values, l.system.columns, this.table) : (values[0] ?? null), p.ksid, p.shard];
       }),
     );
   }
@@ -159,7 +189,7 @@ export class Insert implements Primitive {
   /** Adds the lookup rows of every row, before the rows themselves. */
   async #addLookups(vc: VCursor, pairs: readonly [SqlValue, Uint8Array, string][][]): Promise<void> {
     for (const [i, l] of this.lookups.entries()) {
-      await addLookupRows(vc, l, (pairs[i] ?? []).map(([v, k]) => [v, k] as const), (ksid, value) => ownerHas(vc, this.table, l.column, ksid, value, this.vindex, this.vindexColumn));
+      await addLookupRows(vc, l, (pairs[i] ?? []).map(([v, k]) => [v, k] as const), (ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn));
     }
   }
 
@@ -174,7 +204,7 @@ export class Insert implements Primitive {
         const orphans: (readonly [SqlValue, Uint8Array])[] = [];
         for (const [v, k, shard] of pairs[i] ?? []) {
           if (v === null || committed.has(shard)) continue;
-          if (!(await ownerHas(vc, this.table, l.column, k, v, this.vindex, this.vindexColumn))) orphans.push([v, k]);
+          if (!(await ownerHas(vc, this.table, l, k, v, this.vindex, this.vindexColumn))) orphans.push([v, k]);
         }
         await removeLookupRows(vc, l, orphans);
       }),
@@ -186,7 +216,7 @@ export class Insert implements Primitive {
    * the value, and this one's rows holding it are deleted again (CONSTRAINT), so the value is
    * never held twice.
    */
-  async #verifyLookups(vc: VCursor, b: Bindings, rows: readonly InsertRow[], pairs: readonly (readonly [SqlValue, Uint8Array, string])[][]): Promise<void> {
+  async #verifyLookups(vc: VCursor, b: Bindings, rows: readonly InsertRow[], pairs: readonly (readonly [SqlValue, Uint8Array, string])[][], shards: readonly string[]): Promise<void> {
     for (const [i, l] of this.lookups.entries()) {
       const mine = pairs[i] ?? [];
       const lost = await lostLookups(vc, l, mine.map(([v, k]) => [v, k] as const));
@@ -196,15 +226,14 @@ export class Insert implements Primitive {
         const row = rows[at];
         const shard = mine[at]?.[2];
         if (!row || shard === undefined || !this.vindexColumn) continue;
-        const parts: Template = [
-          `DELETE FROM ${quoteIdent(this.table)} WHERE ${quoteIdent(l.column)} = `,
-          { values: () => [v], empty: "NULL" },
-          ` AND ${quoteIdent(this.vindexColumn)} = `,
-          { values: () => [evalValue(row.vindexValue, b)], empty: "NULL" },
-        ];
+        const match = ownerMatch(l, v);
+        const parts: Part[] = [`DELETE FROM ${quoteIdent(this.table)} WHERE `];
+        match.columns.forEach((c, j) => parts.push(`${quoteIdent(c)} = `, { values: () => [match.values[j] ?? null], empty: "NULL" }, " AND "));
+        parts.push(`${quoteIdent(this.vindexColumn)} = `, { values: () => [evalValue(row.vindexValue, b)], empty: "NULL" });
         await vc.execute(shard, [{ ...render(parts, b), kind: "write" }]);
       }
-      throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${lost.map(([v]) => String(v)).join(", ")} was inserted concurrently; those rows were not kept (the statement's other rows were)`);
+      // The statement's other rows stay written: the error says so, as a multi-shard failure does.
+      throw new VtError("CONSTRAINT", `${duplicate(l, lost[0]?.[0] ?? null, "was inserted concurrently").message}; the rows holding ${lost.length === 1 ? "it were" : "those values were"} not kept (the statement's other rows were)`, { committedShards: [...shards] });
     }
   }
 
@@ -310,8 +339,10 @@ export class InsertSelect implements Primitive {
     auto?: { sequence: string; at: number };
     /** The vindex column's name. */
     vindexColumnName?: string;
-    /** Lookup vindexes the table owns, and where each column is among the SELECT's columns (-1: not given). */
-    lookups?: readonly { table: LookupTable; at: number }[];
+    /** Per lookup: a taken value skips the row (OR IGNORE / DO NOTHING), see Insert.ignore. */
+    ignore?: readonly boolean[];
+    /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
+    lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
   };
 
   constructor(select: Primitive, spec: InsertSelect["spec"]) {
@@ -344,10 +375,10 @@ export class InsertSelect implements Primitive {
     const inserts: InsertRow[] = rows.map((row, i) => ({
       parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w }, ")"],
       vindexValue: { literal: row[vindexColumn] ?? null },
-      lookupValues: lookups.map((l) => ({ literal: l.at < 0 ? null : (row[l.at + shift] ?? null) })),
+      lookupValues: lookups.map((l) => l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) }))),
     }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
-    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName);
+    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName, this.spec.ignore);
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }
 

@@ -6,7 +6,7 @@
 
 import { VtError, toVtError } from "../../topology/errors.ts";
 import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
-import { Bindings, render, type Template } from "../sql/template.ts";
+import { Bindings, render, type Part, type Template } from "../sql/template.ts";
 import type { BoundQuery } from "../../tablet/types.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import { concatResults, writeEach, type Route } from "./route.ts";
@@ -14,6 +14,7 @@ import { shardForKsid } from "./values.ts";
 import { groupKey } from "./aggregate.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { describeValue, evalValue, type ValueExpr } from "./values.ts";
+import { keyValues, uniqueKey, type KeyColumn } from "./unique-key.ts";
 
 /** The Bindings slot holding the keyspace ids a lookup found (no statement text makes a negative id). */
 export const LOOKUP_SLOT = -4;
@@ -33,8 +34,54 @@ export interface LookupTable {
   readonly from: string;
   readonly to: string;
   readonly unique: boolean;
-  /** The owner table's column the vindex covers. */
+  /** The owner table's column the vindex covers (for a system lookup: its columns, for messages). */
   readonly column: string;
+  /**
+   * Set for the system table of a keyspace-wide unique constraint (`_vtl_…`, in the owner's
+   * keyspace, sharded by `from` with `vindex`): `from` holds uniqueKey() of `columns`. It is read
+   * and written straight on the shard of each key, never through the planner (user SQL cannot
+   * name it).
+   */
+  readonly system?: { readonly columns: readonly KeyColumn[]; readonly vindex: Vindex; readonly rowid?: boolean };
+}
+
+/** The owner columns a lookup covers and the values its lookup value stands for there. */
+export function ownerMatch(l: LookupTable, value: SqlValue): { columns: string[]; values: SqlValue[] } {
+  if (!l.system) return { columns: [l.column], values: [value] };
+  return { columns: l.system.columns.map((c) => c.name), values: typeof value === "string" ? keyValues(value) : [] };
+}
+
+/**
+ * Runs `build(group)` over the lookup table for `items`: one statement through the gate for a
+ * vindex's own table, or for a system table one per shard holding the items' keys (each group's
+ * statement names only keys of that shard). Answers every row, in no defined order.
+ */
+async function lookupQuery<T>(
+  vc: VCursor,
+  l: LookupTable,
+  items: readonly T[],
+  keyOf: (item: T) => SqlValue,
+  build: (group: readonly T[]) => { sql: string; params: SqlValue[] },
+  kind: BoundQuery["kind"],
+): Promise<SqlValue[][]> {
+  if (items.length === 0) return [];
+  if (!l.system) {
+    const q = build(items);
+    return (await vc.lookupExecute(l.keyspace, q.sql, q.params)).rows;
+  }
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const shard = shardForKsid(vc.keyspace, l.system.vindex.map(keyOf(item)));
+    const g = groups.get(shard);
+    if (g) g.push(item);
+    else groups.set(shard, [item]);
+  }
+  const rows: SqlValue[][] = [];
+  for (const [shard, group] of groups) {
+    const [r] = await vc.execute(shard, [{ ...build(group), kind }]);
+    rows.push(...(r?.rows ?? []));
+  }
+  return rows;
 }
 
 /** The keyspace ids `values` map to, from the lookup table. */
@@ -44,8 +91,8 @@ export async function lookupKsids(vc: VCursor, l: LookupTable, values: readonly 
   const out: Uint8Array[] = [];
   for (let i = 0; i < present.length; i += 90) {
     const chunk = present.slice(i, i + 90);
-    const r = await vc.lookupExecute(l.keyspace, `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} IN (${chunk.map(() => "?").join(", ")})`, chunk);
-    for (const [k] of r.rows) if (k instanceof Uint8Array) out.push(k);
+    const rows = await lookupQuery(vc, l, chunk, (v) => v, (g) => ({ sql: `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} IN (${g.map(() => "?").join(", ")})`, params: [...g] }), "read");
+    for (const [k] of rows) if (k instanceof Uint8Array) out.push(k);
   }
   return out;
 }
@@ -90,13 +137,15 @@ export async function addLookupRows(
   pairs: readonly (readonly [SqlValue, Uint8Array])[],
   ownerHas: (ksid: Uint8Array, value: SqlValue) => Promise<boolean>,
 ): Promise<void> {
+  const table = quoteIdent(l.table);
+  const cols = `(${quoteIdent(l.from)}, ${quoteIdent(l.to)})`;
   const live = pairs.filter(([v]) => v !== null);
   if (live.length === 0) return;
   if (l.unique) {
     const seen = new Set<string>();
     for (const [v] of live) {
       const k = groupKey([v], ["BINARY"]);
-      if (seen.has(k)) throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(v)} appears twice`);
+      if (seen.has(k)) throw duplicate(l, v, "appears twice");
       seen.add(k);
     }
   }
@@ -104,7 +153,7 @@ export async function addLookupRows(
   for (let i = 0; i < live.length; i += PAIRS_PER_STATEMENT) {
     const chunk = live.slice(i, i + PAIRS_PER_STATEMENT);
     try {
-      await vc.lookupExecute(l.keyspace, `${verb} INTO ${quoteIdent(l.table)} (${quoteIdent(l.from)}, ${quoteIdent(l.to)}) VALUES ${chunk.map(() => "(?, ?)").join(", ")}`, chunk.flat());
+      await lookupQuery(vc, l, chunk, ([v]) => v, (g) => ({ sql: `${verb} INTO ${table} ${cols} VALUES ${g.map(() => "(?, ?)").join(", ")}`, params: g.flat() }), "write");
     } catch (e) {
       if (!l.unique || toVtError(e).code !== "CONSTRAINT") throw e;
       for (const pair of chunk) await addUnique(vc, l, pair, ownerHas);
@@ -113,22 +162,60 @@ export async function addLookupRows(
 }
 
 async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [SqlValue, Uint8Array], ownerHas: (ksid: Uint8Array, value: SqlValue) => Promise<boolean>): Promise<void> {
-  const existing = await vc.lookupExecute(l.keyspace, `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} = ?`, [value]);
-  const current = existing.rows[0]?.[0];
+  const t = quoteIdent(l.table);
+  const from = quoteIdent(l.from);
+  const to = quoteIdent(l.to);
+  const one = (sql: string, params: SqlValue[], kind: BoundQuery["kind"]) => lookupQuery(vc, l, [value], (v) => v, () => ({ sql, params }), kind);
+  const existing = await one(`SELECT ${to} FROM ${t} WHERE ${from} = ?`, [value], "read");
+  const current = existing[0]?.[0];
   if (current === undefined) {
-    await vc.lookupExecute(l.keyspace, `INSERT INTO ${quoteIdent(l.table)} (${quoteIdent(l.from)}, ${quoteIdent(l.to)}) VALUES (?, ?)`, [value, ksid]);
+    await one(`INSERT INTO ${t} (${from}, ${to}) VALUES (?, ?)`, [value, ksid], "write");
     return;
   }
   if (current instanceof Uint8Array && sameBytes(current, ksid)) return;
-  if (current instanceof Uint8Array && (await ownerHas(current, value))) {
-    throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(value)} already exists`);
-  }
-  await vc.lookupExecute(l.keyspace, `UPDATE ${quoteIdent(l.table)} SET ${quoteIdent(l.to)} = ? WHERE ${quoteIdent(l.from)} = ?`, [ksid, value]);
+  if (current instanceof Uint8Array && (await ownerHas(current, value))) throw duplicate(l, value, "already exists");
+  await one(`UPDATE ${t} SET ${to} = ? WHERE ${from} = ?`, [ksid, value], "write");
   // Its owner may have been mid-insert (lookup row first, row second): look again, and give the row back if it appeared.
   if (current instanceof Uint8Array && (await ownerHas(current, value))) {
-    await vc.lookupExecute(l.keyspace, `UPDATE ${quoteIdent(l.table)} SET ${quoteIdent(l.to)} = ? WHERE ${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?`, [current, value, ksid]);
-    throw new VtError("CONSTRAINT", `UNIQUE constraint failed: ${l.column} (lookup vindex ${l.name}): ${String(value)} already exists`);
+    await one(`UPDATE ${t} SET ${to} = ? WHERE ${from} = ? AND ${to} = ?`, [current, value, ksid], "write");
+    throw duplicate(l, value, "already exists");
   }
+}
+
+/** The CONSTRAINT error of a unique lookup value held by another row. */
+export function duplicate(l: LookupTable, value: SqlValue, why: string): VtError {
+  const shown = l.system ? `(${ownerMatch(l, value).values.map((v) => (typeof v === "string" ? `'${v}'` : String(v))).join(", ")})` : String(value);
+  const what = l.system ? `${l.column} (keyspace-wide unique key)` : `${l.column} (lookup vindex ${l.name})`;
+  return new VtError("CONSTRAINT", `UNIQUE constraint failed: ${what}: ${shown} ${why}`);
+}
+
+/**
+ * The keyspace id each value's unique lookup row names now (undefined: no row), aligned with
+ * `values` (NULL has none). One IN read per chunk, never a compound SELECT (SQLite caps its
+ * terms, Durable Objects far below 500). For a vindex's own table each value is also compared
+ * as `from = ?` in the select list, so the lookup column's affinity applies as it did when the
+ * row was written (5 finds '5') without converting values at the gate; a system table's keys
+ * are canonical text, compared as they are.
+ */
+export async function lookupHolders(vc: VCursor, l: LookupTable, values: readonly SqlValue[]): Promise<(Uint8Array | undefined)[]> {
+  const out: (Uint8Array | undefined)[] = values.map(() => undefined);
+  const live = values.flatMap((v, i) => (v === null ? [] : [{ v, i }]));
+  const t = quoteIdent(l.table);
+  const from = quoteIdent(l.from);
+  const to = quoteIdent(l.to);
+  for (let c = 0; c < live.length; c += VALUES_PER_READ) {
+    const chunk = live.slice(c, c + VALUES_PER_READ);
+    const rows = await lookupQuery(vc, l, chunk, ({ v }) => v, (g) => {
+      const vs = g.map(({ v }) => v);
+      const marks = l.system ? from : g.map(() => `${from} = ?`).join(", ");
+      return { sql: `SELECT ${to}, ${marks} FROM ${t} WHERE ${from} IN (${g.map(() => "?").join(", ")})`, params: l.system ? vs : [...vs, ...vs] };
+    }, "read");
+    chunk.forEach(({ v, i }, k) => {
+      const row = rows.find((r) => r[0] instanceof Uint8Array && (l.system ? r[1] === v : Number(r[k + 1]) === 1));
+      if (row && row[0] instanceof Uint8Array) out[i] = row[0];
+    });
+  }
+  return out;
 }
 
 /**
@@ -138,24 +225,11 @@ async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [S
 export async function lostLookups(vc: VCursor, l: LookupTable, pairs: readonly (readonly [SqlValue, Uint8Array])[]): Promise<(readonly [SqlValue, Uint8Array])[]> {
   const live = pairs.filter(([v]) => v !== null);
   if (!l.unique || live.length === 0) return [];
-  // One IN read per chunk (no compound SELECT: SQLite caps its terms, Durable Objects lower than
-  // 500). Each value is also compared as `from = ?` in the select list, so the lookup column's
-  // affinity applies as it did when the row was written (5 finds '5'), and the answer names which
-  // values a row holds without converting values at the gate.
-  const lost: (readonly [SqlValue, Uint8Array])[] = [];
-  for (let i = 0; i < live.length; i += VALUES_PER_READ) {
-    const chunk = live.slice(i, i + VALUES_PER_READ);
-    const from = quoteIdent(l.from);
-    const marks = chunk.map(() => `${from} = ?`).join(", ");
-    const sql = `SELECT ${quoteIdent(l.to)}, ${marks} FROM ${quoteIdent(l.table)} WHERE ${from} IN (${chunk.map(() => "?").join(", ")})`;
-    const values = chunk.map(([v]) => v);
-    const r = await vc.lookupExecute(l.keyspace, sql, [...values, ...values]);
-    chunk.forEach((pair, k) => {
-      const held = r.rows.some((row) => row[0] instanceof Uint8Array && sameBytes(row[0], pair[1]) && Number(row[k + 1]) === 1);
-      if (!held) lost.push(pair);
-    });
-  }
-  return lost;
+  const now = await lookupHolders(vc, l, live.map(([v]) => v));
+  return live.filter((pair, i) => {
+    const cur = now[i];
+    return !cur || !sameBytes(cur, pair[1]);
+  });
 }
 
 /** Removes lookup rows for (value, keyspace id) pairs, after the owner rows are gone. */
@@ -163,17 +237,18 @@ export async function removeLookupRows(vc: VCursor, l: LookupTable, pairs: reado
   const live = pairs.filter(([v]) => v !== null);
   for (let i = 0; i < live.length; i += PAIRS_PER_STATEMENT) {
     const chunk = live.slice(i, i + PAIRS_PER_STATEMENT);
-    await vc.lookupExecute(l.keyspace, `DELETE FROM ${quoteIdent(l.table)} WHERE ${chunk.map(() => `(${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?)`).join(" OR ")}`, chunk.flat());
+    await lookupQuery(vc, l, chunk, ([v]) => v, (g) => ({ sql: `DELETE FROM ${quoteIdent(l.table)} WHERE ${g.map(() => `(${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?)`).join(" OR ")}`, params: g.flat() }), "write");
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**
  * DELETE from a table that owns lookup vindexes: on each shard, in one transaction, the rows'
- * vindex and lookup values are read, then the DELETE runs; once the owner rows are gone, their
+ * vindex and lookup values are read (`pre` selects the vindex column, then each lookup's
+ * columns in order), then the DELETE runs; once the owner rows are gone, their
  * lookup rows are removed.
  */
 export class OwnedDelete implements Primitive {
@@ -203,7 +278,13 @@ export class OwnedDelete implements Primitive {
         } catch {
           continue;
         }
-        this.lookups.forEach((_, i) => pairs[i]?.push([row[i + 1] ?? null, ksid]));
+        let at = 1;
+        this.lookups.forEach((l, i) => {
+          const n = l.system ? l.system.columns.length : 1;
+          const values = row.slice(at, at + n);
+          at += n;
+          pairs[i]?.push([l.system ? uniqueKey(values, l.system.columns, l.table, true) : (values[0] ?? null), ksid]);
+        });
       }
       return deleted;
     });
@@ -217,14 +298,20 @@ export class OwnedDelete implements Primitive {
 }
 
 /**
- * True when the owner table has a row with `column = value` whose keyspace id is `ksid` (read on
- * the shard of `ksid`, checking each candidate's vindex value, since other rows there may share
- * the value).
+ * True when the owner table has a row holding lookup `l`'s `value` whose keyspace id is `ksid`
+ * (read on the shard of `ksid`, checking each candidate's vindex value, since other rows there
+ * may share the value).
  */
-export async function ownerHas(vc: VCursor, table: string, column: string, ksid: Uint8Array, value: SqlValue, vindex?: Vindex, vindexColumn?: string): Promise<boolean> {
+export async function ownerHas(vc: VCursor, table: string, l: LookupTable, ksid: Uint8Array, value: SqlValue, vindex?: Vindex, vindexColumn?: string): Promise<boolean> {
   const shard = shardForKsid(vc.keyspace, ksid);
   const select = vindex && vindexColumn ? quoteIdent(vindexColumn) : "1";
-  const parts: Template = [`SELECT ${select} FROM ${quoteIdent(table)} WHERE ${quoteIdent(column)} = `, { values: () => [value], empty: "NULL" }, vindex && vindexColumn ? "" : " LIMIT 1"];
+  const match = ownerMatch(l, value);
+  const parts: Part[] = [`SELECT ${select} FROM ${quoteIdent(table)} WHERE `];
+  match.columns.forEach((c, i) => {
+    const v = match.values[i] ?? null;
+    parts.push(`${i > 0 ? " AND " : ""}${quoteIdent(c)} = `, { values: () => [v], empty: "NULL" });
+  });
+  if (!(vindex && vindexColumn)) parts.push(" LIMIT 1");
   const [r] = await vc.execute(shard, [{ ...render(parts, new Bindings([])), kind: "read" }]);
   const rows = r?.rows ?? [];
   if (!vindex || !vindexColumn) return rows.length > 0;

@@ -11,6 +11,9 @@ import type { Primitive } from "../engine/primitive.ts";
 import type { ParsedStatement } from "../sql/parse.ts";
 import { kw, textOf, tableRef } from "./ast.ts";
 import { own } from "../../topology/own.ts";
+import { keyspaceKeys, systemLookupDdl, systemLookupTable } from "./unique-keys.ts";
+import { quoteIdent } from "../../topology/sql-values.ts";
+import type { TableVSchema } from "../../topology/vschema.ts";
 
 export const DDL_TYPES = new Set([
   "create_table_stmt",
@@ -55,7 +58,8 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       if (s.kind) throw unsupportedError("VD1090", `CREATE ${kw(s.kind.kindKw)} TABLE in a sharded keyspace`);
       if (s.clauses.some((c) => c.type === "as_clause")) throw unsupportedError("VD1091", "CREATE TABLE … AS SELECT in a sharded keyspace");
       const name = tableRef(s.name as Node).name;
-      if (tableVSchema(ks.vschema, name)) return new Ddl(sql);
+      const entry = tableVSchema(ks.vschema, name);
+      if (entry) return new Ddl(withSystemLookups(sql, name, entry.column_vindexes?.[0]?.column, entry));
       if (own(ks.tables, name.toLowerCase()) && s.ifNotExistsKw) return new Ddl(sql);
       const pk = primaryKey(s);
       const vindex = Object.keys(ks.vschema.vindexes)[0];
@@ -67,11 +71,13 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
           `table ${name} ${why} and no vschema entry; add one first, e.g. vtctl vschema apply ${ks.name} with "tables": {"${name}": {"column_vindexes": [{"column": "<col>", "name": "<vindex>"}]}}`,
         );
       }
-      return new Ddl(sql, { name, entry: { column_vindexes: [{ column, name: vindex }] } });
+      return new Ddl(withSystemLookups(sql, name, column, undefined), { name, entry: { column_vindexes: [{ column, name: vindex }] } });
     }
     case "drop_table_stmt": {
       const first = s.tables.items[0] as Node | undefined;
-      return new Ddl(sql, undefined, first ? tableRef(first).name : undefined);
+      const name = first ? tableRef(first).name : undefined;
+      const drops = name === undefined || s.tables.items.length !== 1 ? [] : systemTablesOf(ks, name).map((t) => `DROP TABLE IF EXISTS ${quoteIdent(t)}`);
+      return new Ddl([sql, ...drops].join(";\n"), undefined, name);
     }
     case "alter_table_stmt": {
       const name = tableRef(s.table as Node).name;
@@ -82,6 +88,11 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         if (a.type === "alter_action_rename_column" && a.oldName.type === "identifier" && a.oldName.name.toLowerCase() === vcol) {
           throw unsupportedError("VD1093", `renaming the vindex column ${vcol} of ${name}`);
         }
+        if (a.type === "alter_action_rename_column" && a.oldName.type === "identifier" && vcol !== undefined) {
+          const old = a.oldName.name.toLowerCase();
+          const key = keyspaceKeys(own(ks.tables, name.toLowerCase())?.sql, vcol, t).find((k) => k.columns.some((c) => c.toLowerCase() === old));
+          if (key) throw unsupportedError("VD2409", `renaming column ${a.oldName.name} of ${name}: it is in keyspace-wide unique key (${key.columns.join(", ")}), whose system lookup table is named by its columns`);
+        }
         if (a.type === "alter_action_drop_column" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
           throw unsupportedError("VD1094", `dropping the vindex column ${vcol} of ${name}`);
         }
@@ -89,9 +100,48 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       return new Ddl(sql);
     }
     case "create_index_stmt":
+      checkUniqueIndex(s, ks);
+      return new Ddl(sql);
     case "drop_index_stmt":
       return new Ddl(sql);
     default:
       throw unsupportedError("VD1095", `${textOf(ps, s).split(/\s+/).slice(0, 2).join(" ").toUpperCase()} in a sharded keyspace`);
   }
+}
+
+/** The owner's CREATE TABLE and, in the same schema entry (one transaction per shard), its keyspace-wide keys' system tables. */
+function withSystemLookups(sql: string, table: string, vindexColumn: string | undefined, entry: TableVSchema | undefined): string {
+  if (vindexColumn === undefined || entry?.type !== undefined) return sql;
+  const ddl = systemLookupDdl(table, keyspaceKeys(sql, vindexColumn, entry));
+  return ddl.length === 0 ? sql : [sql, ...ddl].join(";\n");
+}
+
+/** The system lookup tables that belong to `table` (named `_vtl_<table>__<its columns>`). */
+function systemTablesOf(ks: KeyspaceGraph, table: string): string[] {
+  const info = own(ks.tables, table.toLowerCase());
+  if (!info) return [];
+  const prefix = systemLookupTable(table, []);
+  const cols = new Set(info.columns.map((c) => c.name.toLowerCase()));
+  return Object.values(ks.tables)
+    .map((t) => t.name)
+    .filter((n) => n.toLowerCase().startsWith(prefix) && n.slice(prefix.length).split("__").every((c) => cols.has(c.toLowerCase())));
+}
+
+/**
+ * A UNIQUE index on a sharded table holds across the keyspace only with a system lookup table,
+ * which an index made after the table's rows cannot have yet: refused unless it contains the
+ * vindex column (then each shard's index is the whole truth) or the table opts out.
+ */
+function checkUniqueIndex(s: Extract<Node, { type: "create_index_stmt" }>, ks: KeyspaceGraph): void {
+  if (kw(s.indexTypeKw) !== "UNIQUE") return;
+  const table = tableRef(s.table as Node).name;
+  const entry = tableVSchema(ks.vschema, table);
+  if (!entry || entry.type !== undefined || entry.unique === "per_shard") return;
+  const vcol = entry.column_vindexes?.[0]?.column.toLowerCase();
+  const cols = ((s.columns as { expr?: { items?: Node[] } } | undefined)?.expr?.items ?? []).map((spec) => {
+    const e = spec.type === "index_specification" ? (spec.expr as Node) : spec;
+    return e.type === "identifier" ? e.name.toLowerCase() : "";
+  });
+  if (vcol !== undefined && cols.includes(vcol)) return;
+  throw unsupportedError("VD2402", `CREATE UNIQUE INDEX on ${table} without its vindex column ${vcol ?? ""}: it would hold per shard only; declare the key in CREATE TABLE (kept keyspace-wide), include ${vcol ?? "the vindex column"}, or opt out with "unique": "per_shard" in the table's vschema`);
 }

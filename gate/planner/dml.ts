@@ -4,7 +4,7 @@ import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
-import { LOOKUP_SLOT, LookupResolve, OwnedDelete } from "../engine/lookup.ts";
+import { LOOKUP_SLOT, LookupResolve, OwnedDelete, type LookupTable } from "../engine/lookup.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
@@ -13,7 +13,8 @@ import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit } from "../sql/template.ts";
 import { funcName, hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
-import { chooseRoute, tableRouting, vindexRouteFields } from "./routing.ts";
+import { chooseRoute, tableRouting, vindexRouteFields, type TableRouting } from "./routing.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
@@ -51,14 +52,21 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
   }
   const lookups = routing.lookups ?? [];
+  checkKeyspaceKeys(routing, t.name, cols, aiCol);
   if (lookups.length > 0) {
     const replace = kw(ic.insertKw) === "REPLACE" || (ic.orAction && kw(ic.orAction.actionKw) === "REPLACE");
     const upsertUpdate = s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update");
     if (replace || upsertUpdate) {
-      throw unsupported("VD1033", `REPLACE and ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes (a replaced row's lookup rows could go stale)`);
+      throw unsupported("VD1033", `REPLACE and ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (a replaced row's lookup rows could go stale)`);
     }
   }
-  const lookupAt = lookups.map((l) => cols.findIndex((c) => c.toLowerCase() === l.column.toLowerCase()));
+  const ignore = ignoredLookups(s, lookups);
+  /** Where each lookup's columns are in the column list (-1: not given; "auto": the sequence's column). */
+  const lookupAt = lookups.map((l) =>
+    (l.system ? l.system.columns.map((c) => c.name) : [l.column]).map((name): number | "auto" =>
+      ai && name.toLowerCase() === aiCol ? "auto" : cols.findIndex((c) => c.toLowerCase() === name.toLowerCase()),
+    ),
+  );
   /** With the auto-increment column omitted, it is added first to the column list. */
   const addAutoColumn = (): Edit[] => {
     if (!ai || autoAt >= 0) return [];
@@ -83,7 +91,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       width: cols.length,
       vindexColumn: at,
       ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
-      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? -1 })), vindexColumnName: routing.column ?? "" } : {}),
+      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore } : {}),
     });
   }
   checkUpsert(s, vcol, routing.column);
@@ -100,13 +108,19 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       throw new VtError("INVALID_ARGUMENT", `VALUES row ${i + 1} has ${items.length} values for ${cols.length} columns`);
     }
     const [rs, re] = rangeOf(row);
-    const lookupValues = lookups.map((l, k) => {
-      const n = items[lookupAt[k] ?? -1];
-      if (!n) return { literal: null };
-      const v = valueOf(ps, n);
-      if (!v) throw unsupported("VD1036", `an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
-      return v;
-    });
+    const lookupValues = lookups.map((l, k) =>
+      (lookupAt[k] ?? []).map((at): ValueExpr | "auto" => {
+        if (at === "auto") return "auto";
+        const n = items[at];
+        if (!n) return { literal: null };
+        const v = valueOf(ps, n);
+        if (!v) {
+          if (l.system) throw unsupported("VD2403", `an expression as the value of ${cols[at] ?? ""}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (use a literal or a placeholder, or opt out with "unique": "per_shard")`);
+          throw unsupported("VD1036", `an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
+        }
+        return v;
+      }),
+    );
     const withLookups = lookups.length > 0 ? { lookupValues } : {};
     if (!auto) {
       const vnode = items[at];
@@ -142,7 +156,59 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.routable === false) {
     throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column);
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore);
+}
+
+/**
+ * Keyspace-wide unique keys an INSERT cannot keep exactly: one without its system table (the
+ * table predates its vschema entry), one declaring its own ON CONFLICT resolution, an omitted
+ * column with a DEFAULT, and an INTEGER PRIMARY KEY left for each shard to pick (no sequence).
+ */
+function checkKeyspaceKeys(routing: TableRouting, table: string, cols: readonly string[], aiCol: string | undefined): void {
+  const given = (c: string) => cols.some((x) => x.toLowerCase() === c.toLowerCase());
+  for (const key of routing.missingKeys ?? []) {
+    throw unsupportedError("VD2401", `writes to ${table}: its unique key (${key.columns.join(", ")}) has no keyspace-wide index (the table was created before its vschema sharded it by ${routing.column ?? "another column"}); re-create the table, or opt out with "unique": "per_shard" in its vschema`);
+  }
+  for (const l of routing.lookups ?? []) {
+    if (!l.system) continue;
+    const key = l.system.columns.map((c) => c.name);
+    for (const c of key) {
+      if (c.toLowerCase() === aiCol || given(c)) continue;
+      const info = l.key;
+      if (info?.rowid) {
+        throw unsupported("VD2404", `INSERT into ${table} without its INTEGER PRIMARY KEY ${c} (each shard would pick its own rowid; ${table} is sharded by ${routing.column ?? "another column"}): give the id, or configure an auto_increment sequence for ${c}`);
+      }
+      if (info?.defaults.some((d) => d.toLowerCase() === c.toLowerCase())) {
+        throw unsupported("VD2405", `INSERT into ${table} leaving out ${c}, which has a DEFAULT and is in keyspace-wide unique key (${l.column}) (give the value)`);
+      }
+    }
+    if (l.key?.conflictClause) {
+      throw unsupported("VD2408", `writes to ${table}: its unique key (${l.column}) declares an ON CONFLICT resolution, which cannot be applied across shards (drop the clause, or opt out with "unique": "per_shard")`);
+    }
+  }
+}
+
+/**
+ * Per lookup: true when a taken value skips the row instead of failing it — INSERT OR IGNORE, or
+ * ON CONFLICT DO NOTHING with no target or with exactly that key's columns as its target.
+ */
+function ignoredLookups(s: Extract<Node, { type: "insert_stmt" }>, lookups: readonly LookupTable[]): boolean[] {
+  const ic = s.clauses.find((c) => c.type === "insert_clause");
+  if (ic?.type === "insert_clause" && ic.orAction && kw(ic.orAction.actionKw) === "IGNORE") return lookups.map(() => true);
+  const out = lookups.map(() => false);
+  for (const c of s.clauses) {
+    if (c.type !== "upsert_clause" || c.action.type !== "upsert_action_nothing") continue;
+    if (!c.conflictTarget) return lookups.map(() => true);
+    if (c.conflictTarget.type !== "paren_expr") continue;
+    const target = (c.conflictTarget.expr.items as Node[])
+      .map((spec) => (spec.type === "index_specification" ? (spec.expr as Node) : spec))
+      .map((e) => (e.type === "identifier" ? e.name.toLowerCase() : ""));
+    lookups.forEach((l, i) => {
+      const cols = (l.system ? l.system.columns.map((k) => k.name) : [l.column]).map((n) => n.toLowerCase());
+      if (cols.length === target.length && cols.every((n) => target.includes(n))) out[i] = true;
+    });
+  }
+  return out;
 }
 
 /** ON CONFLICT DO UPDATE must not change the vindex column: that would move the row. */
@@ -231,6 +297,11 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
         throw unsupported("VD1046", `UPDATE of the vindex column ${routing.column} (it would move the row to another shard)`);
       }
       for (const l of routing.lookups ?? []) {
+        if (l.system) {
+          const hit = l.system.columns.find((k) => cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === k.name.toLowerCase()));
+          if (hit) throw unsupported("VD2406", `UPDATE of ${hit.name}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (delete the row and insert it again, or opt out with "unique": "per_shard")`);
+          continue;
+        }
         if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === l.column.toLowerCase())) {
           throw unsupported("VD1047", `UPDATE of ${l.column}, which has lookup vindex ${l.name} (delete the row and insert it again)`);
         }
@@ -250,7 +321,7 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   const lookups = routing.lookups ?? [];
   if (s.type === "delete_stmt" && lookups.length > 0 && routing.vindex) {
     // Read what is deleted (in the same shard transaction) so its lookup rows can go after it.
-    const cols = [routing.column ?? "", ...lookups.map((l) => l.column)].map(quoteIdent).join(", ");
+    const cols = [routing.column ?? "", ...lookups.flatMap((l) => (l.system ? l.system.columns.map((c) => c.name) : [l.column]))].map(quoteIdent).join(", ");
     const pre = ["SELECT ", cols, " FROM ", ...sliceTemplate(ps, ...rangeOf(tableNode)), ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : [])];
     plan = new OwnedDelete(route, pre, routing.vindex, lookups);
   }

@@ -11,11 +11,12 @@ import type { LookupTable } from "../engine/lookup.ts";
 import { parseOne, type ParsedStatement } from "../sql/parse.ts";
 import { columnOf, conjuncts, declaredCollation, kw, valueOf, type TableRef } from "./ast.ts";
 import { own } from "../../topology/own.ts";
+import { systemLookups, type UniqueConstraint } from "./unique-keys.ts";
 
 export interface TableRouting {
   readonly kind: "sharded" | "reference" | "unsharded";
   /** Secondary lookup vindexes (owned by this table). */
-  readonly lookups?: readonly (LookupTable & { readonly routable: boolean })[];
+  readonly lookups?: readonly (LookupTable & { readonly routable: boolean; readonly key?: UniqueConstraint })[];
   readonly vindex?: Vindex;
   /** The vindex's name in the vschema: tables sharded by the same name place equal values together. */
   readonly vindexName?: string;
@@ -25,6 +26,8 @@ export interface TableRouting {
   readonly affinity?: Affinity;
   /** False when the vindex column has a non-BINARY collation: equal values may hash apart. */
   readonly routable?: boolean;
+  /** Keyspace-wide unique keys whose system lookup table does not exist (writes refuse them). */
+  readonly missingKeys?: readonly UniqueConstraint[];
 }
 
 /** The Route fields that let a route use the vindex. */
@@ -76,7 +79,19 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
       routable: declaredCollation(info?.sql, lv.column, parseOne) === "BINARY",
     };
   });
-  return { kind: "sharded", vindex, vindexName: cv.name, column: cv.column, affinity, routable, ...(lookups.length > 0 ? { lookups } : {}), ...(sameAs.length > 0 ? { sameAs } : {}) };
+  const system = systemLookups(ks, table, info, cv.column, t);
+  const all = [...lookups, ...system.lookups];
+  return {
+    kind: "sharded",
+    vindex,
+    vindexName: cv.name,
+    column: cv.column,
+    affinity,
+    routable,
+    ...(all.length > 0 ? { lookups: all } : {}),
+    ...(sameAs.length > 0 ? { sameAs } : {}),
+    ...(system.missing.length > 0 ? { missingKeys: system.missing } : {}),
+  };
 }
 
 /** True when `column` is the table's vindex column (or a name always equal to it). */

@@ -11,6 +11,7 @@
 
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { planParsed } from "../../gate/planner/plan.ts";
+import { keyspaceKeys, systemLookupDdl } from "../../gate/planner/unique-keys.ts";
 import type { VCursor } from "../../gate/engine/primitive.ts";
 import { parseOne } from "../../gate/sql/parse.ts";
 import { Bindings } from "../../gate/sql/template.ts";
@@ -36,6 +37,8 @@ export interface TableSpec {
   readonly autoIncrement?: { column: string; sequence: string };
   /** Secondary (lookup) vindexes: column and the name of a vindex in ClusterOptions.vindexes. */
   readonly secondary?: readonly { column: string; name: string }[];
+  /** vschema "unique": "per_shard" opts out of keyspace-wide unique keys. */
+  readonly unique?: "keyspace" | "per_shard";
 }
 
 export interface ClusterOptions {
@@ -254,10 +257,14 @@ export function createCluster(opts: ClusterOptions): Cluster {
     if (spec.reference) vschema.tables[name] = { type: "reference" };
     else {
       if (spec.column === undefined) throw new Error(`table ${name}: a sharded table needs a vindex column`);
-      vschema.tables[name] = {
+      const entry = {
         column_vindexes: [{ column: spec.column, name: VINDEX }, ...(spec.secondary ?? [])],
         ...(spec.autoIncrement ? { auto_increment: spec.autoIncrement } : {}),
+        ...(spec.unique ? { unique: spec.unique } : {}),
       };
+      vschema.tables[name] = entry;
+      // As the gate's CREATE TABLE does: the system lookup tables of keys without the vindex column.
+      for (const ddl of systemLookupDdl(name, keyspaceKeys(spec.create, spec.column, entry))) for (const db of dbs.values()) db.exec(ddl);
     }
   }
   const first = dbs.values().next().value;

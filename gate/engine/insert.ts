@@ -10,6 +10,7 @@ import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, t
 import { addLookupRows, duplicate, lostLookups, ownerHas, ownerMatch, removeLookupRows, type LookupTable } from "./lookup.ts";
 import { uniqueKey } from "./unique-key.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
+import { deleteReplaced, lastRowsWin } from "./insert-replace.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import { toVtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
@@ -62,9 +63,12 @@ export class Insert implements Primitive {
 
   /** Per lookup: true when the statement skips rows whose value is taken (OR IGNORE, DO NOTHING on that key). */
   readonly ignore: readonly boolean[];
+  /** REPLACE / INSERT OR REPLACE: rows holding a new row's unique lookup values are deleted first. */
+  readonly replace: boolean;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string, ignore: readonly boolean[] = []) {
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string, ignore: readonly boolean[] = [], replace = false) {
     this.ignore = ignore;
+    this.replace = replace;
     this.auto = auto;
     this.lookups = lookups;
     this.vindexColumn = vindexColumn;
@@ -135,6 +139,23 @@ export class Insert implements Primitive {
       lookupPairs = lookupPairs.map((p) => p.filter((_, r) => keep[r]));
       if (rows.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
     }
+    let replaced = 0;
+    if (this.replace && this.lookups.length > 0 && this.vindexColumn !== undefined) {
+      replaced = await deleteReplaced(vc, { table: this.table, vindex: this.vindex, vindexColumn: this.vindexColumn, lookups: this.lookups }, lookupPairs);
+      const keep = lastRowsWin(this.lookups, lookupPairs, rows.length);
+      rows = rows.filter((_, r) => keep[r]);
+      lookupPairs = lookupPairs.map((p) => p.filter((_, r) => keep[r]));
+    }
+    try {
+      return await this.#writeRows(vc, b, rows, lookupPairs, ignoring);
+    } catch (e) {
+      if (replaced === 0) throw e;
+      const vt = toVtError(e);
+      throw new VtError(vt.code, `${vt.message} (before it, the ${replaced} row(s) it replaced were deleted)`, { ...vt, replacedRows: replaced });
+    }
+  }
+
+  async #writeRows(vc: VCursor, b: Bindings, rows: readonly InsertRow[], lookupPairs: [SqlValue, Uint8Array, string][][], ignoring: boolean): Promise<QueryResult> {
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
     try {
@@ -341,6 +362,8 @@ export class InsertSelect implements Primitive {
     vindexColumnName?: string;
     /** Per lookup: a taken value skips the row (OR IGNORE / DO NOTHING), see Insert.ignore. */
     ignore?: readonly boolean[];
+    /** REPLACE / INSERT OR REPLACE, see Insert.replace. */
+    replace?: boolean;
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
   };
@@ -378,7 +401,7 @@ export class InsertSelect implements Primitive {
       lookupValues: lookups.map((l) => l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) }))),
     }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
-    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName, this.spec.ignore);
+    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName, this.spec.ignore, this.spec.replace);
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }
 

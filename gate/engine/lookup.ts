@@ -246,6 +246,33 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
+ * Appends to `pairs` (one list per lookup) the (lookup value, keyspace id) of each row read by a
+ * pre-delete SELECT of the vindex column, then each lookup's columns in order.
+ */
+export function addPairsOf(rows: readonly (readonly SqlValue[])[], vindex: Vindex, lookups: readonly LookupTable[], pairs: [SqlValue, Uint8Array][][]): void {
+  for (const row of rows) {
+    let ksid: Uint8Array;
+    try {
+      ksid = vindex.map(row[0] ?? null);
+    } catch {
+      continue;
+    }
+    let at = 1;
+    lookups.forEach((l, i) => {
+      const n = l.system ? l.system.columns.length : 1;
+      const values = row.slice(at, at + n);
+      at += n;
+      pairs[i]?.push([l.system ? uniqueKey(values, l.system.columns, l.table, true) : (values[0] ?? null), ksid]);
+    });
+  }
+}
+
+/** The owner columns a pre-delete SELECT reads: the vindex column, then each lookup's columns. */
+export function preDeleteColumns(vindexColumn: string, lookups: readonly LookupTable[]): string[] {
+  return [vindexColumn, ...lookups.flatMap((l) => (l.system ? l.system.columns.map((c) => c.name) : [l.column]))];
+}
+
+/**
  * DELETE from a table that owns lookup vindexes: on each shard, in one transaction, the rows'
  * vindex and lookup values are read (`pre` selects the vindex column, then each lookup's
  * columns in order), then the DELETE runs; once the owner rows are gone, their
@@ -271,21 +298,7 @@ export class OwnedDelete implements Primitive {
     const pairs: [SqlValue, Uint8Array][][] = this.lookups.map(() => []);
     const results = await writeEach(shards, async (s) => {
       const [found, deleted] = await vc.execute(s, [pre, del]);
-      for (const row of found?.rows ?? []) {
-        let ksid: Uint8Array;
-        try {
-          ksid = this.vindex.map(row[0] ?? null);
-        } catch {
-          continue;
-        }
-        let at = 1;
-        this.lookups.forEach((l, i) => {
-          const n = l.system ? l.system.columns.length : 1;
-          const values = row.slice(at, at + n);
-          at += n;
-          pairs[i]?.push([l.system ? uniqueKey(values, l.system.columns, l.table, true) : (values[0] ?? null), ksid]);
-        });
-      }
+      addPairsOf(found?.rows ?? [], this.vindex, this.lookups, pairs);
       return deleted;
     });
     for (const [i, l] of this.lookups.entries()) await removeLookupRows(vc, l, pairs[i] ?? []);

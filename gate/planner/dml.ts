@@ -4,7 +4,7 @@ import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
-import { LOOKUP_SLOT, LookupResolve, OwnedDelete, type LookupTable } from "../engine/lookup.ts";
+import { LOOKUP_SLOT, LookupResolve, OwnedDelete, preDeleteColumns, type LookupTable } from "../engine/lookup.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
@@ -53,12 +53,9 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   }
   const lookups = routing.lookups ?? [];
   checkKeyspaceKeys(routing, t.name, cols, aiCol);
-  if (lookups.length > 0) {
-    const replace = kw(ic.insertKw) === "REPLACE" || (ic.orAction && kw(ic.orAction.actionKw) === "REPLACE");
-    const upsertUpdate = s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update");
-    if (replace || upsertUpdate) {
-      throw unsupported("VD1033", `REPLACE and ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (a replaced row's lookup rows could go stale)`);
-    }
+  const replace = lookups.length > 0 && (kw(ic.insertKw) === "REPLACE" || (ic.orAction !== undefined && kw(ic.orAction.actionKw) === "REPLACE"));
+  if (lookups.length > 0 && s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update")) {
+    throw unsupported("VD1033", `ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (the conflicting row may live on another shard)`);
   }
   const ignore = ignoredLookups(s, lookups);
   /** Where each lookup's columns are in the column list (-1: not given; "auto": the sequence's column). */
@@ -91,7 +88,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       width: cols.length,
       vindexColumn: at,
       ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
-      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore } : {}),
+      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace } : {}),
     });
   }
   checkUpsert(s, vcol, routing.column);
@@ -156,7 +153,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.routable === false) {
     throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore);
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore, replace);
 }
 
 /**
@@ -321,7 +318,7 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   const lookups = routing.lookups ?? [];
   if (s.type === "delete_stmt" && lookups.length > 0 && routing.vindex) {
     // Read what is deleted (in the same shard transaction) so its lookup rows can go after it.
-    const cols = [routing.column ?? "", ...lookups.flatMap((l) => (l.system ? l.system.columns.map((c) => c.name) : [l.column]))].map(quoteIdent).join(", ");
+    const cols = preDeleteColumns(routing.column ?? "", lookups).map(quoteIdent).join(", ");
     const pre = ["SELECT ", cols, " FROM ", ...sliceTemplate(ps, ...rangeOf(tableNode)), ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : [])];
     plan = new OwnedDelete(route, pre, routing.vindex, lookups);
   }

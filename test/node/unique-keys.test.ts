@@ -208,3 +208,32 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
     expect((await cl.run("SELECT count(*) FROM email_idx")).rows).toEqual([[1]]);
   });
 });
+
+describe("keyspace-wide unique keys: REPLACE", () => {
+  it("INSERT OR REPLACE deletes the row holding the email on another shard, then inserts (as one SQLite)", async () => {
+    const cl = make(users());
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'old')", [a]);
+    await cl.run("INSERT OR REPLACE INTO users (id, email, name) VALUES (?, 'x@x', 'new')", [b]);
+    expect((await cl.run("SELECT id, email, name FROM users")).rows).toEqual([[b, "x@x", "new"]]);
+    // The replaced row's lookup row went with it: the key now names the new row only.
+    expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [a]))).toMatchObject({ code: "CONSTRAINT" });
+  });
+
+  it("REPLACE of a row by its own id with a new email frees the old email", async () => {
+    const cl = make(users());
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO users (id, email) VALUES (?, 'old@x')", [a]);
+    await cl.run("REPLACE INTO users (id, email) VALUES (?, 'old@x')", [a]);
+    await cl.run("REPLACE INTO users (id, email) VALUES (?, 'new@x')", [a]);
+    await cl.run("INSERT INTO users (id, email) VALUES (?, 'old@x')", [b]);
+    expect((await cl.run("SELECT id, email FROM users ORDER BY email")).rows).toEqual([[a, "new@x"], [b, "old@x"]]);
+  });
+
+  it("within one REPLACE the later row with the same email wins", async () => {
+    const cl = make(users());
+    const [a, b] = apart(cl);
+    await cl.run("INSERT OR REPLACE INTO users (id, email, name) VALUES (?, 'x@x', 'one'), (?, 'x@x', 'two')", [a, b]);
+    expect((await cl.run("SELECT id, name FROM users")).rows).toEqual([[b, "two"]]);
+  });
+});

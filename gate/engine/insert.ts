@@ -7,7 +7,7 @@ import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Te
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
-import { addLookupRows, duplicate, lostLookups, ownerHas, ownerMatch, removeLookupRows, type LookupTable } from "./lookup.ts";
+import { addLookupRows, addPairsOf, duplicate, lostLookups, ownerHas, ownerMatch, preDeleteColumns, removeLookupRows, sameBytes, type LookupTable } from "./lookup.ts";
 import { uniqueKey } from "./unique-key.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
 import { deleteReplaced, lastRowsWin } from "./insert-replace.ts";
@@ -65,8 +65,11 @@ export class Insert implements Primitive {
   readonly ignore: readonly boolean[];
   /** REPLACE / INSERT OR REPLACE: rows holding a new row's unique lookup values are deleted first. */
   readonly replace: boolean;
+  /** The vindex column alone is a UNIQUE / PRIMARY KEY: a REPLACE also replaces the row of the same vindex value on its shard. */
+  readonly replacesByVindex: boolean;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string, ignore: readonly boolean[] = [], replace = false) {
+  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string, ignore: readonly boolean[] = [], replace = false, replacesByVindex = false) {
+    this.replacesByVindex = replacesByVindex;
     this.ignore = ignore;
     this.replace = replace;
     this.auto = auto;
@@ -166,16 +169,35 @@ export class Insert implements Primitive {
       throw e;
     }
     let results: QueryResult[];
+    // REPLACE over a unique vindex column: each shard also reads, in the insert's transaction, the rows it replaces by that column, so their lookup rows can go after them.
+    const replacedHere: [SqlValue, Uint8Array][][] = this.lookups.map(() => []);
+    const readReplaced = this.replace && this.replacesByVindex && this.lookups.length > 0 && this.vindexColumn !== undefined;
     try {
       results = await writeEach(shards, async (s) => {
-        const queries = this.statements(byShard.get(s) ?? []).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
-        // Several statements for one shard still commit as one transaction.
-        return concatResults(await vc.execute(s, queries));
+        const mine = byShard.get(s) ?? [];
+        const queries = this.statements(mine).map((parts) => ({ ...render(parts, b), kind: "insert" as const }));
+        if (!readReplaced || this.vindexColumn === undefined) {
+          // Several statements for one shard still commit as one transaction.
+          return concatResults(await vc.execute(s, queries));
+        }
+        const cols = preDeleteColumns(this.vindexColumn, this.lookups).map(quoteIdent).join(", ");
+        const pre = render([`SELECT ${cols} FROM ${quoteIdent(this.table)} WHERE ${quoteIdent(this.vindexColumn)} IN (`, { values: (x: Bindings) => mine.map((r) => evalValue(r.vindexValue, x)), empty: "NULL" }, ")"], b);
+        const [found, ...done] = await vc.execute(s, [{ ...pre, kind: "read" }, ...queries]);
+        addPairsOf(found?.rows ?? [], this.vindex, this.lookups, replacedHere);
+        return concatResults(done);
       });
     } catch (e) {
       // Lookup rows of owner rows that were not written would only cost a read an extra shard; remove them anyway.
       await this.#dropOrphanLookups(vc, lookupPairs, new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []));
       throw e;
+    }
+    if (readReplaced) {
+      // The replaced rows' lookup rows, except those the new rows hold again (same value, same keyspace id).
+      for (const [i, l] of this.lookups.entries()) {
+        const now = lookupPairs[i] ?? [];
+        const stale = (replacedHere[i] ?? []).filter(([v, k]) => !now.some(([nv, nk]) => sameBytes(nk, k) && (l.system ? nv === v : !surelyDiffer(nv, v))));
+        await removeLookupRows(vc, l, stale);
+      }
     }
     await this.#verifyLookups(vc, b, rows, lookupPairs, shards);
     // A row a shard ignored itself (its own key taken there) leaves lookup rows holding nothing: removed.
@@ -336,6 +358,18 @@ export class Insert implements Primitive {
 
 }
 
+/**
+ * True when a value read back from a lookup column and a value written to it surely differ once
+ * stored (both text, or both BLOBs, and unequal); otherwise the lookup column's affinity could
+ * make them one value, so the lookup row is kept (at worst an extra row, never a missing one).
+ */
+function surelyDiffer(written: SqlValue, stored: SqlValue): boolean {
+  if (written === null) return true;
+  if (typeof written === "string" && typeof stored === "string") return written !== stored;
+  if (written instanceof Uint8Array && stored instanceof Uint8Array) return !sameBytes(written, stored);
+  return false;
+}
+
 /** The Bindings slot holding an INSERT … SELECT's rows (no statement text can produce a negative id). */
 export const INSERT_ROWS_SLOT = -2;
 
@@ -362,8 +396,9 @@ export class InsertSelect implements Primitive {
     vindexColumnName?: string;
     /** Per lookup: a taken value skips the row (OR IGNORE / DO NOTHING), see Insert.ignore. */
     ignore?: readonly boolean[];
-    /** REPLACE / INSERT OR REPLACE, see Insert.replace. */
+    /** REPLACE / INSERT OR REPLACE, see Insert.replace and Insert.replacesByVindex. */
     replace?: boolean;
+    replacesByVindex?: boolean;
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
   };
@@ -401,7 +436,7 @@ export class InsertSelect implements Primitive {
       lookupValues: lookups.map((l) => l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) }))),
     }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
-    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName, this.spec.ignore, this.spec.replace);
+    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName, this.spec.ignore, this.spec.replace, this.spec.replacesByVindex);
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }
 

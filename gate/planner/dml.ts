@@ -15,6 +15,7 @@ import { sliceTemplate, type Edit } from "../sql/template.ts";
 import { funcName, hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields, type TableRouting } from "./routing.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
+import { uniqueConstraints } from "./unique-keys.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
@@ -58,6 +59,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     throw unsupported("VD1033", `ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (the conflicting row may live on another shard)`);
   }
   const ignore = ignoredLookups(s, lookups);
+  const replacesByVindex = replace && uniqueConstraints(info.sql).some((k) => k.columns.length === 1 && k.columns[0]?.toLowerCase() === vcol);
   /** Where each lookup's columns are in the column list (-1: not given; "auto": the sequence's column). */
   const lookupAt = lookups.map((l) =>
     (l.system ? l.system.columns.map((c) => c.name) : [l.column]).map((name): number | "auto" =>
@@ -88,7 +90,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       width: cols.length,
       vindexColumn: at,
       ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
-      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace } : {}),
+      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace, replacesByVindex } : {}),
     });
   }
   checkUpsert(s, vcol, routing.column);
@@ -153,7 +155,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.routable === false) {
     throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
   }
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore, replace);
+  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore, replace, replacesByVindex);
 }
 
 /**

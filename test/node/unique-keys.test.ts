@@ -237,3 +237,13 @@ describe("keyspace-wide unique keys: REPLACE", () => {
     expect((await cl.run("SELECT id, name FROM users")).rows).toEqual([[b, "two"]]);
   });
 });
+
+describe("vschema unique setting", () => {
+  it('accepts "keyspace" and "per_shard" on a sharded table, refuses anything else or on a reference table', async () => {
+    const { validateVSchema } = await import("../../topology/vschema.ts");
+    const vs = (entry: Record<string, unknown>) => ({ sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { t: entry } });
+    expect(validateVSchema(vs({ column_vindexes: [{ column: "id", name: "xx" }], unique: "per_shard" })).tables["t"]?.unique).toBe("per_shard");
+    expect(() => validateVSchema(vs({ column_vindexes: [{ column: "id", name: "xx" }], unique: "global" }))).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(() => validateVSchema(vs({ type: "reference", unique: "per_shard" }))).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+  });
+});

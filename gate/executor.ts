@@ -164,11 +164,26 @@ export class Executor {
           // unknown sequence: nothing cached
         }
       },
-      applyDdl: async (req) => {
-        const full: DdlRequest = { keyspace: ks.name, ...req };
-        this.#adopt(await this.#topology(true, (t) => t.applyDdl(full)));
-      },
+      applyDdl: (req) => this.#applyDdl({ keyspace: ks.name, ...req, requestId: crypto.randomUUID() }),
     };
+  }
+
+  /**
+   * A DDL through the Topology. A retryable failure (the Topology restarted, a shard did not
+   * answer) is retried with the same request id, so a retry answers the first attempt's outcome
+   * when that attempt was decided, and never applies the statement twice.
+   */
+  async #applyDdl(req: DdlRequest): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.#adopt(await this.#topology(true, (t) => t.applyDdl(req)));
+        return;
+      } catch (e) {
+        const vt = toVtError(e);
+        if (!vt.retryable || attempt >= RETRIES) throw vt;
+        await this.#backoff(attempt);
+      }
+    }
   }
 
   /** Ids from a sequence table, served from this isolate's cached block or a newly reserved one. */
@@ -225,8 +240,9 @@ export class Executor {
         return await plan.primitive.execute(this.#cursor(ks, touched), b);
       } catch (e) {
         const vt = toVtError(e);
-        // A stale graph: retry after a refresh, unless some shard already applied a write.
-        const safe = plan.kind === "read" || touched.size === 0;
+        // A stale graph: retry after a refresh, unless some shard already applied a write. DDL
+        // retries itself with its request id (#applyDdl); a new attempt here would get a new one.
+        const safe = plan.kind === "read" || (touched.size === 0 && plan.kind !== "ddl");
         if (vt.code !== "NOT_SERVING" || !safe || attempt >= RETRIES) throw vt;
         await this.#repairIfBehind(ks, vt);
         await this.#backoff(attempt);

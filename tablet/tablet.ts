@@ -7,19 +7,8 @@ import { unsupportedError } from "../topology/refusals.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-values.ts";
 import { checkResultValues } from "../topology/value-limits.ts";
-import {
-  appendCommit,
-  appendDdl,
-  dropTriggers,
-  formatPosition,
-  lastSeq,
-  listUserTables,
-  parsePosition,
-  quoteIdent,
-  readBinlog,
-  rebuildTriggers,
-  upgradeTriggers,
-} from "./binlog.ts";
+import { appendCommit, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
+import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
 import type {
@@ -27,8 +16,8 @@ import type {
   BoundQuery,
   DdlEntry,
   Envelope,
+  PreparedChange,
   QueryResult,
-  TableInfo,
   TabletConfig,
   TabletStatus,
   Target,
@@ -74,6 +63,8 @@ export class Tablet extends DurableObject<Env> {
   readonly #uid: string;
   #config: TabletConfig | null;
   #schemaIndex: number;
+  /** The write fence of an unresolved schema/vschema change (see schema-change.ts), or null. */
+  #fence: Fence | null;
   /** Statements executed since this instance started (operational counter, not persisted). */
   #served = 0;
   #counted: { seq: number; rows: number } | null = null;
@@ -98,6 +89,8 @@ export class Tablet extends DurableObject<Env> {
     this.#config = cfg === undefined ? null : (JSON.parse(cfg) as TabletConfig);
     this.#schemaIndex = Number(meta.get("schema_index") ?? "0");
     ctx.storage.transactionSync(() => upgradeTriggers(this.#sql, meta.get("triggers")));
+    const fence = meta.get("fence");
+    this.#fence = fence === undefined ? null : (JSON.parse(fence) as Fence);
     this.#tc = this.#totalChanges();
     this.#seenTc = this.#tc;
   }
@@ -124,6 +117,22 @@ export class Tablet extends DurableObject<Env> {
         shard: t.shard,
       });
     }
+  }
+
+  /** Writes wait (retryable NOT_SERVING, refused before anything ran) while a change holds the fence. */
+  #checkFence(t: Target, queries: readonly BoundQuery[]): void {
+    if (this.#fence === null || queries.every((q) => q.kind === "read")) return;
+    throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: a schema change is being applied; writes wait until it is`, {
+      servingVersion: this.#config?.version ?? 0,
+      shard: t.shard,
+      fenced: true,
+    });
+  }
+
+  #setFence(fence: Fence | null): void {
+    if (fence === null) this.#sql.exec("DELETE FROM _vt_meta WHERE k = 'fence'");
+    else this.#setMeta("fence", JSON.stringify(fence));
+    this.#fence = fence;
   }
 
   #run(q: BoundQuery): QueryResult {
@@ -198,6 +207,7 @@ export class Tablet extends DurableObject<Env> {
           throw vt;
         }
       });
+      this.#checkFence(target, queries);
       this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");
       let ok = false;
@@ -232,49 +242,56 @@ export class Tablet extends DurableObject<Env> {
   /**
    * Brings the tablet to `config` and applies the schema entries it has not applied yet, in
    * order, each with its binlog event in its own transaction. An entry that fails is reported
-   * and nothing of it stays.
+   * and nothing of it stays. `keep` is the token of the keyspace's unresolved change as the
+   * Topology knows it (null: none); a fence it does not name, or whose entry is now applied, is
+   * dropped.
    */
-  sync(config: TabletConfig, ddl: DdlEntry[]): Envelope<TabletStatus> {
+  sync(config: TabletConfig, ddl: DdlEntry[], keep: string | null = null): Envelope<TabletStatus> {
+    return this.#schemaWork(() => {
+      this.#adopt(config, ddl);
+      if (this.#fence !== null && !fenceHolds(this.#fence, keep, this.#schemaIndex)) this.#setFence(null);
+      return this.#status();
+    });
+  }
+
+  /**
+   * Phase one of a change: catches up on `ddl`, tries `entry` (when given) in a transaction that
+   * is rolled back, and only if it succeeds holds the write fence `token` until a later sync
+   * releases it. Answers the tables as they would be after the entry and the tables holding rows.
+   */
+  prepareChange(config: TabletConfig, ddl: DdlEntry[], token: string, entry: DdlEntry | null): Envelope<PreparedChange> {
+    return this.#schemaWork(() => {
+      this.#adopt(config, ddl);
+      if (entry !== null && entry.index !== this.#schemaIndex + 1) {
+        throw new VtError("INTERNAL", `schema entry ${entry.index} prepared at schema index ${this.#schemaIndex}`);
+      }
+      const tables = entry === null ? tableInfos(this.#sql) : tryEntry(this.ctx.storage, entry);
+      this.#setFence({ token, index: entry?.index ?? null });
+      return { status: this.#status(), tables, nonEmpty: nonEmptyTables(this.#sql) };
+    });
+  }
+
+  #schemaWork<T>(fn: () => T): Envelope<T> {
     try {
-      return this.#sync(config, ddl);
+      return envelope(fn);
     } finally {
       this.#tc = this.#totalChanges();
       this.#seenTc = this.#tc;
     }
   }
 
-  #sync(config: TabletConfig, ddl: DdlEntry[]): Envelope<TabletStatus> {
-    return envelope(() => {
-      if (this.#config !== null && (this.#config.keyspace !== config.keyspace || this.#config.shard !== config.shard)) {
-        throw new VtError("INVALID_ARGUMENT", `tablet ${this.#uid} already belongs to ${this.#config.keyspace}/${this.#config.shard}`);
-      }
-      for (const entry of [...ddl].sort((a, b) => a.index - b.index)) {
-        if (entry.index <= this.#schemaIndex) continue;
-        if (entry.index !== this.#schemaIndex + 1) {
-          throw new VtError("INTERNAL", `schema entry ${entry.index} arrived before ${this.#schemaIndex + 1}`);
-        }
-        this.ctx.storage.transactionSync(() => {
-          // The binlog triggers name every column: drop them first (ALTER TABLE … DROP COLUMN
-          // refuses a column a trigger uses), rebuild them after.
-          dropTriggers(this.#sql);
-          try {
-            this.#sql.exec(entry.sql);
-          } catch (e) {
-            throw fromSqliteError(e);
-          }
-          rebuildTriggers(this.#sql);
-          appendDdl(this.#sql, entry.sql);
-          appendCommit(this.#sql);
-          this.#setMeta("schema_index", String(entry.index));
-        });
-        this.#schemaIndex = entry.index;
-      }
-      if (JSON.stringify(config) !== JSON.stringify(this.#config)) {
-        this.#setMeta("config", JSON.stringify(config));
-        this.#config = config;
-      }
-      return this.#status();
+  #adopt(config: TabletConfig, ddl: readonly DdlEntry[]): void {
+    if (this.#config !== null && (this.#config.keyspace !== config.keyspace || this.#config.shard !== config.shard)) {
+      throw new VtError("INVALID_ARGUMENT", `tablet ${this.#uid} already belongs to ${this.#config.keyspace}/${this.#config.shard}`);
+    }
+    this.#schemaIndex = catchUp(this.ctx.storage, ddl, this.#schemaIndex, (index) => {
+      this.#setMeta("schema_index", String(index));
+      this.#schemaIndex = index;
     });
+    if (JSON.stringify(config) !== JSON.stringify(this.#config)) {
+      this.#setMeta("config", JSON.stringify(config));
+      this.#config = config;
+    }
   }
 
   readBinlog(from: string | null, limit = 1000): Envelope<BinlogChunk> {
@@ -287,20 +304,6 @@ export class Tablet extends DurableObject<Env> {
 
   status(): Envelope<TabletStatus> {
     return envelope(() => this.#status());
-  }
-
-  #tables(): TableInfo[] {
-    return listUserTables(this.#sql).map((name) => ({
-      name,
-      sql: this.#sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().sql,
-      columns: this.#sql
-        .exec<{ name: string; type: string; pk: number; notnull: number }>(
-          "SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?)",
-          name,
-        )
-        .toArray()
-        .map((c) => ({ name: c.name, type: c.type, pk: c.pk, notNull: c.notnull === 1 })),
-    }));
   }
 
   /**
@@ -337,7 +340,7 @@ export class Tablet extends DurableObject<Env> {
   }
 
   #status(): TabletStatus {
-    const tables = this.#tables();
+    const tables = tableInfos(this.#sql);
     return {
       uid: this.#uid,
       config: this.#config,
@@ -345,6 +348,7 @@ export class Tablet extends DurableObject<Env> {
       rowCount: this.#rowCount(),
       bytes: this.#sql.databaseSize,
       schemaIndex: this.#schemaIndex,
+      fence: this.#fence?.token ?? null,
       served: this.#served,
       tables,
     };

@@ -91,9 +91,20 @@ export interface TabletStatus {
   readonly rowCount: number;
   readonly bytes: number;
   readonly schemaIndex: number;
+  /** The token of the change whose write fence the tablet holds, or null. */
+  readonly fence: string | null;
   /** Statements executed since the instance started (in memory only). */
   readonly served: number;
   readonly tables: TableInfo[];
+}
+
+/** A tablet's answer to phase one of a schema or vschema change. */
+export interface PreparedChange {
+  readonly status: TabletStatus;
+  /** The tables as they would be after the entry (as they are, for a fence alone). */
+  readonly tables: TableInfo[];
+  /** User tables holding at least one row on this shard. */
+  readonly nonEmpty: string[];
 }
 
 /**

@@ -2,15 +2,25 @@
 // schema history (DDL applied so far, replayed onto shards created later) and the versioned
 // serving graph. Changes are serialised through one queue: DDL fans out to tablets while
 // holding it, so two DDLs never reach shards in different orders.
+//
+// A DDL (and a vschema change that could re-route rows) is two-phase: every shard first tries it
+// and fences writes (prepare); only when all succeeded is it recorded in the history (the single
+// source of truth) and applied everywhere; otherwise it is aborted and leaves no trace. The
+// change is recorded as pending (pending.ts) before any shard is asked, so a Topology that stops
+// anywhere resolves it later, from its alarm or its next change to the keyspace.
 
 import { DurableObject } from "cloudflare:workers";
 import { tabletStub } from "../tablet/naming.ts";
-import type { DdlEntry, Envelope, TableInfo, TabletStatus } from "../tablet/types.ts";
+import type { DdlEntry, Envelope, PreparedChange, TableInfo, TabletConfig, TabletStatus } from "../tablet/types.ts";
 import { errorBody, toVtError, VtError } from "./errors.ts";
-import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type TopologyView } from "./graph.ts";
+import { crashPoint, InjectedFault, tabletFault, type TabletOp } from "./failpoints.ts";
+import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type ShardGraph, type TopologyView } from "./graph.ts";
 import { setOwn } from "./own.ts";
 import { evenShards, formatKeyRange, parseKeyRange, validateShardSet } from "./keyrange.ts";
+import { PendingChanges } from "./pending.ts";
+import { unsupportedError } from "./refusals.ts";
 import { defaultVSchema, validateVSchema, type TableVSchema, type VSchema } from "./vschema.ts";
+import { carryOver, checkVSchemaColumns, reroutedTables } from "./vschema-checks.ts";
 
 const TOPOLOGY_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_topo_meta (
@@ -50,6 +60,23 @@ export interface DdlRequest {
   readonly addTable?: { readonly name: string; readonly entry: TableVSchema };
   /** A table whose auto-added vschema entry goes away (DROP TABLE). */
   readonly dropTable?: string;
+  /** The gate's id for this request: a retry with the same id learns the first attempt's outcome. */
+  readonly requestId?: string;
+}
+
+/** When the alarm looks again at a change it could not resolve. */
+const RESOLVE_RETRY_MS = 2_000;
+
+interface ShardOutcome<T> {
+  readonly shard: string;
+  readonly value?: T;
+  readonly error?: VtError;
+}
+
+function randomToken(): string {
+  const b = new Uint8Array(12);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 function envelope<T>(fn: () => Promise<T>): Promise<Envelope<T>> {
@@ -66,12 +93,14 @@ function unwrap<T>(env: Envelope<T>): T {
 
 export class Topology extends DurableObject<Env> {
   readonly #sql: SqlStorage;
+  readonly #pending: PendingChanges;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     this.#sql.exec(TOPOLOGY_SCHEMA);
+    this.#pending = new PendingChanges(this.#sql);
   }
 
   /** Runs `fn` after every change queued before it (changes await tablets, so the input gate is not enough). */
@@ -135,20 +164,122 @@ export class Topology extends DurableObject<Env> {
     return { version: this.#version(), keyspaces };
   }
 
-  /** Pushes the keyspace's config and schema to each of its tablets (all of them when `only` is absent). */
-  async #syncTablets(ks: KeyspaceGraph, only?: readonly string[]): Promise<TabletStatus[]> {
+  #config(ks: KeyspaceGraph, s: ShardGraph): TabletConfig {
+    return { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version };
+  }
+
+  /** One tablet call of a change fan-out (where the failpoints sit). */
+  async #tabletCall<T>(op: TabletOp, shard: string, call: () => Promise<Envelope<T>>): Promise<T> {
+    if (tabletFault(op, shard, "before")) throw new InjectedFault(`${op} to ${shard} lost`);
+    const res = await call();
+    if (tabletFault(op, shard, "after")) throw new InjectedFault(`answer to ${op} from ${shard} lost`);
+    return unwrap(res);
+  }
+
+  /** Runs `call` on every shard and waits for all of them, failed or not, in shard order. */
+  async #fanOut<T>(ks: KeyspaceGraph, op: TabletOp, call: (s: ShardGraph) => Promise<Envelope<T>>): Promise<ShardOutcome<T>[]> {
+    const settled = await Promise.allSettled(ks.shards.map((s) => this.#tabletCall(op, s.name, () => call(s))));
+    return settled.map((r, i) => {
+      const shard = ks.shards[i]?.name ?? "?";
+      return r.status === "fulfilled" ? { shard, value: r.value } : { shard, error: toVtError(r.reason) };
+    });
+  }
+
+  /** Syncs every tablet of the keyspace to its config and history, reconciling fences with the pending change. */
+  #syncAll(ks: KeyspaceGraph): Promise<ShardOutcome<TabletStatus>[]> {
     const ddl = this.#ddl(ks.name);
-    const shards = ks.shards.filter((s) => !only || only.includes(s.name));
-    return Promise.all(
-      shards.map(async (s) =>
-        unwrap(
-          await tabletStub(this.env.TABLET, ks.name, s.name).sync(
-            { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version },
-            ddl,
-          ),
-        ),
-      ),
-    );
+    const keep = this.#pending.keep(ks.name);
+    return this.#fanOut(ks, "sync", (s) => tabletStub(this.env.TABLET, ks.name, s.name).sync(this.#config(ks, s), ddl, keep));
+  }
+
+  /** Pushes the keyspace's config and schema to each of its tablets; the first failure is thrown. */
+  async #syncTablets(ks: KeyspaceGraph): Promise<TabletStatus[]> {
+    const out = await this.#syncAll(ks);
+    const failed = out.find((o) => o.error);
+    if (failed?.error) throw failed.error;
+    return out.flatMap((o) => (o.value ? [o.value] : []));
+  }
+
+  /**
+   * Finishes the keyspace's pending change as far as its tablets let it: an undecided one is
+   * aborted, a decided one applied; fences are released. Answers the shards that still failed
+   * (then the alarm tries again).
+   */
+  async #resolve(keyspace: string): Promise<ShardOutcome<TabletStatus>[]> {
+    const p = this.#pending.get(keyspace);
+    if (!p) return [];
+    const ks = this.#keyspace(keyspace);
+    if (!ks) {
+      this.#pending.delete(keyspace);
+      return [];
+    }
+    if (p.phase === "prepare") this.#pending.setPhase(keyspace, "release");
+    const out = await this.#syncAll(ks);
+    const failed = out.filter((o) => o.error || (p.phase === "apply" && p.index !== null && (o.value?.schemaIndex ?? 0) < p.index));
+    if (failed.length === 0) this.#pending.delete(keyspace);
+    else await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
+    return failed;
+  }
+
+  /** Resolves the keyspace's pending change or answers NOT_SERVING saying what it waits for. */
+  async #settle(keyspace: string): Promise<void> {
+    const p = this.#pending.get(keyspace);
+    if (!p) return;
+    const failed = await this.#resolve(keyspace);
+    const first = failed[0];
+    if (!first) return;
+    const what = p.phase === "apply" ? `schema entry ${p.index ?? "?"} is still being applied` : "an aborted change is still being undone";
+    throw new VtError("NOT_SERVING", `keyspace ${keyspace}: ${what} on shard ${first.shard} (${first.error?.message ?? "behind"}); it is retried automatically, retry later`, {
+      shard: first.shard,
+    });
+  }
+
+  /** Re-drives every unresolved change (set whenever one is recorded or could not be finished). */
+  override async alarm(): Promise<void> {
+    await this.#serial(async () => {
+      for (const keyspace of this.#pending.keyspaces()) {
+        try {
+          await this.#resolve(keyspace);
+        } catch {
+          await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
+        }
+      }
+    });
+  }
+
+  /** Records a change as pending (before any tablet hears of it) and arms the alarm that finishes it. */
+  async #begin(keyspace: string, kind: "ddl" | "vschema", index: number | null, request: string | null): Promise<string> {
+    const token = randomToken();
+    this.#pending.insert({ keyspace, token, kind, phase: "prepare", index, request });
+    await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
+    crashPoint("recorded");
+    return token;
+  }
+
+  /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
+  async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
+    const ddl = this.#ddl(ks.name);
+    const out = await this.#fanOut(ks, "prepare", (s) => tabletStub(this.env.TABLET, ks.name, s.name).prepareChange(this.#config(ks, s), ddl, token, entry));
+    crashPoint("prepared");
+    const failed = out.filter((o) => o.error);
+    // A refusal by the shard's data beats a shard that did not answer: it is the reason to report.
+    const first = failed.find((o) => o.error && !o.error.retryable) ?? failed[0];
+    if (first?.error) {
+      await this.#abort(ks.name);
+      const { code, message, retryable: _r, ...fields } = errorBody(first.error);
+      const what = entry ? "the DDL" : "the vschema change";
+      throw new VtError(code, `${what} was refused by shard ${first.shard} and applied on no shard: ${message}`, {
+        ...fields,
+        shard: first.shard,
+        applied: false,
+      });
+    }
+    return out.flatMap((o) => (o.value ? [o.value] : []));
+  }
+
+  async #abort(keyspace: string): Promise<void> {
+    this.#pending.setPhase(keyspace, "release");
+    await this.#resolve(keyspace);
   }
 
   async #bootstrap(): Promise<void> {
@@ -203,85 +334,140 @@ export class Topology extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Replaces a keyspace's vschema. Vindex columns must exist in the tables that exist
+   * (INVALID_ARGUMENT); a change of where a table's rows live (vindex column, vindex, kind) is
+   * allowed only while the table is empty on every shard, checked under a write fence so no row
+   * lands by the old placement after the check.
+   */
   applyVSchema(keyspace: string, input: unknown): Promise<Envelope<ServingGraph>> {
     return envelope(() =>
       this.#serial(async () => {
         await this.#bootstrap();
+        if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
+        const given = validateVSchema(input);
+        await this.#settle(keyspace);
         const ks = this.#keyspace(keyspace);
         if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
-        const vschema = validateVSchema(input);
-        if (!vschema.sharded && ks.shards.length > 1) {
+        if (!given.sharded && ks.shards.length > 1) {
           throw new VtError("INVALID_ARGUMENT", `keyspace "${keyspace}" has ${ks.shards.length} shards, so its vschema must be sharded`);
         }
-        this.ctx.storage.transactionSync(() => {
-          this.#sql.exec("UPDATE _vt_topo_keyspaces SET vschema = ?, auto_tables = '[]' WHERE name = ?", JSON.stringify(vschema), keyspace);
+        const row = this.#sql.exec<{ auto_tables: string }>("SELECT auto_tables FROM _vt_topo_keyspaces WHERE name = ?", keyspace).one();
+        const { vschema, auto } = given.sharded ? carryOver(ks.vschema, given, ks.tables, JSON.parse(row.auto_tables) as string[]) : { vschema: given, auto: [] };
+        checkVSchemaColumns(vschema, ks.tables);
+        const moved = ks.shards.length > 1 ? reroutedTables(ks.vschema, vschema, ks.tables) : [];
+        const commit = (): void => {
+          this.#sql.exec("UPDATE _vt_topo_keyspaces SET vschema = ?, auto_tables = ? WHERE name = ?", JSON.stringify(vschema), JSON.stringify(auto), keyspace);
           this.#bump(keyspace);
+        };
+        if (moved.length === 0) {
+          this.ctx.storage.transactionSync(commit);
+          const updated = this.#keyspace(keyspace);
+          if (updated) await this.#syncTablets(updated);
+          return this.#graph();
+        }
+        const token = await this.#begin(keyspace, "vschema", null, null);
+        const prepared = await this.#prepare(ks, token, null);
+        const holding = moved.filter((t) => prepared.some((p) => p.nonEmpty.some((n) => n.toLowerCase() === t.toLowerCase())));
+        if (holding.length > 0) {
+          await this.#abort(keyspace);
+          throw unsupportedError(
+            "VD2101",
+            `vschema change of ${holding.join(", ")}: the new vindexes would place rows elsewhere, and the table holds rows (they would stay where the old vindexes put them); move rows with Reshard or MoveTables, or change the vschema while the table is empty`,
+            { tables: holding },
+          );
+        }
+        this.ctx.storage.transactionSync(() => {
+          commit();
+          this.#pending.setPhase(keyspace, "release");
         });
-        const updated = this.#keyspace(keyspace);
-        if (updated) await this.#syncTablets(updated);
+        crashPoint("decided");
+        await this.#resolve(keyspace);
         return this.#graph();
       }),
     );
   }
 
   /**
-   * Applies one DDL statement to every shard of a keyspace and records it. The first shard
-   * validates it: if it fails there, nothing is recorded and the error is returned as is.
+   * Applies one DDL statement to every shard of a keyspace, or to none. Every shard tries it
+   * under a write fence; only when all succeeded is it recorded (with any vschema entry it adds)
+   * and applied. A refusal answers the refusing shard's error and leaves no trace. Once recorded
+   * it answers success: a shard that fails to apply it (it tried it, under the fence, so only for
+   * transient reasons) keeps refusing writes until the alarm has applied it there.
    */
   applyDdl(req: DdlRequest): Promise<Envelope<ServingGraph>> {
     return envelope(() =>
       this.#serial(async () => {
         await this.#bootstrap();
+        if (!this.#keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
+        const request = req.requestId ?? null;
+        if (request !== null && this.#pending.decided(req.keyspace, request)) {
+          await this.#resolve(req.keyspace);
+          return this.#graph();
+        }
+        await this.#settle(req.keyspace);
         const ks = this.#keyspace(req.keyspace);
         if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
-        const first = ks.shards[0];
-        if (!first) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
+        if (ks.shards.length === 0) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
         const entry: DdlEntry = { index: ks.schemaIndex + 1, sql: req.sql };
-        const ddl = [...this.#ddl(ks.name), entry];
-        const status = unwrap(
-          await tabletStub(this.env.TABLET, ks.name, first.name).sync(
-            { keyspace: ks.name, shard: first.name, keyRange: first.keyRange, serving: first.serving, version: ks.version },
-            ddl,
-          ),
-        );
+        const token = await this.#begin(ks.name, "ddl", entry.index, request);
+        const prepared = await this.#prepare(ks, token, entry);
+        const tables = prepared[0]?.tables ?? [];
+        const { vschema, auto } = this.#vschemaAfter(ks, req, tables);
+        try {
+          checkVSchemaColumns(vschema, Object.fromEntries(tables.map((t) => [t.name.toLowerCase(), t])));
+        } catch (e) {
+          await this.#abort(ks.name);
+          throw e;
+        }
         this.ctx.storage.transactionSync(() => {
           this.#sql.exec("INSERT INTO _vt_topo_schema (keyspace, idx, sql) VALUES (?, ?, ?)", ks.name, entry.index, entry.sql);
+          if (request !== null) this.#pending.recordRequest(ks.name, request, entry.index);
           this.#sql.exec("DELETE FROM _vt_topo_tables WHERE keyspace = ?", ks.name);
-          for (const t of status.tables) {
+          for (const t of tables) {
             this.#sql.exec("INSERT INTO _vt_topo_tables (keyspace, name, info) VALUES (?, ?, ?)", ks.name, t.name.toLowerCase(), JSON.stringify(t));
           }
-          const row = this.#sql.exec<{ auto_tables: string }>("SELECT auto_tables FROM _vt_topo_keyspaces WHERE name = ?", ks.name).one();
-          let auto = JSON.parse(row.auto_tables) as string[];
-          const vschema: VSchema = structuredClone(ks.vschema);
-          if (req.addTable && status.tables.some((t) => t.name.toLowerCase() === req.addTable?.name.toLowerCase())) {
-            setOwn(vschema.tables, req.addTable.name, req.addTable.entry);
-            auto.push(req.addTable.name);
-          }
-          if (req.dropTable !== undefined) {
-            const drop = req.dropTable.toLowerCase();
-            for (const name of auto.filter((n) => n.toLowerCase() === drop)) delete vschema.tables[name];
-            auto = auto.filter((n) => n.toLowerCase() !== drop);
-          }
           this.#sql.exec("UPDATE _vt_topo_keyspaces SET vschema = ?, auto_tables = ? WHERE name = ?", JSON.stringify(vschema), JSON.stringify(auto), ks.name);
+          this.#pending.setPhase(ks.name, "apply");
           this.#bump(ks.name);
         });
-        const updated = this.#keyspace(ks.name);
-        if (updated) await this.#syncTablets(updated);
+        crashPoint("decided");
+        await this.#resolve(ks.name);
+        crashPoint("applied");
         return this.#graph();
       }),
     );
   }
 
+  /** The keyspace's vschema and auto-added tables after a DDL that leaves `tables`. */
+  #vschemaAfter(ks: KeyspaceGraph, req: DdlRequest, tables: readonly TableInfo[]): { vschema: VSchema; auto: string[] } {
+    const row = this.#sql.exec<{ auto_tables: string }>("SELECT auto_tables FROM _vt_topo_keyspaces WHERE name = ?", ks.name).one();
+    let auto = JSON.parse(row.auto_tables) as string[];
+    const vschema: VSchema = structuredClone(ks.vschema);
+    if (req.addTable && tables.some((t) => t.name.toLowerCase() === req.addTable?.name.toLowerCase())) {
+      setOwn(vschema.tables, req.addTable.name, req.addTable.entry);
+      auto.push(req.addTable.name);
+    }
+    if (req.dropTable !== undefined) {
+      const drop = req.dropTable.toLowerCase();
+      for (const name of auto.filter((n) => n.toLowerCase() === drop)) delete vschema.tables[name];
+      auto = auto.filter((n) => n.toLowerCase() !== drop);
+    }
+    return { vschema, auto };
+  }
+
   /**
-   * Re-sends a keyspace's config and schema to its tablets. Gates call it when a tablet answers
-   * NOT_SERVING with a version older than the graph's (a sync that did not reach it).
+   * Re-sends a keyspace's config and schema to its tablets (finishing a pending change first).
+   * Gates call it when a tablet answers NOT_SERVING with a version older than the graph's (a
+   * sync that did not reach it).
    */
   repair(keyspace: string): Promise<Envelope<ServingGraph>> {
     return envelope(() =>
       this.#serial(async () => {
+        if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
+        await this.#resolve(keyspace);
         const ks = this.#keyspace(keyspace);
-        if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
-        await this.#syncTablets(ks);
+        if (ks) await this.#syncTablets(ks);
         return this.#graph();
       }),
     );

@@ -5,7 +5,7 @@ import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
-import { tableVSchema } from "../../topology/vschema.ts";
+import { tableVSchema, type TableVSchema } from "../../topology/vschema.ts";
 import { Ddl } from "../engine/ddl.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import type { ParsedStatement } from "../sql/parse.ts";
@@ -13,7 +13,7 @@ import { kw, textOf, tableRef } from "./ast.ts";
 import { own } from "../../topology/own.ts";
 import { keyspaceKeys, systemLookupDdl, systemLookupTable } from "./unique-keys.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
-import type { TableVSchema } from "../../topology/vschema.ts";
+import { checkForeignKey, foreignKeysOf } from "./foreign-keys.ts";
 
 export const DDL_TYPES = new Set([
   "create_table_stmt",
@@ -49,21 +49,52 @@ function primaryKey(s: Extract<Node, { type: "create_table_stmt" }>): string[] {
   return [];
 }
 
+/** Declared column types of a CREATE TABLE (lower-cased names). */
+function declaredTypes(ps: ParsedStatement, items: readonly Node[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of items) {
+    if (item.type === "column_definition") out.set(item.name.name.toLowerCase(), item.dataType ? textOf(ps, item.dataType) : "");
+  }
+  return out;
+}
+
+/** A column's declared type in the keyspace's schema. */
+function schemaType(ks: KeyspaceGraph, table: string, column: string): string | undefined {
+  const info = Object.hasOwn(ks.tables, table.toLowerCase()) ? ks.tables[table.toLowerCase()] : undefined;
+  return info?.columns.find((c) => c.name.toLowerCase() === column.toLowerCase())?.type;
+}
+
+/** Refuses the statement's foreign keys that SQLite could not check on one shard (foreign-keys.ts). */
+function checkForeignKeys(ks: KeyspaceGraph, table: string, entry: TableVSchema | undefined, pk: readonly string[], items: readonly Node[], own?: Map<string, string>): void {
+  for (const fk of foreignKeysOf(items)) {
+    checkForeignKey(ks, table, entry, pk, fk, (t, c) => (t.toLowerCase() === table.toLowerCase() && own?.has(c.toLowerCase()) ? own.get(c.toLowerCase()) : schemaType(ks, t, c)));
+  }
+}
+
 export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
   const sql = ps.text.slice(ps.range[0], ps.range[1]);
+  if (s.type === "create_table_stmt" && s.kind !== undefined && kw(s.kind.kindKw).toUpperCase() === "VIRTUAL") {
+    // Writes to a virtual table fire no triggers, so they could not reach the binlog.
+    throw unsupportedError("VD2104", "CREATE VIRTUAL TABLE (fts5, rtree, …): its writes cannot be recorded in the binlog, so replication and resharding would lose them");
+  }
   if (!ks.sharded) return new Ddl(sql);
   switch (s.type) {
     case "create_table_stmt": {
       if (s.kind) throw unsupportedError("VD1090", `CREATE ${kw(s.kind.kindKw)} TABLE in a sharded keyspace`);
       if (s.clauses.some((c) => c.type === "as_clause")) throw unsupportedError("VD1091", "CREATE TABLE … AS SELECT in a sharded keyspace");
       const name = tableRef(s.name as Node).name;
-      const entry = tableVSchema(ks.vschema, name);
-      if (entry) return new Ddl(withSystemLookups(sql, name, entry.column_vindexes?.[0]?.column, entry));
-      if (own(ks.tables, name.toLowerCase()) && s.ifNotExistsKw) return new Ddl(sql);
       const pk = primaryKey(s);
+      const items = (s.columns?.expr.items ?? []) as Node[];
+      const existing = tableVSchema(ks.vschema, name);
+      if (existing) {
+        checkForeignKeys(ks, name, existing, pk, items, declaredTypes(ps, items));
+        return new Ddl(withSystemLookups(sql, name, existing.column_vindexes?.[0]?.column, existing));
+      }
+      if (own(ks.tables, name.toLowerCase()) && s.ifNotExistsKw) return new Ddl(sql);
       const vindex = Object.keys(ks.vschema.vindexes)[0];
       const column = pk[0];
+      if (column && vindex) checkForeignKeys(ks, name, { column_vindexes: [{ column, name: vindex }] }, pk, items, declaredTypes(ps, items));
       if (!column || !vindex) {
         const why = !column ? "has no primary key" : `cannot use a vindex: keyspace ${ks.name} defines none`;
         throw new VtError(
@@ -95,6 +126,10 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         }
         if (a.type === "alter_action_drop_column" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
           throw unsupportedError("VD1094", `dropping the vindex column ${vcol} of ${name}`);
+        }
+        if (a.type === "alter_action_add_column") {
+          const col = a.column as Node;
+          checkForeignKeys(ks, name, t, [], [col], declaredTypes(ps, [col]));
         }
       }
       return new Ddl(sql);

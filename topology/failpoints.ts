@@ -1,0 +1,60 @@
+// Failpoints in the Topology's change fan-out (as Vitess/TiDB failpoints): named places where a
+// test makes a tablet call fail, or the Topology stop as if its process died, to prove that every
+// interleaving converges. They are inert unless a test in the same isolate arms them; nothing a
+// request carries can arm one.
+
+/** Where the Topology can stop mid-change (the durable state it leaves is what a crash leaves). */
+export type CrashStep = "recorded" | "prepared" | "decided" | "applied";
+
+/** A tablet call the fan-out makes: validating+fencing, or syncing (apply / release). */
+export type TabletOp = "prepare" | "sync";
+
+export interface TabletFault {
+  readonly op: TabletOp;
+  readonly shard: string;
+  /** "before": the call never reaches the tablet; "after": it ran there but the answer was lost. */
+  readonly when: "before" | "after";
+  /** How many matching calls fail (then the fault is spent). */
+  times: number;
+}
+
+interface Armed {
+  crashAt: CrashStep | null;
+  tablet: TabletFault[];
+}
+
+const armed: Armed = { crashAt: null, tablet: [] };
+
+/** Arms faults for the next changes (tests only); `disarm` clears them. */
+export function arm(faults: { crashAt?: CrashStep; tablet?: readonly TabletFault[] }): void {
+  armed.crashAt = faults.crashAt ?? null;
+  armed.tablet = (faults.tablet ?? []).map((f) => ({ ...f }));
+}
+
+export function disarm(): void {
+  armed.crashAt = null;
+  armed.tablet = [];
+}
+
+/** Thrown where a failpoint fires: carries `retryable` like a Durable Object reset does. */
+export class InjectedFault extends Error {
+  readonly retryable = true;
+  constructor(what: string) {
+    super(`injected fault: ${what}`);
+  }
+}
+
+/** Stops the Topology at `step` when armed there (once). */
+export function crashPoint(step: CrashStep): void {
+  if (armed.crashAt !== step) return;
+  armed.crashAt = null;
+  throw new InjectedFault(`topology stopped after step "${step}"`);
+}
+
+/** Whether the call `op` to `shard` fails at `when` (consumes one use of a matching fault). */
+export function tabletFault(op: TabletOp, shard: string, when: "before" | "after"): boolean {
+  const f = armed.tablet.find((x) => x.op === op && x.shard === shard && x.when === when && x.times > 0);
+  if (!f) return false;
+  f.times -= 1;
+  return true;
+}

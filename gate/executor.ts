@@ -2,7 +2,7 @@
 // VCursor backed by tablet RPC, and recovers from a stale cache (refresh, re-plan, retry) only
 // where a retry cannot apply anything twice.
 
-import { toVtError, VtError } from "../topology/errors.ts";
+import { errorBody, toVtError, VtError } from "../topology/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import type { KeyspaceGraph, ServingGraph, TopologyView } from "../topology/graph.ts";
 import { toJsonValue, type SqlValue } from "../topology/sql-values.ts";
@@ -14,6 +14,7 @@ import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
 import type { VCursor } from "./engine/primitive.ts";
 import { PlanCache, type Plan } from "./planner/plan.ts";
 import { Bindings, render } from "./sql/template.ts";
+import { parseOne } from "./sql/parse.ts";
 import { PointRoute } from "./engine/point-route.ts";
 import { concatResults, Route } from "./engine/route.ts";
 import { Insert } from "./engine/insert.ts";
@@ -286,6 +287,53 @@ export class Executor {
       }
       return out;
     }
+    const runs = ddlRuns(statements);
+    if (runs.length > 1 || runs[0]?.ddl) return this.#transactionWithDdl(keyspace, statements, runs);
+    return this.#transaction(keyspace, statements);
+  }
+
+  /**
+   * A transactional batch holding DDL runs as consecutive parts, in order, each all or nothing
+   * on its own: a DDL through the Topology (every shard or none), a run of other statements as
+   * one single-shard transaction (one statement alone: as it runs outside a batch). The first
+   * part that fails stops the batch; its error says which statements were applied (`committed`:
+   * the statements before the failing part) and nothing of the failing part is.
+   */
+  async #transactionWithDdl(keyspace: string | undefined, statements: readonly Statement[], runs: readonly BatchRun[]): Promise<QueryResult[]> {
+    const out: QueryResult[] = [];
+    for (const run of runs) {
+      const part = statements.slice(run.from, run.to);
+      try {
+        const lone = part.length === 1 ? part[0] : undefined;
+        if (lone && (run.ddl || (await this.#runsAlone(keyspace, lone)))) out.push(await this.execute(keyspace, lone));
+        else out.push(...(await this.#transaction(keyspace, part)));
+      } catch (e) {
+        const vt = toVtError(e);
+        const inner = vt["statementIndex"];
+        const at = run.from + (typeof inner === "number" ? inner : 0);
+        const applied = run.from === 0 ? "no statement was applied" : `statements 0 to ${run.from - 1} were applied (each DDL, and each run of other statements, commits on its own)`;
+        throw new VtError(vt.code, `batch stopped at statement ${at}: ${applied}, nothing of statements ${run.from} to ${run.to - 1} was: ${vt.message}`, {
+          ...errorFields(vt),
+          statementIndex: at,
+          committed: run.from,
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Whether a statement is all or nothing on its own without a shard transaction: a read, or a
+   * write to a reference table (every copy, the first first: one it refuses changes no copy).
+   */
+  async #runsAlone(keyspace: string | undefined, st: Statement): Promise<boolean> {
+    const { plan } = await this.#plan(keyspace, st.sql, false);
+    const p = plan.primitive instanceof PointRoute ? plan.primitive.point : plan.primitive;
+    return plan.kind === "read" || (p instanceof Route && p.spec.opcode === "all");
+  }
+
+  /** One single-shard SQLite transaction: all statements commit or none (multi-shard is UNSUPPORTED). */
+  async #transaction(keyspace: string | undefined, statements: readonly Statement[]): Promise<QueryResult[]> {
     for (let attempt = 0; ; attempt++) {
       const ks = await this.keyspace(keyspace, attempt > 0);
       const queries: BoundQuery[] = [];
@@ -369,6 +417,40 @@ export class Executor {
     const ks = await this.keyspace(keyspace, true);
     return { keyspace: ks.name, vschema: ks.vschema };
   }
+}
+
+/** A stretch of a batch: one DDL statement, or consecutive other statements. */
+interface BatchRun {
+  readonly ddl: boolean;
+  readonly from: number;
+  readonly to: number;
+}
+
+const MAYBE_DDL = /\b(create|drop|alter)\b/i;
+
+/** Splits a batch at its DDL statements (a statement that does not parse fails here, before anything runs). */
+function ddlRuns(statements: readonly Statement[]): BatchRun[] {
+  if (!statements.some((st) => MAYBE_DDL.test(st.sql))) return [{ ddl: false, from: 0, to: statements.length }];
+  const runs: BatchRun[] = [];
+  statements.forEach((st, i) => {
+    let ddl: boolean;
+    try {
+      ddl = /^(create|drop|alter)_/.test(parseOne(st.sql).stmt.type);
+    } catch (e) {
+      const vt = toVtError(e);
+      vt["statementIndex"] = i;
+      throw vt;
+    }
+    const last = runs.at(-1);
+    if (last && !ddl && !last.ddl) runs[runs.length - 1] = { ...last, to: i + 1 };
+    else runs.push({ ddl, from: i, to: i + 1 });
+  });
+  return runs;
+}
+
+function errorFields(vt: VtError): Record<string, unknown> {
+  const { code: _c, message: _m, retryable: _r, ...rest } = errorBody(vt);
+  return rest;
 }
 
 /** The one shard and query a plan needs, or undefined when it needs several (or is DDL). */

@@ -7,10 +7,10 @@ import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "
 
 export class Ddl implements Primitive {
   readonly sql: string;
-  readonly addTable: { name: string; entry: Required<Pick<TableVSchema, "column_vindexes">> } | undefined;
+  readonly addTable: { name: string; entry: TableVSchema } | undefined;
   readonly dropTable: string | undefined;
 
-  constructor(sql: string, addTable?: { name: string; entry: Required<Pick<TableVSchema, "column_vindexes">> }, dropTable?: string) {
+  constructor(sql: string, addTable?: { name: string; entry: TableVSchema }, dropTable?: string) {
     this.sql = sql;
     this.addTable = addTable;
     this.dropTable = dropTable;

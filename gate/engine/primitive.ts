@@ -1,6 +1,7 @@
 // A plan is a tree of small operators (as Vitess's engine primitives). Each reaches tablets
 // only through the VCursor, so unit tests can plug in a fake backed by in-memory databases.
 
+import type { TableVSchema } from "../../topology/vschema.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { BoundQuery, QueryResult } from "../../tablet/types.ts";
 import type { Bindings } from "../sql/template.ts";
@@ -20,7 +21,7 @@ export interface VCursor {
   /** Runs one statement through the gate on a keyspace (lookup vindex tables), as a client would. */
   lookupExecute(keyspace: string, sql: string, params: SqlValue[]): Promise<QueryResult>;
   /** Applies a DDL statement to every shard through the Topology. */
-  applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void>;
+  applyDdl(req: { sql: string; addTable?: { name: string; entry: TableVSchema }; dropTable?: string }): Promise<void>;
 }
 
 /** A node of VEXPLAIN output. */

@@ -1,5 +1,6 @@
 // DDL: applied to every shard through the Topology. A CREATE TABLE in a sharded keyspace
-// without a vschema entry gets one on the first primary-key column (⚑ DESIGN.md).
+// without a vschema entry gets one on the first primary-key column (⚑ DESIGN.md), or, when its
+// name starts with "__" (tools' bookkeeping tables), a reference entry.
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
@@ -92,6 +93,12 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         return new Ddl(withSystemLookups(sql, name, existing.column_vindexes?.[0]?.column, existing));
       }
       if (own(ks.tables, name.toLowerCase()) && s.ifNotExistsKw) return new Ddl(sql);
+      if (name.startsWith("__")) {
+        // Tools' bookkeeping tables (drizzle's __drizzle_migrations, …): small, read by every
+        // client, and often keyed by a column inserts leave NULL. A copy on every shard.
+        checkForeignKeys(ks, name, { type: "reference" }, pk, items, declaredTypes(ps, items));
+        return new Ddl(sql, { name, entry: { type: "reference" } });
+      }
       const vindex = Object.keys(ks.vschema.vindexes)[0];
       const column = pk[0];
       if (column && vindex) checkForeignKeys(ks, name, { column_vindexes: [{ column, name: vindex }] }, pk, items, declaredTypes(ps, items));

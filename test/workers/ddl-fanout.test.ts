@@ -121,4 +121,13 @@ describe("DDL fan-out", () => {
     const { history } = await expectConverged(ks);
     expect(history).toEqual(["CREATE TABLE t (id INTEGER PRIMARY KEY)"]);
   });
+
+  it("a virtual table reaching a tablet without the gate is refused by every shard (UNSUPPORTED VD2103) and recorded nowhere", async () => {
+    const ks = await keyspace(1);
+    const r = await topology().applyDdl({ keyspace: ks, sql: "CREATE VIRTUAL TABLE f USING fts5(a)" });
+    expect(r.ok ? null : r.error).toMatchObject({ code: "UNSUPPORTED", id: "VD2103", applied: false });
+    const { history, objects } = await expectConverged(ks);
+    expect(history).toEqual([]);
+    expect(objects).toEqual([]);
+  });
 });

@@ -3,6 +3,7 @@
 
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Envelope } from "../../tablet/types.ts";
 import { arm, disarm } from "../../topology/failpoints.ts";
 import { expectConverged, replayedObjects, settle, shardNames, shardOf, shardSchema, topology, topologyState } from "./ddl-helpers.ts";
 import { api, sql, sqlError } from "./helpers.ts";
@@ -124,7 +125,7 @@ describe("DDL fan-out", () => {
 
   it("a virtual table reaching a tablet without the gate is refused by every shard (UNSUPPORTED VD2103) and recorded nowhere", async () => {
     const ks = await keyspace(1);
-    const r = await topology().applyDdl({ keyspace: ks, sql: "CREATE VIRTUAL TABLE f USING fts5(a)" });
+    const r = (await topology().applyDdl({ keyspace: ks, sql: "CREATE VIRTUAL TABLE f USING fts5(a)" })) as Envelope<unknown>;
     expect(r.ok ? null : r.error).toMatchObject({ code: "UNSUPPORTED", id: "VD2103", applied: false });
     const { history, objects } = await expectConverged(ks);
     expect(history).toEqual([]);

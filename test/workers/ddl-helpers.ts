@@ -62,7 +62,8 @@ export async function topologyState(keyspace: string): Promise<TopologyState> {
   return runInDurableObject(topology(), (_i, state) => {
     const sql = state.storage.sql;
     const history = sql.exec<{ sql: string }>("SELECT sql FROM _vt_topo_schema WHERE keyspace = ? ORDER BY idx", keyspace).toArray().map((r) => r.sql);
-    const pending = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_topo_pending WHERE keyspace = ?", keyspace).one().n;
+    const hasPending = sql.exec("SELECT 1 FROM sqlite_master WHERE name = '_vt_topo_pending'").toArray().length > 0;
+    const pending = hasPending ? sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_topo_pending WHERE keyspace = ?", keyspace).one().n : 0;
     return { history, pending };
   });
 }

@@ -1,6 +1,6 @@
 // DDL: applied to every shard through the Topology. A CREATE TABLE in a sharded keyspace
 // without a vschema entry gets one on the first primary-key column (⚑ DESIGN.md), or, when its
-// name starts with "__" (tools' bookkeeping tables), a reference entry.
+// name starts with "__" and holds "migration" (migration tools' bookkeeping), a reference entry.
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
@@ -15,6 +15,9 @@ import { own } from "../../topology/own.ts";
 import { keyspaceKeys, systemLookupDdl, systemLookupTable } from "./unique-keys.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
 import { checkForeignKey, foreignKeysOf } from "./foreign-keys.ts";
+
+/** Names of migration tools' bookkeeping tables: `__` first, "migration" somewhere (any case). */
+const MIGRATIONS_TABLE = /^__.*migration/i;
 
 export const DDL_TYPES = new Set([
   "create_table_stmt",
@@ -93,9 +96,9 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         return new Ddl(withSystemLookups(sql, name, existing.column_vindexes?.[0]?.column, existing));
       }
       if (own(ks.tables, name.toLowerCase()) && s.ifNotExistsKw) return new Ddl(sql);
-      if (name.startsWith("__")) {
-        // Tools' bookkeeping tables (drizzle's __drizzle_migrations, …): small, read by every
-        // client, and often keyed by a column inserts leave NULL. A copy on every shard.
+      if (MIGRATIONS_TABLE.test(name)) {
+        // Migration tools' bookkeeping tables (drizzle's __drizzle_migrations, …): small, read by
+        // every client, and often keyed by a column inserts leave NULL. A copy on every shard.
         checkForeignKeys(ks, name, { type: "reference" }, pk, items, declaredTypes(ps, items));
         return new Ddl(sql, { name, entry: { type: "reference" } });
       }

@@ -10,6 +10,7 @@ import { checkResultValues } from "../topology/value-limits.ts";
 import { appendCommit, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
+import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
 import type {
   BinlogChunk,
@@ -45,17 +46,6 @@ function normalizeRow(row: unknown[]): SqlValue[] {
     if (v instanceof ArrayBuffer) row[i] = new Uint8Array(v);
   }
   return row as SqlValue[];
-}
-
-function hasUnsafeInteger(rows: SqlValue[][]): Set<number> {
-  const cols = new Set<number>();
-  for (const row of rows) {
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      if (typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v)) cols.add(i);
-    }
-  }
-  return cols;
 }
 
 export class Tablet extends DurableObject<Env> {
@@ -142,7 +132,7 @@ export class Tablet extends DurableObject<Env> {
     } catch (e) {
       throw fromSqliteError(e);
     }
-    const columns = cursor.columnNames;
+    let columns = cursor.columnNames;
     let rows: SqlValue[][];
     try {
       rows = Array.from(cursor.raw(), normalizeRow);
@@ -150,8 +140,12 @@ export class Tablet extends DurableObject<Env> {
       throw fromSqliteError(e);
     }
     checkResultValues(rows, columns);
-    const unsafe = hasUnsafeInteger(rows);
-    if (unsafe.size > 0) rows = this.#exactIntegers(q, columns.length, unsafe, rows);
+    const copied = q.kind === "read" ? undefined : fromQuotedCopies(columns, rows);
+    if (copied) ({ columns, rows } = copied);
+    else {
+      const unsafe = unsafeIntegerColumns(rows);
+      if (unsafe.size > 0) rows = this.#exactIntegers(q, columns.length, unsafe, rows);
+    }
     const result: QueryResult = { columns, rows, rowsAffected: 0 };
     if (q.kind !== "read") {
       // As text: sql.exec would round a rowid beyond 2^53.
@@ -167,7 +161,9 @@ export class Tablet extends DurableObject<Env> {
 
   /**
    * sql.exec hands integers beyond 2^53 back rounded. A read is re-run (same transaction, so
-   * same rows) with those columns passed through quote(), which keeps them exact.
+   * same rows) with those columns passed through quote(), which keeps them exact. A write's
+   * RETURNING values arrive exact through the gate's quote() copies (fromQuotedCopies); a write
+   * without them (SQL the gate built itself) cannot be re-run and is refused.
    */
   #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): SqlValue[][] {
     if (q.kind !== "read") {

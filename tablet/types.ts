@@ -22,6 +22,13 @@ export interface BoundQuery {
   readonly kind: "read" | "insert" | "write";
 }
 
+/**
+ * A write's RETURNING list may end with a quote() copy of each item, named `_vtg_q0`, `_vtg_q1`,
+ * …: the tablet then answers the items' names with the copies' values, decoded exactly
+ * (tablet/exact-values.ts). Users cannot name `_vt…`, so only the gate writes such columns.
+ */
+export const COPY_PREFIX = "_vtg_q";
+
 export interface QueryResult {
   columns: string[];
   rows: SqlValue[][];

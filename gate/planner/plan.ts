@@ -16,6 +16,7 @@ import { planInsert, planUpdateDelete } from "./dml.ts";
 import { planSelect } from "./select.ts";
 import { own } from "../../topology/own.ts";
 import { refuseEndless } from "./endless.ts";
+import { withExactReturning } from "./returning.ts";
 
 export type StatementKind = "read" | "insert" | "write" | "ddl";
 
@@ -95,13 +96,14 @@ function statementKind(type: string): StatementKind | undefined {
   return undefined;
 }
 
-export function planParsed(ps: ParsedStatement, ks: KeyspaceGraph): Plan {
-  const stmt = ps.stmt;
+export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
+  const stmt = parsed.stmt;
   checkNames(stmt);
   const kind = statementKind(stmt.type);
   if (!kind) {
     throw unsupportedError("VD1084", `${REFUSED[stmt.type] ?? stmt.type.replace(/_stmt$/, "").replaceAll("_", " ").toUpperCase()} is not supported`);
   }
+  const ps = kind === "insert" || kind === "write" ? withExactReturning(parsed, ks) : parsed;
   const params = [...ps.params.values()];
   if (kind === "ddl") return { primitive: planDdl(ps, ks), kind, params };
   refuseEndless(stmt);

@@ -32,6 +32,11 @@ export interface ParsedStatement {
    * in at execution). Set by the planner, never by the parser.
    */
   readonly replacements?: readonly { readonly start: number; readonly end: number; readonly parts: readonly unknown[] }[];
+  /**
+   * Text the planner inserts into every template slice that covers it (the exact copies of a
+   * write's RETURNING list); unlike `replacements`, they say nothing about subqueries.
+   */
+  readonly additions?: readonly { readonly start: number; readonly end: number; readonly parts: readonly unknown[] }[];
   /** Set once the planner decided the statement's subqueries run on the shards as written. */
   readonly subqueriesKept?: boolean;
   /** The statement's WITH clause (template parts and a space), for SQL the gate builds for the shards. */

@@ -104,7 +104,7 @@ export class Bindings {
  */
 export function sliceTemplate(ps: ParsedStatement, start: number, end: number, edits: readonly Edit[] = []): Part[] {
   const all: Edit[] = [...edits];
-  for (const r of (ps.replacements ?? []) as readonly Edit[]) {
+  for (const r of [...(ps.replacements ?? []), ...(ps.additions ?? [])] as readonly Edit[]) {
     if (r.start >= start && r.end <= end && !edits.some((e) => e.start < r.end && r.start < e.end)) all.push(r);
   }
   for (const [pos, ref] of ps.params) {

@@ -16,6 +16,7 @@ import type { VCursor } from "../../gate/engine/primitive.ts";
 import { parseOne } from "../../gate/sql/parse.ts";
 import { Bindings } from "../../gate/sql/template.ts";
 import { fromSqliteError } from "../../tablet/sqlite-errors.ts";
+import { fromQuotedCopies } from "../../tablet/exact-values.ts";
 import type { BoundQuery, ColumnInfo, QueryResult, TableInfo } from "../../tablet/types.ts";
 import { VtError } from "../../topology/errors.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
@@ -112,7 +113,9 @@ export function runOn(db: DatabaseSync, sql: string, params: Params | undefined,
       rows = raw.map((r) => r.map(fromOutput));
     } else if (named) stmt.run(named, ...anon);
     else stmt.run(...anon);
-    const result: QueryResult = { columns, rows, rowsAffected: 0 };
+    // As the tablet: a write's quote() copies of its RETURNING items give the exact values.
+    const copied = kind === "read" ? undefined : fromQuotedCopies(columns, rows);
+    const result: QueryResult = copied ? { ...copied, rowsAffected: 0 } : { columns, rows, rowsAffected: 0 };
     if (kind !== "read") {
       const c = db.prepare("SELECT changes(), last_insert_rowid()");
       c.setReturnArrays(true);

@@ -8,6 +8,7 @@ interface __BaseEnv_Env {
 	QUERY_TIMEOUT_MS: string;
 	TABLET: DurableObjectNamespace<import("./gate/index").Tablet>;
 	TOPOLOGY: DurableObjectNamespace<import("./gate/index").Topology>;
+	CATALOG: DurableObjectNamespace<import("./gate/index").Catalog>;
 	RESHARD_WORKFLOW: Workflow<Parameters<import("./gate/index").ReshardWorkflow['run']>[0]['payload']>;
 }
 declare namespace Cloudflare {

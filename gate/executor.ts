@@ -155,6 +155,10 @@ export class Executor {
         touched.add(shard);
         return res;
       },
+      catalog: async (query: BoundQuery): Promise<QueryResult> => {
+        const catalog = this.#env.CATALOG.get(this.#env.CATALOG.idFromName(ks.name));
+        return unwrap(await catalog.query(ks.name, ks.schemaIndex, query));
+      },
       nextValues: (sequence, count) => this.#nextValues(sequence, count),
       lookupExecute: (keyspace, sql, params) => this.execute(keyspace, { sql, params }),
       forgetSequence: (sequence) => {

@@ -6,6 +6,7 @@ import { consumeVReplication, type VReplMessage } from "../vreplication/consumer
 
 export { Tablet } from "../tablet/tablet.ts";
 export { Topology } from "../topology/topology-do.ts";
+export { Catalog } from "../topology/catalog-do.ts";
 export { ReshardWorkflow } from "../workflows/reshard.ts";
 
 export default {

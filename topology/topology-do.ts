@@ -456,6 +456,15 @@ export class Topology extends DurableObject<Env> {
     return { vschema, auto };
   }
 
+  /** The keyspace's schema history, in order (the Catalog replays it). */
+  schemaHistory(keyspace: string): Promise<Envelope<DdlEntry[]>> {
+    return envelope(async () => {
+      await this.#bootstrap();
+      if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
+      return this.#ddl(keyspace);
+    });
+  }
+
   /**
    * Re-sends a keyspace's config and schema to its tablets (finishing a pending change first).
    * Gates call it when a tablet answers NOT_SERVING with a version older than the graph's (a

@@ -20,6 +20,8 @@ export interface VCursor {
   forgetSequence?(sequence: string): void;
   /** Runs one statement through the gate on a keyspace (lookup vindex tables), as a client would. */
   lookupExecute(keyspace: string, sql: string, params: SqlValue[]): Promise<QueryResult>;
+  /** Runs a read of the schema catalog alone on the keyspace's Catalog (its schema, no rows). */
+  catalog?(query: BoundQuery): Promise<QueryResult>;
   /** Applies a DDL statement to every shard through the Topology. */
   applyDdl(req: { sql: string; addTable?: { name: string; entry: TableVSchema }; dropTable?: string }): Promise<void>;
 }

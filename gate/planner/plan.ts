@@ -17,6 +17,7 @@ import { planSelect } from "./select.ts";
 import { own } from "../../topology/own.ts";
 import { refuseEndless } from "./endless.ts";
 import { withExactReturning } from "./returning.ts";
+import { planCatalog } from "./catalog.ts";
 
 export type StatementKind = "read" | "insert" | "write" | "ddl";
 
@@ -98,6 +99,9 @@ function statementKind(type: string): StatementKind | undefined {
 
 export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
   const stmt = parsed.stmt;
+  // Introspection reads the keyspace's Catalog, never a shard's own catalog.
+  const catalog = planCatalog(parsed);
+  if (catalog) return { primitive: catalog, kind: "read", params: [...parsed.params.values()] };
   checkNames(stmt);
   const kind = statementKind(stmt.type);
   if (!kind) {

@@ -80,6 +80,11 @@ export function columnOf(n: Node, t: TableRef): string | undefined {
     const q = n.object.name.toLowerCase();
     if (q === t.alias.toLowerCase() || q === t.name.toLowerCase()) return n.property.name;
   }
+  // `main.t.col`, when `t` goes by its own name.
+  if (n.type === "member_expr" && n.object.type === "member_expr" && n.object.object.type === "identifier" && n.object.object.name.toLowerCase() === "main") {
+    const tn = n.object.property;
+    if (tn.type === "identifier" && n.property.type === "identifier" && t.alias === t.name && tn.name.toLowerCase() === t.name.toLowerCase()) return n.property.name;
+  }
   if (n.type === "paren_expr" && !Array.isArray(n.expr) && (n.expr as Node).type !== "list_expr") return columnOf(n.expr as Node, t);
   return undefined;
 }

@@ -79,6 +79,13 @@ describe("one column, any spelling", () => {
     await same(cl, 'select "posts"."author_id", count("comments"."id") from "posts" join "comments" on "comments"."post_id" = "posts"."id" group by "posts"."author_id" having count("comments"."id") > 5 order by count(comments.id), "posts"."author_id"');
   });
 
+  it("WHERE main.posts.id = ? routes to the one shard of that id, like posts.id = ?", async () => {
+    const cl = blog();
+    await load(cl);
+    await same(cl, "SELECT title FROM posts WHERE main.posts.id = 7");
+    expect(cl.lastTouched).toEqual([cl.shardOf(7)]);
+  });
+
   it("different columns are never matched: a column of another table or another column stays refused", async () => {
     const cl = blog();
     await load(cl);

@@ -23,6 +23,12 @@ const SCHEMA_PRAGMAS = new Set(["table_info", "table_xinfo", "index_list", "inde
 /** What a FROM source is: the schema catalog, a table of the keyspace (or a CTE), or neither. */
 type Source = { kind: "catalog"; name: string } | { kind: "table"; name: string } | { kind: "other" };
 
+/** A table named in FROM: a catalog table, a schema PRAGMA function without arguments (`FROM pragma_table_list`), or a table. */
+function named(name: string): Source {
+  if (CATALOG_TABLES.has(name) || (name.startsWith("pragma_") && SCHEMA_PRAGMAS.has(name.slice(7)))) return { kind: "catalog", name };
+  return name.startsWith("pragma_") || name.startsWith("sqlite_") ? { kind: "other" } : { kind: "table", name };
+}
+
 /** The FROM sources of every SELECT in `stmt` (subqueries included), CTE names excluded. */
 function sources(stmt: Node): Source[] {
   const ctes = new Set<string>();
@@ -46,14 +52,12 @@ function sources(stmt: Node): Source[] {
       case "identifier": {
         const name = n.name.toLowerCase();
         if (ctes.has(name)) return;
-        out.push(CATALOG_TABLES.has(name) ? { kind: "catalog", name } : { kind: "table", name });
+        out.push(named(name));
         return;
       }
       case "member_expr": {
-        if (n.object.type === "identifier" && n.property.type === "identifier") {
-          const name = n.property.name.toLowerCase();
-          out.push(CATALOG_TABLES.has(name) ? { kind: "catalog", name } : { kind: "table", name });
-        } else out.push({ kind: "other" });
+        if (n.object.type === "identifier" && n.object.name.toLowerCase() === "main" && n.property.type === "identifier") out.push(named(n.property.name.toLowerCase()));
+        else out.push({ kind: "other" });
         return;
       }
       case "func_call": {

@@ -130,17 +130,22 @@ describe("SQLite's catalog table functions are refused in every spelling", () =>
   it("pragma_table_list, pragma_table_info, pragma_index_list, pragma_recursive_triggers and dbstat in an unsharded keyspace", async () => {
     expect((await api("POST", "/v1/keyspaces", { name: "cat1", shards: 1 })).status).toBe(200);
     await sql("CREATE TABLE ct (id INTEGER PRIMARY KEY)", undefined, "cat1");
-    const cases = [
-      "SELECT * FROM pragma_table_list",
-      "SELECT * FROM pragma_table_info('_vt_binlog')",
-      "SELECT * FROM main.pragma_table_info('_vt_binlog')",
-      'SELECT * FROM "PRAGMA_TABLE_INFO"(\'ct\')',
-      "SELECT * FROM [pragma_index_list]('ct')",
-      "SELECT * FROM Pragma_Recursive_Triggers",
-      "SELECT name FROM ct, pragma_table_list",
-      "SELECT (SELECT count(*) FROM pragma_table_list) AS n",
+    // Schema PRAGMA functions answer from the keyspace's Catalog (its schema only, orm.e2e.test.ts):
+    // no spelling describes a system object; every other PRAGMA function stays refused.
+    const answered: [string, unknown[][]][] = [
+      ["SELECT name FROM pragma_table_list ORDER BY name", [["ct"], ["sqlite_schema"], ["sqlite_temp_schema"]]],
+      ['SELECT name FROM "PRAGMA_TABLE_INFO"(\'ct\')', [["id"]]],
+      ["SELECT * FROM [pragma_index_list]('ct')", []],
+      ["SELECT (SELECT count(*) FROM pragma_table_list) AS n", [[3]]],
     ];
-    for (const c of cases) expect(await sqlError(c, undefined, "cat1"), c).toMatchObject({ status: 400, code: "UNSUPPORTED", id: "VD1083" });
+    for (const [c, rows] of answered) expect((await sql(c, undefined, "cat1")).rows, c).toEqual(rows);
+    const refused: [string, Record<string, unknown>][] = [
+      ["SELECT * FROM pragma_table_info('_vt_binlog')", { status: 403, code: "PERMISSION_DENIED" }],
+      ["SELECT * FROM main.pragma_table_info('_vt_binlog')", { status: 400, code: "UNSUPPORTED", id: "VD1083" }],
+      ["SELECT * FROM Pragma_Recursive_Triggers", { status: 400, code: "UNSUPPORTED", id: "VD1083" }],
+      ["SELECT name FROM ct, pragma_table_list", { status: 400, code: "UNSUPPORTED", id: "VD2500" }],
+    ];
+    for (const [c, want] of refused) expect(await sqlError(c, undefined, "cat1"), c).toMatchObject(want);
     expect(await sqlError("SELECT * FROM dbstat", undefined, "cat1")).toMatchObject({ code: "UNSUPPORTED", id: "VD1082" });
     expect(await sqlError("SELECT * FROM sqlite_dbpage", undefined, "cat1")).toMatchObject({ code: "UNSUPPORTED", id: "VD1082" });
     expect((await sql("SELECT count(*) FROM ct", undefined, "cat1")).rows).toEqual([[0]]);

@@ -135,6 +135,7 @@ export const REFUSALS = {
   VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // dml.ts
   VD2409: "renaming a column in a keyspace-wide unique key", // ddl.ts
   VD2500: "a statement reading both the schema catalog (…) and …: the catalog holds the keyspace's schema only; read the two in separate statements", // catalog.ts
+  VD2601: "the implicit rowid of … in a sharded keyspace (each shard numbers its own rows; declare an INTEGER PRIMARY KEY)", // rowid.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

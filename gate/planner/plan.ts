@@ -13,6 +13,7 @@ import { sliceTemplate } from "../sql/template.ts";
 import { tableRef } from "./ast.ts";
 import { DDL_TYPES, planDdl } from "./ddl.ts";
 import { planInsert, planUpdateDelete } from "./dml.ts";
+import { checkRowids } from "./rowid.ts";
 import { planSelect } from "./select.ts";
 import { own } from "../../topology/own.ts";
 import { refuseEndless } from "./endless.ts";
@@ -115,9 +116,11 @@ export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
     const template = sliceTemplate(ps, ps.range[0], ps.range[1]);
     return { primitive: new Route({ opcode: "unsharded", table: null, template, kind }), kind, params };
   }
-  for (const name of namedTables(stmt)) {
+  const tables = namedTables(stmt);
+  for (const name of tables) {
     if (!own(ks.tables, name.toLowerCase())) throw new VtError("UNKNOWN_TABLE", `table ${name} does not exist in keyspace ${ks.name}`, { table: name });
   }
+  checkRowids(stmt, ks, tables);
   if (kind !== "read" && (stmt as { clauses?: Node[] }).clauses?.some((c) => c.type === "with_clause")) {
     throw unsupportedError("VD1085", "WITH before INSERT / UPDATE / DELETE is not supported across shards yet");
   }

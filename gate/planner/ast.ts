@@ -120,6 +120,24 @@ export function valueOf(ps: ParsedStatement, n: Node): ValueExpr | undefined {
   }
 }
 
+/**
+ * True when `n` is a literal SQLite reads as a REAL: a number written with a point or an
+ * exponent, or an integer too large for 64 bits (optionally signed or parenthesized). Its value
+ * here is a JavaScript number, which for 1.0 is the integer 1: SQLite keeps the REAL, and a
+ * TEXT column stores its text ('1.0'), so such a value must not stand for the integer.
+ */
+export function isRealLiteral(n: Node): boolean {
+  if (n.type === "number_literal") {
+    if (/^0x/i.test(n.text)) return false;
+    return /[.eE]/.test(n.text) || BigInt(n.text) > 2n ** 63n - 1n;
+  }
+  // SQLite reads -9223372036854775808 as the smallest INTEGER, not as minus a REAL.
+  if (n.type === "prefix_op_expr" && n.operator === "-" && n.expr.type === "number_literal" && /^\d+$/.test(n.expr.text)) return BigInt(n.expr.text) > 2n ** 63n;
+  if (n.type === "prefix_op_expr" && (n.operator === "-" || n.operator === "+")) return isRealLiteral(n.expr);
+  if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr") return isRealLiteral(n.expr as Node);
+  return false;
+}
+
 function numberLiteral(text: string): SqlValue {
   if (/^\d+$/.test(text)) {
     const b = BigInt(text);

@@ -2,19 +2,19 @@
 
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../topology/errors.ts";
+import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
 import { LOOKUP_SLOT, LookupResolve, OwnedDelete, preDeleteColumns, type LookupTable } from "../engine/lookup.ts";
-import type { ValueExpr } from "../engine/values.ts";
+import { affinityOf, type ValueExpr } from "../engine/values.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit } from "../sql/template.ts";
-import { funcName, hasSubquery, kw, tableRef, unsupported, valueOf } from "./ast.ts";
+import { funcName, hasSubquery, isRealLiteral, kw, tableRef, unsupported, valueOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields, type TableRouting } from "./routing.ts";
-import { unsupportedError } from "../../topology/refusals.ts";
 import { uniqueConstraints } from "./unique-keys.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
@@ -66,6 +66,18 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       ai && name.toLowerCase() === aiCol ? "auto" : cols.findIndex((c) => c.toLowerCase() === name.toLowerCase()),
     ),
   );
+  /**
+   * A value that places the row (its vindex or lookup column) must be the value SQLite stores: a
+   * REAL literal in a TEXT column is stored as its text ('1.0'), not as the integer JavaScript
+   * reads (ast.ts isRealLiteral), so it is refused rather than placed where no query finds it.
+   */
+  const placing = (n: Node, column: string): ValueExpr | undefined => {
+    const declared = info.columns.find((c) => c.name.toLowerCase() === column.toLowerCase());
+    if (isRealLiteral(n) && affinityOf(declared?.type ?? "") === "TEXT") {
+      throw unsupportedError("VD2602", `a REAL literal (${ps.text.slice(...rangeOf(n))}) as the value of TEXT column ${column}, which places the row by a vindex, is not supported across shards: SQLite stores the REAL's text, which the gate does not compute; write it as a string`);
+    }
+    return valueOf(ps, n);
+  };
   /** With the auto-increment column omitted, it is added first to the column list. */
   const addAutoColumn = (): Edit[] => {
     if (!ai || autoAt >= 0) return [];
@@ -112,7 +124,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         if (at === "auto") return "auto";
         const n = items[at];
         if (!n) return { literal: null };
-        const v = valueOf(ps, n);
+        const v = placing(n, cols[at] ?? l.column);
         if (!v) {
           if (l.system) throw unsupported("VD2403", `an expression as the value of ${cols[at] ?? ""}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (use a literal or a placeholder, or opt out with "unique": "per_shard")`);
           throw unsupported("VD1036", `an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
@@ -123,7 +135,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     const withLookups = lookups.length > 0 ? { lookupValues } : {};
     if (!auto) {
       const vnode = items[at];
-      const v = vnode ? valueOf(ps, vnode) : undefined;
+      const v = vnode ? placing(vnode, routing.column ?? "") : undefined;
       if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
       return { parts: sliceTemplate(ps, rs, re), vindexValue: v, ...withLookups };
     }
@@ -132,14 +144,14 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     let edit: Edit = { start: rs + 1, end: rs + 1, parts: [autoPart(i), ", "] };
     const anode = items[autoAt];
     if (anode) {
-      const v = valueOf(ps, anode);
+      const v = placing(anode, ai?.column ?? "");
       autoValue = v;
       edit = v ? { start: rangeOf(anode)[0], end: rangeOf(anode)[1], parts: [autoPart(i)] } : { start: rs, end: rs, parts: [] };
     }
     let vindexValue: ValueExpr = { literal: null };
     if (!auto.vindex) {
       const vnode = items[at];
-      const v = vnode ? valueOf(ps, vnode) : undefined;
+      const v = vnode ? placing(vnode, routing.column ?? "") : undefined;
       if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
       vindexValue = v;
     } else if (anode && !autoValue) {

@@ -23,12 +23,24 @@ export function errorResponse(e: unknown): Response {
   return json({ error: body }, ERROR_CODES[vt.code].status);
 }
 
+/**
+ * JSON.parse reviver: an integer written without point or exponent but beyond ±(2^53−1) (which
+ * JSON.parse would round) becomes `{"int": "<its digits>"}`, so it is read exactly, as the
+ * contract's own form for such integers is (and is refused, like that form, beyond 64 bits).
+ * Numbers written as REALs stay numbers.
+ */
+function exactIntegers(_key: string, value: unknown, context?: { readonly source?: string }): unknown {
+  if (typeof value !== "number" || Number.isSafeInteger(value)) return value;
+  const source = context?.source;
+  return source !== undefined && /^-?\d+$/.test(source) ? { int: source } : value;
+}
+
 async function readJson(req: Request): Promise<Record<string, unknown>> {
   const text = await readBodyText(req);
   if (text.trim() === "") throw new VtError("INVALID_ARGUMENT", "the request body is empty; send a JSON object");
   let v: unknown;
   try {
-    v = JSON.parse(text);
+    v = JSON.parse(text, exactIntegers as Parameters<typeof JSON.parse>[1]);
   } catch (e) {
     throw new VtError("INVALID_ARGUMENT", `the request body is not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }

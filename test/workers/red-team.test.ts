@@ -110,14 +110,14 @@ describe("virtual tables are refused in every keyspace", () => {
   it("CREATE VIRTUAL TABLE … USING fts5 in an unsharded keyspace is UNSUPPORTED, not a 500", async () => {
     await keyspace("rt7", 1);
     const r = await api<{ error: { code: string; id?: string } }>("POST", "/v1/sql", { keyspace: "rt7", sql: "CREATE VIRTUAL TABLE f USING fts5(x)" });
-    expect({ status: r.status, code: r.body.error.code, id: r.body.error.id }).toEqual({ status: 400, code: "UNSUPPORTED", id: "VD2600" });
+    expect({ status: r.status, code: r.body.error.code, id: r.body.error.id }).toEqual({ status: 400, code: "UNSUPPORTED", id: "VD2104" });
   });
 
   it("module arguments cannot name the system's tables: fts5 content= and fts5vocab over _vt_ tables are refused", async () => {
     await keyspace("rt8", 1);
     for (const q of ["CREATE VIRTUAL TABLE f USING fts5(kind, tbl, content='_vt_binlog', content_rowid='seq')", "CREATE VIRTUAL TABLE v USING fts5vocab('_vt_meta', 'row')"]) {
       const e = await sqlError(q, undefined, "rt8");
-      expect({ q, code: e.code, id: e["id"] }).toEqual({ q, code: "UNSUPPORTED", id: "VD2600" });
+      expect({ q, code: e.code, id: e["id"] }).toEqual({ q, code: "UNSUPPORTED", id: "VD2104" });
     }
     expect((await api<{ keyspaces: { name: string; tables: string[] }[] }>("GET", "/v1/topology")).body.keyspaces.find((k) => k.name === "rt8")?.tables).toEqual([]);
   });

@@ -92,7 +92,10 @@ describe("binlog vs plain Durable Object SQLite", () => {
     });
     // The baseline really has no binlog: triggers exist on the tablet's table only.
     const triggers = await runInDurableObject(stub(), (_instance: Tablet, state) =>
-      state.storage.sql.exec<{ tbl_name: string }>("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'").toArray().map((t) => t.tbl_name),
+      state.storage.sql
+        .exec<{ tbl_name: string }>("SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'")
+        .toArray()
+        .map((t) => t.tbl_name),
     );
     expect(new Set(triggers)).toEqual(new Set([TABLET_TABLE]));
 

@@ -23,13 +23,16 @@ interface SqlResult {
 }
 
 async function call<T>(path: string, body: unknown): Promise<T> {
-  const res = await exports.default.fetch(new Request(`http://gate${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }));
+  const res = await exports.default.fetch(
+    new Request(`http://gate${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  );
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${text}`);
   return JSON.parse(text) as T;
 }
 
-const sql = (keyspace: string, text: string, params: readonly unknown[] = []): Promise<SqlResult> => call<SqlResult>("/v1/sql", { keyspace, sql: text, params });
+const sql = (keyspace: string, text: string, params: readonly unknown[] = []): Promise<SqlResult> =>
+  call<SqlResult>("/v1/sql", { keyspace, sql: text, params });
 
 async function insertAll(keyspace: string, table: string, width: number, rows: readonly unknown[][]): Promise<void> {
   for (let i = 0; i < rows.length; i += PER_INSERT) {
@@ -56,9 +59,24 @@ async function load(keyspace: string, sharded: boolean): Promise<void> {
   await sql(keyspace, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL)");
   await sql(keyspace, "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL)");
   await sql(keyspace, "CREATE TABLE products (sku TEXT PRIMARY KEY, title TEXT NOT NULL)");
-  await insertAll(keyspace, "customers", 2, Array.from({ length: CUSTOMERS }, (_, i) => [i + 1, `c${i + 1}`]));
-  await insertAll(keyspace, "products", 2, Array.from({ length: PRODUCTS }, (_, i) => [`p${i}`, `title ${i % 50}`]));
-  await insertAll(keyspace, "orders", 4, Array.from({ length: ORDERS }, (_, i) => [i + 1, (i * 7) % CUSTOMERS + 1, `p${(i * 13) % PRODUCTS}`, (i % 5) + 1]));
+  await insertAll(
+    keyspace,
+    "customers",
+    2,
+    Array.from({ length: CUSTOMERS }, (_, i) => [i + 1, `c${i + 1}`]),
+  );
+  await insertAll(
+    keyspace,
+    "products",
+    2,
+    Array.from({ length: PRODUCTS }, (_, i) => [`p${i}`, `title ${i % 50}`]),
+  );
+  await insertAll(
+    keyspace,
+    "orders",
+    4,
+    Array.from({ length: ORDERS }, (_, i) => [i + 1, ((i * 7) % CUSTOMERS) + 1, `p${(i * 13) % PRODUCTS}`, (i % 5) + 1]),
+  );
 }
 
 const sorted = (rows: readonly unknown[][]): string => JSON.stringify(rows.map((r) => JSON.stringify(r)).sort());
@@ -74,7 +92,11 @@ describe("joins across shards", () => {
     expect(await plan(colocated)).not.toContain('"operator": "Join"');
     expect(await plan(orderPage)).toContain('"operator": "Join"');
     expect(await plan(byTitle)).toContain('"operator": "Partials"');
-    for (const [text, params] of [[colocated, []], [orderPage, [7]], [byTitle, []]] as const) {
+    for (const [text, params] of [
+      [colocated, []],
+      [orderPage, [7]],
+      [byTitle, []],
+    ] as const) {
       expect(sorted((await sql("jb4", text, params)).rows)).toBe(sorted((await sql("jb1", text, params)).rows));
     }
     const side = (keyspace: string, text: string, params: (i: number) => unknown[]) =>

@@ -95,7 +95,7 @@ export async function compare(c: Comparison): Promise<BenchResult> {
     minRoundMs = Math.min(minRoundMs, ms.baseline, ms.subject);
     base.push((ms.baseline * 1000) / (c.opsPerRound * repeat.baseline));
     subj.push((ms.subject * 1000) / (c.opsPerRound * repeat.subject));
-    ratios.push((ms.subject / repeat.subject) / (ms.baseline / repeat.baseline));
+    ratios.push(ms.subject / repeat.subject / (ms.baseline / repeat.baseline));
   }
   return {
     name: c.name,

@@ -37,8 +37,10 @@ const shapes: Record<string, (i: number) => string> = {
   "GROUP BY aggregates": (i) => `SELECT g, count(*), sum(v), avg(v), min(name), max(v) FROM t WHERE g > ${i} GROUP BY g HAVING count(*) > 1 ORDER BY g`,
   "SELECT of 50 columns": (i) => `SELECT ${Array.from({ length: 50 }, (_, k) => `c${k}`).join(", ")} FROM t WHERE id = ${i}`,
   "IN list, 85 KB": (i) => `SELECT id FROM t WHERE id IN (${Array.from({ length: 12_000 }, (_, k) => k + i * 100_000).join(", ")})`,
-  "INSERT 1000 literal rows": (i) => `INSERT INTO t (id, g, v, name) VALUES ${Array.from({ length: 1000 }, (_, k) => `(${i * 10_000 + k}, ${k}, ${k}.5, 'n${k}')`).join(", ")}`,
-  "INSERT 85 KB of literal rows": (i) => `INSERT INTO t (id, g, v, name) VALUES ${Array.from({ length: 2900 }, (_, k) => `(${i * 10_000 + k}, ${k}, ${k}.5, 'n${k}')`).join(", ")}`,
+  "INSERT 1000 literal rows": (i) =>
+    `INSERT INTO t (id, g, v, name) VALUES ${Array.from({ length: 1000 }, (_, k) => `(${i * 10_000 + k}, ${k}, ${k}.5, 'n${k}')`).join(", ")}`,
+  "INSERT 85 KB of literal rows": (i) =>
+    `INSERT INTO t (id, g, v, name) VALUES ${Array.from({ length: 2900 }, (_, k) => `(${i * 10_000 + k}, ${k}, ${k}.5, 'n${k}')`).join(", ")}`,
   "INSERT 25 placeholder rows": (i) => `INSERT INTO t (id, g, v, name) VALUES ${Array.from({ length: 25 }, () => "(?, ?, ?, ?)").join(", ")} -- ${i}`,
   "UPDATE with long text literal": (i) => `UPDATE t SET name = '${"x".repeat(50_000)}' WHERE id = ${i}`,
 };
@@ -57,5 +59,7 @@ for (const [name, make] of Object.entries(shapes)) {
   gc();
   const after = process.memoryUsage().heapUsed;
   const chars = texts.reduce((n, s) => n + s.length, 0);
-  console.log(`${name.padEnd(32)} ${String(Math.round(chars / COPIES)).padStart(7)} chars  ${String(Math.round((after - before) / COPIES)).padStart(9)} B/plan  ${((after - before) / chars).toFixed(1).padStart(6)} B/char  est ${String(Math.round((cache.bytes - warmBytes) / COPIES)).padStart(9)} B/plan`);
+  console.log(
+    `${name.padEnd(32)} ${String(Math.round(chars / COPIES)).padStart(7)} chars  ${String(Math.round((after - before) / COPIES)).padStart(9)} B/plan  ${((after - before) / chars).toFixed(1).padStart(6)} B/char  est ${String(Math.round((cache.bytes - warmBytes) / COPIES)).padStart(9)} B/plan`,
+  );
 }

@@ -41,7 +41,16 @@ function tableInfo(name: string, columns: readonly (readonly [string, string])[]
 const wideColumns = Array.from({ length: WIDE_COLUMNS }, (_, i) => `c${String(i + 1).padStart(2, "0")}`);
 
 const TABLES: readonly TableInfo[] = [
-  tableInfo("bench_t", [["id", "INTEGER"], ["g", "INTEGER"], ["v", "REAL"], ["name", "TEXT"]], "id"),
+  tableInfo(
+    "bench_t",
+    [
+      ["id", "INTEGER"],
+      ["g", "INTEGER"],
+      ["v", "REAL"],
+      ["name", "TEXT"],
+    ],
+    "id",
+  ),
   tableInfo("bench_wide", [["id", "INTEGER"], ...wideColumns.map((c) => [c, "TEXT"] as const)], "id"),
 ];
 

@@ -43,8 +43,7 @@ export function renderTable(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
   const line = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+`;
   /** @param {string[]} r @param {boolean} align */
-  const fmt = (r, align) =>
-    `| ${r.map((c, i) => (align && right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ")} |`;
+  const fmt = (r, align) => `| ${r.map((c, i) => (align && right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ")} |`;
   return [line, fmt(header, false), line, ...cells.map((r) => fmt(r, true)), ...(cells.length > 0 ? [line] : [])].join("\n") + "\n";
 }
 

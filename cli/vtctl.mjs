@@ -45,9 +45,20 @@ const NOT_YET = new Set(["reshard", "movetables", "vdiff", "vstream"]);
 
 /** Flags that take a value (`--flag value` or `--flag=value`); the value may start with "-". */
 const VALUE_FLAGS = new Set([
-  "server", "token", "keyspace", "params", "shards", "file",
+  "server",
+  "token",
+  "keyspace",
+  "params",
+  "shards",
+  "file",
   // for the commands that are not yet available
-  "workflow", "source", "target", "tables", "from", "source-shards", "target-shards",
+  "workflow",
+  "source",
+  "target",
+  "tables",
+  "from",
+  "source-shards",
+  "target-shards",
 ]);
 const BOOLEAN_FLAGS = new Set(["json", "help"]);
 
@@ -252,8 +263,12 @@ async function keyspaceCommand(ctx, args, io) {
   }
   const topo = await call(ctx, "POST", "/v1/keyspaces", { name, shards });
   if (ctx.json) return io.out(json(topo));
-  const ks = list(record(topo).keyspaces).map(record).find((k) => k.name === name);
-  const names = list(ks?.shards).map((s) => String(record(s).name)).join(", ");
+  const ks = list(record(topo).keyspaces)
+    .map(record)
+    .find((k) => k.name === name);
+  const names = list(ks?.shards)
+    .map((s) => String(record(s).name))
+    .join(", ");
   io.out(`created keyspace ${name}${names ? ` with shards ${names}` : ""}\n`);
 }
 
@@ -281,7 +296,7 @@ async function vschemaCommand(ctx, args, io) {
   } else if (verb === "show") {
     const [, keyspace = ""] = positionals(args, 2, "vschema show K");
     const res = await call(ctx, "GET", `/v1/vschema?keyspace=${encodeURIComponent(keyspace)}`);
-    io.out(json(ctx.json ? res : record(res).vschema ?? null));
+    io.out(json(ctx.json ? res : (record(res).vschema ?? null)));
   } else {
     throw new CliError("INVALID_ARGUMENT", "usage: vtctl vschema apply K --file vschema.json | vtctl vschema show K");
   }
@@ -352,7 +367,7 @@ export async function main(argv, env, io) {
  * @param {Args | undefined} args
  */
 function describeError(e, args) {
-  if (!(e instanceof CliError)) return `INTERNAL: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`;
+  if (!(e instanceof CliError)) return `INTERNAL: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`;
   let text = `${e.code}: ${e.message}`;
   if (e.statementIndex !== undefined) text += ` (statement ${e.statementIndex})`;
   if (e.position !== undefined) {

@@ -59,9 +59,12 @@ beforeAll(async () => {
       received.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body });
       const route = `${req.method ?? ""} ${(req.url ?? "").split("?")[0] ?? ""}`;
       const entry = replies[route];
-      const reply: Reply = entry === undefined
-        ? { status: 404, body: { error: { code: "INVALID_ARGUMENT", message: `no route ${route}`, retryable: false } } }
-        : typeof entry === "function" ? entry(body) : entry;
+      const reply: Reply =
+        entry === undefined
+          ? { status: 404, body: { error: { code: "INVALID_ARGUMENT", message: `no route ${route}`, retryable: false } } }
+          : typeof entry === "function"
+            ? entry(body)
+            : entry;
       res.writeHead(reply.status ?? 200, { "content-type": "application/json" });
       res.end(typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body));
     });
@@ -301,7 +304,12 @@ describe("keyspace create", () => {
   });
 
   it("rejects a missing or malformed --shards, and passes server errors through", async () => {
-    for (const args of [["keyspace", "create", "x"], ["keyspace", "create", "x", "--shards", "-80,zz"], ["keyspace", "create", "--shards", "2"], ["keyspace", "drop", "x"]]) {
+    for (const args of [
+      ["keyspace", "create", "x"],
+      ["keyspace", "create", "x", "--shards", "-80,zz"],
+      ["keyspace", "create", "--shards", "2"],
+      ["keyspace", "drop", "x"],
+    ]) {
       const r = await vtctl(args);
       expect(r.code, args.join(" ")).toBe(1);
       expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);
@@ -334,7 +342,11 @@ describe("vschema", () => {
   it("apply rejects a missing or non-JSON file before sending", async () => {
     const file = join(tmp, "broken.json");
     await writeFile(file, "{ not json");
-    for (const args of [["vschema", "apply", "main", "--file", file], ["vschema", "apply", "main", "--file", join(tmp, "nope.json")], ["vschema", "apply", "main"]]) {
+    for (const args of [
+      ["vschema", "apply", "main", "--file", file],
+      ["vschema", "apply", "main", "--file", join(tmp, "nope.json")],
+      ["vschema", "apply", "main"],
+    ]) {
       const r = await vtctl(args);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);

@@ -179,10 +179,7 @@ describe("errors", () => {
     const db = createClient({
       url: URL_BASE,
       fetch: (async () =>
-        Response.json(
-          { error: { code: "UNAUTHENTICATED", message: "missing bearer token", retryable: false } },
-          { status: 401 },
-        )) as typeof fetch,
+        Response.json({ error: { code: "UNAUTHENTICATED", message: "missing bearer token", retryable: false } }, { status: 401 })) as typeof fetch,
     });
     const err = await rejection(db.topology());
     expect(err.code).toBe("UNAUTHENTICATED");

@@ -68,10 +68,7 @@ export function encodeParams(params: Params | undefined, where = "params"): Wire
     return list.map((v, i) => encodeValue(v, `${where}[${i}]`));
   }
   if (typeof params !== "object" || !isPlainObject(params)) {
-    throw new VitessError(
-      "INVALID_ARGUMENT",
-      `${where}: parameters are an array (positional) or a plain object (named), not ${describe(params)}`,
-    );
+    throw new VitessError("INVALID_ARGUMENT", `${where}: parameters are an array (positional) or a plain object (named), not ${describe(params)}`);
   }
   const out: Record<string, SqlValue> = {};
   for (const [name, v] of Object.entries(params)) {

@@ -75,11 +75,9 @@ export async function httpError(response: Response, url: string): Promise<Vitess
     // not JSON: fall through
   }
   const detail = text.trim().slice(0, 200);
-  return new VitessError(
-    "INTERNAL",
-    `${url} answered ${response.status} ${response.statusText}${detail ? `: ${detail}` : ""}`,
-    { retryable: response.status === 502 || response.status === 503 || response.status === 504 },
-  );
+  return new VitessError("INTERNAL", `${url} answered ${response.status} ${response.statusText}${detail ? `: ${detail}` : ""}`, {
+    retryable: response.status === 502 || response.status === 503 || response.status === 504,
+  });
 }
 
 /** Sends one capnweb batch through `fetchFn`; network failures become retryable INTERNAL. */

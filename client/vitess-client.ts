@@ -5,18 +5,7 @@
 
 import { newWebSocketRpcSession, RpcSession, type RpcStub } from "capnweb";
 import { isErrorCode } from "../topology/errors.ts";
-import type {
-  BatchOptions,
-  Client,
-  ClientConfig,
-  InStatement,
-  Params,
-  ResultSet,
-  Row,
-  TopologyView,
-  Transaction,
-  Value,
-} from "./api.ts";
+import type { BatchOptions, Client, ClientConfig, InStatement, Params, ResultSet, Row, TopologyView, Transaction, Value } from "./api.ts";
 import type { BatchRequest, ExecuteRequest, GateRpc } from "./gate-rpc.ts";
 import { checkSql, encodeParams, encodeStatement } from "./params.ts";
 import { batchSender, HttpBatchTransport, openWebSocket, type FetchFn } from "./rpc-transport.ts";
@@ -78,7 +67,7 @@ function toRows<T>(rs: ResultSet): T[] {
 }
 
 function normalizeBaseUrl(url: unknown): string {
-  if (typeof url !== "string") throw invalid("config.url is required, e.g. \"http://127.0.0.1:8787\"");
+  if (typeof url !== "string") throw invalid('config.url is required, e.g. "http://127.0.0.1:8787"');
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -32,7 +32,6 @@ export async function accessFor(env: Env, token: string | null): Promise<Access>
   return admin === "" ? "admin" : "user";
 }
 
-
 export function bearer(req: Request): string | null {
   const h = req.headers.get("authorization");
   if (!h) return null;

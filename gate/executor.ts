@@ -63,10 +63,17 @@ export function locateSequence(g: ServingGraph, name: string): { keyspace: strin
     return { keyspace, table };
   }
   const lower = name.toLowerCase();
-  const marked = Object.values(g.keyspaces).filter((ks) => !ks.sharded && Object.entries(ks.vschema.tables).some(([t, v]) => t.toLowerCase() === lower && v.type === "sequence"));
+  const marked = Object.values(g.keyspaces).filter(
+    (ks) => !ks.sharded && Object.entries(ks.vschema.tables).some(([t, v]) => t.toLowerCase() === lower && v.type === "sequence"),
+  );
   const found = marked.length > 0 ? marked : Object.values(g.keyspaces).filter((ks) => !ks.sharded && own(ks.tables, lower));
   if (found.length !== 1) {
-    throw new VtError("INVALID_ARGUMENT", found.length === 0 ? `no sequence table ${name}: ${hint}` : `sequence ${name} is in several keyspaces (${found.map((k) => k.name).join(", ")}); name it as keyspace.${name}`);
+    throw new VtError(
+      "INVALID_ARGUMENT",
+      found.length === 0
+        ? `no sequence table ${name}: ${hint}`
+        : `sequence ${name} is in several keyspaces (${found.map((k) => k.name).join(", ")}); name it as keyspace.${name}`,
+    );
   }
   return { keyspace: (found[0] as KeyspaceGraph).name, table: name };
 }
@@ -85,15 +92,23 @@ function checkStatement(st: Statement, where: string): void {
   if (typeof st.sql !== "string") throw new VtError("INVALID_ARGUMENT", `${where}: "sql" must be a string`);
   if (st.sql.length > MAX_SQL_CHARS) throw new VtError("INVALID_ARGUMENT", `${where}: SQL text is over ${MAX_SQL_CHARS} characters`);
   const lone = LONE_SURROGATE.exec(st.sql);
-  if (lone) throw new VtError("INVALID_ARGUMENT", `${where}: the SQL text holds a lone UTF-16 surrogate at position ${lone.index}, which is not Unicode text`, { position: lone.index });
+  if (lone)
+    throw new VtError("INVALID_ARGUMENT", `${where}: the SQL text holds a lone UTF-16 surrogate at position ${lone.index}, which is not Unicode text`, {
+      position: lone.index,
+    });
   const values = st.params === undefined ? [] : Array.isArray(st.params) ? st.params : Object.values(st.params);
   values.forEach((v, i) => {
     if (typeof v === "string" && LONE_SURROGATE.test(v)) {
-      throw new VtError("INVALID_ARGUMENT", `${where}: param ${i + 1} holds a lone UTF-16 surrogate, which is not Unicode text (SQLite would store it as U+FFFD)`);
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `${where}: param ${i + 1} holds a lone UTF-16 surrogate, which is not Unicode text (SQLite would store it as U+FFFD)`,
+      );
     }
     const size = typeof v === "string" ? new TextEncoder().encode(v).length : v instanceof Uint8Array ? v.length : 0;
     if (size > MAX_VALUE_BYTES) {
-      throw new VtError("INVALID_ARGUMENT", `${where}: param ${i + 1} is ${size} bytes; a value may be at most ${MAX_VALUE_BYTES} bytes`, { limit: MAX_VALUE_BYTES });
+      throw new VtError("INVALID_ARGUMENT", `${where}: param ${i + 1} is ${size} bytes; a value may be at most ${MAX_VALUE_BYTES} bytes`, {
+        limit: MAX_VALUE_BYTES,
+      });
     }
   });
 }
@@ -326,7 +341,10 @@ export class Executor {
         const vt = toVtError(e);
         const inner = vt["statementIndex"];
         const at = run.from + (typeof inner === "number" ? inner : 0);
-        const applied = run.from === 0 ? "no statement was applied" : `statements 0 to ${run.from - 1} were applied (each DDL, and each run of other statements, commits on its own)`;
+        const applied =
+          run.from === 0
+            ? "no statement was applied"
+            : `statements 0 to ${run.from - 1} were applied (each DDL, and each run of other statements, commits on its own)`;
         throw new VtError(vt.code, `batch stopped at statement ${at}: ${applied}, nothing of statements ${run.from} to ${run.to - 1} was: ${vt.message}`, {
           ...errorFields(vt),
           statementIndex: at,
@@ -363,7 +381,11 @@ export class Executor {
           const b = new Bindings(st.params);
           b.check(plan.params);
           const one = singleShard(plan, ks, b);
-          if (!one) throw unsupportedError("VD1099", "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard");
+          if (!one)
+            throw unsupportedError(
+              "VD1099",
+              "a transaction whose statements reach several shards (or run DDL) is not supported yet; each statement must target the same single shard",
+            );
           if (!one.anyShard) {
             if (shard !== undefined && one.shard !== shard) {
               throw unsupportedError("VD1100", `a transaction across shards (${shard} and ${one.shard}) is not supported yet`);
@@ -474,18 +496,24 @@ function singleShard(plan: Plan, ks: KeyspaceGraph, b: Bindings): { shard: strin
   if (p instanceof Route) {
     const shards = p.shards(ks, b);
     const shard = shards[0];
-    if (shards.length !== 1 || shard === undefined || p.spec.opcode === "scatter" && ks.shards.length > 1) return undefined;
+    if (shards.length !== 1 || shard === undefined || (p.spec.opcode === "scatter" && ks.shards.length > 1)) return undefined;
     if (p.spec.opcode === "reference" && plan.kind !== "read") return undefined;
     const anyShard = p.spec.opcode === "reference" && ks.sharded;
     return { shard, queries: [{ ...render(p.spec.template, b), kind: p.spec.kind }], anyShard };
   }
   if (p instanceof Insert) {
     if (p.lookups.length > 0) {
-      throw unsupportedError("VD1101", `an INSERT into ${p.table}, which owns lookup vindexes, inside a transactional batch is not supported yet (its lookup rows live in another table)`);
+      throw unsupportedError(
+        "VD1101",
+        `an INSERT into ${p.table}, which owns lookup vindexes, inside a transactional batch is not supported yet (its lookup rows live in another table)`,
+      );
     }
     const bound = p.boundWithoutIds(b);
     if (!bound) {
-      throw unsupportedError("VD1102", "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)");
+      throw unsupportedError(
+        "VD1102",
+        "an INSERT that takes ids from a sequence inside a transactional batch is not supported yet; give the ids (or insert outside the transaction)",
+      );
     }
     const { byShard, lastShard } = p.rowsByShard(ks, bound.b, bound.rows);
     if (byShard.size !== 1) return undefined;

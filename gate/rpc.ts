@@ -25,7 +25,10 @@ function asObject(v: unknown, what: string): Record<string, unknown> {
 /** capnweb passes every argument the caller sent: more than a method takes is a mistake, not ignored. */
 function noExtra(extra: readonly unknown[], method: string, takes: number): void {
   if (extra.length > 0) {
-    throw new VtError("INVALID_ARGUMENT", `${method} takes ${takes === 0 ? "no arguments" : takes === 1 ? "one argument" : `${takes} arguments`}, not ${takes + extra.length}`);
+    throw new VtError(
+      "INVALID_ARGUMENT",
+      `${method} takes ${takes === 0 ? "no arguments" : takes === 1 ? "one argument" : `${takes} arguments`}, not ${takes + extra.length}`,
+    );
   }
 }
 

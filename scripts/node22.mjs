@@ -23,9 +23,7 @@ try {
 const [major, minor] = process.versions.node.split(".").map(Number);
 const modern = major > 22 || (major === 22 && minor >= 12);
 const platformPkg = `node-${process.platform}-${process.arch}@22`;
-const [cmd, cmdArgs] = modern
-  ? [process.execPath, [entry, ...args]]
-  : ["npx", ["-y", "-p", platformPkg, "--", "node", entry, ...args]];
+const [cmd, cmdArgs] = modern ? [process.execPath, [entry, ...args]] : ["npx", ["-y", "-p", platformPkg, "--", "node", entry, ...args]];
 const child = spawn(cmd, cmdArgs, { stdio: "inherit", env: process.env });
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
   process.on(sig, () => child.kill(sig));

@@ -58,7 +58,8 @@ function imageExpr(ref: "NEW" | "OLD", cols: readonly string[]): string {
 function sizeCheck(table: string, cols: readonly string[]): string {
   if (cols.length === 0) return "";
   const arms = cols.map(
-    (c) => `WHEN octet_length(NEW.${quoteIdent(c)}) > ${MAX_VALUE_BYTES} THEN RAISE(ABORT, ${sqlString(`${VALUE_TOO_BIG}: column ${quoteIdent(c)} of table ${quoteIdent(table)}`)})`,
+    (c) =>
+      `WHEN octet_length(NEW.${quoteIdent(c)}) > ${MAX_VALUE_BYTES} THEN RAISE(ABORT, ${sqlString(`${VALUE_TOO_BIG}: column ${quoteIdent(c)} of table ${quoteIdent(table)}`)})`,
   );
   return `SELECT CASE ${arms.join(" ")} END;`;
 }
@@ -68,9 +69,7 @@ function sizeCheck(table: string, cols: readonly string[]): string {
  * transaction, so no change can ever be made under a stale column list.
  */
 export function dropTriggers(sql: SqlStorage): void {
-  const existing = sql
-    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_vt\\_bl\\_%' ESCAPE '\\'")
-    .toArray();
+  const existing = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '\\_vt\\_bl\\_%' ESCAPE '\\'").toArray();
   for (const t of existing) sql.exec(`DROP TRIGGER IF EXISTS ${quoteIdent(t.name)}`);
 }
 
@@ -78,9 +77,7 @@ export function rebuildTriggers(sql: SqlStorage): void {
   dropTriggers(sql);
   for (const table of listUserTables(sql)) {
     const cols = imageColumns(sql, table);
-    const colsId = sql
-      .exec<{ id: number }>("INSERT INTO _vt_binlog_cols (tbl, names) VALUES (?, ?) RETURNING id", table, JSON.stringify(cols))
-      .one().id;
+    const colsId = sql.exec<{ id: number }>("INSERT INTO _vt_binlog_cols (tbl, names) VALUES (?, ?) RETURNING id", table, JSON.stringify(cols)).one().id;
     const t = quoteIdent(table);
     const name = sqlString(table);
     const check = sizeCheck(table, cols);
@@ -127,8 +124,7 @@ export function appendDdl(sql: SqlStorage, statement: string): void {
 }
 
 export function appendCommit(sql: SqlStorage): number {
-  return sql.exec<{ seq: number }>("INSERT INTO _vt_binlog (kind, ts) VALUES ('commit', ?) RETURNING seq", Date.now()).one()
-    .seq;
+  return sql.exec<{ seq: number }>("INSERT INTO _vt_binlog (kind, ts) VALUES ('commit', ?) RETURNING seq", Date.now()).one().seq;
 }
 
 export function formatPosition(uid: string, seq: number): string {
@@ -187,9 +183,7 @@ export function readBinlog(sql: SqlStorage, uid: string, fromSeq: number, limit:
   if (more) rows.pop();
   const last = rows.at(-1);
   if (last && last.kind !== "commit") {
-    const end = sql
-      .exec<{ seq: number }>("SELECT seq FROM _vt_binlog WHERE seq > ? AND kind = 'commit' ORDER BY seq LIMIT 1", last.seq)
-      .toArray()[0];
+    const end = sql.exec<{ seq: number }>("SELECT seq FROM _vt_binlog WHERE seq > ? AND kind = 'commit' ORDER BY seq LIMIT 1", last.seq).toArray()[0];
     if (end) {
       rows.push(...sql.exec<Row>(`${SELECT_EVENTS} WHERE b.seq > ? AND b.seq <= ? ORDER BY b.seq`, last.seq, end.seq).toArray());
       more = sql.exec<{ n: number }>("SELECT count(*) AS n FROM (SELECT 1 FROM _vt_binlog WHERE seq > ? LIMIT 1)", end.seq).one().n > 0;

@@ -17,10 +17,12 @@ export function fromQuotedCopies(columns: readonly string[], rows: readonly (rea
   for (let i = 0; i < n; i++) if (columns[n + i] !== `${COPY_PREFIX}${i}`) return undefined;
   return {
     columns: columns.slice(0, n),
-    rows: rows.map((r) => r.slice(0, n).map((v, i) => {
-      const copy = r[n + i];
-      return typeof copy === "string" ? decodeQuoted(copy) : v;
-    })),
+    rows: rows.map((r) =>
+      r.slice(0, n).map((v, i) => {
+        const copy = r[n + i];
+        return typeof copy === "string" ? decodeQuoted(copy) : v;
+      }),
+    ),
   };
 }
 

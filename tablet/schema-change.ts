@@ -33,7 +33,7 @@ export function tableInfos(sql: SqlStorage): TableInfo[] {
     name,
     sql: sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().sql,
     columns: sql
-      .exec<{ name: string; type: string; pk: number; notnull: number }>("SELECT name, type, pk, \"notnull\" FROM pragma_table_info(?)", name)
+      .exec<{ name: string; type: string; pk: number; notnull: number }>('SELECT name, type, pk, "notnull" FROM pragma_table_info(?)', name)
       .toArray()
       .map((c) => ({ name: c.name, type: c.type, pk: c.pk, notNull: c.notnull === 1 })),
   }));
@@ -58,9 +58,7 @@ function runEntry(sql: SqlStorage, entry: DdlEntry): void {
   } catch (e) {
     throw fromSqliteError(e);
   }
-  const virtual = sql
-    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%' LIMIT 1")
-    .toArray()[0];
+  const virtual = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL%' LIMIT 1").toArray()[0];
   if (virtual) {
     throw unsupportedError("VD2103", `virtual table ${virtual.name}: writes to a virtual table (fts5, rtree, …) cannot be recorded in the binlog`);
   }

@@ -13,7 +13,10 @@ export function fromSqliteError(e: unknown): VtError {
   const big = message.indexOf(VALUE_TOO_BIG);
   if (big >= 0) {
     const where = clean.slice(clean.indexOf(VALUE_TOO_BIG) + VALUE_TOO_BIG.length).replace(/^: /, "");
-    return new VtError("INVALID_ARGUMENT", `value too large: ${where} would hold more than ${MAX_VALUE_BYTES} bytes (the limit of a TEXT or BLOB value)`, { ...extra, limit: MAX_VALUE_BYTES });
+    return new VtError("INVALID_ARGUMENT", `value too large: ${where} would hold more than ${MAX_VALUE_BYTES} bytes (the limit of a TEXT or BLOB value)`, {
+      ...extra,
+      limit: MAX_VALUE_BYTES,
+    });
   }
   if (/SQLITE_CONSTRAINT/.test(message)) return new VtError("CONSTRAINT", clean, extra);
   if (/syntax error/.test(message)) {

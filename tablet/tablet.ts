@@ -12,17 +12,7 @@ import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence }
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
-import type {
-  BinlogChunk,
-  BoundQuery,
-  DdlEntry,
-  Envelope,
-  PreparedChange,
-  QueryResult,
-  TabletConfig,
-  TabletStatus,
-  Target,
-} from "./types.ts";
+import type { BinlogChunk, BoundQuery, DdlEntry, Envelope, PreparedChange, QueryResult, TabletConfig, TabletStatus, Target } from "./types.ts";
 
 const MAX_BINLOG_CHUNK = 10_000;
 
@@ -68,7 +58,12 @@ export class Tablet extends DurableObject<Env> {
     this.#sql.exec(TABLET_SCHEMA);
     // REPLACE deletes fire DELETE triggers (and so reach the binlog) only with this on.
     this.#sql.exec("PRAGMA recursive_triggers = ON");
-    const meta = new Map(this.#sql.exec<{ k: string; v: string }>("SELECT k, v FROM _vt_meta").toArray().map((r) => [r.k, r.v]));
+    const meta = new Map(
+      this.#sql
+        .exec<{ k: string; v: string }>("SELECT k, v FROM _vt_meta")
+        .toArray()
+        .map((r) => [r.k, r.v]),
+    );
     let uid = meta.get("uid");
     if (uid === undefined) {
       uid = randomUid();
@@ -167,8 +162,7 @@ export class Tablet extends DurableObject<Env> {
    */
   #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): SqlValue[][] {
     if (q.kind !== "read") {
-      throw unsupportedError("VD1104", "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT",
-      );
+      throw unsupportedError("VD1104", "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT");
     }
     const names = Array.from({ length: width }, (_, i) => `c${i}`);
     const select = names.map((n, i) => (unsafe.has(i) ? `quote(${n})` : n)).join(", ");

@@ -15,18 +15,27 @@ export function checkCatalogSql(sql: string, paramCount: number): void {
   let placeholders = 0;
   for (const t of tokenize(sql)) {
     if (t.kind === "space" || t.kind === "comment") continue;
-    if (t.kind === "illegal") throw new VtError("SYNTAX_ERROR", `syntax error: SQLite cannot read ${JSON.stringify(sql.slice(t.start, t.start + 20))} at position ${t.start}`, { position: t.start });
-    if (t.kind === "semi") throw new VtError("INVALID_ARGUMENT", `a catalog statement holds exactly one statement; found ";" at position ${t.start}`, { position: t.start });
+    if (t.kind === "illegal")
+      throw new VtError("SYNTAX_ERROR", `syntax error: SQLite cannot read ${JSON.stringify(sql.slice(t.start, t.start + 20))} at position ${t.start}`, {
+        position: t.start,
+      });
+    if (t.kind === "semi")
+      throw new VtError("INVALID_ARGUMENT", `a catalog statement holds exactly one statement; found ";" at position ${t.start}`, { position: t.start });
     if (t.kind === "variable") {
       if (t.end - t.start !== 1) throw new VtError("INVALID_ARGUMENT", `a catalog statement binds only through "?"`, { position: t.start });
       placeholders++;
     }
     if (t.kind === "word" || t.kind === "quoted" || t.kind === "string") {
       const kind = systemObjectKind(tokenName(sql, t));
-      if (kind === "tablet" || kind === "platform") throw new VtError("PERMISSION_DENIED", `"${tokenName(sql, t)}": the system's own objects cannot be named`, { position: t.start });
+      if (kind === "tablet" || kind === "platform")
+        throw new VtError("PERMISSION_DENIED", `"${tokenName(sql, t)}": the system's own objects cannot be named`, { position: t.start });
     }
     if (significant === 0 && !(t.kind === "word" && READ_STATEMENTS.has(sql.slice(t.start, t.end).toLowerCase()))) {
-      throw new VtError("PERMISSION_DENIED", `the catalog answers reads only (SELECT, VALUES, WITH, PRAGMA); found ${JSON.stringify(sql.slice(t.start, t.end))}`, { position: t.start });
+      throw new VtError(
+        "PERMISSION_DENIED",
+        `the catalog answers reads only (SELECT, VALUES, WITH, PRAGMA); found ${JSON.stringify(sql.slice(t.start, t.end))}`,
+        { position: t.start },
+      );
     }
     significant++;
   }

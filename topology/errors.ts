@@ -24,13 +24,21 @@ interface CodeInfo {
 
 export const ERROR_CODES: Readonly<Record<ErrorCode, CodeInfo>> = {
   SYNTAX_ERROR: { status: 400, retryable: false, description: "the SQL does not parse; `position` is the 0-based character offset" },
-  UNSUPPORTED: { status: 400, retryable: false, description: "valid SQL that cannot be answered correctly across shards (yet); the message names the construct" },
+  UNSUPPORTED: {
+    status: 400,
+    retryable: false,
+    description: "valid SQL that cannot be answered correctly across shards (yet); the message names the construct",
+  },
   UNKNOWN_TABLE: { status: 400, retryable: false, description: "the statement names a table the keyspace does not have" },
   INVALID_ARGUMENT: { status: 400, retryable: false, description: "a malformed request, parameter, value, vschema or topology change" },
   CONSTRAINT: { status: 409, retryable: false, description: "a UNIQUE, PRIMARY KEY, NOT NULL, CHECK or FOREIGN KEY constraint failed" },
   UNAUTHENTICATED: { status: 401, retryable: false, description: "the bearer token is missing or wrong" },
   PERMISSION_DENIED: { status: 403, retryable: false, description: "the operation needs more than the caller has (an admin token, or a _vt system table)" },
-  NOT_SERVING: { status: 503, retryable: true, description: "the shard does not serve this target now (cutover, resharding); retry after refreshing the serving graph" },
+  NOT_SERVING: {
+    status: 503,
+    retryable: true,
+    description: "the shard does not serve this target now (cutover, resharding); retry after refreshing the serving graph",
+  },
   TIMEOUT: { status: 504, retryable: true, description: "the operation ran past its deadline" },
   TX_ABORTED: { status: 409, retryable: false, description: "the transaction was rolled back and nothing in it was applied" },
   INTERNAL: { status: 500, retryable: false, description: "a bug or an unexpected failure; the message says where" },

@@ -232,30 +232,25 @@ describe("splitKeyRange", () => {
 
   it("partitions the range it splits (property)", () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 254 }),
-        fc.integer({ min: 1, max: 255 }),
-        fc.integer({ min: 1, max: 600 }),
-        (a, width, parts) => {
-          const startByte = a;
-          const endByte = Math.min(256, a + width);
-          const range = {
-            start: startByte === 0 ? new Uint8Array(0) : Uint8Array.of(startByte),
-            end: endByte === 256 ? new Uint8Array(0) : Uint8Array.of(endByte),
-          };
-          const pieces = splitKeyRange(range, parts);
-          expect(pieces).toHaveLength(parts);
-          expect(keyRangeEqual({ start: pieces[0]?.start ?? hex("ff"), end: range.end }, range)).toBe(true);
-          expect(compareKeys(pieces[parts - 1]?.end ?? hex("00"), range.end)).toBe(0);
-          for (let i = 0; i < pieces.length; i++) {
-            const p = pieces[i];
-            if (p === undefined) throw new Error("missing piece");
-            if (p.end.length > 0) expect(compareKeys(p.start, p.end)).toBeLessThan(0);
-            const next = pieces[i + 1];
-            if (next !== undefined) expect(compareKeys(p.end, next.start)).toBe(0);
-          }
-        },
-      ),
+      fc.property(fc.integer({ min: 0, max: 254 }), fc.integer({ min: 1, max: 255 }), fc.integer({ min: 1, max: 600 }), (a, width, parts) => {
+        const startByte = a;
+        const endByte = Math.min(256, a + width);
+        const range = {
+          start: startByte === 0 ? new Uint8Array(0) : Uint8Array.of(startByte),
+          end: endByte === 256 ? new Uint8Array(0) : Uint8Array.of(endByte),
+        };
+        const pieces = splitKeyRange(range, parts);
+        expect(pieces).toHaveLength(parts);
+        expect(keyRangeEqual({ start: pieces[0]?.start ?? hex("ff"), end: range.end }, range)).toBe(true);
+        expect(compareKeys(pieces[parts - 1]?.end ?? hex("00"), range.end)).toBe(0);
+        for (let i = 0; i < pieces.length; i++) {
+          const p = pieces[i];
+          if (p === undefined) throw new Error("missing piece");
+          if (p.end.length > 0) expect(compareKeys(p.start, p.end)).toBeLessThan(0);
+          const next = pieces[i + 1];
+          if (next !== undefined) expect(compareKeys(p.end, next.start)).toBe(0);
+        }
+      }),
     );
   });
 });
@@ -264,11 +259,26 @@ describe("validateShardSet", () => {
   it.each([
     [["-"], ["-"]],
     [[""], ["-"]],
-    [["80-", "-80"], ["-80", "80-"]],
-    [["c0-", "-40", "80-c0", "40-80"], ["-40", "40-80", "80-c0", "c0-"]],
-    [["-4000", "40-80", "8000-"], ["-4000", "40-80", "8000-"]],
-    [["00-80", "80-"], ["00-80", "80-"]],
-    [["-80", "80-C0", "c0-"], ["-80", "80-c0", "c0-"]],
+    [
+      ["80-", "-80"],
+      ["-80", "80-"],
+    ],
+    [
+      ["c0-", "-40", "80-c0", "40-80"],
+      ["-40", "40-80", "80-c0", "c0-"],
+    ],
+    [
+      ["-4000", "40-80", "8000-"],
+      ["-4000", "40-80", "8000-"],
+    ],
+    [
+      ["00-80", "80-"],
+      ["00-80", "80-"],
+    ],
+    [
+      ["-80", "80-C0", "c0-"],
+      ["-80", "80-c0", "c0-"],
+    ],
   ])("accepts %j", (specs, sorted) => {
     expect(validateShardSet(specs).map(formatKeyRange)).toEqual(sorted);
   });

@@ -73,10 +73,7 @@ export function parseKeyRange(spec: string): KeyRange {
   if (spec === "" || spec === "-") return { start: new Uint8Array(0), end: new Uint8Array(0) };
   const parts = spec.split("-");
   if (parts.length !== 2) {
-    throw new VtError(
-      "INVALID_ARGUMENT",
-      `invalid key range ${JSON.stringify(spec)}: expected "<start>-<end>" in hex, e.g. "-80", "40-80", "80-"`,
-    );
+    throw new VtError("INVALID_ARGUMENT", `invalid key range ${JSON.stringify(spec)}: expected "<start>-<end>" in hex, e.g. "-80", "40-80", "80-"`);
   }
   const [startHex = "", endHex = ""] = parts;
   let start: Uint8Array;
@@ -89,10 +86,7 @@ export function parseKeyRange(spec: string): KeyRange {
     throw new VtError("INVALID_ARGUMENT", `invalid key range ${JSON.stringify(spec)}: ${reason}`);
   }
   if (end.length > 0 && compareKeys(start, end) >= 0) {
-    throw new VtError(
-      "INVALID_ARGUMENT",
-      `invalid key range ${JSON.stringify(spec)}: start must be below end`,
-    );
+    throw new VtError("INVALID_ARGUMENT", `invalid key range ${JSON.stringify(spec)}: start must be below end`);
   }
   return { start, end };
 }
@@ -109,10 +103,7 @@ export function keyRangeContains(kr: KeyRange, ksid: Uint8Array): boolean {
 
 /** True when the two half-open ranges share at least one key. */
 export function keyRangesIntersect(a: KeyRange, b: KeyRange): boolean {
-  return (
-    (a.end.length === 0 || compareKeys(b.start, a.end) < 0) &&
-    (b.end.length === 0 || compareKeys(a.start, b.end) < 0)
-  );
+  return (a.end.length === 0 || compareKeys(b.start, a.end) < 0) && (b.end.length === 0 || compareKeys(a.start, b.end) < 0);
 }
 
 /** True when both ranges cover the same keys (bounds compared zero-padded, so "80-" equals "8000-"). */
@@ -200,7 +191,7 @@ export function evenShards(count: number): string[] {
  */
 export function validateShardSet(specs: readonly string[]): KeyRange[] {
   if (specs.length === 0) {
-    throw new VtError("INVALID_ARGUMENT", "shard set is empty: at least one shard (e.g. \"-\") is required");
+    throw new VtError("INVALID_ARGUMENT", 'shard set is empty: at least one shard (e.g. "-") is required');
   }
   const seen = new Set<string>();
   const shards: { readonly name: string; readonly kr: KeyRange }[] = [];
@@ -223,10 +214,7 @@ export function validateShardSet(specs: readonly string[]): KeyRange[] {
   const first = shards[0];
   if (first === undefined) throw new VtError("INVALID_ARGUMENT", "shard set is empty");
   if (compareKeys(first.kr.start, FULL_RANGE.start) !== 0) {
-    throw new VtError(
-      "INVALID_ARGUMENT",
-      `no shard covers the start of the range: the lowest shard is ${first.name}`,
-    );
+    throw new VtError("INVALID_ARGUMENT", `no shard covers the start of the range: the lowest shard is ${first.name}`);
   }
   let prev = first;
   for (let i = 1; i < shards.length; i++) {
@@ -238,10 +226,7 @@ export function validateShardSet(specs: readonly string[]): KeyRange[] {
     prev = cur;
   }
   if (prev.kr.end.length !== 0) {
-    throw new VtError(
-      "INVALID_ARGUMENT",
-      `no shard covers the end of the range: the highest shard is ${prev.name}`,
-    );
+    throw new VtError("INVALID_ARGUMENT", `no shard covers the end of the range: the highest shard is ${prev.name}`);
   }
   return shards.map((s) => s.kr);
 }

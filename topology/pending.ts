@@ -58,7 +58,10 @@ export class PendingChanges {
   }
 
   keyspaces(): string[] {
-    return this.#sql.exec<{ keyspace: string }>("SELECT keyspace FROM _vt_topo_pending ORDER BY keyspace").toArray().map((r) => r.keyspace);
+    return this.#sql
+      .exec<{ keyspace: string }>("SELECT keyspace FROM _vt_topo_pending ORDER BY keyspace")
+      .toArray()
+      .map((r) => r.keyspace);
   }
 
   insert(p: Pending): void {

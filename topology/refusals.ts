@@ -55,7 +55,7 @@ export const REFUSALS = {
   VD1046: "UPDATE of the vindex column … (it would move the row to another shard)", // dml.ts
   VD1047: "UPDATE of …, which has lookup vindex … (delete the row and insert it again)", // dml.ts
   VD1048: "… with ORDER BY / LIMIT", // dml.ts
-  VD1050: "schema \"…\": only the keyspace's own tables can be named", // ast.ts
+  VD1050: 'schema "…": only the keyspace\'s own tables can be named', // ast.ts
   VD1051: "a … in place of a table", // ast.ts
   VD1052: "collation …", // ast.ts
   VD1053: "LIMIT / OFFSET expressions other than numbers and placeholders", // ast.ts

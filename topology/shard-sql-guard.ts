@@ -38,14 +38,20 @@ export function checkShardSql(sql: string, paramCount: number): void {
       case "comment":
         continue;
       case "illegal":
-        throw new VtError("SYNTAX_ERROR", `syntax error: SQLite cannot read ${JSON.stringify(sql.slice(t.start, t.start + 20))} at position ${t.start} of a shard statement`, {
-          position: t.start,
-        });
+        throw new VtError(
+          "SYNTAX_ERROR",
+          `syntax error: SQLite cannot read ${JSON.stringify(sql.slice(t.start, t.start + 20))} at position ${t.start} of a shard statement`,
+          {
+            position: t.start,
+          },
+        );
       case "semi":
         throw new VtError("INVALID_ARGUMENT", `a shard statement holds exactly one statement; found ";" at position ${t.start}`, { position: t.start });
       case "variable":
         if (t.end - t.start !== 1) {
-          throw new VtError("INVALID_ARGUMENT", `a shard statement binds only through "?"; found ${JSON.stringify(sql.slice(t.start, t.end))}`, { position: t.start });
+          throw new VtError("INVALID_ARGUMENT", `a shard statement binds only through "?"; found ${JSON.stringify(sql.slice(t.start, t.end))}`, {
+            position: t.start,
+          });
         }
         placeholders++;
         break;
@@ -66,7 +72,11 @@ export function checkShardSql(sql: string, paramCount: number): void {
     if (significant === 0) {
       const first = t.kind === "word" ? sql.slice(t.start, t.end).toLowerCase() : "";
       if (!ROW_STATEMENTS.has(first)) {
-        throw new VtError("PERMISSION_DENIED", `a shard query reads or changes rows only (SELECT, VALUES, WITH, INSERT, REPLACE, UPDATE, DELETE); schema changes go through the Topology (found ${JSON.stringify(sql.slice(t.start, t.end))})`, { position: t.start });
+        throw new VtError(
+          "PERMISSION_DENIED",
+          `a shard query reads or changes rows only (SELECT, VALUES, WITH, INSERT, REPLACE, UPDATE, DELETE); schema changes go through the Topology (found ${JSON.stringify(sql.slice(t.start, t.end))})`,
+          { position: t.start },
+        );
       }
     }
     significant++;

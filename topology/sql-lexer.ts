@@ -37,8 +37,7 @@ const isXDigit = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 70) || (
 /** sqlite3Isspace: \t \n \v \f \r and space. */
 const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
 /** IdChar: letters, digits, _, $ and every byte >= 0x80. */
-export const isIdChar = (c: number): boolean =>
-  (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 95 || c === 36 || c >= 0x80;
+export const isIdChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 95 || c === 36 || c >= 0x80;
 /** SQLite 3.46+ accepts `_` between digits of a numeric literal. */
 const DIGIT_SEPARATOR = 95;
 
@@ -56,15 +55,16 @@ function tokenAt(s: string, i: number): { kind: TokenKind; len: number } {
       while (i + n < s.length && isSpace(at(n))) n++;
       return { kind: "space", len: n };
     }
-    case 45 /* - */: {
-      if (at(1) === 45) {
-        let n = 2;
-        while (i + n < s.length && at(n) !== 0 && at(n) !== 10) n++;
-        return { kind: "comment", len: n };
+    case 45 /* - */:
+      {
+        if (at(1) === 45) {
+          let n = 2;
+          while (i + n < s.length && at(n) !== 0 && at(n) !== 10) n++;
+          return { kind: "comment", len: n };
+        }
+        if (at(1) === 62 /* > */) return { kind: "op", len: at(2) === 62 ? 3 : 2 };
+        return { kind: "op", len: 1 };
       }
-      if (at(1) === 62 /* > */) return { kind: "op", len: at(2) === 62 ? 3 : 2 };
-      return { kind: "op", len: 1 };
-    }
     case 40:
     case 41:
     case 43:
@@ -76,13 +76,14 @@ function tokenAt(s: string, i: number): { kind: TokenKind; len: number } {
       return { kind: "op", len: 1 };
     case 59:
       return { kind: "semi", len: 1 };
-    case 47 /* / */: {
-      if (at(1) !== 42 || i + 2 >= s.length || at(2) === 0) return { kind: "op", len: 1 };
-      let n = 3;
-      let prev = at(2);
-      while (i + n < s.length && at(n) !== 0 && !(prev === 42 && at(n) === 47)) prev = at(n++);
-      return { kind: "comment", len: i + n < s.length && at(n) === 47 ? n + 1 : n };
-    }
+    case 47 /* / */:
+      {
+        if (at(1) !== 42 || i + 2 >= s.length || at(2) === 0) return { kind: "op", len: 1 };
+        let n = 3;
+        let prev = at(2);
+        while (i + n < s.length && at(n) !== 0 && !(prev === 42 && at(n) === 47)) prev = at(n++);
+        return { kind: "comment", len: i + n < s.length && at(n) === 47 ? n + 1 : n };
+      }
     case 61:
       return { kind: "op", len: at(1) === 61 ? 2 : 1 };
     case 60:
@@ -105,19 +106,21 @@ function tokenAt(s: string, i: number): { kind: TokenKind; len: number } {
       }
       return { kind: "illegal", len: n };
     }
-    case 91 /* [ */: {
-      let n = 1;
-      while (i + n < s.length && at(n) !== 0 && at(n) !== 93) n++;
-      return i + n < s.length && at(n) === 93 ? { kind: "quoted", len: n + 1 } : { kind: "illegal", len: n };
-    }
+    case 91 /* [ */:
+      {
+        let n = 1;
+        while (i + n < s.length && at(n) !== 0 && at(n) !== 93) n++;
+        return i + n < s.length && at(n) === 93 ? { kind: "quoted", len: n + 1 } : { kind: "illegal", len: n };
+      }
     case 46 /* . */:
       if (!isDigit(at(1))) return { kind: "op", len: 1 };
       return numberAt(s, i);
-    case 63 /* ? */: {
-      let n = 1;
-      while (isDigit(at(n))) n++;
-      return { kind: "variable", len: n };
-    }
+    case 63 /* ? */:
+      {
+        let n = 1;
+        while (isDigit(at(n))) n++;
+        return { kind: "variable", len: n };
+      }
     case 36:
     case 64:
     case 58:

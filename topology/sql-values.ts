@@ -33,7 +33,7 @@ export function fromBase64(b64: string): Uint8Array {
   try {
     bin = atob(b64);
   } catch {
-    throw new VtError("INVALID_ARGUMENT", "a {\"base64\"} value is not valid base64");
+    throw new VtError("INVALID_ARGUMENT", 'a {"base64"} value is not valid base64');
   }
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -77,10 +77,7 @@ export function fromJsonValue(v: unknown, where: string): SqlValue {
       if (o["real"] === "-Infinity") return -Infinity;
     }
   }
-  throw new VtError(
-    "INVALID_ARGUMENT",
-    `${where}: values are null, numbers, strings, {"int": "<decimal>"}, {"base64": "..."} or booleans`,
-  );
+  throw new VtError("INVALID_ARGUMENT", `${where}: values are null, numbers, strings, {"int": "<decimal>"}, {"base64": "..."} or booleans`);
 }
 
 /** Validates a value that arrived over RPC (already typed by structured clone / capnweb). */

@@ -130,9 +130,7 @@ export class Topology extends DurableObject<Env> {
   }
 
   #keyspace(name: string): KeyspaceGraph | undefined {
-    const row = this.#sql
-      .exec<{ vschema: string; version: number }>("SELECT vschema, version FROM _vt_topo_keyspaces WHERE name = ?", name)
-      .toArray()[0];
+    const row = this.#sql.exec<{ vschema: string; version: number }>("SELECT vschema, version FROM _vt_topo_keyspaces WHERE name = ?", name).toArray()[0];
     if (!row) return undefined;
     const vschema = JSON.parse(row.vschema) as VSchema;
     const shards = this.#sql
@@ -229,9 +227,13 @@ export class Topology extends DurableObject<Env> {
     const first = failed[0];
     if (!first) return;
     const what = p.phase === "apply" ? `schema entry ${p.index ?? "?"} is still being applied` : "an aborted change is still being undone";
-    throw new VtError("NOT_SERVING", `keyspace ${keyspace}: ${what} on shard ${first.shard} (${first.error?.message ?? "behind"}); it is retried automatically, retry later`, {
-      shard: first.shard,
-    });
+    throw new VtError(
+      "NOT_SERVING",
+      `keyspace ${keyspace}: ${what} on shard ${first.shard} (${first.error?.message ?? "behind"}); it is retried automatically, retry later`,
+      {
+        shard: first.shard,
+      },
+    );
   }
 
   /** Re-drives every unresolved change (set whenever one is recorded or could not be finished). */
@@ -301,7 +303,7 @@ export class Topology extends DurableObject<Env> {
     } else if (Array.isArray(shards) && shards.every((s) => typeof s === "string")) {
       names = validateShardSet(shards).map(formatKeyRange);
     } else {
-      throw new VtError("INVALID_ARGUMENT", "shards must be a count or a list of key ranges such as [\"-80\", \"80-\"]");
+      throw new VtError("INVALID_ARGUMENT", 'shards must be a count or a list of key ranges such as ["-80", "80-"]');
     }
     const sharded = !(names.length === 1 && names[0] === "-");
     this.ctx.storage.transactionSync(() => {
@@ -353,7 +355,9 @@ export class Topology extends DurableObject<Env> {
           throw new VtError("INVALID_ARGUMENT", `keyspace "${keyspace}" has ${ks.shards.length} shards, so its vschema must be sharded`);
         }
         const row = this.#sql.exec<{ auto_tables: string }>("SELECT auto_tables FROM _vt_topo_keyspaces WHERE name = ?", keyspace).one();
-        const { vschema, auto } = given.sharded ? carryOver(ks.vschema, given, ks.tables, JSON.parse(row.auto_tables) as string[]) : { vschema: given, auto: [] };
+        const { vschema, auto } = given.sharded
+          ? carryOver(ks.vschema, given, ks.tables, JSON.parse(row.auto_tables) as string[])
+          : { vschema: given, auto: [] };
         checkVSchemaColumns(vschema, ks.tables);
         const moved = ks.shards.length > 1 ? reroutedTables(ks.vschema, vschema, ks.tables) : [];
         const commit = (): void => {
@@ -493,7 +497,9 @@ export class Topology extends DurableObject<Env> {
           sharded: ks.sharded,
           vschema: ks.vschema,
           // The gate's system lookup tables (`_vtl_…`) are not the user's to see.
-          tables: Object.values(ks.tables).map((t) => t.name).filter((n) => !n.toLowerCase().startsWith("_vtl_")),
+          tables: Object.values(ks.tables)
+            .map((t) => t.name)
+            .filter((n) => !n.toLowerCase().startsWith("_vtl_")),
           shards: await Promise.all(
             ks.shards.map(async (s) => {
               const st = await tabletStub(this.env.TABLET, ks.name, s.name).status();

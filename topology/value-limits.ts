@@ -41,7 +41,11 @@ export function checkResultValues(rows: readonly (readonly SqlValue[])[], column
     for (let i = 0; i < row.length; i++) {
       const v = row[i];
       if (v !== undefined && overValueLimit(v)) {
-        throw new VtError("INVALID_ARGUMENT", `result column ${columns[i] ?? i + 1} holds a value over ${MAX_VALUE_BYTES} bytes (the limit of a TEXT or BLOB value)`, { limit: MAX_VALUE_BYTES });
+        throw new VtError(
+          "INVALID_ARGUMENT",
+          `result column ${columns[i] ?? i + 1} holds a value over ${MAX_VALUE_BYTES} bytes (the limit of a TEXT or BLOB value)`,
+          { limit: MAX_VALUE_BYTES },
+        );
       }
     }
   }

@@ -29,7 +29,7 @@ const R4 = 0x85ebca77c2b2ae63n;
 const R5 = 0x27d4eb2f165667c5n;
 const rotl64 = (x: bigint, r: bigint): bigint => ((x << r) | (x >> (64n - r))) & M64;
 const refRound = (acc: bigint, input: bigint): bigint => (rotl64((acc + input * R2) & M64, 31n) * R1) & M64;
-const refMerge = (acc: bigint, val: bigint): bigint => (((acc ^ refRound(0n, val)) * R1) + R4) & M64;
+const refMerge = (acc: bigint, val: bigint): bigint => ((acc ^ refRound(0n, val)) * R1 + R4) & M64;
 function readLE(data: Uint8Array, p: number, n: number): bigint {
   let v = 0n;
   for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[p + i] ?? 0);
@@ -59,9 +59,9 @@ function refXxh64(data: Uint8Array, seed = 0n): bigint {
     h = (seed + R5) & M64;
   }
   h = (h + BigInt(len)) & M64;
-  for (; p + 8 <= len; p += 8) h = ((rotl64(h ^ refRound(0n, readLE(data, p, 8)), 27n) * R1) + R4) & M64;
+  for (; p + 8 <= len; p += 8) h = (rotl64(h ^ refRound(0n, readLE(data, p, 8)), 27n) * R1 + R4) & M64;
   if (p + 4 <= len) {
-    h = ((rotl64(h ^ ((readLE(data, p, 4) * R1) & M64), 23n) * R2) + R3) & M64;
+    h = (rotl64(h ^ ((readLE(data, p, 4) * R1) & M64), 23n) * R2 + R3) & M64;
     p += 4;
   }
   for (; p < len; p++) h = (rotl64(h ^ ((BigInt(data[p] ?? 0) * R5) & M64), 11n) * R1) & M64;
@@ -126,7 +126,16 @@ const int64BE = (v: bigint): Uint8Array => {
 
 describe("vindex registry", () => {
   it("lists the built-in types", () => {
-    expect(vindexTypes()).toEqual(["binary", "consistent_lookup", "consistent_lookup_unique", "lookup", "lookup_unique", "numeric", "unicode_loose_xxhash", "xxhash"]);
+    expect(vindexTypes()).toEqual([
+      "binary",
+      "consistent_lookup",
+      "consistent_lookup_unique",
+      "lookup",
+      "lookup_unique",
+      "numeric",
+      "unicode_loose_xxhash",
+      "xxhash",
+    ]);
   });
 
   it.each([

@@ -189,11 +189,7 @@ registerVindex("unicode_loose_xxhash", (type, params) => {
     unique: true,
     cost: 1,
     map(value: SqlValue): Uint8Array {
-      const loose = looseText(type, value)
-        .normalize("NFKD")
-        .replace(/\p{M}/gu, "")
-        .toLowerCase()
-        .replace(/ +$/u, "");
+      const loose = looseText(type, value).normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase().replace(/ +$/u, "");
       return xxhash64Bytes(encoder.encode(loose));
     },
   });
@@ -202,7 +198,12 @@ registerVindex("unicode_loose_xxhash", (type, params) => {
 // Lookup vindexes (secondary only): a table maps each value of the column to the keyspace ids
 // of its rows. The gate keeps that table in step with the owner table's writes; `map` cannot
 // compute a keyspace id from the value alone.
-for (const [type, unique] of [["lookup_unique", true], ["lookup", false], ["consistent_lookup_unique", true], ["consistent_lookup", false]] as const) {
+for (const [type, unique] of [
+  ["lookup_unique", true],
+  ["lookup", false],
+  ["consistent_lookup_unique", true],
+  ["consistent_lookup", false],
+] as const) {
   registerVindex(type, (t, params) => {
     const keys = Object.keys(params);
     for (const k of ["table", "from", "to"]) {
@@ -233,10 +234,7 @@ for (const [type, unique] of [["lookup_unique", true], ["lookup", false], ["cons
 export function createVindex(type: string, params?: Readonly<Record<string, string>>): Vindex {
   const factory = registry.get(type);
   if (factory === undefined) {
-    throw new VtError(
-      "INVALID_ARGUMENT",
-      `unknown vindex type ${JSON.stringify(type)}; known types: ${vindexTypes().join(", ")}`,
-    );
+    throw new VtError("INVALID_ARGUMENT", `unknown vindex type ${JSON.stringify(type)}; known types: ${vindexTypes().join(", ")}`);
   }
   return factory(type, params ?? {});
 }

@@ -59,7 +59,12 @@ export function reroutedTables(before: VSchema, after: VSchema, tables: Readonly
  * over: dropping a table's entry would leave its rows unreachable, and re-adding it later could
  * place them differently. Answers the vschema to store and the carried auto-added table names.
  */
-export function carryOver(before: VSchema, after: VSchema, tables: Readonly<Record<string, TableInfo>>, auto: readonly string[]): { vschema: VSchema; auto: string[] } {
+export function carryOver(
+  before: VSchema,
+  after: VSchema,
+  tables: Readonly<Record<string, TableInfo>>,
+  auto: readonly string[],
+): { vschema: VSchema; auto: string[] } {
   const out: VSchema = structuredClone(after);
   const kept: string[] = [];
   for (const info of Object.values(tables)) {

@@ -158,12 +158,14 @@ export function validateVSchema(input: unknown): VSchema {
         if (!vindexOf({ sharded, vindexes, tables }, cv.name).lookup) {
           throw unsupportedError("VD1107", `vschema ${p}: a secondary vindex must be a lookup vindex (lookup_unique or lookup)`);
         }
-        if (def?.owner?.toLowerCase() !== name.toLowerCase()) fail(`${p}.name`, `lookup vindex "${cv.name}" must name ${name} as its "owner" (the gate keeps an owned lookup table in step)`);
-        if (t.column_vindexes?.some((o, j) => j !== i + 1 && o.column.toLowerCase() === cv.column.toLowerCase())) fail(p, `column ${cv.column} has two vindexes`);
+        if (def?.owner?.toLowerCase() !== name.toLowerCase())
+          fail(`${p}.name`, `lookup vindex "${cv.name}" must name ${name} as its "owner" (the gate keeps an owned lookup table in step)`);
+        if (t.column_vindexes?.some((o, j) => j !== i + 1 && o.column.toLowerCase() === cv.column.toLowerCase()))
+          fail(p, `column ${cv.column} has two vindexes`);
       });
     }
     if (sharded && t.type === undefined && t.column_vindexes === undefined) {
-      fail(path, "a table of a sharded keyspace needs column_vindexes or \"type\": \"reference\"");
+      fail(path, 'a table of a sharded keyspace needs column_vindexes or "type": "reference"');
     }
     if (t.type === "sequence" && sharded) fail(path, "sequence tables live in unsharded keyspaces");
     setOwn(tables, name, t);

@@ -6,13 +6,19 @@
 // every input and every 64-bit seed (the seed is taken modulo 2^64).
 
 // Primes as [hi, lo] halves.
-const P1_HI = 0x9e3779b1, P1_LO = 0x85ebca87;
-const P2_HI = 0xc2b2ae3d, P2_LO = 0x27d4eb4f;
-const P3_HI = 0x165667b1, P3_LO = 0x9e3779f9;
-const P4_HI = 0x85ebca77, P4_LO = 0xc2b2ae63;
-const P5_HI = 0x27d4eb2f, P5_LO = 0x165667c5;
+const P1_HI = 0x9e3779b1,
+  P1_LO = 0x85ebca87;
+const P2_HI = 0xc2b2ae3d,
+  P2_LO = 0x27d4eb4f;
+const P3_HI = 0x165667b1,
+  P3_LO = 0x9e3779f9;
+const P4_HI = 0x85ebca77,
+  P4_LO = 0xc2b2ae63;
+const P5_HI = 0x27d4eb2f,
+  P5_LO = 0x165667c5;
 // 2^64 - P1, so that seed - P1 is an addition.
-const NEG_P1_HI = 0x61c8864e, NEG_P1_LO = 0x7a143579;
+const NEG_P1_HI = 0x61c8864e,
+  NEG_P1_LO = 0x7a143579;
 
 // Result registers of the 64-bit helpers below. Every helper reads only its
 // arguments and writes both registers, so `f(rHi, rLo, ...)` chains are safe.
@@ -78,34 +84,45 @@ function hashInto(data: Uint8Array, seedHi: number, seedLo: number): void {
   if (len >= 32) {
     add(seedHi, seedLo, P1_HI, P1_LO);
     add(rHi, rLo, P2_HI, P2_LO);
-    let v1Hi = rHi, v1Lo = rLo;
+    let v1Hi = rHi,
+      v1Lo = rLo;
     add(seedHi, seedLo, P2_HI, P2_LO);
-    let v2Hi = rHi, v2Lo = rLo;
-    let v3Hi = seedHi, v3Lo = seedLo;
+    let v2Hi = rHi,
+      v2Lo = rLo;
+    let v3Hi = seedHi,
+      v3Lo = seedLo;
     add(seedHi, seedLo, NEG_P1_HI, NEG_P1_LO);
-    let v4Hi = rHi, v4Lo = rLo;
+    let v4Hi = rHi,
+      v4Lo = rLo;
 
     const limit = len - 32;
     while (p <= limit) {
       round(v1Hi, v1Lo, u32(data, p + 4), u32(data, p));
-      v1Hi = rHi; v1Lo = rLo;
+      v1Hi = rHi;
+      v1Lo = rLo;
       round(v2Hi, v2Lo, u32(data, p + 12), u32(data, p + 8));
-      v2Hi = rHi; v2Lo = rLo;
+      v2Hi = rHi;
+      v2Lo = rLo;
       round(v3Hi, v3Lo, u32(data, p + 20), u32(data, p + 16));
-      v3Hi = rHi; v3Lo = rLo;
+      v3Hi = rHi;
+      v3Lo = rLo;
       round(v4Hi, v4Lo, u32(data, p + 28), u32(data, p + 24));
-      v4Hi = rHi; v4Lo = rLo;
+      v4Hi = rHi;
+      v4Lo = rLo;
       p += 32;
     }
 
     rotl(v1Hi, v1Lo, 1);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
     rotl(v2Hi, v2Lo, 7);
     add(hHi, hLo, rHi, rLo);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
     rotl(v3Hi, v3Lo, 12);
     add(hHi, hLo, rHi, rLo);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
     rotl(v4Hi, v4Lo, 18);
     add(hHi, hLo, rHi, rLo);
 
@@ -113,22 +130,26 @@ function hashInto(data: Uint8Array, seedHi: number, seedLo: number): void {
     mergeRound(rHi, rLo, v2Hi, v2Lo);
     mergeRound(rHi, rLo, v3Hi, v3Lo);
     mergeRound(rHi, rLo, v4Hi, v4Lo);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
   } else {
     add(seedHi, seedLo, P5_HI, P5_LO);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
   }
 
   // h += len (len < 2^53, split into halves)
   add(hHi, hLo, Math.floor(len / 0x100000000) >>> 0, len >>> 0);
-  hHi = rHi; hLo = rLo;
+  hHi = rHi;
+  hLo = rLo;
 
   while (p + 8 <= len) {
     round(0, 0, u32(data, p + 4), u32(data, p));
     rotl((hHi ^ rHi) >>> 0, (hLo ^ rLo) >>> 0, 27);
     mul(rHi, rLo, P1_HI, P1_LO);
     add(rHi, rLo, P4_HI, P4_LO);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
     p += 8;
   }
 
@@ -137,7 +158,8 @@ function hashInto(data: Uint8Array, seedHi: number, seedLo: number): void {
     rotl((hHi ^ rHi) >>> 0, (hLo ^ rLo) >>> 0, 23);
     mul(rHi, rLo, P2_HI, P2_LO);
     add(rHi, rLo, P3_HI, P3_LO);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
     p += 4;
   }
 
@@ -145,7 +167,8 @@ function hashInto(data: Uint8Array, seedHi: number, seedLo: number): void {
     mul(0, data[p] ?? 0, P5_HI, P5_LO);
     rotl((hHi ^ rHi) >>> 0, (hLo ^ rLo) >>> 0, 11);
     mul(rHi, rLo, P1_HI, P1_LO);
-    hHi = rHi; hLo = rLo;
+    hHi = rHi;
+    hLo = rLo;
     p += 1;
   }
 

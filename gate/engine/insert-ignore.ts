@@ -25,7 +25,11 @@ export async function rowsToKeep(
   for (const [i, l] of lookups.entries()) {
     if (!ignore[i] || !l.unique) continue;
     const mine = pairs[i] ?? [];
-    const holders = await lookupHolders(vc, l, mine.map(([v]) => v));
+    const holders = await lookupHolders(
+      vc,
+      l,
+      mine.map(([v]) => v),
+    );
     for (let r = 0; r < rowCount; r++) {
       const holder = holders[r];
       const value = mine[r]?.[0] ?? null;

@@ -20,7 +20,11 @@ export interface ReplaceTarget {
 }
 
 /** Which rows of the statement stay: false for a row a later row replaces (same unique value). */
-export function lastRowsWin(lookups: readonly LookupTable[], pairs: readonly (readonly (readonly [SqlValue, Uint8Array, string])[])[], rowCount: number): boolean[] {
+export function lastRowsWin(
+  lookups: readonly LookupTable[],
+  pairs: readonly (readonly (readonly [SqlValue, Uint8Array, string])[])[],
+  rowCount: number,
+): boolean[] {
   const keep = Array.from({ length: rowCount }, () => true);
   for (const [i, l] of lookups.entries()) {
     if (!l.unique) continue;

@@ -7,7 +7,18 @@ import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Te
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
-import { addLookupRows, addPairsOf, duplicate, lostLookups, ownerHas, ownerMatch, preDeleteColumns, removeLookupRows, sameBytes, type LookupTable } from "./lookup.ts";
+import {
+  addLookupRows,
+  addPairsOf,
+  duplicate,
+  lostLookups,
+  ownerHas,
+  ownerMatch,
+  preDeleteColumns,
+  removeLookupRows,
+  sameBytes,
+  type LookupTable,
+} from "./lookup.ts";
 import { uniqueKey } from "./unique-key.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
 import { deleteReplaced, lastRowsWin } from "./insert-replace.ts";
@@ -68,7 +79,20 @@ export class Insert implements Primitive {
   /** The vindex column alone is a UNIQUE / PRIMARY KEY: a REPLACE also replaces the row of the same vindex value on its shard. */
   readonly replacesByVindex: boolean;
 
-  constructor(table: string, vindex: Vindex, prefix: Template, rows: readonly InsertRow[], suffix: Template, affinity: Affinity, auto?: AutoIncrementSpec, lookups: readonly LookupTable[] = [], vindexColumn?: string, ignore: readonly boolean[] = [], replace = false, replacesByVindex = false) {
+  constructor(
+    table: string,
+    vindex: Vindex,
+    prefix: Template,
+    rows: readonly InsertRow[],
+    suffix: Template,
+    affinity: Affinity,
+    auto?: AutoIncrementSpec,
+    lookups: readonly LookupTable[] = [],
+    vindexColumn?: string,
+    ignore: readonly boolean[] = [],
+    replace = false,
+    replacesByVindex = false,
+  ) {
     this.replacesByVindex = replacesByVindex;
     this.ignore = ignore;
     this.replace = replace;
@@ -137,7 +161,9 @@ export class Insert implements Primitive {
     const ignoring = this.ignore.some(Boolean);
     if (ignoring) {
       // Rows whose unique value is taken are skipped before anything is written.
-      const keep = await rowsToKeep(vc, this.lookups, this.ignore, lookupPairs, rows.length, (l, ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn));
+      const keep = await rowsToKeep(vc, this.lookups, this.ignore, lookupPairs, rows.length, (l, ksid, value) =>
+        ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn),
+      );
       rows = rows.filter((_, r) => keep[r]);
       lookupPairs = lookupPairs.map((p) => p.filter((_, r) => keep[r]));
       if (rows.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
@@ -158,7 +184,13 @@ export class Insert implements Primitive {
     }
   }
 
-  async #writeRows(vc: VCursor, b: Bindings, rows: readonly InsertRow[], lookupPairs: [SqlValue, Uint8Array, string][][], ignoring: boolean): Promise<QueryResult> {
+  async #writeRows(
+    vc: VCursor,
+    b: Bindings,
+    rows: readonly InsertRow[],
+    lookupPairs: [SqlValue, Uint8Array, string][][],
+    ignoring: boolean,
+  ): Promise<QueryResult> {
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
     try {
@@ -181,7 +213,14 @@ export class Insert implements Primitive {
           return concatResults(await vc.execute(s, queries));
         }
         const cols = preDeleteColumns(this.vindexColumn, this.lookups).map(quoteIdent).join(", ");
-        const pre = render([`SELECT ${cols} FROM ${quoteIdent(this.table)} WHERE ${quoteIdent(this.vindexColumn)} IN (`, { values: (x: Bindings) => mine.map((r) => evalValue(r.vindexValue, x)), empty: "NULL" }, ")"], b);
+        const pre = render(
+          [
+            `SELECT ${cols} FROM ${quoteIdent(this.table)} WHERE ${quoteIdent(this.vindexColumn)} IN (`,
+            { values: (x: Bindings) => mine.map((r) => evalValue(r.vindexValue, x)), empty: "NULL" },
+            ")",
+          ],
+          b,
+        );
         const [found, ...done] = await vc.execute(s, [{ ...pre, kind: "read" }, ...queries]);
         addPairsOf(found?.rows ?? [], this.vindex, this.lookups, replacedHere);
         return concatResults(done);
@@ -222,7 +261,10 @@ export class Insert implements Primitive {
         const values = (r.lookupValues?.[i] ?? []).map((v) => (v === "auto" ? null : evalValue(v, b)));
         const p = placed[k] as { ksid: Uint8Array; shard: string };
         if (l.system?.rowid && values[0] === null) {
-          throw unsupportedError("VD2404", `INSERT into ${this.table} with a NULL INTEGER PRIMARY KEY ${l.column} (each shard would pick its own rowid; the table is sharded by ${this.vindexColumn ?? "another column"}): give the id, or configure an auto_increment sequence for it`);
+          throw unsupportedError(
+            "VD2404",
+            `INSERT into ${this.table} with a NULL INTEGER PRIMARY KEY ${l.column} (each shard would pick its own rowid; the table is sharded by ${this.vindexColumn ?? "another column"}): give the id, or configure an auto_increment sequence for it`,
+          );
         }
         return [l.system ? uniqueKey(values, l.system.columns, this.table) : (values[0] ?? null), p.ksid, p.shard];
       }),
@@ -232,7 +274,12 @@ export class Insert implements Primitive {
   /** Adds the lookup rows of every row, before the rows themselves. */
   async #addLookups(vc: VCursor, pairs: readonly [SqlValue, Uint8Array, string][][]): Promise<void> {
     for (const [i, l] of this.lookups.entries()) {
-      await addLookupRows(vc, l, (pairs[i] ?? []).map(([v, k]) => [v, k] as const), (ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn));
+      await addLookupRows(
+        vc,
+        l,
+        (pairs[i] ?? []).map(([v, k]) => [v, k] as const),
+        (ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn),
+      );
     }
   }
 
@@ -259,10 +306,20 @@ export class Insert implements Primitive {
    * the value, and this one's rows holding it are deleted again (CONSTRAINT), so the value is
    * never held twice.
    */
-  async #verifyLookups(vc: VCursor, b: Bindings, rows: readonly InsertRow[], pairs: readonly (readonly [SqlValue, Uint8Array, string])[][], shards: readonly string[]): Promise<void> {
+  async #verifyLookups(
+    vc: VCursor,
+    b: Bindings,
+    rows: readonly InsertRow[],
+    pairs: readonly (readonly [SqlValue, Uint8Array, string])[][],
+    shards: readonly string[],
+  ): Promise<void> {
     for (const [i, l] of this.lookups.entries()) {
       const mine = pairs[i] ?? [];
-      const lost = await lostLookups(vc, l, mine.map(([v, k]) => [v, k] as const));
+      const lost = await lostLookups(
+        vc,
+        l,
+        mine.map(([v, k]) => [v, k] as const),
+      );
       if (lost.length === 0) continue;
       for (const [v, k] of lost) {
         const at = mine.findIndex(([mv, mk]) => mk === k && mv === v);
@@ -276,7 +333,11 @@ export class Insert implements Primitive {
         await vc.execute(shard, [{ ...render(parts, b), kind: "write" }]);
       }
       // The statement's other rows stay written: the error says so, as a multi-shard failure does.
-      throw new VtError("CONSTRAINT", `${duplicate(l, lost[0]?.[0] ?? null, "was inserted concurrently").message}; the rows holding ${lost.length === 1 ? "it were" : "those values were"} not kept (the statement's other rows were)`, { committedShards: [...shards] });
+      throw new VtError(
+        "CONSTRAINT",
+        `${duplicate(l, lost[0]?.[0] ?? null, "was inserted concurrently").message}; the rows holding ${lost.length === 1 ? "it were" : "those values were"} not kept (the statement's other rows were)`,
+        { committedShards: [...shards] },
+      );
     }
   }
 
@@ -308,7 +369,10 @@ export class Insert implements Primitive {
   /** The shard of one row; a value SQLite would convert before storing is refused, not misplaced. */
   shardOf(ks: KeyspaceGraph, value: SqlValue): string {
     if (value === null) {
-      throw new VtError("INVALID_ARGUMENT", `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured for it: see auto_increment in the vschema)`);
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured for it: see auto_increment in the vschema)`,
+      );
     }
     if (!routableValue(value, this.affinity)) {
       throw new VtError(
@@ -326,7 +390,11 @@ export class Insert implements Primitive {
       operator: "Insert",
       table: this.table,
       vindex: this.vindex.type,
-      rows: this.rows.map((r) => (this.auto?.vindex && (r.autoValue === "omitted" || (r.vindexValue && "literal" in r.vindexValue && r.vindexValue.literal === null)) ? `next from ${this.auto.sequence}` : describeValue(r.vindexValue))),
+      rows: this.rows.map((r) =>
+        this.auto?.vindex && (r.autoValue === "omitted" || (r.vindexValue && "literal" in r.vindexValue && r.vindexValue.literal === null))
+          ? `next from ${this.auto.sequence}`
+          : describeValue(r.vindexValue),
+      ),
       ...(x ? { shards: this.explainShards(x) } : {}),
     };
   }
@@ -355,7 +423,6 @@ export class Insert implements Primitive {
     }
     return { byShard, lastShard };
   }
-
 }
 
 /**
@@ -433,10 +500,25 @@ export class InsertSelect implements Primitive {
     const inserts: InsertRow[] = rows.map((row, i) => ({
       parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w }, ")"],
       vindexValue: { literal: row[vindexColumn] ?? null },
-      lookupValues: lookups.map((l) => l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) }))),
+      lookupValues: lookups.map((l) =>
+        l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) })),
+      ),
     }));
     if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
-    const insert = new Insert(this.spec.table, this.spec.vindex, this.spec.prefix, inserts, this.spec.suffix, this.spec.affinity, undefined, lookups.map((l) => l.table), this.spec.vindexColumnName, this.spec.ignore, this.spec.replace, this.spec.replacesByVindex);
+    const insert = new Insert(
+      this.spec.table,
+      this.spec.vindex,
+      this.spec.prefix,
+      inserts,
+      this.spec.suffix,
+      this.spec.affinity,
+      undefined,
+      lookups.map((l) => l.table),
+      this.spec.vindexColumnName,
+      this.spec.ignore,
+      this.spec.replace,
+      this.spec.replacesByVindex,
+    );
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }
 

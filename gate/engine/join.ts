@@ -49,9 +49,7 @@ export class GateJoin implements Primitive {
     const values = [...keys.values()];
     const batches: SqlValue[][] = [];
     for (let i = 0; i < values.length; i += LOOKUP_BATCH) batches.push(values.slice(i, i + LOOKUP_BATCH));
-    const results = await Promise.all(
-      batches.map((batch) => this.right.execute(vc, b.withSubqueries(new Map([[JOIN_KEYS_SLOT, batch.map((v) => [v])]])))),
-    );
+    const results = await Promise.all(batches.map((batch) => this.right.execute(vc, b.withSubqueries(new Map([[JOIN_KEYS_SLOT, batch.map((v) => [v])]])))));
     const right = concatResults(results);
     const byKey = new Map<string, SqlValue[][]>();
     for (const row of right.rows) {
@@ -87,7 +85,10 @@ export class GateJoin implements Primitive {
 function keyOf(row: readonly SqlValue[], columns: readonly number[]): string | undefined {
   const values = columns.map((c) => row[c] ?? null);
   if (values.some((v) => v === null)) return undefined;
-  return groupKey(values, values.map(() => "BINARY"));
+  return groupKey(
+    values,
+    values.map(() => "BINARY"),
+  );
 }
 
 /** Picks and renames columns: `columns[i]` of the output is input column `from[i]`. */

@@ -91,7 +91,17 @@ export async function lookupKsids(vc: VCursor, l: LookupTable, values: readonly 
   const out: Uint8Array[] = [];
   for (let i = 0; i < present.length; i += 90) {
     const chunk = present.slice(i, i + 90);
-    const rows = await lookupQuery(vc, l, chunk, (v) => v, (g) => ({ sql: `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} IN (${g.map(() => "?").join(", ")})`, params: [...g] }), "read");
+    const rows = await lookupQuery(
+      vc,
+      l,
+      chunk,
+      (v) => v,
+      (g) => ({
+        sql: `SELECT ${quoteIdent(l.to)} FROM ${quoteIdent(l.table)} WHERE ${quoteIdent(l.from)} IN (${g.map(() => "?").join(", ")})`,
+        params: [...g],
+      }),
+      "read",
+    );
     for (const [k] of rows) if (k instanceof Uint8Array) out.push(k);
   }
   return out;
@@ -110,7 +120,11 @@ export class LookupResolve implements Primitive {
   }
 
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const ksids = await lookupKsids(vc, this.lookup, this.values.map((v) => evalValue(v, b)));
+    const ksids = await lookupKsids(
+      vc,
+      this.lookup,
+      this.values.map((v) => evalValue(v, b)),
+    );
     return this.inner.execute(vc, b.withSubqueries(new Map([[LOOKUP_SLOT, ksids.map((k) => [k])]])));
   }
 
@@ -153,7 +167,14 @@ export async function addLookupRows(
   for (let i = 0; i < live.length; i += PAIRS_PER_STATEMENT) {
     const chunk = live.slice(i, i + PAIRS_PER_STATEMENT);
     try {
-      await lookupQuery(vc, l, chunk, ([v]) => v, (g) => ({ sql: `${verb} INTO ${table} ${cols} VALUES ${g.map(() => "(?, ?)").join(", ")}`, params: g.flat() }), "write");
+      await lookupQuery(
+        vc,
+        l,
+        chunk,
+        ([v]) => v,
+        (g) => ({ sql: `${verb} INTO ${table} ${cols} VALUES ${g.map(() => "(?, ?)").join(", ")}`, params: g.flat() }),
+        "write",
+      );
     } catch (e) {
       if (!l.unique || toVtError(e).code !== "CONSTRAINT") throw e;
       for (const pair of chunk) await addUnique(vc, l, pair, ownerHas);
@@ -161,11 +182,24 @@ export async function addLookupRows(
   }
 }
 
-async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [SqlValue, Uint8Array], ownerHas: (ksid: Uint8Array, value: SqlValue) => Promise<boolean>): Promise<void> {
+async function addUnique(
+  vc: VCursor,
+  l: LookupTable,
+  [value, ksid]: readonly [SqlValue, Uint8Array],
+  ownerHas: (ksid: Uint8Array, value: SqlValue) => Promise<boolean>,
+): Promise<void> {
   const t = quoteIdent(l.table);
   const from = quoteIdent(l.from);
   const to = quoteIdent(l.to);
-  const one = (sql: string, params: SqlValue[], kind: BoundQuery["kind"]) => lookupQuery(vc, l, [value], (v) => v, () => ({ sql, params }), kind);
+  const one = (sql: string, params: SqlValue[], kind: BoundQuery["kind"]) =>
+    lookupQuery(
+      vc,
+      l,
+      [value],
+      (v) => v,
+      () => ({ sql, params }),
+      kind,
+    );
   const existing = await one(`SELECT ${to} FROM ${t} WHERE ${from} = ?`, [value], "read");
   const current = existing[0]?.[0];
   if (current === undefined) {
@@ -184,7 +218,11 @@ async function addUnique(vc: VCursor, l: LookupTable, [value, ksid]: readonly [S
 
 /** The CONSTRAINT error of a unique lookup value held by another row. */
 export function duplicate(l: LookupTable, value: SqlValue, why: string): VtError {
-  const shown = l.system ? `(${ownerMatch(l, value).values.map((v) => (typeof v === "string" ? `'${v}'` : String(v))).join(", ")})` : String(value);
+  const shown = l.system
+    ? `(${ownerMatch(l, value)
+        .values.map((v) => (typeof v === "string" ? `'${v}'` : String(v)))
+        .join(", ")})`
+    : String(value);
   const what = l.system ? `${l.column} (keyspace-wide unique key)` : `${l.column} (lookup vindex ${l.name})`;
   return new VtError("CONSTRAINT", `UNIQUE constraint failed: ${what}: ${shown} ${why}`);
 }
@@ -205,11 +243,18 @@ export async function lookupHolders(vc: VCursor, l: LookupTable, values: readonl
   const to = quoteIdent(l.to);
   for (let c = 0; c < live.length; c += VALUES_PER_READ) {
     const chunk = live.slice(c, c + VALUES_PER_READ);
-    const rows = await lookupQuery(vc, l, chunk, ({ v }) => v, (g) => {
-      const vs = g.map(({ v }) => v);
-      const marks = l.system ? from : g.map(() => `${from} = ?`).join(", ");
-      return { sql: `SELECT ${to}, ${marks} FROM ${t} WHERE ${from} IN (${g.map(() => "?").join(", ")})`, params: l.system ? vs : [...vs, ...vs] };
-    }, "read");
+    const rows = await lookupQuery(
+      vc,
+      l,
+      chunk,
+      ({ v }) => v,
+      (g) => {
+        const vs = g.map(({ v }) => v);
+        const marks = l.system ? from : g.map(() => `${from} = ?`).join(", ");
+        return { sql: `SELECT ${to}, ${marks} FROM ${t} WHERE ${from} IN (${g.map(() => "?").join(", ")})`, params: l.system ? vs : [...vs, ...vs] };
+      },
+      "read",
+    );
     chunk.forEach(({ v, i }, k) => {
       const row = rows.find((r) => r[0] instanceof Uint8Array && (l.system ? r[1] === v : Number(r[k + 1]) === 1));
       if (row && row[0] instanceof Uint8Array) out[i] = row[0];
@@ -222,10 +267,18 @@ export async function lookupHolders(vc: VCursor, l: LookupTable, values: readonl
  * After the owner rows are written: the (value, keyspace id) pairs whose unique lookup row no
  * longer names them, because a concurrent INSERT of the same value took it over in between.
  */
-export async function lostLookups(vc: VCursor, l: LookupTable, pairs: readonly (readonly [SqlValue, Uint8Array])[]): Promise<(readonly [SqlValue, Uint8Array])[]> {
+export async function lostLookups(
+  vc: VCursor,
+  l: LookupTable,
+  pairs: readonly (readonly [SqlValue, Uint8Array])[],
+): Promise<(readonly [SqlValue, Uint8Array])[]> {
   const live = pairs.filter(([v]) => v !== null);
   if (!l.unique || live.length === 0) return [];
-  const now = await lookupHolders(vc, l, live.map(([v]) => v));
+  const now = await lookupHolders(
+    vc,
+    l,
+    live.map(([v]) => v),
+  );
   return live.filter((pair, i) => {
     const cur = now[i];
     return !cur || !sameBytes(cur, pair[1]);
@@ -237,7 +290,17 @@ export async function removeLookupRows(vc: VCursor, l: LookupTable, pairs: reado
   const live = pairs.filter(([v]) => v !== null);
   for (let i = 0; i < live.length; i += PAIRS_PER_STATEMENT) {
     const chunk = live.slice(i, i + PAIRS_PER_STATEMENT);
-    await lookupQuery(vc, l, chunk, ([v]) => v, (g) => ({ sql: `DELETE FROM ${quoteIdent(l.table)} WHERE ${g.map(() => `(${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?)`).join(" OR ")}`, params: g.flat() }), "write");
+    await lookupQuery(
+      vc,
+      l,
+      chunk,
+      ([v]) => v,
+      (g) => ({
+        sql: `DELETE FROM ${quoteIdent(l.table)} WHERE ${g.map(() => `(${quoteIdent(l.from)} = ? AND ${quoteIdent(l.to)} = ?)`).join(" OR ")}`,
+        params: g.flat(),
+      }),
+      "write",
+    );
   }
 }
 
@@ -315,7 +378,15 @@ export class OwnedDelete implements Primitive {
  * (read on the shard of `ksid`, checking each candidate's vindex value, since other rows there
  * may share the value).
  */
-export async function ownerHas(vc: VCursor, table: string, l: LookupTable, ksid: Uint8Array, value: SqlValue, vindex?: Vindex, vindexColumn?: string): Promise<boolean> {
+export async function ownerHas(
+  vc: VCursor,
+  table: string,
+  l: LookupTable,
+  ksid: Uint8Array,
+  value: SqlValue,
+  vindex?: Vindex,
+  vindexColumn?: string,
+): Promise<boolean> {
   const shard = shardForKsid(vc.keyspace, ksid);
   const select = vindex && vindexColumn ? quoteIdent(vindexColumn) : "1";
   const match = ownerMatch(l, value);

@@ -110,7 +110,9 @@ export class Route implements Primitive {
       ...(this.spec.valuesSlot !== undefined ? { values: "the join keys" } : {}),
       ...(this.spec.ksidSlot !== undefined ? { shardsFrom: "the lookup vindex" } : {}),
       sql: sqlOf(this.spec.template),
-      ...(x && this.spec.ksidSlot === undefined && this.spec.valuesSlot === undefined ? { shards: this.shards(x.keyspace, x.bindings), query: render(this.spec.template, x.bindings) } : {}),
+      ...(x && this.spec.ksidSlot === undefined && this.spec.valuesSlot === undefined
+        ? { shards: this.shards(x.keyspace, x.bindings), query: render(this.spec.template, x.bindings) }
+        : {}),
     };
   }
 }

@@ -39,7 +39,10 @@ export function servingShards(ks: KeyspaceGraph): string[] {
 
 export function shardForKsid(ks: KeyspaceGraph, ksid: Uint8Array): string {
   for (const s of servingRanges(ks)) if (keyRangeContains(s.range, ksid)) return s.name;
-  throw new VtError("NOT_SERVING", `no serving shard of keyspace ${ks.name} covers keyspace id ${Array.from(ksid, (x) => x.toString(16).padStart(2, "0")).join("")}`);
+  throw new VtError(
+    "NOT_SERVING",
+    `no serving shard of keyspace ${ks.name} covers keyspace id ${Array.from(ksid, (x) => x.toString(16).padStart(2, "0")).join("")}`,
+  );
 }
 
 /** The shard of one vindex column value; throws INVALID_ARGUMENT when the vindex cannot map it. */

@@ -66,7 +66,8 @@ export function tableRef(n: Node): TableRef {
     node = node.expr as Node;
   }
   if (node.type === "member_expr" && node.object.type === "identifier" && node.property.type === "identifier") {
-    if (node.object.name.toLowerCase() !== "main") throw unsupportedError("VD1050", `schema "${node.object.name}": only the keyspace's own tables can be named`);
+    if (node.object.name.toLowerCase() !== "main")
+      throw unsupportedError("VD1050", `schema "${node.object.name}": only the keyspace's own tables can be named`);
     node = node.property;
   }
   if (node.type !== "identifier") throw unsupported("VD1051", `a ${node.type.replaceAll("_", " ")} in place of a table`);
@@ -83,7 +84,8 @@ export function columnOf(n: Node, t: TableRef): string | undefined {
   // `main.t.col`, when `t` goes by its own name.
   if (n.type === "member_expr" && n.object.type === "member_expr" && n.object.object.type === "identifier" && n.object.object.name.toLowerCase() === "main") {
     const tn = n.object.property;
-    if (tn.type === "identifier" && n.property.type === "identifier" && t.alias === t.name && tn.name.toLowerCase() === t.name.toLowerCase()) return n.property.name;
+    if (tn.type === "identifier" && n.property.type === "identifier" && t.alias === t.name && tn.name.toLowerCase() === t.name.toLowerCase())
+      return n.property.name;
   }
   if (n.type === "paren_expr" && !Array.isArray(n.expr) && (n.expr as Node).type !== "list_expr") return columnOf(n.expr as Node, t);
   return undefined;
@@ -132,7 +134,8 @@ export function isRealLiteral(n: Node): boolean {
     return /[.eE]/.test(n.text) || BigInt(n.text) > 2n ** 63n - 1n;
   }
   // SQLite reads -9223372036854775808 as the smallest INTEGER, not as minus a REAL.
-  if (n.type === "prefix_op_expr" && n.operator === "-" && n.expr.type === "number_literal" && /^\d+$/.test(n.expr.text)) return BigInt(n.expr.text) > 2n ** 63n;
+  if (n.type === "prefix_op_expr" && n.operator === "-" && n.expr.type === "number_literal" && /^\d+$/.test(n.expr.text))
+    return BigInt(n.expr.text) > 2n ** 63n;
   if (n.type === "prefix_op_expr" && (n.operator === "-" || n.operator === "+")) return isRealLiteral(n.expr);
   if (n.type === "paren_expr" && (n.expr as Node).type !== "list_expr") return isRealLiteral(n.expr as Node);
   return false;

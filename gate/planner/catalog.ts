@@ -56,7 +56,8 @@ function sources(stmt: Node): Source[] {
         return;
       }
       case "member_expr": {
-        if (n.object.type === "identifier" && n.object.name.toLowerCase() === "main" && n.property.type === "identifier") out.push(named(n.property.name.toLowerCase()));
+        if (n.object.type === "identifier" && n.object.name.toLowerCase() === "main" && n.property.type === "identifier")
+          out.push(named(n.property.name.toLowerCase()));
         else out.push({ kind: "other" });
         return;
       }
@@ -108,7 +109,10 @@ export function planCatalog(ps: ParsedStatement): Primitive | undefined {
   const tables = found.filter((s) => s.kind !== "catalog");
   if (tables.length > 0) {
     const named = tables.map((t) => ("name" in t ? t.name : "a table function")).join(", ");
-    throw unsupportedError("VD2500", `a statement reading both the schema catalog (${catalog.map((c) => c.name).join(", ")}) and ${named}: the catalog holds the keyspace's schema only; read the two in separate statements`);
+    throw unsupportedError(
+      "VD2500",
+      `a statement reading both the schema catalog (${catalog.map((c) => c.name).join(", ")}) and ${named}: the catalog holds the keyspace's schema only; read the two in separate statements`,
+    );
   }
   walk(stmt, (n) => {
     if (n.type === "identifier") checkSystemName(n.name);

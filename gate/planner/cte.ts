@@ -49,7 +49,9 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
     const where = body.clauses.find((c) => c.type === "where_clause");
     const select = body.clauses.find((c) => c.type === "select_clause");
     const items = (select?.type === "select_clause" ? (select.columns?.items ?? []) : []) as Node[];
-    const listed = cte.columns ? ((cte.columns.expr as Extract<Node, { type: "list_expr" }>).items as Node[]).map((c) => (c.type === "identifier" ? c.name : "")) : undefined;
+    const listed = cte.columns
+      ? ((cte.columns.expr as Extract<Node, { type: "list_expr" }>).items as Node[]).map((c) => (c.type === "identifier" ? c.name : ""))
+      : undefined;
     // Columns: name, declared type and collation of each output (a plain column keeps its own).
     const cols: { name: string; type: string; collation: string; source?: { table: string; column: string } }[] = [];
     let entry: TableVSchema = { type: "reference" };
@@ -89,7 +91,9 @@ export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: 
         const first = sharded[0];
         // The CTE is sharded like its tables; its vindex column is any selected vindex column of theirs.
         // Every selected vindex column (t.id, or u.t_id equal to it in a co-located join) names the same value.
-        const at = cols.flatMap((c, i) => (c.source && sharded.some((st) => st.table.ref.name === c.source?.table && isVindexColumnName(st.routing, c.source.column)) ? [i] : []));
+        const at = cols.flatMap((c, i) =>
+          c.source && sharded.some((st) => st.table.ref.name === c.source?.table && isVindexColumnName(st.routing, c.source.column)) ? [i] : [],
+        );
         const vname = first?.routing.vindexName ?? "";
         const names = at.map((i) => listed?.[i] ?? cols[i]?.name ?? "");
         entry = { column_vindexes: (names.length > 0 ? names : ["_vtg_none"]).map((column) => ({ column, name: vname })) };

@@ -69,9 +69,18 @@ function schemaType(ks: KeyspaceGraph, table: string, column: string): string | 
 }
 
 /** Refuses the statement's foreign keys that SQLite could not check on one shard (foreign-keys.ts). */
-function checkForeignKeys(ks: KeyspaceGraph, table: string, entry: TableVSchema | undefined, pk: readonly string[], items: readonly Node[], own?: Map<string, string>): void {
+function checkForeignKeys(
+  ks: KeyspaceGraph,
+  table: string,
+  entry: TableVSchema | undefined,
+  pk: readonly string[],
+  items: readonly Node[],
+  own?: Map<string, string>,
+): void {
   for (const fk of foreignKeysOf(items)) {
-    checkForeignKey(ks, table, entry, pk, fk, (t, c) => (t.toLowerCase() === table.toLowerCase() && own?.has(c.toLowerCase()) ? own.get(c.toLowerCase()) : schemaType(ks, t, c)));
+    checkForeignKey(ks, table, entry, pk, fk, (t, c) =>
+      t.toLowerCase() === table.toLowerCase() && own?.has(c.toLowerCase()) ? own.get(c.toLowerCase()) : schemaType(ks, t, c),
+    );
   }
 }
 
@@ -80,7 +89,10 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const sql = ps.text.slice(ps.range[0], ps.range[1]);
   if (s.type === "create_table_stmt" && s.kind !== undefined && kw(s.kind.kindKw).toUpperCase() === "VIRTUAL") {
     // Writes to a virtual table fire no triggers, so they could not reach the binlog.
-    throw unsupportedError("VD2104", "CREATE VIRTUAL TABLE (fts5, rtree, …): its writes cannot be recorded in the binlog, so replication and resharding would lose them");
+    throw unsupportedError(
+      "VD2104",
+      "CREATE VIRTUAL TABLE (fts5, rtree, …): its writes cannot be recorded in the binlog, so replication and resharding would lose them",
+    );
   }
   if (!ks.sharded) return new Ddl(sql);
   switch (s.type) {
@@ -132,7 +144,11 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         if (a.type === "alter_action_rename_column" && a.oldName.type === "identifier" && vcol !== undefined) {
           const old = a.oldName.name.toLowerCase();
           const key = keyspaceKeys(own(ks.tables, name.toLowerCase())?.sql, vcol, t).find((k) => k.columns.some((c) => c.toLowerCase() === old));
-          if (key) throw unsupportedError("VD2409", `renaming column ${a.oldName.name} of ${name}: it is in keyspace-wide unique key (${key.columns.join(", ")}), whose system lookup table is named by its columns`);
+          if (key)
+            throw unsupportedError(
+              "VD2409",
+              `renaming column ${a.oldName.name} of ${name}: it is in keyspace-wide unique key (${key.columns.join(", ")}), whose system lookup table is named by its columns`,
+            );
         }
         if (a.type === "alter_action_drop_column" && a.column.type === "identifier" && a.column.name.toLowerCase() === vcol) {
           throw unsupportedError("VD1094", `dropping the vindex column ${vcol} of ${name}`);
@@ -169,7 +185,14 @@ function systemTablesOf(ks: KeyspaceGraph, table: string): string[] {
   const cols = new Set(info.columns.map((c) => c.name.toLowerCase()));
   return Object.values(ks.tables)
     .map((t) => t.name)
-    .filter((n) => n.toLowerCase().startsWith(prefix) && n.slice(prefix.length).split("__").every((c) => cols.has(c.toLowerCase())));
+    .filter(
+      (n) =>
+        n.toLowerCase().startsWith(prefix) &&
+        n
+          .slice(prefix.length)
+          .split("__")
+          .every((c) => cols.has(c.toLowerCase())),
+    );
 }
 
 /**
@@ -188,5 +211,8 @@ function checkUniqueIndex(s: Extract<Node, { type: "create_index_stmt" }>, ks: K
     return e.type === "identifier" ? e.name.toLowerCase() : "";
   });
   if (vcol !== undefined && cols.includes(vcol)) return;
-  throw unsupportedError("VD2402", `CREATE UNIQUE INDEX on ${table} without its vindex column ${vcol ?? ""}: it would hold per shard only; declare the key in CREATE TABLE (kept keyspace-wide), include ${vcol ?? "the vindex column"}, or opt out with "unique": "per_shard" in the table's vschema`);
+  throw unsupportedError(
+    "VD2402",
+    `CREATE UNIQUE INDEX on ${table} without its vindex column ${vcol ?? ""}: it would hold per shard only; declare the key in CREATE TABLE (kept keyspace-wide), include ${vcol ?? "the vindex column"}, or opt out with "unique": "per_shard" in the table's vschema`,
+  );
 }

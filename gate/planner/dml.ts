@@ -33,13 +33,12 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (routing.kind === "reference") return planReferenceWrite(ps, ks, t.name, "insert");
   if (routing.kind === "unsharded") return new Route({ opcode: "unsharded", table: t.name, template: full, kind: "insert" });
   const source = s.clauses.find((c) => c.type === "select_stmt" || c.type === "compound_select_stmt") as Node | undefined;
-  if (hasSubquery(source ? { ...s, clauses: s.clauses.filter((c) => c !== source) } : s)) throw unsupported("VD1032", "subqueries in INSERT (other than INSERT … SELECT)");
+  if (hasSubquery(source ? { ...s, clauses: s.clauses.filter((c) => c !== source) } : s))
+    throw unsupported("VD1032", "subqueries in INSERT (other than INSERT … SELECT)");
   const info = own(ks.tables, t.name.toLowerCase());
   if (!info) throw new VtError("UNKNOWN_TABLE", `table ${t.name} does not exist in keyspace ${ks.name}`);
   const vcol = (routing.column ?? "").toLowerCase();
-  const cols = ic.columns
-    ? (ic.columns.expr.items as Node[]).map((c) => (c.type === "identifier" ? c.name : ""))
-    : info.columns.map((c) => c.name);
+  const cols = ic.columns ? (ic.columns.expr.items as Node[]).map((c) => (c.type === "identifier" ? c.name : "")) : info.columns.map((c) => c.name);
   const at = cols.findIndex((c) => c.toLowerCase() === vcol);
   // A sequence fills the auto-increment column when it is omitted or NULL.
   const ai = tableVSchema(ks.vschema, t.name)?.auto_increment;
@@ -56,7 +55,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   checkKeyspaceKeys(routing, t.name, cols, aiCol);
   const replace = lookups.length > 0 && (kw(ic.insertKw) === "REPLACE" || (ic.orAction !== undefined && kw(ic.orAction.actionKw) === "REPLACE"));
   if (lookups.length > 0 && s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update")) {
-    throw unsupported("VD1033", `ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (the conflicting row may live on another shard)`);
+    throw unsupported(
+      "VD1033",
+      `ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (the conflicting row may live on another shard)`,
+    );
   }
   const ignore = ignoredLookups(s, lookups);
   const replacesByVindex = replace && uniqueConstraints(info.sql).some((k) => k.columns.length === 1 && k.columns[0]?.toLowerCase() === vcol);
@@ -74,7 +76,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const placing = (n: Node, column: string): ValueExpr | undefined => {
     const declared = info.columns.find((c) => c.name.toLowerCase() === column.toLowerCase());
     if (isRealLiteral(n) && affinityOf(declared?.type ?? "") === "TEXT") {
-      throw unsupportedError("VD2602", `a REAL literal (${ps.text.slice(...rangeOf(n))}) as the value of TEXT column ${column}, which places the row by a vindex, is not supported across shards: SQLite stores the REAL's text, which the gate does not compute; write it as a string`);
+      throw unsupportedError(
+        "VD2602",
+        `a REAL literal (${ps.text.slice(...rangeOf(n))}) as the value of TEXT column ${column}, which places the row by a vindex, is not supported across shards: SQLite stores the REAL's text, which the gate does not compute; write it as a string`,
+      );
     }
     return valueOf(ps, n);
   };
@@ -88,7 +93,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (source) {
     if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
     if (routing.routable === false) {
-      throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
+      throw unsupported(
+        "VD1034",
+        `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`,
+      );
     }
     checkUpsert(s, vcol, routing.column);
     const [start, end] = rangeOf(source);
@@ -102,7 +110,9 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       width: cols.length,
       vindexColumn: at,
       ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
-      ...(lookups.length > 0 ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace, replacesByVindex } : {}),
+      ...(lookups.length > 0
+        ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace, replacesByVindex }
+        : {}),
     });
   }
   checkUpsert(s, vcol, routing.column);
@@ -126,7 +136,11 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         if (!n) return { literal: null };
         const v = placing(n, cols[at] ?? l.column);
         if (!v) {
-          if (l.system) throw unsupported("VD2403", `an expression as the value of ${cols[at] ?? ""}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (use a literal or a placeholder, or opt out with "unique": "per_shard")`);
+          if (l.system)
+            throw unsupported(
+              "VD2403",
+              `an expression as the value of ${cols[at] ?? ""}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (use a literal or a placeholder, or opt out with "unique": "per_shard")`,
+            );
           throw unsupported("VD1036", `an expression as the value of ${l.column}, which has lookup vindex ${l.name} (use a literal or a placeholder)`);
         }
         return v;
@@ -155,9 +169,17 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
       vindexValue = v;
     } else if (anode && !autoValue) {
-      throw unsupported("VD1038", `an expression as the vindex value of ${routing.column} (use a literal, a placeholder, NULL, or leave it out for the sequence)`);
+      throw unsupported(
+        "VD1038",
+        `an expression as the vindex value of ${routing.column} (use a literal, a placeholder, NULL, or leave it out for the sequence)`,
+      );
     }
-    return { parts: sliceTemplate(ps, rs, re, edit.parts.length > 0 ? [edit] : []), vindexValue, ...(autoValue !== undefined ? { autoValue } : {}), ...withLookups };
+    return {
+      parts: sliceTemplate(ps, rs, re, edit.parts.length > 0 ? [edit] : []),
+      vindexValue,
+      ...(autoValue !== undefined ? { autoValue } : {}),
+      ...withLookups,
+    };
   });
   const first = rowNodes[0];
   const last = rowNodes[rowNodes.length - 1];
@@ -165,7 +187,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0], addAutoColumn());
   const suffix = sliceTemplate(ps, rangeOf(last)[1], ps.range[1]);
   if (routing.routable === false) {
-    throw unsupported("VD1034", `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`);
+    throw unsupported(
+      "VD1034",
+      `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`,
+    );
   }
   return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore, replace, replacesByVindex);
 }
@@ -178,7 +203,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
 function checkKeyspaceKeys(routing: TableRouting, table: string, cols: readonly string[], aiCol: string | undefined): void {
   const given = (c: string) => cols.some((x) => x.toLowerCase() === c.toLowerCase());
   for (const key of routing.missingKeys ?? []) {
-    throw unsupportedError("VD2401", `writes to ${table}: its unique key (${key.columns.join(", ")}) has no keyspace-wide index (the table was created before its vschema sharded it by ${routing.column ?? "another column"}); re-create the table, or opt out with "unique": "per_shard" in its vschema`);
+    throw unsupportedError(
+      "VD2401",
+      `writes to ${table}: its unique key (${key.columns.join(", ")}) has no keyspace-wide index (the table was created before its vschema sharded it by ${routing.column ?? "another column"}); re-create the table, or opt out with "unique": "per_shard" in its vschema`,
+    );
   }
   for (const l of routing.lookups ?? []) {
     if (!l.system) continue;
@@ -187,14 +215,23 @@ function checkKeyspaceKeys(routing: TableRouting, table: string, cols: readonly 
       if (c.toLowerCase() === aiCol || given(c)) continue;
       const info = l.key;
       if (info?.rowid) {
-        throw unsupported("VD2404", `INSERT into ${table} without its INTEGER PRIMARY KEY ${c} (each shard would pick its own rowid; ${table} is sharded by ${routing.column ?? "another column"}): give the id, or configure an auto_increment sequence for ${c}`);
+        throw unsupported(
+          "VD2404",
+          `INSERT into ${table} without its INTEGER PRIMARY KEY ${c} (each shard would pick its own rowid; ${table} is sharded by ${routing.column ?? "another column"}): give the id, or configure an auto_increment sequence for ${c}`,
+        );
       }
       if (info?.defaults.some((d) => d.toLowerCase() === c.toLowerCase())) {
-        throw unsupported("VD2405", `INSERT into ${table} leaving out ${c}, which has a DEFAULT and is in keyspace-wide unique key (${l.column}) (give the value)`);
+        throw unsupported(
+          "VD2405",
+          `INSERT into ${table} leaving out ${c}, which has a DEFAULT and is in keyspace-wide unique key (${l.column}) (give the value)`,
+        );
       }
     }
     if (l.key?.conflictClause) {
-      throw unsupported("VD2408", `writes to ${table}: its unique key (${l.column}) declares an ON CONFLICT resolution, which cannot be applied across shards (drop the clause, or opt out with "unique": "per_shard")`);
+      throw unsupported(
+        "VD2408",
+        `writes to ${table}: its unique key (${l.column}) declares an ON CONFLICT resolution, which cannot be applied across shards (drop the clause, or opt out with "unique": "per_shard")`,
+      );
     }
   }
 }
@@ -235,7 +272,23 @@ function checkUpsert(s: Extract<Node, { type: "insert_stmt" }>, vcol: string, co
 }
 
 /** Functions whose value differs from shard to shard (time, randomness, per-connection state). */
-const NONDETERMINISTIC = new Set(["random", "randomblob", "date", "time", "datetime", "julianday", "strftime", "unixepoch", "timediff", "changes", "total_changes", "last_insert_rowid", "current_time", "current_date", "current_timestamp"]);
+const NONDETERMINISTIC = new Set([
+  "random",
+  "randomblob",
+  "date",
+  "time",
+  "datetime",
+  "julianday",
+  "strftime",
+  "unixepoch",
+  "timediff",
+  "changes",
+  "total_changes",
+  "last_insert_rowid",
+  "current_time",
+  "current_date",
+  "current_timestamp",
+]);
 
 /**
  * A write to a reference table runs on every shard, so it must do the same thing on each copy:
@@ -245,7 +298,10 @@ function planReferenceWrite(ps: ParsedStatement, ks: KeyspaceGraph, table: strin
   const create = own(ks.tables, table.toLowerCase())?.sql ?? "";
   const omitted = ps.stmt.type === "insert_stmt" ? omittedColumns(ps.stmt, perCallDefaultColumns(create, NONDETERMINISTIC)) : [];
   if (omitted.length > 0) {
-    throw unsupported("VD1040", `INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness) for ${omitted.join(", ")}; give the value explicitly and drop the DEFAULT`);
+    throw unsupported(
+      "VD1040",
+      `INSERT into reference table ${table}: a column DEFAULT that differs per shard (time or randomness) for ${omitted.join(", ")}; give the value explicitly and drop the DEFAULT`,
+    );
   }
   if (hasSubquery(ps.stmt)) throw unsupported("VD1041", `a subquery in a write to reference table ${table}`);
   walk(ps.stmt, (n) => {
@@ -310,7 +366,11 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
       for (const l of routing.lookups ?? []) {
         if (l.system) {
           const hit = l.system.columns.find((k) => cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === k.name.toLowerCase()));
-          if (hit) throw unsupported("VD2406", `UPDATE of ${hit.name}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (delete the row and insert it again, or opt out with "unique": "per_shard")`);
+          if (hit)
+            throw unsupported(
+              "VD2406",
+              `UPDATE of ${hit.name}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (delete the row and insert it again, or opt out with "unique": "per_shard")`,
+            );
           continue;
         }
         if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === l.column.toLowerCase())) {
@@ -323,7 +383,8 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   // Even a point write may run on every shard (a value the vindex cannot route), where a
   // per-shard ORDER BY / LIMIT would be wrong.
   for (const c of s.clauses as Node[]) {
-    if (c.type === "order_by_clause" || c.type === "limit_clause") throw unsupported("VD1048", `${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
+    if (c.type === "order_by_clause" || c.type === "limit_clause")
+      throw unsupported("VD1048", `${kw(s.type === "update_stmt" ? "UPDATE" : "DELETE")} with ORDER BY / LIMIT`);
   }
   const route = choice.lookup
     ? new Route({ opcode: "in", table: t.name, template: full, kind: "write", ksidSlot: LOOKUP_SLOT })
@@ -332,8 +393,16 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
   const lookups = routing.lookups ?? [];
   if (s.type === "delete_stmt" && lookups.length > 0 && routing.vindex) {
     // Read what is deleted (in the same shard transaction) so its lookup rows can go after it.
-    const cols = preDeleteColumns(routing.column ?? "", lookups).map(quoteIdent).join(", ");
-    const pre = ["SELECT ", cols, " FROM ", ...sliceTemplate(ps, ...rangeOf(tableNode)), ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : [])];
+    const cols = preDeleteColumns(routing.column ?? "", lookups)
+      .map(quoteIdent)
+      .join(", ");
+    const pre = [
+      "SELECT ",
+      cols,
+      " FROM ",
+      ...sliceTemplate(ps, ...rangeOf(tableNode)),
+      ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : []),
+    ];
     plan = new OwnedDelete(route, pre, routing.vindex, lookups);
   }
   return choice.lookup ? new LookupResolve(choice.lookup, choice.values ?? [], plan) : plan;

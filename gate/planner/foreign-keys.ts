@@ -80,7 +80,10 @@ export function checkForeignKey(
   const parentEntry = isSelf ? childEntry : tableVSchema(ks.vschema, fk.parent);
   const what = `the foreign key ${child} (${fk.columns.join(", ")}) → ${fk.parent}`;
   if (!parentEntry) {
-    throw unsupportedError("VD2102", `${what}: ${fk.parent} has no vschema entry, so where its rows live is unknown; create ${fk.parent} (or its vschema entry) first`);
+    throw unsupportedError(
+      "VD2102",
+      `${what}: ${fk.parent} has no vschema entry, so where its rows live is unknown; create ${fk.parent} (or its vschema entry) first`,
+    );
   }
   if (parentEntry.type === "reference") {
     if (childEntry?.type === "reference") return;

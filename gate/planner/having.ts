@@ -24,7 +24,10 @@ export function compileHaving(ps: ParsedStatement, n: Node, operand: (n: Node) =
     const l = operand(n.left);
     const r = operand(n.right);
     // SQLite applies a column's affinity to the other operand; allow only cases it leaves alone.
-    for (const [x, y] of [[l, r], [r, l]] as const) {
+    for (const [x, y] of [
+      [l, r],
+      [r, l],
+    ] as const) {
       if (!("column" in x) || x.affinity === undefined || x.affinity === "BLOB" || "column" in y) continue;
       const lit = "literal" in y ? y.literal : undefined;
       const numeric = x.affinity !== "TEXT";

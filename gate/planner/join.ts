@@ -19,7 +19,24 @@ import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { quoteIdent } from "../../topology/sql-values.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
-import { conjuncts, containsAggregate, declaredCollation, funcName, hasWindow, isAggregateCall, kw, limitValues, orderTerms, selectItems, splitCollate, tableRef, textOf, unsupported, valueOf, type TableRef } from "./ast.ts";
+import {
+  conjuncts,
+  containsAggregate,
+  declaredCollation,
+  funcName,
+  hasWindow,
+  isAggregateCall,
+  kw,
+  limitValues,
+  orderTerms,
+  selectItems,
+  splitCollate,
+  tableRef,
+  textOf,
+  unsupported,
+  valueOf,
+  type TableRef,
+} from "./ast.ts";
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
 import { scopedKey } from "./expr-key.ts";
@@ -70,7 +87,10 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
     raw.push({ node: n, ref: tableRef(n), op: "inner", spec: undefined });
   };
   visit(fromExpr);
-  const scope = new Scope(ks, raw.map((r) => r.ref));
+  const scope = new Scope(
+    ks,
+    raw.map((r) => r.ref),
+  );
   const steps: JoinStep[] = raw.map((r, i) => {
     const table = scope.tables[i] as ScopeTable;
     let on: Node[] = [];
@@ -82,7 +102,10 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
         if (c.type !== "identifier") throw unsupported("VD1057", "this USING form");
         scope.using.add(c.name.toLowerCase());
         const b = scope.resolveIn(table, c.name);
-        const earlier = scope.tables.slice(0, i).map((t) => scope.resolveIn(t, c.name)).find((x) => x !== undefined);
+        const earlier = scope.tables
+          .slice(0, i)
+          .map((t) => scope.resolveIn(t, c.name))
+          .find((x) => x !== undefined);
         if (!b || !earlier) throw new VtError("INVALID_ARGUMENT", `cannot join using column ${c.name} - column not present in both tables`);
         using.push({ a: earlier, b });
       }
@@ -218,14 +241,24 @@ export function colocated(steps: readonly JoinStep[], scope: Scope, where: reado
 }
 
 /** The route of a co-located join: by the first sharded table a WHERE conjunct pins to one shard (or a few). */
-export function colocatedRoute(ps: ParsedStatement, j: JoinAnalysis, steps: readonly JoinStep[] = j.steps, where: readonly Node[] = j.where): { step: JoinStep | undefined; choice: RouteChoice } {
+export function colocatedRoute(
+  ps: ParsedStatement,
+  j: JoinAnalysis,
+  steps: readonly JoinStep[] = j.steps,
+  where: readonly Node[] = j.where,
+): { step: JoinStep | undefined; choice: RouteChoice } {
   let best: { step: JoinStep; choice: RouteChoice } | undefined;
   for (const st of steps) {
     if (st.routing.kind !== "sharded") continue;
-    const choice = chooseRouteBy(ps, where, (n) => {
-      const r = j.scope.resolve(n);
-      return r !== undefined && r.table === st.table && isVindexColumnName(st.routing, r.column);
-    }, st.routing);
+    const choice = chooseRouteBy(
+      ps,
+      where,
+      (n) => {
+        const r = j.scope.resolve(n);
+        return r !== undefined && r.table === st.table && isVindexColumnName(st.routing, r.column);
+      },
+      st.routing,
+    );
     if (choice.opcode === "equal") return { step: st, choice };
     if (!best || (best.choice.opcode === "scatter" && choice.opcode === "in")) best = { step: st, choice };
   }
@@ -253,7 +286,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   const exprKeyOf = (n: Node): string => scopedKey(ps, scope, n);
   const clauses = s.clauses as Node[];
   const select = clauses.find((c) => c.type === "select_clause") as Extract<Node, { type: "select_clause" }> | undefined;
-  const tablesNote = "tables joined at the gate (not sharded together: join sharded tables on their vindex columns, or use reference tables, to run the join on the shards)";
+  const tablesNote =
+    "tables joined at the gate (not sharded together: join sharded tables on their vindex columns, or use reference tables, to run the join on the shards)";
   const orderBy = clauses.find((c) => c.type === "order_by_clause");
   const grouped =
     clauses.some((c) => c.type === "group_by_clause" || c.type === "having_clause") ||
@@ -298,7 +332,11 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   /** Places one condition: in one group's query, or as a join key of the later group. */
   const place = (c: Node, fromOn: { group: number; left: boolean } | undefined): void => {
     const gs = groupsOf(c);
-    if (!gs) throw unsupported("VD1060", `a condition naming something other than a table column (a result alias?), with ${tablesNote}: ${textOf(ps, c).slice(0, 60)}`);
+    if (!gs)
+      throw unsupported(
+        "VD1060",
+        `a condition naming something other than a table column (a result alias?), with ${tablesNote}: ${textOf(ps, c).slice(0, 60)}`,
+      );
     if (gs.size === 0) {
       (groups[fromOn?.group ?? 0] as Group).where.push(c);
       return;
@@ -346,10 +384,14 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     for (const k of g.keys) {
       if (!k.mine.declared || !k.theirs.declared) throw unsupported("VD1066", `joining on a column that is not declared (rowid), with ${tablesNote}`);
       if (affinityClass(scope, k.mine) !== affinityClass(scope, k.theirs)) {
-        throw unsupported("VD1067", `joining ${columnSql(k.theirs)} with ${columnSql(k.mine)}: their affinities differ, so SQLite would convert values while comparing (${tablesNote})`);
+        throw unsupported(
+          "VD1067",
+          `joining ${columnSql(k.theirs)} with ${columnSql(k.mine)}: their affinities differ, so SQLite would convert values while comparing (${tablesNote})`,
+        );
       }
       const coll = (c: ResolvedColumn): Collation => declaredCollation(c.table.info?.sql, c.column, parseOne);
-      if (coll(k.mine) !== "BINARY" || coll(k.theirs) !== "BINARY") throw unsupported("VD1068", `joining on a column with a non-BINARY collation, with ${tablesNote}`);
+      if (coll(k.mine) !== "BINARY" || coll(k.theirs) !== "BINARY")
+        throw unsupported("VD1068", `joining on a column with a non-BINARY collation, with ${tablesNote}`);
     }
     // Look up by the vindex column when one of the keys is it: the lookup then reaches only its shards.
     const vi = g.keys.findIndex((k) => g.steps.some((st) => st.table === k.mine.table && isVindexColumn(st.table, st.routing, k.mine.column)));
@@ -419,7 +461,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   for (const item of items) {
     const e = item.expr;
     if (item.star) {
-      if (steps.some((st) => st.using.length > 0) && e.type === "all_columns") throw unsupported("VD1069", `SELECT * with USING, with ${tablesNote} (name the columns)`);
+      if (steps.some((st) => st.using.length > 0) && e.type === "all_columns")
+        throw unsupported("VD1069", `SELECT * with USING, with ${tablesNote} (name the columns)`);
       itemColumn.push(-1);
       for (const c of scope.star(e)) {
         const g = groupOf.get(c.table) as number;
@@ -436,7 +479,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     if (gs.size > 1) throw unsupported("VD1071", `an expression over columns of ${tablesNote} (${textOf(ps, e).slice(0, 60)})`);
     const g = gs.size === 0 ? 0 : ([...gs][0] as number);
     // A missing right row reads as NULLs at the gate: only a plain column is NULL then (typeof() is 'null', coalesce() is not NULL).
-    if (nullExtended(g) && !scope.resolve(e)?.declared) throw unsupported("VD1072", `an expression over the right side of a LEFT JOIN, with ${tablesNote} (select the column itself)`);
+    if (nullExtended(g) && !scope.resolve(e)?.declared)
+      throw unsupported("VD1072", `an expression over the right side of a LEFT JOIN, with ${tablesNote} (select the column itself)`);
     itemColumn.push(outputs.length);
     outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(e)))]);
     const r = scope.resolve(e);
@@ -479,7 +523,8 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
       const gs = groupsOf(term);
       if (!gs || gs.size > 1) throw unsupported("VD1073", `ORDER BY an expression over several ${tablesNote}`);
       const g = gs.size === 0 ? 0 : ([...gs][0] as number);
-      if (nullExtended(g) && !scope.resolve(term)?.declared) throw unsupported("VD1074", `ORDER BY an expression over the right side of a LEFT JOIN, with ${tablesNote}`);
+      if (nullExtended(g) && !scope.resolve(term)?.declared)
+        throw unsupported("VD1074", `ORDER BY an expression over the right side of a LEFT JOIN, with ${tablesNote}`);
       column = outputs.length;
       outputs.push([g, addCol(g, sliceTemplate(ps, ...rangeOf(term)))]);
       names.push(`_vtg_ord${column}`);
@@ -491,7 +536,11 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
   }
 
   const { plan: joined, offsets } = buildJoin();
-  let plan: Primitive = new Project(joined, outputs.map(([g, c]) => (offsets[g] ?? 0) + c), names);
+  let plan: Primitive = new Project(
+    joined,
+    outputs.map(([g, c]) => (offsets[g] ?? 0) + c),
+    names,
+  );
   if (distinct) plan = new Distinct(plan, collations.slice(0, visible));
   if (keys.length > 0 || outputs.length > visible) plan = new Sort(plan, keys, outputs.length - visible);
   return limited(plan);
@@ -515,11 +564,24 @@ function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number):
   const table = first.table.ref.name;
   const lookupStep = lookup ? g.steps.find((st) => st.table === lookup.mine.table && isVindexColumn(st.table, st.routing, lookup.mine.column)) : undefined;
   if (lookupStep) {
-    return new Route({ opcode: "in", table: lookupStep.table.ref.name, template: parts, kind: "read", ...vindexRouteFields(lookupStep.routing, []), valuesSlot: JOIN_KEYS_SLOT });
+    return new Route({
+      opcode: "in",
+      table: lookupStep.table.ref.name,
+      template: parts,
+      kind: "read",
+      ...vindexRouteFields(lookupStep.routing, []),
+      valuesSlot: JOIN_KEYS_SLOT,
+    });
   }
   const { step, choice } = colocatedRoute(ps, j, g.steps, g.where);
   const values: readonly ValueExpr[] | undefined = choice.values;
-  return new Route({ opcode: choice.opcode, table: step?.table.ref.name ?? table, template: parts, kind: "read", ...(step ? vindexRouteFields(step.routing, values) : {}) });
+  return new Route({
+    opcode: choice.opcode,
+    table: step?.table.ref.name ?? table,
+    template: parts,
+    kind: "read",
+    ...(step ? vindexRouteFields(step.routing, values) : {}),
+  });
 }
 
 const JOIN_AGGREGATES = new Set(["count", "sum", "total", "min", "max", "avg", "group_concat"]);
@@ -607,7 +669,14 @@ function planGateAggregate(
       const t = typeRef(x);
       const column = push((at) => ({ kind: "value", column: at(v) }));
       const typeColumn = push((at) => ({ kind: "type", column: at(t) }));
-      return { kind: "agg", fn: "distinct", inner: name as "count" | "sum" | "total" | "avg" | "min" | "max", column, typeColumn, collation: scope.collation(args[0] as Node) };
+      return {
+        kind: "agg",
+        fn: "distinct",
+        inner: name as "count" | "sum" | "total" | "avg" | "min" | "max",
+        column,
+        typeColumn,
+        collation: scope.collation(args[0] as Node),
+      };
     }
     if (args.length > 1 && name !== "group_concat") throw unsupported("VD1078", `${name}() with several arguments`);
     switch (name) {
@@ -700,5 +769,14 @@ function planGateAggregate(
   const { plan, offsets } = buildJoin();
   const at = ([g, c]: Ref): number => (offsets[g] ?? 0) + c;
   const fns = partials.map((f) => f(at));
-  return new Aggregate(new Partials(plan, fns), groupCols.map((_, i) => i), groupCols.map((g) => g.collation), outputs, names, order, having, visible);
+  return new Aggregate(
+    new Partials(plan, fns),
+    groupCols.map((_, i) => i),
+    groupCols.map((g) => g.collation),
+    outputs,
+    names,
+    order,
+    having,
+    visible,
+  );
 }

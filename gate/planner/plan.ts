@@ -29,13 +29,12 @@ export interface Plan {
   readonly params: readonly ParamRef[];
 }
 
-
 const REFUSED: Record<string, string> = {
   pragma_stmt: "PRAGMA (use GET /v1/topology for schema and sizes)",
   explain_stmt: "EXPLAIN",
-  start_transaction_stmt: "BEGIN (use /v1/batch with \"transaction\": true)",
-  commit_transaction_stmt: "COMMIT (use /v1/batch with \"transaction\": true)",
-  rollback_transaction_stmt: "ROLLBACK (use /v1/batch with \"transaction\": true)",
+  start_transaction_stmt: 'BEGIN (use /v1/batch with "transaction": true)',
+  commit_transaction_stmt: 'COMMIT (use /v1/batch with "transaction": true)',
+  rollback_transaction_stmt: 'ROLLBACK (use /v1/batch with "transaction": true)',
   savepoint_stmt: "SAVEPOINT",
   release_savepoint_stmt: "RELEASE SAVEPOINT",
   attach_database_stmt: "ATTACH",
@@ -106,7 +105,16 @@ export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
   checkNames(stmt);
   const kind = statementKind(stmt.type);
   if (!kind) {
-    throw unsupportedError("VD1084", `${REFUSED[stmt.type] ?? stmt.type.replace(/_stmt$/, "").replaceAll("_", " ").toUpperCase()} is not supported`);
+    throw unsupportedError(
+      "VD1084",
+      `${
+        REFUSED[stmt.type] ??
+        stmt.type
+          .replace(/_stmt$/, "")
+          .replaceAll("_", " ")
+          .toUpperCase()
+      } is not supported`,
+    );
   }
   const ps = kind === "insert" || kind === "write" ? withExactReturning(parsed, ks) : parsed;
   const params = [...ps.params.values()];

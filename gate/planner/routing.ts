@@ -46,10 +46,7 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   if (!ks.sharded) return { kind: "unsharded" };
   const t = tableVSchema(ks.vschema, table);
   if (!t) {
-    throw new VtError(
-      "INVALID_ARGUMENT",
-      `table ${table} has no entry in the vschema of sharded keyspace ${ks.name}; add one with \`vtctl vschema apply\``,
-    );
+    throw new VtError("INVALID_ARGUMENT", `table ${table} has no entry in the vschema of sharded keyspace ${ks.name}; add one with \`vtctl vschema apply\``);
   }
   if (t.type === "reference") return { kind: "reference" };
   const cv = t.column_vindexes?.[0];
@@ -61,24 +58,30 @@ export function tableRouting(ks: KeyspaceGraph, table: string): TableRouting {
   // unicode_loose_xxhash folds case and trailing spaces, so NOCASE/RTRIM-equal values hash alike.
   const routable = declaredCollation(info?.sql, cv.column, parseOne) === "BINARY" || vindex.type === "unicode_loose_xxhash";
   // A secondary entry on the primary vindex names the same column again (only CTEs, see cte.ts, build these).
-  const sameAs = (t.column_vindexes ?? []).slice(1).filter((lv) => lv.name === cv.name).map((lv) => lv.column);
-  const lookups = (t.column_vindexes ?? []).slice(1).filter((lv) => lv.name !== cv.name).map((lv) => {
-    const lv2 = vindexOf(ks.vschema, lv.name);
-    const lp = lv2.lookup;
-    if (!lp) throw new VtError("INVALID_ARGUMENT", `vindex ${lv.name} of table ${table} is not a lookup vindex`);
-    const dot = lp.table.indexOf(".");
-    return {
-      name: lv.name,
-      keyspace: dot > 0 ? lp.table.slice(0, dot) : ks.name,
-      table: dot > 0 ? lp.table.slice(dot + 1) : lp.table,
-      from: lp.from,
-      to: lp.to,
-      unique: lv2.unique,
-      column: lv.column,
-      // Equal values under NOCASE / RTRIM would have different lookup rows: such a column is not routed by its lookup.
-      routable: declaredCollation(info?.sql, lv.column, parseOne) === "BINARY",
-    };
-  });
+  const sameAs = (t.column_vindexes ?? [])
+    .slice(1)
+    .filter((lv) => lv.name === cv.name)
+    .map((lv) => lv.column);
+  const lookups = (t.column_vindexes ?? [])
+    .slice(1)
+    .filter((lv) => lv.name !== cv.name)
+    .map((lv) => {
+      const lv2 = vindexOf(ks.vschema, lv.name);
+      const lp = lv2.lookup;
+      if (!lp) throw new VtError("INVALID_ARGUMENT", `vindex ${lv.name} of table ${table} is not a lookup vindex`);
+      const dot = lp.table.indexOf(".");
+      return {
+        name: lv.name,
+        keyspace: dot > 0 ? lp.table.slice(0, dot) : ks.name,
+        table: dot > 0 ? lp.table.slice(dot + 1) : lp.table,
+        from: lp.from,
+        to: lp.to,
+        unique: lv2.unique,
+        column: lv.column,
+        // Equal values under NOCASE / RTRIM would have different lookup rows: such a column is not routed by its lookup.
+        routable: declaredCollation(info?.sql, lv.column, parseOne) === "BINARY",
+      };
+    });
   const system = systemLookups(ks, table, info, cv.column, t);
   const all = [...lookups, ...system.lookups];
   return {
@@ -111,7 +114,15 @@ export interface RouteChoice {
 /** equal on `vcol = value`, in on `vcol IN (values)`, else scatter. */
 export function chooseRoute(ps: ParsedStatement, where: Node | undefined, t: TableRef, routing: TableRouting): RouteChoice {
   const list = where ? conjuncts(where) : [];
-  const primary = chooseRouteBy(ps, list, (n) => { const c = columnOf(n, t); return c !== undefined && isVindexColumnName(routing, c); }, routing);
+  const primary = chooseRouteBy(
+    ps,
+    list,
+    (n) => {
+      const c = columnOf(n, t);
+      return c !== undefined && isVindexColumnName(routing, c);
+    },
+    routing,
+  );
   if (primary.opcode !== "scatter") return primary;
   // No primary vindex value: a lookup vindex on another column may still pick the shards.
   for (const l of routing.lookups ?? []) {

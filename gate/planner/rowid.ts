@@ -68,7 +68,8 @@ function columnNames(node: Node, aliases: ReadonlySet<string>, out: Node[], orde
         return;
       default: {
         const inOrder = n.type === "order_by_clause" || n.type === "group_by_clause";
-        for (const [k, c] of Object.entries(n)) if (k !== "range" && typeof c === "object") visit(c, inOrder || (ord && (n.type === "list_expr" || n.type === "sort_specification")));
+        for (const [k, c] of Object.entries(n))
+          if (k !== "range" && typeof c === "object") visit(c, inOrder || (ord && (n.type === "list_expr" || n.type === "sort_specification")));
       }
     }
   };

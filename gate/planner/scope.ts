@@ -86,7 +86,8 @@ export class Scope {
 
   /** What `col`, `alias.col` or `(col)` refers to; undefined for anything else or no match. */
   resolve(n: Node): ResolvedColumn | undefined {
-    if (n.type === "paren_expr" && !Array.isArray(n.expr) && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt") return this.resolve(n.expr as Node);
+    if (n.type === "paren_expr" && !Array.isArray(n.expr) && (n.expr as Node).type !== "list_expr" && (n.expr as Node).type !== "select_stmt")
+      return this.resolve(n.expr as Node);
     if (n.type === "identifier") {
       let hit: ResolvedColumn | undefined;
       for (const t of this.tables) {
@@ -102,7 +103,14 @@ export class Scope {
       return this.single && only ? { table: only, column: n.name, declared: false } : undefined;
     }
     // `main.t.col`: the keyspace's one schema, then as `t.col`.
-    if (n.type === "member_expr" && n.object.type === "member_expr" && n.object.object.type === "identifier" && n.object.object.name.toLowerCase() === "main" && n.object.property.type === "identifier" && n.property.type === "identifier") {
+    if (
+      n.type === "member_expr" &&
+      n.object.type === "member_expr" &&
+      n.object.object.type === "identifier" &&
+      n.object.object.name.toLowerCase() === "main" &&
+      n.object.property.type === "identifier" &&
+      n.property.type === "identifier"
+    ) {
       const t = this.byQualifier(n.object.property.name);
       if (!t || t.ref.alias !== t.ref.name) return undefined;
       const c = this.#find(t, n.property.name);

@@ -136,7 +136,11 @@ function outerTables(ks: KeyspaceGraph, fromExpr: Node): TableRef[] {
 }
 
 /** Which subqueries can stay in the statement (see pushableSubquery), or undefined when none can: the outer tables must be co-located. */
-export function keepSubquery(ks: KeyspaceGraph, fromExpr: Node | undefined, where: Node | undefined): ((sub: Parameters<typeof pushableSubquery>[0]) => boolean) | undefined {
+export function keepSubquery(
+  ks: KeyspaceGraph,
+  fromExpr: Node | undefined,
+  where: Node | undefined,
+): ((sub: Parameters<typeof pushableSubquery>[0]) => boolean) | undefined {
   if (!fromExpr || !ks.sharded) return undefined;
   let j: ReturnType<typeof analyzeJoin>;
   try {
@@ -172,7 +176,6 @@ function planMerged(ps: ParsedStatement, s: SelectStmt, scope: Scope, base: Rout
   return planMergeSort(ps, s, scope, items, base, distinct);
 }
 
-
 /** Why the window functions of `s` cannot run per shard, or undefined when each is partitioned by a vindex column. */
 function windowRefusal(s: SelectStmt, scope: Scope): string | undefined {
   let why: string | undefined;
@@ -198,7 +201,6 @@ function windowRefusal(s: SelectStmt, scope: Scope): string | undefined {
 }
 
 type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
-
 
 /** A positive integer literal (`ORDER BY 2`, `GROUP BY 1`) is a position; `1.0` is a constant. */
 function positionOf(ps: ParsedStatement, n: Node): number | undefined {
@@ -314,7 +316,11 @@ function planMergeSort(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   if (lim) edits.push(lim.edit);
   const route = new Route({ ...base, template: sliceTemplate(ps, ps.range[0], ps.range[1], edits) });
   let plan: Primitive = keys.length > 0 ? new MergeSort(route, keys, hidden) : route;
-  if (distinct) plan = new Distinct(plan, Array.from({ length: visible }, (_, i) => outputCollation(i)));
+  if (distinct)
+    plan = new Distinct(
+      plan,
+      Array.from({ length: visible }, (_, i) => outputCollation(i)),
+    );
   if (lim) plan = new Limit(plan, lim.count, lim.offset);
   return plan;
 }
@@ -387,7 +393,19 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       if (isStar || args.length !== 1) throw new VtError("INVALID_ARGUMENT", `wrong number of arguments to function ${name}()`);
       const at = shardCols.length;
       shardCols.push(...sumPartials(argParts));
-      return { kind: "agg", fn, parts: { ints: [{ column: at, shift: 32 }, { column: at + 1, shift: 0 }], rest: at + 2, restType: at + 3, count: at + 4 } };
+      return {
+        kind: "agg",
+        fn,
+        parts: {
+          ints: [
+            { column: at, shift: 32 },
+            { column: at + 1, shift: 0 },
+          ],
+          rest: at + 2,
+          restType: at + 3,
+          count: at + 4,
+        },
+      };
     }
     if (fn === "min" || fn === "max") {
       shardCols.push([`${fn}(`, ...argParts, ")"]);
@@ -431,7 +449,11 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
       if (aliased >= 0 && containsAggregate((items[aliased] as SelectItem).expr)) return { column: aliased };
     }
     const wanted = exprKeyOf(n);
-    let at = items.findIndex((i) => !containsAggregate(i.expr) && (exprKeyOf(i.expr) === wanted || (n.type === "identifier" && !isColumn(n.name) && i.alias?.toLowerCase() === n.name.toLowerCase())));
+    let at = items.findIndex(
+      (i) =>
+        !containsAggregate(i.expr) &&
+        (exprKeyOf(i.expr) === wanted || (n.type === "identifier" && !isColumn(n.name) && i.alias?.toLowerCase() === n.name.toLowerCase())),
+    );
     const g = groupKeys.indexOf(at >= 0 ? exprKeyOf((items[at] as SelectItem).expr) : wanted);
     if (g < 0) throw unsupported("VD1022", `HAVING on ${textOf(ps, n)} (only aggregates, grouped expressions, literals and placeholders)`);
     if (at < 0) {
@@ -485,7 +507,16 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
     return { column, desc: term.desc, nullsFirst: term.nullsFirst, collation };
   });
   const route = new Route({ ...base, template: parts });
-  let plan: Primitive = new Aggregate(route, groupExprs.map((_, i) => i), collations, outputs, columns, order, having, visible);
+  let plan: Primitive = new Aggregate(
+    route,
+    groupExprs.map((_, i) => i),
+    collations,
+    outputs,
+    columns,
+    order,
+    having,
+    visible,
+  );
   const lim = limitEdit(ps, s);
   if (lim) plan = new Limit(plan, lim.count, lim.offset);
   return plan;
@@ -547,7 +578,11 @@ function planCompound(ps: ParsedStatement, s: Extract<Node, { type: "compound_se
       const from = clause(b, "from_clause");
       const names = from ? analyzeJoin(ks, from.expr as Node, undefined).steps.map((st) => st.table.ref.name) : [];
       const sql = names.map((name) => own(ks.tables, name.toLowerCase())?.sql ?? "").join("\n");
-      if (/\bCOLLATE\b/i.test(sql)) throw unsupported("VD1027", `${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`);
+      if (/\bCOLLATE\b/i.test(sql))
+        throw unsupported(
+          "VD1027",
+          `${ops.find((o) => o !== "union all")?.toUpperCase() ?? "ORDER BY"} over a table with declared collations in a compound SELECT`,
+        );
     }
   }
   const firstItems = selectItems(branches[0] as SelectStmt);

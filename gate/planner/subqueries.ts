@@ -144,7 +144,8 @@ export function bindSubqueries(
     if (node.type === "with_clause") return; // CTEs are planned as tables (cte.ts)
     if (isSelect(node) && keep(node)) return; // runs on the shards as written
     if (node.type === "paren_expr" && isSelect(node.expr) && keep(node.expr)) return;
-    if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr) && keep(node.expr.expr)) return;
+    if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr) && keep(node.expr.expr))
+      return;
     if (node.type === "prefix_op_expr" && kw(node.operator) === "EXISTS" && node.expr.type === "paren_expr" && isSelect(node.expr.expr)) {
       const { id } = one(node.expr.expr, "EXISTS");
       const [start, end] = rangeOf(node);
@@ -160,7 +161,8 @@ export function bindSubqueries(
       let otherInfo: { type: string } | undefined;
       for (const o of outer) {
         const otherCol = other ? columnOf(other, o) : undefined;
-        otherInfo ??= otherCol === undefined ? undefined : own(ks.tables, o.name.toLowerCase())?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
+        otherInfo ??=
+          otherCol === undefined ? undefined : own(ks.tables, o.name.toLowerCase())?.columns.find((c) => c.name.toLowerCase() === otherCol.toLowerCase());
       }
       if (!bindable(resultAffinity(sub, ks), otherInfo ? affinityOf(otherInfo.type) : undefined)) {
         throw unsupported("VD1088", "a subquery whose column affinity would convert the value it is compared with");
@@ -238,7 +240,10 @@ export function pushableSubquery(sub: SubSelect, outer: Scope, ks: KeyspaceGraph
   };
   for (const c of j.where) {
     if (c.type !== "binary_expr" || (kw(c.operator) !== "=" && kw(c.operator) !== "==")) continue;
-    for (const [a, b] of [[c.left, c.right], [c.right, c.left]] as const) {
+    for (const [a, b] of [
+      [c.left, c.right],
+      [c.right, c.left],
+    ] as const) {
       const mine = j.scope.resolve(a);
       if (!mine?.declared) continue;
       const st = sharded.find((x) => x.table === mine.table);

@@ -103,7 +103,13 @@ export function systemLookupDdl(table: string, keys: readonly UniqueConstraint[]
 const XXHASH = createVindex("xxhash");
 
 /** The lookups (LookupTable form) of a sharded table's keyspace-wide keys; `missing` names keys whose system table does not exist. */
-export function systemLookups(ks: KeyspaceGraph, table: string, info: TableInfo | undefined, vindexColumn: string, entry: TableVSchema | undefined): { lookups: (LookupTable & { routable: boolean; key: UniqueConstraint })[]; missing: UniqueConstraint[] } {
+export function systemLookups(
+  ks: KeyspaceGraph,
+  table: string,
+  info: TableInfo | undefined,
+  vindexColumn: string,
+  entry: TableVSchema | undefined,
+): { lookups: (LookupTable & { routable: boolean; key: UniqueConstraint })[]; missing: UniqueConstraint[] } {
   const keys = keyspaceKeys(info?.sql, vindexColumn, entry);
   const lookups: (LookupTable & { routable: boolean; key: UniqueConstraint })[] = [];
   const missing: UniqueConstraint[] = [];

@@ -52,9 +52,13 @@ export function checkParenDepth(text: string, tokens: readonly Token[]): void {
     if (c === 40) {
       depth++;
       if (depth > MAX_PAREN_DEPTH) {
-        throw unsupportedError("VD2001", `parentheses nested more than ${MAX_PAREN_DEPTH} deep (at position ${t.start}); the gate parses at most ${MAX_PAREN_DEPTH} levels`, {
-          position: t.start,
-        });
+        throw unsupportedError(
+          "VD2001",
+          `parentheses nested more than ${MAX_PAREN_DEPTH} deep (at position ${t.start}); the gate parses at most ${MAX_PAREN_DEPTH} levels`,
+          {
+            position: t.start,
+          },
+        );
       }
     } else if (c === 41) depth = Math.max(0, depth - 1);
   }
@@ -84,9 +88,13 @@ function leavesOf(program: Program): Leaf[] {
     if (typeof rec["type"] !== "string") continue;
     if (depth > MAX_TREE_DEPTH) {
       const r = (value as Node).range;
-      throw unsupportedError("VD2002", `the statement nests more than ${MAX_TREE_DEPTH} levels deep; the gate accepts at most ${MAX_TREE_DEPTH} (Durable Object SQLite refuses expressions nested more than 100 deep)`, {
-        position: r?.[0] ?? 0,
-      });
+      throw unsupportedError(
+        "VD2002",
+        `the statement nests more than ${MAX_TREE_DEPTH} levels deep; the gate accepts at most ${MAX_TREE_DEPTH} (Durable Object SQLite refuses expressions nested more than 100 deep)`,
+        {
+          position: r?.[0] ?? 0,
+        },
+      );
     }
     let children = 0;
     for (const [k, v] of Object.entries(rec)) {
@@ -120,16 +128,24 @@ export function checkAgreement(text: string, tokens: readonly Token[], program: 
     const ok = t !== undefined && t.end === leaf.end && (kinds === undefined ? t.kind !== "comment" : kinds.includes(t.kind));
     if (!ok) {
       const sqlite = t ? `${t.kind} ${quote(text, t)}` : "something else";
-      throw unsupportedError("VD2000", `the text at position ${leaf.start} reads differently to the gate's parser (${leaf.type.replace("_", " ")} ${quote(text, leaf)}) and to SQLite (${sqlite}); rewrite it plainly`, {
-        position: leaf.start,
-      });
+      throw unsupportedError(
+        "VD2000",
+        `the text at position ${leaf.start} reads differently to the gate's parser (${leaf.type.replace("_", " ")} ${quote(text, leaf)}) and to SQLite (${sqlite}); rewrite it plainly`,
+        {
+          position: leaf.start,
+        },
+      );
     }
     matched.add(leaf.start);
   }
   for (const t of byStart.values()) {
     if (!MUST_MATCH.has(t.kind) || matched.has(t.start)) continue;
-    throw unsupportedError("VD2000", `the text at position ${t.start} reads differently to the gate's parser and to SQLite (${t.kind} ${quote(text, t)}), which the parser does not see as one; rewrite it plainly`, {
-      position: t.start,
-    });
+    throw unsupportedError(
+      "VD2000",
+      `the text at position ${t.start} reads differently to the gate's parser and to SQLite (${t.kind} ${quote(text, t)}), which the parser does not see as one; rewrite it plainly`,
+      {
+        position: t.start,
+      },
+    );
   }
 }

@@ -76,7 +76,10 @@ function syntaxError(text: string, e: unknown): VtError {
 /** A stack overflow in the parser or planner: a catalogued refusal, never an INTERNAL error. */
 export function tooDeep(e: unknown): VtError | undefined {
   if (!(e instanceof RangeError) || !/call stack/i.test(e.message)) return undefined;
-  return unsupportedError("VD2003", `the statement nests too deeply for the gate (parentheses at most ${MAX_PAREN_DEPTH} deep; CASE, subqueries and function calls count too)`);
+  return unsupportedError(
+    "VD2003",
+    `the statement nests too deeply for the gate (parentheses at most ${MAX_PAREN_DEPTH} deep; CASE, subqueries and function calls count too)`,
+  );
 }
 
 /**

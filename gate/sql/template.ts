@@ -173,7 +173,10 @@ export function renderText(parts: Template, b: Bindings): { sql: string; params:
     inlineNonReal = true;
     const reals = values.filter((v) => typeof v === "number" && !Number.isInteger(v)).length;
     if (reals > MAX_BOUND_PARAMS) {
-      throw new VtError("INVALID_ARGUMENT", `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`);
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`,
+      );
     }
   }
   let sql = "";

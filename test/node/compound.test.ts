@@ -32,7 +32,11 @@ it("UNION ALL, UNION, INTERSECT and EXCEPT over shards answer what one SQLite an
     const params = q.includes("?") ? [4] : undefined;
     expect(show((await c.run(q, params)).rows), q).toBe(show(c.reference(q, params).rows));
   }
-  const sorted = (rows: unknown[][]) => rows.map((r) => show([r])).sort().join("\n");
+  const sorted = (rows: unknown[][]) =>
+    rows
+      .map((r) => show([r]))
+      .sort()
+      .join("\n");
   for (const q of ["SELECT a FROM t UNION ALL SELECT b FROM u", "SELECT a FROM t UNION SELECT b FROM u", "SELECT n FROM t EXCEPT SELECT m FROM u"]) {
     expect(sorted((await c.run(q)).rows), q).toBe(sorted(c.reference(q).rows));
   }

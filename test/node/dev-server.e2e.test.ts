@@ -29,12 +29,16 @@ beforeAll(async () => {
   const port = await freePort();
   state = mkdtempSync(join(tmpdir(), "vitess-do-e2e-"));
   url = `http://127.0.0.1:${port}`;
-  dev = spawn(process.execPath, ["scripts/node22.mjs", "wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--inspector-port", "0"], {
-    cwd: root,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  dev = spawn(
+    process.execPath,
+    ["scripts/node22.mjs", "wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--inspector-port", "0"],
+    {
+      cwd: root,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
   let log = "";
   dev.stdout?.on("data", (d: Buffer) => (log += d.toString()));
   dev.stderr?.on("data", (d: Buffer) => (log += d.toString()));
@@ -89,14 +93,23 @@ describe("wrangler dev + SDK + vtctl", () => {
     const created = vtctl("keyspace", "create", "k2", "--shards", "4");
     expect(created.status, created.stderr).toBe(0);
     const file = join(state, "vschema.json");
-    writeFileSync(file, JSON.stringify({ sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { orders: { column_vindexes: [{ column: "user_id", name: "xx" }] } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { orders: { column_vindexes: [{ column: "user_id", name: "xx" }] } } }),
+    );
     const applied = vtctl("vschema", "apply", "k2", "--file", file);
     expect(applied.status, applied.stderr).toBe(0);
     expect(vtctl("sql", "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, total REAL)", "--keyspace", "k2").status).toBe(0);
     expect(vtctl("sql", "INSERT INTO orders VALUES (1, 7, 2.5), (2, 7, 1), (3, 9, 4)", "--keyspace", "k2").status).toBe(0);
     const out = vtctl("sql", "SELECT user_id, sum(total) AS s FROM orders GROUP BY user_id ORDER BY user_id", "--keyspace", "k2", "--json");
     expect(out.status, out.stderr).toBe(0);
-    expect(JSON.parse(out.stdout)).toMatchObject({ columns: ["user_id", "s"], rows: [[7, 3.5], [9, 4]] });
+    expect(JSON.parse(out.stdout)).toMatchObject({
+      columns: ["user_id", "s"],
+      rows: [
+        [7, 3.5],
+        [9, 4],
+      ],
+    });
     const topo = vtctl("topology", "--json");
     const view = JSON.parse(topo.stdout) as { keyspaces: { name: string; shards: { name: string; rowCount: number }[] }[] };
     const k2 = view.keyspaces.find((k) => k.name === "k2");

@@ -7,7 +7,10 @@ import { show } from "./result-compare.ts";
 // group_concat joins the shards' partial strings (SQLite leaves element order arbitrary).
 it("count/sum/avg/min/max(DISTINCT x) and group_concat over shards", async () => {
   const c = createCluster({ shards: 3, tables: { t: { create: "CREATE TABLE t (id INTEGER PRIMARY KEY, g TEXT, x INTEGER, r REAL, s TEXT)", column: "id" } } });
-  const rows = Array.from({ length: 60 }, (_, i) => `(${i + 1}, 'g${i % 4}', ${i % 9 === 0 ? "NULL" : i % 7}, ${(i % 5) * 1.5}, ${i % 6 === 0 ? "NULL" : `'s${i % 3}'`})`).join(", ");
+  const rows = Array.from(
+    { length: 60 },
+    (_, i) => `(${i + 1}, 'g${i % 4}', ${i % 9 === 0 ? "NULL" : i % 7}, ${(i % 5) * 1.5}, ${i % 6 === 0 ? "NULL" : `'s${i % 3}'`})`,
+  ).join(", ");
   const ins = `INSERT INTO t VALUES ${rows}`;
   c.reference(ins);
   await c.run(ins);

@@ -79,8 +79,15 @@ async function same(cl: Cluster, sql: string): Promise<void> {
 
 /** Rows with value `x` placed one per shard (`spread`) or all on the first shard. */
 async function load(cl: Cluster, values: readonly Value[], spread: boolean): Promise<void> {
-  const ids = idsFor(cl, values.map((_, i) => (spread ? i : 0)));
-  await insert(cl, "t", values.map((x, i) => [ids[i] ?? 0, i % 2, x]));
+  const ids = idsFor(
+    cl,
+    values.map((_, i) => (spread ? i : 0)),
+  );
+  await insert(
+    cl,
+    "t",
+    values.map((x, i) => [ids[i] ?? 0, i % 2, x]),
+  );
 }
 
 const AGGS = "SELECT sum(x), total(x), avg(x), count(x) FROM t";
@@ -145,10 +152,19 @@ describe("exact sums across shards", () => {
   it("aggregates over a gate join combine the joined rows' values exactly", async () => {
     const cl = cluster(3);
     const ids = idsFor(cl, [0, 1, 2]);
-    await insert(cl, "t", ids.map((id) => [id, 0, 1]));
+    await insert(
+      cl,
+      "t",
+      ids.map((id) => [id, 0, 1]),
+    );
     // u is sharded by its own id, so t JOIN u ON u.t_id = t.id is joined at the gate.
     const uids = idsFor(cl, [2, 0, 1, 2]);
-    await insert(cl, "u", [[uids[0] ?? 0, ids[0] ?? 0, BIG], [uids[1] ?? 0, ids[1] ?? 0, 1], [uids[2] ?? 0, ids[2] ?? 0, P62], [uids[3] ?? 0, ids[2] ?? 0, P62]]);
+    await insert(cl, "u", [
+      [uids[0] ?? 0, ids[0] ?? 0, BIG],
+      [uids[1] ?? 0, ids[1] ?? 0, 1],
+      [uids[2] ?? 0, ids[2] ?? 0, P62],
+      [uids[3] ?? 0, ids[2] ?? 0, P62],
+    ]);
     await same(cl, "SELECT t.g, total(u.y), avg(u.y) FROM t JOIN u ON u.t_id = t.id GROUP BY t.g");
     await same(cl, "SELECT sum(u.y) FROM t JOIN u ON u.t_id = t.id");
     await same(cl, "SELECT sum(u.y), total(u.y) FROM t JOIN u ON u.t_id = t.id WHERE u.y < 4611686018427387904");
@@ -157,7 +173,10 @@ describe("exact sums across shards", () => {
   it("pinned (fast-check, before exact partials): {-522, -3695854678760333558} on two shards", async () => {
     const cl = cluster(4);
     const ids = idsFor(cl, [1, 0]);
-    await insert(cl, "t", [[ids[0] ?? 0, 0, -522], [ids[1] ?? 0, 0, -3695854678760333558n]]);
+    await insert(cl, "t", [
+      [ids[0] ?? 0, 0, -522],
+      [ids[1] ?? 0, 0, -3695854678760333558n],
+    ]);
     await same(cl, AGGS);
   });
 
@@ -175,8 +194,15 @@ describe("exact sums across shards", () => {
       fc.asyncProperty(fc.array(fc.tuple(value, fc.nat(3)), { minLength: 0, maxLength: 8 }), async (rows) => {
         const cl = createCluster({ shards: 4, tables: { t: { create: "CREATE TABLE t (id INTEGER PRIMARY KEY, g INTEGER, x)", column: "id" } } });
         try {
-          const ids = idsFor(cl, rows.map(([, s]) => s));
-          await insert(cl, "t", rows.map(([x], i) => [ids[i] ?? 0, 0, typeof x === "bigint" && x >= -(2n ** 53n) && x <= 2n ** 53n ? Number(x) : x]));
+          const ids = idsFor(
+            cl,
+            rows.map(([, s]) => s),
+          );
+          await insert(
+            cl,
+            "t",
+            rows.map(([x], i) => [ids[i] ?? 0, 0, typeof x === "bigint" && x >= -(2n ** 53n) && x <= 2n ** 53n ? Number(x) : x]),
+          );
           if (orderDependent(rows.map(([x]) => x))) return;
           await same(cl, AGGS);
         } finally {

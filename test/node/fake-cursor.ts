@@ -140,9 +140,17 @@ function statementKind(sql: string): BoundQuery["kind"] {
 
 function readTables(db: DatabaseSync): Record<string, TableInfo> {
   const out: Record<string, TableInfo> = {};
-  const names = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as { name: string; sql: string }[];
+  const names = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all() as {
+    name: string;
+    sql: string;
+  }[];
   for (const { name, sql } of names) {
-    const cols = db.prepare("SELECT name, type, pk, \"notnull\" AS nn FROM pragma_table_info(?)").all(name) as { name: string; type: string; pk: number; nn: number }[];
+    const cols = db.prepare('SELECT name, type, pk, "notnull" AS nn FROM pragma_table_info(?)').all(name) as {
+      name: string;
+      type: string;
+      pk: number;
+      nn: number;
+    }[];
     const columns: ColumnInfo[] = cols.map((c) => ({ name: c.name, type: c.type, pk: c.pk, notNull: c.nn === 1 }));
     out[name.toLowerCase()] = { name, columns, sql };
   }
@@ -206,7 +214,11 @@ export class FakeCursor implements VCursor {
     return plan.primitive.execute(this, b);
   }
 
-  async applyDdl(req: { sql: string; addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } }; dropTable?: string }): Promise<void> {
+  async applyDdl(req: {
+    sql: string;
+    addTable?: { name: string; entry: { column_vindexes: { column: string; name: string }[] } };
+    dropTable?: string;
+  }): Promise<void> {
     for (const db of [...this.dbs.values(), this.referenceDb]) {
       try {
         db.exec(req.sql);

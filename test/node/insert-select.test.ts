@@ -53,14 +53,18 @@ describe("INSERT … SELECT", () => {
   it("aggregates into a table sharded by another column; upsert and RETURNING apply per row", async () => {
     await setup();
     await both("INSERT INTO totals (grp, n, best) SELECT grp, count(*), max(score) FROM src GROUP BY grp");
-    await both("INSERT INTO totals (grp, n, best) SELECT grp, 1, 9.5 FROM src WHERE id IN (1, 2, 30) ON CONFLICT (grp) DO UPDATE SET n = n + excluded.n RETURNING grp, n");
+    await both(
+      "INSERT INTO totals (grp, n, best) SELECT grp, 1, 9.5 FROM src WHERE id IN (1, 2, 30) ON CONFLICT (grp) DO UPDATE SET n = n + excluded.n RETURNING grp, n",
+    );
     await sameTable("totals");
   });
 
   it("an empty SELECT inserts nothing; a NULL vindex value is refused before anything is written", async () => {
     const cl = await setup();
     await both("INSERT INTO dst SELECT * FROM src WHERE id < 0");
-    await expect(cl.run("INSERT INTO dst (id, name) SELECT CASE WHEN id = 5 THEN NULL ELSE id END, name FROM src")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(cl.run("INSERT INTO dst (id, name) SELECT CASE WHEN id = 5 THEN NULL ELSE id END, name FROM src")).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
     expect((await cl.run("SELECT count(*) FROM dst")).rows).toEqual([[0]]);
   });
 

@@ -56,10 +56,28 @@ interface ColDef {
 }
 
 export const COLUMNS: Readonly<Record<TName, readonly ColDef[]>> = {
-  t: [{ name: "id", type: "INTEGER" }, { name: "a", type: "INTEGER" }, { name: "b", type: "TEXT" }, { name: "c", type: "REAL" }],
-  u: [{ name: "id", type: "INTEGER" }, { name: "t_id", type: "INTEGER" }, { name: "a", type: "INTEGER" }, { name: "b", type: "TEXT" }],
-  v: [{ name: "id", type: "INTEGER" }, { name: "a", type: "INTEGER" }, { name: "b", type: "TEXT" }],
-  r: [{ name: "k", type: "INTEGER" }, { name: "name", type: "TEXT" }, { name: "a", type: "INTEGER" }],
+  t: [
+    { name: "id", type: "INTEGER" },
+    { name: "a", type: "INTEGER" },
+    { name: "b", type: "TEXT" },
+    { name: "c", type: "REAL" },
+  ],
+  u: [
+    { name: "id", type: "INTEGER" },
+    { name: "t_id", type: "INTEGER" },
+    { name: "a", type: "INTEGER" },
+    { name: "b", type: "TEXT" },
+  ],
+  v: [
+    { name: "id", type: "INTEGER" },
+    { name: "a", type: "INTEGER" },
+    { name: "b", type: "TEXT" },
+  ],
+  r: [
+    { name: "k", type: "INTEGER" },
+    { name: "name", type: "TEXT" },
+    { name: "a", type: "INTEGER" },
+  ],
 };
 
 /** The primary key, and the vindex column of a sharded table. */
@@ -124,11 +142,34 @@ export interface Data {
 }
 
 export const dataArb: fc.Arbitrary<Data> = fc.record({
-  t: fc.uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 12 }), a: opt(small), b: opt(text), c: opt(real) }), { minLength: 1, maxLength: 10, size: "max", selector: (x) => x.id }).map((rs) => rs.map((x) => [x.id, x.a, x.b, x.c])),
+  t: fc
+    .uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 12 }), a: opt(small), b: opt(text), c: opt(real) }), {
+      minLength: 1,
+      maxLength: 10,
+      size: "max",
+      selector: (x) => x.id,
+    })
+    .map((rs) => rs.map((x) => [x.id, x.a, x.b, x.c])),
   // t_id is the vindex column: the gate refuses NULL there (no sequence).
-  u: fc.uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 40 }), t_id: fc.integer({ min: 1, max: 13 }), a: opt(small), b: opt(text) }), { minLength: 1, maxLength: 16, size: "max", selector: (x) => x.id }).map((rs) => rs.map((x) => [x.id, x.t_id, x.a, x.b])),
-  v: fc.uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 12 }), a: opt(small), b: opt(text) }), { minLength: 1, maxLength: 10, size: "max", selector: (x) => x.id }).map((rs) => rs.map((x) => [x.id, x.a, x.b])),
-  r: fc.uniqueArray(fc.record({ k: fc.integer({ min: -1, max: 5 }), name: opt(text), a: opt(small) }), { maxLength: 6, size: "max", selector: (x) => x.k }).map((rs) => rs.map((x) => [x.k, x.name, x.a])),
+  u: fc
+    .uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 40 }), t_id: fc.integer({ min: 1, max: 13 }), a: opt(small), b: opt(text) }), {
+      minLength: 1,
+      maxLength: 16,
+      size: "max",
+      selector: (x) => x.id,
+    })
+    .map((rs) => rs.map((x) => [x.id, x.t_id, x.a, x.b])),
+  v: fc
+    .uniqueArray(fc.record({ id: fc.integer({ min: 1, max: 12 }), a: opt(small), b: opt(text) }), {
+      minLength: 1,
+      maxLength: 10,
+      size: "max",
+      selector: (x) => x.id,
+    })
+    .map((rs) => rs.map((x) => [x.id, x.a, x.b])),
+  r: fc
+    .uniqueArray(fc.record({ k: fc.integer({ min: -1, max: 5 }), name: opt(text), a: opt(small) }), { maxLength: 6, size: "max", selector: (x) => x.k })
+    .map((rs) => rs.map((x) => [x.k, x.name, x.a])),
 });
 
 /** The INSERTs that load `d` (literals, up to 4 rows a statement). */
@@ -155,11 +196,38 @@ export function mustAnswer(c: Category): boolean {
 }
 
 export type ShapeId =
-  | "tu" | "ut" | "tr" | "ur" | "tur" // co-located, core
-  | "rt" | "tru" | "tv_id" | "tt_id" | "rr" | "tuv_id" | "tvu_id" // co-located, beyond the core list
-  | "tv_a" | "vt_a" | "tu_a" | "uv" // gate-side, core
-  | "tv_b" | "tv_mix" | "rt_left" | "tt_a" | "tv_using" | "comma_tu" | "tvr" | "tuv" | "tu_expr" // gate-side, beyond
-  | "tu_or" | "tv_cross" | "tv_comma_a" | "tv_real" | "tv_aid" | "tv_bid" | "tv_natural";
+  | "tu"
+  | "ut"
+  | "tr"
+  | "ur"
+  | "tur" // co-located, core
+  | "rt"
+  | "tru"
+  | "tv_id"
+  | "tt_id"
+  | "rr"
+  | "tuv_id"
+  | "tvu_id" // co-located, beyond the core list
+  | "tv_a"
+  | "vt_a"
+  | "tu_a"
+  | "uv" // gate-side, core
+  | "tv_b"
+  | "tv_mix"
+  | "rt_left"
+  | "tt_a"
+  | "tv_using"
+  | "comma_tu"
+  | "tvr"
+  | "tuv"
+  | "tu_expr" // gate-side, beyond
+  | "tu_or"
+  | "tv_cross"
+  | "tv_comma_a"
+  | "tv_real"
+  | "tv_aid"
+  | "tv_bid"
+  | "tv_natural";
 
 interface ShapeDef {
   readonly cat: Category;
@@ -181,37 +249,356 @@ interface ShapeDef {
 }
 
 const SHAPES: Readonly<Record<ShapeId, ShapeDef>> = {
-  tu: { cat: "1", tables: ["t", "u"], on: [[[0, "id"], [1, "t_id"]]], leftOk: [true] },
-  ut: { cat: "1", tables: ["u", "t"], on: [[[0, "t_id"], [1, "id"]]], leftOk: [true] },
-  tr: { cat: "1", tables: ["t", "r"], on: [[[0, "a"], [1, "k"]]], leftOk: [true] },
-  ur: { cat: "1", tables: ["u", "r"], on: [[[0, "a"], [1, "k"]]], leftOk: [true] },
-  tur: { cat: "1", tables: ["t", "u", "r"], on: [[[0, "id"], [1, "t_id"]], [[1, "a"], [2, "k"]]], leftOk: [true, true] },
-  rt: { cat: "1x", tables: ["r", "t"], on: [[[0, "k"], [1, "a"]]], leftOk: [false] },
-  tru: { cat: "1x", tables: ["t", "r", "u"], on: [[[0, "a"], [1, "k"]], [[2, "t_id"], [0, "id"]]], leftOk: [true, true] },
-  tv_id: { cat: "1x", tables: ["t", "v"], on: [[[0, "id"], [1, "id"]]], leftOk: [true] },
-  tuv_id: { cat: "1x", tables: ["t", "u", "v"], on: [[[0, "id"], [1, "t_id"]], [[1, "t_id"], [2, "id"]]], leftOk: [true, true] },
-  tvu_id: { cat: "1x", tables: ["t", "v", "u"], on: [[[0, "id"], [1, "id"]], [[2, "t_id"], [1, "id"]]], leftOk: [true, true] },
-  tt_id: { cat: "1x", tables: ["t", "t"], on: [[[0, "id"], [1, "id"]]], leftOk: [true] },
-  rr: { cat: "1x", tables: ["r", "r"], on: [[[0, "a"], [1, "k"]]], leftOk: [true] },
-  tv_a: { cat: "2", tables: ["t", "v"], on: [[[0, "a"], [1, "a"]]], leftOk: [true] },
-  vt_a: { cat: "2", tables: ["v", "t"], on: [[[0, "a"], [1, "a"]]], leftOk: [true] },
-  tu_a: { cat: "2", tables: ["t", "u"], on: [[[0, "a"], [1, "a"]]], leftOk: [true] },
-  uv: { cat: "2", tables: ["u", "v"], on: [[[0, "t_id"], [1, "id"]]], leftOk: [true] },
-  tv_b: { cat: "2x", tables: ["t", "v"], on: [[[0, "b"], [1, "b"]]], leftOk: [true] },
-  tv_mix: { cat: "2x", tables: ["t", "v"], on: [[[0, "a"], [1, "b"]]], leftOk: [true] },
-  rt_left: { cat: "2x", tables: ["r", "t"], on: [[[0, "k"], [1, "a"]]], leftOk: [true], forceLeft: [true] },
-  tt_a: { cat: "2x", tables: ["t", "t"], on: [[[0, "a"], [1, "a"]]], leftOk: [true] },
+  tu: {
+    cat: "1",
+    tables: ["t", "u"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  ut: {
+    cat: "1",
+    tables: ["u", "t"],
+    on: [
+      [
+        [0, "t_id"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tr: {
+    cat: "1",
+    tables: ["t", "r"],
+    on: [
+      [
+        [0, "a"],
+        [1, "k"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  ur: {
+    cat: "1",
+    tables: ["u", "r"],
+    on: [
+      [
+        [0, "a"],
+        [1, "k"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tur: {
+    cat: "1",
+    tables: ["t", "u", "r"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+      [
+        [1, "a"],
+        [2, "k"],
+      ],
+    ],
+    leftOk: [true, true],
+  },
+  rt: {
+    cat: "1x",
+    tables: ["r", "t"],
+    on: [
+      [
+        [0, "k"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [false],
+  },
+  tru: {
+    cat: "1x",
+    tables: ["t", "r", "u"],
+    on: [
+      [
+        [0, "a"],
+        [1, "k"],
+      ],
+      [
+        [2, "t_id"],
+        [0, "id"],
+      ],
+    ],
+    leftOk: [true, true],
+  },
+  tv_id: {
+    cat: "1x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "id"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tuv_id: {
+    cat: "1x",
+    tables: ["t", "u", "v"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+      [
+        [1, "t_id"],
+        [2, "id"],
+      ],
+    ],
+    leftOk: [true, true],
+  },
+  tvu_id: {
+    cat: "1x",
+    tables: ["t", "v", "u"],
+    on: [
+      [
+        [0, "id"],
+        [1, "id"],
+      ],
+      [
+        [2, "t_id"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true, true],
+  },
+  tt_id: {
+    cat: "1x",
+    tables: ["t", "t"],
+    on: [
+      [
+        [0, "id"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  rr: {
+    cat: "1x",
+    tables: ["r", "r"],
+    on: [
+      [
+        [0, "a"],
+        [1, "k"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tv_a: {
+    cat: "2",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "a"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  vt_a: {
+    cat: "2",
+    tables: ["v", "t"],
+    on: [
+      [
+        [0, "a"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tu_a: {
+    cat: "2",
+    tables: ["t", "u"],
+    on: [
+      [
+        [0, "a"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  uv: {
+    cat: "2",
+    tables: ["u", "v"],
+    on: [
+      [
+        [0, "t_id"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tv_b: {
+    cat: "2x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "b"],
+        [1, "b"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tv_mix: {
+    cat: "2x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "a"],
+        [1, "b"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  rt_left: {
+    cat: "2x",
+    tables: ["r", "t"],
+    on: [
+      [
+        [0, "k"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [true],
+    forceLeft: [true],
+  },
+  tt_a: {
+    cat: "2x",
+    tables: ["t", "t"],
+    on: [
+      [
+        [0, "a"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [true],
+  },
   tv_using: { cat: "2x", tables: ["t", "v"], on: [], leftOk: [true], using: "a" },
-  comma_tu: { cat: "2x", tables: ["t", "u"], on: [[[0, "id"], [1, "t_id"]]], leftOk: [false], comma: true },
-  tvr: { cat: "2x", tables: ["t", "v", "r"], on: [[[0, "a"], [1, "a"]], [[1, "a"], [2, "k"]]], leftOk: [true, true] },
-  tuv: { cat: "2x", tables: ["t", "u", "v"], on: [[[0, "id"], [1, "t_id"]], [[1, "a"], [2, "a"]]], leftOk: [true, true] },
-  tu_expr: { cat: "2x", tables: ["t", "u"], on: [[[0, "id"], [1, "t_id"]]], leftOk: [true], plusZero: true },
-  tu_or: { cat: "2x", tables: ["t", "u"], on: [[[0, "id"], [1, "t_id"]]], leftOk: [true], or: true },
+  comma_tu: {
+    cat: "2x",
+    tables: ["t", "u"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+    ],
+    leftOk: [false],
+    comma: true,
+  },
+  tvr: {
+    cat: "2x",
+    tables: ["t", "v", "r"],
+    on: [
+      [
+        [0, "a"],
+        [1, "a"],
+      ],
+      [
+        [1, "a"],
+        [2, "k"],
+      ],
+    ],
+    leftOk: [true, true],
+  },
+  tuv: {
+    cat: "2x",
+    tables: ["t", "u", "v"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+      [
+        [1, "a"],
+        [2, "a"],
+      ],
+    ],
+    leftOk: [true, true],
+  },
+  tu_expr: {
+    cat: "2x",
+    tables: ["t", "u"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+    ],
+    leftOk: [true],
+    plusZero: true,
+  },
+  tu_or: {
+    cat: "2x",
+    tables: ["t", "u"],
+    on: [
+      [
+        [0, "id"],
+        [1, "t_id"],
+      ],
+    ],
+    leftOk: [true],
+    or: true,
+  },
   tv_cross: { cat: "2x", tables: ["t", "v"], on: [], leftOk: [false], join: "cross" },
-  tv_comma_a: { cat: "2x", tables: ["t", "v"], on: [[[0, "a"], [1, "a"]]], leftOk: [false], comma: true },
-  tv_real: { cat: "2x", tables: ["t", "v"], on: [[[0, "c"], [1, "a"]]], leftOk: [true] },
-  tv_aid: { cat: "2x", tables: ["t", "v"], on: [[[0, "a"], [1, "id"]]], leftOk: [true] },
-  tv_bid: { cat: "2x", tables: ["t", "v"], on: [[[0, "b"], [1, "id"]]], leftOk: [true] },
+  tv_comma_a: {
+    cat: "2x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "a"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [false],
+    comma: true,
+  },
+  tv_real: {
+    cat: "2x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "c"],
+        [1, "a"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tv_aid: {
+    cat: "2x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "a"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true],
+  },
+  tv_bid: {
+    cat: "2x",
+    tables: ["t", "v"],
+    on: [
+      [
+        [0, "b"],
+        [1, "id"],
+      ],
+    ],
+    leftOk: [true],
+  },
   tv_natural: { cat: "2x", tables: ["t", "v"], on: [], leftOk: [true], join: "natural" },
 };
 
@@ -250,7 +637,14 @@ export const shapeArb: fc.Arbitrary<ShapeSpec> = fc.record({
   flip: fc.boolean(),
   alias: fc.constantFrom<ShapeSpec["alias"]>("none", "none", "as", "bare", "swap"),
   longWords: fc.boolean(),
-  extra: sometimes(fc.record({ side: fc.constantFrom<OnExtra["side"]>("right", "right", "left"), kind: fc.constantFrom<OnExtra["kind"]>("gt", "notnull", "ne", "point"), n: fc.integer({ min: 0, max: 3 }) }), 0.3),
+  extra: sometimes(
+    fc.record({
+      side: fc.constantFrom<OnExtra["side"]>("right", "right", "left"),
+      kind: fc.constantFrom<OnExtra["kind"]>("gt", "notnull", "ne", "point"),
+      n: fc.integer({ min: 0, max: 3 }),
+    }),
+    0.3,
+  ),
 });
 
 export interface FromRef {
@@ -343,7 +737,15 @@ export function renderFrom(s: JoinSchema, sp: ShapeSpec, core = false): Rendered
       const table = refs[at]?.table ?? "t";
       const e = sp.extra;
       const point = `${qual(at, VCOL[table])} = ${table === "r" ? e.n : e.n + 1}`;
-      conds.push(e.kind === "gt" ? `${qual(at, "a")} > ${e.n}` : e.kind === "ne" ? `${qual(at, "a")} <> ${e.n}` : e.kind === "point" ? point : `${qual(at, textCol(table))} IS NOT NULL`);
+      conds.push(
+        e.kind === "gt"
+          ? `${qual(at, "a")} > ${e.n}`
+          : e.kind === "ne"
+            ? `${qual(at, "a")} <> ${e.n}`
+            : e.kind === "point"
+              ? point
+              : `${qual(at, textCol(table))} IS NOT NULL`,
+      );
       if (cat === "1") cat = "1x";
       if (cat === "2" && e.side === "left") cat = "2x";
     }
@@ -357,9 +759,22 @@ export function renderFrom(s: JoinSchema, sp: ShapeSpec, core = false): Rendered
   const counts = new Map<string, number>();
   for (const ref of refs) for (const c of COLUMNS[ref.table]) counts.set(c.name, (counts.get(c.name) ?? 0) + 1);
   const pool: PoolCol[] = refs.flatMap((ref, i) =>
-    COLUMNS[ref.table].map((c) => ({ ref: i, table: ref.table, name: c.name, type: c.type, nocase: isNocase(s, ref.table, c.name), unique: counts.get(c.name) === 1, q: ref.q, idLike: c.name === "id" || c.name === "t_id" })),
+    COLUMNS[ref.table].map((c) => ({
+      ref: i,
+      table: ref.table,
+      name: c.name,
+      type: c.type,
+      nocase: isNocase(s, ref.table, c.name),
+      unique: counts.get(c.name) === 1,
+      q: ref.q,
+      idLike: c.name === "id" || c.name === "t_id",
+    })),
   );
-  const merged = def.using ? [def.using] : def.join === "natural" ? COLUMNS[def.tables[1] ?? "t"].map((c) => c.name).filter((n) => COLUMNS[def.tables[0] ?? "t"].some((c) => c.name === n)) : [];
+  const merged = def.using
+    ? [def.using]
+    : def.join === "natural"
+      ? COLUMNS[def.tables[1] ?? "t"].map((c) => c.name).filter((n) => COLUMNS[def.tables[0] ?? "t"].some((c) => c.name === n))
+      : [];
   return { cat, refs, pool, sql: parts.join(""), whereJoin, starMerged: merged };
 }
 
@@ -378,7 +793,11 @@ export interface ColRef {
 const colRefArb: fc.Arbitrary<ColRef> = fc.record({
   c: fc.nat({ max: 11 }),
   bare: fc.constantFrom(false, false, false, true),
-  spell: fc.oneof({ weight: 8, arbitrary: fc.constant("plain" as const) }, { weight: 1, arbitrary: fc.constant("upper" as const) }, { weight: 1, arbitrary: fc.constant("quoted" as const) }),
+  spell: fc.oneof(
+    { weight: 8, arbitrary: fc.constant("plain" as const) },
+    { weight: 1, arbitrary: fc.constant("upper" as const) },
+    { weight: 1, arbitrary: fc.constant("quoted" as const) },
+  ),
   ambiguous: fc.oneof({ weight: 30, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 });
 
@@ -409,8 +828,25 @@ const itemArb: fc.Arbitrary<ItemSpec> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ k: fc.constant("col" as const), col: colRefArb, alias: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ k: "star" as const }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("tstar" as const), ref: fc.nat({ max: 2 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("fn" as const), fn: fc.constantFrom("typeof" as const, "length" as const, "coalesce" as const, "mul" as const, "concat" as const), col: colRefArb, alias: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom("+" as const, "||" as const, "=" as const), l: colRefArb, r: colRefArb, alias: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant("fn" as const),
+      fn: fc.constantFrom("typeof" as const, "length" as const, "coalesce" as const, "mul" as const, "concat" as const),
+      col: colRefArb,
+      alias: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant("bin" as const),
+      op: fc.constantFrom("+" as const, "||" as const, "=" as const),
+      l: colRefArb,
+      r: colRefArb,
+      alias: fc.boolean(),
+    }),
+  },
 );
 
 export type CmpOp = "=" | "<>" | "<" | ">=" | "IS" | "IS NOT";
@@ -432,16 +868,36 @@ export type CondSpec =
   | { readonly k: "bin"; readonly op: "=" | "<" | "<>"; readonly l: ColRef; readonly r: ColRef };
 
 const simpleCondArb: fc.Arbitrary<CondSpec> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ k: fc.constant("cmp" as const), col: colRefArb, op: fc.constantFrom<CmpOp>("=", "<>", "<", ">=", "IS", "IS NOT"), val: valSpecArb }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ k: fc.constant("cmp" as const), col: colRefArb, op: fc.constantFrom<CmpOp>("=", "<>", "<", ">=", "IS", "IS NOT"), val: valSpecArb }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("null" as const), col: colRefArb, not: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant("in" as const), col: colRefArb, vals: fc.array(valSpecArb, { minLength: 1, maxLength: 3 }) }) },
 );
 
 const condArb: fc.Arbitrary<CondSpec> = fc.oneof(
   { weight: 6, arbitrary: simpleCondArb },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant("point" as const), ref: fc.nat({ max: 2 }), ids: fc.array(fc.record({ id: fc.integer({ min: 1, max: 13 }), param: fc.boolean(), form: fc.constantFrom<PointId["form"]>("int", "int", "int", "int", "int", "text", "real", "spaced") }), { minLength: 1, maxLength: 3 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant("point" as const),
+      ref: fc.nat({ max: 2 }),
+      ids: fc.array(
+        fc.record({
+          id: fc.integer({ min: 1, max: 13 }),
+          param: fc.boolean(),
+          form: fc.constantFrom<PointId["form"]>("int", "int", "int", "int", "int", "text", "real", "spaced"),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("or" as const), a: simpleCondArb, b: simpleCondArb }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom("=" as const, "<" as const, "<>" as const), l: colRefArb, r: colRefArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ k: fc.constant("bin" as const), op: fc.constantFrom("=" as const, "<" as const, "<>" as const), l: colRefArb, r: colRefArb }),
+  },
 );
 
 export type Dir = "" | " ASC" | " DESC";
@@ -462,9 +918,15 @@ export interface OrderSpec {
 
 const orderArb: fc.Arbitrary<OrderSpec> = fc.record({
   ref: fc.oneof(
-    { weight: 4, arbitrary: fc.record({ k: fc.constant("item" as const), i: fc.nat({ max: 4 }), how: fc.constantFrom("expr" as const, "pos" as const, "alias" as const) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({ k: fc.constant("item" as const), i: fc.nat({ max: 4 }), how: fc.constantFrom("expr" as const, "pos" as const, "alias" as const) }),
+    },
     { weight: 2, arbitrary: fc.record({ k: fc.constant("col" as const), col: colRefArb }) },
-    { weight: 1, arbitrary: fc.record({ k: fc.constant("expr" as const), col: colRefArb, fn: fc.constantFrom("abs" as const, "lower" as const, "typeof" as const) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ k: fc.constant("expr" as const), col: colRefArb, fn: fc.constantFrom("abs" as const, "lower" as const, "typeof" as const) }),
+    },
   ),
   dir: dirArb,
   nulls: nullsArb,
@@ -476,7 +938,11 @@ export interface LimitSpec {
   readonly param: boolean;
 }
 
-const limitArb: fc.Arbitrary<LimitSpec> = fc.record({ count: fc.integer({ min: -1, max: 6 }), offset: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }), param: fc.boolean() });
+const limitArb: fc.Arbitrary<LimitSpec> = fc.record({
+  count: fc.integer({ min: -1, max: 6 }),
+  offset: fc.option(fc.integer({ min: 0, max: 4 }), { nil: null }),
+  param: fc.boolean(),
+});
 
 export interface RowsQuery {
   readonly k: "rows";
@@ -509,7 +975,13 @@ export interface AggQuery {
   readonly k: "agg";
   readonly group: readonly GroupSpec[];
   readonly aggs: readonly AggSpec[];
-  readonly having: { readonly fn: "count*" | "count" | "sum" | "min" | "max"; readonly col: ColRef; readonly op: ">" | ">=" | "<" | "=" | "<>"; readonly n: number; readonly param: boolean } | null;
+  readonly having: {
+    readonly fn: "count*" | "count" | "sum" | "min" | "max";
+    readonly col: ColRef;
+    readonly op: ">" | ">=" | "<" | "=" | "<>";
+    readonly n: number;
+    readonly param: boolean;
+  } | null;
   readonly groupFirst: boolean;
   readonly where: readonly CondSpec[];
   /** null: no ORDER BY; else ORDER BY [an aggregate,] every group key. */
@@ -537,9 +1009,23 @@ const rowsArb: fc.Arbitrary<RowsQuery> = fc.record({
 
 const aggArb: fc.Arbitrary<AggQuery> = fc.record({
   k: fc.constant("agg" as const),
-  group: fc.array(fc.record({ col: colRefArb, alias: fc.boolean(), ref: fc.constantFrom("expr" as const, "pos" as const, "alias" as const), dir: dirArb }), { maxLength: 2 }),
-  aggs: fc.array(fc.record({ fn: fc.constantFrom<AggFn>("count*", "count", "countd", "sum", "min", "max", "avg"), col: colRefArb, alias: fc.boolean() }), { minLength: 1, maxLength: 3 }),
-  having: sometimes(fc.record({ fn: fc.constantFrom("count*" as const, "count" as const, "sum" as const, "min" as const, "max" as const), col: colRefArb, op: fc.constantFrom(">" as const, ">=" as const, "<" as const, "=" as const, "<>" as const), n: fc.integer({ min: 0, max: 4 }), param: fc.boolean() }), 0.35),
+  group: fc.array(fc.record({ col: colRefArb, alias: fc.boolean(), ref: fc.constantFrom("expr" as const, "pos" as const, "alias" as const), dir: dirArb }), {
+    maxLength: 2,
+  }),
+  aggs: fc.array(fc.record({ fn: fc.constantFrom<AggFn>("count*", "count", "countd", "sum", "min", "max", "avg"), col: colRefArb, alias: fc.boolean() }), {
+    minLength: 1,
+    maxLength: 3,
+  }),
+  having: sometimes(
+    fc.record({
+      fn: fc.constantFrom("count*" as const, "count" as const, "sum" as const, "min" as const, "max" as const),
+      col: colRefArb,
+      op: fc.constantFrom(">" as const, ">=" as const, "<" as const, "=" as const, "<>" as const),
+      n: fc.integer({ min: 0, max: 4 }),
+      param: fc.boolean(),
+    }),
+    0.35,
+  ),
   groupFirst: fc.boolean(),
   where: fc.array(condArb, { maxLength: 2 }),
   order: sometimes(fc.record({ agg: fc.option(fc.nat({ max: 2 }), { nil: null }), dir: dirArb }), 0.5),
@@ -687,12 +1173,14 @@ function coreCond(x: Ctx, c: CondSpec): boolean {
 }
 
 function whereSql(w: SqlWriter, x: Ctx, conds: readonly CondSpec[]): string {
-  const parts = conds.filter((c) => coreCond(x, c)).map((c) => {
-    const r = condSql(w, x, c);
-    // Gate-side joins: the core list filters the first (outer) table only.
-    if ([...r.refs].some((i) => i !== 0)) x.gateBeyond();
-    return r.sql;
-  });
+  const parts = conds
+    .filter((c) => coreCond(x, c))
+    .map((c) => {
+      const r = condSql(w, x, c);
+      // Gate-side joins: the core list filters the first (outer) table only.
+      if ([...r.refs].some((i) => i !== 0)) x.gateBeyond();
+      return r.sql;
+    });
   if (x.from.whereJoin) parts.unshift(x.from.whereJoin);
   return parts.length > 0 ? ` WHERE ${parts.join(" AND ")}` : "";
 }
@@ -729,7 +1217,16 @@ function itemSql(x: Ctx, it: ItemSpec, i: number): RenderedItem {
     }
     case "fn": {
       const c = x.text(it.col);
-      const e = it.fn === "typeof" ? `typeof(${c})` : it.fn === "length" ? `length(${c})` : it.fn === "coalesce" ? `coalesce(${c}, -1)` : it.fn === "mul" ? `${c} * 2` : `${c} || '!'`;
+      const e =
+        it.fn === "typeof"
+          ? `typeof(${c})`
+          : it.fn === "length"
+            ? `length(${c})`
+            : it.fn === "coalesce"
+              ? `coalesce(${c}, -1)`
+              : it.fn === "mul"
+                ? `${c} * 2`
+                : `${c} || '!'`;
       const alias = it.alias ? `x${i}` : null;
       return { sql: alias ? `${e} AS ${alias}` : e, expr: e, alias, outs: [null] };
     }
@@ -756,7 +1253,15 @@ function renderRows(s: JoinSchema, x: Ctx, q: RowsQuery, w: SqlWriter): JoinChec
   // Gate-side joins order by selected columns: the primary keys are selected for the tie-break.
   const pkText = from.refs.map((ref) => `${ref.q}.${ref.pk}`);
   if (ordered && gateSide && !q.distinct) {
-    items = [...items, ...from.refs.map((ref, i) => ({ sql: pkText[i] ?? "1", expr: pkText[i] ?? "1", alias: null, outs: [from.pool.find((p) => p.ref === i && p.name === ref.pk) ?? null] }))];
+    items = [
+      ...items,
+      ...from.refs.map((ref, i) => ({
+        sql: pkText[i] ?? "1",
+        expr: pkText[i] ?? "1",
+        alias: null,
+        outs: [from.pool.find((p) => p.ref === i && p.name === ref.pk) ?? null],
+      })),
+    ];
   }
   const starts: number[] = [];
   let width = 0;
@@ -800,10 +1305,11 @@ function renderRows(s: JoinSchema, x: Ctx, q: RowsQuery, w: SqlWriter): JoinChec
   const head = `${x.withSql?.(w) ?? ""}SELECT ${q.distinct ? "DISTINCT " : ""}${items.map((it) => it.sql).join(", ")} FROM ${from.sql}${where}`;
   const r = w.finish(`${head}${order}${limit}`);
   const fold = new Map<number, Collation>();
-  if (q.distinct) outs.forEach((o, i) => {
-    const f = foldOf(o);
-    if (f) fold.set(i, f);
-  });
+  if (q.distinct)
+    outs.forEach((o, i) => {
+      const f = foldOf(o);
+      if (f) fold.set(i, f);
+    });
   let unlimited: Rendered | null = null;
   if (limit && !ordered) {
     // The same statement without LIMIT, with the same placeholders in the same order.
@@ -844,7 +1350,17 @@ function renderAgg(s: JoinSchema, x: Ctx, q: AggQuery, w: SqlWriter): JoinCheck 
   };
   const list = outs.map((o) => (o.alias ? `${o.expr} AS ${o.alias}` : o.expr)).join(", ");
   const where = whereSql(w, x, q.where);
-  const groupBy = q.group.length > 0 ? ` GROUP BY ${q.group.map((g) => name(outs.findIndex((o) => o.group === g), g.ref)).join(", ")}` : "";
+  const groupBy =
+    q.group.length > 0
+      ? ` GROUP BY ${q.group
+          .map((g) =>
+            name(
+              outs.findIndex((o) => o.group === g),
+              g.ref,
+            ),
+          )
+          .join(", ")}`
+      : "";
   let having = "";
   if (q.having) {
     const h = q.having;
@@ -867,7 +1383,13 @@ function renderAgg(s: JoinSchema, x: Ctx, q: AggQuery, w: SqlWriter): JoinCheck 
       const at = outs.findIndex((o) => o === target);
       if (target?.agg && orderable(target.agg)) terms.push(`${name(at, "expr")}${q.order.dir}`);
     }
-    for (const g of q.group) terms.push(`${name(outs.findIndex((o) => o.group === g), g.ref)}${g.dir}`);
+    for (const g of q.group)
+      terms.push(
+        `${name(
+          outs.findIndex((o) => o.group === g),
+          g.ref,
+        )}${g.dir}`,
+      );
     if (terms.length > 0) order = ` ORDER BY ${terms.join(", ")}`;
   }
   const ordered = order !== "" || q.group.length === 0;
@@ -913,7 +1435,16 @@ function plainFrom(s: JoinSchema, tables: readonly TName[], sql: string, cat: Ca
   const counts = new Map<string, number>();
   for (const ref of refs) for (const c of COLUMNS[ref.table]) counts.set(c.name, (counts.get(c.name) ?? 0) + 1);
   const pool: PoolCol[] = refs.flatMap((ref, i) =>
-    COLUMNS[ref.table].map((c) => ({ ref: i, table: ref.table, name: c.name, type: c.type, nocase: isNocase(s, ref.table, c.name), unique: counts.get(c.name) === 1, q: ref.q, idLike: c.name === "id" || c.name === "t_id" })),
+    COLUMNS[ref.table].map((c) => ({
+      ref: i,
+      table: ref.table,
+      name: c.name,
+      type: c.type,
+      nocase: isNocase(s, ref.table, c.name),
+      unique: counts.get(c.name) === 1,
+      q: ref.q,
+      idLike: c.name === "id" || c.name === "t_id",
+    })),
   );
   return { cat, refs, pool, sql, whereJoin: null, starMerged: [] };
 }
@@ -1003,7 +1534,14 @@ function cteCols(s: JoinSchema, cq: CteQuery): { src: RenderedFrom; cols: XCol[]
   return { src, cols, key: cols[Math.min(cq.keyAt, cq.cols.length)]?.name ?? "id" };
 }
 
-const OUTER_TABLE: Partial<Record<CteOuterId, readonly [TName, string]>> = { x_u: ["u", "t_id"], u_x: ["u", "t_id"], x_t: ["t", "id"], x_r: ["r", "k"], x_v_id: ["v", "id"], x_v_a: ["v", "a"] };
+const OUTER_TABLE: Partial<Record<CteOuterId, readonly [TName, string]>> = {
+  x_u: ["u", "t_id"],
+  u_x: ["u", "t_id"],
+  x_t: ["t", "id"],
+  x_r: ["r", "k"],
+  x_v_id: ["v", "id"],
+  x_v_a: ["v", "a"],
+};
 
 export function renderCteQuery(s: JoinSchema, cq: CteQuery): JoinCheck {
   const { src, cols, key } = cteCols(s, cq);
@@ -1013,7 +1551,8 @@ export function renderCteQuery(s: JoinSchema, cq: CteQuery): JoinCheck {
   const co = !isRef && jc.vindex;
   const vcol = cols.find((c) => c.vindex)?.name ?? key;
   const xRef = (q: string, outer: boolean): FromRef => ({ table: CTE_SRC[cq.src].tables[0] ?? "t", q, outer, pk: key, vcol });
-  const xPool = (ref: number, q: string): PoolCol[] => cols.map((c) => ({ ref, table: "t", name: c.name, type: c.type, nocase: c.nocase, unique: true, q, idLike: c.idLike }));
+  const xPool = (ref: number, q: string): PoolCol[] =>
+    cols.map((c) => ({ ref, table: "t", name: c.name, type: c.type, nocase: c.nocase, unique: true, q, idLike: c.idLike }));
   const join = cq.left ? "LEFT JOIN" : "JOIN";
   let cat: Category;
   let refs: FromRef[];
@@ -1034,7 +1573,17 @@ export function renderCteQuery(s: JoinSchema, cq: CteQuery): JoinCheck {
     const [table, col] = other;
     const tref: FromRef = { table, q: table, outer: cq.outer !== "u_x" && cq.left, pk: PK[table], vcol: VCOL[table] };
     const tcols = COLUMNS[table];
-    const tpool = (ref: number): PoolCol[] => tcols.map((c) => ({ ref, table, name: c.name, type: c.type, nocase: isNocase(s, table, c.name), unique: !cols.some((x) => x.name === c.name), q: table, idLike: c.name === "id" || c.name === "t_id" }));
+    const tpool = (ref: number): PoolCol[] =>
+      tcols.map((c) => ({
+        ref,
+        table,
+        name: c.name,
+        type: c.type,
+        nocase: isNocase(s, table, c.name),
+        unique: !cols.some((x) => x.name === c.name),
+        q: table,
+        idLike: c.name === "id" || c.name === "t_id",
+      }));
     const xp = (ref: number): PoolCol[] => xPool(ref, "x").map((p) => ({ ...p, unique: !tcols.some((c) => c.name === p.name) }));
     if (cq.outer === "u_x") {
       // A sharded table LEFT JOIN x: x on the right.
@@ -1174,9 +1723,19 @@ export const subArb: fc.Arbitrary<SubSpec> = fc.record({
   kind: fc.constantFrom<SubSpec["kind"]>("exists", "notexists", "scalar", "scalar"),
   fn: fc.constantFrom<SubSpec["fn"]>("count", "count", "sum", "max", "min", "col"),
   inner: fc.constantFrom<SubInner>("u", "u", "u", "t", "v", "r", "r"),
-  corr: fc.oneof({ weight: 8, arbitrary: fc.constant<SubCorr>("vindex") }, { weight: 4, arbitrary: fc.constantFrom<SubCorr>("a", "id", "cross", "or", "shift", "nested") }),
+  corr: fc.oneof(
+    { weight: 8, arbitrary: fc.constant<SubCorr>("vindex") },
+    { weight: 4, arbitrary: fc.constantFrom<SubCorr>("a", "id", "cross", "or", "shift", "nested") },
+  ),
   flip: fc.boolean(),
-  extra: sometimes(fc.record({ col: fc.constantFrom("a" as const, "b" as const), op: fc.constantFrom(">" as const, "<>" as const, "notnull" as const), n: fc.integer({ min: 0, max: 3 }) }), 0.4),
+  extra: sometimes(
+    fc.record({
+      col: fc.constantFrom("a" as const, "b" as const),
+      op: fc.constantFrom(">" as const, "<>" as const, "notnull" as const),
+      n: fc.integer({ min: 0, max: 3 }),
+    }),
+    0.4,
+  ),
   place: fc.constantFrom<SubSpec["place"]>("select", "where", "both"),
   cmp: fc.record({ op: fc.constantFrom(">" as const, "=" as const, "<" as const, ">=" as const), n: fc.integer({ min: 0, max: 3 }), outerA: fc.boolean() }),
   filter: sometimes(fc.record({ op: fc.constantFrom(">" as const, "IS NOT" as const, "<" as const), n: fc.integer({ min: 0, max: 3 }) }), 0.3),
@@ -1240,7 +1799,11 @@ export function renderSub(s: JoinSchema, sp: SubSpec): JoinCheck {
   const conds = [corr];
   if (sp.extra) {
     const col = sp.extra.col === "b" ? TEXT_COL[inner] : "a";
-    conds.push(sp.extra.op === "notnull" ? `${ic(col)} IS NOT NULL` : `${ic(col)} ${sp.extra.op} ${sp.extra.col === "b" ? sqlLiteral(TEXTS[sp.extra.n] ?? "x") : sp.extra.n}`);
+    conds.push(
+      sp.extra.op === "notnull"
+        ? `${ic(col)} IS NOT NULL`
+        : `${ic(col)} ${sp.extra.op} ${sp.extra.col === "b" ? sqlLiteral(TEXTS[sp.extra.n] ?? "x") : sp.extra.n}`,
+    );
   }
   const innerFrom = `${inner} AS ${ia} WHERE ${conds.join(" AND ")}`;
   const fold = new Map<number, Collation>();
@@ -1351,11 +1914,34 @@ export const winArb: fc.Arbitrary<WinSpec> = fc.record({
   two: fc.constantFrom(false, false, true),
 });
 
-const WIN_FROM: Readonly<Record<WinFrom, { readonly sql: string; readonly vcols: readonly string[]; readonly right: string | null; readonly other: readonly string[]; readonly pk: readonly string[]; readonly a: string; readonly b: string; readonly bTable: TName }>> = {
+const WIN_FROM: Readonly<
+  Record<
+    WinFrom,
+    {
+      readonly sql: string;
+      readonly vcols: readonly string[];
+      readonly right: string | null;
+      readonly other: readonly string[];
+      readonly pk: readonly string[];
+      readonly a: string;
+      readonly b: string;
+      readonly bTable: TName;
+    }
+  >
+> = {
   t: { sql: "t", vcols: ["t.id"], right: null, other: ["t.a", "t.b", "t.c"], pk: ["t.id"], a: "t.a", b: "t.b", bTable: "t" },
   u: { sql: "u", vcols: ["u.t_id"], right: null, other: ["u.a", "u.b"], pk: ["u.id"], a: "u.a", b: "u.b", bTable: "u" },
   tu: { sql: "t JOIN u ON t.id = u.t_id", vcols: ["t.id", "u.t_id"], right: null, other: ["t.a", "u.a", "u.b"], pk: ["u.id"], a: "u.a", b: "t.b", bTable: "t" },
-  tlu: { sql: "t LEFT JOIN u ON t.id = u.t_id", vcols: ["t.id"], right: "u.t_id", other: ["t.a", "u.a", "u.b"], pk: ["t.id", "u.id"], a: "u.a", b: "t.b", bTable: "t" },
+  tlu: {
+    sql: "t LEFT JOIN u ON t.id = u.t_id",
+    vcols: ["t.id"],
+    right: "u.t_id",
+    other: ["t.a", "u.a", "u.b"],
+    pk: ["t.id", "u.id"],
+    a: "u.a",
+    b: "t.b",
+    bTable: "t",
+  },
   tr: { sql: "t JOIN r ON t.a = r.k", vcols: ["t.id"], right: null, other: ["r.name", "r.a", "t.b"], pk: ["t.id"], a: "r.a", b: "r.name", bTable: "r" },
 };
 
@@ -1395,7 +1981,8 @@ export function renderWin(s: JoinSchema, sp: WinSpec): JoinCheck {
   const ordCol = sp.ord === "a" ? f.a : sp.ord === "b" ? f.b : null;
   const needTotal = sp.fn === "row_number" || sp.fn === "lag" || sp.frame || (ordCol === f.b && bNocase);
   const ordTerms = [...(ordCol ? [`${ordCol}${sp.dir}`] : []), ...(needTotal ? f.pk : [])];
-  const fn = sp.fn === "count" ? "count(*)" : sp.fn === "sum" ? `sum(${f.a})` : sp.fn === "max" ? `max(${f.b})` : sp.fn === "lag" ? `lag(${f.a})` : `${sp.fn}()`;
+  const fn =
+    sp.fn === "count" ? "count(*)" : sp.fn === "sum" ? `sum(${f.a})` : sp.fn === "max" ? `max(${f.b})` : sp.fn === "lag" ? `lag(${f.a})` : `${sp.fn}()`;
   const frame = sp.frame && ordTerms.length > 0 && (sp.fn === "count" || sp.fn === "sum" || sp.fn === "max") ? " ROWS BETWEEN 1 PRECEDING AND CURRENT ROW" : "";
   const spec = `${part.length > 0 ? `PARTITION BY ${part.join(", ")}` : ""}${part.length > 0 && ordTerms.length > 0 ? " " : ""}${ordTerms.length > 0 ? `ORDER BY ${ordTerms.join(", ")}` : ""}${frame}`;
   const wexpr = sp.named ? `${fn} OVER w` : `${fn} OVER (${spec})`;
@@ -1450,12 +2037,38 @@ export type WriteSpec =
       readonly cond: { readonly op: ">" | "<>" | "IS NOT"; readonly n: number } | null;
       readonly limit: number | null;
     }
-  | { readonly k: "rins"; readonly form: "plain" | "replace" | "upsert" | "dup" | "returning" | "random" | "multi"; readonly n: number; readonly name: number; readonly a: number }
-  | { readonly k: "rupd"; readonly set: "inc" | "name" | "key" | "sub" | "corr"; readonly where: { readonly col: "k" | "a" | "name"; readonly op: ">" | "=" | "IS"; readonly n: number } | null; readonly returning: boolean }
-  | { readonly k: "rdel"; readonly where: { readonly col: "k" | "a" | "name"; readonly op: ">" | "=" | "<" | "IS"; readonly n: number } | null; readonly returning: boolean }
-  | { readonly k: "scorr"; readonly form: "upd_count" | "upd_ref" | "upd_t_b" | "del_orphans" | "del_v" | "upd_nonco" | "del_nonco" | "with_del"; readonly n: number };
+  | {
+      readonly k: "rins";
+      readonly form: "plain" | "replace" | "upsert" | "dup" | "returning" | "random" | "multi";
+      readonly n: number;
+      readonly name: number;
+      readonly a: number;
+    }
+  | {
+      readonly k: "rupd";
+      readonly set: "inc" | "name" | "key" | "sub" | "corr";
+      readonly where: { readonly col: "k" | "a" | "name"; readonly op: ">" | "=" | "IS"; readonly n: number } | null;
+      readonly returning: boolean;
+    }
+  | {
+      readonly k: "rdel";
+      readonly where: { readonly col: "k" | "a" | "name"; readonly op: ">" | "=" | "<" | "IS"; readonly n: number } | null;
+      readonly returning: boolean;
+    }
+  | {
+      readonly k: "scorr";
+      readonly form: "upd_count" | "upd_ref" | "upd_t_b" | "del_orphans" | "del_v" | "upd_nonco" | "del_nonco" | "with_del";
+      readonly n: number;
+    };
 
-const rWhereArb = sometimes(fc.record({ col: fc.constantFrom("k" as const, "a" as const, "name" as const), op: fc.constantFrom(">" as const, "=" as const, "IS" as const), n: fc.integer({ min: -1, max: 5 }) }), 0.8);
+const rWhereArb = sometimes(
+  fc.record({
+    col: fc.constantFrom("k" as const, "a" as const, "name" as const),
+    op: fc.constantFrom(">" as const, "=" as const, "IS" as const),
+    n: fc.integer({ min: -1, max: 5 }),
+  }),
+  0.8,
+);
 
 export const writeArb: fc.Arbitrary<WriteSpec> = fc.oneof(
   {
@@ -1469,10 +2082,57 @@ export const writeArb: fc.Arbitrary<WriteSpec> = fc.oneof(
       limit: sometimes(fc.integer({ min: 0, max: 4 }), 0.2),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant("rins" as const), form: fc.constantFrom("plain" as const, "replace" as const, "upsert" as const, "dup" as const, "returning" as const, "random" as const, "multi" as const), n: fc.integer({ min: -1, max: 5 }), name: fc.nat({ max: TEXTS.length - 1 }), a: fc.integer({ min: 0, max: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("rupd" as const), set: fc.constantFrom("inc" as const, "name" as const, "key" as const, "sub" as const, "corr" as const), where: rWhereArb, returning: fc.constantFrom(false, false, true) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("rdel" as const), where: sometimes(fc.record({ col: fc.constantFrom("k" as const, "a" as const, "name" as const), op: fc.constantFrom(">" as const, "=" as const, "<" as const, "IS" as const), n: fc.integer({ min: -1, max: 5 }) }), 0.85), returning: fc.constantFrom(false, false, true) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("scorr" as const), form: fc.constantFrom("upd_count" as const, "upd_ref" as const, "upd_t_b" as const, "del_orphans" as const, "del_v" as const, "upd_nonco" as const, "del_nonco" as const, "with_del" as const), n: fc.integer({ min: 0, max: 3 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant("rins" as const),
+      form: fc.constantFrom("plain" as const, "replace" as const, "upsert" as const, "dup" as const, "returning" as const, "random" as const, "multi" as const),
+      n: fc.integer({ min: -1, max: 5 }),
+      name: fc.nat({ max: TEXTS.length - 1 }),
+      a: fc.integer({ min: 0, max: 4 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant("rupd" as const),
+      set: fc.constantFrom("inc" as const, "name" as const, "key" as const, "sub" as const, "corr" as const),
+      where: rWhereArb,
+      returning: fc.constantFrom(false, false, true),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant("rdel" as const),
+      where: sometimes(
+        fc.record({
+          col: fc.constantFrom("k" as const, "a" as const, "name" as const),
+          op: fc.constantFrom(">" as const, "=" as const, "<" as const, "IS" as const),
+          n: fc.integer({ min: -1, max: 5 }),
+        }),
+        0.85,
+      ),
+      returning: fc.constantFrom(false, false, true),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      k: fc.constant("scorr" as const),
+      form: fc.constantFrom(
+        "upd_count" as const,
+        "upd_ref" as const,
+        "upd_t_b" as const,
+        "del_orphans" as const,
+        "del_v" as const,
+        "upd_nonco" as const,
+        "del_nonco" as const,
+        "with_del" as const,
+      ),
+      n: fc.integer({ min: 0, max: 3 }),
+    }),
+  },
 );
 
 /** A write and how to check it: rowsAffected (and RETURNING rows, unordered) equal, then every copy equal. */
@@ -1483,7 +2143,9 @@ export interface WriteCheck extends Rendered {
 }
 
 /** Source expressions for (key, a, text, vindex-ish) of INSERT … SELECT. */
-const INSEL_SRC: Readonly<Record<InselSrc, { readonly from: string; readonly key: string; readonly a: string; readonly b: string; readonly tid: string; readonly real: string }>> = {
+const INSEL_SRC: Readonly<
+  Record<InselSrc, { readonly from: string; readonly key: string; readonly a: string; readonly b: string; readonly tid: string; readonly real: string }>
+> = {
   t: { from: "t", key: "t.id", a: "t.a", b: "t.b", tid: "t.id", real: "t.c" },
   u: { from: "u", key: "u.id", a: "u.a", b: "u.b", tid: "u.t_id", real: "NULL" },
   tu: { from: "t JOIN u ON t.id = u.t_id", key: "u.id", a: "u.a", b: "t.b", tid: "t.id", real: "t.c" },
@@ -1547,7 +2209,10 @@ export function renderWrite(s: JoinSchema, ws: WriteSpec, i: number): WriteCheck
         case "replace":
           return done(`INSERT OR REPLACE INTO r VALUES (${ws.n}, ${name}, ${ws.a})`, "dml");
         case "upsert":
-          return done(`INSERT INTO r VALUES (${ws.n}, ${name}, ${ws.a}) ON CONFLICT (k) DO UPDATE SET a = excluded.a, name = coalesce(r.name, '') || '!'`, "dml");
+          return done(
+            `INSERT INTO r VALUES (${ws.n}, ${name}, ${ws.a}) ON CONFLICT (k) DO UPDATE SET a = excluded.a, name = coalesce(r.name, '') || '!'`,
+            "dml",
+          );
         case "dup":
           return done(`INSERT INTO r (k, name, a) VALUES (${ws.n}, ${name}, ${ws.a})`, "dml");
         case "returning":
@@ -1689,7 +2354,10 @@ export function answeredShare(st: JoinStats, k: Category): number {
 export function statsReport(st: JoinStats, top = 4): string {
   return CATEGORIES.map((k) => {
     const s = st.counts[k];
-    const msgs = [...st.refusals[k]].sort((a, b) => b[1] - a[1]).slice(0, top).map(([m, n]) => `${n}× ${m.length > 240 ? `${m.slice(0, 240)}…` : m}`);
+    const msgs = [...st.refusals[k]]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([m, n]) => `${n}× ${m.length > 240 ? `${m.slice(0, 240)}…` : m}`);
     return `  ${k.padEnd(5)}: answered ${s.answered}, refused ${s.refused}, both failed ${s.bothFailed} (answered ${(answeredShare(st, k) * 100).toFixed(0)}%)${msgs.length ? `\n        ${msgs.join("\n        ")}` : ""}`;
   }).join("\n");
 }
@@ -1762,8 +2430,10 @@ export async function runSteps(sc: Scenario, t: JoinTarget, st: JoinStats, skip?
       return;
     }
     // LIMIT without ORDER BY: as many rows as SQLite gives, each a row of the unlimited result.
-    if (show(act.value.columns) !== show(exp.value.columns)) fail(`category ${q.cat}: columns ${show(act.value.columns)} != expected ${show(exp.value.columns)}`);
-    if (act.value.rows.length !== exp.value.rows.length) fail(`category ${q.cat}: ${act.value.rows.length} rows != expected ${exp.value.rows.length}\n  got ${show(act.value.rows)}`);
+    if (show(act.value.columns) !== show(exp.value.columns))
+      fail(`category ${q.cat}: columns ${show(act.value.columns)} != expected ${show(exp.value.columns)}`);
+    if (act.value.rows.length !== exp.value.rows.length)
+      fail(`category ${q.cat}: ${act.value.rows.length} rows != expected ${exp.value.rows.length}\n  got ${show(act.value.rows)}`);
     const s = diffSubset(act.value, await t.reference(q.unlimited.sql, q.unlimited.params));
     if (s) fail(`category ${q.cat}: ${s}`);
   }
@@ -1790,7 +2460,8 @@ export async function runSteps(sc: Scenario, t: JoinTarget, st: JoinStats, skip?
     if (exp.ok && !act.ok) return fail(`category ${q.cat}: gate failed where SQLite wrote (rowsAffected ${exp.value.rowsAffected}): ${act.error}`);
     if (!exp.ok || !act.ok) return;
     st.counts[q.cat].answered++;
-    if (act.value.rowsAffected !== exp.value.rowsAffected) fail(`category ${q.cat}: rowsAffected ${act.value.rowsAffected} != expected ${exp.value.rowsAffected}`);
+    if (act.value.rowsAffected !== exp.value.rowsAffected)
+      fail(`category ${q.cat}: rowsAffected ${act.value.rowsAffected} != expected ${exp.value.rowsAffected}`);
     if (q.returning) {
       const d = diffResults(act.value, exp.value, { ordered: false });
       if (d) fail(`category ${q.cat}: RETURNING ${d}`);
@@ -1826,4 +2497,9 @@ export function knownOpenBug(q: JoinCheck | WriteCheck): string | undefined {
 }
 
 /** A table's rows as a shard or the reference holds them, to compare as multisets. */
-export const DUMP_SQL: Readonly<Record<TName, string>> = { t: "SELECT * FROM t ORDER BY id", u: "SELECT * FROM u ORDER BY id", v: "SELECT * FROM v ORDER BY id", r: "SELECT * FROM r ORDER BY k" };
+export const DUMP_SQL: Readonly<Record<TName, string>> = {
+  t: "SELECT * FROM t ORDER BY id",
+  u: "SELECT * FROM u ORDER BY id",
+  v: "SELECT * FROM v ORDER BY id",
+  r: "SELECT * FROM r ORDER BY k",
+};

@@ -16,7 +16,11 @@ export function verifyCluster(c: Cluster): string | undefined {
     const d = diffResults(c.onShard(shard, DUMP_SQL.r), rRef, { ordered: true });
     if (d) return `shard ${shard}'s copy of r: ${d}`;
   }
-  for (const [table, col] of [["t", 0], ["u", 1], ["v", 0]] as const) {
+  for (const [table, col] of [
+    ["t", 0],
+    ["u", 1],
+    ["v", 0],
+  ] as const) {
     const ref = c.reference(DUMP_SQL[table]);
     const rows: SqlValue[][] = [];
     for (const shard of c.shardNames) {
@@ -37,7 +41,12 @@ export async function runScenario(sc: Scenario, st: JoinStats, skip?: (q: JoinCh
   const c = createCluster({ shards: sc.shards, tables: specs });
   const header = [`-- ${sc.shards} shard(s)`, ...Object.values(specs).map((t) => `${t.create};${t.reference ? " -- reference" : ""}`)];
   try {
-    await runSteps(sc, { header, run: (sql, p) => c.run(sql, p), reference: async (sql, p) => c.reference(sql, p), verify: async () => verifyCluster(c) }, st, skip);
+    await runSteps(
+      sc,
+      { header, run: (sql, p) => c.run(sql, p), reference: async (sql, p) => c.reference(sql, p), verify: async () => verifyCluster(c) },
+      st,
+      skip,
+    );
   } finally {
     c.close();
   }

@@ -46,7 +46,10 @@ describe("joins differential: N shards vs one SQLite", () => {
   // order when ORDER BY fixes it, and the columns), or — only where the join is not co-located
   // or goes beyond the core list — refuses with UNSUPPORTED.
   it("every join the gate answers, it answers as a single SQLite does", async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb, (sc) => runScenario(sc, stats, skipKnown)), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, (sc) => runScenario(sc, stats, skipKnown)),
+      { numRuns: RUNS },
+    );
   }, 120_000);
 
   // Runs after the property (tests in a file run in order) and reads its counts.
@@ -182,7 +185,10 @@ describe("joins differential: CTEs, subqueries, windows and writes — bugs foun
     await seed(c, "INSERT INTO u VALUES (1, 1, NULL, NULL)");
     await seed(c, "INSERT INTO v VALUES (1, NULL, NULL)");
     await expectSame(c, "WITH x AS (SELECT t.id AS a, t.id AS n FROM t) SELECT count(*) FROM u LEFT JOIN x ON u.t_id = x.n WHERE x.a = 1");
-    await expectSame(c, "WITH x AS (SELECT u.t_id AS m, t.id AS a FROM t JOIN u ON t.id = u.t_id) SELECT u.id FROM u LEFT JOIN x ON u.t_id = x.a WHERE x.m = 1");
+    await expectSame(
+      c,
+      "WITH x AS (SELECT u.t_id AS m, t.id AS a FROM t JOIN u ON t.id = u.t_id) SELECT u.id FROM u LEFT JOIN x ON u.t_id = x.a WHERE x.m = 1",
+    );
     await expectSame(c, "WITH x AS (SELECT t.id AS k, t.id AS c FROM t) SELECT x.k + v.id, x.k FROM x JOIN v ON x.c = v.id ORDER BY x.k, v.id");
   });
 });

@@ -26,7 +26,9 @@ beforeAll(async () => {
   };
   await both("INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany'), ('jp', 'Japan')");
   const names = ["ann", "bob", "cyd", "dan", "eve", "fay", "gus", "hal", "ivy", "jon"];
-  await both(`INSERT INTO customers VALUES ${names.map((n, i) => `(${i + 1}, '${n}', ${i % 4 === 3 ? "NULL" : `'${["fr", "de", "jp"][i % 4]}'`}, ${i % 3})`).join(", ")}`);
+  await both(
+    `INSERT INTO customers VALUES ${names.map((n, i) => `(${i + 1}, '${n}', ${i % 4 === 3 ? "NULL" : `'${["fr", "de", "jp"][i % 4]}'`}, ${i % 3})`).join(", ")}`,
+  );
   await both(`INSERT INTO products VALUES ${["a", "b", "c", "d", "e"].map((s, i) => `('${s}', 'product ${s}', ${i % 3})`).join(", ")}`);
   const orders: string[] = [];
   for (let i = 1; i <= 40; i++) orders.push(`(${i}, ${(i * 7) % 12}, ${i % 11 === 0 ? "NULL" : `'${"abcdef"[i % 6]}'`}, ${i % 5}, ${(i % 7) * 1.5})`);
@@ -125,7 +127,8 @@ describe("joins the gate executes", () => {
       if (sql.includes("o.qty + 1") || sql.includes("group_concat")) {
         if (sql.includes("group_concat")) {
           // group_concat order is arbitrary: compare the sorted parts
-          const norm = (r: { rows: unknown[][] }) => JSON.stringify(r.rows.map((row) => row.map((v, i) => (i === 3 && typeof v === "string" ? v.split("-").sort().join("-") : v))).sort());
+          const norm = (r: { rows: unknown[][] }) =>
+            JSON.stringify(r.rows.map((row) => row.map((v, i) => (i === 3 && typeof v === "string" ? v.split("-").sort().join("-") : v))).sort());
           expect(norm(await c.run(sql))).toBe(norm(c.reference(sql)));
           return;
         }
@@ -153,7 +156,9 @@ describe("joins the gate executes", () => {
   it("an expression over the null-extended side of a gate LEFT JOIN is refused, its columns are not (found by the join differential)", async () => {
     // typeof(p.sku) is 'null' for a missing product, not NULL: the gate cannot fill that in.
     await expect(c.run("SELECT o.id, typeof(p.sku) FROM orders o LEFT JOIN products p ON p.sku = o.sku")).rejects.toMatchObject({ code: "UNSUPPORTED" });
-    await expect(c.run("SELECT o.id FROM orders o LEFT JOIN products p ON p.sku = o.sku ORDER BY coalesce(p.title, 'z')")).rejects.toMatchObject({ code: "UNSUPPORTED" });
+    await expect(c.run("SELECT o.id FROM orders o LEFT JOIN products p ON p.sku = o.sku ORDER BY coalesce(p.title, 'z')")).rejects.toMatchObject({
+      code: "UNSUPPORTED",
+    });
     await same("SELECT o.id, p.sku, p.title FROM orders o LEFT JOIN products p ON p.sku = o.sku ORDER BY p.title, o.id");
   });
 

@@ -108,12 +108,46 @@ const rowArb: fc.Arbitrary<Row> = fc.record({ id: idArb, email: emailArb, name: 
 const SELECT_SHAPES = 8;
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ k: fc.constant("insert" as const), withId: fc.boolean(), rows: fc.array(rowArb, { minLength: 1, maxLength: 3 }), bind: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("insertSelect" as const), withId: fc.boolean(), keepEmail: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 4, arbitrary: fc.constant(false) }), where: predArb(["id", "email", "name", "score"]) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      k: fc.constant("insert" as const),
+      withId: fc.boolean(),
+      rows: fc.array(rowArb, { minLength: 1, maxLength: 3 }),
+      bind: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant("insertSelect" as const),
+      withId: fc.boolean(),
+      keepEmail: fc.oneof({ weight: 1, arbitrary: fc.constant(true) }, { weight: 4, arbitrary: fc.constant(false) }),
+      where: predArb(["id", "email", "name", "score"]),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant("delete" as const), where: predArb(["id", "email", "name", "score"]) }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("updateScore" as const), delta: fc.integer({ min: 1, max: 2 }), where: predArb(["id", "email", "name", "score"]) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("updateLookup" as const), col: fc.constantFrom<"email" | "name">("email", "name"), value: fc.oneof(emailArb, nameArb), where: predArb(["id", "email", "name"]) }) },
-  { weight: 5, arbitrary: fc.record({ k: fc.constant("select" as const), shape: fc.integer({ min: 0, max: SELECT_SHAPES - 1 }), where: predArb(["email", "email", "name", "name", "id", "score"]) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant("updateScore" as const), delta: fc.integer({ min: 1, max: 2 }), where: predArb(["id", "email", "name", "score"]) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant("updateLookup" as const),
+      col: fc.constantFrom<"email" | "name">("email", "name"),
+      value: fc.oneof(emailArb, nameArb),
+      where: predArb(["id", "email", "name"]),
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      k: fc.constant("select" as const),
+      shape: fc.integer({ min: 0, max: SELECT_SHAPES - 1 }),
+      where: predArb(["email", "email", "name", "name", "id", "score"]),
+    }),
+  },
 );
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({ shards: fc.integer({ min: 1, max: 4 }), steps: fc.array(stepArb, { minLength: 1, maxLength: 12 }) });
@@ -152,14 +186,22 @@ function q(build: (params: SqlValue[]) => string): Query {
 function selectQuery(shape: number, where: Pred): { query: Query; ordered: boolean } {
   const w = (p: SqlValue[]) => renderPred(where, p);
   switch (shape) {
-    case 0: return { query: q((p) => `SELECT id, email, name, score FROM users WHERE ${w(p)}`), ordered: false };
-    case 1: return { query: q((p) => `SELECT id, score FROM users WHERE ${w(p)} ORDER BY id DESC`), ordered: true };
-    case 2: return { query: q((p) => `SELECT count(*) FROM users WHERE ${w(p)}`), ordered: false };
-    case 3: return { query: q((p) => `SELECT name, count(*), sum(score) FROM users WHERE ${w(p)} GROUP BY name`), ordered: false };
-    case 4: return { query: q((p) => `SELECT score, count(*) FROM users WHERE ${w(p)} GROUP BY score ORDER BY score`), ordered: true };
-    case 5: return { query: q((p) => `SELECT email, name FROM users WHERE ${w(p)} ORDER BY score DESC, id`), ordered: true };
-    case 6: return { query: q((p) => `SELECT id, email FROM users WHERE ${w(p)} AND score >= 1`), ordered: false };
-    default: return { query: q((p) => `SELECT email, count(*) FROM users WHERE ${w(p)} GROUP BY email ORDER BY email DESC`), ordered: true };
+    case 0:
+      return { query: q((p) => `SELECT id, email, name, score FROM users WHERE ${w(p)}`), ordered: false };
+    case 1:
+      return { query: q((p) => `SELECT id, score FROM users WHERE ${w(p)} ORDER BY id DESC`), ordered: true };
+    case 2:
+      return { query: q((p) => `SELECT count(*) FROM users WHERE ${w(p)}`), ordered: false };
+    case 3:
+      return { query: q((p) => `SELECT name, count(*), sum(score) FROM users WHERE ${w(p)} GROUP BY name`), ordered: false };
+    case 4:
+      return { query: q((p) => `SELECT score, count(*) FROM users WHERE ${w(p)} GROUP BY score ORDER BY score`), ordered: true };
+    case 5:
+      return { query: q((p) => `SELECT email, name FROM users WHERE ${w(p)} ORDER BY score DESC, id`), ordered: true };
+    case 6:
+      return { query: q((p) => `SELECT id, email FROM users WHERE ${w(p)} AND score >= 1`), ordered: false };
+    default:
+      return { query: q((p) => `SELECT email, count(*) FROM users WHERE ${w(p)} GROUP BY email ORDER BY email DESC`), ordered: true };
   }
 }
 
@@ -193,7 +235,8 @@ function outcome(o: Outcome): string {
 
 /** A write on the gate and on the reference: both succeed affecting as many rows, or both fail alike. */
 function sameWrite(gate: Outcome, ref: Outcome): string | undefined {
-  if ("ok" in gate && "ok" in ref) return gate.ok.rowsAffected === ref.ok.rowsAffected ? undefined : `rowsAffected ${gate.ok.rowsAffected} != expected ${ref.ok.rowsAffected}`;
+  if ("ok" in gate && "ok" in ref)
+    return gate.ok.rowsAffected === ref.ok.rowsAffected ? undefined : `rowsAffected ${gate.ok.rowsAffected} != expected ${ref.ok.rowsAffected}`;
   if ("err" in gate && "err" in ref) return gate.err.code === ref.err.code ? undefined : `gate ${gate.err.code} != reference ${ref.err.code}`;
   return `gate ${outcome(gate)}, reference ${outcome(ref)}`;
 }
@@ -212,7 +255,8 @@ async function checkState(cl: Cluster): Promise<string | undefined> {
   const emails: string[] = [];
   const names: string[] = [];
   for (const shard of cl.shardNames) {
-    for (const [id] of cl.onShard(shard, "SELECT id FROM users").rows) if (cl.shardOf(id ?? null) !== shard) return `users row ${show(id)} on shard ${shard}, not ${cl.shardOf(id ?? null)}`;
+    for (const [id] of cl.onShard(shard, "SELECT id FROM users").rows)
+      if (cl.shardOf(id ?? null) !== shard) return `users row ${show(id)} on shard ${shard}, not ${cl.shardOf(id ?? null)}`;
     for (const [e, k] of cl.onShard(shard, "SELECT email, keyspace_id FROM user_email_idx").rows) {
       if (cl.shardOf(e ?? null) !== shard) return `user_email_idx row ${show(e)} on shard ${shard}, not ${cl.shardOf(e ?? null)}`;
       emails.push(`${String(e)}=${hex(k)}`);
@@ -223,7 +267,10 @@ async function checkState(cl: Cluster): Promise<string | undefined> {
     }
   }
   const rows = exp.rows;
-  const wantEmails = rows.filter((r) => r[1] !== null).map((r) => `${String(r[1])}=${hex(xx.map(r[0] ?? null))}`).sort();
+  const wantEmails = rows
+    .filter((r) => r[1] !== null)
+    .map((r) => `${String(r[1])}=${hex(xx.map(r[0] ?? null))}`)
+    .sort();
   const wantNames = [...new Set(rows.filter((r) => r[2] !== null).map((r) => `${String(r[2])}=${hex(xx.map(r[0] ?? null))}`))].sort();
   emails.sort();
   names.sort();
@@ -267,7 +314,10 @@ async function runStep(cl: Cluster, s: Step, index: number, log: string[]): Prom
       });
       let j = 0;
       const ids = s.rows.map((r) => (!s.withId || r.id === null ? start + j++ : r.id));
-      const refQ = q((p) => `INSERT INTO users (id, email, name, score) VALUES ${s.rows.map((r, i) => `(${[ids[i] ?? null, r.email, r.name, r.score].map((v) => val(v, s.bind, p)).join(", ")})`).join(", ")}`);
+      const refQ = q(
+        (p) =>
+          `INSERT INTO users (id, email, name, score) VALUES ${s.rows.map((r, i) => `(${[ids[i] ?? null, r.email, r.name, r.score].map((v) => val(v, s.bind, p)).join(", ")})`).join(", ")}`,
+      );
       if (skipKnown(() => hitsPartialInsertBug(cl, ids))) return undefined;
       log.push(`gate: ${fmt(gateQ)}`, `  ref: ${fmt(refQ)}`);
       const gate = await onGate(cl, gateQ);
@@ -287,14 +337,26 @@ async function runStep(cl: Cluster, s: Step, index: number, log: string[]): Prom
       );
       const refQ = s.withId
         ? gateQ
-        : q((p) => `INSERT INTO users (id, email, name, score) SELECT ${start - 1} + row_number() OVER (ORDER BY id), ${emailExpr}, name, score FROM users WHERE ${renderPred(s.where, p)} ORDER BY id`);
+        : q(
+            (p) =>
+              `INSERT INTO users (id, email, name, score) SELECT ${start - 1} + row_number() OVER (ORDER BY id), ${emailExpr}, name, score FROM users WHERE ${renderPred(s.where, p)} ORDER BY id`,
+          );
       const countQ = q((p) => `SELECT count(*) FROM users WHERE ${renderPred(s.where, p)}`);
       const need = s.withId ? 0 : Number(cl.reference(countQ.sql, countQ.params).rows[0]?.[0] ?? 0);
-      if (skipKnown(() => {
-        const src = q((p) => `SELECT ${s.withId ? `id + ${off}` : `${start - 1} + row_number() OVER (ORDER BY id)`}, ${emailExpr}, name FROM users WHERE ${renderPred(s.where, p)}`);
-        const rows = cl.reference(src.sql, src.params).rows;
-        return hitsPartialInsertBug(cl, rows.map((r) => r[0] ?? null));
-      })) return undefined;
+      if (
+        skipKnown(() => {
+          const src = q(
+            (p) =>
+              `SELECT ${s.withId ? `id + ${off}` : `${start - 1} + row_number() OVER (ORDER BY id)`}, ${emailExpr}, name FROM users WHERE ${renderPred(s.where, p)}`,
+          );
+          const rows = cl.reference(src.sql, src.params).rows;
+          return hitsPartialInsertBug(
+            cl,
+            rows.map((r) => r[0] ?? null),
+          );
+        })
+      )
+        return undefined;
       log.push(`gate: ${fmt(gateQ)}`, ...(refQ === gateQ ? [] : [`  ref: ${fmt(refQ)}`]));
       const gate = await onGate(cl, gateQ);
       const used = seqNext(cl) - start;
@@ -351,7 +413,10 @@ async function runScenario(sc: Scenario): Promise<void> {
 describe("lookup vindexes and sequences differential: N shards vs one SQLite", () => {
   it("writes keep the lookups in step and reads by email / name answer as one SQLite does", async () => {
     await fc.assert(fc.asyncProperty(scenarioArb, runScenario), { numRuns: RUNS });
-    if (skippedKnown > 0) console.log(`lookup differential: ${skippedKnown} statement(s) skipped: a multi-shard INSERT that fails keeps other shards' rows (a documented limit; LOOKUP_KNOWN=0 runs them)`);
+    if (skippedKnown > 0)
+      console.log(
+        `lookup differential: ${skippedKnown} statement(s) skipped: a multi-shard INSERT that fails keeps other shards' rows (a documented limit; LOOKUP_KNOWN=0 runs them)`,
+      );
   }, 120_000);
 });
 
@@ -373,9 +438,33 @@ describe("lookup vindexes and sequences differential: examples", () => {
     const cl = fresh(3);
     const log: string[] = [];
     const steps: Step[] = [
-      { k: "insert", withId: false, bind: true, rows: [{ id: null, email: "a@x", name: "ann", score: 1 }, { id: null, email: null, name: "ann", score: 2 }] },
-      { k: "insert", withId: true, bind: false, rows: [{ id: null, email: "b@x", name: "bob", score: null }, { id: 7, email: "c@x", name: null, score: 0 }] },
-      { k: "insert", withId: true, bind: false, rows: [{ id: 8, email: "d@x", name: null, score: 0 }, { id: 9, email: "d@x", name: null, score: 0 }] },
+      {
+        k: "insert",
+        withId: false,
+        bind: true,
+        rows: [
+          { id: null, email: "a@x", name: "ann", score: 1 },
+          { id: null, email: null, name: "ann", score: 2 },
+        ],
+      },
+      {
+        k: "insert",
+        withId: true,
+        bind: false,
+        rows: [
+          { id: null, email: "b@x", name: "bob", score: null },
+          { id: 7, email: "c@x", name: null, score: 0 },
+        ],
+      },
+      {
+        k: "insert",
+        withId: true,
+        bind: false,
+        rows: [
+          { id: 8, email: "d@x", name: null, score: 0 },
+          { id: 9, email: "d@x", name: null, score: 0 },
+        ],
+      },
       { k: "select", shape: 3, where: { col: "name", op: "IN", values: ["ann", "bob"], bind: true } },
       { k: "delete", where: { col: "name", op: "=", values: ["ann"], bind: false } },
       { k: "insertSelect", withId: false, keepEmail: false, where: { col: "score", op: ">", values: [-1], bind: true } },

@@ -48,7 +48,10 @@ async function both(cl: Cluster, sql: string, params?: unknown[]): Promise<void>
 async function expectLookupsInStep(cl: Cluster): Promise<void> {
   const users = (await cl.run("SELECT id, email, name FROM users")).rows;
   const hex = (b: unknown) => Buffer.from(b as Uint8Array).toString("hex");
-  const emails = users.filter((r) => r[1] !== null).map((r) => `${String(r[1])}=${hex(xx.map(r[0] ?? null))}`).sort();
+  const emails = users
+    .filter((r) => r[1] !== null)
+    .map((r) => `${String(r[1])}=${hex(xx.map(r[0] ?? null))}`)
+    .sort();
   const names = [...new Set(users.filter((r) => r[2] !== null).map((r) => `${String(r[2])}=${hex(xx.map(r[0] ?? null))}`))].sort();
   expect((await cl.run("SELECT email, keyspace_id FROM user_email_idx")).rows.map((r) => `${String(r[0])}=${hex(r[1])}`).sort()).toEqual(emails);
   expect((await cl.run("SELECT name, keyspace_id FROM user_name_idx")).rows.map((r) => `${String(r[0])}=${hex(r[1])}`).sort()).toEqual(names);
@@ -162,9 +165,39 @@ describe("lookup vindexes", () => {
 
   it("vschema: a lookup vindex is secondary only, and names its owner", () => {
     const vindexes = { xx: { type: "xxhash" }, lk: { type: "lookup_unique", params: { table: "t_idx", from: "e", to: "keyspace_id" }, owner: "t" } };
-    expect(() => validateVSchema({ sharded: true, vindexes, tables: { t: { column_vindexes: [{ column: "id", name: "xx" }, { column: "e", name: "lk" }] } } })).not.toThrow();
-    expect(() => validateVSchema({ sharded: true, vindexes, tables: { t: { column_vindexes: [{ column: "e", name: "lk" }] } } })).toThrow(/primary vindex must compute/);
-    expect(() => validateVSchema({ sharded: true, vindexes, tables: { u: { column_vindexes: [{ column: "id", name: "xx" }, { column: "e", name: "lk" }] } } })).toThrow(/owner/);
-    expect(() => validateVSchema({ sharded: true, vindexes: { lk: { type: "lookup_unique", params: { table: "t_idx" } } }, tables: {} })).toThrow(/params.from/);
+    expect(() =>
+      validateVSchema({
+        sharded: true,
+        vindexes,
+        tables: {
+          t: {
+            column_vindexes: [
+              { column: "id", name: "xx" },
+              { column: "e", name: "lk" },
+            ],
+          },
+        },
+      }),
+    ).not.toThrow();
+    expect(() => validateVSchema({ sharded: true, vindexes, tables: { t: { column_vindexes: [{ column: "e", name: "lk" }] } } })).toThrow(
+      /primary vindex must compute/,
+    );
+    expect(() =>
+      validateVSchema({
+        sharded: true,
+        vindexes,
+        tables: {
+          u: {
+            column_vindexes: [
+              { column: "id", name: "xx" },
+              { column: "e", name: "lk" },
+            ],
+          },
+        },
+      }),
+    ).toThrow(/owner/);
+    expect(() => validateVSchema({ sharded: true, vindexes: { lk: { type: "lookup_unique", params: { table: "t_idx" } } }, tables: {} })).toThrow(
+      /params.from/,
+    );
   });
 });

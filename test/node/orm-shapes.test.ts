@@ -69,14 +69,23 @@ describe("one column, any spelling", () => {
   it("HAVING and ORDER BY name the grouped column and aggregates in another spelling", async () => {
     const cl = blog();
     await load(cl);
-    await same(cl, 'select "author_id", count("posts"."id") from "posts" group by "posts"."author_id" having count("id") > 7 order by count(posts.id), "author_id"');
+    await same(
+      cl,
+      'select "author_id", count("posts"."id") from "posts" group by "posts"."author_id" having count("id") > 7 order by count(posts.id), "author_id"',
+    );
   });
 
   it("a gate join groups and orders by a column spelled differently in the select list", async () => {
     const cl = blog();
     await load(cl);
-    await same(cl, 'select "comments"."post_id", count(*) from "comments" join "posts" on "posts"."id" = "comments"."post_id" group by "post_id" order by "comments"."post_id"');
-    await same(cl, 'select "posts"."author_id", count("comments"."id") from "posts" join "comments" on "comments"."post_id" = "posts"."id" group by "posts"."author_id" having count("comments"."id") > 5 order by count(comments.id), "posts"."author_id"');
+    await same(
+      cl,
+      'select "comments"."post_id", count(*) from "comments" join "posts" on "posts"."id" = "comments"."post_id" group by "post_id" order by "comments"."post_id"',
+    );
+    await same(
+      cl,
+      'select "posts"."author_id", count("comments"."id") from "posts" join "comments" on "comments"."post_id" = "posts"."id" group by "posts"."author_id" having count("comments"."id") > 5 order by count(comments.id), "posts"."author_id"',
+    );
   });
 
   it("WHERE main.posts.id = ? routes to the one shard of that id, like posts.id = ?", async () => {
@@ -100,7 +109,10 @@ describe("reference tables with a per-call DEFAULT", () => {
     c = createCluster({
       shards: 3,
       tables: {
-        events: { create: "CREATE TABLE events (id INTEGER PRIMARY KEY, name TEXT, created_at INTEGER NOT NULL DEFAULT (unixepoch()), note TEXT DEFAULT 'x')", reference: true },
+        events: {
+          create: "CREATE TABLE events (id INTEGER PRIMARY KEY, name TEXT, created_at INTEGER NOT NULL DEFAULT (unixepoch()), note TEXT DEFAULT 'x')",
+          reference: true,
+        },
         src: { create: "CREATE TABLE src (id INTEGER PRIMARY KEY, name TEXT)", column: "id" },
       },
     });
@@ -112,13 +124,22 @@ describe("reference tables with a per-call DEFAULT", () => {
     await cl.run("INSERT INTO events (id, name, created_at) VALUES (1, 'a', 1700000000), (2, 'b', ?)", [1700000001]);
     await cl.run("INSERT INTO events VALUES (3, 'c', 1700000002, 'y')");
     await cl.run("INSERT OR REPLACE INTO events (created_at, name, id) VALUES (1700000003, 'from src', 10)");
-    const want = show([[1, "a", 1700000000, "x"], [2, "b", 1700000001, "x"], [3, "c", 1700000002, "y"], [10, "from src", 1700000003, "x"]]);
+    const want = show([
+      [1, "a", 1700000000, "x"],
+      [2, "b", 1700000001, "x"],
+      [3, "c", 1700000002, "y"],
+      [10, "from src", 1700000003, "x"],
+    ]);
     for (const s of cl.shardNames) expect(show(cl.onShard(s, "SELECT * FROM events ORDER BY id").rows)).toBe(want);
   });
 
   it("an INSERT leaving a per-call DEFAULT column out is refused and changes no copy", async () => {
     const cl = stamped();
-    for (const sql of ["INSERT INTO events (id, name) VALUES (1, 'a')", "INSERT INTO events DEFAULT VALUES", "INSERT INTO events (id, name) SELECT id, name FROM src"]) {
+    for (const sql of [
+      "INSERT INTO events (id, name) VALUES (1, 'a')",
+      "INSERT INTO events DEFAULT VALUES",
+      "INSERT INTO events (id, name) SELECT id, name FROM src",
+    ]) {
       await expect(cl.run(sql), sql).rejects.toMatchObject({ code: "UNSUPPORTED", id: "VD1040" });
     }
     for (const s of cl.shardNames) expect(show(cl.onShard(s, "SELECT count(*) FROM events").rows)).toBe(show([[0]]));

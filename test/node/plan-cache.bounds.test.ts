@@ -56,7 +56,9 @@ describe("plan cache memory bound", () => {
     cache.plan(long(0), ks); // touch 0: 1 is now the oldest
     cache.plan(long(3), ks);
     expect(cache.size).toBe(3);
-    expect(cache.bytes).toBe(planBytes(`m\u00011\u0001${long(0)}`.length) + planBytes(`m\u00011\u0001${long(2)}`.length) + planBytes(`m\u00011\u0001${long(3)}`.length));
+    expect(cache.bytes).toBe(
+      planBytes(`m\u00011\u0001${long(0)}`.length) + planBytes(`m\u00011\u0001${long(2)}`.length) + planBytes(`m\u00011\u0001${long(3)}`.length),
+    );
     const misses = cache.misses;
     cache.plan(long(0), ks);
     expect(cache.misses).toBe(misses);

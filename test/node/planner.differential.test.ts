@@ -8,7 +8,18 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { QueryResult } from "../../tablet/types.ts";
 import { toVtError } from "../../topology/errors.ts";
 import { createCluster, type Cluster, type Params } from "./fake-cursor.ts";
-import { aggQueryArb, compoundQueryArb, renderAggQuery, renderCompound, renderRowsQuery, rowsQueryArb, type AggQuery, type CompoundQuery, type QueryCheck, type RowsQuery } from "./query-gen.ts";
+import {
+  aggQueryArb,
+  compoundQueryArb,
+  renderAggQuery,
+  renderCompound,
+  renderRowsQuery,
+  rowsQueryArb,
+  type AggQuery,
+  type CompoundQuery,
+  type QueryCheck,
+  type RowsQuery,
+} from "./query-gen.ts";
 import { diffResults, diffSubset, show } from "./result-compare.ts";
 import { createTableSql, freshIdArb, schemaArb, type Schema } from "./sql-gen.ts";
 import { deleteArb, insertArb, renderDelete, renderInsert, renderUpdate, updateArb, type InsertStmt, type Rendered, type WriteStmt } from "./statement-gen.ts";
@@ -84,7 +95,12 @@ async function runScenario(sc: Scenario): Promise<void> {
   }
 
   async function write(st: WriteStmt): Promise<boolean> {
-    const r = st.k === "insert" ? renderInsert(sc.schema, st, sc.fresh, nextFresh) : st.k === "update" ? renderUpdate(sc.schema, st, sc.fresh) : renderDelete(st, sc.fresh);
+    const r =
+      st.k === "insert"
+        ? renderInsert(sc.schema, st, sc.fresh, nextFresh)
+        : st.k === "update"
+          ? renderUpdate(sc.schema, st, sc.fresh)
+          : renderDelete(st, sc.fresh);
     const res = await both(r);
     if (!res) return false;
     if (res.act.rowsAffected !== res.exp.rowsAffected) fail(`rowsAffected ${res.act.rowsAffected} != expected ${res.exp.rowsAffected}`);
@@ -131,7 +147,8 @@ async function runScenario(sc: Scenario): Promise<void> {
     // Every row sits on the shard its id maps to, and the shards together hold what the reference holds.
     for (const shard of c.shardNames) {
       for (const [id] of c.onShard(shard, "SELECT id FROM t").rows) {
-        if (id === null || id === undefined || c.shardOf(id) !== shard) fail(`row ${show(id)} is on shard ${shard}, its id maps to ${id === null || id === undefined ? "?" : c.shardOf(id)}`);
+        if (id === null || id === undefined || c.shardOf(id) !== shard)
+          fail(`row ${show(id)} is on shard ${shard}, its id maps to ${id === null || id === undefined ? "?" : c.shardOf(id)}`);
       }
     }
     await query({ sql: "SELECT * FROM t ORDER BY id", params: undefined, ordered: true, approx: new Map(), fold: new Map(), unlimited: null });

@@ -68,9 +68,19 @@ describe("routing: a point query reaches exactly one shard", () => {
         const values = xs.map(written);
         await c.run(`SELECT * FROM t WHERE id IN (${values.map(() => "?").join(", ")})`, values);
         expect(c.lastTouched.length).toBe(new Set(c.lastTouched).size);
-        expect(inKeyOrder(c, c.lastTouched)).toEqual(inKeyOrder(c, xs.map((x) => c.shardOf(x.id))));
+        expect(inKeyOrder(c, c.lastTouched)).toEqual(
+          inKeyOrder(
+            c,
+            xs.map((x) => c.shardOf(x.id)),
+          ),
+        );
         await c.run(`DELETE FROM t WHERE id IN (${values.map(() => "?").join(", ")})`, values);
-        expect(inKeyOrder(c, c.lastTouched)).toEqual(inKeyOrder(c, xs.map((x) => c.shardOf(x.id))));
+        expect(inKeyOrder(c, c.lastTouched)).toEqual(
+          inKeyOrder(
+            c,
+            xs.map((x) => c.shardOf(x.id)),
+          ),
+        );
       }),
       { numRuns: 200 },
     );
@@ -108,7 +118,12 @@ describe("routing: INSERT places each row by its keyspace id", () => {
           const rows = xs.map((x, i) => (asParams ? `(?, 'r${i}')` : `(${typeof written(x) === "string" ? `'${String(x.id)}'` : String(x.id)}, 'r${i}')`));
           const r = await c.run(`INSERT INTO t (id, a) VALUES ${rows.join(", ")}`, asParams ? xs.map(written) : undefined);
           expect(r.rowsAffected).toBe(xs.length);
-          expect(inKeyOrder(c, c.lastTouched)).toEqual(inKeyOrder(c, xs.map((x) => c.shardOf(x.id))));
+          expect(inKeyOrder(c, c.lastTouched)).toEqual(
+            inKeyOrder(
+              c,
+              xs.map((x) => c.shardOf(x.id)),
+            ),
+          );
           const seen = new Set<string>();
           for (const shard of c.shardNames) {
             for (const [id] of c.onShard(shard, "SELECT id FROM t").rows) {

@@ -121,7 +121,10 @@ export function rowsQueryArb(s: Schema, routes?: readonly Where["route"][]): fc.
     k: fc.constant("rows" as const),
     where: whereArb(s, routes),
     star: fc.boolean(),
-    items: fc.array(fc.record({ col, fn: fc.constantFrom<ItemFn>("none", "none", "none", "typeof", "length", "expr", "sub"), alias: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+    items: fc.array(fc.record({ col, fn: fc.constantFrom<ItemFn>("none", "none", "none", "typeof", "length", "expr", "sub"), alias: fc.boolean() }), {
+      minLength: 1,
+      maxLength: 4,
+    }),
     order: fc.option(fc.array(fc.record({ ref, dir: dirArb, nulls: nullsArb, nocase: fc.boolean() }), { maxLength: 3 }), { nil: null, freq: 4 }),
     tieDesc: fc.boolean(),
     limit: fc.option(limitArb, { nil: null }),
@@ -258,7 +261,14 @@ export interface AggQuery {
  * (the last bits may differ) nor min / max of NOCASE / RTRIM columns (any equal text may come back).
  */
 export type Having =
-  | { readonly k: "agg"; readonly fn: "count*" | "count" | "sum" | "min" | "max"; readonly col: string; readonly op: string; readonly val: Val; readonly n: number }
+  | {
+      readonly k: "agg";
+      readonly fn: "count*" | "count" | "sum" | "min" | "max";
+      readonly col: string;
+      readonly op: string;
+      readonly val: Val;
+      readonly n: number;
+    }
   | { readonly k: "group"; readonly at: number; readonly op: string; readonly val: Val }
   | { readonly k: "and" | "or"; readonly a: Having; readonly b: Having }
   | { readonly k: "not"; readonly a: Having };
@@ -268,8 +278,28 @@ const cmpArb = fc.constantFrom("=", "<>", "<", "<=", ">", ">=", "IS", "IS NOT");
 function havingArb(s: Schema): fc.Arbitrary<Having> {
   const col = fc.constantFrom(...s.columns);
   const atom: fc.Arbitrary<Having> = fc.oneof(
-    { weight: 3, arbitrary: col.chain((c) => fc.record({ k: fc.constant("agg" as const), fn: fc.constantFrom("count*" as const, "count" as const, "sum" as const, "min" as const, "max" as const), col: fc.constant(c.name), op: cmpArb, val: valArb(c.type), n: fc.integer({ min: 0, max: 3 }) })) },
-    { weight: 2, arbitrary: fc.record({ k: fc.constant("group" as const), at: fc.nat({ max: 1 }), op: cmpArb, val: fc.record({ v: fc.constant(null), param: fc.constant(false) }) }) },
+    {
+      weight: 3,
+      arbitrary: col.chain((c) =>
+        fc.record({
+          k: fc.constant("agg" as const),
+          fn: fc.constantFrom("count*" as const, "count" as const, "sum" as const, "min" as const, "max" as const),
+          col: fc.constant(c.name),
+          op: cmpArb,
+          val: valArb(c.type),
+          n: fc.integer({ min: 0, max: 3 }),
+        }),
+      ),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        k: fc.constant("group" as const),
+        at: fc.nat({ max: 1 }),
+        op: cmpArb,
+        val: fc.record({ v: fc.constant(null), param: fc.constant(false) }),
+      }),
+    },
   );
   return fc.oneof(
     { weight: 4, arbitrary: atom },
@@ -305,7 +335,12 @@ export function aggQueryArb(s: Schema, routes?: readonly Where["route"][]): fc.A
       }),
       { maxLength: 4 },
     ),
-    order: fc.option(fc.array(fc.record({ agg: fc.nat({ max: 3 }), ref: fc.constantFrom("pos" as const, "alias" as const, "expr" as const), dir: dirArb, nulls: nullsArb }), { maxLength: 2 }), { nil: null }),
+    order: fc.option(
+      fc.array(fc.record({ agg: fc.nat({ max: 3 }), ref: fc.constantFrom("pos" as const, "alias" as const, "expr" as const), dir: dirArb, nulls: nullsArb }), {
+        maxLength: 2,
+      }),
+      { nil: null },
+    ),
     limit: fc.option(limitArb, { nil: null }),
     having: fc.option(havingArb(s), { nil: null, freq: 3 }),
     dcol: col,
@@ -354,7 +389,8 @@ function renderHaving(w: SqlWriter, s: Schema, q: AggQuery, h: Having): string {
       // SQLite's affinity would convert, and placeholders); one of its own values when it has one.
       if (!g) return `count(*) ${h.op} 1`;
       const type = g.fn === "none" ? typeIn(s, g.col) : "INTEGER";
-      const lit = g.fn === "none" ? (type === "INTEGER" ? "1" : type === "REAL" ? "0.5" : type === "BLOB" ? "X'01'" : "'a'") : g.fn === "length" ? "2" : "'text'";
+      const lit =
+        g.fn === "none" ? (type === "INTEGER" ? "1" : type === "REAL" ? "0.5" : type === "BLOB" ? "X'01'" : "'a'") : g.fn === "length" ? "2" : "'text'";
       return `${groupExpr(g)} ${h.op} ${h.op.startsWith("IS") ? "NULL" : lit}`;
     }
     case "agg": {
@@ -371,7 +407,13 @@ export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number |
   // Aggregates not ordered by: avg / total / sum of non-INTEGER differ in the last bits; which
   // of several collation-equal texts min / max return is unspecified.
   const orderable = (a: AggItem): boolean =>
-    !(a.fn === "group_concat" || a.fn === "avg" || a.fn === "total" || (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER") || ((a.fn === "min" || a.fn === "max") && declared(s, a.col)));
+    !(
+      a.fn === "group_concat" ||
+      a.fn === "avg" ||
+      a.fn === "total" ||
+      (a.fn === "sum" && typeIn(s, a.col) !== "INTEGER") ||
+      ((a.fn === "min" || a.fn === "max") && declared(s, a.col))
+    );
   const aggs = q.aggs.length === 0 && q.group.length === 0 ? [{ fn: "count*" as const, col: "id", alias: false }] : q.aggs.map((a) => normAgg(s, q, a));
   const groupOuts: AggOut[] = q.group.map((g, i) => ({ expr: groupExpr(g), alias: g.alias ? `g${i}` : null, group: g, agg: null }));
   const aggOuts: AggOut[] = aggs.map((a, i) => ({ expr: aggExpr(a), alias: a.alias ? `a${i}` : null, group: null, agg: a }));
@@ -384,7 +426,12 @@ export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number |
   const w = new SqlWriter(q.style, fresh);
   const list = outs.map((o) => (o.alias ? `${o.expr} AS ${o.alias}` : o.expr)).join(", ");
   const where = renderWhere(w, q.where);
-  const groupBy = q.group.map((g) => name(outs.findIndex((o) => o.group === g), g.ref));
+  const groupBy = q.group.map((g) =>
+    name(
+      outs.findIndex((o) => o.group === g),
+      g.ref,
+    ),
+  );
   let order = "";
   if (q.order) {
     const terms: string[] = [];
@@ -448,7 +495,10 @@ export function compoundQueryArb(s: Schema): fc.Arbitrary<CompoundQuery> {
   return fc.record({
     k: fc.constant("compound" as const),
     width: fc.integer({ min: 1, max: 2 }),
-    branches: fc.array(fc.record({ cols: fc.array(col, { minLength: 2, maxLength: 2 }), agg: fc.constantFrom(false, false, false, true), where: whereArb(s) }), { minLength: 2, maxLength: 3 }),
+    branches: fc.array(
+      fc.record({ cols: fc.array(col, { minLength: 2, maxLength: 2 }), agg: fc.constantFrom(false, false, false, true), where: whereArb(s) }),
+      { minLength: 2, maxLength: 3 },
+    ),
     ops: fc.array(fc.constantFrom<SetOp>("UNION ALL", "UNION", "INTERSECT", "EXCEPT"), { minLength: 2, maxLength: 2 }),
     order: fc.option(fc.array(fc.record({ dir: dirArb, nulls: nullsArb }), { minLength: 2, maxLength: 2 }), { nil: null, freq: 3 }),
     byName: fc.boolean(),

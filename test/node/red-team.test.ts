@@ -72,7 +72,12 @@ describe("REAL literals in routing", () => {
   it("UPDATE and DELETE WHERE code = 2.0 reach the row '2.0' wherever it lives, as in SQLite", async () => {
     const c = cluster();
     await both(c, "INSERT INTO s VALUES ('2', 'int'), ('2.0', 'real')");
-    for (const q of ["UPDATE s SET v = 'hit' WHERE code = 2.0", "SELECT code, v FROM s ORDER BY code", "DELETE FROM s WHERE code IN (2.0)", "SELECT code, v FROM s ORDER BY code"]) {
+    for (const q of [
+      "UPDATE s SET v = 'hit' WHERE code = 2.0",
+      "SELECT code, v FROM s ORDER BY code",
+      "DELETE FROM s WHERE code IN (2.0)",
+      "SELECT code, v FROM s ORDER BY code",
+    ]) {
       const got = await c.run(q);
       const want = c.reference(q);
       expect({ q, rows: show(got.rows), n: got.rowsAffected }).toEqual({ q, rows: show(want.rows), n: want.rowsAffected });

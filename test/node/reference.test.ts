@@ -35,11 +35,16 @@ describe("reference tables", () => {
     expect(cl.lastTouched.length).toBe(4);
     const up = await cl.run("UPDATE countries SET pop = pop + 1 WHERE code IN ('fr', 'de')");
     expect(up.rowsAffected).toBe(2);
-    const ups = await cl.run("INSERT INTO countries (code, name, pop) VALUES ('jp', 'Nippon', 125) ON CONFLICT(code) DO UPDATE SET name = excluded.name RETURNING code, name");
+    const ups = await cl.run(
+      "INSERT INTO countries (code, name, pop) VALUES ('jp', 'Nippon', 125) ON CONFLICT(code) DO UPDATE SET name = excluded.name RETURNING code, name",
+    );
     expect(ups.rows).toEqual([["jp", "Nippon"]]);
     const del = await cl.run("DELETE FROM countries WHERE pop < ?", [80]);
     expect(del.rowsAffected).toBe(1);
-    const expected = [["de", "Germany", 85], ["jp", "Nippon", 124]];
+    const expected = [
+      ["de", "Germany", 85],
+      ["jp", "Nippon", 124],
+    ];
     for (const copy of copies(cl, "SELECT code, name, pop FROM countries ORDER BY code")) expect(copy).toBe(show(expected));
     const read = await cl.run("SELECT code, name, pop FROM countries ORDER BY code");
     expect(cl.lastTouched.length).toBe(1);

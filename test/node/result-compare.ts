@@ -26,10 +26,12 @@ export interface CompareOptions {
 /** Rows with each group_concat text replaced by its parts sorted. */
 function unsplit(rows: readonly (readonly SqlValue[])[], split: ReadonlyMap<number, string> | undefined): readonly (readonly SqlValue[])[] {
   if (!split || split.size === 0) return rows;
-  return rows.map((r) => r.map((v, i) => {
-    const sep = split.get(i);
-    return sep !== undefined && typeof v === "string" ? v.split(sep).sort().join(sep) : v;
-  }));
+  return rows.map((r) =>
+    r.map((v, i) => {
+      const sep = split.get(i);
+      return sep !== undefined && typeof v === "string" ? v.split(sep).sort().join(sep) : v;
+    }),
+  );
 }
 
 function foldText(s: string, c: Collation | undefined): string {
@@ -50,7 +52,10 @@ export function show(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (v instanceof Uint8Array) return `x'${hex(v)}'`;
   if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
-  if (typeof v === "object") return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x)}`).join(", ")}}`;
+  if (typeof v === "object")
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${k}: ${show(x)}`)
+      .join(", ")}}`;
   return String(v);
 }
 

@@ -28,18 +28,26 @@ beforeAll(async () => {
   });
   await both("INSERT INTO countries VALUES ('fr', 'France'), ('de', 'Germany'), ('jp', 'Japan')");
   const names = ["ann", "bob", "cyd", "dan", "eve", "fay", "gus", "hal", "ivy", "jon", "kim", "lee"];
-  await both(`INSERT INTO customers VALUES ${names.map((n, i) => `(${i + 1}, '${n}', '${i % 2 ? n.toUpperCase() : n}', ${i % 4 === 3 ? "NULL" : `'${["fr", "de", "jp"][i % 4]}'`}, ${i % 5 === 4 ? "NULL" : i % 3})`).join(", ")}`);
-  await both("INSERT INTO products VALUES ('a', 'A', 0, 1.0), ('b', 'B', 1, 2.5), ('c', 'c', 2, 3.0), ('d', 'D', NULL, NULL), ('e', 'E', 1, 2.0), ('1', 'one', 1, 1.5)");
+  await both(
+    `INSERT INTO customers VALUES ${names.map((n, i) => `(${i + 1}, '${n}', '${i % 2 ? n.toUpperCase() : n}', ${i % 4 === 3 ? "NULL" : `'${["fr", "de", "jp"][i % 4]}'`}, ${i % 5 === 4 ? "NULL" : i % 3})`).join(", ")}`,
+  );
+  await both(
+    "INSERT INTO products VALUES ('a', 'A', 0, 1.0), ('b', 'B', 1, 2.5), ('c', 'c', 2, 3.0), ('d', 'D', NULL, NULL), ('e', 'E', 1, 2.0), ('1', 'one', 1, 1.5)",
+  );
   const orders: string[] = [];
-  for (let i = 1; i <= 40; i++) orders.push(`(${i}, ${i % 15 === 0 ? 99 : (i * 7) % 14}, ${i % 11 === 0 ? "NULL" : `'${"abcdefz1"[i % 8]}'`}, ${i % 5}, ${(i % 7) * 1.5})`);
+  for (let i = 1; i <= 40; i++)
+    orders.push(`(${i}, ${i % 15 === 0 ? 99 : (i * 7) % 14}, ${i % 11 === 0 ? "NULL" : `'${"abcdefz1"[i % 8]}'`}, ${i % 5}, ${(i % 7) * 1.5})`);
   await both(`INSERT INTO orders VALUES ${orders.join(", ")}`);
   await both("INSERT INTO mi VALUES (1, 2.0, 'x'), (2, 2.5, 'y'), (3, NULL, 'z'), (4, 3.0, '3'), (5, 9007199254740992.0, 'big'), (6, -0.0, 'nz')");
-  await both("INSERT INTO words VALUES (1, 'Apple'), (2, 'apple'), (3, 'APPLE'), (4, 'bob'), (5, 'Bob'), (6, 'cat'), (7, 'Cat'), (8, 'apple'), (9, 'Zed'), (10, 'zed')");
-  await both("INSERT INTO mr VALUES (10, 2, '2', 2), (11, 3, '3.0', 3.0), (12, 9007199254740992, 'x', 2.5), (13, 0, '0', 0), (14, NULL, NULL, NULL), (15, 2, 'two', '2')");
+  await both(
+    "INSERT INTO words VALUES (1, 'Apple'), (2, 'apple'), (3, 'APPLE'), (4, 'bob'), (5, 'Bob'), (6, 'cat'), (7, 'Cat'), (8, 'apple'), (9, 'Zed'), (10, 'zed')",
+  );
+  await both(
+    "INSERT INTO mr VALUES (10, 2, '2', 2), (11, 3, '3.0', 3.0), (12, 9007199254740992, 'x', 2.5), (13, 0, '0', 0), (14, NULL, NULL, NULL), (15, 2, 'two', '2')",
+  );
 });
 
 afterAll(() => c.close());
-
 
 /** The gate must answer exactly what the reference answers (or refuse with UNSUPPORTED). */
 async function same(sql: string, ordered = false, foldFirst = false): Promise<void> {
@@ -61,7 +69,8 @@ describe("wrong answers: windows", () => {
   for (const sql of [
     "SELECT c.id, count(*) OVER (PARTITION BY o.customer_id) AS n FROM customers c LEFT JOIN orders o ON o.customer_id = c.id",
     "WITH x AS (SELECT c.name, o.customer_id AS k FROM customers c LEFT JOIN orders o ON o.customer_id = c.id) SELECT name, count(*) OVER (PARTITION BY k) FROM x",
-  ]) it(sql, () => same(sql));
+  ])
+    it(sql, () => same(sql));
 });
 
 describe("wrong answers: CTEs", () => {
@@ -71,7 +80,8 @@ describe("wrong answers: CTEs", () => {
     "WITH x AS (SELECT o.id, c.id FROM customers c JOIN orders o ON o.customer_id = c.id) SELECT * FROM x WHERE id = 5",
     "WITH x AS (SELECT o.id, c.id FROM customers c JOIN orders o ON o.customer_id = c.id) SELECT * FROM x WHERE id IN (3, 5, 20)",
     "WITH x AS (SELECT o.qty AS k, o.customer_id AS k FROM orders o) SELECT * FROM x WHERE k = 2",
-  ]) it(sql, () => same(sql));
+  ])
+    it(sql, () => same(sql));
 
   // An expression column's COLLATE is the CTE column's collation in SQLite; the gate treats it as BINARY.
   for (const [sql, ordered] of [
@@ -80,14 +90,16 @@ describe("wrong answers: CTEs", () => {
     ["WITH x AS (SELECT w COLLATE NOCASE AS n FROM words) SELECT DISTINCT n FROM x", false],
     ["WITH x AS (SELECT w COLLATE NOCASE AS n, id FROM words) SELECT id FROM x ORDER BY n, id", true],
     ["WITH x AS (SELECT w COLLATE NOCASE AS n, id FROM words) SELECT id FROM x ORDER BY n, id LIMIT 4", true],
-  ] as const) it(sql, () => same(sql, ordered, !ordered));
+  ] as const)
+    it(sql, () => same(sql, ordered, !ordered));
 
   // A CAST column has that type's affinity in SQLite; the gate gives it none, so a HAVING it
   // evaluates compares without the conversion SQLite applies.
   for (const sql of [
     "WITH x AS (SELECT CAST(qty AS INTEGER) AS q FROM orders) SELECT q, count(*) FROM x GROUP BY q HAVING q = '2'",
     "WITH x AS (SELECT CAST(qty AS TEXT) AS q FROM orders) SELECT q, count(*) FROM x GROUP BY q HAVING q = 2",
-  ]) it(sql, () => same(sql));
+  ])
+    it(sql, () => same(sql));
 });
 
 describe("wrong answers: ORDER BY / GROUP BY term resolution", () => {
@@ -96,7 +108,8 @@ describe("wrong answers: ORDER BY / GROUP BY term resolution", () => {
     "SELECT tier AS x, count(*) AS tier FROM orders o JOIN products p ON p.sku = o.sku GROUP BY tier ORDER BY tier, x",
     "SELECT tier AS x, count(*) AS tier FROM products GROUP BY tier ORDER BY tier, x",
     "SELECT sku AS x, count(*) AS sku FROM orders GROUP BY sku ORDER BY sku, x",
-  ]) it(sql, () => same(sql, true));
+  ])
+    it(sql, () => same(sql, true));
 
   // exprKey lower-cases the whole text, string literals included: 'apple' and 'APPLE' match.
   it("SELECT w = 'apple' FROM words GROUP BY w = 'APPLE'", () => same("SELECT w = 'apple' FROM words GROUP BY w = 'APPLE'"));
@@ -116,7 +129,8 @@ describe("errors other than UNSUPPORTED where SQLite answers", () => {
     "SELECT o.qty * 2 AS dbl, p.title FROM orders o JOIN products p ON p.sku = o.sku WHERE dbl > 4",
     // A bound subquery's condition on the right table is placed in the first group's query.
     "SELECT o.id, p.title FROM orders o JOIN products p ON p.sku = o.sku WHERE p.tier IN (SELECT tier FROM customers WHERE id = 2)",
-  ]) it(sql, () => same(sql));
+  ])
+    it(sql, () => same(sql));
 });
 
 describe("writes", () => {
@@ -125,7 +139,11 @@ describe("writes", () => {
       shards: 4,
       vindexes: { email_idx: { type: "lookup_unique", params: { table: "email_idx", from: "email", to: "keyspace_id" }, owner: "users" } },
       tables: {
-        users: { create: "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER)", column: "id", secondary: [{ column: "email", name: "email_idx" }] },
+        users: {
+          create: "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, n INTEGER)",
+          column: "id",
+          secondary: [{ column: "email", name: "email_idx" }],
+        },
         email_idx: { create: "CREATE TABLE email_idx (email TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)", column: "email" },
         rv: { create: "CREATE TABLE rv (r REAL, note TEXT)", column: "r" },
       },

@@ -16,7 +16,11 @@ function cluster(): Cluster {
     shards: 4,
     tables: {
       users: { create: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", column: "id", autoIncrement: { column: "id", sequence: "user_seq" } },
-      events: { create: "CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, what TEXT)", column: "user_id", autoIncrement: { column: "id", sequence: "event_seq" } },
+      events: {
+        create: "CREATE TABLE events (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, what TEXT)",
+        column: "user_id",
+        autoIncrement: { column: "id", sequence: "event_seq" },
+      },
     },
   });
   return c;
@@ -36,14 +40,26 @@ describe("sequences", () => {
     await cl.run("INSERT INTO users (id, name) VALUES (NULL, 'dan'), (100, 'eve'), (?, 'fay')", [null]);
     await cl.run("INSERT INTO users VALUES (NULL, 'gus')");
     const rows = (await cl.run("SELECT id, name FROM users ORDER BY id")).rows;
-    expect(rows).toEqual([[1, "ann"], [2, "bob"], [3, "cyd"], [4, "dan"], [5, "fay"], [6, "gus"], [100, "eve"]]);
+    expect(rows).toEqual([
+      [1, "ann"],
+      [2, "bob"],
+      [3, "cyd"],
+      [4, "dan"],
+      [5, "fay"],
+      [6, "gus"],
+      [100, "eve"],
+    ]);
     placedRight(cl, "users", "id");
   });
 
   it("fills a column that is not the vindex column", async () => {
     const cl = cluster();
     await cl.run("INSERT INTO events (user_id, what) VALUES (7, 'login'), (8, 'login'), (7, 'logout')");
-    expect((await cl.run("SELECT id, user_id, what FROM events ORDER BY id")).rows).toEqual([[1, 7, "login"], [2, 8, "login"], [3, 7, "logout"]]);
+    expect((await cl.run("SELECT id, user_id, what FROM events ORDER BY id")).rows).toEqual([
+      [1, 7, "login"],
+      [2, 8, "login"],
+      [3, 7, "logout"],
+    ]);
     placedRight(cl, "events", "user_id");
   });
 
@@ -52,7 +68,12 @@ describe("sequences", () => {
     await cl.run("INSERT INTO users (name) VALUES ('ann'), ('bob')");
     await cl.run("INSERT INTO users (name) SELECT name || '2' FROM users ORDER BY id");
     await cl.run("INSERT INTO events (user_id, what) SELECT id, 'made' FROM users WHERE id > 2");
-    expect((await cl.run("SELECT id, name FROM users ORDER BY id")).rows).toEqual([[1, "ann"], [2, "bob"], [3, "ann2"], [4, "bob2"]]);
+    expect((await cl.run("SELECT id, name FROM users ORDER BY id")).rows).toEqual([
+      [1, "ann"],
+      [2, "bob"],
+      [3, "ann2"],
+      [4, "bob2"],
+    ]);
     expect((await cl.run("SELECT user_id FROM events ORDER BY user_id")).rows).toEqual([[3], [4]]);
     placedRight(cl, "users", "id");
     placedRight(cl, "events", "user_id");

@@ -38,7 +38,8 @@ function judge(db: DatabaseSync, sql: string): string | undefined {
   for (const op of ops) {
     if (op.opcode === "VOpen") return "opens a virtual table";
     if ((op.opcode === "OpenRead" || op.opcode === "OpenWrite" || op.opcode === "ReopenIdx") && !allowed.has(Number(op.p2))) return `opens root page ${op.p2}`;
-    if (op.opcode === "ParseSchema" || op.opcode === "DropTrigger" || op.opcode === "DropTable" || op.opcode === "Destroy") return `changes the schema (${op.opcode})`;
+    if (op.opcode === "ParseSchema" || op.opcode === "DropTrigger" || op.opcode === "DropTable" || op.opcode === "Destroy")
+      return `changes the schema (${op.opcode})`;
   }
   return undefined;
 }
@@ -63,7 +64,12 @@ const gapArb = fc.constantFrom(" ", "\n", "\t", " /* ; DELETE FROM _vt_binlog */
 const stringLitArb = fc.oneof(
   fc.string({ unit: fc.constantFrom("a", "''", "\n", ";", "--", "/*", "*/", "#", '"', "`", "[", "_vt_meta", " ") }).map((s) => `'${s}'`),
   // The reproduced escapes: after an inlined `1--5` SQLite would read from the newline on.
-  fc.constantFrom("'\n; DELETE FROM _vt_binlog --'", "'\n; DELETE FROM t --'", "'\nUNION ALL SELECT seq FROM _vt_binlog --'", "'\n, (SELECT count(*) FROM _vt_meta) --'"),
+  fc.constantFrom(
+    "'\n; DELETE FROM _vt_binlog --'",
+    "'\n; DELETE FROM t --'",
+    "'\nUNION ALL SELECT seq FROM _vt_binlog --'",
+    "'\n, (SELECT count(*) FROM _vt_meta) --'",
+  ),
 );
 const aliasArb = fc.constantFrom('"a;b"', "`c--d`", "[e/*f]", '"g""h"', "plain", "'quoted alias'");
 
@@ -89,7 +95,14 @@ interface Case {
   readonly params: Params;
 }
 
-function build(style: Style, shape: "select" | "where" | "insert" | "update", terms: readonly Term[], gaps: readonly string[], aliases: readonly string[], values: readonly SqlValue[]): Case {
+function build(
+  style: Style,
+  shape: "select" | "where" | "insert" | "update",
+  terms: readonly Term[],
+  gaps: readonly string[],
+  aliases: readonly string[],
+  values: readonly SqlValue[],
+): Case {
   let n = 0;
   const named: Record<string, SqlValue> = {};
   const positional: SqlValue[] = [];
@@ -112,7 +125,8 @@ function build(style: Style, shape: "select" | "where" | "insert" | "update", te
   let sql: string;
   if (shape === "select") sql = `SELECT ${list}`;
   else if (shape === "where") sql = `SELECT ${list} FROM t WHERE id = ${next()} OR a = ${next()}`;
-  else if (shape === "insert") sql = `INSERT INTO t (id, a, b) VALUES (${next()}, ${terms.length > 0 ? terms.map((t) => t.sql(next)).join(" + ") : "1"}, ${next()})`;
+  else if (shape === "insert")
+    sql = `INSERT INTO t (id, a, b) VALUES (${next()}, ${terms.length > 0 ? terms.map((t) => t.sql(next)).join(" + ") : "1"}, ${next()})`;
   else sql = `UPDATE t SET a = ${terms.map((t) => t.sql(next)).join(" || ") || "1"} WHERE id = ${next()}`;
   return { sql, params: style === "?" || style === "?N" || style === "$N" ? positional : named };
 }

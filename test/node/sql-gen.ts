@@ -21,7 +21,14 @@ export interface Schema {
   readonly columns: readonly Column[];
 }
 
-const DECL: Record<ColType, string> = { INTEGER: "INTEGER", REAL: "REAL", TEXT: "TEXT", NOCASE: "TEXT COLLATE NOCASE", RTRIM: "TEXT COLLATE RTRIM", BLOB: "BLOB" };
+const DECL: Record<ColType, string> = {
+  INTEGER: "INTEGER",
+  REAL: "REAL",
+  TEXT: "TEXT",
+  NOCASE: "TEXT COLLATE NOCASE",
+  RTRIM: "TEXT COLLATE RTRIM",
+  BLOB: "BLOB",
+};
 
 export function createTableSql(s: Schema): string {
   return `CREATE TABLE t (id INTEGER PRIMARY KEY, ${s.columns.map((c) => `${c.name} ${DECL[c.type]}`).join(", ")})`;
@@ -57,7 +64,33 @@ const realArb: fc.Arbitrary<SqlValue> = fc.oneof(
 
 const CHARS = ["a", "A", "b", "B", "z", "Z", "0", "9", " ", "'", "_", "%", "é", "É", "ß", "ǅ", "日", "😀", "\u0301"];
 const textArb: fc.Arbitrary<SqlValue> = fc.oneof(
-  { weight: 3, arbitrary: fc.constantFrom("a", "A", "abc", "ABC", "Abc", "b", "B", "Z", "zed", "Bob", "é", "É", "", " x", "x", "x ", "x  ", "10", "9", "it's", "日本", "😀") },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      "a",
+      "A",
+      "abc",
+      "ABC",
+      "Abc",
+      "b",
+      "B",
+      "Z",
+      "zed",
+      "Bob",
+      "é",
+      "É",
+      "",
+      " x",
+      "x",
+      "x ",
+      "x  ",
+      "10",
+      "9",
+      "it's",
+      "日本",
+      "😀",
+    ),
+  },
   { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(...CHARS), maxLength: 5 }) },
 );
 

@@ -63,12 +63,28 @@ function predArb(s: Schema, sub = SUBQUERIES): fc.Arbitrary<Pred> {
   const col = fc.constantFrom(...s.columns);
   const leaf: fc.Arbitrary<Pred> = fc.oneof(
     fc.record({ k: fc.constant("null" as const), col: col.map((c) => c.name), not: fc.boolean() }),
-    col.chain((c) => fc.record({ k: fc.constant("cmp" as const), col: fc.constant(c.name), op: fc.constantFrom("=", "<", ">", "<=", ">=", "<>"), val: valArb(c.type, false) })),
+    col.chain((c) =>
+      fc.record({ k: fc.constant("cmp" as const), col: fc.constant(c.name), op: fc.constantFrom("=", "<", ">", "<=", ">=", "<>"), val: valArb(c.type, false) }),
+    ),
     col.chain((c) => fc.record({ k: fc.constant("in" as const), col: fc.constant(c.name), vals: fc.array(valArb(c.type), { minLength: 1, maxLength: 3 }) })),
-    fc.record({ k: fc.constant("idRange" as const), op: fc.constantFrom("<", ">", "<=", ">="), val: fc.record({ v: fc.integer({ min: POOL_MIN, max: POOL_MAX }), param: fc.boolean() }) }),
+    fc.record({
+      k: fc.constant("idRange" as const),
+      op: fc.constantFrom("<", ">", "<=", ">="),
+      val: fc.record({ v: fc.integer({ min: POOL_MIN, max: POOL_MAX }), param: fc.boolean() }),
+    }),
   );
   const texts = s.columns.filter((c) => isText(c.type));
-  const withLike = texts.length === 0 ? leaf : fc.oneof(leaf, fc.record({ k: fc.constant("like" as const), col: fc.constantFrom(...texts.map((c) => c.name)), pattern: fc.constantFrom("a%", "%B%", "_", "é%", "%") }));
+  const withLike =
+    texts.length === 0
+      ? leaf
+      : fc.oneof(
+          leaf,
+          fc.record({
+            k: fc.constant("like" as const),
+            col: fc.constantFrom(...texts.map((c) => c.name)),
+            pattern: fc.constantFrom("a%", "%B%", "_", "é%", "%"),
+          }),
+        );
   const plain = fc.oneof({ weight: 4, arbitrary: withLike }, { weight: 1, arbitrary: fc.record({ k: fc.constant("or" as const), a: withLike, b: withLike }) });
   if (!sub) return plain;
   const names = ["id", ...s.columns.map((c) => c.name)];
@@ -235,7 +251,13 @@ export function updateArb(s: Schema): fc.Arbitrary<UpdateStmt> {
   const assign = fc.constantFrom(...s.columns).chain((c) =>
     fc.record({
       col: fc.constant(c.name),
-      expr: c.type === "BLOB" ? valArb(c.type).map((val) => ({ k: "val" as const, val })) : fc.oneof(valArb(c.type).map((val) => ({ k: "val" as const, val })), fc.constant({ k: "fn" as const })),
+      expr:
+        c.type === "BLOB"
+          ? valArb(c.type).map((val) => ({ k: "val" as const, val }))
+          : fc.oneof(
+              valArb(c.type).map((val) => ({ k: "val" as const, val })),
+              fc.constant({ k: "fn" as const }),
+            ),
     }),
   );
   return fc.record({
@@ -273,7 +295,8 @@ export function renderInsert(s: Schema, st: InsertStmt, fresh: readonly (number 
   const head = st.verb === "UPSERT" || st.verb === "UPSERT NOTHING" ? "INSERT" : st.verb;
   const list = st.allColumns ? "" : ` (id${cols.map((c) => `, ${c.name}`).join("")})`;
   let tail = "";
-  if (st.verb === "UPSERT") tail = cols.length === 0 ? " ON CONFLICT(id) DO NOTHING" : ` ON CONFLICT(id) DO UPDATE SET ${cols.map((c) => `${c.name} = excluded.${c.name}`).join(", ")}`;
+  if (st.verb === "UPSERT")
+    tail = cols.length === 0 ? " ON CONFLICT(id) DO NOTHING" : ` ON CONFLICT(id) DO UPDATE SET ${cols.map((c) => `${c.name} = excluded.${c.name}`).join(", ")}`;
   if (st.verb === "UPSERT NOTHING") tail = " ON CONFLICT DO NOTHING";
   if (st.returning) tail += " RETURNING *";
   return w.finish(`${head} INTO t${list} VALUES ${rows.join(", ")}${tail}`);

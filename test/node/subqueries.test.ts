@@ -34,7 +34,10 @@ it("IN, EXISTS and scalar subqueries over shards answer what one SQLite answers"
   ]) {
     expect(show((await c.run(q)).rows), q).toBe(show(c.reference(q).rows));
   }
-  for (const w of ["UPDATE users SET vip = 2 WHERE id IN (SELECT user_id FROM orders WHERE total >= 2)", "DELETE FROM orders WHERE user_id NOT IN (SELECT id FROM users)"]) {
+  for (const w of [
+    "UPDATE users SET vip = 2 WHERE id IN (SELECT user_id FROM orders WHERE total >= 2)",
+    "DELETE FROM orders WHERE user_id NOT IN (SELECT id FROM users)",
+  ]) {
     const a = await c.run(w);
     const r = c.reference(w);
     expect(a.rowsAffected, w).toBe(r.rowsAffected);

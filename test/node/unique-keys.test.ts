@@ -53,7 +53,10 @@ describe("keyspace-wide unique keys", () => {
     await cl.run("INSERT INTO posts (id, author_id, title) VALUES (10, ?, 'one')", [a]);
     expect(await refused(cl.run("INSERT INTO posts (id, author_id, title) VALUES (10, ?, 'two')", [b]))).toMatchObject({ code: "CONSTRAINT" });
     await cl.run("INSERT INTO posts (id, author_id, title) VALUES (11, ?, 'two')", [b]);
-    expect((await cl.run("SELECT id, title FROM posts ORDER BY id")).rows).toEqual([[10, "one"], [11, "two"]]);
+    expect((await cl.run("SELECT id, title FROM posts ORDER BY id")).rows).toEqual([
+      [10, "one"],
+      [11, "two"],
+    ]);
   });
 
   it("refuses a duplicate within one multi-row INSERT and writes none of its rows", async () => {
@@ -68,7 +71,10 @@ describe("keyspace-wide unique keys", () => {
   it("a 120-row INSERT keeps every key, and the next duplicate of any of them is refused", async () => {
     const cl = make(users());
     const ids = Array.from({ length: 120 }, (_, i) => i + 1);
-    const r = await cl.run(`INSERT INTO users (id, email) VALUES ${ids.map(() => "(?, ?)").join(", ")}`, ids.flatMap((i) => [i, `u${i}@x`]));
+    const r = await cl.run(
+      `INSERT INTO users (id, email) VALUES ${ids.map(() => "(?, ?)").join(", ")}`,
+      ids.flatMap((i) => [i, `u${i}@x`]),
+    );
     expect(r.rowsAffected).toBe(120);
     expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (500, 'u77@x')"))).toMatchObject({ code: "CONSTRAINT" });
   });
@@ -160,9 +166,15 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
     const cl = make(users());
     const [a, b] = apart(cl);
     await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'first')", [a]);
-    const r = await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'second'), (?, 'y@x', 'third') ON CONFLICT (email) DO NOTHING", [b, b + 1000]);
+    const r = await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'second'), (?, 'y@x', 'third') ON CONFLICT (email) DO NOTHING", [
+      b,
+      b + 1000,
+    ]);
     expect(r.rowsAffected).toBe(1);
-    expect((await cl.run("SELECT email, name FROM users ORDER BY email")).rows).toEqual([["x@x", "first"], ["y@x", "third"]]);
+    expect((await cl.run("SELECT email, name FROM users ORDER BY email")).rows).toEqual([
+      ["x@x", "first"],
+      ["y@x", "third"],
+    ]);
   });
 
   it("INSERT OR IGNORE skips a repeated value within one statement (the first row wins, as in SQLite)", async () => {
@@ -227,7 +239,10 @@ describe("keyspace-wide unique keys: REPLACE", () => {
     await cl.run("REPLACE INTO users (id, email) VALUES (?, 'old@x')", [a]);
     await cl.run("REPLACE INTO users (id, email) VALUES (?, 'new@x')", [a]);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'old@x')", [b]);
-    expect((await cl.run("SELECT id, email FROM users ORDER BY email")).rows).toEqual([[a, "new@x"], [b, "old@x"]]);
+    expect((await cl.run("SELECT id, email FROM users ORDER BY email")).rows).toEqual([
+      [a, "new@x"],
+      [b, "old@x"],
+    ]);
   });
 
   it("within one REPLACE the later row with the same email wins", async () => {
@@ -243,7 +258,9 @@ describe("vschema unique setting", () => {
     const { validateVSchema } = await import("../../topology/vschema.ts");
     const vs = (entry: Record<string, unknown>) => ({ sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { t: entry } });
     expect(validateVSchema(vs({ column_vindexes: [{ column: "id", name: "xx" }], unique: "per_shard" })).tables["t"]?.unique).toBe("per_shard");
-    expect(() => validateVSchema(vs({ column_vindexes: [{ column: "id", name: "xx" }], unique: "global" }))).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
+    expect(() => validateVSchema(vs({ column_vindexes: [{ column: "id", name: "xx" }], unique: "global" }))).toThrow(
+      expect.objectContaining({ code: "INVALID_ARGUMENT" }),
+    );
     expect(() => validateVSchema(vs({ type: "reference", unique: "per_shard" }))).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT" }));
   });
 });

@@ -14,7 +14,12 @@ describe("value limit on results", () => {
   });
 
   it("the limit falls exactly at 2,000,000 bytes for 1-, 2-, 3- and 4-byte characters", () => {
-    for (const [ch, bytes] of [["a", 1], ["é", 2], ["€", 3], ["😀", 4]] as const) {
+    for (const [ch, bytes] of [
+      ["a", 1],
+      ["é", 2],
+      ["€", 3],
+      ["😀", 4],
+    ] as const) {
       const n = Math.floor(MAX_VALUE_BYTES / bytes);
       const exact = ch.repeat(n) + "a".repeat(MAX_VALUE_BYTES - n * bytes);
       expect([ch, overValueLimit(exact)]).toEqual([ch, false]);
@@ -26,7 +31,15 @@ describe("value limit on results", () => {
   });
 
   it("checkResultValues refuses a row holding a value over the limit with INVALID_ARGUMENT and the limit", () => {
-    expect(() => checkResultValues([[1, "x"], [2, "é".repeat(1_000_001)]], ["id", "t"])).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", limit: MAX_VALUE_BYTES }));
+    expect(() =>
+      checkResultValues(
+        [
+          [1, "x"],
+          [2, "é".repeat(1_000_001)],
+        ],
+        ["id", "t"],
+      ),
+    ).toThrow(expect.objectContaining({ code: "INVALID_ARGUMENT", limit: MAX_VALUE_BYTES }));
     expect(() => checkResultValues([[1, "é".repeat(1_000_000)]], ["id"])).not.toThrow();
   });
 });

@@ -17,7 +17,10 @@ beforeAll(async () => {
   });
   const rows: string[] = [];
   for (let i = 1; i <= 30; i++) rows.push(`(${i}, ${i % 7}, ${(i * 5) % 9}, ${i % 4 === 0 ? "NULL" : `'n${i % 3}'`})`);
-  for (const sql of [`INSERT INTO orders VALUES ${rows.join(", ")}`, "INSERT INTO customers VALUES (0, 'zed'), (1, 'ann'), (2, 'bob'), (3, 'cyd'), (4, 'dan'), (5, 'eve'), (6, 'fay')"]) {
+  for (const sql of [
+    `INSERT INTO orders VALUES ${rows.join(", ")}`,
+    "INSERT INTO customers VALUES (0, 'zed'), (1, 'ann'), (2, 'bob'), (3, 'cyd'), (4, 'dan'), (5, 'eve'), (6, 'fay')",
+  ]) {
     await c.run(sql);
     c.reference(sql);
   }

@@ -88,7 +88,11 @@ async function runScenario(s: Scenario): Promise<void> {
   expect((await api("POST", "/v1/keyspaces", { name: ks, shards: s.shards })).status).toBe(200);
   // Per-shard uniqueness: CREATE UNIQUE INDEX on u is then a plain index on each shard, which
   // the shards holding a duplicate refuse.
-  const vschema = { sharded: true, vindexes: { xxhash: { type: "xxhash" } }, tables: { t: { column_vindexes: [{ column: "id", name: "xxhash" }], unique: "per_shard" } } };
+  const vschema = {
+    sharded: true,
+    vindexes: { xxhash: { type: "xxhash" } },
+    tables: { t: { column_vindexes: [{ column: "id", name: "xxhash" }], unique: "per_shard" } },
+  };
   expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema })).status).toBe(200);
   await must(ks, "CREATE TABLE t (id INTEGER PRIMARY KEY, u INTEGER, v TEXT)");
   await must(ks, "CREATE INDEX t_u ON t (u)");

@@ -20,7 +20,11 @@ async function keyspace(shards = 2): Promise<string> {
 /** A table `d` whose column u holds a duplicate on one shard only (ids 1 and another id there). */
 async function duplicatesOnOneShard(ks: string): Promise<{ dupShard: string }> {
   // Per-shard uniqueness, so a UNIQUE index without the vindex column is a plain index on each shard.
-  const vschema = { sharded: true, vindexes: { xxhash: { type: "xxhash" } }, tables: { d: { column_vindexes: [{ column: "id", name: "xxhash" }], unique: "per_shard" } } };
+  const vschema = {
+    sharded: true,
+    vindexes: { xxhash: { type: "xxhash" } },
+    tables: { d: { column_vindexes: [{ column: "id", name: "xxhash" }], unique: "per_shard" } },
+  };
   expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema })).status).toBe(200);
   await sql("CREATE TABLE d (id INTEGER PRIMARY KEY, u INTEGER)", undefined, ks);
   const shards = await shardNames(ks);
@@ -41,7 +45,14 @@ describe("DDL fan-out", () => {
     await expectConverged(ks);
     // Nothing stale: the next DDL and a vschema apply succeed, and writes are not fenced.
     await sql("CREATE INDEX d_i ON d (u)", undefined, ks);
-    const vs = await api("POST", "/v1/vschema", { keyspace: ks, vschema: { sharded: true, vindexes: { xxhash: { type: "xxhash" } }, tables: { d: { column_vindexes: [{ column: "id", name: "xxhash" }], unique: "per_shard" } } } });
+    const vs = await api("POST", "/v1/vschema", {
+      keyspace: ks,
+      vschema: {
+        sharded: true,
+        vindexes: { xxhash: { type: "xxhash" } },
+        tables: { d: { column_vindexes: [{ column: "id", name: "xxhash" }], unique: "per_shard" } },
+      },
+    });
     expect(vs.status).toBe(200);
     await sql("INSERT INTO d VALUES (1000, 8)", undefined, ks);
     const { history, objects } = await expectConverged(ks);

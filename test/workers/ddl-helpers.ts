@@ -42,7 +42,12 @@ export async function shardSchema(keyspace: string, shard: string): Promise<Shar
       )
       .toArray()
       .map((r) => `${r.type} ${r.name} ${r.sql ?? ""}`);
-    const meta = new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM _vt_meta").toArray().map((r) => [r.k, r.v]));
+    const meta = new Map(
+      sql
+        .exec<{ k: string; v: string }>("SELECT k, v FROM _vt_meta")
+        .toArray()
+        .map((r) => [r.k, r.v]),
+    );
     const fence = meta.get("fence");
     return {
       shard,
@@ -61,7 +66,10 @@ export interface TopologyState {
 export async function topologyState(keyspace: string): Promise<TopologyState> {
   return runInDurableObject(topology(), (_i, state) => {
     const sql = state.storage.sql;
-    const history = sql.exec<{ sql: string }>("SELECT sql FROM _vt_topo_schema WHERE keyspace = ? ORDER BY idx", keyspace).toArray().map((r) => r.sql);
+    const history = sql
+      .exec<{ sql: string }>("SELECT sql FROM _vt_topo_schema WHERE keyspace = ? ORDER BY idx", keyspace)
+      .toArray()
+      .map((r) => r.sql);
     const hasPending = sql.exec("SELECT 1 FROM sqlite_master WHERE name = '_vt_topo_pending'").toArray().length > 0;
     const pending = hasPending ? sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_topo_pending WHERE keyspace = ?", keyspace).one().n : 0;
     return { history, pending };
@@ -102,7 +110,10 @@ let replays = 0;
 export async function replayedObjects(history: readonly string[]): Promise<string[]> {
   const shard = `replay${replays++}`;
   const stub = tablet("ddlreplay", shard);
-  const res = await stub.sync({ keyspace: "ddlreplay", shard, keyRange: "-", serving: true, version: 1 }, history.map((sql, i) => ({ index: i + 1, sql })));
+  const res = await stub.sync(
+    { keyspace: "ddlreplay", shard, keyRange: "-", serving: true, version: 1 },
+    history.map((sql, i) => ({ index: i + 1, sql })),
+  );
   if (!res.ok) throw new Error("replay failed");
   return (await shardSchema("ddlreplay", shard)).objects;
 }

@@ -38,7 +38,12 @@ function holdTablet(name: string): ReturnType<typeof hold> {
 
 async function idsOn(name: string): Promise<number[]> {
   const stub = env.TABLET.get(env.TABLET.idFromName(name));
-  return runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ id: number }>("SELECT id FROM d ORDER BY id").toArray().map((r) => r.id));
+  return runInDurableObject(stub, (_i, state) =>
+    state.storage.sql
+      .exec<{ id: number }>("SELECT id FROM d ORDER BY id")
+      .toArray()
+      .map((r) => r.id),
+  );
 }
 
 async function errorOf(p: Promise<unknown>): Promise<ReturnType<typeof toVtError>> {

@@ -77,7 +77,8 @@ async function runScenario(sc: Scenario): Promise<void> {
 
   /** Compares two refusals: the same code (and for batches the same statement and commit count). */
   function sameRefusal(act: Outcome | BatchOutcome, exp: Outcome | BatchOutcome): void {
-    const key = (o: Outcome | BatchOutcome): string => (o.ok ? "" : `${o.code}${"statementIndex" in o ? ` @${show(o.statementIndex)}/${show(o.committed)}` : ""}`);
+    const key = (o: Outcome | BatchOutcome): string =>
+      o.ok ? "" : `${o.code}${"statementIndex" in o ? ` @${show(o.statementIndex)}/${show(o.committed)}` : ""}`;
     if (key(act) !== key(exp)) fail(`sharded refused with ${outcome(act)} where unsharded refused with ${outcome(exp)}`);
   }
 
@@ -176,7 +177,8 @@ async function runScenario(sc: Scenario): Promise<void> {
     }
     if (!act.ok) return fail(`sharded refused the batch where unsharded answered ${outcome(exp)}: ${outcome(act)}`);
     if (!exp.ok) return fail(`sharded answered the batch with ${outcome(act)} where unsharded refused: ${outcome(exp)}`);
-    if (act.value.length !== items.length || exp.value.length !== items.length) fail(`${act.value.length} / ${exp.value.length} batch results for ${items.length} statements`);
+    if (act.value.length !== items.length || exp.value.length !== items.length)
+      fail(`${act.value.length} / ${exp.value.length} batch results for ${items.length} statements`);
     for (const [i, item] of items.entries()) {
       const a = act.value[i];
       const e = exp.value[i];
@@ -252,7 +254,14 @@ async function expectSame(ks: { sharded: string; reference: string }, sql: strin
 describe("differential end to end: examples", () => {
   it("values beyond 2^53 and BLOBs cross JSON exactly on both keyspaces", async () => {
     const ks = await pair("b BLOB, n INTEGER", 3);
-    await seed(ks, "INSERT INTO t VALUES (?, ?, ?), (?, ?, ?)", [2n ** 60n + 1n, Uint8Array.of(0, 255), -(2n ** 62n), -(2n ** 63n), new Uint8Array(0), 2n ** 63n - 1n]);
+    await seed(ks, "INSERT INTO t VALUES (?, ?, ?), (?, ?, ?)", [
+      2n ** 60n + 1n,
+      Uint8Array.of(0, 255),
+      -(2n ** 62n),
+      -(2n ** 63n),
+      new Uint8Array(0),
+      2n ** 63n - 1n,
+    ]);
     await expectSame(ks, "SELECT * FROM t ORDER BY id");
     await expectSame(ks, "SELECT sum(n), count(b), max(id) FROM t");
   });
@@ -289,7 +298,11 @@ describe("differential end to end: bugs found", () => {
   it("an integer param stores the same text on a sharded and an unsharded keyspace", async () => {
     const ks = await pair("a TEXT");
     const rows = Array.from({ length: 101 }, (_, i) => `(${i + 1}, ?)`).join(", ");
-    await seed(ks, `INSERT INTO t VALUES ${rows}`, Array.from({ length: 101 }, () => 7));
+    await seed(
+      ks,
+      `INSERT INTO t VALUES ${rows}`,
+      Array.from({ length: 101 }, () => 7),
+    );
     await expectSame(ks, "SELECT id, a FROM t WHERE id IN (1, 2) ORDER BY id");
   });
 
@@ -320,7 +333,14 @@ describe("differential end to end: bugs found", () => {
     const ks = await pair("a TEXT");
     await seed(ks, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')");
     for (const id of [1, 2, 3, 4]) {
-      const r = await runBatch(ks.sharded, [{ sql: "SELECT 1", params: undefined }, { sql: "UPDATE t SET a = 'y' WHERE id = ?", params: [id] }], true);
+      const r = await runBatch(
+        ks.sharded,
+        [
+          { sql: "SELECT 1", params: undefined },
+          { sql: "UPDATE t SET a = 'y' WHERE id = ?", params: [id] },
+        ],
+        true,
+      );
       expect(r).toMatchObject({ ok: true });
     }
   });
@@ -333,7 +353,14 @@ describe("differential end to end: bugs found", () => {
     const ks = await pair("a TEXT");
     await seed(ks, "INSERT INTO t VALUES (19, 'old')");
     for (const k of [ks.reference, ks.sharded]) {
-      const r = await runBatch(k, [{ sql: "SELECT * FROM t WHERE id = ? LIMIT 5", params: [19] }, { sql: "INSERT OR REPLACE INTO t VALUES (?, 'new')", params: [19] }], true);
+      const r = await runBatch(
+        k,
+        [
+          { sql: "SELECT * FROM t WHERE id = ? LIMIT 5", params: [19] },
+          { sql: "INSERT OR REPLACE INTO t VALUES (?, 'new')", params: [19] },
+        ],
+        true,
+      );
       expect(r.ok && r.value[0]?.rows).toEqual([[19, "old"]]);
       expect((await must(k, "SELECT a FROM t WHERE id = 19")).rows).toEqual([["new"]]);
     }

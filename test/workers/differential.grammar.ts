@@ -132,8 +132,10 @@ function withoutBigints(schema: Schema, st: WriteStmt): WriteStmt {
     const t = schema.columns.find((c) => c.name === col)?.type;
     return t === "INTEGER" || t === "REAL";
   };
-  if (st.k === "insert") return { ...st, rows: st.rows.map((r) => ({ ...r, values: r.values.map((v, i) => (numeric(schema.columns[i]?.name) ? safeVal(v) : v)) })) };
-  if (st.k === "update") return { ...st, set: st.set.map((a) => (a.expr.k === "val" && numeric(a.col) ? { ...a, expr: { k: "val" as const, val: safeVal(a.expr.val) } } : a)) };
+  if (st.k === "insert")
+    return { ...st, rows: st.rows.map((r) => ({ ...r, values: r.values.map((v, i) => (numeric(schema.columns[i]?.name) ? safeVal(v) : v)) })) };
+  if (st.k === "update")
+    return { ...st, set: st.set.map((a) => (a.expr.k === "val" && numeric(a.col) ? { ...a, expr: { k: "val" as const, val: safeVal(a.expr.val) } } : a)) };
   return st;
 }
 

@@ -72,7 +72,13 @@ export async function runBatch(keyspace: string, statements: readonly Statement[
   const r = await api<{ results?: JsonResult[] } & JsonError>("POST", "/v1/batch", { keyspace, statements: statements.map(body), transaction });
   const e = r.body.error;
   if (r.status !== 200) {
-    return { ok: false, code: e?.code ?? `HTTP ${r.status}`, message: e?.message ?? JSON.stringify(r.body), statementIndex: e?.statementIndex, committed: e?.committed };
+    return {
+      ok: false,
+      code: e?.code ?? `HTTP ${r.status}`,
+      message: e?.message ?? JSON.stringify(r.body),
+      statementIndex: e?.statementIndex,
+      committed: e?.committed,
+    };
   }
   return { ok: true, value: (r.body.results ?? []).map(decodeResult) };
 }

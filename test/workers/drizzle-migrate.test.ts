@@ -91,7 +91,11 @@ describe("drizzle migrate()", () => {
     expect((await api("POST", "/v1/keyspaces", { name: ks, shards: 2 })).status).toBe(200);
     const { db, batch } = client(ks);
     await migrate(db, batch, { migrationsFolder: folder([INIT]) });
-    const bad: Migration = { tag: "0001_bad", when: 1_700_000_200_000, statements: ["CREATE TABLE `t2` (`id` integer PRIMARY KEY);", "CREATE INDEX `x` ON `nope` (`id`);"] };
+    const bad: Migration = {
+      tag: "0001_bad",
+      when: 1_700_000_200_000,
+      statements: ["CREATE TABLE `t2` (`id` integer PRIMARY KEY);", "CREATE INDEX `x` ON `nope` (`id`);"],
+    };
     const err = await migrate(db, batch, { migrationsFolder: folder([INIT, bad]) }).then(
       () => null,
       (e: unknown) => e as { code?: string; statementIndex?: number; committed?: number },

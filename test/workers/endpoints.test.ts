@@ -12,7 +12,13 @@ describe("HTTP endpoints", () => {
   it("keeps 64-bit integers, BLOBs and text exact both ways", async () => {
     await sql("CREATE TABLE vals (id INTEGER PRIMARY KEY, big INTEGER, b BLOB, t TEXT, r REAL)");
     const big = "9223372036854775807";
-    const ins = await sql("INSERT INTO vals (id, big, b, t, r) VALUES (?, ?, ?, ?, ?)", [{ int: "-9223372036854775808" }, { int: big }, { base64: "AP8Q" }, "42", 0.1]);
+    const ins = await sql("INSERT INTO vals (id, big, b, t, r) VALUES (?, ?, ?, ?, ?)", [
+      { int: "-9223372036854775808" },
+      { int: big },
+      { base64: "AP8Q" },
+      "42",
+      0.1,
+    ]);
     expect(ins.rowsAffected).toBe(1);
     expect(ins.lastInsertRowid).toEqual({ int: "-9223372036854775808" });
     const r = await sql("SELECT id, big, b, t, r, typeof(t) FROM vals WHERE id = ?", [{ int: "-9223372036854775808" }]);
@@ -42,7 +48,13 @@ describe("HTTP endpoints", () => {
     await sql("INSERT INTO ph VALUES (:id, @a, $b)", { id: 4, a: "m", b: "n" });
     await sql("INSERT INTO ph VALUES (:id, :a, :a)", { ":id": 5, ":a": "k" });
     const r = await sql("SELECT id, a, b FROM ph ORDER BY id");
-    expect(r.rows).toEqual([[1, "x", "y"], [2, "z", "z"], [3, "p", "q"], [4, "m", "n"], [5, "k", "k"]]);
+    expect(r.rows).toEqual([
+      [1, "x", "y"],
+      [2, "z", "z"],
+      [3, "p", "q"],
+      [4, "m", "n"],
+      [5, "k", "k"],
+    ]);
   });
 
   it("runs a one-shard batch as a transaction: all or nothing", async () => {
@@ -50,16 +62,17 @@ describe("HTTP endpoints", () => {
     await sql("INSERT INTO acct VALUES (1, 100)");
     const ok = await api<{ results: { rowsAffected: number }[] }>("POST", "/v1/batch", {
       transaction: true,
-      statements: [
-        { sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" },
-        { sql: "UPDATE acct SET bal = bal - 30 WHERE id = ?", params: [1] },
-      ],
+      statements: [{ sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" }, { sql: "UPDATE acct SET bal = bal - 30 WHERE id = ?", params: [1] }],
     });
     expect(ok.status).toBe(200);
     expect(ok.body.results.map((r) => r.rowsAffected)).toEqual([1, 1]);
     const bad = await api<{ error: { code: string; statementIndex: number } }>("POST", "/v1/batch", {
       transaction: true,
-      statements: [{ sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" }, { sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" }, { sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" }],
+      statements: [
+        { sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" },
+        { sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" },
+        { sql: "UPDATE acct SET bal = bal - 30 WHERE id = 1" },
+      ],
     });
     expect(bad.status).toBe(409);
     expect(bad.body.error.code).toBe("CONSTRAINT");
@@ -68,7 +81,12 @@ describe("HTTP endpoints", () => {
     // Statements reaching two shards cannot share a transaction yet.
     const multi = await api<{ error: { code: string } }>("POST", "/v1/batch", {
       transaction: true,
-      statements: [{ sql: "INSERT INTO acct VALUES (2, 1)" }, { sql: "INSERT INTO acct VALUES (3, 1)" }, { sql: "INSERT INTO acct VALUES (4, 1)" }, { sql: "INSERT INTO acct VALUES (5, 1)" }],
+      statements: [
+        { sql: "INSERT INTO acct VALUES (2, 1)" },
+        { sql: "INSERT INTO acct VALUES (3, 1)" },
+        { sql: "INSERT INTO acct VALUES (4, 1)" },
+        { sql: "INSERT INTO acct VALUES (5, 1)" },
+      ],
     });
     expect(multi.status).toBe(400);
     expect(multi.body.error.code).toBe("UNSUPPORTED");
@@ -214,13 +232,18 @@ describe("auth", () => {
     expect(await call(e, "POST", "/v1/sql", { sql: "SELECT 1" }, "wrong")).toMatchObject({ status: 401 });
     expect(await call(e, "POST", "/v1/sql", { sql: "SELECT 1" }, "user-secret")).toMatchObject({ status: 200 });
     expect(await call(e, "POST", "/v1/sql", { sql: "SELECT 1" }, "admin-secret")).toMatchObject({ status: 200 });
-    expect(await call(e, "POST", "/v1/keyspaces", { name: "authks", shards: 2 }, "user-secret")).toMatchObject({ status: 403, body: { error: { code: "PERMISSION_DENIED" } } });
+    expect(await call(e, "POST", "/v1/keyspaces", { name: "authks", shards: 2 }, "user-secret")).toMatchObject({
+      status: 403,
+      body: { error: { code: "PERMISSION_DENIED" } },
+    });
     expect(await call(e, "POST", "/v1/keyspaces", { name: "authks", shards: 2 }, "admin-secret")).toMatchObject({ status: 200 });
   });
 
   it("with only GATE_TOKEN, that token is enough for admin operations", async () => {
     const e = withTokens({ GATE_TOKEN: "only" });
-    expect(await call(e, "POST", "/v1/vschema", { keyspace: "main", vschema: { sharded: true, vindexes: { xxhash: { type: "xxhash" } } } }, "only")).toMatchObject({ status: 200 });
+    expect(
+      await call(e, "POST", "/v1/vschema", { keyspace: "main", vschema: { sharded: true, vindexes: { xxhash: { type: "xxhash" } } } }, "only"),
+    ).toMatchObject({ status: 200 });
     expect(await call(e, "GET", "/v1/topology")).toMatchObject({ status: 401 });
   });
 

@@ -77,7 +77,7 @@ describe("authentication comes before routing", () => {
   });
 
   it("/rpc with a wrong bearer token is refused with 401 before any capnweb message is read", async () => {
-    const res = await handleHttp(new Request("http://gate/rpc", { method: "POST", headers: { authorization: "Bearer wrong" }, body: "[\"pull\",1]" }), e);
+    const res = await handleHttp(new Request("http://gate/rpc", { method: "POST", headers: { authorization: "Bearer wrong" }, body: '["pull",1]' }), e);
     expect(await answer(res)).toEqual({ status: 401, code: "UNAUTHENTICATED" });
   });
 });
@@ -127,7 +127,12 @@ describe("request bodies are read under a byte cap", () => {
 
   it("a declared Content-Length over the cap is refused before any byte is read", async () => {
     const body = countingStream(MAX_BODY_BYTES + 1);
-    const req = new Request("http://gate/v1/sql", { method: "POST", body: body.stream, headers: { "content-length": String(MAX_BODY_BYTES + 1) }, duplex: "half" } as RequestInit);
+    const req = new Request("http://gate/v1/sql", {
+      method: "POST",
+      body: body.stream,
+      headers: { "content-length": String(MAX_BODY_BYTES + 1) },
+      duplex: "half",
+    } as RequestInit);
     expect(await answer(await handleHttp(req, env))).toEqual({ status: 400, code: "INVALID_ARGUMENT" });
     expect(body.pulled()).toBeLessThanOrEqual(64 * 1024);
   });
@@ -178,7 +183,9 @@ describe("batches have a statement cap", () => {
   });
 
   it("the same cap holds over capnweb", async () => {
-    const gate = new RpcSession<{ batch(req: unknown): Promise<unknown> }>(new HttpBatchTransport(batchSender(gateFetch, "http://gate", undefined))).getRemoteMain();
+    const gate = new RpcSession<{ batch(req: unknown): Promise<unknown> }>(
+      new HttpBatchTransport(batchSender(gateFetch, "http://gate", undefined)),
+    ).getRemoteMain();
     const statements = Array.from({ length: MAX_BATCH_STATEMENTS + 1 }, () => ({ sql: "SELECT 1" }));
     await expect(Promise.resolve(gate.batch({ statements }))).rejects.toMatchObject({ code: "INVALID_ARGUMENT", limit: MAX_BATCH_STATEMENTS });
   });
@@ -196,7 +203,7 @@ interface LooseGate {
 // every call below is wrapped in Promise.resolve: the assertion is about the call's own answer.
 describe("/rpc answers every mistake with a catalogue error", () => {
   it("a garbage HTTP batch body is 400 INVALID_ARGUMENT, not 500", async () => {
-    for (const body of ["garbage", "{\"sql\": \"SELECT 1\"}", "[\"nonsense\", 1]", "[1,2,3]\nnot json"]) {
+    for (const body of ["garbage", '{"sql": "SELECT 1"}', '["nonsense", 1]', "[1,2,3]\nnot json"]) {
       const res = await exports.default.fetch(new Request("http://gate/rpc", { method: "POST", body, headers: { "content-type": "application/json" } }));
       expect({ body, ...(await answer(res)) }).toEqual({ body, status: 400, code: "INVALID_ARGUMENT" });
     }
@@ -204,7 +211,10 @@ describe("/rpc answers every mistake with a catalogue error", () => {
 
   it("a GET of /rpc that is not a WebSocket upgrade is a JSON INVALID_ARGUMENT", async () => {
     expect(await answer(await exports.default.fetch(new Request("http://gate/rpc")))).toEqual({ status: 400, code: "INVALID_ARGUMENT" });
-    expect(await answer(await exports.default.fetch(new Request("http://gate/rpc", { method: "PUT", body: "x" })))).toEqual({ status: 400, code: "INVALID_ARGUMENT" });
+    expect(await answer(await exports.default.fetch(new Request("http://gate/rpc", { method: "PUT", body: "x" })))).toEqual({
+      status: 400,
+      code: "INVALID_ARGUMENT",
+    });
   });
 
   it("an unknown method over an HTTP batch rejects with code INVALID_ARGUMENT", async () => {

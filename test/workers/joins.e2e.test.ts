@@ -44,7 +44,9 @@ const xxhash = createVindex("xxhash");
 /** Runs `sql` straight on one tablet of `keyspace`. */
 async function onTablet(keyspace: string, shard: string, sql: string): Promise<QueryResult> {
   const view = (await api<TopologyView>("GET", "/v1/topology")).body;
-  const res = (await tabletStub(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [{ sql, params: [], kind: "read" }])) as Envelope<QueryResult[]>;
+  const res = (await tabletStub(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
+    { sql, params: [], kind: "read" },
+  ])) as Envelope<QueryResult[]>;
   if (!res.ok) throw new Error(`${keyspace}/${shard}: ${res.error.message}`);
   const r = res.value[0];
   if (!r) throw new Error(`${keyspace}/${shard}: no result`);
@@ -80,7 +82,11 @@ async function runScenario(sc: Scenario, st: JoinStats): Promise<void> {
       const d = diffResults(await onTablet(sharded, shard, DUMP_SQL.r), rRef, { ordered: true });
       if (d) return `shard ${shard}'s copy of r: ${d}`;
     }
-    for (const [table, col] of [["t", 0], ["u", 1], ["v", 0]] as const) {
+    for (const [table, col] of [
+      ["t", 0],
+      ["u", 1],
+      ["v", 0],
+    ] as const) {
       const ref = await through(single, DUMP_SQL[table]);
       const rows: SqlValue[][] = [];
       for (const shard of names) {
@@ -97,7 +103,12 @@ async function runScenario(sc: Scenario, st: JoinStats): Promise<void> {
   }
 
   const header = [`-- ${sc.shards} shard(s) (keyspace ${sharded}) vs unsharded (${single})`, ...creates.map((c) => `${c};`)];
-  await runSteps(sc, { header, run: (sql, p) => through(sharded, sql, p), reference: (sql, p) => through(single, sql, p), verify }, st, (q) => knownOpenBug(q) !== undefined);
+  await runSteps(
+    sc,
+    { header, run: (sql, p) => through(sharded, sql, p), reference: (sql, p) => through(single, sql, p), verify },
+    st,
+    (q) => knownOpenBug(q) !== undefined,
+  );
 }
 
 describe("joins differential end to end: a sharded keyspace vs an unsharded one", () => {
@@ -107,7 +118,10 @@ describe("joins differential end to end: a sharded keyspace vs an unsharded one"
     console.log(`joins e2e: fast-check seed ${seed}`);
     const stats = newStats();
     try {
-      await fc.assert(fc.asyncProperty(scenarioArb, (sc) => runScenario(sc, stats)), { numRuns: RUNS, seed, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: false });
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, (sc) => runScenario(sc, stats)),
+        { numRuns: RUNS, seed, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: false },
+      );
     } finally {
       console.log(`joins e2e (${RUNS} runs):\n${statsReport(stats)}`);
     }

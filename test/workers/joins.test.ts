@@ -64,7 +64,10 @@ describe("joins through the gate", () => {
   it("gate joins answer as one SQLite does", async () => {
     await same("SELECT o.id, p.title FROM orders o JOIN products p ON p.sku = o.sku");
     await same("SELECT o.id, p.title FROM orders o LEFT JOIN products p ON p.sku = o.sku ORDER BY o.id", true);
-    await same("SELECT c.name, o.id, p.title, k.label FROM customers c JOIN orders o ON o.customer_id = c.id LEFT JOIN countries k ON k.code = c.country JOIN products p ON p.sku = o.sku ORDER BY o.id", true);
+    await same(
+      "SELECT c.name, o.id, p.title, k.label FROM customers c JOIN orders o ON o.customer_id = c.id LEFT JOIN countries k ON k.code = c.country JOIN products p ON p.sku = o.sku ORDER BY o.id",
+      true,
+    );
     await same("SELECT k.label, c.name FROM countries k LEFT JOIN customers c ON c.country = k.code");
     await same("SELECT DISTINCT p.title FROM orders o JOIN products p ON p.sku = o.sku ORDER BY p.title DESC LIMIT 2", true);
   });
@@ -78,7 +81,11 @@ describe("joins through the gate", () => {
 
   it("refuses what it cannot join exactly", async () => {
     await same("SELECT p.title, count(*), sum(o.qty) FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title");
-    const e = await sqlError("SELECT p.title, count(*) FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title HAVING count(*) * 2 > 1", undefined, SHARDED);
+    const e = await sqlError(
+      "SELECT p.title, count(*) FROM orders o JOIN products p ON p.sku = o.sku GROUP BY p.title HAVING count(*) * 2 > 1",
+      undefined,
+      SHARDED,
+    );
     expect(e.code).toBe("UNSUPPORTED");
     expect(e.message).toMatch(/joined at the gate/);
   });

@@ -14,7 +14,14 @@ beforeAll(async () => {
       xx: { type: "xxhash" },
       by_email: { type: "lookup_unique", params: { table: "lk_idx.email_idx", from: "email", to: "keyspace_id" }, owner: "users" },
     },
-    tables: { users: { column_vindexes: [{ column: "id", name: "xx" }, { column: "email", name: "by_email" }] } },
+    tables: {
+      users: {
+        column_vindexes: [
+          { column: "id", name: "xx" },
+          { column: "email", name: "by_email" },
+        ],
+      },
+    },
   };
   expect((await api("POST", "/v1/vschema", { keyspace: "lk_app", vschema })).status).toBe(200);
   await sql("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, name TEXT)", undefined, "lk_app");
@@ -42,7 +49,11 @@ describe("lookup vindexes: many rows in one statement", () => {
   it("a 120-row INSERT into a table owning a lookup_unique vindex answers success and keeps every lookup row", async () => {
     const rows = Array.from({ length: 120 }, (_, i) => 1000 + i);
     const placeholders = rows.map(() => "(?, ?)").join(", ");
-    const res = await sql(`INSERT INTO users (id, email) VALUES ${placeholders}`, rows.flatMap((id) => [id, `many${id}@x`]), "lk_app");
+    const res = await sql(
+      `INSERT INTO users (id, email) VALUES ${placeholders}`,
+      rows.flatMap((id) => [id, `many${id}@x`]),
+      "lk_app",
+    );
     expect(res.rowsAffected).toBe(120);
     expect((await sql("SELECT count(*) FROM email_idx WHERE email LIKE 'many%'", undefined, "lk_idx")).rows).toEqual([[120]]);
     expect((await sql("SELECT count(*) FROM users WHERE id >= 1000", undefined, "lk_app")).rows).toEqual([[120]]);
@@ -50,7 +61,11 @@ describe("lookup vindexes: many rows in one statement", () => {
 
   it("a 10-row INSERT into a table owning a lookup_unique vindex answers success (its re-read is not one compound SELECT)", async () => {
     const rows = Array.from({ length: 10 }, (_, i) => 2000 + i);
-    const res = await sql(`INSERT INTO users (id, email) VALUES ${rows.map(() => "(?, ?)").join(", ")}`, rows.flatMap((id) => [id, `ten${id}@x`]), "lk_app");
+    const res = await sql(
+      `INSERT INTO users (id, email) VALUES ${rows.map(() => "(?, ?)").join(", ")}`,
+      rows.flatMap((id) => [id, `ten${id}@x`]),
+      "lk_app",
+    );
     expect(res.rowsAffected).toBe(10);
     expect((await sql("SELECT id FROM users WHERE email = 'ten2009@x'", undefined, "lk_app")).rows).toEqual([[2009]]);
   });

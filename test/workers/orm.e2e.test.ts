@@ -87,11 +87,17 @@ describe("introspection through the gate", () => {
     // (A bare name as the argument, PRAGMA table_info(authors), is refused by the parser-agreement check: the parser reads it as a keyword.)
     const info = await sql("PRAGMA table_info('authors')", undefined, KS);
     expect(info.columns).toEqual(["cid", "name", "type", "notnull", "dflt_value", "pk"]);
-    expect(info.rows).toEqual([[0, "id", "INTEGER", 0, null, 1], [1, "name", "TEXT", 1, null, 0]]);
+    expect(info.rows).toEqual([
+      [0, "id", "INTEGER", 0, null, 1],
+      [1, "name", "TEXT", 1, null, 0],
+    ]);
     expect((await sql("SELECT name FROM pragma_index_list('posts')", undefined, KS)).rows).toEqual([["posts_author"]]);
     expect((await sql("SELECT name FROM pragma_index_info(?)", ["posts_author"], KS)).rows).toEqual([["author_id"]]);
     expect((await sql("SELECT count(*) FROM pragma_foreign_key_list('posts')", undefined, KS)).rows).toEqual([[0]]);
-    expect((await sql("SELECT name, hidden FROM pragma_table_xinfo('authors')", undefined, KS)).rows).toEqual([["id", 0], ["name", 0]]);
+    expect((await sql("SELECT name, hidden FROM pragma_table_xinfo('authors')", undefined, KS)).rows).toEqual([
+      ["id", 0],
+      ["name", 0],
+    ]);
   });
 
   it("system objects stay invisible and unnamable", async () => {
@@ -124,7 +130,11 @@ describe("introspection through the gate", () => {
     await sql("CREATE VIEW tv AS SELECT id FROM t", undefined, "orm1");
     await sql("CREATE TRIGGER tt AFTER INSERT ON t BEGIN SELECT 1; END", undefined, "orm1");
     const rs = await sql("SELECT type, name FROM sqlite_master ORDER BY name", undefined, "orm1");
-    expect(rs.rows).toEqual([["table", "t"], ["trigger", "tt"], ["view", "tv"]]);
+    expect(rs.rows).toEqual([
+      ["table", "t"],
+      ["trigger", "tt"],
+      ["view", "tv"],
+    ]);
   });
 });
 
@@ -140,11 +150,19 @@ const countries = sqliteTable("countries", {
 describe("Drizzle (sqlite-proxy)", () => {
   it("inserts, groupBy, selectDistinct ordered by a qualified column, and joins answer as one SQLite", async () => {
     const d = drizzle(drizzleProxy(db));
-    await d.insert(authors).values([{ id: 1, name: "ada" }, { id: 2, name: "lin" }, { id: 3, name: "bo" }]);
+    await d.insert(authors).values([
+      { id: 1, name: "ada" },
+      { id: 2, name: "lin" },
+      { id: 3, name: "bo" },
+    ]);
     await d.insert(posts).values(Array.from({ length: 12 }, (_, i) => ({ id: i + 1, authorId: (i % 3) + 1, title: `p${i}` })));
     await d.insert(comments).values(Array.from({ length: 20 }, (_, i) => ({ id: i + 1, postId: (i % 12) + 1, authorId: (i % 2) + 1, body: `c${i}` })));
     const byAuthor = await d.select({ authorId: posts.authorId, n: count() }).from(posts).groupBy(posts.authorId).orderBy(posts.authorId);
-    expect(byAuthor).toEqual([{ authorId: 1, n: 4 }, { authorId: 2, n: 4 }, { authorId: 3, n: 4 }]);
+    expect(byAuthor).toEqual([
+      { authorId: 1, n: 4 },
+      { authorId: 2, n: 4 },
+      { authorId: 3, n: 4 },
+    ]);
     const distinct = await d.selectDistinct({ authorId: comments.authorId }).from(comments).orderBy(comments.authorId);
     expect(distinct).toEqual([{ authorId: 1 }, { authorId: 2 }]);
     const joined = await d
@@ -153,7 +171,11 @@ describe("Drizzle (sqlite-proxy)", () => {
       .innerJoin(authors, dsql`${authors.id} = ${posts.authorId}`)
       .groupBy(authors.name)
       .orderBy(asc(authors.name));
-    expect(joined).toEqual([{ name: "ada", n: 4 }, { name: "bo", n: 4 }, { name: "lin", n: 4 }]);
+    expect(joined).toEqual([
+      { name: "ada", n: 4 },
+      { name: "bo", n: 4 },
+      { name: "lin", n: 4 },
+    ]);
     const one = await d.select().from(posts).where(dsql`${posts.id} = 5`).get();
     expect(one).toEqual({ id: 5, authorId: 2, title: "p4" });
   });

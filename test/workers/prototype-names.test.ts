@@ -15,7 +15,10 @@ describe("keyspace names that are Object.prototype keys", () => {
       expect({ name, status: e.status, code: e.code }).toEqual({ name, status: 400, code: "INVALID_ARGUMENT" });
       const v = await api<{ error: { code: string } }>("GET", `/v1/vschema?keyspace=${name}`);
       expect({ name, status: v.status, code: v.body.error.code }).toEqual({ name, status: 400, code: "INVALID_ARGUMENT" });
-      const a = await api<{ error: { code: string } }>("POST", "/v1/vschema", { keyspace: name, vschema: { sharded: true, vindexes: { xx: { type: "xxhash" } } } });
+      const a = await api<{ error: { code: string } }>("POST", "/v1/vschema", {
+        keyspace: name,
+        vschema: { sharded: true, vindexes: { xx: { type: "xxhash" } } },
+      });
       expect({ name, status: a.status, code: a.body.error.code }).toEqual({ name, status: 400, code: "INVALID_ARGUMENT" });
     }
   });
@@ -32,7 +35,11 @@ describe("keyspace names that are Object.prototype keys", () => {
       const vs = await api<{ keyspace: string; vschema: { tables: Record<string, unknown> } }>("GET", `/v1/vschema?keyspace=${name}`);
       expect(vs.body.keyspace).toBe(name);
       expect(Object.keys(vs.body.vschema.tables)).toEqual(["t"]);
-      const batch = await api<{ results: unknown[] }>("POST", "/v1/batch", { keyspace: name, statements: [{ sql: "SELECT 1" }, { sql: "SELECT v FROM t WHERE id = 1" }], transaction: true });
+      const batch = await api<{ results: unknown[] }>("POST", "/v1/batch", {
+        keyspace: name,
+        statements: [{ sql: "SELECT 1" }, { sql: "SELECT v FROM t WHERE id = 1" }],
+        transaction: true,
+      });
       expect(batch.status).toBe(200);
     }
     const topo = await api<{ keyspaces: { name: string }[] }>("GET", "/v1/topology");
@@ -73,14 +80,16 @@ describe("tables, vindexes and columns named like Object.prototype keys", () => 
 
   it("a vschema whose vindexes and tables are named constructor and __proto__ is kept whole; a missing vindex named constructor is refused", async () => {
     await api("POST", "/v1/keyspaces", { name: "protov", shards: 2 });
-    const vschema = JSON.parse('{"sharded": true, "vindexes": {"constructor": {"type": "xxhash"}}, "tables": {"__proto__": {"column_vindexes": [{"column": "id", "name": "constructor"}]}, "toString": {"type": "reference"}}}') as unknown;
+    const vschema = JSON.parse(
+      '{"sharded": true, "vindexes": {"constructor": {"type": "xxhash"}}, "tables": {"__proto__": {"column_vindexes": [{"column": "id", "name": "constructor"}]}, "toString": {"type": "reference"}}}',
+    ) as unknown;
     const applied = await api<{ vschema: unknown }>("POST", "/v1/vschema", { keyspace: "protov", vschema });
     expect(applied.status).toBe(200);
     expect(applied.body.vschema).toEqual(vschema);
     const got = await api<{ vschema: unknown }>("GET", "/v1/vschema?keyspace=protov");
     expect(got.body.vschema).toEqual(vschema);
     await sql('CREATE TABLE "__proto__" (id INTEGER PRIMARY KEY, v TEXT)', undefined, "protov");
-    await sql('INSERT INTO "__proto__" VALUES (1, \'a\'), (2, \'b\')', undefined, "protov");
+    await sql("INSERT INTO \"__proto__\" VALUES (1, 'a'), (2, 'b')", undefined, "protov");
     expect((await sql('SELECT v FROM "__proto__" WHERE id = 1', undefined, "protov")).rows).toEqual([["a"]]);
     for (const bad of [
       '{"sharded": true, "vindexes": {}, "tables": {"t": {"column_vindexes": [{"column": "id", "name": "constructor"}]}}}',

@@ -86,7 +86,11 @@ describe("a REAL literal is not the integer it equals in JavaScript", () => {
   it("WHERE code = 1.0 on a TEXT vindex column finds the row '1.0', as SQLite does (it compares the text '1.0')", async () => {
     const { sharded, single } = await textKeyed("rt5");
     for (const ks of [sharded, single]) await sql("INSERT INTO s VALUES ('1.0', 'real'), ('1', 'int')", undefined, ks);
-    for (const q of ["SELECT code, v FROM s WHERE code = 1.0", "SELECT code, v FROM s WHERE code IN (1.0, 5e0)", "SELECT code, v FROM s WHERE code = -(-1.0)"]) {
+    for (const q of [
+      "SELECT code, v FROM s WHERE code = 1.0",
+      "SELECT code, v FROM s WHERE code IN (1.0, 5e0)",
+      "SELECT code, v FROM s WHERE code = -(-1.0)",
+    ]) {
       const want = (await sql(q, undefined, single)).rows;
       expect(want.length).toBeGreaterThan(0);
       expect({ q, rows: (await sql(q, undefined, sharded)).rows }).toEqual({ q, rows: want });
@@ -115,11 +119,16 @@ describe("virtual tables are refused in every keyspace", () => {
 
   it("module arguments cannot name the system's tables: fts5 content= and fts5vocab over _vt_ tables are refused", async () => {
     await keyspace("rt8", 1);
-    for (const q of ["CREATE VIRTUAL TABLE f USING fts5(kind, tbl, content='_vt_binlog', content_rowid='seq')", "CREATE VIRTUAL TABLE v USING fts5vocab('_vt_meta', 'row')"]) {
+    for (const q of [
+      "CREATE VIRTUAL TABLE f USING fts5(kind, tbl, content='_vt_binlog', content_rowid='seq')",
+      "CREATE VIRTUAL TABLE v USING fts5vocab('_vt_meta', 'row')",
+    ]) {
       const e = await sqlError(q, undefined, "rt8");
       expect({ q, code: e.code, id: e["id"] }).toEqual({ q, code: "UNSUPPORTED", id: "VD2104" });
     }
-    expect((await api<{ keyspaces: { name: string; tables: string[] }[] }>("GET", "/v1/topology")).body.keyspaces.find((k) => k.name === "rt8")?.tables).toEqual([]);
+    expect(
+      (await api<{ keyspaces: { name: string; tables: string[] }[] }>("GET", "/v1/topology")).body.keyspaces.find((k) => k.name === "rt8")?.tables,
+    ).toEqual([]);
   });
 });
 

@@ -18,7 +18,11 @@ describe("exact RETURNING", () => {
       const ks = `ret${shards}`;
       await keyspace(ks, shards);
       await sql("CREATE TABLE m (id INTEGER PRIMARY KEY, r REAL, i INTEGER, t TEXT, g AS (i * 2))", undefined, ks);
-      const ins = await sql("INSERT INTO m (id, r, i, t) VALUES (1, 1e16, ?, 'a'), (2, 1e308, -9007199254740993, NULL) RETURNING id, r, i, r * 2 AS r2, t", [BIG], ks);
+      const ins = await sql(
+        "INSERT INTO m (id, r, i, t) VALUES (1, 1e16, ?, 'a'), (2, 1e308, -9007199254740993, NULL) RETURNING id, r, i, r * 2 AS r2, t",
+        [BIG],
+        ks,
+      );
       expect(ins.columns).toEqual(["id", "r", "i", "r2", "t"]);
       expect(ins.rows).toEqual([
         [1, 1e16, BIG, 2e16, "a"],
@@ -36,7 +40,10 @@ describe("exact RETURNING", () => {
 
   it("an upsert and a reference-table write return exact values too", async () => {
     await keyspace("retref", 2);
-    await api("POST", "/v1/vschema", { keyspace: "retref", vschema: { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { c: { type: "reference" } } } });
+    await api("POST", "/v1/vschema", {
+      keyspace: "retref",
+      vschema: { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { c: { type: "reference" } } },
+    });
     await sql("CREATE TABLE c (code TEXT PRIMARY KEY, big INTEGER, r REAL)", undefined, "retref");
     const a = await sql("INSERT INTO c VALUES ('x', ?, 1e17) RETURNING big, r", [BIG], "retref");
     expect(a.rows).toEqual([[BIG, 1e17]]);

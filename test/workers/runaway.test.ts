@@ -20,8 +20,14 @@ describe("a runaway statement", () => {
     expect((await api("GET", "/healthz")).status).toBe(200);
     expect((await sql("SELECT count(*) FROM t", undefined, "run1")).rows).toEqual([[2]]);
     // What ends still runs: a bounded recursion, and an endless one read through a LIMIT.
-    expect((await sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000) SELECT count(*) FROM c", undefined, "run1")).rows).toEqual([[1000]]);
-    expect((await sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c LIMIT 3", undefined, "run1")).rows).toEqual([[1], [2], [3]]);
+    expect((await sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000) SELECT count(*) FROM c", undefined, "run1")).rows).toEqual([
+      [1000],
+    ]);
+    expect((await sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c LIMIT 3", undefined, "run1")).rows).toEqual([
+      [1],
+      [2],
+      [3],
+    ]);
   });
 
   it("is refused with the same id in a sharded keyspace and in a transactional batch", async () => {

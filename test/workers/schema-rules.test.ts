@@ -51,7 +51,11 @@ describe("vschema changes", () => {
     const ks = await keyspace();
     await sql("CREATE TABLE t (id INTEGER PRIMARY KEY)", undefined, ks);
     await sql("INSERT INTO t VALUES (1), (2), (3)", undefined, ks);
-    const r = await applyVSchema(ks, { sharded: true, vindexes: { xxhash: { type: "numeric" } }, tables: { t: { column_vindexes: [{ column: "id", name: "xxhash" }] } } });
+    const r = await applyVSchema(ks, {
+      sharded: true,
+      vindexes: { xxhash: { type: "numeric" } },
+      tables: { t: { column_vindexes: [{ column: "id", name: "xxhash" }] } },
+    });
     expect(r.body.error).toMatchObject({ code: "UNSUPPORTED", id: "VD2101" });
   });
 
@@ -59,7 +63,10 @@ describe("vschema changes", () => {
     const ks = await keyspace();
     await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER)", undefined, ks);
     // per_shard: the primary key (id) then needs no keyspace-wide lookup, which the table lacks.
-    expect((await applyVSchema(ks, { sharded: true, vindexes: XX, tables: { t: { column_vindexes: [{ column: "k", name: "xxhash" }], unique: "per_shard" } } })).status).toBe(200);
+    expect(
+      (await applyVSchema(ks, { sharded: true, vindexes: XX, tables: { t: { column_vindexes: [{ column: "k", name: "xxhash" }], unique: "per_shard" } } }))
+        .status,
+    ).toBe(200);
     await sql("INSERT INTO t VALUES (1, 5), (2, 6)", undefined, ks);
     expect((await sql("SELECT id FROM t WHERE k = 6", undefined, ks)).rows).toEqual([[2]]);
   });
@@ -85,11 +92,13 @@ describe("foreign keys in a sharded keyspace", () => {
     const ks = await keyspace(4);
     await sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", undefined, ks);
     expect(
-      (await applyVSchema(ks, {
-        sharded: true,
-        vindexes: XX,
-        tables: { users: { column_vindexes: [{ column: "id", name: "xxhash" }] }, orders: { column_vindexes: [{ column: "user_id", name: "xxhash" }] } },
-      })).status,
+      (
+        await applyVSchema(ks, {
+          sharded: true,
+          vindexes: XX,
+          tables: { users: { column_vindexes: [{ column: "id", name: "xxhash" }] }, orders: { column_vindexes: [{ column: "user_id", name: "xxhash" }] } },
+        })
+      ).status,
     ).toBe(200);
     await sql("CREATE TABLE orders (id INTEGER, user_id INTEGER REFERENCES users(id) ON DELETE CASCADE, PRIMARY KEY (user_id, id))", undefined, ks);
     await sql("INSERT INTO users VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')", undefined, ks);
@@ -103,7 +112,10 @@ describe("foreign keys in a sharded keyspace", () => {
     const ks = await keyspace();
     expect((await applyVSchema(ks, { sharded: true, vindexes: XX, tables: { countries: { type: "reference" } } })).status).toBe(200);
     await sql("CREATE TABLE countries (code TEXT PRIMARY KEY)", undefined, ks);
-    expect(await sqlError("CREATE TABLE people (id INTEGER PRIMARY KEY, country TEXT REFERENCES countries(code))", undefined, ks)).toMatchObject({ code: "UNSUPPORTED", id: "VD2102" });
+    expect(await sqlError("CREATE TABLE people (id INTEGER PRIMARY KEY, country TEXT REFERENCES countries(code))", undefined, ks)).toMatchObject({
+      code: "UNSUPPORTED",
+      id: "VD2102",
+    });
     await sql("CREATE TABLE people (id INTEGER PRIMARY KEY, country TEXT REFERENCES countries(code) ON DELETE SET NULL ON UPDATE CASCADE)", undefined, ks);
     await sql("INSERT INTO countries VALUES ('fr'), ('de')", undefined, ks);
     await sql("INSERT INTO people VALUES (1, 'fr'), (2, 'de'), (3, 'fr'), (4, 'de')", undefined, ks);

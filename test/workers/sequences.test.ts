@@ -71,7 +71,11 @@ describe("sequences through the gate", () => {
   });
 
   it("a bad auto_increment is refused by vschema validation", async () => {
-    const bad = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { t: { column_vindexes: [{ column: "id", name: "xx" }], auto_increment: { column: "id" } } } };
+    const bad = {
+      sharded: true,
+      vindexes: { xx: { type: "xxhash" } },
+      tables: { t: { column_vindexes: [{ column: "id", name: "xx" }], auto_increment: { column: "id" } } },
+    };
     const r = await api<{ error: { code: string; message: string } }>("POST", "/v1/vschema", { keyspace: "app", vschema: bad });
     expect(r.status).toBe(400);
     expect(r.body.error.message).toContain("auto_increment.sequence");

@@ -26,7 +26,12 @@ async function triggers(keyspace: string, shard: string): Promise<string[]> {
 
 /** Reads the tablet's own catalog directly (test only; user SQL can never do this). */
 async function runInTablet(keyspace: string, shard: string, q: string): Promise<string[]> {
-  return runInDurableObject(tablet(keyspace, shard), (_i, state) => state.storage.sql.exec<{ name: string }>(q).toArray().map((r) => r.name));
+  return runInDurableObject(tablet(keyspace, shard), (_i, state) =>
+    state.storage.sql
+      .exec<{ name: string }>(q)
+      .toArray()
+      .map((r) => r.name),
+  );
 }
 
 /**
@@ -36,7 +41,13 @@ async function runInTablet(keyspace: string, shard: string, q: string): Promise<
  */
 function injectionShape(tail: string): { sql: string; params: number[] } {
   const params = [-5, ...Array.from({ length: 100 }, (_, i) => i)];
-  return { sql: `SELECT 1-? AS x, 7 IN (${params.slice(1).map(() => "?").join(", ")}) AS hit, '${tail}' AS tail`, params };
+  return {
+    sql: `SELECT 1-? AS x, 7 IN (${params
+      .slice(1)
+      .map(() => "?")
+      .join(", ")}) AS hit, '${tail}' AS tail`,
+    params,
+  };
 }
 
 async function shardedSetup(ks: string): Promise<string[]> {
@@ -104,7 +115,10 @@ describe("inlined literals cannot inject", () => {
     const r = await api<{ error: { code: string; id: string; statementIndex: number } }>("POST", "/v1/batch", {
       keyspace: "inj5",
       transaction: true,
-      statements: [{ sql: "INSERT INTO inj VALUES (1000, 'tx')" }, { sql: "SELECT 1 AS a, #x, (SELECT count(*) FROM _vt_binlog) AS leak,\n 2 AS b", params: [1] }],
+      statements: [
+        { sql: "INSERT INTO inj VALUES (1000, 'tx')" },
+        { sql: "SELECT 1 AS a, #x, (SELECT count(*) FROM _vt_binlog) AS leak,\n 2 AS b", params: [1] },
+      ],
     });
     expect(r.body.error).toMatchObject({ code: "UNSUPPORTED", id: "VD2000", statementIndex: 1 });
     expect((await sql("SELECT count(*) FROM inj", undefined, "inj5")).rows).toEqual([[4]]);
@@ -134,7 +148,7 @@ describe("SQLite's catalog table functions are refused in every spelling", () =>
     // no spelling describes a system object; every other PRAGMA function stays refused.
     const answered: [string, unknown[][]][] = [
       ["SELECT name FROM pragma_table_list ORDER BY name", [["ct"], ["sqlite_schema"], ["sqlite_temp_schema"]]],
-      ['SELECT name FROM "PRAGMA_TABLE_INFO"(\'ct\')', [["id"]]],
+      ["SELECT name FROM \"PRAGMA_TABLE_INFO\"('ct')", [["id"]]],
       ["SELECT * FROM [pragma_index_list]('ct')", []],
       ["SELECT (SELECT count(*) FROM pragma_table_list) AS n", [[3]]],
     ];
@@ -172,7 +186,13 @@ describe("the tablet runs exactly one checked statement per query", () => {
   it("refuses a query naming a system object in any spelling, also as a string used as a name", async () => {
     expect((await api("POST", "/v1/keyspaces", { name: "tab2", shards: 1 })).status).toBe(200);
     await sql("CREATE TABLE tt (id INTEGER PRIMARY KEY)", undefined, "tab2");
-    for (const q of ["DELETE FROM _vt_binlog", 'DELETE FROM "_VT_BINLOG"', "SELECT * FROM [_vt_meta]", "SELECT * FROM main.`_vt_binlog_cols`", "SELECT * FROM '_vt_binlog'"]) {
+    for (const q of [
+      "DELETE FROM _vt_binlog",
+      'DELETE FROM "_VT_BINLOG"',
+      "SELECT * FROM [_vt_meta]",
+      "SELECT * FROM main.`_vt_binlog_cols`",
+      "SELECT * FROM '_vt_binlog'",
+    ]) {
       expect(await direct("tab2", "-", q), q).toMatchObject({ ok: false, error: { code: "PERMISSION_DENIED" } });
     }
     expect(await direct("tab2", "-", "SELECT * FROM sqlite_master", "read")).toMatchObject({ ok: false, error: { code: "UNSUPPORTED", id: "VD2004" } });
@@ -184,7 +204,14 @@ describe("the tablet runs exactly one checked statement per query", () => {
     expect((await api("POST", "/v1/keyspaces", { name: "tab3", shards: 1 })).status).toBe(200);
     await sql("CREATE TABLE tt (id INTEGER PRIMARY KEY)", undefined, "tab3");
     await sql("INSERT INTO tt VALUES (1)", undefined, "tab3");
-    for (const q of ["DROP TABLE tt", "CREATE TABLE zz (a)", "CREATE INDEX tt_i ON tt (id)", "PRAGMA recursive_triggers = OFF", "EXPLAIN SELECT 1", "(SELECT 1)"]) {
+    for (const q of [
+      "DROP TABLE tt",
+      "CREATE TABLE zz (a)",
+      "CREATE INDEX tt_i ON tt (id)",
+      "PRAGMA recursive_triggers = OFF",
+      "EXPLAIN SELECT 1",
+      "(SELECT 1)",
+    ]) {
       expect(await direct("tab3", "-", q), q).toMatchObject({ ok: false, error: { code: "PERMISSION_DENIED" } });
     }
     expect((await sql("SELECT count(*) FROM tt", undefined, "tab3")).rows).toEqual([[1]]);

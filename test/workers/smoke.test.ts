@@ -28,6 +28,10 @@ describe("gate end to end", () => {
     expect((await sql("SELECT count(*) FROM users")).rows).toEqual([[1000]]);
     const top = await sql("SELECT id, score FROM users ORDER BY score DESC, id LIMIT 3 OFFSET 1");
     expect(top.columns).toEqual(["id", "score"]);
-    expect(top.rows).toEqual([[74, 36], [111, 36], [148, 36]]);
+    expect(top.rows).toEqual([
+      [74, 36],
+      [111, 36],
+      [148, 36],
+    ]);
   });
 });

@@ -96,7 +96,11 @@ describe("tablet binlog", () => {
     const dup = await t.exec("INSERT INTO parent (id, name) VALUES (1, 'b')");
     expect(dup.ok).toBe(false);
     if (!dup.ok) expect(dup.error.code).toBe("CONSTRAINT");
-    const tx = await t.exec("INSERT INTO parent (id, name) VALUES (2, 'c')", "UPDATE parent SET name = 'z' WHERE id = 1", "INSERT INTO parent (id, name) VALUES (1, 'again')");
+    const tx = await t.exec(
+      "INSERT INTO parent (id, name) VALUES (2, 'c')",
+      "UPDATE parent SET name = 'z' WHERE id = 1",
+      "INSERT INTO parent (id, name) VALUES (1, 'again')",
+    );
     expect(tx.ok).toBe(false);
     if (!tx.ok) expect(tx.error["statementIndex"]).toBe(2);
     expect(await t.events()).toEqual(before);
@@ -118,7 +122,8 @@ describe("tablet binlog", () => {
 
   it("reads from a position in chunks that end on commits, and refuses another tablet's position", async () => {
     const t = await freshTablet();
-    for (let i = 0; i < 5; i++) await t.exec(`INSERT INTO parent (id, name) VALUES (${i * 3}, 'n${i * 3}'), (${i * 3 + 1}, 'n${i * 3 + 1}'), (${i * 3 + 2}, 'n${i * 3 + 2}')`);
+    for (let i = 0; i < 5; i++)
+      await t.exec(`INSERT INTO parent (id, name) VALUES (${i * 3}, 'n${i * 3}'), (${i * 3 + 1}, 'n${i * 3 + 1}'), (${i * 3 + 2}, 'n${i * 3 + 2}')`);
     const first = asEnv<BinlogChunk>(await t.stub.readBinlog(null, 4));
     expect(first.ok).toBe(true);
     if (!first.ok) return;

@@ -15,7 +15,11 @@ beforeAll(async () => {
 describe("keyspace-wide unique keys through the gate", () => {
   it("refuses a duplicate email on another shard; DO NOTHING skips it; the system table stays hidden", async () => {
     const ids = Array.from({ length: 12 }, (_, i) => i + 1);
-    const r = await sql(`INSERT INTO accounts (id, email) VALUES ${ids.map(() => "(?, ?)").join(", ")}`, ids.flatMap((i) => [i, `a${i}@x`]), KS);
+    const r = await sql(
+      `INSERT INTO accounts (id, email) VALUES ${ids.map(() => "(?, ?)").join(", ")}`,
+      ids.flatMap((i) => [i, `a${i}@x`]),
+      KS,
+    );
     expect(r.rowsAffected).toBe(12);
     // Twelve rows over four shards: some id other than 1 lives on another shard than 1; each is refused alike.
     for (const id of [100, 101, 102, 103]) {

@@ -92,7 +92,10 @@ describe("values computed by SQL are held to the value limit where they are writ
 
   it("a reference-table write past the limit changes no copy", async () => {
     await sql("CREATE TABLE vref (id INTEGER PRIMARY KEY, t TEXT)");
-    await api("POST", "/v1/vschema", { keyspace: "main", vschema: { sharded: true, vindexes: { xxhash: { type: "xxhash" } }, tables: { vref: { type: "reference" } } } });
+    await api("POST", "/v1/vschema", {
+      keyspace: "main",
+      vschema: { sharded: true, vindexes: { xxhash: { type: "xxhash" } }, tables: { vref: { type: "reference" } } },
+    });
     await sql("INSERT INTO vref VALUES (1, 'a')");
     await tooBig("UPDATE vref SET t = zeroblob(3000000) WHERE id = 1");
     expect((await sql("SELECT t FROM vref")).rows).toEqual([["a"]]);
@@ -127,13 +130,17 @@ describe("results holding a value past the limit", () => {
 describe("tablets whose triggers older code wrote", () => {
   it("upgradeTriggers rebuilds triggers without the size check (an older 'triggers' record), and then the limit holds", async () => {
     const stub = env.TABLET.get(env.TABLET.idFromName("vold/-"));
-    const st = await stub.sync({ keyspace: "vold", shard: "-", keyRange: "-", serving: true, version: 1 }, [{ index: 1, sql: "CREATE TABLE old (id INTEGER PRIMARY KEY, b BLOB)" }]);
+    const st = await stub.sync({ keyspace: "vold", shard: "-", keyRange: "-", serving: true, version: 1 }, [
+      { index: 1, sql: "CREATE TABLE old (id INTEGER PRIMARY KEY, b BLOB)" },
+    ]);
     expect(st.ok).toBe(true);
     await runInDurableObject(stub, (_instance: Tablet, state) => {
       const sql = state.storage.sql;
       // What a tablet of the previous version holds: an INSERT trigger with no size check.
       sql.exec('DROP TRIGGER "_vt_bl_i_old"');
-      sql.exec(`CREATE TRIGGER "_vt_bl_i_old" AFTER INSERT ON "old" BEGIN INSERT INTO _vt_binlog (kind, tbl, cols, after) VALUES ('insert', 'old', 1, '[]'); END`);
+      sql.exec(
+        `CREATE TRIGGER "_vt_bl_i_old" AFTER INSERT ON "old" BEGIN INSERT INTO _vt_binlog (kind, tbl, cols, after) VALUES ('insert', 'old', 1, '[]'); END`,
+      );
       sql.exec("DELETE FROM _vt_meta WHERE k = 'triggers'");
       state.storage.transactionSync(() => sql.exec("INSERT INTO old VALUES (1, zeroblob(3000000))"));
       expect(sql.exec<{ n: number }>("SELECT count(*) AS n FROM old").one().n).toBe(1);

@@ -18,6 +18,7 @@ export function formatValue(v) {
   }
   if (typeof v === "string") {
     // Keep one row on one line: control characters are shown escaped.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     return v.replace(/[\x00-\x1f\x7f]/g, (c) =>
       c === "\n" ? "\\n" : c === "\t" ? "\\t" : c === "\r" ? "\\r" : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
     );
@@ -44,7 +45,7 @@ export function renderTable(header, rows) {
   const line = `+${widths.map((w) => "-".repeat(w + 2)).join("+")}+`;
   /** @param {string[]} r @param {boolean} align */
   const fmt = (r, align) => `| ${r.map((c, i) => (align && right[i] ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join(" | ")} |`;
-  return [line, fmt(header, false), line, ...cells.map((r) => fmt(r, true)), ...(cells.length > 0 ? [line] : [])].join("\n") + "\n";
+  return `${[line, fmt(header, false), line, ...cells.map((r) => fmt(r, true)), ...(cells.length > 0 ? [line] : [])].join("\n")}\n`;
 }
 
 /**

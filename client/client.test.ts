@@ -310,7 +310,9 @@ describe.runIf(typeof globalThis.WebSocket === "function")("transport websocket"
   let wss: WebSocketServer | undefined;
 
   afterEach(async () => {
-    wss?.clients.forEach((c) => c.terminate());
+    wss?.clients.forEach((c) => {
+      c.terminate();
+    });
     await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server = undefined;
@@ -358,7 +360,9 @@ describe.runIf(typeof globalThis.WebSocket === "function")("transport websocket"
     const { url, connections } = await listen(new FakeDb());
     const db = createClient({ url, transport: "websocket" });
     await db.execute("SELECT id, v FROM t");
-    wss?.clients.forEach((c) => c.terminate());
+    wss?.clients.forEach((c) => {
+      c.terminate();
+    });
     // The call is written before the client sees the close, so it is the call that fails.
     const err = await rejection(db.execute("SELECT id, v FROM t"));
     expect(err).toMatchObject({ code: "INTERNAL", retryable: true });

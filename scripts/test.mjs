@@ -30,8 +30,14 @@ function runOnce(project) {
     const watch = (chunk) => {
       if (!started && /\.test\.ts/.test(chunk.toString())) started = true;
     };
-    child.stdout.on("data", (c) => (watch(c), process.stdout.write(c)));
-    child.stderr.on("data", (c) => (watch(c), process.stderr.write(c)));
+    child.stdout.on("data", (c) => {
+      watch(c);
+      process.stdout.write(c);
+    });
+    child.stderr.on("data", (c) => {
+      watch(c);
+      process.stderr.write(c);
+    });
     const timer = setTimeout(() => {
       if (started) return;
       console.error(`\n[test] project ${project}: no test file finished within ${stallSeconds}s of starting; killing it`);
@@ -45,7 +51,11 @@ function runOnce(project) {
         process.kill(-child.pid, sig);
       } catch {}
     };
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => (forward(sig), process.exit(1)));
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
+      process.on(sig, () => {
+        forward(sig);
+        process.exit(1);
+      });
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       resolve({ stalled: false, code: code ?? (signal ? 1 : 0) });

@@ -25,7 +25,7 @@ export class Ddl implements Primitive {
     return { columns: [], rows: [], rowsAffected: 0 };
   }
 
-  describe(x?: Explain): PlanDescription {
+  describe(_x?: Explain): PlanDescription {
     return { operator: "Ddl", sql: this.sql, ...(this.addTable ? { vschema: this.addTable } : {}) };
   }
 }

@@ -59,7 +59,9 @@ export async function deleteReplaced(vc: VCursor, t: ReplaceTarget, pairs: reado
       // The holder's row, if it exists: matched by the key's own columns (its shard's unique index makes it one row).
       const match = ownerMatch(l, value);
       const where: Part[] = [" WHERE "];
-      match.columns.forEach((c, j) => where.push(j > 0 ? " AND " : "", `${quoteIdent(c)} = `, { values: () => [match.values[j] ?? null], empty: "NULL" }));
+      match.columns.forEach((c, j) => {
+        where.push(j > 0 ? " AND " : "", `${quoteIdent(c)} = `, { values: () => [match.values[j] ?? null], empty: "NULL" });
+      });
       const b = new Bindings([]);
       const pre = { ...render([`SELECT ${cols} FROM ${quoteIdent(t.table)}`, ...where], b), kind: "read" as const };
       const del = { ...render([`DELETE FROM ${quoteIdent(t.table)}`, ...where], b), kind: "write" as const };

@@ -138,7 +138,9 @@ export class Insert implements Primitive {
       const { values, need } = this.#needIds(bindings);
       if (need.length > 0) {
         const ids = await vc.nextValues(this.auto.sequence, need.length);
-        need.forEach((at, k) => (values[at] = ids[k] ?? null));
+        need.forEach((at, k) => {
+          values[at] = ids[k] ?? null;
+        });
       }
       ({ rows, b } = this.#bound(bindings, values));
       if (need.length > 0) {
@@ -328,7 +330,9 @@ export class Insert implements Primitive {
         if (!row || shard === undefined || !this.vindexColumn) continue;
         const match = ownerMatch(l, v);
         const parts: Part[] = [`DELETE FROM ${quoteIdent(this.table)} WHERE `];
-        match.columns.forEach((c, j) => parts.push(`${quoteIdent(c)} = `, { values: () => [match.values[j] ?? null], empty: "NULL" }, " AND "));
+        match.columns.forEach((c, j) => {
+          parts.push(`${quoteIdent(c)} = `, { values: () => [match.values[j] ?? null], empty: "NULL" }, " AND ");
+        });
         parts.push(`${quoteIdent(this.vindexColumn)} = `, { values: () => [evalValue(row.vindexValue, b)], empty: "NULL" });
         await vc.execute(shard, [{ ...render(parts, b), kind: "write" }]);
       }
@@ -491,7 +495,9 @@ export class InsertSelect implements Primitive {
       const need = rows.flatMap((r, i) => (r[at] === null ? [i] : []));
       if (need.length > 0) {
         const ids = await vc.nextValues(auto.sequence, need.length);
-        need.forEach((i, k) => ((rows[i] as SqlValue[])[at] = ids[k] ?? null));
+        need.forEach((i, k) => {
+          (rows[i] as SqlValue[])[at] = ids[k] ?? null;
+        });
       }
     }
     const w = rows[0]?.length ?? width;

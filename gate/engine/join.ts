@@ -5,7 +5,6 @@
 // same affinity and BINARY collation (the planner refuses any other pair).
 
 import type { SqlValue } from "../../topology/sql-values.ts";
-import { VtError } from "../../topology/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { Bindings } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";
@@ -167,6 +166,7 @@ export class Partials implements Primitive {
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
     const r = await this.input.execute(vc, b);
     const rows = r.rows.map((row) =>
+      // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch covers every kind (tsc checks it)
       this.fns.map((f): SqlValue => {
         switch (f.kind) {
           case "value":

@@ -1,7 +1,7 @@
 // Small readers over the sql-parser-cst tree used by the planners.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import type { VtError } from "../../topology/errors.ts";
 import { type RefusalId, unsupportedError } from "../../topology/refusals.ts";
 import { normalizeInt, type SqlValue } from "../../topology/sql-values.ts";
 import type { Collation } from "../engine/compare.ts";
@@ -92,7 +92,7 @@ export function columnOf(n: Node, t: TableRef): string | undefined {
 }
 
 /** A literal or placeholder, or undefined when `n` is anything else. */
-export function valueOf(ps: ParsedStatement, n: Node): ValueExpr | undefined {
+export function valueExprOf(ps: ParsedStatement, n: Node): ValueExpr | undefined {
   switch (n.type) {
     case "parameter": {
       const ref = ps.params.get(rangeOf(n)[0]);
@@ -116,7 +116,7 @@ export function valueOf(ps: ParsedStatement, n: Node): ValueExpr | undefined {
       return { literal: typeof inner === "bigint" ? normalizeInt(-inner) : -(inner as number) };
     }
     case "paren_expr":
-      return (n.expr as Node).type === "list_expr" ? undefined : valueOf(ps, n.expr as Node);
+      return (n.expr as Node).type === "list_expr" ? undefined : valueExprOf(ps, n.expr as Node);
     default:
       return undefined;
   }
@@ -268,7 +268,7 @@ export interface OrderTerm {
 
 /** The terms of an ORDER BY clause (none without one). NULLs come first ascending, last descending, unless written. */
 export function orderTerms(ob: Node | undefined): OrderTerm[] {
-  if (!ob || ob.type !== "order_by_clause") return [];
+  if (ob?.type !== "order_by_clause") return [];
   return (ob.specifications.items as Node[]).map((spec) => {
     let expr = spec;
     let desc = false;
@@ -285,8 +285,8 @@ export function orderTerms(ob: Node | undefined): OrderTerm[] {
 
 /** LIMIT / OFFSET of a limit clause as values (numbers or placeholders; anything else is UNSUPPORTED). */
 export function limitValues(ps: ParsedStatement, lc: Extract<Node, { type: "limit_clause" }>): { count: ValueExpr | null; offset: ValueExpr | null } {
-  const count = lc.count && lc.count.type !== "limit_all" ? valueOf(ps, lc.count) : undefined;
-  const offset = lc.offset ? valueOf(ps, lc.offset) : undefined;
+  const count = lc.count && lc.count.type !== "limit_all" ? valueExprOf(ps, lc.count) : undefined;
+  const offset = lc.offset ? valueExprOf(ps, lc.offset) : undefined;
   if ((lc.count && lc.count.type !== "limit_all" && !count) || (lc.offset && !offset)) {
     throw unsupported("VD1053", "LIMIT / OFFSET expressions other than numbers and placeholders");
   }

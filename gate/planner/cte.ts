@@ -26,7 +26,7 @@ type WithClause = Extract<Node, { type: "with_clause" }>;
  * The keyspace as the main query sees it: each CTE added as a table (columns, declared types and
  * collations, and a vschema entry). Also returns the WITH clause as a prefix for gate-built SQL.
  */
-export function withCtes(ps: ParsedStatement, s: SelectStmt, w: WithClause, ks: KeyspaceGraph): { ks: KeyspaceGraph; ps: ParsedStatement } {
+export function withCtes(ps: ParsedStatement, _s: SelectStmt, w: WithClause, ks: KeyspaceGraph): { ks: KeyspaceGraph; ps: ParsedStatement } {
   if (w.recursiveKw) throw unsupported("VD1000", "WITH RECURSIVE");
   const tables: Record<string, TableInfo> = { ...ks.tables };
   const vtables: Record<string, TableVSchema> = { ...ks.vschema.tables };

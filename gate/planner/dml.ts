@@ -13,7 +13,7 @@ import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit } from "../sql/template.ts";
-import { funcName, hasSubquery, isRealLiteral, kw, tableRef, unsupported, valueOf } from "./ast.ts";
+import { funcName, hasSubquery, isRealLiteral, kw, tableRef, unsupported, valueExprOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields, type TableRouting } from "./routing.ts";
 import { uniqueConstraints } from "./unique-keys.ts";
 import { Subqueries } from "../engine/subqueries.ts";
@@ -26,7 +26,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
   if (s.type !== "insert_stmt") throw new VtError("INTERNAL", `planInsert got ${s.type}`);
   const ic = s.clauses.find((c) => c.type === "insert_clause");
-  if (!ic || ic.type !== "insert_clause") throw new VtError("INTERNAL", "INSERT without insert clause");
+  if (ic?.type !== "insert_clause") throw new VtError("INTERNAL", "INSERT without insert clause");
   const t = tableRef(ic.table as Node);
   const routing = tableRouting(ks, t.name);
   const full = sliceTemplate(ps, ps.range[0], ps.range[1]);
@@ -81,7 +81,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         `a REAL literal (${ps.text.slice(...rangeOf(n))}) as the value of TEXT column ${column}, which places the row by a vindex, is not supported across shards: SQLite stores the REAL's text, which the gate does not compute; write it as a string`,
       );
     }
-    return valueOf(ps, n);
+    return valueExprOf(ps, n);
   };
   /** With the auto-increment column omitted, it is added first to the column list. */
   const addAutoColumn = (): Edit[] => {
@@ -117,7 +117,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   }
   checkUpsert(s, vcol, routing.column);
   const values = s.clauses.find((c) => c.type === "values_clause");
-  if (!values || values.type !== "values_clause") {
+  if (values?.type !== "values_clause") {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} needs VALUES with its vindex column ${routing.column}`);
   }
   const rowNodes = values.values.items as Node[];

@@ -25,7 +25,7 @@ function ident(n: Node | undefined): string | undefined {
 }
 
 function listNames(n: Node | undefined): string[] | null {
-  if (!n || n.type !== "paren_expr" || n.expr.type !== "list_expr") return null;
+  if (n?.type !== "paren_expr" || n.expr.type !== "list_expr") return null;
   return (n.expr.items as Node[]).map((i) => ident(i.type === "index_specification" ? i.expr : i) ?? "");
 }
 

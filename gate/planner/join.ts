@@ -34,7 +34,7 @@ import {
   tableRef,
   textOf,
   unsupported,
-  valueOf,
+  valueExprOf,
   type TableRef,
 } from "./ast.ts";
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
@@ -519,7 +519,7 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
     }
     if (column < 0) {
       if (distinct) throw unsupported("VD1013", "SELECT DISTINCT ordered by a term that is not selected");
-      if (valueOf(ps, term)) continue; // a constant does not order anything
+      if (valueExprOf(ps, term)) continue; // a constant does not order anything
       const gs = groupsOf(term);
       if (!gs || gs.size > 1) throw unsupported("VD1073", `ORDER BY an expression over several ${tablesNote}`);
       const g = gs.size === 0 ? 0 : ([...gs][0] as number);
@@ -550,7 +550,9 @@ export function planGateJoin(ps: ParsedStatement, s: SelectStmt, j: JoinAnalysis
 function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number): Route {
   const parts: Part[] = [...((ps.withPrefix ?? []) as Part[]), "SELECT "];
   if (g.cols.length === 0) g.cols.push(["1"]);
-  g.cols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vtg_c${i}`));
+  g.cols.forEach((c, i) => {
+    parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vtg_c${i}`);
+  });
   parts.push(" FROM ");
   g.steps.forEach((st, i) => {
     if (i === 0) parts.push(...sliceTemplate(ps, ...rangeOf(st.node)));
@@ -559,7 +561,9 @@ function groupRoute(ps: ParsedStatement, j: JoinAnalysis, g: Group, gi: number):
   const conds: Part[][] = g.where.map((c) => ["(", ...sliceTemplate(ps, ...rangeOf(c)), ")"]);
   const lookup = gi > 0 ? g.keys[0] : undefined;
   if (lookup) conds.unshift([columnSql(lookup.mine), " IN (", { values: (b) => b.subquery(JOIN_KEYS_SLOT).map((r) => r[0] ?? null), empty: "NULL" }, ")"]);
-  conds.forEach((c, i) => parts.push(i === 0 ? " WHERE " : " AND ", ...c));
+  conds.forEach((c, i) => {
+    parts.push(i === 0 ? " WHERE " : " AND ", ...c);
+  });
   const first = g.steps[0] as JoinStep;
   const table = first.table.ref.name;
   const lookupStep = lookup ? g.steps.find((st) => st.table === lookup.mine.table && isVindexColumn(st.table, st.routing, lookup.mine.column)) : undefined;
@@ -724,7 +728,7 @@ function planGateAggregate(
 
   // HAVING over the combined groups: comparisons of aggregates, grouped columns, literals and placeholders.
   const operand = (n: Node): HavingOperand => {
-    const v = valueOf(ps, n);
+    const v = valueExprOf(ps, n);
     if (v) return v;
     if (isAggregateCall(n) && n.type === "func_call") {
       const same = items.findIndex((i) => exprKeyOf(i.expr) === exprKeyOf(n));

@@ -21,7 +21,7 @@ import { hasSubquery, tableRef } from "./ast.ts";
 export function withExactReturning(ps: ParsedStatement, ks: KeyspaceGraph): ParsedStatement {
   const clauses = (ps.stmt as { clauses?: Node[] }).clauses ?? [];
   const returning = clauses.find((c) => c.type === "returning_clause");
-  if (!returning || returning.type !== "returning_clause") return ps;
+  if (returning?.type !== "returning_clause") return ps;
   // A subquery in RETURNING is bound or kept by the planner later; leave such a list as written.
   if (hasSubquery(returning)) return ps;
   const items = returning.columns.items as Node[];
@@ -37,7 +37,9 @@ export function withExactReturning(ps: ParsedStatement, ks: KeyspaceGraph): Pars
   const end = rangeOf(returning)[1];
   const parts: Part[] = [];
   // Only numbers are copied: TEXT and BLOB arrive exact, and a quoted BLOB would double in size.
-  copies.forEach((c, i) => parts.push(", CASE WHEN typeof(", ...c, ") IN ('integer', 'real') THEN quote(", ...c, `) END AS ${COPY_PREFIX}${i}`));
+  copies.forEach((c, i) => {
+    parts.push(", CASE WHEN typeof(", ...c, ") IN ('integer', 'real') THEN quote(", ...c, `) END AS ${COPY_PREFIX}${i}`);
+  });
   return { ...ps, additions: [...(ps.additions ?? []), { start: end, end, parts }] };
 }
 

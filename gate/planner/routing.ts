@@ -9,7 +9,7 @@ import type { RouteOpcode } from "../engine/route.ts";
 import { affinityOf, type Affinity, type ValueExpr } from "../engine/values.ts";
 import type { LookupTable } from "../engine/lookup.ts";
 import { parseOne, type ParsedStatement } from "../sql/parse.ts";
-import { columnOf, conjuncts, declaredCollation, isRealLiteral, kw, valueOf, type TableRef } from "./ast.ts";
+import { columnOf, conjuncts, declaredCollation, isRealLiteral, kw, valueExprOf, type TableRef } from "./ast.ts";
 import { own } from "../../topology/own.ts";
 import { systemLookups, type UniqueConstraint } from "./unique-keys.ts";
 
@@ -149,13 +149,13 @@ export function chooseRouteBy(ps: ParsedStatement, where: readonly Node[], isVin
         // A REAL literal routes nowhere: the vindex would see the integer it equals in JavaScript,
         // while a TEXT column compares its text (ast.ts isRealLiteral). Every shard checks instead.
         if (!isVindexColumn(a) || isRealLiteral(b)) continue;
-        const v = valueOf(ps, b);
+        const v = valueExprOf(ps, b);
         if (v && !(op === "IS" && "literal" in v && v.literal === null)) return { opcode: "equal", values: [v] };
       }
     } else if (op === "IN" && !inChoice && isVindexColumn(c.left) && c.right.type === "paren_expr") {
       const inner = c.right.expr as Node;
       const items = inner.type === "list_expr" ? (inner.items as Node[]) : [inner];
-      const values = items.map((i) => (isRealLiteral(i) ? undefined : valueOf(ps, i)));
+      const values = items.map((i) => (isRealLiteral(i) ? undefined : valueExprOf(ps, i)));
       if (values.every((v): v is ValueExpr => v !== undefined)) inChoice = { opcode: "in", values };
     }
   }

@@ -23,7 +23,6 @@ import { limitNumber } from "../engine/limit-values.ts";
 import { parseOne, rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit, type Part } from "../sql/template.ts";
 import {
-  columnOf,
   containsAggregate,
   declaredCollation,
   funcName,
@@ -40,7 +39,7 @@ import {
   tableRef,
   textOf,
   unsupported,
-  valueOf,
+  valueExprOf,
   type TableRef,
 } from "./ast.ts";
 import { chooseRoute, isVindexColumnName, tableRouting, vindexRouteFields } from "./routing.ts";
@@ -190,7 +189,7 @@ function windowRefusal(s: SelectStmt, scope: Scope): string | undefined {
     if (why || n.type !== "func_call" || !n.over) return;
     const w = n.over.window;
     const def = w.type === "paren_expr" ? (w.expr as Node) : undefined;
-    if (!def || def.type !== "window_definition" || def.baseWindowName) {
+    if (def?.type !== "window_definition" || def.baseWindowName) {
       why = "named windows (WINDOW … AS) over several shards";
       return;
     }
@@ -205,7 +204,7 @@ type RouteBase = Omit<ConstructorParameters<typeof Route>[0], "template">;
 /** A positive integer literal (`ORDER BY 2`, `GROUP BY 1`) is a position; `1.0` is a constant. */
 function positionOf(ps: ParsedStatement, n: Node): number | undefined {
   if (n.type !== "number_literal" || !/^\d+$/.test(n.text)) return undefined;
-  const v = valueOf(ps, n);
+  const v = valueExprOf(ps, n);
   return v && "literal" in v && typeof v.literal === "number" ? v.literal : undefined;
 }
 
@@ -434,7 +433,7 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
 
   /** An operand of a HAVING comparison: an aggregate, a grouped expression (or its alias), a literal or a placeholder. */
   const havingOperand = (n: Node): HavingOperand => {
-    const v = valueOf(ps, n);
+    const v = valueExprOf(ps, n);
     if (v) return v;
     if (isAggregateCall(n) && n.type === "func_call") {
       const wanted = exprKeyOf(n);
@@ -480,12 +479,16 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
   if (!from) throw new VtError("INTERNAL", "aggregate without FROM");
   const restEnd = rangeOf(where ?? from)[1];
   const parts: Part[] = [...((ps.withPrefix ?? []) as Part[]), "SELECT "];
-  shardCols.forEach((c, i) => parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vtg_p${i}`));
+  shardCols.forEach((c, i) => {
+    parts.push(...(i > 0 ? [", "] : []), ...c, ` AS _vtg_p${i}`);
+  });
   parts.push(" ", ...sliceTemplate(ps, rangeOf(from)[0], restEnd));
   const shardGroups = distinctArg ? [...groupExprs, distinctArg.node] : groupExprs;
   if (shardGroups.length > 0) {
     parts.push(" GROUP BY ");
-    shardGroups.forEach((g, i) => parts.push(...(i > 0 ? [", "] : []), ...sliceTemplate(ps, ...rangeOf(g))));
+    shardGroups.forEach((g, i) => {
+      parts.push(...(i > 0 ? [", "] : []), ...sliceTemplate(ps, ...rangeOf(g)));
+    });
   }
   const collations = groupExprs.map((g) => scope.collation(splitCollate(g).expr, splitCollate(g).collation));
 

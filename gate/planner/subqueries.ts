@@ -3,7 +3,6 @@
 // scalar `(…)` as one value). A correlated subquery, or one in FROM, stays UNSUPPORTED.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../topology/graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
@@ -220,7 +219,7 @@ export function pushableSubquery(sub: SubSelect, outer: Scope, ks: KeyspaceGraph
   });
   if (nested) return false;
   const from = sub.clauses.find((c) => c.type === "from_clause");
-  if (!from || from.type !== "from_clause") return false;
+  if (from?.type !== "from_clause") return false;
   const where = sub.clauses.find((c) => c.type === "where_clause");
   let j: JoinAnalysis;
   try {

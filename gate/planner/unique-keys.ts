@@ -34,7 +34,7 @@ export interface UniqueConstraint {
 const cache = new Map<string, UniqueConstraint[]>();
 
 function names(cols: Node | undefined): string[] {
-  if (!cols || cols.type !== "paren_expr") return [];
+  if (cols?.type !== "paren_expr") return [];
   const list = cols.expr as Node;
   const items = list.type === "list_expr" ? (list.items as Node[]) : [list];
   return items.map((spec) => {

@@ -1380,7 +1380,7 @@ function renderAgg(s: JoinSchema, x: Ctx, q: AggQuery, w: SqlWriter): JoinCheck 
     const terms: string[] = [];
     if (q.order.agg !== null && aggOuts.length > 0) {
       const target = aggOuts[q.order.agg % aggOuts.length];
-      const at = outs.findIndex((o) => o === target);
+      const at = target ? outs.indexOf(target) : -1;
       if (target?.agg && orderable(target.agg)) terms.push(`${name(at, "expr")}${q.order.dir}`);
     }
     for (const g of q.group)
@@ -1516,6 +1516,7 @@ function cteCols(s: JoinSchema, cq: CteQuery): { src: RenderedFrom; cols: XCol[]
   if (!keyCol) throw new Error("no key");
   const specs: (CteColSpec | "key")[] = [...cq.cols];
   specs.splice(Math.min(cq.keyAt, specs.length), 0, "key");
+  // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch covers every form (tsc checks it)
   const cols = specs.map((sp, i): XCol => {
     const p = sp === "key" ? keyCol : (src.pool[sp.c % src.pool.length] ?? keyCol);
     const name = CTE_NAMES.length > i ? (cq.names[i] ?? `n${i}`) : `n${i}`;

@@ -23,8 +23,8 @@ function blog(): Cluster {
     },
   });
   const rows = [
-    "INSERT INTO posts VALUES " + Array.from({ length: 30 }, (_, i) => `(${i + 1}, ${(i % 4) + 1}, 'p${i}')`).join(", "),
-    "INSERT INTO comments VALUES " + Array.from({ length: 40 }, (_, i) => `(${i + 1}, ${(i % 30) + 1}, ${(i % 5) + 1}, 'c${i}')`).join(", "),
+    `INSERT INTO posts VALUES ${Array.from({ length: 30 }, (_, i) => `(${i + 1}, ${(i % 4) + 1}, 'p${i}')`).join(", ")}`,
+    `INSERT INTO comments VALUES ${Array.from({ length: 40 }, (_, i) => `(${i + 1}, ${(i % 30) + 1}, ${(i % 5) + 1}, 'c${i}')`).join(", ")}`,
     "INSERT INTO authors VALUES (1, 'ada'), (2, 'lin'), (3, 'bo'), (4, 'cy'), (5, 'di')",
   ];
   for (const r of rows) {

@@ -437,7 +437,7 @@ export function renderAggQuery(s: Schema, q: AggQuery, fresh: readonly (number |
     const terms: string[] = [];
     for (const o of q.order) {
       const target = aggOuts[o.agg % Math.max(1, aggOuts.length)];
-      const at = outs.findIndex((x) => x === target);
+      const at = target ? outs.indexOf(target) : -1;
       const a = outs[at]?.agg;
       if (a && orderable(a)) terms.push(`${name(at, o.ref)}${o.dir}${o.nulls}`);
     }

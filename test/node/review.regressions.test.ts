@@ -52,7 +52,7 @@ afterAll(() => c.close());
 /** The gate must answer exactly what the reference answers (or refuse with UNSUPPORTED). */
 async function same(sql: string, ordered = false, foldFirst = false): Promise<void> {
   const exp = c.reference(sql);
-  let act;
+  let act: Awaited<ReturnType<typeof c.run>>;
   try {
     act = await c.run(sql);
   } catch (e) {

@@ -23,7 +23,7 @@ describe("value limit on results", () => {
       const n = Math.floor(MAX_VALUE_BYTES / bytes);
       const exact = ch.repeat(n) + "a".repeat(MAX_VALUE_BYTES - n * bytes);
       expect([ch, overValueLimit(exact)]).toEqual([ch, false]);
-      expect([ch, overValueLimit(exact + "a")]).toEqual([ch, true]);
+      expect([ch, overValueLimit(`${exact}a`)]).toEqual([ch, true]);
     }
     expect(overValueLimit(new Uint8Array(MAX_VALUE_BYTES))).toBe(false);
     expect(overValueLimit(new Uint8Array(MAX_VALUE_BYTES + 1))).toBe(true);

@@ -2,7 +2,7 @@
 // sqlite-proxy callback over the client SDK. Neither knows anything about the gate's internals.
 
 import {
-  CompiledQuery,
+  type CompiledQuery,
   SqliteAdapter,
   SqliteIntrospector,
   SqliteQueryCompiler,
@@ -26,7 +26,7 @@ class SdkConnection implements DatabaseConnection {
     return { rows, numAffectedRows: BigInt(rs.rowsAffected), ...(rs.lastInsertRowid !== undefined ? { insertId: BigInt(rs.lastInsertRowid) } : {}) };
   }
 
-  // eslint-disable-next-line require-yield -- streaming is not offered by this dialect
+  // biome-ignore lint/correctness/useYield: streaming is not offered by this dialect
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error("streaming is not supported");
   }

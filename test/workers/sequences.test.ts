@@ -25,7 +25,7 @@ describe("sequences through the gate", () => {
     const r = await sql("INSERT INTO users (name) VALUES ('ann'), ('bob'), ('cyd')", undefined, "app");
     expect(r.rowsAffected).toBe(3);
     await Promise.all(Array.from({ length: 10 }, (_, i) => sql("INSERT INTO users (id, name) VALUES (NULL, ?)", [`u${i}`], "app")));
-    await sql("INSERT INTO users (name) VALUES " + Array.from({ length: 60 }, (_, i) => `('bulk${i}')`).join(", "), undefined, "app");
+    await sql(`INSERT INTO users (name) VALUES ${Array.from({ length: 60 }, (_, i) => `('bulk${i}')`).join(", ")}`, undefined, "app");
     const rows = (await sql("SELECT id FROM users ORDER BY id", undefined, "app")).rows.map((x) => x[0] as number);
     expect(rows.length).toBe(73);
     expect(new Set(rows).size).toBe(73);

@@ -13,7 +13,8 @@ import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Tablet } from "../tablet/tablet.ts";
-import type { Envelope, TabletStatus, Target } from "../tablet/types.ts";
+import type { Envelope } from "../contract/envelope.ts";
+import type { TabletStatus, Target } from "../contract/tablet-rpc.ts";
 import { compare, emit, type BenchResult, type Timed } from "./measure.ts";
 
 const SHAPE = "(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL)";

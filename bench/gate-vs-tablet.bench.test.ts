@@ -6,10 +6,11 @@
 
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { KeyspaceGraph, ServingGraph } from "../topology/graph.ts";
+import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
 import { keyRangeContains, parseKeyRange } from "../topology/keyrange.ts";
 import { vindexOf } from "../topology/vschema.ts";
-import type { BoundQuery, Envelope, QueryResult, Target } from "../tablet/types.ts";
+import type { BoundQuery, QueryResult, Target } from "../contract/tablet-rpc.ts";
+import type { Envelope } from "../contract/envelope.ts";
 import { compare, emit, timedLoop } from "./measure.ts";
 
 const KEYSPACE = "main";

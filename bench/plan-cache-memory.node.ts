@@ -6,9 +6,9 @@
 // "est" is planBytes() for the same plans, which must stay above the measured bytes.
 
 import { PlanCache } from "../gate/planner/plan.ts";
-import type { KeyspaceGraph } from "../topology/graph.ts";
+import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import { evenShards } from "../topology/keyrange.ts";
-import type { TableInfo } from "../tablet/types.ts";
+import type { TableInfo } from "../contract/tablet-rpc.ts";
 
 const COPIES = 150;
 const WARM = 20;

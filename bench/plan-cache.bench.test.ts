@@ -18,10 +18,10 @@ import { describe, expect, it } from "vitest";
 import { PlanCache, planParsed, type Plan } from "../gate/planner/plan.ts";
 import { parseOne } from "../gate/sql/parse.ts";
 import type { PlanDescription } from "../gate/engine/primitive.ts";
-import type { KeyspaceGraph } from "../topology/graph.ts";
+import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import { evenShards } from "../topology/keyrange.ts";
-import type { VSchema } from "../topology/vschema.ts";
-import type { ColumnInfo, TableInfo } from "../tablet/types.ts";
+import type { VSchema } from "../contract/vschema.ts";
+import type { ColumnInfo, TableInfo } from "../contract/tablet-rpc.ts";
 import { compare, emit, type Timed } from "./measure.ts";
 
 const ROUNDS = 15;

@@ -11,7 +11,7 @@
 
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { TopologyView } from "../topology/graph.ts";
+import type { TopologyView } from "../contract/serving-graph.ts";
 import { compare, emit, timedLoop } from "./measure.ts";
 
 const ROWS = 20_000;

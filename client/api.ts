@@ -1,7 +1,7 @@
 // The public API of the client SDK (`vitess-do/client`), in one place. Everything a user can
 // touch is declared or re-exported here; the implementation lives in vitess-client.ts.
 
-import type { SqlValue } from "../topology/sql-values.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 import { VitessClient } from "./vitess-client.ts";
 
 export { VitessError, type ErrorCode, type VitessErrorOptions } from "./vitess-error.ts";

@@ -2,8 +2,8 @@
 // in-memory table `t (id, v)`. It understands only the statements the tests send.
 
 import { RpcTarget } from "capnweb";
-import { toWireError, VtError } from "../topology/errors.ts";
-import { checkSqlValue, type SqlValue } from "../topology/sql-values.ts";
+import { toWireError, VtError } from "../contract/errors.ts";
+import { checkSqlValue, type SqlValue } from "../contract/sql-values.ts";
 import type { TopologyView } from "./api.ts";
 import type { BatchRequest, ExecuteRequest, WireResultSet } from "./gate-rpc.ts";
 import type { WireParams } from "./params.ts";

@@ -2,7 +2,7 @@
 // (bigint, Uint8Array). Errors arrive as plain `Error`s with own fields `code`, `retryable`
 // and sometimes `position`, `statementIndex`. Replies are checked by the client, never trusted.
 
-import type { SqlValue } from "../topology/sql-values.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 import type { TopologyView } from "./api.ts";
 import type { WireParams, WireStatement } from "./params.ts";
 

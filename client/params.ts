@@ -1,7 +1,7 @@
 // Checks and normalises what the caller passes before anything is sent: a bad value fails here
 // with INVALID_ARGUMENT naming it, never as a confusing error from the server or capnweb.
 
-import type { SqlValue } from "../topology/sql-values.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 import type { InStatement, Params } from "./api.ts";
 import { VitessError } from "./vitess-error.ts";
 

@@ -4,7 +4,7 @@
 // breaks, and closed by close().
 
 import { newWebSocketRpcSession, RpcSession, type RpcStub } from "capnweb";
-import { isErrorCode } from "../topology/errors.ts";
+import { isErrorCode } from "../contract/errors.ts";
 import type { BatchOptions, Client, ClientConfig, InStatement, Params, ResultSet, Row, TopologyView, Transaction, Value } from "./api.ts";
 import type { BatchRequest, ExecuteRequest, GateRpc } from "./gate-rpc.ts";
 import { checkSql, encodeParams, encodeStatement } from "./params.ts";

@@ -2,7 +2,7 @@
 // checks) onto it. Kept apart from api.ts so the implementation modules can throw it without an
 // import cycle; api.ts re-exports it as part of the public surface.
 
-import { ERROR_CODES, isErrorCode, type ErrorCode } from "../topology/errors.ts";
+import { ERROR_CODES, isErrorCode, type ErrorCode } from "../contract/errors.ts";
 
 export type { ErrorCode };
 

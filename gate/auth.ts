@@ -5,7 +5,7 @@
 // always 32 bytes, so neither the position of the first differing byte nor the length of the
 // configured token shows in the time a wrong guess takes.
 
-import { VtError } from "../topology/errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 export type Access = "none" | "user" | "admin";
 

@@ -3,7 +3,7 @@
 // and the stream is cancelled at the first chunk that passes the cap, so the gate never holds
 // more than the cap plus one chunk of any body.
 
-import { VtError } from "../topology/errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 /** Largest request body the gate reads (HTTP JSON and capnweb HTTP batches alike). */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;

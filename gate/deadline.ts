@@ -14,7 +14,7 @@
 //   the deadline then answers as soon as the step ends. It answers in time whenever the callee is
 //   waiting (queued behind other work, blocked, unreachable) rather than computing.
 
-import { VtError } from "../topology/errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 /** Default budget of one gate request, in ms (`QUERY_TIMEOUT_MS`). */
 export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;

@@ -2,15 +2,14 @@
 // VCursor backed by tablet RPC, and recovers from a stale cache (refresh, re-plan, retry) only
 // where a retry cannot apply anything twice.
 
-import { errorBody, toVtError, VtError } from "../topology/errors.ts";
+import { errorBody, toVtError, VtError } from "../contract/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
-import type { KeyspaceGraph, ServingGraph, TopologyView } from "../topology/graph.ts";
-import { toJsonValue, type SqlValue } from "../topology/sql-values.ts";
+import type { KeyspaceGraph, ServingGraph, TopologyView } from "../contract/serving-graph.ts";
+import { toJsonValue, type SqlValue } from "../contract/sql-values.ts";
 import { MAX_VALUE_BYTES } from "../topology/value-limits.ts";
-import type { DdlRequest } from "../topology/topology-do.ts";
-import { tabletStub } from "../tablet/naming.ts";
-import type { Tablet } from "../tablet/tablet.ts";
-import type { BoundQuery, Envelope, QueryResult } from "../tablet/types.ts";
+import { catalogRpc, topologyRpc, type DdlRequest, type TopologyRpc } from "../contract/topology-rpc.ts";
+import { tabletRpc, type BoundQuery, type QueryResult } from "../contract/tablet-rpc.ts";
+import { unwrap, type Envelope } from "../contract/envelope.ts";
 import type { VCursor } from "./engine/primitive.ts";
 import { PlanCache, type Plan } from "./planner/plan.ts";
 import { Bindings, render } from "./sql/template.ts";
@@ -33,11 +32,6 @@ export { MAX_VALUE_BYTES };
 export const MAX_SQL_CHARS = 100_000;
 const GRAPH_TTL_MS = 5_000;
 const RETRIES = 3;
-
-function unwrap<T>(e: Envelope<T>): T {
-  if (e.ok) return e.value;
-  throw new VtError(e.error.code, e.error.message, e.error);
-}
 
 /** Shared per isolate: the serving graph cache and the plan cache. */
 const state: { graph: ServingGraph | null; fetchedAt: number; plans: PlanCache; sequences: SequenceCache } = {
@@ -113,10 +107,6 @@ function checkStatement(st: Statement, where: string): void {
   });
 }
 
-/** The topology calls a request may make (each races the request's deadline). */
-type TopologyStub = ReturnType<Env["TOPOLOGY"]["get"]>;
-type TabletStub = DurableObjectStub<Tablet>;
-
 /**
  * One per gate request: every tablet and Topology call it makes shares one deadline
  * (`QUERY_TIMEOUT_MS`, see deadline.ts), so the request answers TIMEOUT rather than waiting on a
@@ -132,16 +122,16 @@ export class Executor {
   }
 
   /** A Topology call under the request's deadline; `writes` when it may change the topology. */
-  async #topology<T>(writes: boolean, call: (t: TopologyStub) => Promise<Envelope<T>>): Promise<T> {
-    const stub = this.#env.TOPOLOGY.get(this.#env.TOPOLOGY.idFromName("global"));
+  async #topology<T>(writes: boolean, call: (t: TopologyRpc) => Promise<Envelope<T>>): Promise<T> {
+    const stub = topologyRpc(this.#env.TOPOLOGY);
     return unwrap(await this.#deadline.race(() => call(stub), { target: "the topology", writes }));
   }
 
   /** Statements on one tablet under the request's deadline. */
   async #tablet(keyspace: string, shard: string, version: number, queries: BoundQuery[]): Promise<QueryResult[]> {
-    const stub: TabletStub = tabletStub(this.#env.TABLET, keyspace, shard);
+    const stub = tabletRpc(this.#env.TABLET, keyspace, shard);
     const info: CallInfo = { target: `tablet ${keyspace}/${shard}`, writes: queries.some((q) => q.kind !== "read"), shard };
-    return unwrap(await this.#deadline.race(() => stub.execute({ keyspace, shard, version }, queries), info));
+    return unwrap(await this.#deadline.race(async () => stub.execute({ keyspace, shard, version }, queries), info));
   }
 
   #backoff(attempt: number): Promise<void> {
@@ -182,8 +172,7 @@ export class Executor {
         return res;
       },
       catalog: async (query: BoundQuery): Promise<QueryResult> => {
-        const catalog = this.#env.CATALOG.get(this.#env.CATALOG.idFromName(ks.name));
-        return unwrap(await catalog.query(ks.name, ks.schemaIndex, query));
+        return unwrap(await catalogRpc(this.#env.CATALOG, ks.name).query(ks.name, ks.schemaIndex, query));
       },
       nextValues: (sequence, count) => this.#nextValues(sequence, count),
       lookupExecute: (keyspace, sql, params) => this.execute(keyspace, { sql, params }),

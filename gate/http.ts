@@ -1,6 +1,6 @@
 // The ⚑ HTTP API.
 
-import { ERROR_CODES, errorBody, toVtError, VtError } from "../topology/errors.ts";
+import { ERROR_CODES, errorBody, toVtError, VtError } from "../contract/errors.ts";
 import { accessFor, bearer, requireAccess } from "./auth.ts";
 import { readBodyText } from "./body.ts";
 import { Executor } from "./executor.ts";

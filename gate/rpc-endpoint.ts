@@ -4,7 +4,7 @@
 // of a method GateRpc does not have (an RPC error with `code`, as every other).
 
 import { newWorkersRpcResponse, type RpcSessionOptions } from "capnweb";
-import { isErrorCode, toWireError, VtError } from "../topology/errors.ts";
+import { isErrorCode, toWireError, VtError } from "../contract/errors.ts";
 import type { Access } from "./auth.ts";
 import { readBodyText } from "./body.ts";
 import { GateRpc } from "./rpc.ts";

@@ -2,9 +2,9 @@
 // values travelling natively (bigint, Uint8Array). Errors cross as Error with a `code` field.
 
 import { RpcTarget } from "capnweb";
-import { toWireError, VtError } from "../topology/errors.ts";
-import type { TopologyView } from "../topology/graph.ts";
-import type { QueryResult } from "../tablet/types.ts";
+import { toWireError, VtError } from "../contract/errors.ts";
+import type { TopologyView } from "../contract/serving-graph.ts";
+import type { QueryResult } from "../contract/tablet-rpc.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
 import { Executor } from "./executor.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements } from "./wire.ts";

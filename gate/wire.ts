@@ -1,9 +1,9 @@
 // Requests and results as JSON (⚑ HTTP): params decoded into SqlValues, results encoded.
 
-import { toVtError, VtError } from "../topology/errors.ts";
-import { checkSqlValue, fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../topology/sql-values.ts";
+import { toVtError, VtError } from "../contract/errors.ts";
+import { checkSqlValue, fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../contract/sql-values.ts";
 import { checkResultValues } from "../topology/value-limits.ts";
-import type { QueryResult } from "../tablet/types.ts";
+import type { QueryResult } from "../contract/tablet-rpc.ts";
 import type { Params, Statement } from "./executor.ts";
 
 export function decodeParams(p: unknown, where: string, fromJson: boolean): Params | undefined {

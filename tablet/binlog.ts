@@ -6,10 +6,10 @@
 // Row images are JSON arrays of SQLite quote() literals: quote() keeps int64 exact, round-trips
 // every REAL (17 significant digits) and encodes BLOBs as X'..' (json_* refuses BLOBs).
 
-import { VtError } from "../topology/errors.ts";
-import { decodeQuoted, quoteIdent, type SqlValue } from "../topology/sql-values.ts";
+import { VtError } from "../contract/errors.ts";
+import { decodeQuoted, quoteIdent, type SqlValue } from "../contract/sql-values.ts";
 import { MAX_VALUE_BYTES, VALUE_TOO_BIG } from "../topology/value-limits.ts";
-import type { BinlogChunk, BinlogEvent, BinlogEventKind } from "./types.ts";
+import type { BinlogChunk, BinlogEvent, BinlogEventKind } from "../contract/tablet-rpc.ts";
 
 export { quoteIdent };
 

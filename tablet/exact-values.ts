@@ -2,8 +2,8 @@
 // an integer beyond 2^53 comes back rounded, and a REAL ≥ 2^53 looks like an integer. SQLite's
 // quote() text keeps both exact (an integer as digits, a REAL always with '.' or 'e').
 
-import { decodeQuoted, type SqlValue } from "../topology/sql-values.ts";
-import { COPY_PREFIX } from "./types.ts";
+import { decodeQuoted, type SqlValue } from "../contract/sql-values.ts";
+import { COPY_PREFIX } from "../contract/tablet-rpc.ts";
 
 /**
  * A write's result whose last half of columns are `_vtg_q0 … _vtg_q<n-1>`, the quote() copies of

@@ -6,11 +6,11 @@
 // the change. Because no write can land between the try and the apply, an entry every shard
 // tried can fail on apply only for transient reasons, so re-driving it converges.
 
-import { VtError } from "../topology/errors.ts";
+import { VtError } from "../contract/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { appendCommit, appendDdl, dropTriggers, listUserTables, quoteIdent, rebuildTriggers } from "./binlog.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
-import type { DdlEntry, TableInfo } from "./types.ts";
+import type { DdlEntry, TableInfo } from "../contract/tablet-rpc.ts";
 
 /** The write fence of an unresolved change. */
 export interface Fence {

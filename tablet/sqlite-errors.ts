@@ -1,6 +1,6 @@
 // SQLite errors → catalogue codes, at the tablet boundary (the original stays as `cause`).
 
-import { VtError } from "../topology/errors.ts";
+import { VtError } from "../contract/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { MAX_VALUE_BYTES, VALUE_TOO_BIG } from "../topology/value-limits.ts";
 

@@ -2,27 +2,20 @@
 // and the binlog of every change to them, and refuses work for a target it does not serve.
 
 import { DurableObject } from "cloudflare:workers";
-import { errorBody, toVtError, VtError } from "../topology/errors.ts";
+import { toVtError, VtError } from "../contract/errors.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
-import { decodeQuoted, normalizeInt, type SqlValue } from "../topology/sql-values.ts";
+import { decodeQuoted, normalizeInt, type SqlValue } from "../contract/sql-values.ts";
 import { checkResultValues } from "../topology/value-limits.ts";
 import { appendCommit, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
-import type { BinlogChunk, BoundQuery, DdlEntry, Envelope, PreparedChange, QueryResult, TabletConfig, TabletStatus, Target } from "./types.ts";
+import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
+import { envelope, type Envelope } from "../contract/envelope.ts";
 
 const MAX_BINLOG_CHUNK = 10_000;
-
-function envelope<T>(fn: () => T): Envelope<T> {
-  try {
-    return { ok: true, value: fn() };
-  } catch (e) {
-    return { ok: false, error: errorBody(toVtError(e)) };
-  }
-}
 
 function randomUid(): string {
   const b = new Uint8Array(8);
@@ -38,7 +31,7 @@ function normalizeRow(row: unknown[]): SqlValue[] {
   return row as SqlValue[];
 }
 
-export class Tablet extends DurableObject<Env> {
+export class Tablet extends DurableObject<Env> implements TabletRpc {
   readonly #sql: SqlStorage;
   readonly #uid: string;
   #config: TabletConfig | null;

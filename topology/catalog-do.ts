@@ -11,11 +11,13 @@
 // all and replays the whole history. A fresh SQLite Durable Object has no table of its own.
 
 import { DurableObject } from "cloudflare:workers";
-import type { BoundQuery, DdlEntry, Envelope, QueryResult } from "../tablet/types.ts";
+import type { BoundQuery, DdlEntry, QueryResult } from "../contract/tablet-rpc.ts";
+import { envelopeAsync, unwrap, type Envelope } from "../contract/envelope.ts";
+import { topologyRpc, type CatalogRpc } from "../contract/topology-rpc.ts";
 import { checkCatalogSql } from "./catalog-sql-guard.ts";
 import { tokenize, tokenName } from "./sql-lexer.ts";
-import { errorBody, toVtError, VtError } from "./errors.ts";
-import type { SqlValue } from "./sql-values.ts";
+import { VtError } from "../contract/errors.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 
 /** Thrown out of the read's transaction to roll it back; carries the result out. */
 class RolledBack {
@@ -25,7 +27,7 @@ class RolledBack {
   }
 }
 
-export class Catalog extends DurableObject<Env> {
+export class Catalog extends DurableObject<Env> implements CatalogRpc {
   readonly #sql: SqlStorage;
   /** Schema entries applied to this storage by this instance; undefined until the first sync. */
   #applied: number | undefined;
@@ -41,13 +43,11 @@ export class Catalog extends DurableObject<Env> {
    * (newer when the Topology has newer entries). The gate checked that it reads only catalog
    * objects; the rollback makes sure it changes nothing.
    */
-  async query(keyspace: string, schemaIndex: number, q: BoundQuery): Promise<Envelope<QueryResult>> {
-    try {
+  query(keyspace: string, schemaIndex: number, q: BoundQuery): Promise<Envelope<QueryResult>> {
+    return envelopeAsync(async () => {
       if (this.#applied === undefined || this.#applied < schemaIndex) await this.#sync(keyspace);
-      return { ok: true, value: this.#read(q) };
-    } catch (e) {
-      return { ok: false, error: errorBody(toVtError(e)) };
-    }
+      return this.#read(q);
+    });
   }
 
   #read(q: BoundQuery): QueryResult {
@@ -68,7 +68,7 @@ export class Catalog extends DurableObject<Env> {
   /** Brings the storage to the Topology's latest schema of `keyspace` (one sync at a time). */
   #sync(keyspace: string): Promise<void> {
     const run = this.#syncing.then(async () => {
-      const topology = this.env.TOPOLOGY.get(this.env.TOPOLOGY.idFromName("global"));
+      const topology = topologyRpc(this.env.TOPOLOGY);
       const entries = [...unwrap(await topology.schemaHistory(keyspace))].sort((a, b) => a.index - b.index);
       const latest = entries[entries.length - 1]?.index ?? 0;
       if (this.#applied === latest) return;
@@ -139,11 +139,6 @@ function splitStatements(sql: string): string[] {
  */
 function namesSystemObject(sql: string): boolean {
   return tokenize(sql).some((t) => (t.kind === "word" || t.kind === "quoted") && /^_vt/i.test(tokenName(sql, t)));
-}
-
-function unwrap<T>(e: Envelope<T>): T {
-  if (e.ok) return e.value;
-  throw new VtError(e.error.code, e.error.message, e.error);
 }
 
 function catalogError(e: unknown): VtError {

@@ -3,7 +3,7 @@
 // (SELECT, VALUES, WITH or a PRAGMA), naming none of the tablet's or the platform's objects.
 // SQLite's catalogs and PRAGMA functions are what it is for; the Catalog holds no other object.
 
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 import { tokenize, tokenName } from "./sql-lexer.ts";
 import { systemObjectKind } from "./system-names.ts";
 

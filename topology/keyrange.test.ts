@@ -14,7 +14,7 @@ import {
   splitKeyRange,
   validateShardSet,
 } from "./keyrange.ts";
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 const kr = parseKeyRange;
 const hex = hexToBytes;

@@ -11,7 +11,7 @@
 // Vitess's treatment of range bounds (a 1-byte bound 0x80 is the 8-byte bound
 // 0x8000000000000000) and makes ranges of different bound widths comparable.
 
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 export interface KeyRange {
   readonly start: Uint8Array;

@@ -3,7 +3,7 @@
 // add new ones, never renumber or reuse one. The text says what is refused; the message at the
 // throw site names the statement's own parts.
 
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 export const REFUSALS = {
   VD1000: "WITH RECURSIVE", // cte.ts

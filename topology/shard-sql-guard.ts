@@ -6,7 +6,7 @@
 // query can change the schema: DDL reaches tablets only through `sync`. (Durable Object SQLite
 // does not authorize PRAGMA schema_version, so this is checked before running, not after.)
 
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 import { unsupportedError } from "./refusals.ts";
 import { tokenize, tokenName, type Token } from "./sql-lexer.ts";
 import { systemObjectKind } from "./system-names.ts";

@@ -10,16 +10,18 @@
 // anywhere resolves it later, from its alarm or its next change to the keyspace.
 
 import { DurableObject } from "cloudflare:workers";
-import { tabletStub } from "../tablet/naming.ts";
-import type { DdlEntry, Envelope, PreparedChange, TableInfo, TabletConfig, TabletStatus } from "../tablet/types.ts";
-import { errorBody, toVtError, VtError } from "./errors.ts";
+import { tabletRpc, type Awaitable, type DdlEntry, type PreparedChange, type TableInfo, type TabletConfig, type TabletStatus } from "../contract/tablet-rpc.ts";
+import type { DdlRequest, TopologyRpc } from "../contract/topology-rpc.ts";
+import { envelopeAsync, unwrap, type Envelope } from "../contract/envelope.ts";
+import { errorBody, toVtError, VtError } from "../contract/errors.ts";
 import { crashPoint, InjectedFault, tabletFault, type TabletOp } from "./failpoints.ts";
-import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type ShardGraph, type TopologyView } from "./graph.ts";
+import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type ShardGraph, type TopologyView } from "../contract/serving-graph.ts";
 import { setOwn } from "./own.ts";
 import { evenShards, formatKeyRange, parseKeyRange, validateShardSet } from "./keyrange.ts";
 import { PendingChanges } from "./pending.ts";
 import { unsupportedError } from "./refusals.ts";
-import { defaultVSchema, validateVSchema, type TableVSchema, type VSchema } from "./vschema.ts";
+import { defaultVSchema, validateVSchema } from "./vschema.ts";
+import type { VSchema } from "../contract/vschema.ts";
 import { carryOver, checkVSchemaColumns, reroutedTables } from "./vschema-checks.ts";
 
 const TOPOLOGY_SCHEMA = `
@@ -53,17 +55,6 @@ CREATE TABLE IF NOT EXISTS _vt_topo_tables (
 );
 `;
 
-export interface DdlRequest {
-  readonly keyspace: string;
-  readonly sql: string;
-  /** A vschema entry to add with the table (CREATE TABLE in a sharded keyspace without one). */
-  readonly addTable?: { readonly name: string; readonly entry: TableVSchema };
-  /** A table whose auto-added vschema entry goes away (DROP TABLE). */
-  readonly dropTable?: string;
-  /** The gate's id for this request: a retry with the same id learns the first attempt's outcome. */
-  readonly requestId?: string;
-}
-
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
 
@@ -79,19 +70,7 @@ function randomToken(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-function envelope<T>(fn: () => Promise<T>): Promise<Envelope<T>> {
-  return fn().then(
-    (value) => ({ ok: true as const, value }),
-    (e: unknown) => ({ ok: false as const, error: errorBody(toVtError(e)) }),
-  );
-}
-
-function unwrap<T>(env: Envelope<T>): T {
-  if (env.ok) return env.value;
-  throw new VtError(env.error.code, env.error.message, env.error);
-}
-
-export class Topology extends DurableObject<Env> {
+export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #sql: SqlStorage;
   readonly #pending: PendingChanges;
   #queue: Promise<unknown> = Promise.resolve();
@@ -167,7 +146,7 @@ export class Topology extends DurableObject<Env> {
   }
 
   /** One tablet call of a change fan-out (where the failpoints sit). */
-  async #tabletCall<T>(op: TabletOp, shard: string, call: () => Promise<Envelope<T>>): Promise<T> {
+  async #tabletCall<T>(op: TabletOp, shard: string, call: () => Awaitable<Envelope<T>>): Promise<T> {
     if (tabletFault(op, shard, "before")) throw new InjectedFault(`${op} to ${shard} lost`);
     const res = await call();
     if (tabletFault(op, shard, "after")) throw new InjectedFault(`answer to ${op} from ${shard} lost`);
@@ -175,7 +154,7 @@ export class Topology extends DurableObject<Env> {
   }
 
   /** Runs `call` on every shard and waits for all of them, failed or not, in shard order. */
-  async #fanOut<T>(ks: KeyspaceGraph, op: TabletOp, call: (s: ShardGraph) => Promise<Envelope<T>>): Promise<ShardOutcome<T>[]> {
+  async #fanOut<T>(ks: KeyspaceGraph, op: TabletOp, call: (s: ShardGraph) => Awaitable<Envelope<T>>): Promise<ShardOutcome<T>[]> {
     const settled = await Promise.allSettled(ks.shards.map((s) => this.#tabletCall(op, s.name, () => call(s))));
     return settled.map((r, i) => {
       const shard = ks.shards[i]?.name ?? "?";
@@ -187,7 +166,7 @@ export class Topology extends DurableObject<Env> {
   #syncAll(ks: KeyspaceGraph): Promise<ShardOutcome<TabletStatus>[]> {
     const ddl = this.#ddl(ks.name);
     const keep = this.#pending.keep(ks.name);
-    return this.#fanOut(ks, "sync", (s) => tabletStub(this.env.TABLET, ks.name, s.name).sync(this.#config(ks, s), ddl, keep));
+    return this.#fanOut(ks, "sync", (s) => tabletRpc(this.env.TABLET, ks.name, s.name).sync(this.#config(ks, s), ddl, keep));
   }
 
   /** Pushes the keyspace's config and schema to each of its tablets; the first failure is thrown. */
@@ -261,7 +240,7 @@ export class Topology extends DurableObject<Env> {
   /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
   async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
     const ddl = this.#ddl(ks.name);
-    const out = await this.#fanOut(ks, "prepare", (s) => tabletStub(this.env.TABLET, ks.name, s.name).prepareChange(this.#config(ks, s), ddl, token, entry));
+    const out = await this.#fanOut(ks, "prepare", (s) => tabletRpc(this.env.TABLET, ks.name, s.name).prepareChange(this.#config(ks, s), ddl, token, entry));
     crashPoint("prepared");
     const failed = out.filter((o) => o.error);
     // A refusal by the shard's data beats a shard that did not answer: it is the reason to report.
@@ -321,14 +300,14 @@ export class Topology extends DurableObject<Env> {
   }
 
   graph(): Promise<Envelope<ServingGraph>> {
-    return envelope(async () => {
+    return envelopeAsync(async () => {
       if (this.#meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
       return this.#graph();
     });
   }
 
   createKeyspace(name: string, shards: number | string[]): Promise<Envelope<ServingGraph>> {
-    return envelope(() =>
+    return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
         return this.#createKeyspace(name, shards);
@@ -343,7 +322,7 @@ export class Topology extends DurableObject<Env> {
    * lands by the old placement after the check.
    */
   applyVSchema(keyspace: string, input: unknown): Promise<Envelope<ServingGraph>> {
-    return envelope(() =>
+    return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
         if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
@@ -400,7 +379,7 @@ export class Topology extends DurableObject<Env> {
    * transient reasons) keeps refusing writes until the alarm has applied it there.
    */
   applyDdl(req: DdlRequest): Promise<Envelope<ServingGraph>> {
-    return envelope(() =>
+    return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
         if (!this.#keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
@@ -462,7 +441,7 @@ export class Topology extends DurableObject<Env> {
 
   /** The keyspace's schema history, in order (the Catalog replays it). */
   schemaHistory(keyspace: string): Promise<Envelope<DdlEntry[]>> {
-    return envelope(async () => {
+    return envelopeAsync(async () => {
       await this.#bootstrap();
       if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
       return this.#ddl(keyspace);
@@ -475,7 +454,7 @@ export class Topology extends DurableObject<Env> {
    * sync that did not reach it).
    */
   repair(keyspace: string): Promise<Envelope<ServingGraph>> {
-    return envelope(() =>
+    return envelopeAsync(() =>
       this.#serial(async () => {
         if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
         await this.#resolve(keyspace);
@@ -488,7 +467,7 @@ export class Topology extends DurableObject<Env> {
 
   /** The ⚑ GET /v1/topology view: the graph plus each shard's row count, size and position. */
   view(): Promise<Envelope<TopologyView>> {
-    return envelope(async () => {
+    return envelopeAsync(async () => {
       if (this.#meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
       const graph = this.#graph();
       const keyspaces = await Promise.all(
@@ -502,7 +481,7 @@ export class Topology extends DurableObject<Env> {
             .filter((n) => !n.toLowerCase().startsWith("_vtl_")),
           shards: await Promise.all(
             ks.shards.map(async (s) => {
-              const st = await tabletStub(this.env.TABLET, ks.name, s.name).status();
+              const st = await tabletRpc(this.env.TABLET, ks.name, s.name).status();
               return {
                 name: s.name,
                 keyRange: s.keyRange,

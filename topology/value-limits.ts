@@ -4,8 +4,8 @@
 // checked where they are written, by the tablet's binlog triggers (tablet/binlog.ts), and where
 // they are read, on every result the tablet and the gate hand back.
 
-import { VtError } from "./errors.ts";
-import type { SqlValue } from "./sql-values.ts";
+import { VtError } from "../contract/errors.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 
 /** Largest TEXT (UTF-8 bytes) or BLOB value, in bytes. */
 export const MAX_VALUE_BYTES = 2_000_000;

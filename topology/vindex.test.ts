@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { xxhash64, xxhash64Bytes } from "./xxhash64.ts";
 import { createVindex, ksidToHex, registerVindex, vindexTypes } from "./vindex.ts";
 import type { SqlValue, Vindex } from "./vindex.ts";
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -26,11 +26,11 @@
 //   as text. (Vitess uses collation weights instead; this is a simpler, stable
 //   approximation, so ksids differ from Vitess's for this type.)
 
-import { VtError } from "./errors.ts";
+import { VtError } from "../contract/errors.ts";
 import { unsupportedError } from "./refusals.ts";
 import { bytesToHex } from "./keyrange.ts";
 import { xxhash64Bytes } from "./xxhash64.ts";
-import type { SqlValue } from "./sql-values.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 
 export type { SqlValue };
 

@@ -2,10 +2,11 @@
 // re-routes a table that holds rows (the rows would stay where the old vindex put them, so reads
 // by the new one miss them; moving rows is what Reshard / MoveTables are for).
 
-import type { TableInfo } from "../tablet/types.ts";
-import { VtError } from "./errors.ts";
+import type { TableInfo } from "../contract/tablet-rpc.ts";
+import { VtError } from "../contract/errors.ts";
 import { setOwn } from "./own.ts";
-import { tableVSchema, type VSchema } from "./vschema.ts";
+import { tableVSchema } from "./vschema.ts";
+import { type VSchema } from "../contract/vschema.ts";
 
 function columnOf(info: TableInfo, column: string): boolean {
   const lower = column.toLowerCase();

@@ -3,7 +3,7 @@
 // partials as SQLite sums (exact-sum.ts), MIN/MAX compare as SQLite does.
 
 import { unsupportedError } from "../../topology/refusals.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { compareRows, compareValues, type Collation, type SortKey } from "./compare.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";

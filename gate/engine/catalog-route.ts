@@ -2,7 +2,7 @@
 // PRAGMA table_info(…), …) runs on the keyspace's Catalog, which holds the keyspace's schema and
 // nothing else (topology/catalog-do.ts), so introspection sees the keyspace as one SQLite would.
 
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { checkCatalogSql } from "../../topology/catalog-sql-guard.ts";
 import { renderText, type Bindings, type Template } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";

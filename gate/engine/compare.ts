@@ -1,7 +1,7 @@
 // SQLite's ordering of values, for merging and sorting rows at the gate exactly as a single
 // SQLite would: NULL < INTEGER/REAL (numerically) < TEXT (by collation) < BLOB (memcmp).
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
 export type Collation = "BINARY" | "NOCASE" | "RTRIM";
 

@@ -2,8 +2,8 @@
 // at the gate left to right as SQLite does (equal precedence), then an optional ORDER BY over
 // the combined rows. Set operators compare rows as DISTINCT does.
 
-import { VtError } from "../../topology/errors.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";
 import { compareRows, type Collation, type SortKey } from "./compare.ts";

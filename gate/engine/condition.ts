@@ -2,7 +2,7 @@
 // three-valued logic, NULL on any NULL comparison operand, values ordered as compareValues does.
 // Only what can be evaluated exactly is built: comparisons, AND / OR / NOT, IS [NOT] NULL.
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { compareValues, type Collation } from "./compare.ts";
 import { evalValue, type ValueExpr } from "./values.ts";

@@ -1,7 +1,7 @@
 // Ddl: a schema change for every shard of the keyspace, applied (and recorded for shards created
 // later) through the Topology, which serialises DDL so every shard sees the same order.
 
-import type { TableVSchema } from "../../topology/vschema.ts";
+import type { TableVSchema } from "../../contract/vschema.ts";
 import type { Bindings } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 

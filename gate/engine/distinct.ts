@@ -1,7 +1,7 @@
 // Distinct: drops rows equal (as SQLite's DISTINCT sees them) to an earlier one, keeping the
 // input's order, so it can sit between a MergeSort and a Limit.
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";
 import type { Collation } from "./compare.ts";

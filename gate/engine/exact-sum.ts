@@ -8,8 +8,8 @@
 // select.ts), so the gate adds integers across shards without rounding, and only the values that
 // were REAL on a shard arrive as that shard's (compensated, then rounded) REAL partial sum.
 
-import { VtError } from "../../topology/errors.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

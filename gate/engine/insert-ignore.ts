@@ -4,7 +4,7 @@
 // written as a second holder and never an error. Conflicts a shard can see (its own keys) are
 // left to the shard's own OR IGNORE / DO NOTHING.
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { lookupHolders, type LookupTable } from "./lookup.ts";
 import type { VCursor } from "./primitive.ts";
 

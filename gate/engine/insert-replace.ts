@@ -6,7 +6,7 @@
 // then fails, its error says how many rows were replaced (deleted) already.
 
 import type { Vindex } from "../../topology/vindex.ts";
-import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
+import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
 import { Bindings, render, type Part } from "../sql/template.ts";
 import { addPairsOf, lookupHolders, ownerMatch, preDeleteColumns, removeLookupRows, type LookupTable } from "./lookup.ts";
 import type { VCursor } from "./primitive.ts";

@@ -1,7 +1,7 @@
 // Insert: a multi-row INSERT split by shard. Each row goes to the shard its vindex value maps
 // to; the rows of one shard travel as one INSERT. Shards commit independently.
 
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Template } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
@@ -23,9 +23,9 @@ import { uniqueKey } from "./unique-key.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
 import { deleteReplaced, lastRowsWin } from "./insert-replace.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import { toVtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
-import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
+import { toVtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
 
 export interface InsertRow {
   readonly parts: Template;

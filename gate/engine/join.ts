@@ -4,7 +4,7 @@
 // rows are paired by a hash on the key, compared as SQLite's `=` compares two columns of the
 // same affinity and BINARY collation (the planner refuses any other pair).
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { Bindings } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";

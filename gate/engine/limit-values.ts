@@ -1,4 +1,4 @@
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import type { Bindings } from "../sql/template.ts";
 import { evalValue, type ValueExpr } from "./values.ts";
 

@@ -4,10 +4,10 @@
 // written before the owner row and deleted after it, so a failure can leave only an extra lookup
 // row (a read then visits one more shard and finds nothing there), never a missing one.
 
-import { VtError, toVtError } from "../../topology/errors.ts";
-import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
+import { VtError, toVtError } from "../../contract/errors.ts";
+import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
 import { Bindings, render, type Part, type Template } from "../sql/template.ts";
-import type { BoundQuery } from "../../tablet/types.ts";
+import type { BoundQuery } from "../../contract/tablet-rpc.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import { concatResults, writeEach, type Route } from "./route.ts";
 import { shardForKsid } from "./values.ts";

@@ -5,7 +5,7 @@ import { compareRows, type SortKey } from "./compare.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";
 import { render, type Bindings } from "../sql/template.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
 export class MergeSort implements Primitive {
   readonly input: Route;

@@ -3,7 +3,7 @@
 // the same statement must run on every shard and be merged like any scatter: that plan (or the
 // reason it cannot be made) rides along.
 
-import { toVtError, VtError } from "../../topology/errors.ts";
+import { toVtError, VtError } from "../../contract/errors.ts";
 import type { Bindings } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Route } from "./route.ts";

@@ -1,13 +1,13 @@
 // A plan is a tree of small operators (as Vitess's engine primitives). Each reaches tablets
 // only through the VCursor, so unit tests can plug in a fake backed by in-memory databases.
 
-import type { TableVSchema } from "../../topology/vschema.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
-import type { BoundQuery, QueryResult } from "../../tablet/types.ts";
+import type { TableVSchema } from "../../contract/vschema.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import type { BoundQuery, QueryResult } from "../../contract/tablet-rpc.ts";
 import type { Bindings } from "../sql/template.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
-export type { QueryResult } from "../../tablet/types.ts";
+export type { QueryResult } from "../../contract/tablet-rpc.ts";
 
 export interface VCursor {
   /** The keyspace as the gate last saw it (shards, vschema, tables). */

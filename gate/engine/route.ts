@@ -1,10 +1,10 @@
 // Route: sends one statement to the shards a vindex picks (or to all of them) and concatenates
 // what they answer. The per-shard SQL is the user's text, re-rendered with bound params.
 
-import { toVtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { toVtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import type { Vindex } from "../../topology/vindex.ts";
-import type { BoundQuery } from "../../tablet/types.ts";
+import type { BoundQuery } from "../../contract/tablet-rpc.ts";
 import { render, type Bindings, type Template } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { describeValue, evalValue, routableValue, servingShards, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";

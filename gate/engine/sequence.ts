@@ -5,9 +5,9 @@
 // table's tablet and serves them from memory. Ids are unique and increasing per gate isolate, not
 // gap-free: a block an isolate does not use up is skipped.
 
-import { VtError } from "../../topology/errors.ts";
-import { quoteIdent, type SqlValue } from "../../topology/sql-values.ts";
-import type { BoundQuery } from "../../tablet/types.ts";
+import { VtError } from "../../contract/errors.ts";
+import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
+import type { BoundQuery } from "../../contract/tablet-rpc.ts";
 
 export interface Block {
   next: bigint;

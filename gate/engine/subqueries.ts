@@ -1,7 +1,7 @@
 // Subqueries: uncorrelated subqueries run first (in parallel); their rows are bound into the
 // outer statement, which then runs as planned (IN lists, EXISTS as 1/0, scalar values).
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import type { Bindings } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 

@@ -9,7 +9,7 @@
 // with UNSUPPORTED rather than keyed wrongly. A NULL anywhere gives no key: NULLs never collide.
 
 import { unsupportedError } from "../../topology/refusals.ts";
-import { normalizeInt, type SqlValue } from "../../topology/sql-values.ts";
+import { normalizeInt, type SqlValue } from "../../contract/sql-values.ts";
 import type { Collation } from "./compare.ts";
 import type { Affinity } from "./values.ts";
 

@@ -1,10 +1,10 @@
 // Values known at plan time (literals) or at execution (placeholders), and the shard a value
 // routes to.
 
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { keyRangeContains, parseKeyRange, type KeyRange } from "../../topology/keyrange.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import type { ParamRef } from "../sql/parse.ts";
 import type { Bindings } from "../sql/template.ts";

@@ -1,9 +1,9 @@
 // Small readers over the sql-parser-cst tree used by the planners.
 
 import type { Node } from "sql-parser-cst";
-import type { VtError } from "../../topology/errors.ts";
+import type { VtError } from "../../contract/errors.ts";
 import { type RefusalId, unsupportedError } from "../../topology/refusals.ts";
-import { normalizeInt, type SqlValue } from "../../topology/sql-values.ts";
+import { normalizeInt, type SqlValue } from "../../contract/sql-values.ts";
 import type { Collation } from "../engine/compare.ts";
 import type { ValueExpr } from "../engine/values.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";

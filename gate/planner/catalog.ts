@@ -6,7 +6,7 @@
 // no rows, the shards have the system objects).
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import { CatalogRoute } from "../engine/catalog-route.ts";
 import type { Primitive } from "../engine/primitive.ts";

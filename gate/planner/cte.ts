@@ -7,13 +7,13 @@
 // the shards (partial aggregates, gate-join queries) is prefixed with it.
 
 import type { Node, SelectStmt } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
-import type { TableInfo } from "../../tablet/types.ts";
-import type { TableVSchema } from "../../topology/vschema.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import type { TableInfo } from "../../contract/tablet-rpc.ts";
+import type { TableVSchema } from "../../contract/vschema.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate } from "../sql/template.ts";
-import { quoteIdent } from "../../topology/sql-values.ts";
+import { quoteIdent } from "../../contract/sql-values.ts";
 import { containsAggregate, declaredCollation, hasSubquery, hasWindow, unsupported } from "./ast.ts";
 import { analyzeJoin, colocated } from "./join.ts";
 import { isVindexColumnName } from "./routing.ts";

@@ -3,17 +3,18 @@
 // name starts with "__" and holds "migration" (migration tools' bookkeeping), a reference entry.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
-import { tableVSchema, type TableVSchema } from "../../topology/vschema.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import { tableVSchema } from "../../topology/vschema.ts";
+import { type TableVSchema } from "../../contract/vschema.ts";
 import { Ddl } from "../engine/ddl.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import type { ParsedStatement } from "../sql/parse.ts";
 import { kw, textOf, tableRef } from "./ast.ts";
 import { own } from "../../topology/own.ts";
 import { keyspaceKeys, systemLookupDdl, systemLookupTable } from "./unique-keys.ts";
-import { quoteIdent } from "../../topology/sql-values.ts";
+import { quoteIdent } from "../../contract/sql-values.ts";
 import { checkForeignKey, foreignKeysOf } from "./foreign-keys.ts";
 
 /** Names of migration tools' bookkeeping tables: `__` first, "migration" somewhere (any case). */

@@ -1,14 +1,14 @@
 // INSERT / UPDATE / DELETE on a sharded keyspace: one table, rows placed by its primary vindex.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { autoPart, Insert, InsertSelect, type InsertRow } from "../engine/insert.ts";
 import { LOOKUP_SLOT, LookupResolve, OwnedDelete, preDeleteColumns, type LookupTable } from "../engine/lookup.ts";
 import { affinityOf, type ValueExpr } from "../engine/values.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
-import { quoteIdent } from "../../topology/sql-values.ts";
+import { quoteIdent } from "../../contract/sql-values.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";

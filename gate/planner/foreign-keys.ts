@@ -5,9 +5,10 @@
 // declared (CREATE TABLE / ALTER TABLE … ADD COLUMN), never with an error SQLite would not give.
 
 import type { Node } from "sql-parser-cst";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import { tableVSchema, type TableVSchema } from "../../topology/vschema.ts";
+import { tableVSchema } from "../../topology/vschema.ts";
+import { type TableVSchema } from "../../contract/vschema.ts";
 import { affinityOf } from "../engine/values.ts";
 
 /** One declared foreign key: child columns → parent table (and columns, when named). */

@@ -5,8 +5,8 @@
 // the groups' rows by a column equality, looking the right side up by the left side's keys.
 
 import type { Node, SelectStmt } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Distinct } from "../engine/distinct.ts";
 import { GateJoin, JOIN_KEYS_SLOT, Partials, Project, Sort, type PartialFn } from "../engine/join.ts";
@@ -17,7 +17,7 @@ import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import type { Affinity, ValueExpr } from "../engine/values.ts";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
-import { quoteIdent } from "../../topology/sql-values.ts";
+import { quoteIdent } from "../../contract/sql-values.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
 import {
   conjuncts,

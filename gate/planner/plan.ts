@@ -2,10 +2,10 @@
 // parse+plan costs milliseconds, a cache hit microseconds.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import { systemObjectKind } from "../../topology/system-names.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
 import { parseOne, tooDeep, walk, type ParamRef, type ParsedStatement } from "../sql/parse.ts";

@@ -8,11 +8,11 @@
 // Users cannot name `_vt…`, so no user column can pose as a copy.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { own } from "../../topology/own.ts";
-import { quoteIdent } from "../../topology/sql-values.ts";
-import { COPY_PREFIX } from "../../tablet/types.ts";
+import { quoteIdent } from "../../contract/sql-values.ts";
+import { COPY_PREFIX } from "../../contract/tablet-rpc.ts";
 import { parseOne, rangeOf, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Part } from "../sql/template.ts";
 import { hasSubquery, tableRef } from "./ast.ts";

@@ -1,8 +1,8 @@
 // Which shards a WHERE clause confines a single-table statement to, by its primary vindex.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { tableVSchema, vindexOf } from "../../topology/vschema.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import type { RouteOpcode } from "../engine/route.ts";

@@ -6,10 +6,10 @@
 // values the rows carry to any shard), or a column declared with that name.
 
 import type { Node } from "sql-parser-cst";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { own } from "../../topology/own.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import type { TableInfo } from "../../tablet/types.ts";
+import type { TableInfo } from "../../contract/tablet-rpc.ts";
 import { walk } from "../sql/parse.ts";
 
 const ROWID_NAMES: ReadonlySet<string> = new Set(["rowid", "oid", "_rowid_"]);

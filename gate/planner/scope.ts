@@ -2,9 +2,9 @@
 // them: which table, which declared column, with what collation and affinity.
 
 import type { Node } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
-import type { TableInfo } from "../../tablet/types.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import type { TableInfo } from "../../contract/tablet-rpc.ts";
 import type { Collation } from "../engine/compare.ts";
 import { affinityOf, type Affinity } from "../engine/values.ts";
 import { parseOne } from "../sql/parse.ts";

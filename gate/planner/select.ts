@@ -3,8 +3,8 @@
 // Aggregate for aggregates and GROUP BY. Anything it cannot merge exactly is UNSUPPORTED.
 
 import type { Node, SelectStmt } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { Aggregate, type AggFn, type AggOutput } from "../engine/aggregate.ts";
 import type { Collation, SortKey } from "../engine/compare.ts";
 import { Compound, type SetOp } from "../engine/compound.ts";

@@ -4,7 +4,7 @@
 
 import type { Node } from "sql-parser-cst";
 import { unsupportedError } from "../../topology/refusals.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import type { Edit } from "../sql/template.ts";

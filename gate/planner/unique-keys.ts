@@ -6,11 +6,11 @@
 // A table's vschema `"unique": "per_shard"` opts out (Vitess's semantics: per shard only).
 
 import type { Node } from "sql-parser-cst";
-import type { TableInfo } from "../../tablet/types.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
-import { quoteIdent } from "../../topology/sql-values.ts";
+import type { TableInfo } from "../../contract/tablet-rpc.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import { quoteIdent } from "../../contract/sql-values.ts";
 import { createVindex } from "../../topology/vindex.ts";
-import type { TableVSchema } from "../../topology/vschema.ts";
+import type { TableVSchema } from "../../contract/vschema.ts";
 import type { LookupTable } from "../engine/lookup.ts";
 import type { KeyColumn } from "../engine/unique-key.ts";
 import { affinityOf } from "../engine/values.ts";

@@ -8,7 +8,7 @@
 // stack overflow.
 
 import type { Node, Program } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { Token, TokenKind } from "../../topology/sql-lexer.ts";
 

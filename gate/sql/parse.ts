@@ -1,7 +1,7 @@
 // The only door to sql-parser-cst. Everything else in the gate sees `ParsedStatement`.
 
 import { cstVisitor, parse, type Node, type ParserOptions, type Program, type Statement } from "sql-parser-cst";
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import { tokenize } from "../../topology/sql-lexer.ts";
 import { checkAgreement, checkParenDepth, MAX_PAREN_DEPTH } from "./agreement.ts";

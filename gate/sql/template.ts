@@ -2,9 +2,9 @@
 // (bound positionally at execution), and planners splice in or cut out clauses. A template is
 // that text as parts; rendering it with the request's params yields one BoundQuery.
 
-import { VtError } from "../../topology/errors.ts";
+import { VtError } from "../../contract/errors.ts";
 import { checkShardSql } from "../../topology/shard-sql-guard.ts";
-import { sqlLiteral, type SqlValue } from "../../topology/sql-values.ts";
+import { sqlLiteral, type SqlValue } from "../../contract/sql-values.ts";
 import { systemObjectKind } from "../../topology/system-names.ts";
 import type { ParamRef, ParsedStatement } from "./parse.ts";
 

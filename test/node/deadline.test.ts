@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Deadline, DEFAULT_QUERY_TIMEOUT_MS, queryTimeoutMs } from "../../gate/deadline.ts";
-import { toVtError } from "../../topology/errors.ts";
+import { toVtError } from "../../contract/errors.ts";
 
 const read = { target: "tablet k/-80", writes: false, shard: "-80" } as const;
 const write = { target: "tablet k/-80", writes: true, shard: "-80" } as const;

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { refuseEndless } from "../../gate/planner/endless.ts";
 import { parseOne } from "../../gate/sql/parse.ts";
-import { toVtError } from "../../topology/errors.ts";
+import { toVtError } from "../../contract/errors.ts";
 
 function refusal(sql: string): { code: string; id: unknown } | undefined {
   try {

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { createCluster, type Cluster } from "./fake-cursor.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
 let c: Cluster | undefined;
 afterEach(() => {

@@ -17,13 +17,13 @@ import { parseOne } from "../../gate/sql/parse.ts";
 import { Bindings } from "../../gate/sql/template.ts";
 import { fromSqliteError } from "../../tablet/sqlite-errors.ts";
 import { fromQuotedCopies } from "../../tablet/exact-values.ts";
-import type { BoundQuery, ColumnInfo, QueryResult, TableInfo } from "../../tablet/types.ts";
-import { VtError } from "../../topology/errors.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { BoundQuery, ColumnInfo, QueryResult, TableInfo } from "../../contract/tablet-rpc.ts";
+import { VtError } from "../../contract/errors.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { evenShards, keyRangeContains, parseKeyRange } from "../../topology/keyrange.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { createVindex } from "../../topology/vindex.ts";
-import type { VSchema } from "../../topology/vschema.ts";
+import type { VSchema } from "../../contract/vschema.ts";
 
 export type Params = readonly SqlValue[] | Readonly<Record<string, SqlValue>>;
 

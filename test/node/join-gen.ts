@@ -28,9 +28,9 @@
 
 import fc from "fast-check";
 import type { Collation } from "../../gate/engine/compare.ts";
-import { sqlLiteral, type SqlValue } from "../../topology/sql-values.ts";
-import type { QueryResult } from "../../tablet/types.ts";
-import { toVtError } from "../../topology/errors.ts";
+import { sqlLiteral, type SqlValue } from "../../contract/sql-values.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
+import { toVtError } from "../../contract/errors.ts";
 import type { Params, TableSpec } from "./fake-cursor.ts";
 import { diffResults, diffSubset, show } from "./result-compare.ts";
 import { paramStyleArb, SqlWriter, type ParamStyle } from "./sql-gen.ts";

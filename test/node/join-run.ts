@@ -4,7 +4,7 @@
 // the reference database's r, and the sharded tables' rows are the reference's, each on the shard
 // its vindex value maps to.
 
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { createCluster, type Cluster } from "./fake-cursor.ts";
 import { DUMP_SQL, runSteps, tableSpecs, type JoinCheck, type JoinStats, type Scenario, type WriteCheck } from "./join-gen.ts";
 import { diffResults, show } from "./result-compare.ts";

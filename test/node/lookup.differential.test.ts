@@ -11,9 +11,9 @@
 
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import type { QueryResult } from "../../tablet/types.ts";
-import { toVtError, type VtError } from "../../topology/errors.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
+import { toVtError, type VtError } from "../../contract/errors.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { createVindex } from "../../topology/vindex.ts";
 import { createCluster, type Cluster } from "./fake-cursor.ts";
 import { diffResults, show } from "./result-compare.ts";

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from "vitest";
 import { PlanCache, planBytes } from "../../gate/planner/plan.ts";
-import type { KeyspaceGraph } from "../../topology/graph.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { evenShards } from "../../topology/keyrange.ts";
 
 function keyspace(): KeyspaceGraph {

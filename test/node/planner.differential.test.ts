@@ -5,8 +5,8 @@
 
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import type { QueryResult } from "../../tablet/types.ts";
-import { toVtError } from "../../topology/errors.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
+import { toVtError } from "../../contract/errors.ts";
 import { createCluster, type Cluster, type Params } from "./fake-cursor.ts";
 import {
   aggQueryArb,

@@ -3,7 +3,7 @@
 // are SYNTAX_ERROR / UNKNOWN_TABLE / PERMISSION_DENIED / INVALID_ARGUMENT.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VtError, type ErrorCode } from "../../topology/errors.ts";
+import { VtError, type ErrorCode } from "../../contract/errors.ts";
 import { createCluster, type Cluster, type Params } from "./fake-cursor.ts";
 
 let c: Cluster;

@@ -3,7 +3,7 @@
 
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { createCluster, type Cluster } from "./fake-cursor.ts";
 import { show } from "./result-compare.ts";
 import { freshIdArb } from "./sql-gen.ts";

@@ -15,7 +15,7 @@ function sources(dir: string): string[] {
   });
 }
 
-const files = ["gate", "tablet", "topology", "vreplication", "workflows", "client"].flatMap(sources);
+const files = ["contract", "gate", "tablet", "topology", "vreplication", "workflows", "client"].flatMap(sources);
 const text = files.map((f) => [f, readFileSync(join(root, f), "utf8")] as const);
 
 describe("refusal catalogue", () => {

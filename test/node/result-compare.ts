@@ -4,8 +4,8 @@
 // NOCASE or RTRIM group, min / max of such a column): compared folded by that collation.
 
 import type { Collation } from "../../gate/engine/compare.ts";
-import type { QueryResult } from "../../tablet/types.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
 export const REL_TOLERANCE = 1e-9;
 

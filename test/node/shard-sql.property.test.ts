@@ -7,8 +7,8 @@
 import fc from "fast-check";
 import type { DatabaseSync } from "node:sqlite";
 import { afterAll, describe, expect, it } from "vitest";
-import { toVtError } from "../../topology/errors.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import { toVtError } from "../../contract/errors.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { createCluster, type Params } from "./fake-cursor.ts";
 
 const cluster = createCluster({ shards: 2, tables: { t: { create: "CREATE TABLE t (id INTEGER PRIMARY KEY, a, b TEXT)", column: "id" } } });

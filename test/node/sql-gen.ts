@@ -3,7 +3,7 @@
 // params. Statements are plain data so a counterexample prints readably and shrinks.
 
 import fc from "fast-check";
-import { sqlLiteral, type SqlValue } from "../../topology/sql-values.ts";
+import { sqlLiteral, type SqlValue } from "../../contract/sql-values.ts";
 import type { Params } from "./fake-cursor.ts";
 
 // ---------------------------------------------------------------- schema and values

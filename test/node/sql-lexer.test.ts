@@ -5,10 +5,10 @@ import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
 import { parseOne } from "../../gate/sql/parse.ts";
 import { inlineLiteral } from "../../gate/sql/template.ts";
-import { toVtError } from "../../topology/errors.ts";
+import { toVtError } from "../../contract/errors.ts";
 import { checkShardSql } from "../../topology/shard-sql-guard.ts";
 import { tokenize } from "../../topology/sql-lexer.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 
 const kinds = (s: string): string[] =>
   tokenize(s)

@@ -3,7 +3,7 @@
 // the table's vschema says "unique": "per_shard".
 
 import { afterEach, describe, expect, it } from "vitest";
-import type { SqlValue } from "../../topology/sql-values.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
 import { createCluster, type Cluster, type TableSpec } from "./fake-cursor.ts";
 
 let cluster: Cluster | undefined;

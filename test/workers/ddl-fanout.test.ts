@@ -3,7 +3,7 @@
 
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Envelope } from "../../tablet/types.ts";
+import type { Envelope } from "../../contract/envelope.ts";
 import { arm, disarm } from "../../topology/failpoints.ts";
 import { expectConverged, replayedObjects, settle, shardNames, shardOf, shardSchema, topology, topologyState } from "./ddl-helpers.ts";
 import { api, sql, sqlError } from "./helpers.ts";

@@ -10,7 +10,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { toVtError } from "../../topology/errors.ts";
+import { toVtError } from "../../contract/errors.ts";
 import { Executor } from "../../gate/executor.ts";
 import { api, sql } from "./helpers.ts";
 

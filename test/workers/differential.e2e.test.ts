@@ -10,7 +10,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { QueryResult } from "../../tablet/types.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
 import { renderAggQuery, renderRowsQuery, type QueryCheck } from "../node/query-gen.ts";
 import { diffResults, diffSubset, show } from "../node/result-compare.ts";
 import { createTableSql, SqlWriter } from "../node/sql-gen.ts";

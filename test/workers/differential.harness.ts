@@ -4,11 +4,12 @@
 // sharded keyspace's rows straight from its tablets, to check where each row lives.
 
 import { env } from "cloudflare:workers";
-import { tabletStub } from "../../tablet/naming.ts";
-import type { Envelope, QueryResult } from "../../tablet/types.ts";
-import type { TopologyView } from "../../topology/graph.ts";
+import { tabletRpc } from "../../contract/tablet-rpc.ts";
+import type { Envelope } from "../../contract/envelope.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
+import type { TopologyView } from "../../contract/serving-graph.ts";
 import { evenShards, keyRangeContains, parseKeyRange } from "../../topology/keyrange.ts";
-import { fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../../topology/sql-values.ts";
+import { fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../../contract/sql-values.ts";
 import { createVindex } from "../../topology/vindex.ts";
 import { api } from "./helpers.ts";
 
@@ -112,7 +113,7 @@ export async function placements(keyspace: string, shards: number, table: string
   const ranges = names.map((n) => ({ name: n, range: parseKeyRange(n) }));
   const out: Placement[] = [];
   for (const shard of names) {
-    const res = (await tabletStub(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
+    const res = (await tabletRpc(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
       { sql: `SELECT id FROM ${table}`, params: [], kind: "read" },
     ])) as Envelope<QueryResult[]>;
     if (!res.ok) throw new Error(`${keyspace}/${shard}: ${res.error.message}`);

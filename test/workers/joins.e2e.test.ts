@@ -13,12 +13,13 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { tabletStub } from "../../tablet/naming.ts";
-import type { Envelope, QueryResult } from "../../tablet/types.ts";
-import type { TopologyView } from "../../topology/graph.ts";
+import { tabletRpc } from "../../contract/tablet-rpc.ts";
+import type { Envelope } from "../../contract/envelope.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
+import type { TopologyView } from "../../contract/serving-graph.ts";
 import { evenShards, keyRangeContains, parseKeyRange } from "../../topology/keyrange.ts";
-import type { SqlValue } from "../../topology/sql-values.ts";
-import { ERROR_CODES, VtError, type ErrorCode } from "../../topology/errors.ts";
+import type { SqlValue } from "../../contract/sql-values.ts";
+import { ERROR_CODES, VtError, type ErrorCode } from "../../contract/errors.ts";
 import { createVindex } from "../../topology/vindex.ts";
 import { createSql, DUMP_SQL, knownOpenBug, newStats, runSteps, scenarioArb, statsReport, TABLES, type JoinStats, type Scenario } from "../node/join-gen.ts";
 import { diffResults, show } from "../node/result-compare.ts";
@@ -44,7 +45,7 @@ const xxhash = createVindex("xxhash");
 /** Runs `sql` straight on one tablet of `keyspace`. */
 async function onTablet(keyspace: string, shard: string, sql: string): Promise<QueryResult> {
   const view = (await api<TopologyView>("GET", "/v1/topology")).body;
-  const res = (await tabletStub(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
+  const res = (await tabletRpc(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
     { sql, params: [], kind: "read" },
   ])) as Envelope<QueryResult[]>;
   if (!res.ok) throw new Error(`${keyspace}/${shard}: ${res.error.message}`);

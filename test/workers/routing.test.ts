@@ -1,7 +1,8 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createClient, VitessError } from "../../client/index.ts";
-import type { Envelope, TabletStatus } from "../../tablet/types.ts";
+import type { Envelope } from "../../contract/envelope.ts";
+import type { TabletStatus } from "../../contract/tablet-rpc.ts";
 import { sql } from "./helpers.ts";
 
 async function served(keyspace: string, shards: string[]): Promise<number[]> {

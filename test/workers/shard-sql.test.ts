@@ -6,7 +6,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Envelope, QueryResult } from "../../tablet/types.ts";
+import type { Envelope } from "../../contract/envelope.ts";
+import type { QueryResult } from "../../contract/tablet-rpc.ts";
 import { api, sql, sqlError } from "./helpers.ts";
 
 type Topo = { keyspaces: { name: string; shards: { name: string; position: string }[] }[] };

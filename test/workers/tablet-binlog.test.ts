@@ -3,7 +3,8 @@
 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { BinlogChunk, BinlogEvent, BoundQuery, Envelope, QueryResult, Target } from "../../tablet/types.ts";
+import type { BinlogChunk, BinlogEvent, BoundQuery, QueryResult, Target } from "../../contract/tablet-rpc.ts";
+import type { Envelope } from "../../contract/envelope.ts";
 
 /** RPC wraps return types; envelopes are plain data, so view them as such. */
 const asEnv = <T>(x: unknown): Envelope<T> => x as Envelope<T>;

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { TRIGGER_VERSION, upgradeTriggers } from "../../tablet/binlog.ts";
 import type { Tablet } from "../../tablet/tablet.ts";
 import { MAX_VALUE_BYTES } from "../../topology/value-limits.ts";
-import type { BinlogEvent } from "../../tablet/types.ts";
+import type { BinlogEvent } from "../../contract/tablet-rpc.ts";
 import { api, sql, sqlError } from "./helpers.ts";
 
 async function events(keyspace: string, shards: readonly string[], table: string): Promise<BinlogEvent[]> {

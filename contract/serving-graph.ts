@@ -2,7 +2,7 @@
 // (keyspace, shards, vschema, schema); tablets learn the version of their keyspace's last change
 // and refuse plans made on an older one, so a stale cache costs a retry, never a wrong answer.
 
-import type { TableInfo } from "../tablet/types.ts";
+import type { TableInfo } from "./tablet-rpc.ts";
 import type { VSchema } from "./vschema.ts";
 
 export interface ShardGraph {

@@ -1,7 +1,8 @@
-// Shapes that cross the gate ↔ tablet and topology ↔ tablet RPC boundary.
+// The tablet's RPC surface: what the gate and the Topology may call on a shard's Durable Object,
+// and the shapes that cross that boundary. Callers hold a `TabletRpc`, never the class.
 
-import type { ErrorBody } from "../topology/errors.ts";
-import type { SqlValue } from "../topology/sql-values.ts";
+import type { Envelope } from "./envelope.ts";
+import type { SqlValue } from "./sql-values.ts";
 
 /** What a caller believes it is talking to. The tablet refuses (NOT_SERVING) anything else. */
 export interface Target {
@@ -115,7 +116,35 @@ export interface PreparedChange {
 }
 
 /**
- * Every tablet/topology RPC answers with an envelope: Workers RPC does not keep an Error's own
- * fields, and `code` must survive.
+ * The methods of a tablet (tablet/tablet.ts implements them). Each answers an envelope; over RPC
+ * every answer is a promise, in process it may be the envelope itself.
  */
-export type Envelope<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: ErrorBody };
+export interface TabletRpc {
+  /** The statements as one transaction on the shard `target` names (NOT_SERVING when it is not this one). */
+  execute(target: Target, queries: BoundQuery[]): Awaitable<Envelope<QueryResult[]>>;
+  /** Brings the tablet to `config` and the schema history `ddl`; `keep` names the fence the Topology still holds. */
+  sync(config: TabletConfig, ddl: DdlEntry[], keep?: string | null): Awaitable<Envelope<TabletStatus>>;
+  /** Phase one of a schema or vschema change: tries `entry` and holds the write fence `token`. */
+  prepareChange(config: TabletConfig, ddl: DdlEntry[], token: string, entry: DdlEntry | null): Awaitable<Envelope<PreparedChange>>;
+  /** Binlog events after position `from` (null: from the start), at most `limit`, ending at a commit. */
+  readBinlog(from: string | null, limit?: number): Awaitable<Envelope<BinlogChunk>>;
+  status(): Awaitable<Envelope<TabletStatus>>;
+}
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** A Durable Object namespace as a caller sees it: names to ids, ids to stubs of `T`. */
+export interface RpcNamespace<T, Id> {
+  idFromName(name: string): Id;
+  get(id: Id): T;
+}
+
+/** The Durable Object name of a shard's tablet: one per `<keyspace>/<shard>`. */
+export function tabletName(keyspace: string, shard: string): string {
+  return `${keyspace}/${shard}`;
+}
+
+/** The tablet serving `<keyspace>/<shard>` in the namespace `ns` (the TABLET binding). */
+export function tabletRpc<Id>(ns: RpcNamespace<TabletRpc, Id>, keyspace: string, shard: string): TabletRpc {
+  return ns.get(ns.idFromName(tabletName(keyspace, shard)));
+}

@@ -1,0 +1,50 @@
+// The Topology's and the Catalog's RPC surfaces: what the gate may call on the one Topology
+// Durable Object (by name "global") and on a keyspace's Catalog. Callers hold these interfaces,
+// never the classes (topology/topology-do.ts, topology/catalog-do.ts implement them).
+
+import type { Envelope } from "./envelope.ts";
+import type { ServingGraph, TopologyView } from "./serving-graph.ts";
+import type { BoundQuery, DdlEntry, QueryResult, RpcNamespace } from "./tablet-rpc.ts";
+import type { TableVSchema } from "./vschema.ts";
+
+export interface DdlRequest {
+  readonly keyspace: string;
+  readonly sql: string;
+  /** A vschema entry to add with the table (CREATE TABLE in a sharded keyspace without one). */
+  readonly addTable?: { readonly name: string; readonly entry: TableVSchema };
+  /** A table whose auto-added vschema entry goes away (DROP TABLE). */
+  readonly dropTable?: string;
+  /** The gate's id for this request: a retry with the same id learns the first attempt's outcome. */
+  readonly requestId?: string;
+}
+
+export interface TopologyRpc {
+  /** The serving graph (the default keyspace is created on first use). */
+  graph(): Promise<Envelope<ServingGraph>>;
+  /** A keyspace of `shards` even shards, or of the given key ranges. */
+  createKeyspace(name: string, shards: number | string[]): Promise<Envelope<ServingGraph>>;
+  applyVSchema(keyspace: string, input: unknown): Promise<Envelope<ServingGraph>>;
+  /** One DDL statement on every shard of the keyspace, or on none. */
+  applyDdl(req: DdlRequest): Promise<Envelope<ServingGraph>>;
+  /** The keyspace's schema history, in order. */
+  schemaHistory(keyspace: string): Promise<Envelope<DdlEntry[]>>;
+  /** Re-sends the keyspace's config and schema to its tablets (one answered with an older version). */
+  repair(keyspace: string): Promise<Envelope<ServingGraph>>;
+  /** The ⚑ GET /v1/topology view. */
+  view(): Promise<Envelope<TopologyView>>;
+}
+
+export interface CatalogRpc {
+  /** One read-only statement against the keyspace's schema as of at least `schemaIndex`. */
+  query(keyspace: string, schemaIndex: number, q: BoundQuery): Promise<Envelope<QueryResult>>;
+}
+
+/** The one Topology in the namespace `ns` (the TOPOLOGY binding). */
+export function topologyRpc<Id>(ns: RpcNamespace<TopologyRpc, Id>): TopologyRpc {
+  return ns.get(ns.idFromName("global"));
+}
+
+/** The Catalog of `keyspace` in the namespace `ns` (the CATALOG binding). */
+export function catalogRpc<Id>(ns: RpcNamespace<CatalogRpc, Id>, keyspace: string): CatalogRpc {
+  return ns.get(ns.idFromName(keyspace));
+}

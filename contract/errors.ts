@@ -1,6 +1,6 @@
 // The one error catalogue (as Vitess's vterrors). Callers branch on `code`, never on message
-// text. Topology is the root of the dependency order, so every layer (and the client) imports
-// this file. Codes are a ⚑ contract: extend, never rename.
+// text. It lives in the contract leaf, the root of the dependency order, so every layer (and the
+// client) imports this file. Codes are a ⚑ contract: extend, never rename.
 
 export type ErrorCode =
   | "SYNTAX_ERROR"

@@ -6,7 +6,7 @@ import type { TableInfo } from "../contract/tablet-rpc.ts";
 import { VtError } from "../contract/errors.ts";
 import { setOwn } from "./own.ts";
 import { tableVSchema } from "./vschema.ts";
-import { type VSchema } from "../contract/vschema.ts";
+import type { VSchema } from "../contract/vschema.ts";
 
 function columnOf(info: TableInfo, column: string): boolean {
   const lower = column.toLowerCase();

@@ -7,7 +7,7 @@ import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
-import { type TableVSchema } from "../../contract/vschema.ts";
+import type { TableVSchema } from "../../contract/vschema.ts";
 import { Ddl } from "../engine/ddl.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import type { ParsedStatement } from "../sql/parse.ts";

@@ -8,7 +8,7 @@ import type { Node } from "sql-parser-cst";
 import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import { tableVSchema } from "../../topology/vschema.ts";
-import { type TableVSchema } from "../../contract/vschema.ts";
+import type { TableVSchema } from "../../contract/vschema.ts";
 import { affinityOf } from "../engine/values.ts";
 
 /** One declared foreign key: child columns → parent table (and columns, when named). */

@@ -4,7 +4,7 @@ import { toVtError, VtError } from "../contract/errors.ts";
 import { checkSqlValue, fromJsonValue, toJsonValue, type JsonValue, type SqlValue } from "../contract/sql-values.ts";
 import { checkResultValues } from "../topology/value-limits.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
-import type { Params, Statement } from "./executor.ts";
+import type { Params, Statement } from "./statement.ts";
 
 export function decodeParams(p: unknown, where: string, fromJson: boolean): Params | undefined {
   if (p === undefined || p === null) return undefined;

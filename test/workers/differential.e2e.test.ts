@@ -326,7 +326,7 @@ describe("differential end to end: bugs found", () => {
     }
   });
 
-  // Was a bug, fixed (gate, executor.ts singleShard, minor): a statement that reads no table (`SELECT 1`)
+  // Was a bug, fixed (gate, batch.ts singleShard, minor): a statement that reads no table (`SELECT 1`)
   // is pinned to one fixed shard, so a transactional batch pairing it with a point write on the
   // other shard answers UNSUPPORTED ("a transaction across shards") instead of running there.
   it("a table-less SELECT joins the shard of a single-shard transaction", async () => {

@@ -1,0 +1,76 @@
+// The Durable Objects behind one gate request, reached only through the contract's RPC
+// interfaces. Every call shares the request's one deadline (`QUERY_TIMEOUT_MS`, deadline.ts), so
+// the request answers TIMEOUT rather than waiting on a Durable Object that does not answer.
+
+import { unwrap, type Envelope } from "../contract/envelope.ts";
+import { VtError } from "../contract/errors.ts";
+import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
+import { tabletRpc, type BoundQuery, type QueryResult } from "../contract/tablet-rpc.ts";
+import { catalogRpc, topologyRpc, type TopologyRpc } from "../contract/topology-rpc.ts";
+import { own } from "../topology/own.ts";
+import type { CallInfo, Deadline } from "./deadline.ts";
+import { graphCache } from "./graph-cache.ts";
+import type { Retry } from "./retry.ts";
+
+export class Backend {
+  readonly #env: Env;
+  readonly #deadline: Deadline;
+
+  constructor(env: Env, deadline: Deadline) {
+    this.#env = env;
+    this.#deadline = deadline;
+  }
+
+  /** A Topology call under the request's deadline; `writes` when it may change the topology. */
+  async topology<T>(writes: boolean, call: (t: TopologyRpc) => Promise<Envelope<T>>): Promise<T> {
+    const stub = topologyRpc(this.#env.TOPOLOGY);
+    return unwrap(await this.#deadline.race(() => call(stub), { target: "the topology", writes }));
+  }
+
+  /** Statements on one tablet under the request's deadline. */
+  async tablet(keyspace: string, shard: string, version: number, queries: BoundQuery[]): Promise<QueryResult[]> {
+    const stub = tabletRpc(this.#env.TABLET, keyspace, shard);
+    const info: CallInfo = { target: `tablet ${keyspace}/${shard}`, writes: queries.some((q) => q.kind !== "read"), shard };
+    return unwrap(await this.#deadline.race(async () => stub.execute({ keyspace, shard, version }, queries), info));
+  }
+
+  /** A read of the schema catalog alone, on the keyspace's Catalog. */
+  async catalog(ks: KeyspaceGraph, query: BoundQuery): Promise<QueryResult> {
+    return unwrap(await catalogRpc(this.#env.CATALOG, ks.name).query(ks.name, ks.schemaIndex, query));
+  }
+
+  backoff(attempt: number): Promise<void> {
+    return this.#deadline.sleep(10 * 4 ** attempt, { target: "a retry after a serving-graph change", writes: false });
+  }
+
+  /** The serving graph: the isolate's cached copy, or (with `refresh`, or when it is old) the Topology's. */
+  graph(refresh = false): Promise<ServingGraph> {
+    return graphCache.get(() => this.topology(false, (t) => t.graph()), refresh);
+  }
+
+  /** Keeps the graph a Topology change answered. */
+  adopt(g: ServingGraph): void {
+    graphCache.adopt(g);
+  }
+
+  /** A keyspace by name (none: DEFAULT_KEYSPACE); one the cached graph lacks is looked up afresh once. */
+  async keyspace(name: string | undefined, refresh = false): Promise<KeyspaceGraph> {
+    const ksName = name ?? (this.#env.DEFAULT_KEYSPACE || "main");
+    let g = await this.graph(refresh);
+    let ks = own(g.keyspaces, ksName);
+    if (!ks && !refresh) {
+      g = await this.graph(true);
+      ks = own(g.keyspaces, ksName);
+    }
+    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${ksName}"`, { keyspace: ksName });
+    return ks;
+  }
+
+  /** Before retrying on a fresh graph: a tablet that knew an older version missed a sync (the Topology redoes it), then back off. */
+  async afterStale(retry: Retry, attempt: number): Promise<void> {
+    const known = retry.error["servingVersion"];
+    const ks = retry.keyspace;
+    if (ks && typeof known === "number" && known < ks.version) this.adopt(await this.topology(true, (t) => t.repair(ks.name)));
+    await this.backoff(attempt);
+  }
+}

@@ -1,0 +1,30 @@
+// The VCursor a plan runs through (engine/primitive.ts): its tablets, Catalog, sequences, lookup
+// statements and DDL, all reached through the request's Backend. It records the shards a
+// statement reached, so the executor knows whether a failed write may be retried.
+
+import type { SqlValue } from "../contract/sql-values.ts";
+import type { KeyspaceGraph } from "../contract/serving-graph.ts";
+import type { BoundQuery, QueryResult } from "../contract/tablet-rpc.ts";
+import { applyDdl } from "./admin.ts";
+import type { Backend } from "./backend.ts";
+import type { VCursor } from "./engine/primitive.ts";
+import { forgetSequence, nextValues } from "./sequences.ts";
+
+/** One statement through the gate, as a client sends it (lookup vindex tables are written so). */
+export type RunStatement = (keyspace: string, sql: string, params: SqlValue[]) => Promise<QueryResult>;
+
+export function gateCursor(backend: Backend, ks: KeyspaceGraph, touched: Set<string>, run: RunStatement): VCursor {
+  return {
+    keyspace: ks,
+    execute: async (shard: string, queries: BoundQuery[]): Promise<QueryResult[]> => {
+      const res = await backend.tablet(ks.name, shard, ks.version, queries);
+      touched.add(shard);
+      return res;
+    },
+    catalog: (query: BoundQuery): Promise<QueryResult> => backend.catalog(ks, query),
+    nextValues: (sequence, count) => nextValues(backend, sequence, count),
+    lookupExecute: run,
+    forgetSequence,
+    applyDdl: (req) => applyDdl(backend, { keyspace: ks.name, ...req, requestId: crypto.randomUUID() }),
+  };
+}

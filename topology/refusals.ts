@@ -120,6 +120,7 @@ export const REFUSALS = {
   VD2002: "a syntax tree more than 1100 levels deep", // agreement.ts
   VD2003: "a statement nesting too deeply for the gate's parser or planner (CASE, subqueries, calls)", // parse.ts
   VD2004: "SQLite's catalogs, PRAGMA functions and dbstat (… is per shard; use GET /v1/topology)", // system-names guard
+  VD2005: "a number ending with a point (`1.`): the gate's parser cannot read it; write `1.0`", // parse.ts
   VD2101: "vschema change of …: the new vindexes would place rows elsewhere, and the table holds rows; move rows with Reshard or MoveTables", // topology-do.ts
   VD2102: "the foreign key … → …: the parent row may live on another shard (or a parent change would apply on some shards only)", // foreign-keys.ts
   VD2103: "virtual table …: writes to a virtual table (fts5, rtree, …) cannot be recorded in the binlog", // schema-change.ts

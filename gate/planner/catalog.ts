@@ -93,11 +93,12 @@ export function planCatalog(ps: ParsedStatement): Primitive | undefined {
   const stmt = ps.stmt;
   if (stmt.type === "pragma_stmt") {
     const p = stmt.pragma;
-    if (p.type !== "pragma_func_call") return undefined;
-    const nameNode = p.name.type === "member_expr" ? p.name.property : p.name;
-    const schema = p.name.type === "member_expr" && p.name.object.type === "identifier" ? p.name.object.name.toLowerCase() : "main";
+    // PRAGMA name(value), PRAGMA name = value, or PRAGMA name alone.
+    const entity = p.type === "pragma_func_call" || p.type === "pragma_assignment" ? p.name : p;
+    const nameNode = entity.type === "member_expr" ? entity.property : entity;
+    const schema = entity.type === "member_expr" && entity.object.type === "identifier" ? entity.object.name.toLowerCase() : "main";
     if (nameNode.type !== "identifier" || !SCHEMA_PRAGMAS.has(nameNode.name.toLowerCase()) || schema !== "main") return undefined;
-    walk(p.args, (n) => {
+    walk(p, (n) => {
       if (n.type === "identifier" || n.type === "keyword") checkSystemName(n.text);
     });
     return new CatalogRoute(sliceTemplate(ps, ps.range[0], ps.range[1]));

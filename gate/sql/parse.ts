@@ -3,8 +3,9 @@
 import { cstVisitor, parse, type Node, type ParserOptions, type Program, type Statement } from "sql-parser-cst";
 import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import { tokenize } from "../../topology/sql-lexer.ts";
+import { type Token, tokenize } from "../../topology/sql-lexer.ts";
 import { checkAgreement, checkParenDepth, MAX_PAREN_DEPTH } from "./agreement.ts";
+import { readPragma } from "./pragma.ts";
 
 export type { Node, Statement } from "sql-parser-cst";
 
@@ -88,14 +89,17 @@ export function tooDeep(e: unknown): VtError | undefined {
  */
 export function parseOne(text: string): ParsedStatement {
   const tokens = tokenize(text);
+  const pragma = readPragma(text, tokens);
+  if (pragma) return { stmt: pragma.stmt, text, range: pragma.range, params: new Map() };
   checkParenDepth(text, tokens);
+  const forParser = parserText(text, tokens);
   let program: Program;
   try {
-    program = parse(text, OPTIONS);
+    program = parse(forParser.text, OPTIONS);
   } catch (e) {
     throw tooDeep(e) ?? syntaxError(text, e);
   }
-  checkAgreement(text, tokens, program);
+  checkAgreement(text, forParser.tokens, program);
   const stmts = program.statements.filter((s) => s.type !== "empty");
   const stmt = stmts[0];
   if (!stmt) throw new VtError("INVALID_ARGUMENT", "the SQL text holds no statement");
@@ -105,6 +109,41 @@ export function parseOne(text: string): ParsedStatement {
     });
   }
   return { stmt, text, range: rangeOf(stmt), params: collectParams(stmt) };
+}
+
+/**
+ * The text the parser reads: the user's text with, at the same offsets, what SQLite reads alike
+ * but the parser would refuse or misread — \f, \v and U+FEFF in whitespace as spaces, `1.e5` as
+ * `1e+5` (`1.e-5` as `1e-05`), and an unterminated block comment ending the text as spaces (the
+ * tokens the agreement check compares then count it as whitespace; it ends the text, so nothing
+ * can follow it). The statement's ranges are those of the user's text, which is what runs.
+ */
+function parserText(text: string, tokens: readonly Token[]): { text: string; tokens: readonly Token[] } {
+  let out = "";
+  let changed = false;
+  const outTokens: Token[] = [];
+  for (const t of tokens) {
+    const raw = text.slice(t.start, t.end);
+    let norm = raw;
+    let tok = t;
+    if (t.kind === "space") norm = raw.replace(/[\f\v\ufeff]/g, " ");
+    else if (t.kind === "number") {
+      const m = /^(\d+)\.([eE])([+-]?)(\d+)$/.exec(raw);
+      if (m) norm = m[3] ? `${m[1]}${m[2]}${m[3]}0${m[4]}` : `${m[1]}${m[2]}+${m[4]}`;
+      else if (/^\d[\d_]*\.$/.test(raw)) {
+        throw unsupportedError("VD2005", `the number ${raw} (at position ${t.start}) ends with a point, which the gate's parser cannot read; write ${raw}0`, {
+          position: t.start,
+        });
+      }
+    } else if (t.kind === "comment" && t.end === text.length && raw.startsWith("/*") && (raw.length < 4 || !raw.endsWith("*/"))) {
+      norm = " ".repeat(raw.length);
+      tok = { kind: "space", start: t.start, end: t.end };
+    }
+    if (norm !== raw) changed = true;
+    out += norm;
+    outTokens.push(tok);
+  }
+  return changed ? { text: out, tokens: outTokens } : { text, tokens };
 }
 
 function collectParams(stmt: Statement): Map<number, ParamRef> {

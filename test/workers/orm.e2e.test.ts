@@ -84,7 +84,7 @@ describe("introspection through the gate", () => {
   });
 
   it("PRAGMA statements and table functions read the schema", async () => {
-    // (A bare name as the argument, PRAGMA table_info(authors), is refused by the parser-agreement check: the parser reads it as a keyword.)
+    // Every spelling of the argument SQLite takes works too (sqlite-spellings.test.ts).
     const info = await sql("PRAGMA table_info('authors')", undefined, KS);
     expect(info.columns).toEqual(["cid", "name", "type", "notnull", "dflt_value", "pk"]);
     expect(info.rows).toEqual([

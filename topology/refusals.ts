@@ -122,9 +122,10 @@ export const REFUSALS = {
   VD2004: "SQLite's catalogs, PRAGMA functions and dbstat (… is per shard; use GET /v1/topology)", // system-names guard
   VD2005: "a number ending with a point (`1.`): the gate's parser cannot read it; write `1.0`", // parse.ts
   VD2101: "vschema change of …: the new vindexes would place rows elsewhere, and the table holds rows; move rows with Reshard or MoveTables", // topology-do.ts
-  VD2102: "the foreign key … → …: the parent row may live on another shard (or a parent change would apply on some shards only)", // foreign-keys.ts
+  VD2102: "the foreign key … → …: the parent row may live on another shard (or its actions could diverge shards or move child rows)", // foreign-keys.ts, foreign-key-actions.ts
   VD2103: "virtual table …: writes to a virtual table (fts5, rtree, …) cannot be recorded in the binlog", // schema-change.ts
   VD2104: "CREATE VIRTUAL TABLE (fts5, rtree, …): its writes cannot be recorded in the binlog", // ddl.ts
+  VD2105: "UPDATE (or ON CONFLICT DO UPDATE) of a reference table's column that a sharded table's foreign key references", // foreign-key-actions.ts
   VD2300: "a SELECT reading to its end a recursive CTE that never stops adding rows (add a WHERE or a LIMIT to its recursive SELECT)", // endless.ts
   VD2400: "a value of … (a keyspace-wide unique column) that its affinity would convert / a REAL stored as text / an integer a REAL column would round", // unique-key.ts
   VD2401: "writes to …: its unique key (…) has no keyspace-wide index (the table predates its vschema)", // dml.ts

@@ -16,6 +16,7 @@ import { own } from "../../topology/own.ts";
 import { keyspaceKeys, systemLookupDdl, systemLookupTable } from "./unique-keys.ts";
 import { quoteIdent } from "../../contract/sql-values.ts";
 import { checkForeignKey, foreignKeysOf } from "./foreign-keys.ts";
+import { checkForeignKeyActions } from "./foreign-key-actions.ts";
 
 /** Names of migration tools' bookkeeping tables: `__` first, "migration" somewhere (any case). */
 const MIGRATIONS_TABLE = /^__.*migration/i;
@@ -76,13 +77,16 @@ function checkForeignKeys(
   entry: TableVSchema | undefined,
   pk: readonly string[],
   items: readonly Node[],
-  own?: Map<string, string>,
+  own: Map<string, string>,
+  replaces = true,
 ): void {
-  for (const fk of foreignKeysOf(items)) {
+  const fks = foreignKeysOf(items);
+  for (const fk of fks) {
     checkForeignKey(ks, table, entry, pk, fk, (t, c) =>
-      t.toLowerCase() === table.toLowerCase() && own?.has(c.toLowerCase()) ? own.get(c.toLowerCase()) : schemaType(ks, t, c),
+      t.toLowerCase() === table.toLowerCase() && own.has(c.toLowerCase()) ? own.get(c.toLowerCase()) : schemaType(ks, t, c),
     );
   }
+  checkForeignKeyActions(ks, table, entry, fks, replaces);
 }
 
 export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
@@ -156,7 +160,7 @@ export function planDdl(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         }
         if (a.type === "alter_action_add_column") {
           const col = a.column as Node;
-          checkForeignKeys(ks, name, t, [], [col], declaredTypes(ps, [col]));
+          checkForeignKeys(ks, name, t, [], [col], declaredTypes(ps, [col]), false);
         }
       }
       return new Ddl(sql);

@@ -23,6 +23,7 @@ import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
 import { omittedColumns, perCallDefaultColumns } from "./reference-defaults.ts";
 import { own } from "../../topology/own.ts";
+import { checkReferenceKeyUpdate } from "./foreign-key-actions.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const s = ps.stmt;
@@ -338,6 +339,7 @@ function planReferenceWrite(ps: ParsedStatement, ks: KeyspaceGraph, table: strin
     );
   }
   if (hasSubquery(ps.stmt)) throw unsupported("VD1041", `a subquery in a write to reference table ${table}`);
+  checkReferenceKeyUpdate(ks, table, ps.stmt);
   walk(ps.stmt, (n) => {
     const name = funcName(n);
     if (name !== undefined && NONDETERMINISTIC.has(name)) {

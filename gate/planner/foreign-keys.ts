@@ -63,8 +63,6 @@ export function foreignKeysOf(items: readonly Node[]): ForeignKey[] {
 /** A declared column's type (from the statement, or the keyspace's schema). */
 export type ColumnType = (table: string, column: string) => string | undefined;
 
-const SAFE_ACTIONS = new Set(["CASCADE", "SET NULL"]);
-
 /**
  * Refuses (UNSUPPORTED VD2102) a foreign key of `child` (placed by `childEntry`) that SQLite could
  * not check on one shard. `self` is the child's entry when the key references the child itself.
@@ -86,18 +84,8 @@ export function checkForeignKey(
       `${what}: ${fk.parent} has no vschema entry, so where its rows live is unknown; create ${fk.parent} (or its vschema entry) first`,
     );
   }
-  if (parentEntry.type === "reference") {
-    if (childEntry?.type === "reference") return;
-    // Each shard checks the child rows it holds: a parent delete or key update that one shard
-    // refuses and another applies would make the reference copies differ.
-    if (!SAFE_ACTIONS.has(fk.onDelete) || !SAFE_ACTIONS.has(fk.onUpdate)) {
-      throw unsupportedError(
-        "VD2102",
-        `${what}: a key from a sharded table to reference table ${fk.parent} needs ON DELETE and ON UPDATE CASCADE or SET NULL (with ${fk.onDelete === "NO ACTION" || fk.onDelete === "RESTRICT" ? `ON DELETE ${fk.onDelete}` : `ON UPDATE ${fk.onUpdate}`} a parent change would be refused on some shards and applied on others)`,
-      );
-    }
-    return;
-  }
+  // Its actions are checked with the schema's other keys (foreign-key-actions.ts).
+  if (parentEntry.type === "reference") return;
   const parentVindex = parentEntry.column_vindexes?.[0];
   const childVindex = childEntry?.column_vindexes?.[0];
   if (!parentVindex || !childVindex) {

@@ -32,6 +32,17 @@ export interface TopologyRpc {
   repair(keyspace: string): Promise<Envelope<ServingGraph>>;
   /** The ⚑ GET /v1/topology view. */
   view(): Promise<Envelope<TopologyView>>;
+  /**
+   * A block of ids of a table's automatic sequence: at least `count`, none below `floor`
+   * (decimal text); null when the sequence does not exist yet and no floor was given.
+   */
+  reserveIds(keyspace: string, table: string, count: number, floor: string | null): Promise<Envelope<IdBlock | null>>;
+}
+
+/** A block of ids [next, end), as decimal text (ids may exceed 2^53). */
+export interface IdBlock {
+  readonly next: string;
+  readonly end: string;
 }
 
 export interface CatalogRpc {

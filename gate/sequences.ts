@@ -1,14 +1,15 @@
-// Sequences as the gate serves them: where a sequence table lives, and ids handed out from a
-// block this isolate reserved there (engine/sequence.ts keeps the blocks).
+// Sequences as the gate serves them: where a sequence table lives, a table's automatic sequence
+// (blocks the Topology hands out, topology/id-blocks.ts), and ids handed out from a block this
+// isolate reserved (engine/sequence.ts keeps the blocks).
 
 import { toVtError, VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
-import type { SqlValue } from "../contract/sql-values.ts";
+import { quoteIdent, type SqlValue } from "../contract/sql-values.ts";
 import { own } from "../topology/own.ts";
 import type { Backend } from "./backend.ts";
-import { blockOf, reserveQuery, SequenceCache } from "./engine/sequence.ts";
-import { graphCache } from "./graph-cache.ts";
+import { blockOf, reserveQuery, SequenceCache, type IdSource } from "./engine/sequence.ts";
 import { Retry, retryLoop } from "./retry.ts";
+import type { RunStatement } from "./vcursor.ts";
 
 /** Shared by every request of the isolate. */
 const sequences = new SequenceCache();
@@ -44,36 +45,75 @@ export function locateSequence(g: ServingGraph, name: string): { keyspace: strin
   return { keyspace: (found[0] as KeyspaceGraph).name, table: name };
 }
 
+/** The cache key of a table's automatic sequence (no sequence table is named with a space). */
+function autoKey(keyspace: string, table: string): string {
+  return `auto ${keyspace}.${table}`.toLowerCase();
+}
+
+/**
+ * `count` fresh ids, increasing, from a sequence table or a table's automatic sequence; with
+ * `floor`, none below it.
+ */
+export function nextIds(backend: Backend, ks: KeyspaceGraph, run: RunStatement, source: IdSource, count: number, floor?: bigint): Promise<SqlValue[]> {
+  return "sequence" in source ? nextValues(backend, source.sequence, count, floor) : autoIds(backend, ks, run, source, count, floor);
+}
+
 /** `count` ids from a sequence table, served from this isolate's cached block or a newly reserved one. */
-export async function nextValues(backend: Backend, sequence: string, count: number): Promise<SqlValue[]> {
+export async function nextValues(backend: Backend, sequence: string, count: number, floor?: bigint): Promise<SqlValue[]> {
   const { keyspace, table } = locateSequence(await backend.graph(), sequence);
-  return sequences.take(`${keyspace}.${table}`.toLowerCase(), count, (n) =>
-    retryLoop(
-      async (attempt) => {
-        const ks = await backend.keyspace(keyspace, attempt > 0);
-        const shard = ks.shards[0]?.name;
-        if (!shard) throw new VtError("NOT_SERVING", `keyspace ${keyspace} has no shard`);
-        try {
-          const [res] = await backend.tablet(ks.name, shard, ks.version, [reserveQuery(table, n)]);
-          return blockOf(sequence, res?.rows ?? []);
-        } catch (e) {
-          const vt = toVtError(e);
-          // Only a stale graph is retried: the tablet refused before running anything.
-          if (vt.code !== "NOT_SERVING" || vt["servingVersion"] === undefined) throw vt;
-          return new Retry(vt);
-        }
-      },
-      async () => {},
-    ),
+  return sequences.take(
+    `${keyspace}.${table}`.toLowerCase(),
+    count,
+    (n) =>
+      retryLoop(
+        async (attempt) => {
+          const ks = await backend.keyspace(keyspace, attempt > 0);
+          const shard = ks.shards[0]?.name;
+          if (!shard) throw new VtError("NOT_SERVING", `keyspace ${keyspace} has no shard`);
+          try {
+            const [res] = await backend.tablet(ks.name, shard, ks.version, [reserveQuery(table, n, floor)]);
+            return blockOf(sequence, res?.rows ?? []);
+          } catch (e) {
+            const vt = toVtError(e);
+            // Only a stale graph is retried: the tablet refused before running anything.
+            if (vt.code !== "NOT_SERVING" || vt["servingVersion"] === undefined) throw vt;
+            return new Retry(vt);
+          }
+        },
+        async () => {},
+      ),
+    floor,
   );
 }
 
-/** Forgets the ids cached for a sequence (its table changed); an unknown sequence has none. */
-export function forgetSequence(sequence: string): void {
-  try {
-    const { keyspace, table } = locateSequence(graphCache.last ?? { version: 0, keyspaces: {} }, sequence);
-    sequences.forget(`${keyspace}.${table}`.toLowerCase());
-  } catch {
-    // unknown sequence: nothing cached
-  }
+/**
+ * Ids of a table's automatic sequence (topology/id-blocks.ts), served from this isolate's cached
+ * block or a block the Topology reserves. The first block of a table starts past its max id.
+ */
+async function autoIds(
+  backend: Backend,
+  ks: KeyspaceGraph,
+  run: RunStatement,
+  source: { table: string; column: string },
+  count: number,
+  floor: bigint | undefined,
+): Promise<SqlValue[]> {
+  return sequences.take(
+    autoKey(ks.name, source.table),
+    count,
+    async (n) => {
+      const reserve = (from: bigint | undefined) =>
+        backend.topology(true, (t) => t.reserveIds(ks.name, source.table, n, from === undefined ? null : from.toString()));
+      let block = await reserve(floor);
+      if (!block) {
+        const c = quoteIdent(source.column);
+        const r = await run(ks.name, `SELECT max(${c}) FROM ${quoteIdent(source.table)} WHERE typeof(${c}) = 'integer'`, []);
+        const max = r.rows[0]?.[0];
+        block = await reserve(typeof max === "number" || typeof max === "bigint" ? BigInt(max) + 1n : 1n);
+      }
+      if (!block) throw new VtError("INTERNAL", `the Topology gave no ids for ${source.table}`);
+      return { next: BigInt(block.next), end: BigInt(block.end) };
+    },
+    floor,
+  );
 }

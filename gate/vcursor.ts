@@ -8,7 +8,7 @@ import type { BoundQuery, QueryResult } from "../contract/tablet-rpc.ts";
 import { applyDdl } from "./admin.ts";
 import type { Backend } from "./backend.ts";
 import type { VCursor } from "./engine/primitive.ts";
-import { forgetSequence, nextValues } from "./sequences.ts";
+import { nextIds } from "./sequences.ts";
 
 /** One statement through the gate, as a client sends it (lookup vindex tables are written so). */
 export type RunStatement = (keyspace: string, sql: string, params: SqlValue[]) => Promise<QueryResult>;
@@ -22,9 +22,8 @@ export function gateCursor(backend: Backend, ks: KeyspaceGraph, touched: Set<str
       return res;
     },
     catalog: (query: BoundQuery): Promise<QueryResult> => backend.catalog(ks, query),
-    nextValues: (sequence, count) => nextValues(backend, sequence, count),
+    nextIds: (source, count, floor) => nextIds(backend, ks, run, source, count, floor),
     lookupExecute: run,
-    forgetSequence,
     applyDdl: (req) => applyDdl(backend, { keyspace: ks.name, ...req, requestId: crypto.randomUUID() }),
   };
 }

@@ -131,7 +131,7 @@ export const REFUSALS = {
   VD2401: "writes to …: its unique key (…) has no keyspace-wide index (the table predates its vschema)", // dml.ts
   VD2402: "CREATE UNIQUE INDEX on a sharded table without its vindex column", // ddl.ts
   VD2403: "an expression as the value of a column in a keyspace-wide unique key", // dml.ts
-  VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column, with no sequence", // dml.ts, insert.ts
+  VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column whose auto_increment fills another column", // dml.ts, insert.ts
   VD2405: "INSERT leaving out a column with a DEFAULT that is in a keyspace-wide unique key", // dml.ts
   VD2406: "UPDATE of a column in a keyspace-wide unique key", // dml.ts
   VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // dml.ts

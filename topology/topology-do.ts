@@ -19,6 +19,7 @@ import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type ShardG
 import { setOwn } from "./own.ts";
 import { evenShards, formatKeyRange, parseKeyRange, validateShardSet } from "./keyrange.ts";
 import { PendingChanges } from "./pending.ts";
+import { IdBlocks, type IdBlock } from "./id-blocks.ts";
 import { unsupportedError } from "./refusals.ts";
 import { defaultVSchema, validateVSchema } from "./vschema.ts";
 import type { VSchema } from "../contract/vschema.ts";
@@ -73,6 +74,7 @@ function randomToken(): string {
 export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #sql: SqlStorage;
   readonly #pending: PendingChanges;
+  readonly #ids: IdBlocks;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -80,6 +82,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#sql = ctx.storage.sql;
     this.#sql.exec(TOPOLOGY_SCHEMA);
     this.#pending = new PendingChanges(this.#sql);
+    this.#ids = new IdBlocks(this.#sql);
   }
 
   /** Runs `fn` after every change queued before it (changes await tablets, so the input gate is not enough). */
@@ -437,6 +440,20 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       auto = auto.filter((n) => n.toLowerCase() !== drop);
     }
     return { vschema, auto };
+  }
+
+  /**
+   * A block of ids of a table's automatic sequence (id-blocks.ts): at least `count`, none below
+   * `floor` (decimal text). Null when the sequence does not exist yet and no floor was given.
+   */
+  reserveIds(keyspace: string, table: string, count: number, floor: string | null): Promise<Envelope<IdBlock | null>> {
+    return envelopeAsync(async () => {
+      if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
+      if (typeof table !== "string" || typeof count !== "number" || !(count >= 1) || (floor !== null && !/^-?\d{1,19}$/.test(floor))) {
+        throw new VtError("INVALID_ARGUMENT", "reserveIds: table, a count of at least 1 and a decimal floor or null");
+      }
+      return this.#ids.reserve(keyspace, table, count, floor === null ? undefined : BigInt(floor)) ?? null;
+    });
   }
 
   /** The keyspace's schema history, in order (the Catalog replays it). */

@@ -20,6 +20,8 @@ import {
   type LookupTable,
 } from "./lookup.ts";
 import { uniqueKey } from "./unique-key.ts";
+import { withFreshIds } from "./fresh-ids.ts";
+import { sourceName, type IdSource } from "./sequence.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
 import { deleteReplaced, lastRowsWin } from "./insert-replace.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
@@ -43,11 +45,15 @@ export interface InsertRow {
   readonly lookupValues?: readonly (readonly (ValueExpr | "auto")[])[];
 }
 
-/** A table's auto-increment column and its sequence; `vindex` when that column is the vindex column. */
+/** A table's auto-increment column and where its ids come from; `vindex` when that column is the vindex column. */
 export interface AutoIncrementSpec {
-  readonly sequence: string;
+  readonly source: IdSource;
   readonly column: string;
   readonly vindex: boolean;
+  /** The column is a key (see FreshIdSpec). */
+  readonly keyed: boolean;
+  /** The statement resolves conflicts (see FreshIdSpec). */
+  readonly resolves: boolean;
 }
 
 /** The Bindings slot holding each row's auto-increment value (no statement text can produce a negative id). */
@@ -137,22 +143,16 @@ export class Insert implements Primitive {
     if (this.auto) {
       const { values, need } = this.#needIds(bindings);
       if (need.length > 0) {
-        const ids = await vc.nextValues(this.auto.sequence, need.length);
-        need.forEach((at, k) => {
-          values[at] = ids[k] ?? null;
+        const explicit = values.filter((_, i) => !need.includes(i));
+        return withFreshIds(vc, { ...this.auto, table: this.table }, need.length, explicit, (ids) => {
+          need.forEach((at, k) => {
+            values[at] = ids[k] ?? null;
+          });
+          const bound = this.#bound(bindings, values);
+          return this.#write(vc, bound.b, bound.rows);
         });
       }
       ({ rows, b } = this.#bound(bindings, values));
-      if (need.length > 0) {
-        try {
-          return await this.#write(vc, b, rows);
-        } catch (e) {
-          // An id the sequence handed out is taken: its table was moved (next_id changed) or rows were
-          // inserted with explicit ids. Drop the cached block so the next INSERT reserves afresh.
-          if (toVtError(e).code === "CONSTRAINT") vc.forgetSequence?.(this.auto.sequence);
-          throw e;
-        }
-      }
     }
     return this.#write(vc, b, rows);
   }
@@ -265,7 +265,7 @@ export class Insert implements Primitive {
         if (l.system?.rowid && values[0] === null) {
           throw unsupportedError(
             "VD2404",
-            `INSERT into ${this.table} with a NULL INTEGER PRIMARY KEY ${l.column} (each shard would pick its own rowid; the table is sharded by ${this.vindexColumn ?? "another column"}): give the id, or configure an auto_increment sequence for it`,
+            `INSERT into ${this.table} with a NULL INTEGER PRIMARY KEY ${l.column} (each shard would pick its own rowid; the table is sharded by ${this.vindexColumn ?? "another column"}, and its auto_increment fills another column): give the id`,
           );
         }
         return [l.system ? uniqueKey(values, l.system.columns, this.table) : (values[0] ?? null), p.ksid, p.shard];
@@ -396,7 +396,7 @@ export class Insert implements Primitive {
       vindex: this.vindex.type,
       rows: this.rows.map((r) =>
         this.auto?.vindex && (r.autoValue === "omitted" || (r.vindexValue && "literal" in r.vindexValue && r.vindexValue.literal === null))
-          ? `next from ${this.auto.sequence}`
+          ? `next from ${sourceName(this.auto.source)}`
           : describeValue(r.vindexValue),
       ),
       ...(x ? { shards: this.explainShards(x) } : {}),
@@ -461,8 +461,8 @@ export class InsertSelect implements Primitive {
     width: number;
     /** Position of the vindex column among the inserted columns (-1: it is the omitted auto-increment column). */
     vindexColumn: number;
-    /** The sequence, and where its column is among the SELECT's columns (-1: omitted, so it goes first). */
-    auto?: { sequence: string; at: number };
+    /** The auto-increment column, and where it is among the SELECT's columns (-1: omitted, so it goes first). */
+    auto?: AutoIncrementSpec & { at: number };
     /** The vindex column's name. */
     vindexColumnName?: string;
     /** Per lookup: a taken value skips the row (OR IGNORE / DO NOTHING), see Insert.ignore. */
@@ -485,21 +485,27 @@ export class InsertSelect implements Primitive {
     for (const row of selected) if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `the SELECT gives ${row.length} values for ${width} columns`);
     let rows: SqlValue[][] = selected.map((r) => [...r]);
     let vindexColumn = this.spec.vindexColumn;
-    if (auto) {
-      let at = auto.at;
-      if (at < 0) {
-        rows = rows.map((r) => [null, ...r]);
-        at = 0;
-        vindexColumn = vindexColumn < 0 ? 0 : vindexColumn + 1;
-      }
-      const need = rows.flatMap((r, i) => (r[at] === null ? [i] : []));
-      if (need.length > 0) {
-        const ids = await vc.nextValues(auto.sequence, need.length);
-        need.forEach((i, k) => {
-          (rows[i] as SqlValue[])[at] = ids[k] ?? null;
-        });
-      }
+    if (!auto) return this.#insert(vc, b, rows, vindexColumn);
+    let at = auto.at;
+    if (at < 0) {
+      rows = rows.map((r) => [null, ...r]);
+      at = 0;
+      vindexColumn = vindexColumn < 0 ? 0 : vindexColumn + 1;
     }
+    const need = rows.flatMap((r, i) => (r[at] === null ? [i] : []));
+    if (need.length === 0) return this.#insert(vc, b, rows, vindexColumn);
+    const explicit = rows.flatMap((r) => (r[at] === null ? [] : [r[at] ?? null]));
+    return withFreshIds(vc, { ...auto, table: this.spec.table }, need.length, explicit, (ids) => {
+      need.forEach((i, k) => {
+        (rows[i] as SqlValue[])[at] = ids[k] ?? null;
+      });
+      return this.#insert(vc, b, rows, vindexColumn);
+    });
+  }
+
+  /** Inserts the SELECT's rows (every auto-increment value known) as an Insert of bound values. */
+  #insert(vc: VCursor, b: Bindings, rows: readonly SqlValue[][], vindexColumn: number): Promise<QueryResult> {
+    const { width, auto } = this.spec;
     const w = rows[0]?.length ?? width;
     const shift = auto && auto.at < 0 ? 1 : 0;
     const lookups = this.spec.lookups ?? [];
@@ -510,7 +516,7 @@ export class InsertSelect implements Primitive {
         l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) })),
       ),
     }));
-    if (inserts.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
+    if (inserts.length === 0) return Promise.resolve({ columns: [], rows: [], rowsAffected: 0 });
     const insert = new Insert(
       this.spec.table,
       this.spec.vindex,

@@ -6,6 +6,7 @@ import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import type { BoundQuery, QueryResult } from "../../contract/tablet-rpc.ts";
 import type { Bindings } from "../sql/template.ts";
 import type { SqlValue } from "../../contract/sql-values.ts";
+import type { IdSource } from "./sequence.ts";
 
 export type { QueryResult } from "../../contract/tablet-rpc.ts";
 
@@ -14,10 +15,11 @@ export interface VCursor {
   readonly keyspace: KeyspaceGraph;
   /** Runs the queries on one shard as a single transaction. */
   execute(shard: string, queries: BoundQuery[]): Promise<QueryResult[]>;
-  /** `count` fresh ids from a sequence table (vschema `auto_increment`), named `table` or `keyspace.table`. */
-  nextValues(sequence: string, count: number): Promise<SqlValue[]>;
-  /** Forgets the ids cached for a sequence (its table was changed: the next call reserves afresh). */
-  forgetSequence?(sequence: string): void;
+  /**
+   * `count` fresh ids, increasing, from a sequence table (vschema `auto_increment`, named `table`
+   * or `keyspace.table`) or a table's automatic sequence; with `floor`, none below it (cached ids below it are skipped).
+   */
+  nextIds(source: IdSource, count: number, floor?: bigint): Promise<SqlValue[]>;
   /** Runs one statement through the gate on a keyspace (lookup vindex tables), as a client would. */
   lookupExecute(keyspace: string, sql: string, params: SqlValue[]): Promise<QueryResult>;
   /** Runs a read of the schema catalog alone on the keyspace's Catalog (its schema, no rows). */

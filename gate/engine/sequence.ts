@@ -9,17 +9,33 @@ import { VtError } from "../../contract/errors.ts";
 import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
 import type { BoundQuery } from "../../contract/tablet-rpc.ts";
 
+/**
+ * Where an INSERT's fresh ids come from: a sequence table (vschema `auto_increment`), or the
+ * keyspace's automatic sequence of a table's INTEGER PRIMARY KEY (kept by the Topology, see
+ * topology/id-blocks.ts).
+ */
+export type IdSource = { readonly sequence: string } | { readonly table: string; readonly column: string };
+
+/** The cache key of a source (sequence tables are keyed by their located keyspace.table). */
+export function sourceName(source: IdSource): string {
+  return "sequence" in source ? source.sequence : `${source.table} (automatic)`;
+}
+
 export interface Block {
   next: bigint;
   end: bigint;
 }
 
-/** The statement that reserves a block of at least `count` ids; RETURNING gives the new next_id and the block's size. */
-export function reserveQuery(table: string, count: number): BoundQuery {
+/**
+ * The statement that reserves a block of at least `count` ids, starting at `floor` or later;
+ * RETURNING gives the new next_id and the block's size.
+ */
+export function reserveQuery(table: string, count: number, floor?: bigint): BoundQuery {
   const t = quoteIdent(table);
+  const from = floor === undefined ? "next_id" : "max(next_id, (? + 0))";
   return {
-    sql: `UPDATE ${t} SET next_id = next_id + max(coalesce(cache, 1), (? + 0)) WHERE id = 0 RETURNING next_id, max(coalesce(cache, 1), (? + 0))`,
-    params: [String(count), String(count)],
+    sql: `UPDATE ${t} SET next_id = ${from} + max(coalesce(cache, 1), (? + 0)) WHERE id = 0 RETURNING next_id, max(coalesce(cache, 1), (? + 0))`,
+    params: [...(floor === undefined ? [] : [String(floor)]), String(count), String(count)],
     kind: "write",
   };
 }
@@ -38,7 +54,7 @@ export function blockOf(table: string, rows: readonly (readonly SqlValue[])[]): 
   return { next: end - BigInt(size), end };
 }
 
-function toValue(v: bigint): SqlValue {
+export function toValue(v: bigint): SqlValue {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
@@ -46,11 +62,15 @@ function toValue(v: bigint): SqlValue {
 export class SequenceCache {
   readonly #blocks = new Map<string, Block>();
 
-  /** `count` fresh ids of sequence `key`, reserving a new block through `reserve` when the cached one runs out. */
-  async take(key: string, count: number, reserve: (count: number) => Promise<Block>): Promise<SqlValue[]> {
+  /**
+   * `count` fresh ids of sequence `key`, reserving a new block through `reserve` when the cached
+   * one runs out; with `floor`, cached ids below it are skipped (`reserve` must honour it too).
+   */
+  async take(key: string, count: number, reserve: (count: number) => Promise<Block>, floor?: bigint): Promise<SqlValue[]> {
     const out: SqlValue[] = [];
     while (out.length < count) {
       const block = this.#blocks.get(key);
+      if (block && floor !== undefined && block.next < floor) block.next = floor < block.end ? floor : block.end;
       if (block && block.next < block.end) {
         // Synchronous from check to use: concurrent requests never get the same id.
         while (block.next < block.end && out.length < count) out.push(toValue(block.next++));

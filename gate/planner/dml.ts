@@ -15,7 +15,9 @@ import { rangeOf, walk, type ParsedStatement } from "../sql/parse.ts";
 import { sliceTemplate, type Edit } from "../sql/template.ts";
 import { funcName, hasSubquery, isRealLiteral, kw, tableRef, unsupported, valueExprOf } from "./ast.ts";
 import { chooseRoute, tableRouting, vindexRouteFields, type TableRouting } from "./routing.ts";
-import { uniqueConstraints } from "./unique-keys.ts";
+import { rowidColumn, uniqueConstraints } from "./unique-keys.ts";
+import type { IdSource } from "../engine/sequence.ts";
+import type { TableInfo } from "../../contract/tablet-rpc.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
@@ -41,14 +43,10 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const vcol = (routing.column ?? "").toLowerCase();
   const cols = ic.columns ? (ic.columns.expr.items as Node[]).map((c) => (c.type === "identifier" ? c.name : "")) : info.columns.map((c) => c.name);
   const at = cols.findIndex((c) => c.toLowerCase() === vcol);
-  // A sequence fills the auto-increment column when it is omitted or NULL.
-  const ai = tableVSchema(ks.vschema, t.name)?.auto_increment;
+  const ai = autoIncrement(ks, t.name, info, vcol);
   const aiCol = ai?.column.toLowerCase();
-  if (ai && !info.columns.some((c) => c.name.toLowerCase() === aiCol)) {
-    throw new VtError("INVALID_ARGUMENT", `vschema auto_increment of ${t.name} names column ${ai.column}, which the table does not have`);
-  }
   const autoAt = ai ? cols.findIndex((c) => c.toLowerCase() === aiCol) : -1;
-  const auto = ai ? { sequence: ai.sequence, column: ai.column, vindex: aiCol === vcol } : undefined;
+  const auto = ai ? { ...ai, vindex: aiCol === vcol, resolves: ai.resolves || resolvesConflicts(s) } : undefined;
   if (at < 0 && !auto?.vindex) {
     throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
   }
@@ -110,7 +108,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       affinity: routing.affinity ?? "BLOB",
       width: cols.length,
       vindexColumn: at,
-      ...(ai ? { auto: { sequence: ai.sequence, at: autoAt } } : {}),
+      ...(auto ? { auto: { ...auto, at: autoAt } } : {}),
       ...(lookups.length > 0
         ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace, replacesByVindex }
         : {}),
@@ -197,6 +195,42 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
 }
 
 /**
+ * The column an INSERT fills with fresh ids when it is omitted or NULL: the vschema's
+ * `auto_increment` (its sequence table), else the table's INTEGER PRIMARY KEY (its automatic
+ * sequence), unless that key is not the vindex column and the table opted into per-shard
+ * uniqueness (each shard numbers its own rows then, as SQLite on that shard would).
+ */
+function autoIncrement(
+  ks: KeyspaceGraph,
+  table: string,
+  info: TableInfo,
+  vcol: string,
+): { source: IdSource; column: string; keyed: boolean; resolves: boolean } | undefined {
+  const entry = tableVSchema(ks.vschema, table);
+  const configured = entry?.auto_increment;
+  const keys = uniqueConstraints(info.sql);
+  const key = (column: string) => keys.find((k) => k.columns.length === 1 && k.columns[0]?.toLowerCase() === column.toLowerCase());
+  if (configured) {
+    const col = info.columns.find((c) => c.name.toLowerCase() === configured.column.toLowerCase());
+    if (!col) throw new VtError("INVALID_ARGUMENT", `vschema auto_increment of ${table} names column ${configured.column}, which the table does not have`);
+    const k = key(col.name);
+    return { source: { sequence: configured.sequence }, column: col.name, keyed: k !== undefined, resolves: k?.conflictClause ?? false };
+  }
+  const rowid = rowidColumn(info.sql);
+  const col = rowid === undefined ? undefined : info.columns.find((c) => c.name.toLowerCase() === rowid.toLowerCase());
+  if (!col || (col.name.toLowerCase() !== vcol && entry?.unique === "per_shard")) return undefined;
+  return { source: { table: info.name, column: col.name }, column: col.name, keyed: true, resolves: key(col.name)?.conflictClause ?? false };
+}
+
+/** An INSERT that skips or overwrites a conflicting row instead of failing (OR IGNORE, REPLACE, ON CONFLICT). */
+function resolvesConflicts(s: Extract<Node, { type: "insert_stmt" }>): boolean {
+  const ic = s.clauses.find((c) => c.type === "insert_clause");
+  if (ic?.type !== "insert_clause") return false;
+  const or = ic.orAction ? kw(ic.orAction.actionKw) : "";
+  return kw(ic.insertKw) === "REPLACE" || or === "IGNORE" || or === "REPLACE" || s.clauses.some((c) => c.type === "upsert_clause");
+}
+
+/**
  * Keyspace-wide unique keys an INSERT cannot keep exactly: one without its system table (the
  * table predates its vschema entry), one declaring its own ON CONFLICT resolution, an omitted
  * column with a DEFAULT, and an INTEGER PRIMARY KEY left for each shard to pick (no sequence).
@@ -218,7 +252,7 @@ function checkKeyspaceKeys(routing: TableRouting, table: string, cols: readonly 
       if (info?.rowid) {
         throw unsupported(
           "VD2404",
-          `INSERT into ${table} without its INTEGER PRIMARY KEY ${c} (each shard would pick its own rowid; ${table} is sharded by ${routing.column ?? "another column"}): give the id, or configure an auto_increment sequence for ${c}`,
+          `INSERT into ${table} without its INTEGER PRIMARY KEY ${c} (each shard would pick its own rowid; ${table} is sharded by ${routing.column ?? "another column"}, and its auto_increment fills another column): give the id`,
         );
       }
       if (info?.defaults.some((d) => d.toLowerCase() === c.toLowerCase())) {

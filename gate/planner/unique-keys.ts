@@ -15,7 +15,7 @@ import type { LookupTable } from "../engine/lookup.ts";
 import type { KeyColumn } from "../engine/unique-key.ts";
 import { affinityOf } from "../engine/values.ts";
 import { parseOne } from "../sql/parse.ts";
-import { declaredCollation } from "./ast.ts";
+import { declaredCollation, kw } from "./ast.ts";
 import { own } from "../../topology/own.ts";
 
 /** Prefix of the system lookup tables (outside `_vt_…`, so tablets accept them; users cannot name them). */
@@ -56,16 +56,16 @@ export function uniqueConstraints(createSql: string): UniqueConstraint[] {
   }
   if (stmt.type !== "create_table_stmt" || !stmt.columns) return out;
   const items = stmt.columns.expr.items as Node[];
+  const alias = rowidAlias(stmt);
   const defaults: string[] = [];
   for (const item of items) {
     if (item.type !== "column_definition") continue;
-    const type = item.dataType ? String((item.dataType as { name?: { text?: string } }).name?.text ?? "") : "";
     for (const c of item.constraints as Node[]) {
       const inner = c.type === "constraint" ? (c.constraint as Node) : c;
       if (inner.type === "constraint_default") defaults.push(item.name.name);
       if (inner.type !== "constraint_primary_key" && inner.type !== "constraint_unique") continue;
       const conflictClause = (inner.clauses as Node[]).some((k) => k.type === "on_conflict_clause");
-      const rowid = inner.type === "constraint_primary_key" && type.toUpperCase() === "INTEGER" && !(inner as { direction?: unknown }).direction;
+      const rowid = inner.type === "constraint_primary_key" && alias === item.name.name;
       out.push({ columns: [item.name.name], rowid, conflictClause, defaults });
     }
   }
@@ -75,11 +75,51 @@ export function uniqueConstraints(createSql: string): UniqueConstraint[] {
     const columns = names(inner.columns as Node | undefined);
     if (columns.length === 0 || columns.some((c) => c === "")) continue;
     const conflictClause = (inner.clauses as Node[]).some((k) => k.type === "on_conflict_clause");
-    out.push({ columns, rowid: false, conflictClause, defaults });
+    const rowid = inner.type === "constraint_primary_key" && columns.length === 1 && alias === columns[0];
+    out.push({ columns, rowid, conflictClause, defaults });
   }
   if (cache.size > 1000) cache.clear();
   cache.set(createSql, out);
   return out;
+}
+
+/**
+ * The column that is the table's rowid (SQLite's INTEGER PRIMARY KEY alias), if any: a one-column
+ * PRIMARY KEY declared exactly INTEGER, in a table with a rowid, not the `INTEGER PRIMARY KEY
+ * DESC` column form (SQLite's quirk keeps that one an ordinary key).
+ */
+function rowidAlias(stmt: Extract<Node, { type: "create_table_stmt" }>): string | undefined {
+  const options = (stmt.options?.items ?? []) as Node[];
+  if (options.some((o) => o.type === "table_option" && kw(o.name) === "WITHOUT ROWID")) return undefined;
+  const items = (stmt.columns?.expr.items ?? []) as Node[];
+  const declared = (name: string) => items.find((i) => i.type === "column_definition" && i.name.name.toLowerCase() === name.toLowerCase());
+  const isInteger = (name: string): boolean => {
+    const col = declared(name);
+    return col?.type === "column_definition" && kw((col.dataType as { name?: unknown } | undefined)?.name) === "INTEGER";
+  };
+  for (const item of items) {
+    if (item.type === "column_definition") {
+      for (const c of item.constraints as Node[]) {
+        const inner = c.type === "constraint" ? (c.constraint as Node) : c;
+        if (inner.type !== "constraint_primary_key") continue;
+        const desc = (inner as { direction?: { type?: string } }).direction?.type === "sort_direction_desc";
+        return isInteger(item.name.name) && !desc ? item.name.name : undefined;
+      }
+      continue;
+    }
+    const inner = item.type === "constraint" ? (item.constraint as Node) : item;
+    if (inner.type !== "constraint_primary_key") continue;
+    const columns = names(inner.columns as Node | undefined);
+    const only = columns[0];
+    return columns.length === 1 && only !== undefined && isInteger(only) ? only : undefined;
+  }
+  return undefined;
+}
+
+/** The name of the column a table's rows are numbered by (its INTEGER PRIMARY KEY), if it has one. */
+export function rowidColumn(createSql: string | undefined): string | undefined {
+  if (!createSql) return undefined;
+  return uniqueConstraints(createSql).find((k) => k.rowid)?.columns[0];
 }
 
 /** The keys that need a system lookup: those of a sharded table without its vindex column, unless it opts out. */

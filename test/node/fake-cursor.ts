@@ -13,6 +13,7 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { planParsed } from "../../gate/planner/plan.ts";
 import { keyspaceKeys, systemLookupDdl } from "../../gate/planner/unique-keys.ts";
 import type { VCursor } from "../../gate/engine/primitive.ts";
+import type { IdSource } from "../../gate/engine/sequence.ts";
 import { parseOne } from "../../gate/sql/parse.ts";
 import { Bindings } from "../../gate/sql/template.ts";
 import { fromSqliteError } from "../../tablet/sqlite-errors.ts";
@@ -196,13 +197,27 @@ export class FakeCursor implements VCursor {
     }
   }
 
-  /** Sequences: one counter per name, from 1 (the gate's block reservation is tested in workerd). */
+  /**
+   * Sequences: one counter per sequence name, from 1, and per table for automatic ones
+   * (`auto <table>`), from one past the table's max id (the gate's block reservation is tested in
+   * workerd). A floor moves a counter up to it.
+   */
   readonly sequences = new Map<string, number>();
 
-  async nextValues(sequence: string, count: number): Promise<SqlValue[]> {
-    const next = this.sequences.get(sequence) ?? 1;
-    this.sequences.set(sequence, next + count);
-    return Array.from({ length: count }, (_, i) => next + i);
+  async nextIds(source: IdSource, count: number, floor?: bigint): Promise<SqlValue[]> {
+    const key = "sequence" in source ? source.sequence : `auto ${source.table.toLowerCase()}`;
+    let next = this.sequences.get(key);
+    if (next === undefined && !("sequence" in source)) {
+      const c = `"${source.column}"`;
+      next = 1;
+      for (const db of this.dbs.values()) {
+        const max = runOn(db, `SELECT max(${c}) FROM "${source.table}" WHERE typeof(${c}) = 'integer'`, undefined, "read").rows[0]?.[0];
+        if (typeof max === "number" && max + 1 > next) next = max + 1;
+      }
+    }
+    next = Math.max(next ?? 1, floor === undefined ? 1 : Number(floor));
+    this.sequences.set(key, next + count);
+    return Array.from({ length: count }, (_, i) => (next as number) + i);
   }
 
   /** Lookup tables live in this same keyspace here: the statement is planned and run like any other. */

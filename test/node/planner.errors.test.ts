@@ -15,6 +15,7 @@ beforeAll(async () => {
       t: { create: "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b INTEGER)", column: "id" },
       u: { create: "CREATE TABLE u (id INTEGER PRIMARY KEY, t_id INTEGER)", column: "id" },
       r: { create: "CREATE TABLE r (k INTEGER PRIMARY KEY, v TEXT)", reference: true },
+      w: { create: "CREATE TABLE w (code TEXT PRIMARY KEY, a TEXT)", column: "code" },
     },
   });
   await c.run("INSERT INTO t VALUES (1, 'x', 1), (2, 'y', 2), (3, 'x', 3), (4, 'z', 4)");
@@ -99,8 +100,8 @@ describe("errors carry the catalogue code", () => {
     ["unknown table in DELETE", "DELETE FROM nope WHERE id = 1", undefined, "UNKNOWN_TABLE"],
     ["a _vt system table", "SELECT * FROM _vt_binlog", undefined, "PERMISSION_DENIED"],
     ["a _vt system table in a write", "DELETE FROM _vt_binlog", undefined, "PERMISSION_DENIED"],
-    ["INSERT without the vindex column", "INSERT INTO t (a, b) VALUES ('x', 1)", undefined, "INVALID_ARGUMENT"],
-    ["INSERT with a NULL vindex value", "INSERT INTO t (id, a) VALUES (NULL, 'x')", undefined, "INVALID_ARGUMENT"],
+    ["INSERT without the vindex column (no INTEGER PRIMARY KEY to number it)", "INSERT INTO w (a) VALUES ('x')", undefined, "INVALID_ARGUMENT"],
+    ["INSERT with a NULL vindex value (no INTEGER PRIMARY KEY to number it)", "INSERT INTO w (code, a) VALUES (NULL, 'x')", undefined, "INVALID_ARGUMENT"],
     ["two statements in one string", "SELECT * FROM t; SELECT * FROM u", undefined, "INVALID_ARGUMENT"],
     ["a placeholder without a param", "SELECT * FROM t WHERE id = ?", [], "INVALID_ARGUMENT"],
     ["more params than placeholders", "SELECT * FROM t WHERE id = ?", [1, 2], "INVALID_ARGUMENT"],

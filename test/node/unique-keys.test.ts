@@ -129,11 +129,52 @@ describe("keyspace-wide unique keys", () => {
     expect(await count(cl, "SELECT count(*) FROM users WHERE email = 'x@x'")).toBe(2);
   });
 
-  it("an INSERT leaving the INTEGER PRIMARY KEY to each shard (sharded by another column) is refused", async () => {
+  it("an INSERT leaving out the INTEGER PRIMARY KEY of a table sharded by another column gets keyspace-unique ids", async () => {
     const cl = make({ posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL)", column: "author_id" } });
-    expect(await refused(cl.run("INSERT INTO posts (author_id) VALUES (1)"))).toMatchObject({ code: "UNSUPPORTED", id: "VD2404" });
-    expect(await refused(cl.run("INSERT INTO posts (id, author_id) VALUES (?, 1)", [null]))).toMatchObject({ code: "UNSUPPORTED", id: "VD2404" });
-    expect(await count(cl, "SELECT count(*) FROM posts")).toBe(0);
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO posts (id, author_id) VALUES (3, ?)", [b]);
+    const one = await cl.run("INSERT INTO posts (author_id) VALUES (?) RETURNING id", [a]);
+    expect(one.rows).toEqual([[4]]);
+    expect(one.lastInsertRowid).toBe(4);
+    const two = await cl.run("INSERT INTO posts (id, author_id) VALUES (?, ?), (NULL, ?) RETURNING id", [null, a, b]);
+    expect(two.rows.map((r) => r[0]).sort()).toEqual([5, 6]);
+    expect(two.lastInsertRowid).toBe(6);
+    expect((await cl.run("SELECT id FROM posts ORDER BY id")).rows).toEqual([[3], [4], [5], [6]]);
+  });
+
+  it("an id the sequence hands out that an explicit id took meanwhile is skipped, never stored twice", async () => {
+    const cl = make({ posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL)", column: "author_id" } });
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO posts (author_id) VALUES (?)", [a]); // id 1; the sequence's next is 2
+    await cl.run("INSERT INTO posts (id, author_id) VALUES (2, ?), (3, ?)", [b, a]);
+    const r = await cl.run("INSERT INTO posts (author_id) VALUES (?) RETURNING id", [b]);
+    expect(r.rows).toEqual([[4]]);
+    expect(await refused(cl.run("INSERT OR IGNORE INTO posts (id, author_id) VALUES (4, ?)", [a]))).toMatchObject({ code: "none" });
+    // A conflict-resolving INSERT checks its fresh id is free first: OR IGNORE would skip the row, REPLACE overwrite another.
+    await cl.run("INSERT INTO posts (id, author_id) VALUES (5, ?)", [a]);
+    cl.cursor.sequences.set("auto posts", 5);
+    const kept = await cl.run("INSERT OR IGNORE INTO posts (author_id) VALUES (?) RETURNING id", [b]);
+    expect(kept.rows).toEqual([[6]]);
+    cl.cursor.sequences.set("auto posts", 6);
+    await cl.run("REPLACE INTO posts (author_id) VALUES (?)", [a]);
+    expect((await cl.run("SELECT id, author_id FROM posts ORDER BY id")).rows).toEqual([
+      [1, a],
+      [2, b],
+      [3, a],
+      [4, b],
+      [5, a],
+      [6, b],
+      [7, a],
+    ]);
+  });
+
+  it('"unique": "per_shard" leaves an omitted INTEGER PRIMARY KEY to each shard, as Vitess does', async () => {
+    const cl = make({
+      posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL)", column: "author_id", unique: "per_shard" },
+    });
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO posts (author_id) VALUES (?), (?)", [a, b]);
+    expect((await cl.run("SELECT id FROM posts ORDER BY id")).rows).toEqual([[1], [1]]);
   });
 
   it("UPDATE of a keyspace-wide unique column is refused for now, changing nothing", async () => {

@@ -41,16 +41,18 @@ describe("sequences through the gate", () => {
     }
   });
 
-  it("an id that is already taken drops the gate's cached block, so a moved next_id takes effect", async () => {
+  it("an id that is already taken is skipped: the INSERT takes a new id past the table's max, and a moved next_id takes effect after the cached block", async () => {
     const k = (await sql("INSERT INTO users (name) VALUES ('probe') RETURNING id", undefined, "app")).rows[0]?.[0] as number;
     // Someone inserts the next cached id by hand, and moves the sequence past it.
     await sql("INSERT INTO users (id, name) VALUES (?, 'by hand')", [k + 1], "app");
     await sql("UPDATE user_seq SET next_id = 7000", undefined, "seqs");
-    const clash = await sqlError("INSERT INTO users (name) VALUES ('clash')", undefined, "app");
-    expect(clash.code).toBe("CONSTRAINT");
-    // The cached block was dropped: the next id comes from the table, not k + 2.
-    const next = await sql("INSERT INTO users (name) VALUES ('after') RETURNING id", undefined, "app");
-    expect(next.rows[0]?.[0]).toBe(7000);
+    const clash = await sql("INSERT INTO users (name) VALUES ('clash') RETURNING id", undefined, "app");
+    expect(clash.rows).toEqual([[k + 2]]);
+    expect(clash.lastInsertRowid).toBe(k + 2);
+    // The rest of the cached block (50 ids) is still this gate's; then the next block starts at 7000.
+    const used = await sql(`INSERT INTO users (name) VALUES ${Array.from({ length: 50 }, (_, i) => `('fill${i}')`).join(", ")} RETURNING id`, undefined, "app");
+    expect(Math.max(...used.rows.map((r) => r[0] as number))).toBeGreaterThanOrEqual(7000);
+    expect((await sql("SELECT count(*) FROM users WHERE id = ?", [k + 1], "app")).rows).toEqual([[1]]);
   });
 
   it("a missing sequence is a clear error and writes nothing", async () => {

@@ -168,7 +168,7 @@ describe("bad input: a clear error from the catalogue and nothing written", () =
       ["BEGIN", undefined, "UNSUPPORTED", 400],
       ["INSERT INTO bad VALUES (1, 'dup', 1)", undefined, "CONSTRAINT", 409],
       ["INSERT INTO bad VALUES (2, NULL, 1)", undefined, "CONSTRAINT", 409],
-      ["INSERT INTO bad (name) VALUES ('no id')", undefined, "INVALID_ARGUMENT", 400],
+      ["INSERT INTO bad (name) VALUES ('two', 'values')", undefined, "INVALID_ARGUMENT", 400],
       ["SELECT * FROM bad WHERE id = ?", [], "INVALID_ARGUMENT", 400],
       ["SELECT * FROM bad WHERE id = ?", [1, 2], "INVALID_ARGUMENT", 400],
       ["SELECT * FROM bad WHERE id = :id", [1], "INVALID_ARGUMENT", 400],

@@ -110,6 +110,9 @@ export function valueExprOf(ps: ParsedStatement, n: Node): ValueExpr | undefined
       return { literal: n.value ? 1 : 0 };
     case "prefix_op_expr": {
       if (n.operator !== "-" && n.operator !== "+") return undefined;
+      // SQLite reads -9223372036854775808 as the smallest INTEGER, not as minus a REAL.
+      if (n.operator === "-" && n.expr.type === "number_literal" && /^\d+$/.test(n.expr.text) && BigInt(n.expr.text) === 2n ** 63n)
+        return { literal: -(2n ** 63n) };
       const inner = n.expr.type === "number_literal" ? numberLiteral(n.expr.text) : undefined;
       if (inner === undefined || inner === null) return undefined;
       if (n.operator === "+") return { literal: inner };

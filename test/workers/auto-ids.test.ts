@@ -68,4 +68,16 @@ describe("automatic ids for an omitted INTEGER PRIMARY KEY", () => {
     const r = await sql("INSERT INTO old (v) VALUES ('c') RETURNING id", undefined, KS);
     expect(r.rows).toEqual([[42]]);
   });
+  // Found by the end-to-end differential (seed 923327460): the row's given id is bound as a value,
+  // and the literal -9223372036854775808 was read as minus a REAL, which an INTEGER PRIMARY KEY refuses.
+  it("an explicit id written as the literal -9223372036854775808 is the smallest INTEGER, as on SQLite", async () => {
+    const r = await api<{ lastInsertRowid?: unknown }>("POST", "/v1/sql", { keyspace: KS, sql: "REPLACE INTO notes VALUES (-9223372036854775808, 'min')" });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.lastInsertRowid).toEqual({ int: "-9223372036854775808" });
+    const back = await api<{ rows: unknown[][] }>("POST", "/v1/sql", {
+      keyspace: KS,
+      sql: "SELECT typeof(id), body FROM notes WHERE id = -9223372036854775808",
+    });
+    expect(back.body.rows).toEqual([["integer", "min"]]);
+  });
 });

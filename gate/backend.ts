@@ -3,12 +3,13 @@
 // the request answers TIMEOUT rather than waiting on a Durable Object that does not answer.
 
 import { unwrap, type Envelope } from "../contract/envelope.ts";
-import { VtError } from "../contract/errors.ts";
+import { toVtError, VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
 import { tabletRpc, type BoundQuery, type QueryResult } from "../contract/tablet-rpc.ts";
 import { catalogRpc, topologyRpc, type TopologyRpc } from "../contract/topology-rpc.ts";
 import { own } from "../topology/own.ts";
 import type { CallInfo, Deadline } from "./deadline.ts";
+import { LostCall, writeFault } from "./failpoints.ts";
 import { graphCache } from "./graph-cache.ts";
 import type { Retry } from "./retry.ts";
 
@@ -27,11 +28,35 @@ export class Backend {
     return unwrap(await this.#deadline.race(() => call(stub), { target: "the topology", writes }));
   }
 
-  /** Statements on one tablet under the request's deadline. */
+  /**
+   * Statements on one tablet under the request's deadline. A tablet answers its own errors in the
+   * envelope; a write call that fails on the way instead (the tablet's Durable Object reset, maybe
+   * after committing; the connection broke) may or may not have been applied: its error says
+   * `applied: "unknown"` and `shard`, and nothing retries it.
+   */
   async tablet(keyspace: string, shard: string, version: number, queries: BoundQuery[]): Promise<QueryResult[]> {
     const stub = tabletRpc(this.#env.TABLET, keyspace, shard);
-    const info: CallInfo = { target: `tablet ${keyspace}/${shard}`, writes: queries.some((q) => q.kind !== "read"), shard };
-    return unwrap(await this.#deadline.race(async () => stub.execute({ keyspace, shard, version }, queries), info));
+    const writes = queries.some((q) => q.kind !== "read");
+    const info: CallInfo = { target: `tablet ${keyspace}/${shard}`, writes, shard };
+    const call = async () => {
+      if (writes && writeFault(keyspace, shard, "before")) throw new LostCall(`the write to ${info.target} was lost`);
+      const answer = await stub.execute({ keyspace, shard, version }, queries);
+      if (writes && writeFault(keyspace, shard, "after")) throw new LostCall(`the answer of the write to ${info.target} was lost`);
+      return answer;
+    };
+    let answer: Envelope<QueryResult[]>;
+    try {
+      answer = await this.#deadline.race(call, info);
+    } catch (e) {
+      // A TIMEOUT of the deadline already says applied: "unknown".
+      if (!writes || e instanceof VtError) throw e;
+      const vt = toVtError(e);
+      throw new VtError(vt.code, `${info.target} did not answer the write (${vt.message}); it may or may not have been applied: read before retrying it`, {
+        shard,
+        applied: "unknown",
+      });
+    }
+    return unwrap(answer);
   }
 
   /** A read of the schema catalog alone, on the keyspace's Catalog. */

@@ -164,6 +164,8 @@ export class Batch {
           const vt = toVtError(e);
           const qi = vt["statementIndex"];
           vt["statementIndex"] = typeof qi === "number" ? owner[qi] : owner[0];
+          // Only a refusal is retried; a transaction whose outcome is unknown may have committed.
+          if (vt["applied"] === "unknown") throw vt;
           if (vt.code === "NOT_SERVING") return new Retry(vt, ks);
           if (vt.code === "TIMEOUT") throw vt;
           const extra = { ...vt, statementIndex: vt["statementIndex"] };

@@ -77,7 +77,8 @@ export class Executor {
           const vt = toVtError(e);
           // A stale graph: retry after a refresh, unless some shard already applied a write. DDL
           // retries itself with its request id (admin.ts); a new attempt here would get a new one.
-          const safe = plan.kind === "read" || (touched.size === 0 && plan.kind !== "ddl");
+          // A write whose outcome is unknown is never retried: it may have applied.
+          const safe = plan.kind === "read" || (touched.size === 0 && plan.kind !== "ddl" && vt["applied"] !== "unknown");
           if (vt.code !== "NOT_SERVING" || !safe) throw vt;
           return new Retry(vt, ks);
         }

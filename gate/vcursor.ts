@@ -2,6 +2,7 @@
 // statements and DDL, all reached through the request's Backend. It records the shards a
 // statement reached, so the executor knows whether a failed write may be retried.
 
+import { toVtError } from "../contract/errors.ts";
 import type { SqlValue } from "../contract/sql-values.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { BoundQuery, QueryResult } from "../contract/tablet-rpc.ts";
@@ -17,9 +18,15 @@ export function gateCursor(backend: Backend, ks: KeyspaceGraph, touched: Set<str
   return {
     keyspace: ks,
     execute: async (shard: string, queries: BoundQuery[]): Promise<QueryResult[]> => {
-      const res = await backend.tablet(ks.name, shard, ks.version, queries);
-      touched.add(shard);
-      return res;
+      try {
+        const res = await backend.tablet(ks.name, shard, ks.version, queries);
+        touched.add(shard);
+        return res;
+      } catch (e) {
+        // A write whose answer was lost may have applied there.
+        if (toVtError(e)["applied"] === "unknown") touched.add(shard);
+        throw e;
+      }
     },
     catalog: (query: BoundQuery): Promise<QueryResult> => backend.catalog(ks, query),
     nextIds: (source, count, floor) => nextIds(backend, ks, run, source, count, floor),

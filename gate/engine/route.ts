@@ -142,6 +142,15 @@ export async function writeEach<T>(shards: readonly string[], fn: (shard: string
     if (shards.length > 1) {
       err["committedShards"] = shards.filter((_, i) => settled[i]?.status === "fulfilled");
       err["failedShard"] = shards[failed];
+      // Every failed shard whose outcome is unknown, not only the first failure's.
+      const unknown = shards.filter((_, i) => {
+        const r = settled[i];
+        return r?.status === "rejected" && toVtError(r.reason)["applied"] === "unknown";
+      });
+      if (unknown.length > 0) {
+        err["unknownShards"] = unknown;
+        err["applied"] = "unknown";
+      }
     }
     throw err;
   }

@@ -18,7 +18,10 @@ export function fromSqliteError(e: unknown): VtError {
       limit: MAX_VALUE_BYTES,
     });
   }
-  if (/SQLITE_CONSTRAINT/.test(message)) return new VtError("CONSTRAINT", clean, extra);
+  // ALTER TABLE … ADD COLUMN checks the existing rows and reports a failure as SQLITE_ERROR.
+  if (/SQLITE_CONSTRAINT/.test(message) || /^(CHECK|NOT NULL|UNIQUE|FOREIGN KEY) constraint failed/.test(clean)) {
+    return new VtError("CONSTRAINT", clean, extra);
+  }
   if (/syntax error/.test(message)) {
     const at = /at offset (\d+)/.exec(message);
     return new VtError("SYNTAX_ERROR", clean, at ? { ...extra, position: Number(at[1]) } : extra);

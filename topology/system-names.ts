@@ -16,6 +16,13 @@
  */
 export type SystemObjectKind = "tablet" | "platform" | "catalog" | "pragma";
 
+/** Why a name of the system's own (a `_vt` prefix, or a tablet or platform object) cannot be used, for PERMISSION_DENIED. */
+export function reservedNameReason(name: string): string {
+  return systemObjectKind(name) === "platform"
+    ? `"${name}": names starting with _cf_ (and __miniflare_do_name) are the Durable Object runtime's own`
+    : `"${name}": names starting with _vt are reserved for the system`;
+}
+
 /** `sqlite_…` scalar functions that describe the library, not the database. */
 const HARMLESS_SQLITE_FUNCTIONS = new Set(["sqlite_version", "sqlite_source_id", "sqlite_compileoption_used", "sqlite_compileoption_get"]);
 

@@ -16,7 +16,7 @@ export function evalValue(v: ValueExpr, b: Bindings): SqlValue {
 }
 
 export function describeValue(v: ValueExpr): string {
-  if ("param" in v) return v.param.kind === "index" ? `?${v.param.index + 1}` : `:${v.param.name}`;
+  if ("param" in v) return v.param.kind === "index" ? `?${v.param.index + 1}` : `${v.param.sigil}${v.param.name}`;
   const l = v.literal;
   if (l instanceof Uint8Array) return "x'…'";
   return typeof l === "string" ? `'${l}'` : String(l);

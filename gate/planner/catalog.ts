@@ -8,6 +8,7 @@
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
+import { reservedNameReason } from "../../topology/system-names.ts";
 import { CatalogRoute } from "../engine/catalog-route.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { walk, type ParsedStatement } from "../sql/parse.ts";
@@ -80,7 +81,7 @@ function sources(stmt: Node): Source[] {
 function checkSystemName(text: string): void {
   const lower = text.replace(/^["'`[]|["'`\]]$/g, "").toLowerCase();
   if (lower.startsWith("_vt") || lower.startsWith("_cf_") || lower === "__miniflare_do_name") {
-    throw new VtError("PERMISSION_DENIED", `"${text}": names starting with _vt are reserved for the system`);
+    throw new VtError("PERMISSION_DENIED", reservedNameReason(text.replace(/^["'`[]|["'`\]]$/g, "")));
   }
 }
 

@@ -4,7 +4,7 @@
 import type { Node } from "sql-parser-cst";
 import { VtError } from "../../contract/errors.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
-import { systemObjectKind } from "../../topology/system-names.ts";
+import { reservedNameReason, systemObjectKind } from "../../topology/system-names.ts";
 import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import type { Primitive } from "../engine/primitive.ts";
 import { Route } from "../engine/route.ts";
@@ -54,7 +54,7 @@ function checkNames(stmt: Node): void {
     if (n.type !== "identifier") return;
     const kind = systemObjectKind(n.name);
     if (/^_vt/i.test(n.name) || kind === "tablet" || kind === "platform") {
-      throw new VtError("PERMISSION_DENIED", `"${n.name}": names starting with _vt are reserved for the system`);
+      throw new VtError("PERMISSION_DENIED", reservedNameReason(n.name));
     }
     if (kind === "catalog") throw unsupportedError("VD1082", `${n.name}: SQLite's catalogs are per shard; use GET /v1/topology`);
     if (kind === "pragma") throw unsupportedError("VD1083", `${n.name}(): PRAGMA functions are not supported (use GET /v1/topology for schema)`);

@@ -17,8 +17,11 @@ const OPTIONS: ParserOptions = {
   paramTypes: ["?", "?nr", "$nr", ":name", "@name", "$name"],
 };
 
-/** A placeholder as written: positional (`?`, `?NNN`, `$N`, 0-based index) or named (`:n`, `@n`, `$n`, name without sigil). */
-export type ParamRef = { readonly kind: "index"; readonly index: number } | { readonly kind: "name"; readonly name: string };
+/**
+ * A placeholder as written: positional (`?`, `?NNN`, `$N`, 0-based index) or named (`:n`, `@n`,
+ * `$n`: name without its sigil, and the sigil, since SQLite takes `:n` and `@n` as two parameters).
+ */
+export type ParamRef = { readonly kind: "index"; readonly index: number } | { readonly kind: "name"; readonly name: string; readonly sigil: ":" | "@" | "$" };
 
 export interface ParsedStatement {
   readonly stmt: Statement;
@@ -168,7 +171,8 @@ function collectParams(stmt: Statement): Map<number, ParamRef> {
       maxIndex = Math.max(maxIndex, n);
       ref = { kind: "index", index: n - 1 };
     } else {
-      ref = { kind: "name", name: text.slice(1) };
+      const sigil = text.charAt(0);
+      ref = { kind: "name", name: text.slice(1), sigil: sigil === "@" || sigil === "$" ? sigil : ":" };
     }
     out.set(start, ref);
   }

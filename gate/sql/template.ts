@@ -44,9 +44,7 @@ export class Bindings {
       this.#named = null;
     } else {
       this.#positional = null;
-      const m = new Map<string, SqlValue>();
-      for (const [k, v] of Object.entries(params as Record<string, SqlValue>)) m.set(k.replace(/^[:@$]/, ""), v);
-      this.#named = m;
+      this.#named = new Map(Object.entries(params as Record<string, SqlValue>));
     }
   }
 
@@ -71,11 +69,18 @@ export class Bindings {
       }
       return this.#positional[ref.index] ?? null;
     }
+    const written = `${ref.sigil}${ref.name}`;
     if (this.#named === null) {
-      throw new VtError("INVALID_ARGUMENT", `named placeholder :${ref.name} needs params as an object`);
+      throw new VtError("INVALID_ARGUMENT", `named placeholder ${written} needs params as an object`);
     }
-    if (!this.#named.has(ref.name)) throw new VtError("INVALID_ARGUMENT", `placeholder :${ref.name} has no value`);
-    return this.#named.get(ref.name) ?? null;
+    // A key with its sigil binds exactly that placeholder; a bare key binds :n, @n and $n alike.
+    const exact = this.#named.has(written);
+    if (exact && this.#named.has(ref.name)) {
+      throw new VtError("INVALID_ARGUMENT", `param "${ref.name}" matches no placeholder: "${written}" is given for ${written}`);
+    }
+    const key = exact ? written : ref.name;
+    if (!this.#named.has(key)) throw new VtError("INVALID_ARGUMENT", `placeholder ${written} has no value`);
+    return this.#named.get(key) ?? null;
   }
 
   /** Checks that the statement's placeholders and the params match one to one. */
@@ -85,7 +90,10 @@ export class Bindings {
     for (const r of refs) {
       this.get(r);
       if (r.kind === "index") maxIndex = Math.max(maxIndex, r.index + 1);
-      else names.add(r.name);
+      else {
+        names.add(`${r.sigil}${r.name}`);
+        names.add(r.name);
+      }
     }
     if (this.#positional !== null && this.#positional.length > maxIndex) {
       throw new VtError("INVALID_ARGUMENT", `${this.#positional.length} params given but the statement has ${maxIndex} placeholders`);
@@ -138,9 +146,9 @@ export const MAX_STATEMENT_BYTES = 100_000;
 
 /**
  * Renders parts to SQL with `?` placeholders (integers as `(? + 0)`, see below). Integers beyond 2^53 are exact too (the tablet's
- * SQLite binding cannot take them). Past the Durable Object's 100 bound parameters the rest are
- * inlined too, REALs last: integer, text, blob and NULL literals read back exactly, but SQLite's
- * decimal-to-double conversion is not exact for every REAL, so REALs keep the bound slots.
+ * SQLite binding cannot take them). Past the Durable Object's 100 bound parameters the smallest
+ * values are inlined, never REALs: integer, text, blob and NULL literals read back exactly, but
+ * SQLite's decimal-to-double conversion is not exact for every REAL, so REALs keep bound slots.
  */
 export function paramCount(parts: Template): number {
   let n = 0;
@@ -168,22 +176,12 @@ export function renderText(parts: Template, b: Bindings): { sql: string; params:
       values.push(...list);
     }
   }
-  let inlineNonReal = false;
-  if (values.length > MAX_BOUND_PARAMS) {
-    inlineNonReal = true;
-    const reals = values.filter((v) => typeof v === "number" && !Number.isInteger(v)).length;
-    if (reals > MAX_BOUND_PARAMS) {
-      throw new VtError(
-        "INVALID_ARGUMENT",
-        `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`,
-      );
-    }
-  }
+  const inlined = toInline(values);
   let sql = "";
   const params: SqlValue[] = [];
+  let at = 0;
   const one = (v: SqlValue): string => {
-    const isReal = typeof v === "number" && !Number.isInteger(v);
-    if (inlineNonReal && !isReal) return inlineLiteral(v);
+    if (inlined.has(at++)) return inlineLiteral(v);
     // Durable Object SQLite binds every JS number as REAL and refuses bigints: an integer goes as
     // its decimal text plus 0, which SQLite turns back into the exact INTEGER. Unlike CAST, an
     // arithmetic result has no affinity, so comparisons behave as with a bound integer.
@@ -206,12 +204,45 @@ export function renderText(parts: Template, b: Bindings): { sql: string; params:
     } else sql += p.compute(b);
   }
   if (sql.length > MAX_STATEMENT_BYTES / 3 && new TextEncoder().encode(sql).length > MAX_STATEMENT_BYTES) {
+    const advice =
+      inlined.size > 0
+        ? `its ${values.length} values are more than the ${MAX_BOUND_PARAMS} a statement binds, and the ${inlined.size} smallest, written into the text, do not fit; send fewer values per statement`
+        : "send fewer rows per INSERT or bind large values as params";
     throw new VtError(
       "INVALID_ARGUMENT",
-      `a statement for one shard would be ${new TextEncoder().encode(sql).length} bytes, over the 100 KB a Durable Object accepts; send fewer rows per INSERT or bind large values as params`,
+      `a statement for one shard would be ${new TextEncoder().encode(sql).length} bytes, over the 100 KB a Durable Object accepts; ${advice}`,
     );
   }
   return { sql, params };
+}
+
+const isReal = (v: SqlValue): boolean => typeof v === "number" && !Number.isInteger(v);
+
+/** About how many bytes a value takes written into the text. */
+function inlineSize(v: SqlValue): number {
+  if (typeof v === "string") return v.length;
+  if (v instanceof Uint8Array) return 2 * v.byteLength;
+  return 8;
+}
+
+/**
+ * Which values (by position) are written into the text: none when all fit the bound slots; past
+ * them the smallest non-REAL values, so the largest stay bound and the text stays short.
+ */
+function toInline(values: readonly SqlValue[]): Set<number> {
+  const out = new Set<number>();
+  if (values.length <= MAX_BOUND_PARAMS) return out;
+  const reals = values.filter(isReal).length;
+  if (reals > MAX_BOUND_PARAMS) {
+    throw new VtError(
+      "INVALID_ARGUMENT",
+      `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`,
+    );
+  }
+  const others = values.flatMap((v, i) => (isReal(v) ? [] : [i]));
+  others.sort((a, b) => inlineSize(values[a] ?? null) - inlineSize(values[b] ?? null) || a - b);
+  for (const i of others.slice(0, values.length - MAX_BOUND_PARAMS)) out.add(i);
+  return out;
 }
 
 /**

@@ -41,3 +41,12 @@ export function systemObjectKind(name: string): SystemObjectKind | undefined {
   if (lower.startsWith("sqlite_") && !HARMLESS_SQLITE_FUNCTIONS.has(lower)) return "catalog";
   return undefined;
 }
+
+/**
+ * True for a name a vschema may not give a table, sequence, lookup table, owner or column:
+ * every `_vt` prefix (the tablet's `_vt_…`, the gate's `_vtg_` aliases, its `_vtl_` lookup
+ * tables) and every other system object. `keyspace.name` is checked part by part.
+ */
+export function isReservedName(name: string): boolean {
+  return name.split(".").some((part) => /^_vt/i.test(part) || systemObjectKind(part) !== undefined);
+}

@@ -4,11 +4,17 @@
 import { VtError } from "../contract/errors.ts";
 import { unsupportedError } from "./refusals.ts";
 import { own, setOwn } from "./own.ts";
+import { isReservedName } from "./system-names.ts";
 import { createVindex } from "./vindex.ts";
 import type { TableVSchema, VindexDef, VSchema } from "../contract/vschema.ts";
 
 function fail(path: string, msg: string): never {
   throw new VtError("INVALID_ARGUMENT", `vschema ${path}: ${msg}`);
+}
+
+/** INVALID_ARGUMENT when a name the vschema gives is the system's own (system-names.ts isReservedName). */
+function checkName(path: string, name: string): void {
+  if (isReservedName(name)) fail(path, `${JSON.stringify(name)} is a system name (names starting with _vt, sqlite_, _cf_, pragma_ are reserved)`);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -43,9 +49,11 @@ export function validateVSchema(input: unknown): VSchema {
         fail(`${path}.params`, "must be an object of strings");
       }
       out.params = params as Record<string, string>;
+      for (const k of ["table", "from", "to"]) if (typeof params[k] === "string") checkName(`${path}.params.${k}`, params[k]);
     }
     if (def["owner"] !== undefined) {
       if (typeof def["owner"] !== "string") fail(`${path}.owner`, "must be a table name");
+      checkName(`${path}.owner`, def["owner"]);
       out.owner = def["owner"];
     }
     try {
@@ -60,7 +68,7 @@ export function validateVSchema(input: unknown): VSchema {
   if (!isObject(rawTables)) fail(".tables", "must be an object");
   for (const [name, def] of Object.entries(rawTables)) {
     const path = `.tables.${name}`;
-    if (name.toLowerCase().startsWith("_vt")) fail(path, "names starting with _vt are reserved");
+    checkName(path, name);
     if (!isObject(def)) fail(path, "must be an object");
     checkKeys(path, def, ["type", "column_vindexes", "auto_increment", "pinned", "unique"]);
     if (def["pinned"] !== undefined) throw unsupportedError("VD1105", `vschema ${path}.pinned: pinned tables are not supported`);
@@ -75,6 +83,8 @@ export function validateVSchema(input: unknown): VSchema {
       if (typeof sequence !== "string" || !/^([A-Za-z][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/.test(sequence)) {
         fail(`${path}.auto_increment.sequence`, "must name a sequence table (name or keyspace.name)");
       }
+      checkName(`${path}.auto_increment.column`, column);
+      checkName(`${path}.auto_increment.sequence`, sequence);
       if (def["type"] !== undefined) fail(`${path}.auto_increment`, `a ${String(def["type"])} table has no auto_increment`);
       t.auto_increment = { column, sequence };
     }
@@ -104,6 +114,7 @@ export function validateVSchema(input: unknown): VSchema {
           column = columns[0];
         }
         if (typeof column !== "string" || column === "") fail(`${p}.column`, "must name a column");
+        checkName(`${p}.column`, column);
         const vname = cv["name"];
         if (typeof vname !== "string") fail(`${p}.name`, "must name a vindex");
         if (!own(vindexes, vname)) fail(`${p}.name`, `no vindex "${vname}" in .vindexes`);

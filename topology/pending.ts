@@ -16,9 +16,18 @@ CREATE TABLE IF NOT EXISTS _vt_topo_ddl_requests (
   keyspace TEXT NOT NULL,
   id TEXT NOT NULL,               -- the gate's request id of a DDL that was decided (is in the history)
   idx INTEGER NOT NULL,           -- its schema entry
+  at INTEGER NOT NULL DEFAULT 0,  -- when it was decided (ms since the epoch); pruned after DDL_REQUEST_TTL_MS
   PRIMARY KEY (keyspace, id)
 );
 `;
+
+/**
+ * How long a decided DDL's request id is remembered: a gate retries within its request deadline
+ * (seconds), so a day is far more than any retry needs. At most DDL_REQUESTS_KEPT ids are kept
+ * in all, the newest.
+ */
+export const DDL_REQUEST_TTL_MS = 24 * 60 * 60 * 1000;
+export const DDL_REQUESTS_KEPT = 10_000;
 
 export type Phase = "prepare" | "apply" | "release";
 
@@ -46,10 +55,15 @@ function toPending(r: Row): Pending {
 
 export class PendingChanges {
   readonly #sql: SqlStorage;
+  readonly #kept: number;
 
-  constructor(sql: SqlStorage) {
+  constructor(sql: SqlStorage, kept: number = DDL_REQUESTS_KEPT) {
     this.#sql = sql;
+    this.#kept = kept;
     sql.exec(PENDING_SCHEMA);
+    // Tables written before request ids had a time: their ids count as old.
+    const columns = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('_vt_topo_ddl_requests')").toArray();
+    if (!columns.some((c) => c.name === "at")) sql.exec("ALTER TABLE _vt_topo_ddl_requests ADD COLUMN at INTEGER NOT NULL DEFAULT 0");
   }
 
   get(keyspace: string): Pending | undefined {
@@ -90,8 +104,14 @@ export class PendingChanges {
     return p && p.phase !== "release" ? p.token : null;
   }
 
-  recordRequest(keyspace: string, id: string, index: number): void {
-    this.#sql.exec("INSERT OR IGNORE INTO _vt_topo_ddl_requests (keyspace, id, idx) VALUES (?, ?, ?)", keyspace, id, index);
+  /** Remembers a decided DDL's request id, forgetting those older than DDL_REQUEST_TTL_MS and beyond DDL_REQUESTS_KEPT. */
+  recordRequest(keyspace: string, id: string, index: number, now: number = Date.now()): void {
+    this.#sql.exec("DELETE FROM _vt_topo_ddl_requests WHERE at < ?", now - DDL_REQUEST_TTL_MS);
+    this.#sql.exec("INSERT OR IGNORE INTO _vt_topo_ddl_requests (keyspace, id, idx, at) VALUES (?, ?, ?, ?)", keyspace, id, index, now);
+    this.#sql.exec(
+      "DELETE FROM _vt_topo_ddl_requests WHERE rowid IN (SELECT rowid FROM _vt_topo_ddl_requests ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+      this.#kept,
+    );
   }
 
   /** Whether a DDL request with this id was decided (so a retried request answers its outcome). */

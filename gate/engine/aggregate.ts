@@ -107,6 +107,7 @@ function add(acc: Acc, o: Extract<AggOutput, { kind: "agg" }>, row: readonly Sql
       }
       const rest = row[p.rest] ?? null;
       const type = row[p.restType];
+      if (type === "nan") acc.sum.addReal(Number.NaN);
       if (rest === null) return;
       if (type === "integer" && (typeof rest === "number" || typeof rest === "bigint")) acc.sum.addInteger(BigInt(rest));
       else acc.sum.addReal(Number(rest));

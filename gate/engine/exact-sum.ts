@@ -41,21 +41,22 @@ export class ExactSum {
   /** sum(): NULL over no values, an integer while exact, REAL once approximate. */
   sum(): SqlValue {
     if (this.count === 0) return null;
-    if (this.approximate) return this.#kbn();
+    if (this.approximate) return realOrNull(this.#kbn());
     if (this.#int < INT64_MIN || this.#int > INT64_MAX) throw new VtError("INVALID_ARGUMENT", "integer overflow");
     const n = Number(this.#int);
     return Number.isSafeInteger(n) ? n : this.#int;
   }
 
-  /** total(): always REAL, 0.0 over no values. */
-  total(): number {
-    return this.approximate ? this.#kbn() : Number(this.#int);
+  /** total(): always REAL, 0.0 over no values (NULL for NaN, as SQLite has none). */
+  total(): number | null {
+    return this.approximate ? realOrNull(this.#kbn()) : Number(this.#int);
   }
 
   /** avg(): NULL over no values, else the sum as REAL over the count. */
   avg(): SqlValue {
     if (this.count === 0) return null;
-    return this.total() / this.count;
+    const t = this.total();
+    return t === null ? null : realOrNull(t / this.count);
   }
 
   #kbn(): number {
@@ -81,6 +82,11 @@ export class ExactSum {
     }
     return Number.isFinite(err) ? sum + err : sum;
   }
+}
+
+/** SQLite stores no NaN: sqlite3_result_double answers NULL for it. */
+function realOrNull(r: number): number | null {
+  return Number.isNaN(r) ? null : r;
 }
 
 /**

@@ -529,12 +529,22 @@ function planAggregate(ps: ParsedStatement, s: SelectStmt, scope: Scope, items: 
  * The shard partials of sum / total / avg(x), combined by exact-sum.ts: the integer values' sum
  * as two halves that cannot overflow (x / 2^32 and x % 2^32, each summed: a shard holding
  * integers whose sum leaves 64 bits still answers), the sum of every other value with its
- * typeof(), and count(x).
+ * typeof() ('nan' when it was NaN), and count(x).
  */
 function sumPartials(x: Part[]): Part[][] {
   const ints = (op: string): Part[] => ["sum(CASE WHEN typeof(", ...x, ") = 'integer' THEN (", ...x, `) ${op} 4294967296 END)`];
   const rest: Part[] = ["sum(CASE WHEN typeof(", ...x, ") <> 'integer' THEN (", ...x, ") END)"];
-  return [ints("/"), ints("%"), rest, ["typeof(", ...rest, ")"], ["count(", ...x, ")"]];
+  // A NULL sum over some non-integer values is NaN (Inf + -Inf), which SQLite answers as NULL: 'nan' says so.
+  const restType: Part[] = [
+    "CASE WHEN ",
+    ...rest,
+    " IS NULL AND count(CASE WHEN typeof(",
+    ...x,
+    ") NOT IN ('integer', 'null') THEN 1 END) > 0 THEN 'nan' ELSE typeof(",
+    ...rest,
+    ") END",
+  ];
+  return [ints("/"), ints("%"), rest, restType, ["count(", ...x, ")"]];
 }
 
 const SET_OPS: Record<string, SetOp> = { "UNION ALL": "union all", UNION: "union", INTERSECT: "intersect", EXCEPT: "except" };

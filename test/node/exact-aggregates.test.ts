@@ -132,6 +132,18 @@ describe("exact sums across shards", () => {
     expect((await cl.run("SELECT sum(x) FROM t")).rows).toEqual([[1]]);
   });
 
+  it("+Infinity and -Infinity sum to NULL (SQLite has no NaN), whether they meet on one shard or at the gate", async () => {
+    for (const spread of [true, false]) {
+      const cl = cluster(3);
+      await load(cl, [{ real: Number.POSITIVE_INFINITY }, { real: Number.NEGATIVE_INFINITY }, 1], spread);
+      await same(cl, AGGS);
+      expect((await cl.run(AGGS)).rows).toEqual([[null, null, null, 3]]);
+      await same(cl, "SELECT g, sum(x), total(x), avg(x) FROM t GROUP BY g ORDER BY g");
+      cl.close();
+      c = undefined;
+    }
+  });
+
   it("integer-looking text sums as an integer, other text as REAL, as SQLite", async () => {
     const cl = cluster(3);
     await load(cl, ["12", 5, "7"], true);
@@ -189,6 +201,7 @@ describe("exact sums across shards", () => {
       fc.integer({ min: -1000, max: 1000 }),
       fc.constantFrom(BIG, -BIG, 2n ** 63n - 1n, -(2n ** 63n)),
       fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
+      fc.constantFrom(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
     );
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(value, fc.nat(3)), { minLength: 0, maxLength: 8 }), async (rows) => {

@@ -12,6 +12,8 @@ export interface VitessErrorOptions {
   readonly retryable?: boolean;
   readonly position?: number;
   readonly statementIndex?: number;
+  /** The refusal's stable id (`VD1000` …) when the gate sent one. */
+  readonly id?: string;
   readonly cause?: unknown;
 }
 
@@ -23,6 +25,8 @@ export interface VitessErrorOptions {
  *   cutover, `TIMEOUT`, or the server could not be reached).
  * - `position`: for `SYNTAX_ERROR`, the 0-based character offset in the statement.
  * - `statementIndex`: for `batch`, the 0-based index of the statement that failed.
+ * - `id`: for `UNSUPPORTED`, the refusal's stable id (`VD1000` …, one per refused construct):
+ *   branch on `code` plus `id`, never on `message`.
  *
  * A failure to reach the server at all is `INTERNAL` with `retryable: true` and a message
  * starting "cannot reach <url>". A code this SDK does not know arrives as `INTERNAL` whose
@@ -33,6 +37,7 @@ export class VitessError extends Error {
   readonly retryable: boolean;
   declare readonly position?: number;
   declare readonly statementIndex?: number;
+  declare readonly id?: string;
 
   constructor(code: ErrorCode, message: string, options: VitessErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -43,6 +48,7 @@ export class VitessError extends Error {
     if (options.statementIndex !== undefined) {
       Object.defineProperty(this, "statementIndex", { value: options.statementIndex, enumerable: true });
     }
+    if (options.id !== undefined) Object.defineProperty(this, "id", { value: options.id, enumerable: true });
   }
 }
 
@@ -51,7 +57,7 @@ function numberField(o: Record<string, unknown>, key: string): number | undefine
   return typeof v === "number" && Number.isFinite(v) ? v : undefined;
 }
 
-/** Reads `code`, `message`, `retryable`, `position`, `statementIndex` off an error-shaped record. */
+/** Reads `code`, `message`, `retryable`, `position`, `statementIndex`, `id` off an error-shaped record. */
 export function errorFromFields(fields: Record<string, unknown>, fallbackMessage: string, cause?: unknown): VitessError {
   const rawCode = fields["code"];
   const rawMessage = typeof fields["message"] === "string" ? fields["message"] : fallbackMessage;
@@ -62,6 +68,7 @@ export function errorFromFields(fields: Record<string, unknown>, fallbackMessage
   const statementIndex = numberField(fields, "statementIndex");
   if (position !== undefined) options.position = position;
   if (statementIndex !== undefined) options.statementIndex = statementIndex;
+  if (typeof fields["id"] === "string") options.id = fields["id"];
   if (cause !== undefined) options.cause = cause;
   if (isErrorCode(rawCode)) {
     if (typeof fields["retryable"] === "boolean") options.retryable = fields["retryable"];

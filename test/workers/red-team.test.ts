@@ -171,3 +171,38 @@ describe("values are never silently changed on the way in", () => {
     expect(real.body.rows).toEqual([["real"]]);
   });
 });
+
+describe("a REAL overflow (±Infinity) is one value over HTTP and capnweb", () => {
+  it('SELECT 1e999 answers {"real": "Infinity"} over HTTP and Infinity over capnweb; each accepts it back as a param', async () => {
+    const q = "SELECT 1e999, 9e999 * -1, typeof(1e999), 0.0 / 0";
+    const http = await api<{ rows: unknown[][] }>("POST", "/v1/sql", { sql: q });
+    expect(http.body.rows).toEqual([[{ real: "Infinity" }, { real: "-Infinity" }, "real", null]]);
+    const back = await api<{ rows: unknown[][] }>("POST", "/v1/sql", {
+      sql: "SELECT ?1, typeof(?1), ?2 < 0",
+      params: [{ real: "Infinity" }, { real: "-Infinity" }],
+    });
+    expect(back.body.rows).toEqual([[{ real: "Infinity" }, "real", 1]]);
+    const nan = await api<{ error: { code: string } }>("POST", "/v1/sql", { sql: "SELECT ?", params: [{ real: "NaN" }] });
+    expect({ status: nan.status, code: nan.body.error.code }).toEqual({ status: 400, code: "INVALID_ARGUMENT" });
+
+    const res = await exports.default.fetch(new Request("http://gate/rpc", { headers: { upgrade: "websocket" } }));
+    const ws = res.webSocket;
+    if (!ws) throw new Error("no WebSocket");
+    ws.accept();
+    const gate = newWebSocketRpcSession<{ execute(req: unknown): Promise<{ rows: unknown[][] }> }>(ws);
+    try {
+      await expect(Promise.resolve(gate.execute({ sql: q }))).resolves.toMatchObject({ rows: [[Infinity, -Infinity, "real", null]] });
+      await expect(Promise.resolve(gate.execute({ sql: "SELECT ?1, typeof(?1)", params: [-Infinity] }))).resolves.toMatchObject({
+        rows: [[-Infinity, "real"]],
+      });
+      await expect(Promise.resolve(gate.execute({ sql: "SELECT ?", params: [Number.NaN] }))).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    } finally {
+      ws.close(1000, "done");
+    }
+  });
+
+  it("an UNSUPPORTED error body carries its refusal id", async () => {
+    const r = await api<{ error: Record<string, unknown> }>("POST", "/v1/sql", { sql: "VACUUM" });
+    expect({ status: r.status, code: r.body.error["code"], id: r.body.error["id"] }).toEqual({ status: 400, code: "UNSUPPORTED", id: "VD1084" });
+  });
+});

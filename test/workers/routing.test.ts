@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createClient, VitessError } from "../../client/index.ts";
 import type { Envelope } from "../../contract/envelope.ts";
 import type { TabletStatus } from "../../contract/tablet-rpc.ts";
-import { sql } from "./helpers.ts";
+import { sql, sqlError } from "./helpers.ts";
 
 async function served(keyspace: string, shards: string[]): Promise<number[]> {
   return Promise.all(
@@ -63,6 +63,16 @@ describe("client SDK and capnweb RPC against the real gate", () => {
         expect(err).toBeInstanceOf(VitessError);
         expect((err as VitessError).code).toBe("SYNTAX_ERROR");
         expect((err as VitessError).position).toBe(0);
+        // A refusal carries its stable id, as the HTTP error body does.
+        const refused = await db.execute("VACUUM").catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(VitessError);
+        const http = await sqlError("VACUUM");
+        expect(http["id"]).toMatch(/^VD\d{4}$/);
+        expect({ code: (refused as VitessError).code, id: (refused as VitessError).id }).toEqual({ code: "UNSUPPORTED", id: http["id"] });
+        // REAL overflow is ±Infinity both ways (over HTTP JSON it is {"real": "Infinity"}).
+        expect((await db.execute("SELECT 1e999, 9e999 * -1, ?, typeof(?1)", [Number.NEGATIVE_INFINITY])).rows).toEqual([
+          [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY, "real"],
+        ]);
         const topo = await db.topology();
         expect(topo.keyspaces.some((k) => k.name === "main")).toBe(true);
       } finally {

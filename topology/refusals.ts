@@ -139,6 +139,7 @@ export const REFUSALS = {
   VD2500: "a statement reading both the schema catalog (…) and …: the catalog holds the keyspace's schema only; read the two in separate statements", // catalog.ts
   VD2601: "the implicit rowid of … in a sharded keyspace (each shard numbers its own rows; declare an INTEGER PRIMARY KEY)", // rowid.ts
   VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // dml.ts
+  VD2603: "INSERT … SELECT: a number that may be a REAL as the value of TEXT column …, which places the row (CAST it AS TEXT in the SELECT)", // insert.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -470,6 +470,11 @@ export class InsertSelect implements Primitive {
     /** REPLACE / INSERT OR REPLACE, see Insert.replace and Insert.replacesByVindex. */
     replace?: boolean;
     replacesByVindex?: boolean;
+    /**
+     * TEXT columns that place the row (vindex, lookup), by position among the SELECT's columns,
+     * with whether an integral number there is surely an INTEGER (planner/insert-select-values.ts).
+     */
+    textPlacing?: readonly { at: number; column: string; exact: boolean }[];
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
   };
@@ -483,6 +488,18 @@ export class InsertSelect implements Primitive {
     const selected = (await this.select.execute(vc, b)).rows;
     const { width, auto } = this.spec;
     for (const row of selected) if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `the SELECT gives ${row.length} values for ${width} columns`);
+    for (const p of this.spec.textPlacing ?? []) {
+      for (const row of selected) {
+        const v = row[p.at];
+        // A REAL reached the gate as a JS number (1.0 as 1): SQLite stores its text ('1.0'), which the gate does not compute.
+        if (typeof v === "number" && (!p.exact || !Number.isSafeInteger(v))) {
+          throw unsupportedError(
+            "VD2603",
+            `INSERT … SELECT into ${this.spec.table}: the number ${String(v)} as the value of TEXT column ${p.column}, which places the row, may be a REAL whose stored text the gate does not compute; CAST it AS TEXT in the SELECT`,
+          );
+        }
+      }
+    }
     let rows: SqlValue[][] = selected.map((r) => [...r]);
     let vindexColumn = this.spec.vindexColumn;
     if (!auto) return this.#insert(vc, b, rows, vindexColumn);

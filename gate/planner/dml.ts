@@ -18,6 +18,7 @@ import { chooseRoute, tableRouting, vindexRouteFields, type TableRouting } from 
 import { rowidColumn, uniqueConstraints } from "./unique-keys.ts";
 import type { IdSource } from "../engine/sequence.ts";
 import type { TableInfo } from "../../contract/tablet-rpc.ts";
+import { exactNumberColumns } from "./insert-select-values.ts";
 import { Subqueries } from "../engine/subqueries.ts";
 import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
@@ -100,6 +101,14 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     checkUpsert(s, vcol, routing.column);
     const [start, end] = rangeOf(source);
     const select = planSelect({ ...ps, stmt: source as ParsedStatement["stmt"], range: [start, end] }, ks);
+    // TEXT columns that place the row, with whether the SELECT's numbers there are surely INTEGERs (see placing()).
+    const exact = exactNumberColumns(ps, source, ks);
+    const textPlacing = [...new Set([at, ...lookupAt.flat()])].flatMap((i) => {
+      if (typeof i !== "number" || i < 0) return [];
+      const column = cols[i] ?? "";
+      const declared = info.columns.find((c) => c.name.toLowerCase() === column.toLowerCase());
+      return affinityOf(declared?.type ?? "") === "TEXT" ? [{ at: i, column, exact: exact?.[i] === true }] : [];
+    });
     return new InsertSelect(select, {
       table: t.name,
       vindex: routing.vindex,
@@ -108,6 +117,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       affinity: routing.affinity ?? "BLOB",
       width: cols.length,
       vindexColumn: at,
+      ...(textPlacing.length > 0 ? { textPlacing } : {}),
       ...(auto ? { auto: { ...auto, at: autoAt } } : {}),
       ...(lookups.length > 0
         ? { lookups: lookups.map((l, i) => ({ table: l, at: lookupAt[i] ?? [] })), vindexColumnName: routing.column ?? "", ignore, replace, replacesByVindex }

@@ -90,3 +90,65 @@ describe("REAL literals in routing", () => {
     expect(c.lastTouched).toEqual([]);
   });
 });
+
+describe("INSERT … SELECT into a TEXT column that places the row", () => {
+  function withReals(): Cluster {
+    open = createCluster({
+      shards: 4,
+      vindexes: { email_idx: { type: "lookup_unique", params: { table: "u_email_idx", from: "email", to: "keyspace_id" }, owner: "u" } },
+      tables: {
+        s: { create: "CREATE TABLE s (code TEXT PRIMARY KEY, v)", column: "code" },
+        r: { create: "CREATE TABLE r (id INTEGER PRIMARY KEY, x REAL, n INTEGER, b)", column: "id" },
+        u: { create: "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT)", column: "id", secondary: [{ column: "email", name: "email_idx" }] },
+        u_email_idx: { create: "CREATE TABLE u_email_idx (email TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)", column: "email" },
+      },
+    });
+    return open;
+  }
+
+  it("a REAL from the SELECT (1.0 reads as the JS number 1) is refused with VD2603, not placed by '1' while SQLite stores '1.0'", async () => {
+    const c = withReals();
+    await both(c, "INSERT INTO r VALUES (1, 4.0, 4, 5.0), (2, 2.5, 3, 'z')");
+    c.reference("INSERT INTO s (code, v) SELECT 1.0, 'lit'");
+    expect(show(c.reference("SELECT code FROM s").rows)).toBe(show([["1.0"]]));
+    for (const q of [
+      "INSERT INTO s (code, v) SELECT 1.0, 'lit'",
+      "INSERT INTO s (code, v) SELECT 2.5, 'lit'",
+      "INSERT INTO s (code, v) SELECT x, id FROM r",
+      "INSERT INTO s (code, v) SELECT b, id FROM r WHERE id = 1",
+      "INSERT INTO s SELECT x * 1, 0 FROM r WHERE id = 1",
+      "INSERT INTO u (id, email) SELECT id + 10, x FROM r",
+    ]) {
+      expect({ q, ...(await refusal(c.run(q))) }).toEqual({ q, code: "UNSUPPORTED", id: "VD2603" });
+    }
+    expect(show((await c.run("SELECT count(*) FROM s")).rows)).toBe(show([[0]]));
+    expect(show((await c.run("SELECT count(*) FROM u")).rows)).toBe(show([[0]]));
+  });
+
+  it("integers, text, placeholders and CAST(… AS TEXT) are placed where SQLite stores them, and found", async () => {
+    const c = withReals();
+    await both(c, "INSERT INTO r VALUES (1, 4.0, 4, 5.0), (2, 2.5, 3, 'z')");
+    for (const [q, params] of [
+      ["INSERT INTO s (code, v) SELECT n, id FROM r", []],
+      ["INSERT INTO s (code, v) SELECT CAST(x AS TEXT), id FROM r", []],
+      ["INSERT INTO s (code, v) SELECT ?, 'p'", [7]],
+      ["INSERT INTO s (code, v) SELECT 8, 'lit'", []],
+      ["INSERT INTO s SELECT * FROM s WHERE code = 'nothing'", []],
+      ["INSERT INTO u (id, email) SELECT id + 10, n FROM r", []],
+    ] as const) {
+      await c.run(q, params as never);
+      c.reference(q, params as never);
+    }
+    for (const q of [
+      "SELECT code, v FROM s WHERE code = '4.0'",
+      "SELECT code, v FROM s WHERE code = '2.5'",
+      "SELECT code, v FROM s WHERE code = 4",
+      "SELECT code, v FROM s WHERE code = '7'",
+      "SELECT code, v FROM s WHERE code = 8",
+      "SELECT id, email FROM u WHERE email = '4'",
+      "SELECT code, typeof(code) FROM s ORDER BY code",
+    ]) {
+      expect({ q, rows: show((await c.run(q)).rows) }).toEqual({ q, rows: show(c.reference(q).rows) });
+    }
+  });
+});

@@ -9,6 +9,7 @@ import type { Backend } from "./backend.ts";
 import { Insert } from "./engine/insert.ts";
 import { PointRoute } from "./engine/point-route.ts";
 import { concatResults, Route } from "./engine/route.ts";
+import { withResultNames, type ResultNames } from "./planner/column-names.ts";
 import type { Plan } from "./planner/plan.ts";
 import { Retry, retryLoop } from "./retry.ts";
 import { parseOne } from "./sql/parse.ts";
@@ -128,9 +129,11 @@ export class Batch {
         let shard: string | undefined;
         /** Statements that read no sharded data (`SELECT 1`, reference tables) run wherever the rest do. */
         let firstAny: string | undefined;
+        const names: (ResultNames | undefined)[] = [];
         statements.forEach((st, i) => {
           try {
             const plan = this.#ctx.planOn(ks, st.sql);
+            names.push(plan.names);
             const b = new Bindings(st.params);
             b.check(plan.params);
             const one = singleShard(plan, ks, b);
@@ -159,7 +162,7 @@ export class Batch {
         if (shard === undefined) throw new VtError("INTERNAL", "empty transaction");
         try {
           const raw = await backend.tablet(ks.name, shard, ks.version, queries);
-          return statements.map((_, i) => concatResults(raw.filter((_, q) => owner[q] === i)));
+          return statements.map((_, i) => withResultNames(concatResults(raw.filter((_, q) => owner[q] === i)), names[i]));
         } catch (e) {
           const vt = toVtError(e);
           const qi = vt["statementIndex"];

@@ -12,6 +12,7 @@ import { Backend } from "./backend.ts";
 import { Batch } from "./batch.ts";
 import { Deadline, queryTimeoutMs } from "./deadline.ts";
 import { PlanCache, type Plan } from "./planner/plan.ts";
+import { withResultNames } from "./planner/column-names.ts";
 import { Retry, retryLoop } from "./retry.ts";
 import { Bindings } from "./sql/template.ts";
 import { checkStatement, type Statement } from "./statement.ts";
@@ -72,7 +73,7 @@ export class Executor {
         b.check(plan.params);
         const touched = new Set<string>();
         try {
-          return await plan.primitive.execute(gateCursor(this.#backend, ks, touched, run), b);
+          return withResultNames(await plan.primitive.execute(gateCursor(this.#backend, ks, touched, run), b), plan.names);
         } catch (e) {
           const vt = toVtError(e);
           // A stale graph: retry after a refresh, unless some shard already applied a write. DDL

@@ -19,6 +19,7 @@ import { own } from "../../topology/own.ts";
 import { refuseEndless } from "./endless.ts";
 import { withExactReturning } from "./returning.ts";
 import { planCatalog } from "./catalog.ts";
+import { resultNames, type ResultNames } from "./column-names.ts";
 
 export type StatementKind = "read" | "insert" | "write" | "ddl";
 
@@ -27,6 +28,8 @@ export interface Plan {
   readonly kind: StatementKind;
   /** Every placeholder of the statement, to check the request's params against. */
   readonly params: readonly ParamRef[];
+  /** SQLite's names for the result columns the gate's rewrites rename (column-names.ts); apply with withResultNames. */
+  readonly names?: ResultNames;
 }
 
 const REFUSED: Record<string, string> = {
@@ -117,12 +120,13 @@ export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
     );
   }
   const ps = kind === "insert" || kind === "write" ? withExactReturning(parsed, ks) : parsed;
-  const params = [...ps.params.values()];
-  if (kind === "ddl") return { primitive: planDdl(ps, ks), kind, params };
+  if (kind === "ddl") return { primitive: planDdl(ps, ks), kind, params: [...ps.params.values()] };
+  const names = resultNames(parsed);
+  const params = { params: [...ps.params.values()], ...(names ? { names } : {}) };
   refuseEndless(stmt);
   if (!ks.sharded) {
     const template = sliceTemplate(ps, ps.range[0], ps.range[1]);
-    return { primitive: new Route({ opcode: "unsharded", table: null, template, kind }), kind, params };
+    return { primitive: new Route({ opcode: "unsharded", table: null, template, kind }), kind, ...params };
   }
   const tables = namedTables(stmt);
   for (const name of tables) {
@@ -133,7 +137,7 @@ export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
     throw unsupportedError("VD1085", "WITH before INSERT / UPDATE / DELETE is not supported across shards yet");
   }
   const primitive = kind === "read" ? planSelect(ps, ks) : kind === "insert" ? planInsert(ps, ks) : planUpdateDelete(ps, ks);
-  return { primitive, kind, params };
+  return { primitive, kind, ...params };
 }
 
 /**

@@ -11,6 +11,7 @@
 
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { planParsed } from "../../gate/planner/plan.ts";
+import { withResultNames } from "../../gate/planner/column-names.ts";
 import { keyspaceKeys, systemLookupDdl } from "../../gate/planner/unique-keys.ts";
 import type { VCursor } from "../../gate/engine/primitive.ts";
 import type { IdSource } from "../../gate/engine/sequence.ts";
@@ -327,7 +328,8 @@ export function createCluster(opts: ClusterOptions): Cluster {
         const plan = planParsed(parseOne(sql), cursor.keyspace);
         const b = new Bindings(params);
         b.check(plan.params);
-        return await plan.primitive.execute(cursor, b);
+        // As the executor: SQLite's names on the columns the gate's rewrites renamed.
+        return withResultNames(await plan.primitive.execute(cursor, b), plan.names);
       } finally {
         for (const c of cursor.calls.slice(before)) if (!lastTouched.includes(c.shard)) lastTouched.push(c.shard);
       }

@@ -315,11 +315,11 @@ describe("differential end to end: bugs found", () => {
     }
   });
 
-  // OPEN BUG (gate, sql/template.ts render, minor): an integer param travels as
+  // Was a bug, fixed (gate, planner/column-names.ts, minor): an integer param travels as
   // `(? + 0)` (Durable Object SQLite binds numbers as REAL and refuses bigints; past 100
-  // params values are inlined), and that text names an unaliased result column: `SELECT ? + 0`
-  // answers a column "(? + 0) + 0" where SQLite names it "? + 0". Alias the column.
-  it.fails("an inlined param does not rename the result column", async () => {
+  // params values are inlined), and that text named an unaliased result column: `SELECT ? + 0`
+  // answered a column "(? + 0) + 0" where SQLite names it "? + 0".
+  it("an inlined param does not rename the result column", async () => {
     const ks = await pair("a TEXT");
     for (const k of [ks.reference, ks.sharded]) {
       expect((await must(k, "SELECT ? + 0", [2n ** 60n])).columns).toEqual(["? + 0"]);

@@ -206,3 +206,22 @@ describe("a REAL overflow (±Infinity) is one value over HTTP and capnweb", () =
     expect({ status: r.status, code: r.body.error["code"], id: r.body.error["id"] }).toEqual({ status: 400, code: "UNSUPPORTED", id: "VD1084" });
   });
 });
+
+describe("result column names are SQLite's through the real gate", () => {
+  it("a placeholder in a select or RETURNING item names its column as written, alone and in a transactional batch, as one SQLite does", async () => {
+    const { sharded, single } = await textKeyed("rt7");
+    const p = ["p", 5];
+    const positional = "SELECT ?, ?1 || code, (?2)  +  1 FROM s WHERE code = 'a'";
+    const want = (await sql(positional, p, single)).columns;
+    expect(want).toEqual(["?", "?1 || code", "(?2)  +  1"]);
+    expect((await sql(positional, p, sharded)).columns).toEqual(want);
+    const ins = "INSERT INTO s VALUES ('z', 1) RETURNING code, ? + v";
+    expect((await sql(ins, [1], sharded)).columns).toEqual((await sql(ins, [1], single)).columns);
+    const batch = await api<{ results: { columns: string[] }[] }>("POST", "/v1/batch", {
+      keyspace: sharded,
+      transaction: true,
+      statements: [{ sql: "SELECT ?, code FROM s WHERE code = 'b'", params: [3] }],
+    });
+    expect(batch.body.results.map((r) => r.columns)).toEqual([["?", "code"]]);
+  });
+});

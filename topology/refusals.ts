@@ -140,6 +140,11 @@ export const REFUSALS = {
   VD2601: "the implicit rowid of … in a sharded keyspace (each shard numbers its own rows; declare an INTEGER PRIMARY KEY)", // rowid.ts
   VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // dml.ts
   VD2603: "INSERT … SELECT: a number that may be a REAL as the value of TEXT column …, which places the row (CAST it AS TEXT in the SELECT)", // insert.ts
+  VD2604: "INSERT into … without its vindex column … (it decides the shard)", // dml.ts
+  VD2605: "INSERT into …: a NULL vindex value (the row would have no shard)", // insert.ts
+  VD2606:
+    "INSERT into …: a vindex value the vindex cannot place as SQLite stores it (a REAL for an integer vindex, non-canonical integer text, an integer a REAL column would round)", // insert.ts
+  VD2607: "INSERT into … without VALUES or SELECT (DEFAULT VALUES)", // dml.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

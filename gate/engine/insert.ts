@@ -6,7 +6,7 @@ import type { Vindex } from "../../topology/vindex.ts";
 import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Template } from "../sql/template.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
-import { describeValue, evalValue, routableValue, shardForKsid, shardForValue, type Affinity, type ValueExpr } from "./values.ts";
+import { describeValue, evalValue, routableValue, shardForKsid, type Affinity, type ValueExpr } from "./values.ts";
 import {
   addLookupRows,
   addPairsOf,
@@ -254,7 +254,7 @@ export class Insert implements Primitive {
   #lookupPairs(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): [SqlValue, Uint8Array, string][][] {
     if (this.lookups.length === 0) return [];
     const placed = rows.map((r) => {
-      const ksid = this.vindex.map(evalValue(r.vindexValue, b));
+      const ksid = this.ksidOf(evalValue(r.vindexValue, b));
       return { ksid, shard: shardForKsid(vc.keyspace, ksid) };
     });
     return this.lookups.map((_, i) =>
@@ -372,21 +372,35 @@ export class Insert implements Primitive {
 
   /** The shard of one row; a value SQLite would convert before storing is refused, not misplaced. */
   shardOf(ks: KeyspaceGraph, value: SqlValue): string {
+    return shardForKsid(ks, this.ksidOf(value));
+  }
+
+  /**
+   * The keyspace id of a row's vindex value. SQLite would store the value, so a value the vindex
+   * cannot place is refused for a sharding reason (UNSUPPORTED with an id), never misplaced.
+   */
+  ksidOf(value: SqlValue): Uint8Array {
     if (value === null) {
-      throw new VtError(
-        "INVALID_ARGUMENT",
-        `INSERT into ${this.table}: the vindex column must not be NULL (no sequence is configured for it: see auto_increment in the vschema)`,
+      throw unsupportedError(
+        "VD2605",
+        `INSERT into ${this.table}: a NULL vindex value is not supported across shards (the row would have no shard; no sequence is configured for it: see auto_increment in the vschema)`,
       );
     }
     if (!routableValue(value, this.affinity)) {
-      throw new VtError(
-        "INVALID_ARGUMENT",
+      throw unsupportedError(
+        "VD2606",
         this.affinity === "REAL"
           ? `INSERT into ${this.table}: ${String(value)} cannot be stored exactly in its REAL vindex column, so it cannot be placed by its value`
-          : `INSERT into ${this.table}: '${String(value)}' is not a canonical integer for its ${this.affinity} vindex column; send the number`,
+          : `INSERT into ${this.table}: '${String(value)}' is not a canonical integer for its ${this.affinity} vindex column, so SQLite would store another value than the one it is placed by; send the number`,
       );
     }
-    return shardForValue(ks, this.vindex, value);
+    try {
+      return this.vindex.map(value);
+    } catch (e) {
+      const vt = toVtError(e);
+      if (vt.code !== "INVALID_ARGUMENT") throw e;
+      throw unsupportedError("VD2606", `INSERT into ${this.table}: ${vt.message}, so the row cannot be placed by its vindex value`);
+    }
   }
 
   describe(x?: Explain): PlanDescription {

@@ -49,7 +49,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const autoAt = ai ? cols.findIndex((c) => c.toLowerCase() === aiCol) : -1;
   const auto = ai ? { ...ai, vindex: aiCol === vcol, resolves: ai.resolves || resolvesConflicts(s) } : undefined;
   if (at < 0 && !auto?.vindex) {
-    throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} must give its vindex column ${routing.column} (it decides the shard)`);
+    throw unsupported("VD2604", `INSERT into ${t.name} without its vindex column ${routing.column} (it decides the shard; give it, or configure a sequence)`);
   }
   const lookups = routing.lookups ?? [];
   checkKeyspaceKeys(routing, t.name, cols, aiCol);
@@ -127,7 +127,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   checkUpsert(s, vcol, routing.column);
   const values = s.clauses.find((c) => c.type === "values_clause");
   if (values?.type !== "values_clause") {
-    throw new VtError("INVALID_ARGUMENT", `INSERT into ${t.name} needs VALUES with its vindex column ${routing.column}`);
+    throw unsupported("VD2607", `INSERT into ${t.name} without VALUES or SELECT (DEFAULT VALUES gives no value for its vindex column ${routing.column})`);
   }
   const rowNodes = values.values.items as Node[];
   const rows: InsertRow[] = rowNodes.map((row, i) => {

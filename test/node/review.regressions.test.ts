@@ -153,7 +153,7 @@ describe("writes", () => {
     const cl = mk();
     try {
       // The value cannot be stored exactly in a REAL column, so it cannot be placed by its hash: refused.
-      await expect(cl.run("INSERT INTO rv VALUES (9007199254740993, 'a')")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+      await expect(cl.run("INSERT INTO rv VALUES (9007199254740993, 'a')")).rejects.toMatchObject({ code: "UNSUPPORTED", id: "VD2606" });
       const w = "INSERT INTO rv VALUES (9007199254740992.0, 'b')";
       cl.reference(w);
       await cl.run(w).catch(() => undefined);

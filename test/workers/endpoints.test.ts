@@ -79,7 +79,7 @@ describe("HTTP endpoints", () => {
     expect(bad.body.error.statementIndex).toBe(1);
     expect((await sql("SELECT bal FROM acct WHERE id = 1")).rows).toEqual([[40]]);
     // Statements reaching two shards cannot share a transaction yet.
-    const multi = await api<{ error: { code: string } }>("POST", "/v1/batch", {
+    const multi = await api<{ error: { code: string; id?: string } }>("POST", "/v1/batch", {
       transaction: true,
       statements: [
         { sql: "INSERT INTO acct VALUES (2, 1)" },
@@ -89,7 +89,7 @@ describe("HTTP endpoints", () => {
       ],
     });
     expect(multi.status).toBe(400);
-    expect(multi.body.error.code).toBe("UNSUPPORTED");
+    expect({ code: multi.body.error.code, id: multi.body.error.id }).toEqual({ code: "UNSUPPORTED", id: "VD1100" });
     expect((await sql("SELECT count(*) FROM acct")).rows).toEqual([[1]]);
     // Without a transaction each statement commits and the batch stops at the first error.
     const seq = await api<{ error: { code: string; statementIndex: number } }>("POST", "/v1/batch", {

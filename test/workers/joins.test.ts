@@ -86,8 +86,7 @@ describe("joins through the gate", () => {
       undefined,
       SHARDED,
     );
-    expect(e.code).toBe("UNSUPPORTED");
-    expect(e.message).toMatch(/joined at the gate/);
+    expect({ code: e.code, id: e["id"] }).toEqual({ code: "UNSUPPORTED", id: "VD1080" });
   });
 });
 

@@ -104,7 +104,10 @@ export function planParsed(parsed: ParsedStatement, ks: KeyspaceGraph): Plan {
   const stmt = parsed.stmt;
   // Introspection reads the keyspace's Catalog, never a shard's own catalog.
   const catalog = planCatalog(parsed);
-  if (catalog) return { primitive: catalog, kind: "read", params: [...parsed.params.values()] };
+  if (catalog) {
+    const names = resultNames(parsed);
+    return { primitive: catalog, kind: "read", params: [...parsed.params.values()], ...(names ? { names } : {}) };
+  }
   checkNames(stmt);
   const kind = statementKind(stmt.type);
   if (!kind) {

@@ -223,5 +223,8 @@ describe("result column names are SQLite's through the real gate", () => {
       statements: [{ sql: "SELECT ?, code FROM s WHERE code = 'b'", params: [3] }],
     });
     expect(batch.body.results.map((r) => r.columns)).toEqual([["?", "code"]]);
+    // The keyspace's Catalog answers introspection; its columns are named the same way.
+    const cat = "SELECT ?, name FROM sqlite_master WHERE name = 's'";
+    expect((await sql(cat, [1], sharded)).columns).toEqual(["?", "name"]);
   });
 });

@@ -39,7 +39,7 @@ export const REFUSALS = {
   VD1030: "HAVING … …", // having.ts
   VD1031: "this HAVING expression (…)…", // having.ts
   VD1032: "subqueries in INSERT (other than INSERT … SELECT)", // dml.ts
-  VD1033: "ON CONFLICT DO UPDATE into …, which owns lookup vindexes or keyspace-wide unique keys", // dml.ts
+  VD1033: "ON CONFLICT DO UPDATE into … (owning lookups or keyspace-wide unique keys) with several ON CONFLICT clauses / OR … / SELECT / a partial target", // upsert.ts
   VD1034: "INSERT into …: its vindex column … has a non-BINARY collation, so equal values could land on different shards", // dml.ts
   VD1035: "this VALUES form", // dml.ts
   VD1036: "an expression as the value of …, which has lookup vindex … (use a literal or a placeholder)", // dml.ts
@@ -53,7 +53,6 @@ export const REFUSALS = {
   VD1044: "UPDATE … FROM", // dml.ts
   VD1045: "DELETE from several tables", // dml.ts
   VD1046: "UPDATE of the vindex column … (it would move the row to another shard)", // dml.ts
-  VD1047: "UPDATE of …, which has lookup vindex … (delete the row and insert it again)", // dml.ts
   VD1048: "… with ORDER BY / LIMIT", // dml.ts
   VD1050: 'schema "…": only the keyspace\'s own tables can be named', // ast.ts
   VD1051: "a … in place of a table", // ast.ts
@@ -133,9 +132,14 @@ export const REFUSALS = {
   VD2403: "an expression as the value of a column in a keyspace-wide unique key", // dml.ts
   VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column whose auto_increment fills another column", // dml.ts, insert.ts
   VD2405: "INSERT leaving out a column with a DEFAULT that is in a keyspace-wide unique key", // dml.ts
-  VD2406: "UPDATE of a column in a keyspace-wide unique key", // dml.ts
   VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // dml.ts
   VD2409: "renaming a column in a keyspace-wide unique key", // ddl.ts
+  VD2410: "ON CONFLICT DO UPDATE SET of a column in a keyspace-wide unique key or with a lookup vindex (other than c = excluded.c on the target)", // upsert.ts
+  VD2411: "ON CONFLICT DO UPDATE / ON CONFLICT (…) DO NOTHING on a column unique only through a lookup_unique vindex (declare it UNIQUE)", // upsert.ts
+  VD2412: "ON CONFLICT DO UPDATE without a target whose row conflicts with several different rows, or whose rows share a unique value", // insert-upsert.ts
+  VD2414: "UPDATE giving one row a unique value another row of the same UPDATE gives up (SQLite's answer depends on its row order)", // owned-update.ts
+  VD2415: "UPDATE OR … / a row value assigned to columns that lookups cover", // lookup-update.ts
+  VD2413: "ON CONFLICT DO UPDATE with an expression (or no value) for a column of a unique key holding the vindex column", // upsert.ts
   VD2500: "a statement reading both the schema catalog (…) and …: the catalog holds the keyspace's schema only; read the two in separate statements", // catalog.ts
   VD2601: "the implicit rowid of … in a sharded keyspace (each shard numbers its own rows; declare an INTEGER PRIMARY KEY)", // rowid.ts
   VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // dml.ts

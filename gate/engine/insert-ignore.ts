@@ -20,8 +20,10 @@ export async function rowsToKeep(
   pairs: readonly (readonly (readonly [SqlValue, Uint8Array, string])[])[],
   rowCount: number,
   ownerHas: (l: LookupTable, ksid: Uint8Array, value: SqlValue) => Promise<boolean>,
+  local: { readonly held: readonly boolean[]; readonly keys: readonly (readonly string[])[] } = { held: [], keys: [] },
 ): Promise<boolean[]> {
-  const keep = Array.from({ length: rowCount }, () => true);
+  // A row whose skipped local key (holding the vindex column) an existing row holds: its shard skips it.
+  const keep = Array.from({ length: rowCount }, (_, r) => !local.held[r]);
   for (const [i, l] of lookups.entries()) {
     if (!ignore[i] || !l.unique) continue;
     const mine = pairs[i] ?? [];
@@ -36,16 +38,18 @@ export async function rowsToKeep(
       if (keep[r] && value !== null && holder && (await ownerHas(l, holder, value))) keep[r] = false;
     }
   }
-  // Within the statement, in row order: a later row repeating a kept row's value is skipped.
-  for (const [i, l] of lookups.entries()) {
-    if (!ignore[i] || !l.unique) continue;
-    const seen = new Set<string>();
-    (pairs[i] ?? []).forEach(([v], r) => {
-      if (!keep[r] || v === null) return;
-      const k = typeof v === "string" ? `s${v}` : v instanceof Uint8Array ? `b${Array.from(v).join(",")}` : `n${String(v)}`;
-      if (seen.has(k)) keep[r] = false;
-      else seen.add(k);
-    });
+  // Within the statement, in row order: a later row repeating a kept row's skipped value (of any skipped key) is skipped.
+  const seen = new Set<string>();
+  for (let r = 0; r < rowCount; r++) {
+    if (!keep[r]) continue;
+    const mine = [...(local.keys[r] ?? [])];
+    for (const [i, l] of lookups.entries()) {
+      const v = pairs[i]?.[r]?.[0] ?? null;
+      if (!ignore[i] || !l.unique || v === null) continue;
+      mine.push(`l${i}:${typeof v === "string" ? `s${v}` : v instanceof Uint8Array ? `b${Array.from(v).join(",")}` : `n${String(v)}`}`);
+    }
+    if (mine.some((k) => seen.has(k))) keep[r] = false;
+    else for (const k of mine) seen.add(k);
   }
   return keep;
 }

@@ -19,13 +19,24 @@ export interface ReplaceTarget {
   readonly lookups: readonly LookupTable[];
 }
 
-/** Which rows of the statement stay: false for a row a later row replaces (same unique value). */
+/**
+ * Which rows of the statement stay: false for a row a later row replaces (same unique value, or
+ * the same `local` key, the unique vindex value, which the shard itself replaces).
+ */
 export function lastRowsWin(
   lookups: readonly LookupTable[],
   pairs: readonly (readonly (readonly [SqlValue, Uint8Array, string])[])[],
   rowCount: number,
+  local: readonly (string | undefined)[] = [],
 ): boolean[] {
   const keep = Array.from({ length: rowCount }, () => true);
+  const seenLocal = new Set<string>();
+  for (let r = rowCount - 1; r >= 0; r--) {
+    const k = local[r];
+    if (k === undefined) continue;
+    if (seenLocal.has(k)) keep[r] = false;
+    else seenLocal.add(k);
+  }
   for (const [i, l] of lookups.entries()) {
     if (!l.unique) continue;
     const seen = new Set<string>();
@@ -72,4 +83,24 @@ export async function deleteReplaced(vc: VCursor, t: ReplaceTarget, pairs: reado
   }
   for (const [i, l] of t.lookups.entries()) await removeLookupRows(vc, l, removed[i] ?? []);
   return deleted;
+}
+
+/**
+ * Deletes the rows holding each of `values` in the vindex column (a unique key), with their lookup
+ * rows: what the REPLACE rows a later row of the statement supersedes would have replaced on their
+ * shards before being replaced themselves.
+ */
+export async function deleteByVindex(vc: VCursor, t: ReplaceTarget, values: readonly SqlValue[]): Promise<void> {
+  const removed: [SqlValue, Uint8Array][][] = t.lookups.map(() => []);
+  const cols = preDeleteColumns(t.vindexColumn, t.lookups).map(quoteIdent).join(", ");
+  for (const v of values) {
+    if (v === null) continue;
+    const where: Part[] = [` WHERE ${quoteIdent(t.vindexColumn)} = `, { values: () => [v], empty: "NULL" }];
+    const b = new Bindings([]);
+    const pre = { ...render([`SELECT ${cols} FROM ${quoteIdent(t.table)}`, ...where], b), kind: "read" as const };
+    const del = { ...render([`DELETE FROM ${quoteIdent(t.table)}`, ...where], b), kind: "write" as const };
+    const [found] = await vc.execute(shardForKsid(vc.keyspace, t.vindex.map(v)), [pre, del]);
+    addPairsOf(found?.rows ?? [], t.vindex, t.lookups, removed);
+  }
+  for (const [i, l] of t.lookups.entries()) await removeLookupRows(vc, l, removed[i] ?? []);
 }

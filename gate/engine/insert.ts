@@ -23,7 +23,9 @@ import { uniqueKey } from "./unique-key.ts";
 import { withFreshIds } from "./fresh-ids.ts";
 import { sourceName, type IdSource } from "./sequence.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
-import { deleteReplaced, lastRowsWin } from "./insert-replace.ts";
+import { deleteByVindex, deleteReplaced, lastRowsWin } from "./insert-replace.ts";
+import { localConflicts, localKeyValues, upsertRows, type UpsertSpec } from "./insert-upsert.ts";
+import { groupKey } from "./aggregate.ts";
 import { unsupportedError } from "../../topology/refusals.ts";
 import { toVtError } from "../../contract/errors.ts";
 import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
@@ -43,6 +45,8 @@ export interface InsertRow {
    * sequence fills in.
    */
   readonly lookupValues?: readonly (readonly (ValueExpr | "auto")[])[];
+  /** With an upsert: the row's values of each UpsertSpec.localKeys key ("vindex": the vindex value). */
+  readonly localValues?: readonly (readonly (ValueExpr | "vindex" | undefined)[])[];
 }
 
 /** A table's auto-increment column and where its ids come from; `vindex` when that column is the vindex column. */
@@ -84,6 +88,10 @@ export class Insert implements Primitive {
   readonly replace: boolean;
   /** The vindex column alone is a UNIQUE / PRIMARY KEY: a REPLACE also replaces the row of the same vindex value on its shard. */
   readonly replacesByVindex: boolean;
+  /** ON CONFLICT DO UPDATE with unique lookups: each row updates the row holding its target, wherever it lives (insert-upsert.ts). */
+  readonly upsert: UpsertSpec | undefined;
+  /** Keys holding the vindex column whose taken values the statement skips (OR IGNORE, DO NOTHING on them); rows give their values in localValues. */
+  readonly ignoreLocal: readonly (readonly string[])[];
 
   constructor(
     table: string,
@@ -98,7 +106,11 @@ export class Insert implements Primitive {
     ignore: readonly boolean[] = [],
     replace = false,
     replacesByVindex = false,
+    upsert?: UpsertSpec,
+    ignoreLocal: readonly (readonly string[])[] = [],
   ) {
+    this.upsert = upsert;
+    this.ignoreLocal = ignoreLocal;
     this.replacesByVindex = replacesByVindex;
     this.ignore = ignore;
     this.replace = replace;
@@ -159,26 +171,78 @@ export class Insert implements Primitive {
 
   async #write(vc: VCursor, b: Bindings, given: readonly InsertRow[]): Promise<QueryResult> {
     let rows = given;
+    if (this.upsert && this.vindexColumn !== undefined) {
+      return upsertRows(
+        vc,
+        b,
+        {
+          table: this.table,
+          vindex: this.vindex,
+          vindexColumn: this.vindexColumn,
+          lookups: this.lookups,
+          suffix: this.suffix,
+          spec: this.upsert,
+          pairs: (rs) => this.#lookupPairs(vc, b, rs),
+          // A row its shard turned into an update (a conflict that appeared meanwhile) leaves its lookup rows holding nothing: removed.
+          insert: (rs) => this.#writeRows(vc, b, rs, this.#lookupPairs(vc, b, rs), true),
+        },
+        rows,
+      );
+    }
     let lookupPairs = this.#lookupPairs(vc, b, rows);
-    const ignoring = this.ignore.some(Boolean);
+    const ignoring = this.ignore.some(Boolean) || this.ignoreLocal.length > 0;
     if (ignoring) {
       // Rows whose unique value is taken are skipped before anything is written.
-      const keep = await rowsToKeep(vc, this.lookups, this.ignore, lookupPairs, rows.length, (l, ksid, value) =>
-        ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn),
+      // A row its own shard will skip (its local key taken) claims no lookup value, and holds none an earlier row repeats.
+      const local = await localConflicts(vc, b, this.table, this.vindex, rows, this.ignoreLocal);
+      const localKeys = rows.map((r) =>
+        this.ignoreLocal.flatMap((cols, k) => {
+          const vs = localKeyValues(r, k, cols.length, b);
+          return vs?.every((v) => v !== null && v !== undefined)
+            ? [
+                `${k}:${groupKey(
+                  vs,
+                  vs.map(() => "BINARY"),
+                )}`,
+              ]
+            : [];
+        }),
+      );
+      const keep = await rowsToKeep(
+        vc,
+        this.lookups,
+        this.ignore,
+        lookupPairs,
+        rows.length,
+        (l, ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn),
+        { held: local.map((cs) => cs.some((c) => c !== undefined)), keys: localKeys },
       );
       rows = rows.filter((_, r) => keep[r]);
       lookupPairs = lookupPairs.map((p) => p.filter((_, r) => keep[r]));
       if (rows.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
     }
     let replaced = 0;
+    // Rows a later row of the statement replaces: SQLite inserts them (and counts them) before deleting them again.
+    let superseded = 0;
     if (this.replace && this.lookups.length > 0 && this.vindexColumn !== undefined) {
       replaced = await deleteReplaced(vc, { table: this.table, vindex: this.vindex, vindexColumn: this.vindexColumn, lookups: this.lookups }, lookupPairs);
-      const keep = lastRowsWin(this.lookups, lookupPairs, rows.length);
+      const byVindex = this.replacesByVindex ? rows.map((r) => groupKey([evalValue(r.vindexValue, b)], ["BINARY"])) : [];
+      const keep = lastRowsWin(this.lookups, lookupPairs, rows.length, byVindex);
+      superseded = keep.filter((k) => !k).length;
+      if (this.replacesByVindex && superseded > 0) {
+        const target = { table: this.table, vindex: this.vindex, vindexColumn: this.vindexColumn, lookups: this.lookups };
+        await deleteByVindex(
+          vc,
+          target,
+          rows.flatMap((r, i) => (keep[i] ? [] : [evalValue(r.vindexValue, b)])),
+        );
+      }
       rows = rows.filter((_, r) => keep[r]);
       lookupPairs = lookupPairs.map((p) => p.filter((_, r) => keep[r]));
     }
     try {
-      return await this.#writeRows(vc, b, rows, lookupPairs, ignoring);
+      const out = await this.#writeRows(vc, b, rows, lookupPairs, ignoring);
+      return superseded > 0 ? { ...out, rowsAffected: out.rowsAffected + superseded } : out;
     } catch (e) {
       if (replaced === 0) throw e;
       const vt = toVtError(e);

@@ -24,6 +24,9 @@ import { keepSubquery, planSelect } from "./select.ts";
 import { bindSubqueries, subqueriesOf } from "./subqueries.ts";
 import { omittedColumns, perCallDefaultColumns } from "./reference-defaults.ts";
 import { own } from "../../topology/own.ts";
+import { checkNothingTargets, conflictTargetColumns, ignoredLocalKeys, planUpsert, upsertUpdate } from "./upsert.ts";
+import { lookupUpdate } from "./lookup-update.ts";
+import { OwnedUpdate } from "../engine/owned-update.ts";
 import { checkReferenceKeyUpdate } from "./foreign-key-actions.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
@@ -54,13 +57,9 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const lookups = routing.lookups ?? [];
   checkKeyspaceKeys(routing, t.name, cols, aiCol);
   const replace = lookups.length > 0 && (kw(ic.insertKw) === "REPLACE" || (ic.orAction !== undefined && kw(ic.orAction.actionKw) === "REPLACE"));
-  if (lookups.length > 0 && s.clauses.some((c) => c.type === "upsert_clause" && c.action.type === "upsert_action_update")) {
-    throw unsupported(
-      "VD1033",
-      `ON CONFLICT DO UPDATE into ${t.name}, which owns lookup vindexes or keyspace-wide unique keys (the conflicting row may live on another shard)`,
-    );
-  }
-  const ignore = ignoredLookups(s, lookups);
+  const update = upsertUpdate(s, t.name, lookups);
+  checkNothingTargets(s, t.name, info, lookups);
+  const ignore = ignoredLookups(s, t.name, lookups);
   const replacesByVindex = replace && uniqueConstraints(info.sql).some((k) => k.columns.length === 1 && k.columns[0]?.toLowerCase() === vcol);
   /** Where each lookup's columns are in the column list (-1: not given; "auto": the sequence's column). */
   const lookupAt = lookups.map((l) =>
@@ -130,6 +129,20 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     throw unsupported("VD2607", `INSERT into ${t.name} without VALUES or SELECT (DEFAULT VALUES gives no value for its vindex column ${routing.column})`);
   }
   const rowNodes = values.values.items as Node[];
+  const up =
+    update && routing.column
+      ? planUpsert({
+          ps,
+          update,
+          table: t.name,
+          info,
+          vindexColumn: routing.column,
+          lookups,
+          cols,
+          head: sliceTemplate(ps, ps.range[0], rangeOf(values)[0], addAutoColumn()),
+        })
+      : undefined;
+  const skipped = lookups.length > 0 && routing.column ? ignoredLocalKeys(ps, s, t.name, info, routing.column, cols) : undefined;
   const rows: InsertRow[] = rowNodes.map((row, i) => {
     if (row.type !== "paren_expr" || (row.expr as Node).type !== "list_expr") throw unsupported("VD1035", "this VALUES form");
     const list = row.expr as Extract<Node, { type: "list_expr" }>;
@@ -155,7 +168,8 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
         return v;
       }),
     );
-    const withLookups = lookups.length > 0 ? { lookupValues } : {};
+    const local = up ? up.localValues(items) : skipped && skipped.keys.length > 0 ? skipped.values(items) : undefined;
+    const withLookups = lookups.length > 0 ? { lookupValues, ...(local ? { localValues: local } : {}) } : {};
     if (!auto) {
       const vnode = items[at];
       const v = vnode ? placing(vnode, routing.column ?? "") : undefined;
@@ -201,7 +215,22 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`,
     );
   }
-  return new Insert(t.name, routing.vindex, prefix, rows, suffix, routing.affinity ?? "BLOB", auto, lookups, routing.column, ignore, replace, replacesByVindex);
+  return new Insert(
+    t.name,
+    routing.vindex,
+    prefix,
+    rows,
+    suffix,
+    routing.affinity ?? "BLOB",
+    auto,
+    lookups,
+    routing.column,
+    ignore,
+    replace,
+    replacesByVindex,
+    up?.spec,
+    skipped?.keys,
+  );
 }
 
 /**
@@ -285,17 +314,15 @@ function checkKeyspaceKeys(routing: TableRouting, table: string, cols: readonly 
  * Per lookup: true when a taken value skips the row instead of failing it — INSERT OR IGNORE, or
  * ON CONFLICT DO NOTHING with no target or with exactly that key's columns as its target.
  */
-function ignoredLookups(s: Extract<Node, { type: "insert_stmt" }>, lookups: readonly LookupTable[]): boolean[] {
+function ignoredLookups(s: Extract<Node, { type: "insert_stmt" }>, table: string, lookups: readonly LookupTable[]): boolean[] {
   const ic = s.clauses.find((c) => c.type === "insert_clause");
   if (ic?.type === "insert_clause" && ic.orAction && kw(ic.orAction.actionKw) === "IGNORE") return lookups.map(() => true);
   const out = lookups.map(() => false);
   for (const c of s.clauses) {
     if (c.type !== "upsert_clause" || c.action.type !== "upsert_action_nothing") continue;
     if (!c.conflictTarget) return lookups.map(() => true);
-    if (c.conflictTarget.type !== "paren_expr") continue;
-    const target = (c.conflictTarget.expr.items as Node[])
-      .map((spec) => (spec.type === "index_specification" ? (spec.expr as Node) : spec))
-      .map((e) => (e.type === "identifier" ? e.name.toLowerCase() : ""));
+    const target = conflictTargetColumns(c, table);
+    if (!target) continue;
     lookups.forEach((l, i) => {
       const cols = (l.system ? l.system.columns.map((k) => k.name) : [l.column]).map((n) => n.toLowerCase());
       if (cols.length === target.length && cols.every((n) => target.includes(n))) out[i] = true;
@@ -409,20 +436,6 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
       if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === vcol)) {
         throw unsupported("VD1046", `UPDATE of the vindex column ${routing.column} (it would move the row to another shard)`);
       }
-      for (const l of routing.lookups ?? []) {
-        if (l.system) {
-          const hit = l.system.columns.find((k) => cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === k.name.toLowerCase()));
-          if (hit)
-            throw unsupported(
-              "VD2406",
-              `UPDATE of ${hit.name}, which is in keyspace-wide unique key (${l.column}) of ${t.name} (delete the row and insert it again, or opt out with "unique": "per_shard")`,
-            );
-          continue;
-        }
-        if (cols.some((c) => c.type === "identifier" && c.name.toLowerCase() === l.column.toLowerCase())) {
-          throw unsupported("VD1047", `UPDATE of ${l.column}, which has lookup vindex ${l.name} (delete the row and insert it again)`);
-        }
-      }
     }
   }
   const choice = chooseRoute(ps, where, t, routing);
@@ -450,6 +463,11 @@ export function planUpdateDelete(ps: ParsedStatement, ks: KeyspaceGraph): Primit
       ...(where ? [" WHERE ", ...sliceTemplate(ps, ...rangeOf(where))] : []),
     ];
     plan = new OwnedDelete(route, pre, routing.vindex, lookups);
+  }
+  if (s.type === "update_stmt" && lookups.length > 0 && routing.vindex && routing.column) {
+    // Lookup rows move with the values the SET gives their columns.
+    const moving = lookupUpdate(ps, s, tableNode, where, t.name, routing.column, lookups);
+    if (moving) plan = new OwnedUpdate(route, moving.pre, t.name, routing.vindex, routing.column, moving.moved);
   }
   return choice.lookup ? new LookupResolve(choice.lookup, choice.values ?? [], plan) : plan;
 }

@@ -177,11 +177,17 @@ describe("keyspace-wide unique keys", () => {
     expect((await cl.run("SELECT id FROM posts ORDER BY id")).rows).toEqual([[1], [1]]);
   });
 
-  it("UPDATE of a keyspace-wide unique column is refused for now, changing nothing", async () => {
+  it("UPDATE of a keyspace-wide unique column moves its key: a duplicate elsewhere is refused, changing nothing", async () => {
     const cl = make(users());
-    await cl.run("INSERT INTO users (id, email) VALUES (1, 'x@x')");
-    expect(await refused(cl.run("UPDATE users SET email = 'y@x' WHERE id = 1"))).toMatchObject({ code: "UNSUPPORTED", id: "VD2406" });
-    expect((await cl.run("SELECT email FROM users")).rows).toEqual([["x@x"]]);
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x'), (?, 'y@x')", [a, b]);
+    expect(await refused(cl.run("UPDATE users SET email = 'y@x' WHERE id = ?", [a]))).toMatchObject({ code: "CONSTRAINT" });
+    await cl.run("UPDATE users SET email = 'z@x' WHERE id = ?", [a]);
+    expect((await cl.run("SELECT id, email FROM users ORDER BY email")).rows).toEqual([
+      [b, "y@x"],
+      [a, "z@x"],
+    ]);
+    await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [b + 100]);
   });
 
   it("CREATE UNIQUE INDEX without the vindex column is refused; with it, it is a per-shard index", async () => {

@@ -39,7 +39,7 @@ export const REFUSALS = {
   VD1030: "HAVING … …", // having.ts
   VD1031: "this HAVING expression (…)…", // having.ts
   VD1032: "subqueries in INSERT (other than INSERT … SELECT)", // dml.ts
-  VD1033: "ON CONFLICT DO UPDATE into … (owning lookups or keyspace-wide unique keys) with several ON CONFLICT clauses / OR … / SELECT / a partial target", // upsert.ts
+  VD1033: "ON CONFLICT DO UPDATE into … (owning lookups or keyspace-wide unique keys) with several ON CONFLICT clauses / OR … / a partial target", // upsert.ts
   VD1034: "INSERT into …: its vindex column … has a non-BINARY collation, so equal values could land on different shards", // dml.ts
   VD1035: "this VALUES form", // dml.ts
   VD1036: "an expression as the value of …, which has lookup vindex … (use a literal or a placeholder)", // dml.ts

@@ -553,6 +553,9 @@ export class InsertSelect implements Primitive {
      * with whether an integral number there is surely an INTEGER (planner/insert-select-values.ts).
      */
     textPlacing?: readonly { at: number; column: string; exact: boolean }[];
+    /** ON CONFLICT DO UPDATE (see Insert.upsert), and where each of its local keys' columns is among the SELECT's columns. */
+    upsert?: UpsertSpec;
+    localAt?: readonly (readonly (number | "vindex")[])[];
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
   };
@@ -610,6 +613,9 @@ export class InsertSelect implements Primitive {
       lookupValues: lookups.map((l) =>
         l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) })),
       ),
+      ...(this.spec.localAt
+        ? { localValues: this.spec.localAt.map((k) => k.map((at) => (at === "vindex" ? at : at < 0 ? undefined : { literal: row[at + shift] ?? null }))) }
+        : {}),
     }));
     if (inserts.length === 0) return Promise.resolve({ columns: [], rows: [], rowsAffected: 0 });
     const insert = new Insert(
@@ -625,6 +631,7 @@ export class InsertSelect implements Primitive {
       this.spec.ignore,
       this.spec.replace,
       this.spec.replacesByVindex,
+      this.spec.upsert,
     );
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }

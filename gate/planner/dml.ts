@@ -108,7 +108,27 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       const declared = info.columns.find((c) => c.name.toLowerCase() === column.toLowerCase());
       return affinityOf(declared?.type ?? "") === "TEXT" ? [{ at: i, column, exact: exact?.[i] === true }] : [];
     });
+    const up =
+      update && routing.column
+        ? planUpsert({
+            ps,
+            update,
+            table: t.name,
+            info,
+            vindexColumn: routing.column,
+            lookups,
+            cols,
+            head: sliceTemplate(ps, ps.range[0], start, addAutoColumn()),
+          })
+        : undefined;
+    const upsert = up
+      ? {
+          upsert: up.spec,
+          localAt: up.spec.localKeys.map((k) => k.map((c) => (c === vcol ? ("vindex" as const) : cols.findIndex((x) => x.toLowerCase() === c)))),
+        }
+      : {};
     return new InsertSelect(select, {
+      ...upsert,
       table: t.name,
       vindex: routing.vindex,
       prefix: [...sliceTemplate(ps, ps.range[0], start, addAutoColumn()), "VALUES "],

@@ -30,19 +30,12 @@ export function upsertUpdate(s: InsertStmt, table: string, lookups: readonly Loo
   if (!update) return undefined;
   const ic = s.clauses.find((c) => c.type === "insert_clause");
   const orAction = ic?.type === "insert_clause" && (ic.orAction !== undefined || ic.insertKw.name === "REPLACE");
-  const source = s.clauses.some((c) => c.type === "select_stmt" || c.type === "compound_select_stmt");
-  if (upserts.length > 1 || orAction || source || update.where) {
+  if (upserts.length > 1 || orAction || update.where) {
     throw unsupported(
       "VD1033",
       `ON CONFLICT DO UPDATE into ${table}, which owns lookup vindexes or keyspace-wide unique keys, ${
-        upserts.length > 1
-          ? "with several ON CONFLICT clauses"
-          : orAction
-            ? "with OR … / REPLACE"
-            : source
-              ? "from a SELECT"
-              : "with a partial-index target (ON CONFLICT (…) WHERE)"
-      } (use one ON CONFLICT (…) DO UPDATE clause on INSERT … VALUES)`,
+        upserts.length > 1 ? "with several ON CONFLICT clauses" : orAction ? "with OR … / REPLACE" : "with a partial-index target (ON CONFLICT (…) WHERE)"
+      } (use one ON CONFLICT (…) DO UPDATE clause)`,
     );
   }
   return update;

@@ -127,6 +127,13 @@ describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
     expect((await cl.run("SELECT count(*) FROM users WHERE name IS NOT NULL OR email = 'n@x'")).rows).toEqual([[0]]);
   });
 
+  it("several ON CONFLICT clauses with a DO UPDATE are refused (VD1033)", async () => {
+    const cl = make({ users: { create: USERS, column: "id" } });
+    expect(
+      await refused(cl.run("INSERT INTO users (id, email) VALUES (1, 'a@x') ON CONFLICT (id) DO NOTHING ON CONFLICT (email) DO UPDATE SET name = 'z'")),
+    ).toMatchObject({ code: "UNSUPPORTED", id: "VD1033" });
+  });
+
   it("a DO UPDATE of the unique column is refused (VD2410) unless it sets the target from excluded", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
     await both(cl, "INSERT INTO users (id, email, name) VALUES (1, 'a@x', 'A')");
@@ -135,6 +142,22 @@ describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
       id: "VD2410",
     });
     await both(cl, "INSERT INTO users (id, email, name) VALUES (5, 'a@x', 'B') ON CONFLICT (email) DO UPDATE SET email = excluded.email, name = excluded.name");
+  });
+
+  it("INSERT … SELECT … ON CONFLICT (email) DO UPDATE updates the rows holding the selected emails", async () => {
+    const cl = make({
+      users: { create: USERS, column: "id" },
+      staged: { create: "CREATE TABLE staged (id INTEGER PRIMARY KEY, email TEXT, n INTEGER)", column: "id" },
+    });
+    for (const sql of [
+      "INSERT INTO users (id, email, name, n) VALUES (1, 'a@x', 'A', 1), (2, 'b@x', 'B', 2)",
+      "INSERT INTO staged (id, email, n) VALUES (11, 'a@x', 10), (12, 'c@x', 20), (13, 'b@x', 30)",
+    ]) {
+      await cl.run(sql);
+      cl.reference(sql);
+    }
+    await both(cl, "INSERT INTO users (id, email, n) SELECT id, email, n FROM staged WHERE true ON CONFLICT (email) DO UPDATE SET n = users.n + excluded.n");
+    await both(cl, "INSERT INTO users (id, email, n) SELECT id + 100, email, n FROM staged WHERE n > 10 ON CONFLICT (id) DO UPDATE SET n = 0");
   });
 
   it("a multi-column key sharded by another column (posts by author, UNIQUE (slug, site))", async () => {

@@ -127,41 +127,37 @@ export class OwnedUpdate implements Primitive {
       );
       throw e;
     }
+    let failure: VtError | undefined;
+    const late: Pair[][] = this.lookups.map(() => []);
     for (const [i, l] of this.lookups.entries()) {
       const need = claims(l, done[i] ?? []);
       const have = new Set((claimed[i] ?? []).map(pairKey));
-      const late = need.filter((p) => !have.has(pairKey(p)));
+      late[i] = need.filter((p) => !have.has(pairKey(p)));
       let lost: Pair[] = [];
       try {
-        if (late.length > 0) await addLookupRows(vc, l, late, this.#ownerHas(vc, l));
+        if ((late[i] ?? []).length > 0) await addLookupRows(vc, l, late[i] ?? [], this.#ownerHas(vc, l));
         lost = l.unique ? [...(await lostLookups(vc, l, need))] : [];
       } catch (e) {
         if (toVtError(e).code !== "CONSTRAINT") throw e;
-        lost = late;
+        lost = late[i] ?? [];
       }
       if (lost.length > 0) {
         await this.#setBack(vc, l, done[i] ?? [], lost);
-        throw new VtError(
+        failure ??= new VtError(
           "CONSTRAINT",
           `${duplicate(l, lost[0]?.[0] ?? null, "was taken concurrently").message}; the rows that took it have their old ${l.column} again (their other columns keep the update)`,
         );
       }
     }
-    // 4. The old values go, and claims no row holds.
+    // 4. The old values go, and claims no row holds (after a failure, each only when no row holds it).
     for (const [i, l] of this.lookups.entries()) {
       const stale = olds(l, done[i] ?? []);
-      await removeLookupRows(vc, l, l.unique ? stale : await this.#unheld(vc, l, stale));
+      await removeLookupRows(vc, l, l.unique && !failure ? stale : await this.#unheld(vc, l, stale));
       const need = new Set(claims(l, done[i] ?? []).map(pairKey));
-      await removeLookupRows(
-        vc,
-        l,
-        await this.#unheld(
-          vc,
-          l,
-          (claimed[i] ?? []).filter((p) => !need.has(pairKey(p))),
-        ),
-      );
+      const extra = [...(claimed[i] ?? []), ...(late[i] ?? [])].filter((p) => failure || !need.has(pairKey(p)));
+      await removeLookupRows(vc, l, await this.#unheld(vc, l, extra));
     }
+    if (failure) throw failure;
     return concatResults(results);
   }
 

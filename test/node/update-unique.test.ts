@@ -87,6 +87,30 @@ describe("UPDATE of a keyspace-wide unique column", () => {
     await both(cl, "INSERT INTO users (id, email) VALUES (?, 'new@x')", [b]);
   });
 
+  it("a concurrent INSERT that takes the claimed value before the UPDATE lands wins: the UPDATE sets the row back and answers CONSTRAINT", async () => {
+    const cl = make({ users: { create: USERS, column: "id" } });
+    const [a, b] = apart(cl);
+    await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'p')", [a]);
+    const run = cl.cursor.execute.bind(cl.cursor);
+    let raced = false;
+    // Between the claim and the UPDATE, another client inserts the same email (the claim names no row holding it yet, so it is taken over).
+    cl.cursor.execute = async (shard, queries) => {
+      if (!raced && queries.some((q) => q.kind === "write" && /^UPDATE/.test(q.sql))) {
+        raced = true;
+        await cl.run("INSERT INTO users (id, email) VALUES (?, 'new@x')", [b]);
+      }
+      return run(shard, queries);
+    };
+    expect(await outcome(cl.run("UPDATE users SET email = 'new@x' WHERE id = ?", [a]))).toMatchObject({ code: "CONSTRAINT" });
+    expect(raced).toBe(true);
+    expect((await cl.run("SELECT id, email FROM users ORDER BY email")).rows).toEqual([
+      [b, "new@x"],
+      [a, "x@x"],
+    ]);
+    const keys = cl.shardNames.flatMap((s) => cl.onShard(s, "SELECT k FROM _vtl_users__email").rows.map((r) => r[0])).sort();
+    expect(keys).toEqual([JSON.stringify([["t", "new@x"]]), JSON.stringify([["t", "x@x"]])]);
+  });
+
   it("a value passed from one row to another in one UPDATE is refused (VD2414): SQLite's row order decides", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
     await cl.run("INSERT INTO users (id, email) VALUES (1, 'a'), (2, 'b')");

@@ -5,7 +5,8 @@
 
 import type { Node } from "sql-parser-cst";
 import { rangeOf, type ParsedStatement } from "../sql/parse.ts";
-import { kw, normalizedText } from "./ast.ts";
+import { normalizedText } from "./ast.ts";
+import { walkColumnRefs } from "./column-refs.ts";
 import type { Scope } from "./scope.ts";
 
 /**
@@ -16,46 +17,19 @@ import type { Scope } from "./scope.ts";
  */
 export function scopedKey(ps: ParsedStatement, scope: Scope, n: Node): string {
   const refs: { start: number; end: number; token: string }[] = [];
-  const visit = (x: unknown): void => {
-    if (typeof x !== "object" || x === null) return;
-    if (Array.isArray(x)) {
-      for (const c of x) visit(c);
-      return;
-    }
-    const node = x as Node;
-    if (typeof (node as { type?: unknown }).type !== "string") return;
-    switch (node.type) {
-      case "identifier":
-      case "member_expr":
-      case "paren_expr": {
-        const r = node.type === "paren_expr" && Array.isArray(node.expr) ? undefined : resolved(scope, node);
-        if (r) {
-          const [start, end] = rangeOf(node);
-          const table = scope.tables.indexOf(r.table);
-          refs.push({ start, end, token: `\u0001${table}.${r.column.toLowerCase()}\u0001` });
-          return;
-        }
-        if (node.type !== "paren_expr") return;
-        visit(node.expr);
-        return;
-      }
-      case "func_call":
-        // The function's name is not a column; a window's text stays as written.
-        visit(node.args);
-        visit(node.filter);
-        return;
-      case "binary_expr":
-        visit(node.left);
-        if (kw(node.operator) !== "COLLATE") visit(node.right);
-        return;
-      case "select_stmt":
-      case "compound_select_stmt":
-        return;
-      default:
-        for (const [k, v] of Object.entries(node)) if (k !== "range" && typeof v === "object") visit(v);
-    }
-  };
-  visit(n);
+  // A window's text stays as written.
+  walkColumnRefs(
+    n,
+    (node) => {
+      const r = node.type === "paren_expr" && Array.isArray(node.expr) ? undefined : resolved(scope, node);
+      if (!r) return "inside";
+      const [start, end] = rangeOf(node);
+      const table = scope.tables.indexOf(r.table);
+      refs.push({ start, end, token: `\u0001${table}.${r.column.toLowerCase()}\u0001` });
+      return "taken";
+    },
+    false,
+  );
   const [start, end] = rangeOf(n);
   refs.sort((a, b) => a.start - b.start);
   let out = "";

@@ -40,6 +40,7 @@ import {
 import { chooseRouteBy, isVindexColumnName, tableRouting, vindexRouteFields, type RouteChoice, type TableRouting } from "./routing.ts";
 import { Scope, type ResolvedColumn, type ScopeTable } from "./scope.ts";
 import { scopedKey } from "./expr-key.ts";
+import { walkColumnRefs } from "./column-refs.ts";
 import { parseOne } from "../sql/parse.ts";
 
 export interface JoinStep {
@@ -119,54 +120,27 @@ export function analyzeJoin(ks: KeyspaceGraph, fromExpr: Node, where: Node | und
 /** Tables an expression's column references name; undefined when one does not resolve (or a subquery). */
 function tablesOf(scope: Scope, n: Node): Set<ScopeTable> | undefined {
   const out = new Set<ScopeTable>();
-  let ok = true;
-  const visit = (x: unknown): void => {
-    if (!ok || typeof x !== "object" || x === null) return;
-    if (Array.isArray(x)) {
-      for (const c of x) visit(c);
-      return;
-    }
-    const node = x as Node;
-    if (typeof (node as { type?: unknown }).type !== "string") return;
-    switch (node.type) {
-      case "identifier":
-      case "member_expr": {
-        if (node.type === "member_expr" && node.property.type === "all_columns" && node.object.type === "identifier") {
-          const t = scope.byQualifier(node.object.name);
-          if (!t) throw new VtError("INVALID_ARGUMENT", `no such table: ${node.object.name}`);
-          out.add(t);
-          return;
-        }
-        if (node.type === "member_expr" && node.object.type === "identifier" && !scope.byQualifier(node.object.name)) {
-          throw new VtError("INVALID_ARGUMENT", `no such column: ${node.object.name}.${node.property.type === "identifier" ? node.property.name : "?"}`);
-        }
-        const r = scope.resolve(node);
-        if (r) out.add(r.table);
-        else ok = false;
-        return;
+  const whole = walkColumnRefs(
+    n,
+    (node) => {
+      if (node.type === "paren_expr") return "inside";
+      if (node.type === "member_expr" && node.property.type === "all_columns" && node.object.type === "identifier") {
+        const t = scope.byQualifier(node.object.name);
+        if (!t) throw new VtError("INVALID_ARGUMENT", `no such table: ${node.object.name}`);
+        out.add(t);
+        return "taken";
       }
-      case "func_call":
-        visit(node.args);
-        visit(node.filter);
-        visit(node.over);
-        return;
-      case "binary_expr":
-        visit(node.left);
-        if (kw(node.operator) !== "COLLATE") visit(node.right);
-        return;
-      case "cast_expr":
-        visit(node.args.expr.expr);
-        return;
-      case "select_stmt":
-      case "compound_select_stmt":
-        // Subqueries next to a gate join are uncorrelated (bound before it runs): they name no table here.
-        return;
-      default:
-        for (const [k, v] of Object.entries(node)) if (k !== "range" && typeof v === "object") visit(v);
-    }
-  };
-  visit(n);
-  return ok ? out : undefined;
+      if (node.type === "member_expr" && node.object.type === "identifier" && !scope.byQualifier(node.object.name)) {
+        throw new VtError("INVALID_ARGUMENT", `no such column: ${node.object.name}.${node.property.type === "identifier" ? node.property.name : "?"}`);
+      }
+      const r = scope.resolve(node);
+      if (!r) return "stop";
+      out.add(r.table);
+      return "taken";
+    },
+    true,
+  );
+  return whole ? out : undefined;
 }
 
 /** `a = b` between two plain columns of the scope. */

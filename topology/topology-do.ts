@@ -1,7 +1,7 @@
 // Topology: one Durable Object (by name "global") holding keyspaces, shards, vschemas, the
 // schema history (DDL applied so far, replayed onto shards created later) and the versioned
-// serving graph. Changes are serialised through one queue: DDL fans out to tablets while
-// holding it, so two DDLs never reach shards in different orders.
+// serving graph (its tables: topology-store.ts). Changes are serialised through one queue: DDL
+// fans out to tablets while holding it, so two DDLs never reach shards in different orders.
 //
 // A DDL (and a vschema change that could re-route rows) is two-phase: every shard first tries it
 // and fences writes (prepare); only when all succeeded is it recorded in the history (the single
@@ -17,44 +17,14 @@ import { errorBody, toVtError, VtError } from "../contract/errors.ts";
 import { crashPoint, InjectedFault, tabletFault, type TabletOp } from "./failpoints.ts";
 import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type ShardGraph, type TopologyView } from "../contract/serving-graph.ts";
 import { setOwn } from "./own.ts";
-import { evenShards, formatKeyRange, parseKeyRange, validateShardSet } from "./keyrange.ts";
+import { evenShards, formatKeyRange, validateShardSet } from "./keyrange.ts";
 import { PendingChanges } from "./pending.ts";
 import { IdBlocks, type IdBlock } from "./id-blocks.ts";
 import { unsupportedError } from "./refusals.ts";
 import { defaultVSchema, validateVSchema } from "./vschema.ts";
 import type { VSchema } from "../contract/vschema.ts";
 import { carryOver, checkVSchemaColumns, reroutedTables } from "./vschema-checks.ts";
-
-const TOPOLOGY_SCHEMA = `
-CREATE TABLE IF NOT EXISTS _vt_topo_meta (
-  k TEXT PRIMARY KEY,  -- 'version' (serving graph version), 'bootstrapped' (default keyspace made once)
-  v TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS _vt_topo_keyspaces (
-  name TEXT PRIMARY KEY,
-  vschema TEXT NOT NULL,          -- JSON VSchema
-  version INTEGER NOT NULL,       -- graph version of the keyspace's last change
-  auto_tables TEXT NOT NULL       -- JSON array: tables whose vschema entry CREATE TABLE added
-);
-CREATE TABLE IF NOT EXISTS _vt_topo_shards (
-  keyspace TEXT NOT NULL,
-  name TEXT NOT NULL,             -- hex key range name, e.g. '-80'
-  serving INTEGER NOT NULL,       -- 1 when the shard serves reads and writes
-  PRIMARY KEY (keyspace, name)
-);
-CREATE TABLE IF NOT EXISTS _vt_topo_schema (
-  keyspace TEXT NOT NULL,
-  idx INTEGER NOT NULL,           -- 1, 2, 3, ... in the order applied
-  sql TEXT NOT NULL,              -- the DDL statement as applied to every shard
-  PRIMARY KEY (keyspace, idx)
-);
-CREATE TABLE IF NOT EXISTS _vt_topo_tables (
-  keyspace TEXT NOT NULL,
-  name TEXT NOT NULL,             -- lower-cased table name
-  info TEXT NOT NULL,             -- JSON TableInfo as the first shard reported it
-  PRIMARY KEY (keyspace, name)
-);
-`;
+import { TopologyStore } from "./topology-store.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -72,17 +42,16 @@ function randomToken(): string {
 }
 
 export class Topology extends DurableObject<Env> implements TopologyRpc {
-  readonly #sql: SqlStorage;
+  readonly #store: TopologyStore;
   readonly #pending: PendingChanges;
   readonly #ids: IdBlocks;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#sql = ctx.storage.sql;
-    this.#sql.exec(TOPOLOGY_SCHEMA);
-    this.#pending = new PendingChanges(this.#sql);
-    this.#ids = new IdBlocks(this.#sql);
+    this.#store = new TopologyStore(ctx.storage.sql);
+    this.#pending = new PendingChanges(ctx.storage.sql);
+    this.#ids = new IdBlocks(ctx.storage.sql);
   }
 
   /** Runs `fn` after every change queued before it (changes await tablets, so the input gate is not enough). */
@@ -90,58 +59,6 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;
-  }
-
-  #meta(k: string): string | undefined {
-    return this.#sql.exec<{ v: string }>("SELECT v FROM _vt_topo_meta WHERE k = ?", k).toArray()[0]?.v;
-  }
-
-  #setMeta(k: string, v: string): void {
-    this.#sql.exec("INSERT INTO _vt_topo_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v);
-  }
-
-  #version(): number {
-    return Number(this.#meta("version") ?? "0");
-  }
-
-  #bump(keyspace: string): number {
-    const v = this.#version() + 1;
-    this.#setMeta("version", String(v));
-    this.#sql.exec("UPDATE _vt_topo_keyspaces SET version = ? WHERE name = ?", v, keyspace);
-    return v;
-  }
-
-  #keyspace(name: string): KeyspaceGraph | undefined {
-    const row = this.#sql.exec<{ vschema: string; version: number }>("SELECT vschema, version FROM _vt_topo_keyspaces WHERE name = ?", name).toArray()[0];
-    if (!row) return undefined;
-    const vschema = JSON.parse(row.vschema) as VSchema;
-    const shards = this.#sql
-      .exec<{ name: string; serving: number }>("SELECT name, serving FROM _vt_topo_shards WHERE keyspace = ?", name)
-      .toArray()
-      .map((s) => ({ name: s.name, keyRange: s.name, serving: s.serving === 1 }))
-      .sort((a, b) => compareShardNames(a.name, b.name));
-    const tables: Record<string, TableInfo> = {};
-    for (const t of this.#sql.exec<{ name: string; info: string }>("SELECT name, info FROM _vt_topo_tables WHERE keyspace = ?", name)) {
-      setOwn(tables, t.name, JSON.parse(t.info) as TableInfo);
-    }
-    const schemaIndex = this.#sql.exec<{ n: number | null }>("SELECT max(idx) AS n FROM _vt_topo_schema WHERE keyspace = ?", name).one().n ?? 0;
-    return { name, sharded: vschema.sharded, vschema, shards, tables, schemaIndex, version: row.version };
-  }
-
-  #ddl(keyspace: string): DdlEntry[] {
-    return this.#sql
-      .exec<{ idx: number; sql: string }>("SELECT idx, sql FROM _vt_topo_schema WHERE keyspace = ? ORDER BY idx", keyspace)
-      .toArray()
-      .map((r) => ({ index: r.idx, sql: r.sql }));
-  }
-
-  #graph(): ServingGraph {
-    const keyspaces: Record<string, KeyspaceGraph> = {};
-    for (const { name } of this.#sql.exec<{ name: string }>("SELECT name FROM _vt_topo_keyspaces ORDER BY name").toArray()) {
-      const ks = this.#keyspace(name);
-      if (ks) setOwn(keyspaces, name, ks);
-    }
-    return { version: this.#version(), keyspaces };
   }
 
   #config(ks: KeyspaceGraph, s: ShardGraph): TabletConfig {
@@ -167,7 +84,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
 
   /** Syncs every tablet of the keyspace to its config and history, reconciling fences with the pending change. */
   #syncAll(ks: KeyspaceGraph): Promise<ShardOutcome<TabletStatus>[]> {
-    const ddl = this.#ddl(ks.name);
+    const ddl = this.#store.ddl(ks.name);
     const keep = this.#pending.keep(ks.name);
     return this.#fanOut(ks, "sync", (s) => tabletRpc(this.env.TABLET, ks.name, s.name).sync(this.#config(ks, s), ddl, keep));
   }
@@ -188,7 +105,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   async #resolve(keyspace: string): Promise<ShardOutcome<TabletStatus>[]> {
     const p = this.#pending.get(keyspace);
     if (!p) return [];
-    const ks = this.#keyspace(keyspace);
+    const ks = this.#store.keyspace(keyspace);
     if (!ks) {
       this.#pending.delete(keyspace);
       return [];
@@ -242,7 +159,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
 
   /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
   async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
-    const ddl = this.#ddl(ks.name);
+    const ddl = this.#store.ddl(ks.name);
     const out = await this.#fanOut(ks, "prepare", (s) => tabletRpc(this.env.TABLET, ks.name, s.name).prepareChange(this.#config(ks, s), ddl, token, entry));
     crashPoint("prepared");
     const failed = out.filter((o) => o.error);
@@ -267,18 +184,18 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   }
 
   async #bootstrap(): Promise<void> {
-    if (this.#meta("bootstrapped") !== undefined) return;
+    if (this.#store.meta("bootstrapped") !== undefined) return;
     const name = this.env.DEFAULT_KEYSPACE || "main";
     const count = Number(this.env.DEFAULT_SHARDS || "2");
-    if (this.#keyspace(name) === undefined) await this.#createKeyspace(name, count);
-    this.#setMeta("bootstrapped", "1");
+    if (this.#store.keyspace(name) === undefined) await this.#createKeyspace(name, count);
+    this.#store.setMeta("bootstrapped", "1");
   }
 
   async #createKeyspace(name: string, shards: number | readonly string[]): Promise<ServingGraph> {
     if (typeof name !== "string" || !isValidKeyspaceName(name)) {
       throw new VtError("INVALID_ARGUMENT", `keyspace name "${String(name)}" must start with a letter and hold only letters, digits and _ (at most 63)`);
     }
-    if (this.#keyspace(name)) throw new VtError("INVALID_ARGUMENT", `keyspace "${name}" already exists`);
+    if (this.#store.keyspace(name)) throw new VtError("INVALID_ARGUMENT", `keyspace "${name}" already exists`);
     let names: string[];
     if (typeof shards === "number") {
       names = evenShards(shards);
@@ -288,24 +205,16 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       throw new VtError("INVALID_ARGUMENT", 'shards must be a count or a list of key ranges such as ["-80", "80-"]');
     }
     const sharded = !(names.length === 1 && names[0] === "-");
-    this.ctx.storage.transactionSync(() => {
-      this.#sql.exec(
-        "INSERT INTO _vt_topo_keyspaces (name, vschema, version, auto_tables) VALUES (?, ?, 0, '[]')",
-        name,
-        JSON.stringify(defaultVSchema(sharded)),
-      );
-      for (const s of names) this.#sql.exec("INSERT INTO _vt_topo_shards (keyspace, name, serving) VALUES (?, ?, 1)", name, s);
-      this.#bump(name);
-    });
-    const ks = this.#keyspace(name);
+    this.ctx.storage.transactionSync(() => this.#store.addKeyspace(name, defaultVSchema(sharded), names));
+    const ks = this.#store.keyspace(name);
     if (ks) await this.#syncTablets(ks);
-    return this.#graph();
+    return this.#store.graph();
   }
 
   graph(): Promise<Envelope<ServingGraph>> {
     return envelopeAsync(async () => {
-      if (this.#meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
-      return this.#graph();
+      if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
+      return this.#store.graph();
     });
   }
 
@@ -328,29 +237,26 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
-        if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
+        if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
         const given = validateVSchema(input);
         await this.#settle(keyspace);
-        const ks = this.#keyspace(keyspace);
+        const ks = this.#store.keyspace(keyspace);
         if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
         if (!given.sharded && ks.shards.length > 1) {
           throw new VtError("INVALID_ARGUMENT", `keyspace "${keyspace}" has ${ks.shards.length} shards, so its vschema must be sharded`);
         }
-        const row = this.#sql.exec<{ auto_tables: string }>("SELECT auto_tables FROM _vt_topo_keyspaces WHERE name = ?", keyspace).one();
-        const { vschema, auto } = given.sharded
-          ? carryOver(ks.vschema, given, ks.tables, JSON.parse(row.auto_tables) as string[])
-          : { vschema: given, auto: [] };
+        const { vschema, auto } = given.sharded ? carryOver(ks.vschema, given, ks.tables, this.#store.autoTables(keyspace)) : { vschema: given, auto: [] };
         checkVSchemaColumns(vschema, ks.tables);
         const moved = ks.shards.length > 1 ? reroutedTables(ks.vschema, vschema, ks.tables) : [];
         const commit = (): void => {
-          this.#sql.exec("UPDATE _vt_topo_keyspaces SET vschema = ?, auto_tables = ? WHERE name = ?", JSON.stringify(vschema), JSON.stringify(auto), keyspace);
-          this.#bump(keyspace);
+          this.#store.setVSchema(keyspace, vschema, auto);
+          this.#store.bump(keyspace);
         };
         if (moved.length === 0) {
           this.ctx.storage.transactionSync(commit);
-          const updated = this.#keyspace(keyspace);
+          const updated = this.#store.keyspace(keyspace);
           if (updated) await this.#syncTablets(updated);
-          return this.#graph();
+          return this.#store.graph();
         }
         const token = await this.#begin(keyspace, "vschema", null, null);
         const prepared = await this.#prepare(ks, token, null);
@@ -369,7 +275,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         });
         crashPoint("decided");
         await this.#resolve(keyspace);
-        return this.#graph();
+        return this.#store.graph();
       }),
     );
   }
@@ -385,14 +291,14 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
-        if (!this.#keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
+        if (!this.#store.keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
         const request = req.requestId ?? null;
         if (request !== null && this.#pending.decided(req.keyspace, request)) {
           await this.#resolve(req.keyspace);
-          return this.#graph();
+          return this.#store.graph();
         }
         await this.#settle(req.keyspace);
-        const ks = this.#keyspace(req.keyspace);
+        const ks = this.#store.keyspace(req.keyspace);
         if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
         if (ks.shards.length === 0) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
         const entry: DdlEntry = { index: ks.schemaIndex + 1, sql: req.sql };
@@ -407,28 +313,24 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           throw e;
         }
         this.ctx.storage.transactionSync(() => {
-          this.#sql.exec("INSERT INTO _vt_topo_schema (keyspace, idx, sql) VALUES (?, ?, ?)", ks.name, entry.index, entry.sql);
+          this.#store.appendDdl(ks.name, entry);
           if (request !== null) this.#pending.recordRequest(ks.name, request, entry.index);
-          this.#sql.exec("DELETE FROM _vt_topo_tables WHERE keyspace = ?", ks.name);
-          for (const t of tables) {
-            this.#sql.exec("INSERT INTO _vt_topo_tables (keyspace, name, info) VALUES (?, ?, ?)", ks.name, t.name.toLowerCase(), JSON.stringify(t));
-          }
-          this.#sql.exec("UPDATE _vt_topo_keyspaces SET vschema = ?, auto_tables = ? WHERE name = ?", JSON.stringify(vschema), JSON.stringify(auto), ks.name);
+          this.#store.setTables(ks.name, tables);
+          this.#store.setVSchema(ks.name, vschema, auto);
           this.#pending.setPhase(ks.name, "apply");
-          this.#bump(ks.name);
+          this.#store.bump(ks.name);
         });
         crashPoint("decided");
         await this.#resolve(ks.name);
         crashPoint("applied");
-        return this.#graph();
+        return this.#store.graph();
       }),
     );
   }
 
   /** The keyspace's vschema and auto-added tables after a DDL that leaves `tables`. */
   #vschemaAfter(ks: KeyspaceGraph, req: DdlRequest, tables: readonly TableInfo[]): { vschema: VSchema; auto: string[] } {
-    const row = this.#sql.exec<{ auto_tables: string }>("SELECT auto_tables FROM _vt_topo_keyspaces WHERE name = ?", ks.name).one();
-    let auto = JSON.parse(row.auto_tables) as string[];
+    let auto = this.#store.autoTables(ks.name);
     const vschema: VSchema = structuredClone(ks.vschema);
     if (req.addTable && tables.some((t) => t.name.toLowerCase() === req.addTable?.name.toLowerCase())) {
       setOwn(vschema.tables, req.addTable.name, req.addTable.entry);
@@ -448,7 +350,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
    */
   reserveIds(keyspace: string, table: string, count: number, floor: string | null): Promise<Envelope<IdBlock | null>> {
     return envelopeAsync(async () => {
-      if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
+      if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
       if (typeof table !== "string" || typeof count !== "number" || !(count >= 1) || (floor !== null && !/^-?\d{1,19}$/.test(floor))) {
         throw new VtError("INVALID_ARGUMENT", "reserveIds: table, a count of at least 1 and a decimal floor or null");
       }
@@ -460,8 +362,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   schemaHistory(keyspace: string): Promise<Envelope<DdlEntry[]>> {
     return envelopeAsync(async () => {
       await this.#bootstrap();
-      if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
-      return this.#ddl(keyspace);
+      if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
+      return this.#store.ddl(keyspace);
     });
   }
 
@@ -473,11 +375,11 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   repair(keyspace: string): Promise<Envelope<ServingGraph>> {
     return envelopeAsync(() =>
       this.#serial(async () => {
-        if (!this.#keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
+        if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
         await this.#resolve(keyspace);
-        const ks = this.#keyspace(keyspace);
+        const ks = this.#store.keyspace(keyspace);
         if (ks) await this.#syncTablets(ks);
-        return this.#graph();
+        return this.#store.graph();
       }),
     );
   }
@@ -485,8 +387,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   /** The ⚑ GET /v1/topology view: the graph plus each shard's row count, size and position. */
   view(): Promise<Envelope<TopologyView>> {
     return envelopeAsync(async () => {
-      if (this.#meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
-      const graph = this.#graph();
+      if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
+      const graph = this.#store.graph();
       const keyspaces = await Promise.all(
         Object.values(graph.keyspaces).map(async (ks) => ({
           name: ks.name,
@@ -514,15 +416,4 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       return { version: graph.version, keyspaces, workflows: [] };
     });
   }
-}
-
-function compareShardNames(a: string, b: string): number {
-  const ka = parseKeyRange(a).start;
-  const kb = parseKeyRange(b).start;
-  const n = Math.min(ka.length, kb.length);
-  for (let i = 0; i < n; i++) {
-    const d = (ka[i] ?? 0) - (kb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return ka.length - kb.length;
 }

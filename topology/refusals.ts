@@ -130,7 +130,7 @@ export const REFUSALS = {
   VD2401: "writes to …: its unique key (…) has no keyspace-wide index (the table predates its vschema)", // dml.ts
   VD2402: "CREATE UNIQUE INDEX on a sharded table without its vindex column", // ddl.ts
   VD2403: "an expression as the value of a column in a keyspace-wide unique key", // dml.ts
-  VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column whose auto_increment fills another column", // dml.ts, insert.ts
+  VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column whose auto_increment fills another column", // dml.ts, insert-lookups.ts
   VD2405: "INSERT leaving out a column with a DEFAULT that is in a keyspace-wide unique key", // dml.ts
   VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // dml.ts
   VD2409: "renaming a column in a keyspace-wide unique key", // ddl.ts
@@ -143,7 +143,7 @@ export const REFUSALS = {
   VD2500: "a statement reading both the schema catalog (…) and …: the catalog holds the keyspace's schema only; read the two in separate statements", // catalog.ts
   VD2601: "the implicit rowid of … in a sharded keyspace (each shard numbers its own rows; declare an INTEGER PRIMARY KEY)", // rowid.ts
   VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // dml.ts
-  VD2603: "INSERT … SELECT: a number that may be a REAL as the value of TEXT column …, which places the row (CAST it AS TEXT in the SELECT)", // insert.ts
+  VD2603: "INSERT … SELECT: a number that may be a REAL as the value of TEXT column …, which places the row (CAST it AS TEXT in the SELECT)", // insert-select.ts
   VD2604: "INSERT into … without its vindex column … (it decides the shard)", // dml.ts
   VD2605: "INSERT into …: a NULL vindex value (the row would have no shard)", // insert.ts
   VD2606:

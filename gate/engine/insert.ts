@@ -1,5 +1,6 @@
 // Insert: a multi-row INSERT split by shard. Each row goes to the shard its vindex value maps
-// to; the rows of one shard travel as one INSERT. Shards commit independently.
+// to; the rows of one shard travel as one INSERT. Shards commit independently. The lookup rows
+// its rows claim are insert-lookups.ts; INSERT … SELECT is insert-select.ts.
 
 import { VtError } from "../../contract/errors.ts";
 import type { Vindex } from "../../topology/vindex.ts";
@@ -7,19 +8,8 @@ import { MAX_BOUND_PARAMS, paramCount, render, type Bindings, type Part, type Te
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach } from "./route.ts";
 import { describeValue, evalValue, routableValue, shardForKsid, type Affinity, type ValueExpr } from "./values.ts";
-import {
-  addLookupRows,
-  addPairsOf,
-  duplicate,
-  lostLookups,
-  ownerHas,
-  ownerMatch,
-  preDeleteColumns,
-  removeLookupRows,
-  sameBytes,
-  type LookupTable,
-} from "./lookup.ts";
-import { uniqueKey } from "./unique-key.ts";
+import { addPairsOf, ownerHas, preDeleteColumns, type LookupTable } from "./lookup.ts";
+import { addLookups, dropOrphanLookups, dropReplacedLookups, lookupPairsOf, verifyLookups } from "./insert-lookups.ts";
 import { withFreshIds } from "./fresh-ids.ts";
 import { sourceName, type IdSource } from "./sequence.ts";
 import { rowsToKeep } from "./insert-ignore.ts";
@@ -182,14 +172,14 @@ export class Insert implements Primitive {
           lookups: this.lookups,
           suffix: this.suffix,
           spec: this.upsert,
-          pairs: (rs) => this.#lookupPairs(vc, b, rs),
+          pairs: (rs) => lookupPairsOf(vc, b, this, rs),
           // A row its shard turned into an update (a conflict that appeared meanwhile) leaves its lookup rows holding nothing: removed.
-          insert: (rs) => this.#writeRows(vc, b, rs, this.#lookupPairs(vc, b, rs), true),
+          insert: (rs) => this.#writeRows(vc, b, rs, lookupPairsOf(vc, b, this, rs), true),
         },
         rows,
       );
     }
-    let lookupPairs = this.#lookupPairs(vc, b, rows);
+    let lookupPairs = lookupPairsOf(vc, b, this, rows);
     const ignoring = this.ignore.some(Boolean) || this.ignoreLocal.length > 0;
     if (ignoring) {
       // Rows whose unique value is taken are skipped before anything is written.
@@ -260,10 +250,10 @@ export class Insert implements Primitive {
     const { byShard, lastShard } = this.rowsByShard(vc.keyspace, b, rows);
     const shards = [...byShard.keys()];
     try {
-      await this.#addLookups(vc, lookupPairs);
+      await addLookups(vc, this, lookupPairs);
     } catch (e) {
       // A refused value (a taken unique one): the rows' other lookup rows go again.
-      await this.#dropOrphanLookups(vc, lookupPairs, new Set());
+      await dropOrphanLookups(vc, this, lookupPairs, new Set());
       throw e;
     }
     let results: QueryResult[];
@@ -293,120 +283,18 @@ export class Insert implements Primitive {
       });
     } catch (e) {
       // Lookup rows of owner rows that were not written would only cost a read an extra shard; remove them anyway.
-      await this.#dropOrphanLookups(vc, lookupPairs, new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []));
+      await dropOrphanLookups(vc, this, lookupPairs, new Set((toVtError(e)["committedShards"] as string[] | undefined) ?? []));
       throw e;
     }
-    if (readReplaced) {
-      // The replaced rows' lookup rows, except those the new rows hold again (same value, same keyspace id).
-      for (const [i, l] of this.lookups.entries()) {
-        const now = lookupPairs[i] ?? [];
-        const stale = (replacedHere[i] ?? []).filter(([v, k]) => !now.some(([nv, nk]) => sameBytes(nk, k) && (l.system ? nv === v : !surelyDiffer(nv, v))));
-        await removeLookupRows(vc, l, stale);
-      }
-    }
-    await this.#verifyLookups(vc, b, rows, lookupPairs, shards);
+    if (readReplaced) await dropReplacedLookups(vc, this.lookups, lookupPairs, replacedHere);
+    await verifyLookups(vc, b, this, rows, lookupPairs, shards);
     // A row a shard ignored itself (its own key taken there) leaves lookup rows holding nothing: removed.
-    if (ignoring) await this.#dropOrphanLookups(vc, lookupPairs, new Set());
+    if (ignoring) await dropOrphanLookups(vc, this, lookupPairs, new Set());
     const out = concatResults(results);
     const last = results[shards.indexOf(lastShard)];
     if (last?.lastInsertRowid !== undefined) out.lastInsertRowid = last.lastInsertRowid;
     else delete out.lastInsertRowid;
     return out;
-  }
-
-  /** Each lookup's (value, keyspace id, shard) for every row. */
-  #lookupPairs(vc: VCursor, b: Bindings, rows: readonly InsertRow[]): [SqlValue, Uint8Array, string][][] {
-    if (this.lookups.length === 0) return [];
-    const placed = rows.map((r) => {
-      const ksid = this.ksidOf(evalValue(r.vindexValue, b));
-      return { ksid, shard: shardForKsid(vc.keyspace, ksid) };
-    });
-    return this.lookups.map((_, i) =>
-      rows.map((r, k): [SqlValue, Uint8Array, string] => {
-        const l = this.lookups[i] as LookupTable;
-        const values = (r.lookupValues?.[i] ?? []).map((v) => (v === "auto" ? null : evalValue(v, b)));
-        const p = placed[k] as { ksid: Uint8Array; shard: string };
-        if (l.system?.rowid && values[0] === null) {
-          throw unsupportedError(
-            "VD2404",
-            `INSERT into ${this.table} with a NULL INTEGER PRIMARY KEY ${l.column} (each shard would pick its own rowid; the table is sharded by ${this.vindexColumn ?? "another column"}, and its auto_increment fills another column): give the id`,
-          );
-        }
-        return [l.system ? uniqueKey(values, l.system.columns, this.table) : (values[0] ?? null), p.ksid, p.shard];
-      }),
-    );
-  }
-
-  /** Adds the lookup rows of every row, before the rows themselves. */
-  async #addLookups(vc: VCursor, pairs: readonly [SqlValue, Uint8Array, string][][]): Promise<void> {
-    for (const [i, l] of this.lookups.entries()) {
-      await addLookupRows(
-        vc,
-        l,
-        (pairs[i] ?? []).map(([v, k]) => [v, k] as const),
-        (ksid, value) => ownerHas(vc, this.table, l, ksid, value, this.vindex, this.vindexColumn),
-      );
-    }
-  }
-
-  /**
-   * After a failed INSERT: removes the lookup rows it may have added for rows not written (shards
-   * outside `committed`), keeping any that an existing row holds (the same value on the same
-   * keyspace id belongs to that row).
-   */
-  async #dropOrphanLookups(vc: VCursor, pairs: readonly [SqlValue, Uint8Array, string][][], committed: ReadonlySet<string>): Promise<void> {
-    await Promise.all(
-      this.lookups.map(async (l, i) => {
-        const orphans: (readonly [SqlValue, Uint8Array])[] = [];
-        for (const [v, k, shard] of pairs[i] ?? []) {
-          if (v === null || committed.has(shard)) continue;
-          if (!(await ownerHas(vc, this.table, l, k, v, this.vindex, this.vindexColumn))) orphans.push([v, k]);
-        }
-        await removeLookupRows(vc, l, orphans);
-      }),
-    ).catch(() => undefined);
-  }
-
-  /**
-   * A unique lookup row another INSERT took over while this one wrote its rows: that INSERT keeps
-   * the value, and this one's rows holding it are deleted again (CONSTRAINT), so the value is
-   * never held twice.
-   */
-  async #verifyLookups(
-    vc: VCursor,
-    b: Bindings,
-    rows: readonly InsertRow[],
-    pairs: readonly (readonly [SqlValue, Uint8Array, string])[][],
-    shards: readonly string[],
-  ): Promise<void> {
-    for (const [i, l] of this.lookups.entries()) {
-      const mine = pairs[i] ?? [];
-      const lost = await lostLookups(
-        vc,
-        l,
-        mine.map(([v, k]) => [v, k] as const),
-      );
-      if (lost.length === 0) continue;
-      for (const [v, k] of lost) {
-        const at = mine.findIndex(([mv, mk]) => mk === k && mv === v);
-        const row = rows[at];
-        const shard = mine[at]?.[2];
-        if (!row || shard === undefined || !this.vindexColumn) continue;
-        const match = ownerMatch(l, v);
-        const parts: Part[] = [`DELETE FROM ${quoteIdent(this.table)} WHERE `];
-        match.columns.forEach((c, j) => {
-          parts.push(`${quoteIdent(c)} = `, { values: () => [match.values[j] ?? null], empty: "NULL" }, " AND ");
-        });
-        parts.push(`${quoteIdent(this.vindexColumn)} = `, { values: () => [evalValue(row.vindexValue, b)], empty: "NULL" });
-        await vc.execute(shard, [{ ...render(parts, b), kind: "write" }]);
-      }
-      // The statement's other rows stay written: the error says so, as a multi-shard failure does.
-      throw new VtError(
-        "CONSTRAINT",
-        `${duplicate(l, lost[0]?.[0] ?? null, "was inserted concurrently").message}; the rows holding ${lost.length === 1 ? "it were" : "those values were"} not kept (the statement's other rows were)`,
-        { committedShards: [...shards] },
-      );
-    }
   }
 
   /** The rows of one shard as INSERT statements of at most 100 placeholders each (the DO's bind limit). */
@@ -504,139 +392,5 @@ export class Insert implements Primitive {
       lastShard = shard;
     }
     return { byShard, lastShard };
-  }
-}
-
-/**
- * True when a value read back from a lookup column and a value written to it surely differ once
- * stored (both text, or both BLOBs, and unequal); otherwise the lookup column's affinity could
- * make them one value, so the lookup row is kept (at worst an extra row, never a missing one).
- */
-function surelyDiffer(written: SqlValue, stored: SqlValue): boolean {
-  if (written === null) return true;
-  if (typeof written === "string" && typeof stored === "string") return written !== stored;
-  if (written instanceof Uint8Array && stored instanceof Uint8Array) return !sameBytes(written, stored);
-  return false;
-}
-
-/** The Bindings slot holding an INSERT … SELECT's rows (no statement text can produce a negative id). */
-export const INSERT_ROWS_SLOT = -2;
-
-/**
- * INSERT … SELECT across shards: the SELECT runs first (planned like any read, whole), then its
- * rows are inserted as an Insert of bound values, each row on the shard of its vindex value. As
- * SQLite does, the SELECT is read in full before the first row is written.
- */
-export class InsertSelect implements Primitive {
-  readonly select: Primitive;
-  readonly spec: {
-    table: string;
-    vindex: Vindex;
-    prefix: Template;
-    suffix: Template;
-    affinity: Affinity;
-    /** Columns the SELECT gives. */
-    width: number;
-    /** Position of the vindex column among the inserted columns (-1: it is the omitted auto-increment column). */
-    vindexColumn: number;
-    /** The auto-increment column, and where it is among the SELECT's columns (-1: omitted, so it goes first). */
-    auto?: AutoIncrementSpec & { at: number };
-    /** The vindex column's name. */
-    vindexColumnName?: string;
-    /** Per lookup: a taken value skips the row (OR IGNORE / DO NOTHING), see Insert.ignore. */
-    ignore?: readonly boolean[];
-    /** REPLACE / INSERT OR REPLACE, see Insert.replace and Insert.replacesByVindex. */
-    replace?: boolean;
-    replacesByVindex?: boolean;
-    /**
-     * TEXT columns that place the row (vindex, lookup), by position among the SELECT's columns,
-     * with whether an integral number there is surely an INTEGER (planner/insert-select-values.ts).
-     */
-    textPlacing?: readonly { at: number; column: string; exact: boolean }[];
-    /** ON CONFLICT DO UPDATE (see Insert.upsert), and where each of its local keys' columns is among the SELECT's columns. */
-    upsert?: UpsertSpec;
-    localAt?: readonly (readonly (number | "vindex")[])[];
-    /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
-    lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
-  };
-
-  constructor(select: Primitive, spec: InsertSelect["spec"]) {
-    this.select = select;
-    this.spec = spec;
-  }
-
-  async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const selected = (await this.select.execute(vc, b)).rows;
-    const { width, auto } = this.spec;
-    for (const row of selected) if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `the SELECT gives ${row.length} values for ${width} columns`);
-    for (const p of this.spec.textPlacing ?? []) {
-      for (const row of selected) {
-        const v = row[p.at];
-        // A REAL reached the gate as a JS number (1.0 as 1): SQLite stores its text ('1.0'), which the gate does not compute.
-        if (typeof v === "number" && (!p.exact || !Number.isSafeInteger(v))) {
-          throw unsupportedError(
-            "VD2603",
-            `INSERT … SELECT into ${this.spec.table}: the number ${String(v)} as the value of TEXT column ${p.column}, which places the row, may be a REAL whose stored text the gate does not compute; CAST it AS TEXT in the SELECT`,
-          );
-        }
-      }
-    }
-    let rows: SqlValue[][] = selected.map((r) => [...r]);
-    let vindexColumn = this.spec.vindexColumn;
-    if (!auto) return this.#insert(vc, b, rows, vindexColumn);
-    let at = auto.at;
-    if (at < 0) {
-      rows = rows.map((r) => [null, ...r]);
-      at = 0;
-      vindexColumn = vindexColumn < 0 ? 0 : vindexColumn + 1;
-    }
-    const need = rows.flatMap((r, i) => (r[at] === null ? [i] : []));
-    if (need.length === 0) return this.#insert(vc, b, rows, vindexColumn);
-    const explicit = rows.flatMap((r) => (r[at] === null ? [] : [r[at] ?? null]));
-    return withFreshIds(vc, { ...auto, table: this.spec.table }, need.length, explicit, (ids) => {
-      need.forEach((i, k) => {
-        (rows[i] as SqlValue[])[at] = ids[k] ?? null;
-      });
-      return this.#insert(vc, b, rows, vindexColumn);
-    });
-  }
-
-  /** Inserts the SELECT's rows (every auto-increment value known) as an Insert of bound values. */
-  #insert(vc: VCursor, b: Bindings, rows: readonly SqlValue[][], vindexColumn: number): Promise<QueryResult> {
-    const { width, auto } = this.spec;
-    const w = rows[0]?.length ?? width;
-    const shift = auto && auto.at < 0 ? 1 : 0;
-    const lookups = this.spec.lookups ?? [];
-    const inserts: InsertRow[] = rows.map((row, i) => ({
-      parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w }, ")"],
-      vindexValue: { literal: row[vindexColumn] ?? null },
-      lookupValues: lookups.map((l) =>
-        l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) })),
-      ),
-      ...(this.spec.localAt
-        ? { localValues: this.spec.localAt.map((k) => k.map((at) => (at === "vindex" ? at : at < 0 ? undefined : { literal: row[at + shift] ?? null }))) }
-        : {}),
-    }));
-    if (inserts.length === 0) return Promise.resolve({ columns: [], rows: [], rowsAffected: 0 });
-    const insert = new Insert(
-      this.spec.table,
-      this.spec.vindex,
-      this.spec.prefix,
-      inserts,
-      this.spec.suffix,
-      this.spec.affinity,
-      undefined,
-      lookups.map((l) => l.table),
-      this.spec.vindexColumnName,
-      this.spec.ignore,
-      this.spec.replace,
-      this.spec.replacesByVindex,
-      this.spec.upsert,
-    );
-    return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
-  }
-
-  describe(x?: Explain): PlanDescription {
-    return { operator: "InsertSelect", table: this.spec.table, vindex: this.spec.vindex.type, inputs: [this.select.describe(x)] };
   }
 }

@@ -19,17 +19,17 @@ export const REFUSALS = {
   VD1010: "a window function not partitioned by a vindex column across shards", // select.ts
   VD1011: "window functions with aggregates or GROUP BY over several shards", // select.ts
   VD1012: "SELECT DISTINCT with aggregates", // select.ts
-  VD1013: "SELECT DISTINCT ordered by a term that is not selected", // select.ts
-  VD1014: "* with aggregates", // select.ts
-  VD1015: "…() over several shards", // select.ts
-  VD1016: "FILTER on aggregates", // select.ts
-  VD1017: "…(DISTINCT …)", // select.ts
-  VD1018: "DISTINCT aggregates over different expressions", // select.ts
-  VD1019: "group_concat with a separator other than a string literal", // select.ts
-  VD1020: "an expression around an aggregate", // select.ts
-  VD1021: "a selected column that is not in GROUP BY (…)", // select.ts
-  VD1022: "HAVING on … (only aggregates, grouped expressions, literals and placeholders)", // select.ts
-  VD1023: "ORDER BY an expression that is not selected, with aggregates", // select.ts
+  VD1013: "SELECT DISTINCT ordered by a term that is not selected", // select-merge-sort.ts, gate-join.ts
+  VD1014: "* with aggregates", // select-aggregate.ts, gate-join-aggregate.ts
+  VD1015: "…() over several shards", // select-aggregate.ts
+  VD1016: "FILTER on aggregates", // select-aggregate.ts, gate-join-aggregate.ts
+  VD1017: "…(DISTINCT …)", // select-aggregate.ts, gate-join-aggregate.ts
+  VD1018: "DISTINCT aggregates over different expressions", // select-aggregate.ts
+  VD1019: "group_concat with a separator other than a string literal", // select-aggregate.ts, gate-join-aggregate.ts
+  VD1020: "an expression around an aggregate", // select-aggregate.ts
+  VD1021: "a selected column that is not in GROUP BY (…)", // select-aggregate.ts, gate-join-aggregate.ts
+  VD1022: "HAVING on … (only aggregates, grouped expressions, literals and placeholders)", // select-aggregate.ts
+  VD1023: "ORDER BY an expression that is not selected, with aggregates", // select-aggregate.ts
   VD1024: "a compound operator other than UNION [ALL], INTERSECT, EXCEPT", // select.ts
   VD1025: "a … inside a compound SELECT", // select.ts
   VD1026: "WITH in a compound SELECT", // select.ts
@@ -63,29 +63,29 @@ export const REFUSALS = {
   VD1056: "parenthesized joins and subqueries in FROM", // join.ts
   VD1057: "this USING form", // join.ts
   VD1058: "join specification …", // join.ts
-  VD1059: "window functions over …", // join.ts
-  VD1060: "a condition naming something other than a table column (a result alias?), with …: …", // join.ts
-  VD1061: "a LEFT JOIN condition on the left table alone, with …", // join.ts
-  VD1062: "a condition on the right side of a LEFT JOIN, with …", // join.ts
-  VD1063: "a WHERE condition on the right side of a LEFT JOIN, with …", // join.ts
-  VD1064: "a condition across … other than column = column (…)", // join.ts
-  VD1065: "a join with no column = column condition between … (a cross join across shards)", // join.ts
-  VD1066: "joining on a column that is not declared (rowid), with …", // join.ts
-  VD1067: "joining … with …: their affinities differ, so SQLite would convert values while comparing (…)", // join.ts
-  VD1068: "joining on a column with a non-BINARY collation, with …", // join.ts
-  VD1069: "SELECT * with USING, with … (name the columns)", // join.ts
-  VD1070: "this select item (…) with …", // join.ts
-  VD1071: "an expression over columns of … (…)", // join.ts
-  VD1072: "an expression over the right side of a LEFT JOIN, with … (select the column itself)", // join.ts
-  VD1073: "ORDER BY an expression over several …", // join.ts
-  VD1074: "ORDER BY an expression over the right side of a LEFT JOIN, with …", // join.ts
-  VD1075: "… other than a plain column, over …", // join.ts
-  VD1076: "…() over …", // join.ts
-  VD1077: "…(*)", // join.ts
-  VD1078: "…() with several arguments", // join.ts
-  VD1079: "an expression around an aggregate, over …", // join.ts
-  VD1080: "HAVING on … (only aggregates, grouped columns, literals and placeholders), over …", // join.ts
-  VD1081: "ORDER BY an expression that is not selected, with aggregates over …", // join.ts
+  VD1059: "window functions over …", // gate-join.ts
+  VD1060: "a condition naming something other than a table column (a result alias?), with …: …", // gate-join.ts
+  VD1061: "a LEFT JOIN condition on the left table alone, with …", // gate-join.ts
+  VD1062: "a condition on the right side of a LEFT JOIN, with …", // gate-join.ts
+  VD1063: "a WHERE condition on the right side of a LEFT JOIN, with …", // gate-join.ts
+  VD1064: "a condition across … other than column = column (…)", // gate-join.ts
+  VD1065: "a join with no column = column condition between … (a cross join across shards)", // gate-join.ts
+  VD1066: "joining on a column that is not declared (rowid), with …", // gate-join.ts
+  VD1067: "joining … with …: their affinities differ, so SQLite would convert values while comparing (…)", // gate-join.ts
+  VD1068: "joining on a column with a non-BINARY collation, with …", // gate-join.ts
+  VD1069: "SELECT * with USING, with … (name the columns)", // gate-join.ts
+  VD1070: "this select item (…) with …", // gate-join.ts
+  VD1071: "an expression over columns of … (…)", // gate-join.ts
+  VD1072: "an expression over the right side of a LEFT JOIN, with … (select the column itself)", // gate-join.ts
+  VD1073: "ORDER BY an expression over several …", // gate-join.ts
+  VD1074: "ORDER BY an expression over the right side of a LEFT JOIN, with …", // gate-join.ts
+  VD1075: "… other than a plain column, over …", // gate-join-aggregate.ts
+  VD1076: "…() over …", // gate-join-aggregate.ts
+  VD1077: "…(*)", // gate-join-aggregate.ts
+  VD1078: "…() with several arguments", // gate-join-aggregate.ts
+  VD1079: "an expression around an aggregate, over …", // gate-join-aggregate.ts
+  VD1080: "HAVING on … (only aggregates, grouped columns, literals and placeholders), over …", // gate-join-aggregate.ts
+  VD1081: "ORDER BY an expression that is not selected, with aggregates over …", // gate-join-aggregate.ts
   VD1082: "…: SQLite's catalogs are per shard; use GET /v1/topology", // plan.ts
   VD1083: "…(): PRAGMA functions", // plan.ts
   VD1084: "a statement kind the gate does not run (PRAGMA, BEGIN/COMMIT, ATTACH, VACUUM, …)", // plan.ts

@@ -5,7 +5,7 @@
 // 64 bits is SQLite's "integer overflow" error for sum(); total() and avg() go on as REAL.
 //
 // Partials keep the integer part exact (shards send it split into two int64-safe halves, see
-// select.ts), so the gate adds integers across shards without rounding, and only the values that
+// select-aggregate.ts), so the gate adds integers across shards without rounding, and only the values that
 // were REAL on a shard arrive as that shard's (compensated, then rounded) REAL partial sum.
 
 import { VtError } from "../../contract/errors.ts";

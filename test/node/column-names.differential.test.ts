@@ -3,17 +3,14 @@
 // quote() copies of RETURNING items), the answer names each column as one SQLite database
 // running the statement as written would. The oracle is node:sqlite holding every row.
 
-import { afterEach, describe, expect, it } from "vitest";
-import { createCluster, type Cluster, type Params } from "./fake-cursor.ts";
+import { describe, expect, it } from "vitest";
+import { clusterPerTest } from "./cluster-per-test.ts";
+import type { Cluster, Params } from "./fake-cursor.ts";
 
-let open: Cluster | undefined;
-afterEach(() => {
-  open?.close();
-  open = undefined;
-});
+const newCluster = clusterPerTest();
 
 function cluster(): Cluster {
-  open = createCluster({
+  return newCluster({
     shards: 4,
     tables: {
       t: { create: "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, x REAL, g INTEGER)", column: "id" },
@@ -21,7 +18,6 @@ function cluster(): Cluster {
       ref: { create: "CREATE TABLE ref (k INTEGER PRIMARY KEY, name TEXT)", reference: true },
     },
   });
-  return open;
 }
 
 async function load(c: Cluster): Promise<void> {

@@ -2,25 +2,21 @@
 // the real gate), each checked against one SQLite database holding every row, and the
 // counterexamples the routing property found while they were fixed.
 
-import { afterEach, describe, expect, it } from "vitest";
-import { createCluster, type Cluster } from "./fake-cursor.ts";
+import { describe, expect, it } from "vitest";
+import { clusterPerTest } from "./cluster-per-test.ts";
+import type { Cluster } from "./fake-cursor.ts";
 import { show } from "./result-compare.ts";
 
-let open: Cluster | undefined;
-afterEach(() => {
-  open?.close();
-  open = undefined;
-});
+const newCluster = clusterPerTest();
 
 function cluster(): Cluster {
-  open = createCluster({
+  return newCluster({
     shards: 4,
     tables: {
       t: { create: "CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT)", column: "id" },
       s: { create: "CREATE TABLE s (code TEXT PRIMARY KEY, v)", column: "code" },
     },
   });
-  return open;
 }
 
 async function both(c: Cluster, sql: string): Promise<void> {
@@ -93,7 +89,7 @@ describe("REAL literals in routing", () => {
 
 describe("INSERT … SELECT into a TEXT column that places the row", () => {
   function withReals(): Cluster {
-    open = createCluster({
+    return newCluster({
       shards: 4,
       vindexes: { email_idx: { type: "lookup_unique", params: { table: "u_email_idx", from: "email", to: "keyspace_id" }, owner: "u" } },
       tables: {
@@ -103,7 +99,6 @@ describe("INSERT … SELECT into a TEXT column that places the row", () => {
         u_email_idx: { create: "CREATE TABLE u_email_idx (email TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)", column: "email" },
       },
     });
-    return open;
   }
 
   it("a REAL from the SELECT (1.0 reads as the JS number 1) is refused with VD2603, not placed by '1' while SQLite stores '1.0'", async () => {

@@ -2,30 +2,20 @@
 // without the vindex column is refused wherever the other row lives, as one SQLite would, unless
 // the table's vschema says "unique": "per_shard".
 
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SqlValue } from "../../contract/sql-values.ts";
-import { createCluster, type Cluster, type TableSpec } from "./fake-cursor.ts";
+import { clusterPerTest, idsOnTwoShards } from "./cluster-per-test.ts";
+import type { Cluster, TableSpec } from "./fake-cursor.ts";
 
-let cluster: Cluster | undefined;
-afterEach(() => {
-  cluster?.close();
-  cluster = undefined;
-});
+const newCluster = clusterPerTest();
 
 function make(tables: Record<string, TableSpec>, shards = 4): Cluster {
-  cluster = createCluster({ shards, tables });
-  return cluster;
+  return newCluster({ shards, tables });
 }
 
 const users = (extra: Partial<TableSpec> = {}): Record<string, TableSpec> => ({
   users: { create: "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT)", column: "id", ...extra },
 });
-
-/** Two ids that live on different shards. */
-function apart(cl: Cluster): [number, number] {
-  for (let b = 2; b < 100; b++) if (cl.shardOf(1) !== cl.shardOf(b)) return [1, b];
-  throw new Error("no two shards");
-}
 
 async function refused(p: Promise<unknown>): Promise<{ code?: string; id?: string; committedShards?: unknown }> {
   return p.then(
@@ -41,7 +31,7 @@ async function count(cl: Cluster, sql: string, params?: SqlValue[]): Promise<unk
 describe("keyspace-wide unique keys", () => {
   it("refuses a duplicate UNIQUE email whose other row lives on another shard", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, ?)", [a, "x@x"]);
     expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (?, ?)", [b, "x@x"]))).toMatchObject({ code: "CONSTRAINT" });
     expect(await count(cl, "SELECT count(*) FROM users")).toBe(1);
@@ -49,7 +39,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("refuses a duplicate PRIMARY KEY of a table sharded by another column (posts by author)", async () => {
     const cl = make({ posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL, title TEXT)", column: "author_id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO posts (id, author_id, title) VALUES (10, ?, 'one')", [a]);
     expect(await refused(cl.run("INSERT INTO posts (id, author_id, title) VALUES (10, ?, 'two')", [b]))).toMatchObject({ code: "CONSTRAINT" });
     await cl.run("INSERT INTO posts (id, author_id, title) VALUES (11, ?, 'two')", [b]);
@@ -61,7 +51,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("refuses a duplicate within one multi-row INSERT and writes none of its rows", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (?, 'd@x'), (?, 'd@x')", [a, b]))).toMatchObject({ code: "CONSTRAINT" });
     expect(await count(cl, "SELECT count(*) FROM users")).toBe(0);
     // Its lookup rows went too: the value is free.
@@ -81,7 +71,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("a DELETE frees its rows' values for other shards", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [a]);
     await cl.run("DELETE FROM users WHERE email = 'x@x'");
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [b]);
@@ -90,7 +80,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("NULLs never collide", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, NULL), (?, NULL)", [a, b]);
     await cl.run("INSERT INTO users (id) VALUES (?)", [a + 100]);
     expect(await count(cl, "SELECT count(*) FROM users WHERE email IS NULL")).toBe(3);
@@ -98,14 +88,14 @@ describe("keyspace-wide unique keys", () => {
 
   it("a NOCASE unique column collides case-insensitively, as SQLite does", async () => {
     const cl = make({ users: { create: "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE UNIQUE)", column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'Ann@X')", [a]);
     expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (?, 'ann@x')", [b]))).toMatchObject({ code: "CONSTRAINT" });
   });
 
   it("a multi-column key collides only on the whole tuple; a NULL part never collides", async () => {
     const cl = make({ m: { create: "CREATE TABLE m (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, UNIQUE (a, b))", column: "id" } });
-    const [x, y] = apart(cl);
+    const [x, y] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO m (id, a, b) VALUES (?, 1, 'p')", [x]);
     await cl.run("INSERT INTO m (id, a, b) VALUES (?, 1, 'q')", [y]);
     await cl.run("INSERT INTO m (id, a, b) VALUES (?, 1, NULL), (?, 1, NULL)", [x + 100, y + 100]);
@@ -115,7 +105,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("integers and integral reals are the same key; an INTEGER column's '5' is refused, not keyed as text", async () => {
     const cl = make({ m: { create: "CREATE TABLE m (id INTEGER PRIMARY KEY, n NUMERIC UNIQUE)", column: "id" } });
-    const [x, y] = apart(cl);
+    const [x, y] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO m (id, n) VALUES (?, 5)", [x]);
     expect(await refused(cl.run("INSERT INTO m (id, n) VALUES (?, 5.0)", [y]))).toMatchObject({ code: "CONSTRAINT" });
     expect(await refused(cl.run("INSERT INTO m (id, n) VALUES (?, '5')", [y]))).toMatchObject({ code: "UNSUPPORTED", id: "VD2400" });
@@ -123,7 +113,7 @@ describe("keyspace-wide unique keys", () => {
 
   it('"unique": "per_shard" keeps per-shard semantics: a duplicate on another shard is accepted', async () => {
     const cl = make(users({ unique: "per_shard" }));
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [a]);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [b]);
     expect(await count(cl, "SELECT count(*) FROM users WHERE email = 'x@x'")).toBe(2);
@@ -131,7 +121,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("an INSERT leaving out the INTEGER PRIMARY KEY of a table sharded by another column gets keyspace-unique ids", async () => {
     const cl = make({ posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL)", column: "author_id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO posts (id, author_id) VALUES (3, ?)", [b]);
     const one = await cl.run("INSERT INTO posts (author_id) VALUES (?) RETURNING id", [a]);
     expect(one.rows).toEqual([[4]]);
@@ -144,7 +134,7 @@ describe("keyspace-wide unique keys", () => {
 
   it("an id the sequence hands out that an explicit id took meanwhile is skipped, never stored twice", async () => {
     const cl = make({ posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL)", column: "author_id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO posts (author_id) VALUES (?)", [a]); // id 1; the sequence's next is 2
     await cl.run("INSERT INTO posts (id, author_id) VALUES (2, ?), (3, ?)", [b, a]);
     const r = await cl.run("INSERT INTO posts (author_id) VALUES (?) RETURNING id", [b]);
@@ -172,14 +162,14 @@ describe("keyspace-wide unique keys", () => {
     const cl = make({
       posts: { create: "CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER NOT NULL)", column: "author_id", unique: "per_shard" },
     });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO posts (author_id) VALUES (?), (?)", [a, b]);
     expect((await cl.run("SELECT id FROM posts ORDER BY id")).rows).toEqual([[1], [1]]);
   });
 
   it("UPDATE of a keyspace-wide unique column moves its key: a duplicate elsewhere is refused, changing nothing", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x'), (?, 'y@x')", [a, b]);
     expect(await refused(cl.run("UPDATE users SET email = 'y@x' WHERE id = ?", [a]))).toMatchObject({ code: "CONSTRAINT" });
     await cl.run("UPDATE users SET email = 'z@x' WHERE id = ?", [a]);
@@ -211,7 +201,7 @@ describe("keyspace-wide unique keys", () => {
 describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () => {
   it("ON CONFLICT (email) DO NOTHING skips a row whose email lives on another shard, and writes the others", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'first')", [a]);
     const r = await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'second'), (?, 'y@x', 'third') ON CONFLICT (email) DO NOTHING", [
       b,
@@ -226,7 +216,7 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
 
   it("INSERT OR IGNORE skips a repeated value within one statement (the first row wins, as in SQLite)", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     const r = await cl.run("INSERT OR IGNORE INTO users (id, email, name) VALUES (?, 'x@x', 'one'), (?, 'x@x', 'two')", [a, b]);
     expect(r.rowsAffected).toBe(1);
     expect((await cl.run("SELECT id, name FROM users")).rows).toEqual([[a, "one"]]);
@@ -234,7 +224,7 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
 
   it("ON CONFLICT DO NOTHING on another key still refuses a taken email (the target decides)", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x')", [a]);
     expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (?, 'x@x') ON CONFLICT (id) DO NOTHING", [b]))).toMatchObject({ code: "CONSTRAINT" });
   });
@@ -250,7 +240,7 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
   });
 
   it("ON CONFLICT DO NOTHING works on a table owning a lookup_unique vindex (it answered CONSTRAINT)", async () => {
-    cluster = createCluster({
+    const cl = newCluster({
       shards: 4,
       vindexes: { by_email: { type: "lookup_unique", params: { table: "email_idx", from: "email", to: "keyspace_id" }, owner: "owners" } },
       tables: {
@@ -258,8 +248,7 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
         email_idx: { create: "CREATE TABLE email_idx (email TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)", column: "email" },
       },
     });
-    const cl = cluster;
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO owners (id, email) VALUES (?, 'x@x')", [a]);
     const r = await cl.run("INSERT INTO owners (id, email) VALUES (?, 'x@x') ON CONFLICT DO NOTHING", [b]);
     expect(r.rowsAffected).toBe(0);
@@ -271,7 +260,7 @@ describe("keyspace-wide unique keys: OR IGNORE and ON CONFLICT DO NOTHING", () =
 describe("keyspace-wide unique keys: REPLACE", () => {
   it("INSERT OR REPLACE deletes the row holding the email on another shard, then inserts (as one SQLite)", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'old')", [a]);
     await cl.run("INSERT OR REPLACE INTO users (id, email, name) VALUES (?, 'x@x', 'new')", [b]);
     expect((await cl.run("SELECT id, email, name FROM users")).rows).toEqual([[b, "x@x", "new"]]);
@@ -281,7 +270,7 @@ describe("keyspace-wide unique keys: REPLACE", () => {
 
   it("REPLACE of a row by its own id with a new email frees the old email", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'old@x')", [a]);
     await cl.run("REPLACE INTO users (id, email) VALUES (?, 'old@x')", [a]);
     await cl.run("REPLACE INTO users (id, email) VALUES (?, 'new@x')", [a]);
@@ -294,7 +283,7 @@ describe("keyspace-wide unique keys: REPLACE", () => {
 
   it("within one REPLACE the later row with the same email wins", async () => {
     const cl = make(users());
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT OR REPLACE INTO users (id, email, name) VALUES (?, 'x@x', 'one'), (?, 'x@x', 'two')", [a, b]);
     expect((await cl.run("SELECT id, name FROM users")).rows).toEqual([[b, "two"]]);
   });

@@ -2,27 +2,18 @@
 // shards (fake-cursor.ts), each statement judged against one SQLite: the lookup rows move with
 // the values, a duplicate anywhere is CONSTRAINT and changes nothing.
 
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SqlValue } from "../../contract/sql-values.ts";
-import { createCluster, type Cluster, type TableSpec } from "./fake-cursor.ts";
+import { clusterPerTest, idsOnTwoShards } from "./cluster-per-test.ts";
+import type { Cluster, TableSpec } from "./fake-cursor.ts";
 
-let cluster: Cluster | undefined;
-afterEach(() => {
-  cluster?.close();
-  cluster = undefined;
-});
+const newCluster = clusterPerTest();
 
 function make(tables: Record<string, TableSpec>, shards = 4): Cluster {
-  cluster = createCluster({ shards, tables });
-  return cluster;
+  return newCluster({ shards, tables });
 }
 
 const USERS = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT)";
-
-function apart(cl: Cluster): [number, number] {
-  for (let b = 2; b < 100; b++) if (cl.shardOf(1) !== cl.shardOf(b)) return [1, b];
-  throw new Error("no two shards");
-}
 
 async function outcome(p: Promise<{ rowsAffected: number }>): Promise<{ ok?: number | undefined; code?: string | undefined; id?: string | undefined }> {
   return p.then(
@@ -48,7 +39,7 @@ async function both(cl: Cluster, sql: string, params: SqlValue[] = []): Promise<
 describe("UPDATE of a keyspace-wide unique column", () => {
   it("moves the value: the old one is free for any shard, the new one is taken everywhere", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await both(cl, "INSERT INTO users (id, email) VALUES (?, 'x@x'), (?, 'y@x')", [a, b]);
     await both(cl, "UPDATE users SET email = 'z@x', name = 'moved' WHERE id = ?", [a]);
     await both(cl, "INSERT INTO users (id, email) VALUES (?, 'x@x')", [b + 100]);
@@ -58,7 +49,7 @@ describe("UPDATE of a keyspace-wide unique column", () => {
 
   it("a value held on another shard is CONSTRAINT, changing nothing (the claimed lookup row goes)", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await both(cl, "INSERT INTO users (id, email) VALUES (?, 'x@x'), (?, 'y@x')", [a, b]);
     await both(cl, "UPDATE users SET email = 'y@x', name = 'no' WHERE id = ?", [a]);
     // Two rows given one value is a duplicate too; nothing changed, and the value is free.
@@ -79,7 +70,7 @@ describe("UPDATE of a keyspace-wide unique column", () => {
 
   it("an UPDATE its shard refuses (a CHECK) after the new value was claimed leaves no lookup row for it", async () => {
     const cl = make({ users: { create: "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT CHECK (length(name) < 5))", column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await both(cl, "INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'p')", [a]);
     await both(cl, "UPDATE users SET email = 'new@x', name = 'too long' WHERE id = ?", [a]);
     const keys = cl.shardNames.flatMap((s) => cl.onShard(s, "SELECT k FROM _vtl_users__email").rows.map((r) => r[0]));
@@ -89,7 +80,7 @@ describe("UPDATE of a keyspace-wide unique column", () => {
 
   it("a concurrent INSERT that takes the claimed value before the UPDATE lands wins: the UPDATE sets the row back and answers CONSTRAINT", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email, name) VALUES (?, 'x@x', 'p')", [a]);
     const run = cl.cursor.execute.bind(cl.cursor);
     let raced = false;
@@ -152,7 +143,7 @@ describe("UPDATE of a keyspace-wide unique column", () => {
 
 describe("UPDATE of a lookup vindex column", () => {
   it("moves the lookup row; reads by the column find the row; a taken unique value is CONSTRAINT", async () => {
-    cluster = createCluster({
+    const cl = newCluster({
       shards: 4,
       vindexes: {
         by_email: { type: "lookup_unique", params: { table: "email_idx", from: "email", to: "keyspace_id" }, owner: "owners" },
@@ -171,8 +162,7 @@ describe("UPDATE of a lookup vindex column", () => {
         name_idx: { create: "CREATE TABLE name_idx (name TEXT NOT NULL, keyspace_id BLOB NOT NULL, PRIMARY KEY (name, keyspace_id))", column: "name" },
       },
     });
-    const cl = cluster;
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO owners (id, email, name) VALUES (?, 'x', 'ann'), (?, 'y', 'bob')", [a, b]);
     await cl.run("UPDATE owners SET email = 'z', name = 'cy' WHERE id = ?", [a]);
     expect((await cl.run("SELECT id FROM owners WHERE email = 'z'")).rows).toEqual([[a]]);

@@ -1,28 +1,18 @@
 // INSERT … ON CONFLICT DO UPDATE into tables with keyspace-wide unique keys and lookup_unique
 // vindexes, over in-memory shards (fake-cursor.ts), each statement judged against one SQLite.
 
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { SqlValue } from "../../contract/sql-values.ts";
-import { createCluster, type Cluster, type TableSpec } from "./fake-cursor.ts";
+import { clusterPerTest, idsOnTwoShards } from "./cluster-per-test.ts";
+import type { Cluster, TableSpec } from "./fake-cursor.ts";
 
-let cluster: Cluster | undefined;
-afterEach(() => {
-  cluster?.close();
-  cluster = undefined;
-});
+const newCluster = clusterPerTest();
 
 function make(tables: Record<string, TableSpec>, shards = 4): Cluster {
-  cluster = createCluster({ shards, tables });
-  return cluster;
+  return newCluster({ shards, tables });
 }
 
 const USERS = "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT, n INTEGER)";
-
-/** Two ids that live on different shards. */
-function apart(cl: Cluster): [number, number] {
-  for (let b = 2; b < 100; b++) if (cl.shardOf(1) !== cl.shardOf(b)) return [1, b];
-  throw new Error("no two shards");
-}
 
 async function refused(p: Promise<unknown>): Promise<{ code?: string; id?: string }> {
   return p.then(
@@ -52,7 +42,7 @@ async function both(cl: Cluster, sql: string, params: SqlValue[] = []): Promise<
 describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
   it("updates the row holding the email on another shard (Drizzle's onConflictDoUpdate on email)", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await both(cl, "INSERT INTO users (id, email, name, n) VALUES (?, 'x@x', 'old', 1)", [a]);
     await both(
       cl,
@@ -82,7 +72,7 @@ describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
 
   it("a conflict on the PK (the vindex column) updates in place; the new email is not claimed", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await both(cl, "INSERT INTO users (id, email, name) VALUES (?, 'a@x', 'A'), (?, 'b@x', 'B')", [a, b]);
     // Row a's id conflicts; its proposed email b@x is held by row b, which SQLite never checks: the update goes ahead.
     await both(cl, "INSERT INTO users (id, email, name) VALUES (?, 'b@x', 'new') ON CONFLICT (id) DO UPDATE SET name = excluded.name", [a]);
@@ -94,7 +84,7 @@ describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
 
   it("without a target the one conflicting row is updated; a later row of the statement updates an earlier one", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await both(cl, "INSERT INTO users (id, email, name, n) VALUES (?, 'a@x', 'A', 0)", [a]);
     await both(cl, "INSERT INTO users (id, email, name, n) VALUES (?, 'a@x', 'x', 1) ON CONFLICT DO UPDATE SET n = n + 1", [b]);
     await both(
@@ -111,7 +101,7 @@ describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
 
   it("several rows conflicting with different rows without a target are refused (VD2412), changing nothing", async () => {
     const cl = make({ users: { create: USERS, column: "id" } });
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO users (id, email) VALUES (?, 'a@x'), (?, 'b@x')", [a, b]);
     expect(await refused(cl.run("INSERT INTO users (id, email) VALUES (?, 'b@x') ON CONFLICT DO UPDATE SET name = 'z'", [a]))).toMatchObject({
       code: "UNSUPPORTED",
@@ -180,7 +170,7 @@ describe("ON CONFLICT DO UPDATE with keyspace-wide unique keys", () => {
 
 describe("ON CONFLICT DO UPDATE with a lookup_unique vindex", () => {
   const lookupCluster = (create: string) => {
-    cluster = createCluster({
+    return newCluster({
       shards: 4,
       vindexes: { by_email: { type: "lookup_unique", params: { table: "email_idx", from: "email", to: "keyspace_id" }, owner: "owners" } },
       tables: {
@@ -188,12 +178,11 @@ describe("ON CONFLICT DO UPDATE with a lookup_unique vindex", () => {
         email_idx: { create: "CREATE TABLE email_idx (email TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)", column: "email" },
       },
     });
-    return cluster;
   };
 
   it("updates the row holding the email when the table declares it UNIQUE", async () => {
     const cl = lookupCluster("CREATE TABLE owners (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT)");
-    const [a, b] = apart(cl);
+    const [a, b] = idsOnTwoShards(cl);
     await cl.run("INSERT INTO owners (id, email, name) VALUES (?, 'x@x', 'old')", [a]);
     const r = await cl.run(
       "INSERT INTO owners (id, email, name) VALUES (?, 'x@x', 'new') ON CONFLICT (email) DO UPDATE SET name = excluded.name RETURNING id, name",

@@ -90,14 +90,38 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     const open = rangeOf(ic.columns)[0] + 1;
     return [{ start: open, end: open, parts: [`${quoteIdent(ai.column)}, `] }];
   };
-  if (source) {
-    if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
+  /** The ON CONFLICT DO UPDATE plan, when there is one; the statement's text up to `headEnd` comes before its rows. */
+  const upsertUpTo = (headEnd: number) =>
+    update && routing.column
+      ? planUpsert({
+          ps,
+          update,
+          table: t.name,
+          info,
+          vindexColumn: routing.column,
+          lookups,
+          cols,
+          head: sliceTemplate(ps, ps.range[0], headEnd, addAutoColumn()),
+        })
+      : undefined;
+  /** A VALUES row's vindex value, which must be a literal or a placeholder. */
+  const vindexValueOf = (items: readonly Node[]): ValueExpr => {
+    const vnode = items[at];
+    const v = vnode ? placing(vnode, routing.column ?? "") : undefined;
+    if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
+    return v;
+  };
+  const checkRoutable = (): void => {
     if (routing.routable === false) {
       throw unsupported(
         "VD1034",
         `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`,
       );
     }
+  };
+  if (source) {
+    if (!routing.vindex) throw new VtError("INTERNAL", "sharded table without a vindex");
+    checkRoutable();
     checkUpsert(s, vcol, routing.column);
     const [start, end] = rangeOf(source);
     const select = planSelect({ ...ps, stmt: source as ParsedStatement["stmt"], range: [start, end] }, ks);
@@ -109,19 +133,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       const declared = info.columns.find((c) => c.name.toLowerCase() === column.toLowerCase());
       return affinityOf(declared?.type ?? "") === "TEXT" ? [{ at: i, column, exact: exact?.[i] === true }] : [];
     });
-    const up =
-      update && routing.column
-        ? planUpsert({
-            ps,
-            update,
-            table: t.name,
-            info,
-            vindexColumn: routing.column,
-            lookups,
-            cols,
-            head: sliceTemplate(ps, ps.range[0], start, addAutoColumn()),
-          })
-        : undefined;
+    const up = upsertUpTo(start);
     const upsert = up
       ? {
           upsert: up.spec,
@@ -150,19 +162,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     throw unsupported("VD2607", `INSERT into ${t.name} without VALUES or SELECT (DEFAULT VALUES gives no value for its vindex column ${routing.column})`);
   }
   const rowNodes = values.values.items as Node[];
-  const up =
-    update && routing.column
-      ? planUpsert({
-          ps,
-          update,
-          table: t.name,
-          info,
-          vindexColumn: routing.column,
-          lookups,
-          cols,
-          head: sliceTemplate(ps, ps.range[0], rangeOf(values)[0], addAutoColumn()),
-        })
-      : undefined;
+  const up = upsertUpTo(rangeOf(values)[0]);
   const skipped = lookups.length > 0 && routing.column ? ignoredLocalKeys(ps, s, t.name, info, routing.column, cols) : undefined;
   const rows: InsertRow[] = rowNodes.map((row, i) => {
     if (row.type !== "paren_expr" || (row.expr as Node).type !== "list_expr") throw unsupported("VD1035", "this VALUES form");
@@ -191,12 +191,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     );
     const local = up ? up.localValues(items) : skipped && skipped.keys.length > 0 ? skipped.values(items) : undefined;
     const withLookups = lookups.length > 0 ? { lookupValues, ...(local ? { localValues: local } : {}) } : {};
-    if (!auto) {
-      const vnode = items[at];
-      const v = vnode ? placing(vnode, routing.column ?? "") : undefined;
-      if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
-      return { parts: sliceTemplate(ps, rs, re), vindexValue: v, ...withLookups };
-    }
+    if (!auto) return { parts: sliceTemplate(ps, rs, re), vindexValue: vindexValueOf(items), ...withLookups };
     // The auto-increment value is bound at execution: the written one, or the sequence's next id.
     let autoValue: ValueExpr | "omitted" | undefined = "omitted";
     let edit: Edit = { start: rs + 1, end: rs + 1, parts: [autoPart(i), ", "] };
@@ -208,10 +203,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     }
     let vindexValue: ValueExpr = { literal: null };
     if (!auto.vindex) {
-      const vnode = items[at];
-      const v = vnode ? placing(vnode, routing.column ?? "") : undefined;
-      if (!v) throw unsupported("VD1037", `an expression as the vindex value of ${routing.column} (use a literal or a placeholder)`);
-      vindexValue = v;
+      vindexValue = vindexValueOf(items);
     } else if (anode && !autoValue) {
       throw unsupported(
         "VD1038",
@@ -230,12 +222,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   if (!first || !last || !routing.vindex) throw new VtError("INTERNAL", "INSERT without rows");
   const prefix = sliceTemplate(ps, ps.range[0], rangeOf(first)[0], addAutoColumn());
   const suffix = sliceTemplate(ps, rangeOf(last)[1], ps.range[1]);
-  if (routing.routable === false) {
-    throw unsupported(
-      "VD1034",
-      `INSERT into ${t.name}: its vindex column ${routing.column} has a non-BINARY collation, so equal values could land on different shards`,
-    );
-  }
+  checkRoutable();
   return new Insert(
     t.name,
     routing.vindex,

@@ -23,11 +23,6 @@ export class GraphCache {
     this.#graph = g;
     this.#fetchedAt = Date.now();
   }
-
-  /** The graph last seen, however old; null before the first. */
-  get last(): ServingGraph | null {
-    return this.#graph;
-  }
 }
 
 /** Shared by every request of the isolate. */

@@ -4,10 +4,10 @@
 
 import { toVtError, VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
-import { quoteIdent, type SqlValue } from "../contract/sql-values.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
 import { own } from "../topology/own.ts";
 import type { Backend } from "./backend.ts";
-import { blockOf, reserveQuery, SequenceCache, type IdSource } from "./engine/sequence.ts";
+import { blockOf, type IdSource, pastMaxId, reserveQuery, SequenceCache } from "./engine/sequence.ts";
 import { Retry, retryLoop } from "./retry.ts";
 import type { RunStatement } from "./vcursor.ts";
 
@@ -105,12 +105,7 @@ async function autoIds(
       const reserve = (from: bigint | undefined) =>
         backend.topology(true, (t) => t.reserveIds(ks.name, source.table, n, from === undefined ? null : from.toString()));
       let block = await reserve(floor);
-      if (!block) {
-        const c = quoteIdent(source.column);
-        const r = await run(ks.name, `SELECT max(${c}) FROM ${quoteIdent(source.table)} WHERE typeof(${c}) = 'integer'`, []);
-        const max = r.rows[0]?.[0];
-        block = await reserve(typeof max === "number" || typeof max === "bigint" ? BigInt(max) + 1n : 1n);
-      }
+      if (!block) block = await reserve((await pastMaxId((sql) => run(ks.name, sql, []), source.table, source.column)) ?? 1n);
       if (!block) throw new VtError("INTERNAL", `the Topology gave no ids for ${source.table}`);
       return { next: BigInt(block.next), end: BigInt(block.end) };
     },

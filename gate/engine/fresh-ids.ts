@@ -10,7 +10,7 @@ import { toVtError, VtError } from "../../contract/errors.ts";
 import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
 import { MAX_BOUND_PARAMS } from "../sql/template.ts";
 import type { QueryResult, VCursor } from "./primitive.ts";
-import type { IdSource } from "./sequence.ts";
+import { type IdSource, pastMaxId } from "./sequence.ts";
 
 export interface FreshIdSpec {
   readonly source: IdSource;
@@ -44,7 +44,13 @@ export async function withFreshIds(
   let floor: bigint | undefined;
   for (let attempt = 1; ; attempt++) {
     let ids = await vc.nextIds(spec.source, count, floor);
-    if (spec.keyed && ids.some((id) => given.has(integerOf(id) ?? -1n) && integerOf(id) !== undefined)) {
+    if (
+      spec.keyed &&
+      ids.some((id) => {
+        const n = integerOf(id);
+        return n !== undefined && given.has(n);
+      })
+    ) {
       floor = floor === undefined || (pastGiven ?? 0n) > floor ? pastGiven : floor;
       ids = await vc.nextIds(spec.source, count, floor);
     }
@@ -79,11 +85,8 @@ function wroteSomething(vt: VtError): boolean {
 }
 
 /** One past the largest integer the column holds (undefined: no integer). */
-async function pastMax(vc: VCursor, spec: FreshIdSpec): Promise<bigint | undefined> {
-  const c = quoteIdent(spec.column);
-  const r = await vc.lookupExecute(vc.keyspace.name, `SELECT max(${c}) FROM ${quoteIdent(spec.table)} WHERE typeof(${c}) = 'integer'`, []);
-  const v = r.rows[0]?.[0];
-  return typeof v === "number" || typeof v === "bigint" ? BigInt(v) + 1n : undefined;
+function pastMax(vc: VCursor, spec: FreshIdSpec): Promise<bigint | undefined> {
+  return pastMaxId((sql) => vc.lookupExecute(vc.keyspace.name, sql, []), spec.table, spec.column);
 }
 
 /** Whether a row holds any of `ids` in the column. */

@@ -145,7 +145,7 @@ export class Insert implements Primitive {
     if (this.auto) {
       const { values, need } = this.#needIds(bindings);
       if (need.length > 0) {
-        const explicit = values.filter((_, i) => !need.includes(i));
+        const explicit = values.filter((v) => v !== null); // the needed positions are exactly nulls, and nulls give no id
         return withFreshIds(vc, { ...this.auto, table: this.table }, need.length, explicit, (ids) => {
           need.forEach((at, k) => {
             values[at] = ids[k] ?? null;

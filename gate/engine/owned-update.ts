@@ -24,7 +24,7 @@ import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
 import type { Vindex } from "../../topology/vindex.ts";
 import { Bindings, render, type Part, type Template } from "../sql/template.ts";
 import { groupKey } from "./aggregate.ts";
-import { addLookupRows, duplicate, lostLookups, ownerHas, removeLookupRows, type LookupTable } from "./lookup.ts";
+import { addLookupRows, duplicate, lostLookups, ownerHas, removeLookupRows, sameBytes, type LookupTable } from "./lookup.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import { concatResults, writeEach, type Route } from "./route.ts";
 import { uniqueKey } from "./unique-key.ts";
@@ -198,7 +198,7 @@ export class OwnedUpdate implements Primitive {
   async #setBack(vc: VCursor, l: LookupTable, moves: readonly Move[], lost: readonly Pair[]): Promise<void> {
     const cols = l.system ? l.system.columns.map((c) => c.name) : [l.column];
     for (const [v, k] of lost) {
-      const m = moves.find((x) => x.now === v && sameKsid(x.ksid, k));
+      const m = moves.find((x) => x.now === v && sameBytes(x.ksid, k));
       if (!m) continue;
       const parts: Part[] = [`UPDATE ${quoteIdent(this.table)} SET `];
       cols.forEach((c, j) => {
@@ -220,10 +220,6 @@ function valueKey(v: SqlValue): string {
 
 function pairKey([v, k]: Pair): string {
   return `${valueKey(v)}\0${Array.from(k).join(",")}`;
-}
-
-function sameKsid(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /**

@@ -7,7 +7,7 @@
 
 import { VtError } from "../../contract/errors.ts";
 import { quoteIdent, type SqlValue } from "../../contract/sql-values.ts";
-import type { BoundQuery } from "../../contract/tablet-rpc.ts";
+import type { BoundQuery, QueryResult } from "../../contract/tablet-rpc.ts";
 
 /**
  * Where an INSERT's fresh ids come from: a sequence table (vschema `auto_increment`), or the
@@ -87,12 +87,12 @@ export class SequenceCache {
     }
     return out;
   }
+}
 
-  forget(key: string): void {
-    this.#blocks.delete(key);
-  }
-
-  clear(): void {
-    this.#blocks.clear();
-  }
+/** One past the largest integer `column` of `table` holds (undefined: it holds none), read with `run`. */
+export async function pastMaxId(run: (sql: string) => Promise<QueryResult>, table: string, column: string): Promise<bigint | undefined> {
+  const c = quoteIdent(column);
+  const r = await run(`SELECT max(${c}) FROM ${quoteIdent(table)} WHERE typeof(${c}) = 'integer'`);
+  const v = r.rows[0]?.[0];
+  return typeof v === "number" || typeof v === "bigint" ? BigInt(v) + 1n : undefined;
 }

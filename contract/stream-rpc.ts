@@ -1,0 +1,104 @@
+// Streams between tablets (VReplication) and to subscribers (VStream): the shapes that cross
+// tablet, queue and workflow boundaries. One source-side reader (tablet/streamer.ts) serves both.
+//
+// A stream copies and then follows the rows of a source shard that fall in a target key range.
+// Its position is a `StreamPos`: every change the source committed up to binlog `seq` is
+// reflected, and the copy has reached `copy`. The source hands out *units* (a piece of copy and
+// binlog tail, from one position to the next); the target applies a unit only when the unit's
+// `from` is exactly where the target stands, in one transaction with the new position, so a
+// unit delivered twice or out of order is never applied twice or out of order.
+
+import type { SqlValue } from "./sql-values.ts";
+
+/** How a table's rows are placed on shards (from the keyspace's vschema). */
+export interface TablePlacement {
+  /** The table's name as the tablet holds it. */
+  readonly table: string;
+  /** "sharded": by `column` through `vindex`; "reference": a full copy on every shard. */
+  readonly kind: "sharded" | "reference";
+  readonly column?: string;
+  readonly vindex?: { readonly type: string; readonly params?: Readonly<Record<string, string>> };
+}
+
+/** What a stream carries: the rows of `tables` whose keyspace id falls in `keyRange`. */
+export interface StreamFilter {
+  /** Hex key range of the target, e.g. "-40". */
+  readonly keyRange: string;
+  /** Tables in copy order; a table not listed is neither copied nor followed. */
+  readonly tables: readonly TablePlacement[];
+}
+
+/** Where the copy phase stands: `table` is an index into `StreamFilter.tables`. */
+export interface CopyCursor {
+  readonly table: number;
+  /** The primary key (rowid without one) of the last row scanned, or null before the first. */
+  readonly after: readonly SqlValue[] | null;
+}
+
+export interface StreamPos {
+  /** Source binlog sequence: every change committed up to it is reflected (always a commit). */
+  readonly seq: number;
+  /** The copy phase's cursor; null once every table is copied (then only the binlog follows). */
+  readonly copy: CopyCursor | null;
+}
+
+/** One row change of a unit, in source commit order. Images are exact values by column name. */
+export interface RowChange {
+  readonly table: string;
+  readonly columns: readonly string[];
+  /** The row before the change, when it was in the filter's range (null: treat as absent). */
+  readonly before: readonly SqlValue[] | null;
+  /** The row after the change, when it is in the filter's range (null: it is gone from the range). */
+  readonly after: readonly SqlValue[] | null;
+}
+
+/** A DDL the source applied (applied or not according to the stream's on_ddl policy). */
+export interface DdlChange {
+  readonly ddl: string;
+}
+
+export type StreamItem = RowChange | DdlChange;
+
+/** What the source hands out for one step of a stream. */
+export interface StreamUnit {
+  readonly from: StreamPos;
+  readonly to: StreamPos;
+  /** Binlog changes in (from.seq, to.seq], then copied rows (as `before: null`) at to.seq. */
+  readonly items: readonly StreamItem[];
+  /** Commit time (unix ms) of the last binlog transaction in the unit, for lag; null when none. */
+  readonly lastCommitTs: number | null;
+  /** The source's binlog head when the unit was read (the unit ends there unless bounded). */
+  readonly headSeq: number;
+}
+
+/** What a DDL in the source's binlog does to a stream (Vitess's on_ddl). */
+export type OnDdl = "ignore" | "stop" | "exec";
+
+/** A stream as its target tablet records it (`_vt_vreplication`). */
+export interface StreamSpec {
+  /** Unique on the target: `<workflow>/<source shard>`. */
+  readonly id: string;
+  readonly workflow: string;
+  /** The source tablet's Durable Object name (contract/tablet-rpc.ts tabletName or a generation's). */
+  readonly sourceTablet: string;
+  readonly sourceShard: string;
+  readonly filter: StreamFilter;
+  readonly onDdl: OnDdl;
+  /** Where it starts: `{seq: 0, copy: {table: 0, after: null}}` copies everything first. */
+  readonly start: StreamPos;
+}
+
+export type StreamPhase = "copy" | "running" | "stopped" | "error";
+
+export interface StreamState {
+  readonly spec: StreamSpec;
+  readonly phase: StreamPhase;
+  readonly pos: StreamPos;
+  /** Rows copied so far, and the source's row estimate of the streamed tables when copy began. */
+  readonly rowsCopied: number;
+  /** ms between the source committing the last applied transaction and its apply; 0 when caught up. */
+  readonly lagMs: number;
+  /** Why it stopped (phase "stopped" or "error"), else null. */
+  readonly message: string | null;
+  readonly updatedAt: number;
+}

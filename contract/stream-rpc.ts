@@ -42,14 +42,21 @@ export interface StreamPos {
   readonly copy: CopyCursor | null;
 }
 
+/**
+ * A value in a stream: a SqlValue, except that a REAL whose value is integral travels as
+ * `{real: n}` (a JS number alone would be taken for an INTEGER, and `1.0` must stay REAL on the
+ * target). Integers beyond 2^53 are bigints, BLOBs Uint8Arrays, as everywhere.
+ */
+export type StreamValue = SqlValue | { readonly real: number };
+
 /** One row change of a unit, in source commit order. Images are exact values by column name. */
 export interface RowChange {
   readonly table: string;
   readonly columns: readonly string[];
   /** The row before the change, when it was in the filter's range (null: treat as absent). */
-  readonly before: readonly SqlValue[] | null;
+  readonly before: readonly StreamValue[] | null;
   /** The row after the change, when it is in the filter's range (null: it is gone from the range). */
-  readonly after: readonly SqlValue[] | null;
+  readonly after: readonly StreamValue[] | null;
 }
 
 /** A DDL the source applied (applied or not according to the stream's on_ddl policy). */

@@ -70,8 +70,15 @@ export type StreamItem = RowChange | DdlChange;
 export interface StreamUnit {
   readonly from: StreamPos;
   readonly to: StreamPos;
-  /** Binlog changes in (from.seq, to.seq], then copied rows (as `before: null`) at to.seq. */
+  /** Binlog changes in (from.seq, to.seq], in commit order. */
   readonly items: readonly StreamItem[];
+  /**
+   * Rows copied at to.seq (after the items), as `before: null` changes: the page of the copy that
+   * moved the cursor from `from.copy` to `to.copy`. Kept apart from `items` because the target
+   * skips binlog changes of tables whose copy has not begun (their copy will carry them), never
+   * copied rows.
+   */
+  readonly rows: readonly RowChange[];
   /** Commit time (unix ms) of the last binlog transaction in the unit, for lag; null when none. */
   readonly lastCommitTs: number | null;
   /** The source's binlog head when the unit was read (the unit ends there unless bounded). */

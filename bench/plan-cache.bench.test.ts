@@ -66,7 +66,7 @@ function keyspace(): KeyspaceGraph {
     name: "bench",
     sharded: true,
     vschema,
-    shards: evenShards(4).map((n) => ({ name: n, keyRange: n, serving: true })),
+    shards: evenShards(4).map((n) => ({ name: n, keyRange: n, serving: true, tablet: n })),
     tables,
     schemaIndex: TABLES.length,
     version: 1,

@@ -10,6 +10,12 @@ export interface ShardGraph {
   /** Hex key range, e.g. "-80". */
   readonly keyRange: string;
   readonly serving: boolean;
+  /**
+   * The Durable Object name of the shard's tablet. Shards made with their keyspace keep the
+   * legacy `<keyspace>/<shard>` (tablet-rpc.ts tabletName); shards a workflow makes get
+   * `<keyspace>/<shard>~<generation>`, so a shard name can come back on a fresh tablet.
+   */
+  readonly tablet: string;
 }
 
 export interface KeyspaceGraph {
@@ -35,7 +41,7 @@ export interface TopologyView {
   keyspaces: {
     name: string;
     sharded: boolean;
-    shards: { name: string; keyRange: string; serving: boolean; rowCount: number | null; bytes: number | null; position: string | null }[];
+    shards: { name: string; keyRange: string; serving: boolean; tablet: string; rowCount: number | null; bytes: number | null; position: string | null }[];
     tables: string[];
     vschema: VSchema;
   }[];

@@ -139,12 +139,15 @@ export interface RpcNamespace<T, Id> {
   get(id: Id): T;
 }
 
-/** The Durable Object name of a shard's tablet: one per `<keyspace>/<shard>`. */
+/**
+ * The legacy Durable Object name of a shard's tablet, `<keyspace>/<shard>`: that of every shard
+ * made with its keyspace. Callers holding a serving graph use its `ShardGraph.tablet` instead.
+ */
 export function tabletName(keyspace: string, shard: string): string {
   return `${keyspace}/${shard}`;
 }
 
-/** The tablet serving `<keyspace>/<shard>` in the namespace `ns` (the TABLET binding). */
-export function tabletRpc<Id>(ns: RpcNamespace<TabletRpc, Id>, keyspace: string, shard: string): TabletRpc {
-  return ns.get(ns.idFromName(tabletName(keyspace, shard)));
+/** The tablet of Durable Object name `tablet` (a `ShardGraph.tablet`) in the namespace `ns` (the TABLET binding). */
+export function tabletRpc<Id>(ns: RpcNamespace<TabletRpc, Id>, tablet: string): TabletRpc {
+  return ns.get(ns.idFromName(tablet));
 }

@@ -34,8 +34,11 @@ export class Backend {
    * after committing; the connection broke) may or may not have been applied: its error says
    * `applied: "unknown"` and `shard`, and nothing retries it.
    */
-  async tablet(keyspace: string, shard: string, version: number, queries: BoundQuery[]): Promise<QueryResult[]> {
-    const stub = tabletRpc(this.#env.TABLET, keyspace, shard);
+  async tablet(ks: KeyspaceGraph, shard: string, queries: BoundQuery[]): Promise<QueryResult[]> {
+    const { name: keyspace, version } = ks;
+    const tablet = ks.shards.find((s) => s.name === shard)?.tablet;
+    if (tablet === undefined) throw new VtError("INTERNAL", `shard ${keyspace}/${shard} is not in the serving graph the statement was planned with`);
+    const stub = tabletRpc(this.#env.TABLET, tablet);
     const writes = queries.some((q) => q.kind !== "read");
     const info: CallInfo = { target: `tablet ${keyspace}/${shard}`, writes, shard };
     const call = async () => {

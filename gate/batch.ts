@@ -161,7 +161,7 @@ export class Batch {
         shard ??= firstAny;
         if (shard === undefined) throw new VtError("INTERNAL", "empty transaction");
         try {
-          const raw = await backend.tablet(ks.name, shard, ks.version, queries);
+          const raw = await backend.tablet(ks, shard, queries);
           return statements.map((_, i) => withResultNames(concatResults(raw.filter((_, q) => owner[q] === i)), names[i]));
         } catch (e) {
           const vt = toVtError(e);

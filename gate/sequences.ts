@@ -71,7 +71,7 @@ export async function nextValues(backend: Backend, sequence: string, count: numb
           const shard = ks.shards[0]?.name;
           if (!shard) throw new VtError("NOT_SERVING", `keyspace ${keyspace} has no shard`);
           try {
-            const [res] = await backend.tablet(ks.name, shard, ks.version, [reserveQuery(table, n, floor)]);
+            const [res] = await backend.tablet(ks, shard, [reserveQuery(table, n, floor)]);
             return blockOf(sequence, res?.rows ?? []);
           } catch (e) {
             const vt = toVtError(e);

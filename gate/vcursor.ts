@@ -19,7 +19,7 @@ export function gateCursor(backend: Backend, ks: KeyspaceGraph, touched: Set<str
     keyspace: ks,
     execute: async (shard: string, queries: BoundQuery[]): Promise<QueryResult[]> => {
       try {
-        const res = await backend.tablet(ks.name, shard, ks.version, queries);
+        const res = await backend.tablet(ks, shard, queries);
         touched.add(shard);
         return res;
       } catch (e) {

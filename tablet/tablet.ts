@@ -1,5 +1,6 @@
-// Tablet: one SQLite Durable Object per shard (`<keyspace>/<shard>`). It owns the shard's rows
-// and the binlog of every change to them, and refuses work for a target it does not serve.
+// Tablet: one SQLite Durable Object per shard, named by the Topology (ShardGraph.tablet). It owns
+// the shard's rows and the binlog of every change to them, and refuses work for a target it does
+// not serve.
 
 import { DurableObject } from "cloudflare:workers";
 import { toVtError, VtError } from "../contract/errors.ts";

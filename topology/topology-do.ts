@@ -86,7 +86,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   #syncAll(ks: KeyspaceGraph): Promise<ShardOutcome<TabletStatus>[]> {
     const ddl = this.#store.ddl(ks.name);
     const keep = this.#pending.keep(ks.name);
-    return this.#fanOut(ks, "sync", (s) => tabletRpc(this.env.TABLET, ks.name, s.name).sync(this.#config(ks, s), ddl, keep));
+    return this.#fanOut(ks, "sync", (s) => tabletRpc(this.env.TABLET, s.tablet).sync(this.#config(ks, s), ddl, keep));
   }
 
   /** Pushes the keyspace's config and schema to each of its tablets; the first failure is thrown. */
@@ -160,7 +160,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
   async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
     const ddl = this.#store.ddl(ks.name);
-    const out = await this.#fanOut(ks, "prepare", (s) => tabletRpc(this.env.TABLET, ks.name, s.name).prepareChange(this.#config(ks, s), ddl, token, entry));
+    const out = await this.#fanOut(ks, "prepare", (s) => tabletRpc(this.env.TABLET, s.tablet).prepareChange(this.#config(ks, s), ddl, token, entry));
     crashPoint("prepared");
     const failed = out.filter((o) => o.error);
     // A refusal by the shard's data beats a shard that did not answer: it is the reason to report.
@@ -400,11 +400,12 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
             .filter((n) => !n.toLowerCase().startsWith("_vtl_")),
           shards: await Promise.all(
             ks.shards.map(async (s) => {
-              const st = await tabletRpc(this.env.TABLET, ks.name, s.name).status();
+              const st = await tabletRpc(this.env.TABLET, s.tablet).status();
               return {
                 name: s.name,
                 keyRange: s.keyRange,
                 serving: s.serving,
+                tablet: s.tablet,
                 rowCount: st.ok ? st.value.rowCount : null,
                 bytes: st.ok ? st.value.bytes : null,
                 position: st.ok ? st.value.position : null,

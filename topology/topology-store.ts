@@ -2,15 +2,15 @@
 // history, table infos and the serving-graph version. Callers run writes that belong together
 // inside one storage transaction.
 
-import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
-import type { DdlEntry, TableInfo } from "../contract/tablet-rpc.ts";
+import type { KeyspaceGraph, ServingGraph, ShardGraph } from "../contract/serving-graph.ts";
+import { tabletName, type DdlEntry, type TableInfo } from "../contract/tablet-rpc.ts";
 import type { VSchema } from "../contract/vschema.ts";
 import { parseKeyRange } from "./keyrange.ts";
 import { setOwn } from "./own.ts";
 
 const TOPOLOGY_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_topo_meta (
-  k TEXT PRIMARY KEY,  -- 'version' (serving graph version), 'bootstrapped' (default keyspace made once)
+  k TEXT PRIMARY KEY,  -- 'version' (serving graph version), 'bootstrapped' (default keyspace made once), 'generation' (last tablet generation handed out)
   v TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS _vt_topo_keyspaces (
@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS _vt_topo_shards (
   keyspace TEXT NOT NULL,
   name TEXT NOT NULL,             -- hex key range name, e.g. '-80'
   serving INTEGER NOT NULL,       -- 1 when the shard serves reads and writes
+  tablet TEXT,                    -- the tablet's Durable Object name; NULL: the legacy '<keyspace>/<name>'
+  deny_writes INTEGER NOT NULL DEFAULT 0, -- 1 while its tablet refuses writes (a workflow switching traffic)
   PRIMARY KEY (keyspace, name)
 );
 CREATE TABLE IF NOT EXISTS _vt_topo_schema (
@@ -45,6 +47,22 @@ export class TopologyStore {
   constructor(sql: SqlStorage) {
     this.#sql = sql;
     this.#sql.exec(TOPOLOGY_SCHEMA);
+    // Shard tables written before shards had their own tablet names: every row is a legacy tablet.
+    const columns = new Set(
+      this.#sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('_vt_topo_shards')")
+        .toArray()
+        .map((c) => c.name),
+    );
+    if (!columns.has("tablet")) this.#sql.exec("ALTER TABLE _vt_topo_shards ADD COLUMN tablet TEXT");
+    if (!columns.has("deny_writes")) this.#sql.exec("ALTER TABLE _vt_topo_shards ADD COLUMN deny_writes INTEGER NOT NULL DEFAULT 0");
+  }
+
+  /** A fresh tablet generation: `<keyspace>/<shard>~<generation>` names a tablet no shard had before. */
+  nextGeneration(): number {
+    const g = Number(this.meta("generation") ?? "0") + 1;
+    this.setMeta("generation", String(g));
+    return g;
   }
 
   /** A value of _vt_topo_meta. */
@@ -75,9 +93,9 @@ export class TopologyStore {
     if (!row) return undefined;
     const vschema = JSON.parse(row.vschema) as VSchema;
     const shards = this.#sql
-      .exec<{ name: string; serving: number }>("SELECT name, serving FROM _vt_topo_shards WHERE keyspace = ?", name)
+      .exec<{ name: string; serving: number; tablet: string | null }>("SELECT name, serving, tablet FROM _vt_topo_shards WHERE keyspace = ?", name)
       .toArray()
-      .map((s) => ({ name: s.name, keyRange: s.name, serving: s.serving === 1 }))
+      .map((s) => ({ name: s.name, keyRange: s.name, serving: s.serving === 1, tablet: s.tablet ?? tabletName(name, s.name) }))
       .sort((a, b) => compareShardNames(a.name, b.name));
     const tables: Record<string, TableInfo> = {};
     for (const t of this.#sql.exec<{ name: string; info: string }>("SELECT name, info FROM _vt_topo_tables WHERE keyspace = ?", name)) {
@@ -110,6 +128,24 @@ export class TopologyStore {
     this.#sql.exec("INSERT INTO _vt_topo_keyspaces (name, vschema, version, auto_tables) VALUES (?, ?, 0, '[]')", name, JSON.stringify(vschema));
     for (const s of shards) this.#sql.exec("INSERT INTO _vt_topo_shards (keyspace, name, serving) VALUES (?, ?, 1)", name, s);
     this.bump(name);
+  }
+
+  /** Replaces shards `out` of the keyspace's shard set by `in` (serving, writes allowed). */
+  replaceShards(keyspace: string, out: readonly string[], into: readonly ShardGraph[]): void {
+    for (const s of out) this.#sql.exec("DELETE FROM _vt_topo_shards WHERE keyspace = ? AND name = ?", keyspace, s);
+    for (const s of into) {
+      this.#sql.exec("INSERT INTO _vt_topo_shards (keyspace, name, serving, tablet) VALUES (?, ?, 1, ?)", keyspace, s.name, s.tablet);
+    }
+  }
+
+  /** The keyspace's shards whose tablets refuse writes. */
+  deniedShards(keyspace: string): Set<string> {
+    const rows = this.#sql.exec<{ name: string }>("SELECT name FROM _vt_topo_shards WHERE keyspace = ? AND deny_writes = 1", keyspace).toArray();
+    return new Set(rows.map((r) => r.name));
+  }
+
+  setDenyWrites(keyspace: string, shards: readonly string[], deny: boolean): void {
+    for (const s of shards) this.#sql.exec("UPDATE _vt_topo_shards SET deny_writes = ? WHERE keyspace = ? AND name = ?", deny ? 1 : 0, keyspace, s);
   }
 
   /** The tables whose vschema entry CREATE TABLE added. */

@@ -303,7 +303,7 @@ export function createCluster(opts: ClusterOptions): Cluster {
     name: opts.keyspace ?? "main",
     sharded: true,
     vschema,
-    shards: names.map((n) => ({ name: n, keyRange: n, serving: true })),
+    shards: names.map((n) => ({ name: n, keyRange: n, serving: true, tablet: n })),
     tables: first ? readTables(first) : {},
     schemaIndex: 1,
     version: 1,

@@ -11,7 +11,7 @@ function keyspace(): KeyspaceGraph {
     name: "m",
     sharded: true,
     vschema: { sharded: true, vindexes: { xxhash: { type: "xxhash" } }, tables: { t: { column_vindexes: [{ column: "id", name: "xxhash" }] } } },
-    shards: evenShards(4).map((n) => ({ name: n, keyRange: n, serving: true })),
+    shards: evenShards(4).map((n) => ({ name: n, keyRange: n, serving: true, tablet: n })),
     tables: {
       t: {
         name: "t",

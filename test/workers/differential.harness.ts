@@ -4,7 +4,7 @@
 // sharded keyspace's rows straight from its tablets, to check where each row lives.
 
 import { env } from "cloudflare:workers";
-import { tabletRpc } from "../../contract/tablet-rpc.ts";
+import { tabletName, tabletRpc } from "../../contract/tablet-rpc.ts";
 import type { Envelope } from "../../contract/envelope.ts";
 import type { QueryResult } from "../../contract/tablet-rpc.ts";
 import type { TopologyView } from "../../contract/serving-graph.ts";
@@ -113,7 +113,7 @@ export async function placements(keyspace: string, shards: number, table: string
   const ranges = names.map((n) => ({ name: n, range: parseKeyRange(n) }));
   const out: Placement[] = [];
   for (const shard of names) {
-    const res = (await tabletRpc(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
+    const res = (await tabletRpc(env.TABLET, tabletName(keyspace, shard)).execute({ keyspace, shard, version: view.version }, [
       { sql: `SELECT id FROM ${table}`, params: [], kind: "read" },
     ])) as Envelope<QueryResult[]>;
     if (!res.ok) throw new Error(`${keyspace}/${shard}: ${res.error.message}`);

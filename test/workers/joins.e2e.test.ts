@@ -13,7 +13,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { tabletRpc } from "../../contract/tablet-rpc.ts";
+import { tabletName, tabletRpc } from "../../contract/tablet-rpc.ts";
 import type { Envelope } from "../../contract/envelope.ts";
 import type { QueryResult } from "../../contract/tablet-rpc.ts";
 import type { TopologyView } from "../../contract/serving-graph.ts";
@@ -45,7 +45,7 @@ const xxhash = createVindex("xxhash");
 /** Runs `sql` straight on one tablet of `keyspace`. */
 async function onTablet(keyspace: string, shard: string, sql: string): Promise<QueryResult> {
   const view = (await api<TopologyView>("GET", "/v1/topology")).body;
-  const res = (await tabletRpc(env.TABLET, keyspace, shard).execute({ keyspace, shard, version: view.version }, [
+  const res = (await tabletRpc(env.TABLET, tabletName(keyspace, shard)).execute({ keyspace, shard, version: view.version }, [
     { sql, params: [], kind: "read" },
   ])) as Envelope<QueryResult[]>;
   if (!res.ok) throw new Error(`${keyspace}/${shard}: ${res.error.message}`);

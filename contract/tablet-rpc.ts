@@ -50,6 +50,11 @@ export interface TabletConfig {
   readonly keyRange: string;
   readonly serving: boolean;
   readonly version: number;
+  /**
+   * While a SwitchTraffic moves writes away from this shard: any batch holding a write is refused
+   * (NOT_SERVING with `switching: true`) before anything runs; reads still run.
+   */
+  readonly denyWrites?: boolean;
 }
 
 export interface ColumnInfo {

@@ -8,18 +8,22 @@ import type { KeyspaceGraph, ServingGraph } from "../contract/serving-graph.ts";
 import { tabletRpc, type BoundQuery, type QueryResult } from "../contract/tablet-rpc.ts";
 import { catalogRpc, topologyRpc, type TopologyRpc } from "../contract/topology-rpc.ts";
 import { own } from "../topology/own.ts";
+import { type Buffering, bufferPauseMs, bufferSize, bufferWindowMs, cutoverBuffer } from "./buffer.ts";
 import type { CallInfo, Deadline } from "./deadline.ts";
 import { LostCall, writeFault } from "./failpoints.ts";
 import { graphCache } from "./graph-cache.ts";
-import type { Retry } from "./retry.ts";
+import { RETRIES, type Retry } from "./retry.ts";
 
 export class Backend {
   readonly #env: Env;
   readonly #deadline: Deadline;
+  /** How this request's retry loops hold it through a cutover (`BUFFER_WINDOW_MS`, `BUFFER_SIZE`). */
+  readonly buffering: Buffering;
 
   constructor(env: Env, deadline: Deadline) {
     this.#env = env;
     this.#deadline = deadline;
+    this.buffering = { windowMs: bufferWindowMs(env.BUFFER_WINDOW_MS), size: bufferSize(env.BUFFER_SIZE), buffer: cutoverBuffer, now: Date.now };
   }
 
   /** A Topology call under the request's deadline; `writes` when it may change the topology. */
@@ -94,11 +98,19 @@ export class Backend {
     return ks;
   }
 
-  /** Before retrying on a fresh graph: a tablet that knew an older version missed a sync (the Topology redoes it), then back off. */
-  async afterStale(retry: Retry, attempt: number): Promise<void> {
+  /**
+   * Before retrying on a fresh graph: a tablet that knew an older version missed a sync (the
+   * Topology redoes it, on the first RETRIES retries only, so a held request does not flood it),
+   * then back off; a request held through a cutover pauses milliseconds, and answers its refusal
+   * rather than TIMEOUT when the deadline leaves no time for another try.
+   */
+  async afterStale(retry: Retry, attempt: number, held = false): Promise<void> {
     const known = retry.error["servingVersion"];
     const ks = retry.keyspace;
-    if (ks && typeof known === "number" && known < ks.version) this.adopt(await this.topology(true, (t) => t.repair(ks.name)));
-    await this.backoff(attempt);
+    if (ks && typeof known === "number" && known < ks.version && attempt < RETRIES) this.adopt(await this.topology(true, (t) => t.repair(ks.name)));
+    if (!held) return this.backoff(attempt);
+    const pause = bufferPauseMs(attempt);
+    if (this.#deadline.remainingMs() <= pause) throw retry.error;
+    await this.#deadline.sleep(pause, { target: "a retry held through a cutover", writes: false });
   }
 }

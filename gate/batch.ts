@@ -175,7 +175,8 @@ export class Batch {
           throw new VtError(vt.code === "INTERNAL" ? "INTERNAL" : vt.code, `transaction rolled back: ${vt.message}`, extra);
         }
       },
-      (retry, n) => backend.afterStale(retry, n),
+      (retry, n, held) => backend.afterStale(retry, n, held),
+      backend.buffering,
     );
   }
 }

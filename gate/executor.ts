@@ -84,7 +84,8 @@ export class Executor {
           return new Retry(vt, ks);
         }
       },
-      (retry, n) => this.#backend.afterStale(retry, n),
+      (retry, n, held) => this.#backend.afterStale(retry, n, held),
+      this.#backend.buffering,
     );
   }
 

@@ -1,10 +1,12 @@
 // The gate's one retry loop. A request meets a Durable Object that cannot answer it now (a tablet
 // on a newer serving graph than the one planned with, a Topology that restarted) and tries again,
-// at most RETRIES times, only where the attempt that failed applied nothing. Buffering during a
-// cutover belongs here too, so that every caller gets it.
+// at most RETRIES times, only where the attempt that failed applied nothing. A refusal a cutover
+// causes (buffer.ts) is instead held and retried for up to the buffer window, so that every
+// caller sees a pause, not an error, while a SwitchTraffic flips the serving graph.
 
 import type { VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
+import { type Buffering, meetsCutover } from "./buffer.ts";
 
 export const RETRIES = 3;
 
@@ -13,23 +15,52 @@ export class Retry {
   readonly error: VtError;
   /** The keyspace the attempt planned with, when a tablet refused it (then a tablet behind it is repaired first). */
   readonly keyspace: KeyspaceGraph | undefined;
+  /** A refusal a cutover causes: the request may be held until the new serving graph answers it. */
+  readonly cutover: boolean;
 
   constructor(error: VtError, keyspace?: KeyspaceGraph) {
     this.error = error;
     this.keyspace = keyspace;
+    this.cutover = meetsCutover(error);
   }
 }
 
 /**
  * Runs `attempt(0)`, `attempt(1)`, … until one answers a value; an attempt throws a failure that
- * must not be retried and answers a `Retry` for one that may be. `between(retry, n)` runs before
- * attempt n + 1 (repair, back off). After RETRIES retries the last failure is thrown.
+ * must not be retried and answers a `Retry` for one that may be. `between(retry, n, held)` runs
+ * before attempt n + 1 (repair, back off; `held` when the request is in the cutover buffer).
+ * After RETRIES ordinary retries the last failure is thrown. With `buffering`, a cutover refusal
+ * takes a place in the isolate's buffer and is retried until the window since it first met one
+ * runs out; when the buffer is full, a write switching shards fails at once and a stale graph
+ * gets the ordinary retries.
  */
-export async function retryLoop<T>(attempt: (n: number) => Promise<T | Retry>, between: (retry: Retry, n: number) => Promise<void>): Promise<T> {
-  for (let n = 0; ; n++) {
-    const out = await attempt(n);
-    if (!(out instanceof Retry)) return out;
-    if (n >= RETRIES) throw out.error;
-    await between(out, n);
+export async function retryLoop<T>(
+  attempt: (n: number) => Promise<T | Retry>,
+  between: (retry: Retry, n: number, held: boolean) => Promise<void>,
+  buffering?: Buffering,
+): Promise<T> {
+  let retries = 0;
+  /** When this request entered the buffer, or undefined while it is not held. */
+  let heldSince: number | undefined;
+  try {
+    for (let n = 0; ; n++) {
+      const out = await attempt(n);
+      if (!(out instanceof Retry)) return out;
+      let held = false;
+      if (buffering && out.cutover) {
+        if (heldSince === undefined) {
+          if (buffering.buffer.enter(buffering.size)) heldSince = buffering.now();
+          else if (out.error["switching"] === true) throw out.error;
+        }
+        if (heldSince !== undefined) {
+          if (buffering.now() - heldSince >= buffering.windowMs) throw out.error;
+          held = true;
+        }
+      }
+      if (!held && retries++ >= RETRIES) throw out.error;
+      await between(out, n, held);
+    }
+  } finally {
+    if (heldSince !== undefined) buffering?.buffer.leave();
   }
 }

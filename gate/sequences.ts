@@ -80,7 +80,8 @@ export async function nextValues(backend: Backend, sequence: string, count: numb
             return new Retry(vt);
           }
         },
-        async () => {},
+        async (retry, n, held) => (held ? backend.afterStale(retry, n, held) : undefined),
+        backend.buffering,
       ),
     floor,
   );

@@ -108,6 +108,17 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     });
   }
 
+  /** While writes move to other shards (SwitchTraffic), a batch with a write is refused before anything runs; the gate buffers it. */
+  #checkDenyWrites(t: Target, queries: readonly BoundQuery[]): void {
+    const c = this.#config;
+    if (c?.denyWrites !== true || queries.every((q) => q.kind === "read")) return;
+    throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: writes are switching to other shards; retry on the new serving graph`, {
+      servingVersion: c.version,
+      shard: t.shard,
+      switching: true,
+    });
+  }
+
   #setFence(fence: Fence | null): void {
     if (fence === null) this.#sql.exec("DELETE FROM _vt_meta WHERE k = 'fence'");
     else this.#setMeta("fence", JSON.stringify(fence));
@@ -191,6 +202,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
           throw vt;
         }
       });
+      this.#checkDenyWrites(target, queries);
       this.#checkFence(target, queries);
       this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");

@@ -1,0 +1,157 @@
+// The gate's one retry loop with cutover buffering: a refusal a cutover causes is held and retried
+// for up to the window (not just RETRIES times), at most `size` requests at once; anything else
+// gets the ordinary RETRIES retries; a held request always gives its place back.
+
+import { describe, expect, it } from "vitest";
+import { VtError } from "../../contract/errors.ts";
+import {
+  type Buffering,
+  bufferPauseMs,
+  bufferSize,
+  bufferWindowMs,
+  CutoverBuffer,
+  DEFAULT_BUFFER_SIZE,
+  DEFAULT_BUFFER_WINDOW_MS,
+  meetsCutover,
+} from "../../gate/buffer.ts";
+import { RETRIES, Retry, retryLoop } from "../../gate/retry.ts";
+
+const switching = () => new VtError("NOT_SERVING", "switching", { shard: "-80", servingVersion: 3, switching: true });
+const stale = () => new VtError("NOT_SERVING", "older graph", { shard: "-80", servingVersion: 4 });
+const fenced = () => new VtError("NOT_SERVING", "fenced", { shard: "-80", servingVersion: 3, fenced: true });
+
+/** A loop on a fake clock: every pause between attempts moves it by `stepMs`. */
+function harness(windowMs: number, size: number, stepMs = 10) {
+  let t = 0;
+  const buffer = new CutoverBuffer();
+  const buffering: Buffering = { windowMs, size, buffer, now: () => t };
+  const pauses: boolean[] = [];
+  const run = <T>(attempt: (n: number) => T | Retry) => {
+    let attempts = 0;
+    const done = retryLoop(
+      async (n) => {
+        attempts++;
+        return attempt(n);
+      },
+      async (_r, _n, held) => {
+        pauses.push(held);
+        t += stepMs;
+      },
+      buffering,
+    );
+    return { done, attempts: () => attempts };
+  };
+  return { run, buffer, pauses };
+}
+
+async function failure(p: Promise<unknown>): Promise<VtError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof VtError) return e;
+    throw e;
+  }
+  throw new Error("expected a failure");
+}
+
+describe("cutover buffering in the retry loop", () => {
+  it("holds a switching refusal past RETRIES until the deny is lifted, then answers, and frees its place", async () => {
+    const h = harness(1000, 5);
+    const r = h.run((n) => (n < 20 ? new Retry(switching()) : "done"));
+    expect(await r.done).toBe("done");
+    expect(r.attempts()).toBe(21);
+    expect(h.pauses.every((held) => held)).toBe(true);
+    expect(h.buffer.held).toBe(0);
+    expect(h.buffer.entered).toBe(1);
+  });
+
+  it("answers the refusal once the window since the first one has run out", async () => {
+    const h = harness(100, 5, 10);
+    const r = h.run(() => new Retry(switching()));
+    const e = await failure(r.done);
+    expect(e).toMatchObject({ code: "NOT_SERVING", switching: true });
+    // Attempts at t = 0, 10, …, 100: the one at 100 is past the window.
+    expect(r.attempts()).toBe(11);
+    expect(h.buffer.held).toBe(0);
+  });
+
+  it("holds a tablet on a newer graph, or one that does not serve the target, like a switching one", async () => {
+    const h = harness(1000, 5);
+    const r = h.run((n) => (n < RETRIES + 5 ? new Retry(stale()) : "done"));
+    expect(await r.done).toBe("done");
+    expect(h.buffer.entered).toBe(1);
+  });
+
+  it("beyond the bound: a switching refusal answers at once; a stale graph gets the ordinary retries", async () => {
+    const h = harness(1000, 1);
+    expect(h.buffer.enter(1)).toBe(true);
+    const sw = h.run(() => new Retry(switching()));
+    expect((await failure(sw.done))["switching"]).toBe(true);
+    expect(sw.attempts()).toBe(1);
+    const st = h.run(() => new Retry(stale()));
+    expect((await failure(st.done)).code).toBe("NOT_SERVING");
+    expect(st.attempts()).toBe(RETRIES + 1);
+    h.buffer.leave();
+    expect(h.buffer.held).toBe(0);
+    expect(h.buffer.entered).toBe(1);
+  });
+
+  it("gives a schema change's write fence, and any other retry, only RETRIES retries and no place", async () => {
+    const h = harness(1000, 5);
+    const r = h.run(() => new Retry(fenced()));
+    expect((await failure(r.done))["fenced"]).toBe(true);
+    expect(r.attempts()).toBe(RETRIES + 1);
+    expect(h.buffer.entered).toBe(0);
+    expect(h.pauses.some((held) => held)).toBe(false);
+  });
+
+  it("frees its place when an attempt throws", async () => {
+    const h = harness(1000, 5);
+    const r = h.run((n) => {
+      if (n < 3) return new Retry(switching());
+      throw new VtError("CONSTRAINT", "duplicate");
+    });
+    expect((await failure(r.done)).code).toBe("CONSTRAINT");
+    expect(h.buffer.held).toBe(0);
+  });
+
+  it("without buffering, a switching refusal gets the ordinary retries", async () => {
+    let attempts = 0;
+    const e = await failure(
+      retryLoop(
+        async () => {
+          attempts++;
+          return new Retry(switching());
+        },
+        async () => {},
+      ),
+    );
+    expect(e["switching"]).toBe(true);
+    expect(attempts).toBe(RETRIES + 1);
+  });
+
+  it("never counts a write whose outcome is unknown, or another code, as a cutover", () => {
+    expect(meetsCutover(switching())).toBe(true);
+    expect(meetsCutover(stale())).toBe(true);
+    expect(meetsCutover(fenced())).toBe(false);
+    expect(meetsCutover(new VtError("NOT_SERVING", "lost", { shard: "-80", applied: "unknown", switching: true }))).toBe(false);
+    expect(meetsCutover(new VtError("NOT_SERVING", "restarted"))).toBe(false);
+    expect(meetsCutover(new VtError("TIMEOUT", "late", { switching: true }))).toBe(false);
+  });
+});
+
+describe("buffer settings", () => {
+  it("default when unset, take whole numbers in range, refuse the rest with INTERNAL", () => {
+    expect(bufferWindowMs(undefined)).toBe(DEFAULT_BUFFER_WINDOW_MS);
+    expect(bufferWindowMs(" ")).toBe(DEFAULT_BUFFER_WINDOW_MS);
+    expect(bufferWindowMs("250")).toBe(250);
+    expect(bufferSize(undefined)).toBe(DEFAULT_BUFFER_SIZE);
+    expect(bufferSize("0")).toBe(0);
+    for (const bad of ["0", "-5", "1.5", "abc", "300001"]) expect(() => bufferWindowMs(bad)).toThrow(expect.objectContaining({ code: "INTERNAL" }));
+    for (const bad of ["-1", "2.5", "x", "100001"]) expect(() => bufferSize(bad)).toThrow(expect.objectContaining({ code: "INTERNAL" }));
+  });
+
+  it("pause milliseconds between held retries: from 5, doubling, at most 50", () => {
+    expect([0, 1, 2, 3, 4, 5, 40].map(bufferPauseMs)).toEqual([5, 10, 20, 40, 50, 50, 50]);
+  });
+});

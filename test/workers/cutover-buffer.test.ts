@@ -1,0 +1,177 @@
+// Writes at cutover: a tablet whose config denies writes (a SwitchTraffic in progress) refuses
+// every batch holding a write before anything runs, NOT_SERVING with `switching: true`, and
+// still serves reads. The gate holds a request that meets that refusal and retries it until the
+// deny is lifted (here by the Topology's repair, as the flip of the serving graph would), so the
+// client sees a pause and no error; past the buffer's bound or window it answers NOT_SERVING.
+
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { Envelope } from "../../contract/envelope.ts";
+import { toVtError, type VtError } from "../../contract/errors.ts";
+import type { QueryResult, TabletConfig, TabletStatus } from "../../contract/tablet-rpc.ts";
+import { topologyRpc } from "../../contract/topology-rpc.ts";
+import { cutoverBuffer } from "../../gate/buffer.ts";
+import { Executor } from "../../gate/executor.ts";
+import { api, sql } from "./helpers.ts";
+
+const asEnv = <T>(x: unknown): Envelope<T> => x as Envelope<T>;
+
+function tablet(name: string) {
+  return env.TABLET.get(env.TABLET.idFromName(name));
+}
+
+/** Brings a tablet's config to `denyWrites` directly through its sync, as the Topology's would. */
+async function denyWrites(name: string): Promise<void> {
+  const t = tablet(name);
+  const st = asEnv<TabletStatus>(await t.status());
+  if (!st.ok || st.value.config === null) throw new Error(`no config on ${name}`);
+  const config: TabletConfig = { ...st.value.config, denyWrites: true };
+  const synced = asEnv<TabletStatus>(await t.sync(config, [], st.value.fence));
+  expect(synced.ok && synced.value.config?.denyWrites).toBe(true);
+}
+
+/** Lifts the deny as the Topology would: its repair sends every tablet the config it records. */
+async function repair(keyspace: string): Promise<void> {
+  const r = await topologyRpc(env.TOPOLOGY).repair(keyspace);
+  expect(r.ok).toBe(true);
+}
+
+async function rowsOn(name: string): Promise<[number, string][]> {
+  return runInDurableObject(tablet(name), (_i, state) =>
+    state.storage.sql
+      .exec<{ id: number; v: string }>("SELECT id, v FROM d ORDER BY id")
+      .toArray()
+      .map((r): [number, string] => [r.id, r.v]),
+  );
+}
+
+/**
+ * Waits (no time limit but the test's) until `n` requests are held in this isolate's buffer;
+ * fails when one of `pending` settles first (it was answered, not held).
+ */
+async function untilHeld(n: number, ...pending: Promise<unknown>[]): Promise<void> {
+  let settled = false;
+  for (const p of pending)
+    p.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+  while (cutoverBuffer.held < n) {
+    if (settled) throw new Error("a request was answered before it was held");
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function errorOf(p: Promise<unknown>): Promise<VtError> {
+  try {
+    await p;
+  } catch (e) {
+    return toVtError(e);
+  }
+  throw new Error("expected an error, got an answer");
+}
+
+/** A keyspace with rows on both shards; answers an id on `-80` and one on `80-`. */
+async function keyspace(name: string): Promise<{ denied: number; other: number }> {
+  expect((await api("POST", "/v1/keyspaces", { name, shards: 2 })).status).toBe(200);
+  await sql("CREATE TABLE d (id INTEGER PRIMARY KEY, v TEXT)", undefined, name);
+  await sql("INSERT INTO d VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e'), (6, 'f')", undefined, name);
+  const denied = (await rowsOn(`${name}/-80`))[0]?.[0];
+  const other = (await rowsOn(`${name}/80-`))[0]?.[0];
+  if (denied === undefined || other === undefined) throw new Error("expected rows on both shards");
+  return { denied, other };
+}
+
+describe("a tablet that denies writes", () => {
+  it("refuses any batch with a write, switching: true, before anything runs, and serves reads", async () => {
+    const { denied } = await keyspace("dw1");
+    await denyWrites("dw1/-80");
+    const t = tablet("dw1/-80");
+    const st = asEnv<TabletStatus>(await t.status());
+    const version = st.ok ? (st.value.config?.version ?? 0) : 0;
+    const target = { keyspace: "dw1", shard: "-80", version };
+    const write = asEnv<QueryResult[]>(await t.execute(target, [{ sql: "UPDATE d SET v = 'x' WHERE id = ?", params: [denied], kind: "write" }]));
+    expect(write.ok).toBe(false);
+    if (!write.ok) expect(write.error).toMatchObject({ code: "NOT_SERVING", shard: "-80", switching: true });
+    // A read first does not let the batch through, and nothing of it runs.
+    const mixed = asEnv<QueryResult[]>(
+      await t.execute(target, [
+        { sql: "SELECT v FROM d WHERE id = ?", params: [denied], kind: "read" },
+        { sql: "INSERT INTO d VALUES (?, 'new')", params: [1000], kind: "insert" },
+      ]),
+    );
+    expect(!mixed.ok && mixed.error.code).toBe("NOT_SERVING");
+    const read = asEnv<QueryResult[]>(await t.execute(target, [{ sql: "SELECT v FROM d WHERE id = ?", params: [denied], kind: "read" }]));
+    expect(read.ok && read.value[0]?.rows).toEqual([[(await rowsOn("dw1/-80"))[0]?.[1]]]);
+    expect((await rowsOn("dw1/-80")).some(([id, v]) => id === 1000 || v === "x")).toBe(false);
+    // Through the gate reads keep answering at once.
+    expect((await sql("SELECT count(*) FROM d", undefined, "dw1")).rows).toEqual([[6]]);
+    await repair("dw1");
+    expect((await sql("UPDATE d SET v = 'x' WHERE id = ?", [denied], "dw1")).rowsAffected).toBe(1);
+  });
+});
+
+describe("the gate's cutover buffer", () => {
+  it("holds a client write and a transaction while writes are denied and answers them once the deny is lifted", async () => {
+    const { denied, other } = await keyspace("dw2");
+    await denyWrites("dw2/-80");
+    const before = cutoverBuffer.held;
+    const write = api("POST", "/v1/sql", { sql: "UPDATE d SET v = 'held' WHERE id = ?", params: [denied], keyspace: "dw2" });
+    const tx = api("POST", "/v1/batch", {
+      keyspace: "dw2",
+      transaction: true,
+      statements: [
+        { sql: "SELECT v FROM d WHERE id = ?", params: [denied] },
+        { sql: "UPDATE d SET v = v || '+tx' WHERE id = ?", params: [denied] },
+      ],
+    });
+    await untilHeld(before + 2, write, tx);
+    // Held, not applied; the other shard takes writes meanwhile.
+    expect((await rowsOn("dw2/-80")).some(([, v]) => v.startsWith("held"))).toBe(false);
+    expect((await sql("UPDATE d SET v = 'free' WHERE id = ?", [other], "dw2")).rowsAffected).toBe(1);
+    await repair("dw2");
+    const [w, t] = await Promise.all([write, tx]);
+    expect(w.status).toBe(200);
+    expect(w.body).toMatchObject({ rowsAffected: 1 });
+    expect(t.status).toBe(200);
+    expect(cutoverBuffer.held).toBe(before);
+    const v = (await sql("SELECT v FROM d WHERE id = ?", [denied], "dw2")).rows[0]?.[0];
+    // Both applied, in either order.
+    expect(["held", "held+tx"]).toContain(v);
+  });
+
+  it("answers NOT_SERVING at once beyond BUFFER_SIZE, and holds the one that fits", async () => {
+    const { denied } = await keyspace("dw3");
+    await denyWrites("dw3/-80");
+    const small = { ...env, BUFFER_SIZE: String(cutoverBuffer.held + 1) };
+    const first = new Executor(small).execute("dw3", { sql: "UPDATE d SET v = 'first' WHERE id = ?", params: [denied] });
+    await untilHeld(cutoverBuffer.held + 1, first);
+    const over = await errorOf(new Executor(small).execute("dw3", { sql: "UPDATE d SET v = 'over' WHERE id = ?", params: [denied] }));
+    expect(over).toMatchObject({ code: "NOT_SERVING", switching: true, shard: "-80" });
+    await repair("dw3");
+    expect((await first).rowsAffected).toBe(1);
+    expect((await rowsOn("dw3/-80")).find(([id]) => id === denied)?.[1]).toBe("first");
+  });
+
+  it("answers NOT_SERVING when the buffer window runs out before the deny is lifted", async () => {
+    const { denied } = await keyspace("dw4");
+    await denyWrites("dw4/-80");
+    const before = cutoverBuffer.held;
+    const entered = cutoverBuffer.entered;
+    const ex = new Executor({ ...env, BUFFER_WINDOW_MS: "40" });
+    const vt = await errorOf(ex.execute("dw4", { sql: "UPDATE d SET v = 'late' WHERE id = ?", params: [denied] }));
+    // It was held (not refused after the ordinary retries), and the window ended it.
+    expect(cutoverBuffer.entered).toBe(entered + 1);
+    expect(vt).toMatchObject({ code: "NOT_SERVING", switching: true, shard: "-80" });
+    expect(cutoverBuffer.held).toBe(before);
+    expect((await rowsOn("dw4/-80")).some(([, v]) => v === "late")).toBe(false);
+    await repair("dw4");
+  });
+
+  it("refuses a BUFFER_WINDOW_MS or BUFFER_SIZE that is not a whole number in range", async () => {
+    expect(() => new Executor({ ...env, BUFFER_WINDOW_MS: "0" })).toThrow(expect.objectContaining({ code: "INTERNAL" }));
+    expect(() => new Executor({ ...env, BUFFER_SIZE: "-1" })).toThrow(expect.objectContaining({ code: "INTERNAL" }));
+    expect(() => new Executor({ ...env, BUFFER_SIZE: "1.5" })).toThrow(expect.objectContaining({ code: "INTERNAL" }));
+  });
+});

@@ -20,7 +20,8 @@ export function gateCursor(backend: Backend, ks: KeyspaceGraph, touched: Set<str
     execute: async (shard: string, queries: BoundQuery[]): Promise<QueryResult[]> => {
       try {
         const res = await backend.tablet(ks, shard, queries);
-        touched.add(shard);
+        // Only a write applies anything; a shard that was only read is no reason not to retry.
+        if (queries.some((q) => q.kind !== "read")) touched.add(shard);
         return res;
       } catch (e) {
         // A write whose answer was lost may have applied there.

@@ -175,3 +175,65 @@ describe("the gate's cutover buffer", () => {
     expect(() => new Executor({ ...env, BUFFER_SIZE: "1.5" })).toThrow(expect.objectContaining({ code: "INTERNAL" }));
   });
 });
+
+describe("the cutover buffer and lookup vindexes", () => {
+  it("an INSERT, UPDATE or DELETE that keeps lookup rows elsewhere is held and applied once, the lookup rows in step; an INSERT the window ends leaves none", async () => {
+    expect((await api("POST", "/v1/keyspaces", { name: "dwl_idx", shards: 1 })).status).toBe(200);
+    expect((await api("POST", "/v1/keyspaces", { name: "dwl", shards: 2 })).status).toBe(200);
+    await sql("CREATE TABLE email_idx (email TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)", undefined, "dwl_idx");
+    const vschema = {
+      sharded: true,
+      vindexes: {
+        xx: { type: "xxhash" },
+        by_email: { type: "lookup_unique", params: { table: "dwl_idx.email_idx", from: "email", to: "keyspace_id" }, owner: "u" },
+      },
+      tables: {
+        u: {
+          column_vindexes: [
+            { column: "id", name: "xx" },
+            { column: "email", name: "by_email" },
+          ],
+        },
+      },
+    };
+    expect((await api("POST", "/v1/vschema", { keyspace: "dwl", vschema })).status).toBe(200);
+    await sql("CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT)", undefined, "dwl");
+    await denyWrites("dwl/-80");
+    await denyWrites("dwl/80-");
+    const write = api("POST", "/v1/sql", { sql: "INSERT INTO u (id, email) VALUES (1, 'a@x'), (2, 'b@x'), (3, 'c@x')", keyspace: "dwl" });
+    await untilHeld(cutoverBuffer.held + 1, write);
+    await repair("dwl");
+    const w = await write;
+    expect(w.status).toBe(200);
+    expect(w.body).toMatchObject({ rowsAffected: 3 });
+    expect((await sql("SELECT email FROM email_idx ORDER BY email", undefined, "dwl_idx")).rows).toEqual([["a@x"], ["b@x"], ["c@x"]]);
+    expect((await sql("SELECT id FROM u WHERE email = 'b@x'", undefined, "dwl")).rows).toEqual([[2]]);
+
+    await denyWrites("dwl/-80");
+    await denyWrites("dwl/80-");
+    const ex = new Executor({ ...env, BUFFER_WINDOW_MS: "40" });
+    const vt = await errorOf(ex.execute("dwl", { sql: "INSERT INTO u (id, email) VALUES (4, 'd@x'), (5, 'e@x')", params: [] }));
+    expect(vt).toMatchObject({ code: "NOT_SERVING", switching: true });
+    await repair("dwl");
+    expect((await sql("SELECT email FROM email_idx ORDER BY email", undefined, "dwl_idx")).rows).toEqual([["a@x"], ["b@x"], ["c@x"]]);
+    expect((await sql("INSERT INTO u (id, email) VALUES (4, 'd@x'), (5, 'e@x')", undefined, "dwl")).rowsAffected).toBe(2);
+
+    // An UPDATE of the lookup column and a DELETE: held, then applied once, the lookup rows in step.
+    await denyWrites("dwl/-80");
+    await denyWrites("dwl/80-");
+    const up = api("POST", "/v1/sql", { sql: "UPDATE u SET email = 'b2@x' WHERE id = 2", keyspace: "dwl" });
+    const del = api("POST", "/v1/sql", { sql: "DELETE FROM u WHERE email = 'c@x'", keyspace: "dwl" });
+    await untilHeld(cutoverBuffer.held + 2, up, del);
+    await repair("dwl");
+    const [ur, dr] = await Promise.all([up, del]);
+    expect([ur.status, dr.status]).toEqual([200, 200]);
+    expect([ur.body, dr.body]).toMatchObject([{ rowsAffected: 1 }, { rowsAffected: 1 }]);
+    expect((await sql("SELECT email FROM email_idx ORDER BY email", undefined, "dwl_idx")).rows).toEqual([["a@x"], ["b2@x"], ["d@x"], ["e@x"]]);
+    expect((await sql("SELECT id, email FROM u ORDER BY id", undefined, "dwl")).rows).toEqual([
+      [1, "a@x"],
+      [2, "b2@x"],
+      [4, "d@x"],
+      [5, "e@x"],
+    ]);
+  });
+});

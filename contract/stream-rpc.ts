@@ -59,7 +59,7 @@ export interface RowChange {
   readonly after: readonly StreamValue[] | null;
 }
 
-/** A DDL the source applied (applied or not according to the stream's on_ddl policy). */
+/** A DDL the source applied (applied or not according to the stream's on_ddl policy). A unit holding one holds nothing else. */
 export interface DdlChange {
   readonly ddl: string;
 }
@@ -84,6 +84,20 @@ export interface StreamUnit {
   /** The source's binlog head when the unit was read (the unit ends there unless bounded). */
   readonly headSeq: number;
 }
+
+/**
+ * How much one unit may read: the tail stops at the first commit past either bound (a transaction
+ * is never split, so the first one is whole whatever its size), and a copy page at either bound.
+ */
+export interface StreamLimits {
+  /** Bytes of row images read, as SQLite quote() writes them (default STREAM_MAX_BYTES). */
+  readonly maxBytes?: number;
+  /** Binlog row events and copied rows read (default STREAM_MAX_ROWS). */
+  readonly maxRows?: number;
+}
+
+export const STREAM_MAX_BYTES = 1 << 20;
+export const STREAM_MAX_ROWS = 10_000;
 
 /** What a DDL in the source's binlog does to a stream (Vitess's on_ddl). */
 export type OnDdl = "ignore" | "stop" | "exec";

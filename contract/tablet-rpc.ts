@@ -3,6 +3,7 @@
 
 import type { Envelope } from "./envelope.ts";
 import type { SqlValue } from "./sql-values.ts";
+import type { StreamFilter, StreamLimits, StreamPos, StreamUnit } from "./stream-rpc.ts";
 
 /** What a caller believes it is talking to. The tablet refuses (NOT_SERVING) anything else. */
 export interface Target {
@@ -134,6 +135,8 @@ export interface TabletRpc {
   /** Binlog events after position `from` (null: from the start), at most `limit`, ending at a commit. */
   readBinlog(from: string | null, limit?: number): Awaitable<Envelope<BinlogChunk>>;
   status(): Awaitable<Envelope<TabletStatus>>;
+  /** The next unit of a stream of this tablet's rows that `filter` selects, from `from` (tablet/streamer.ts). */
+  streamUnit(filter: StreamFilter, from: StreamPos, limits?: StreamLimits): Awaitable<Envelope<StreamUnit>>;
 }
 
 export type Awaitable<T> = T | Promise<T>;

@@ -14,6 +14,8 @@ import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
 import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
+import type { StreamFilter, StreamLimits, StreamPos, StreamUnit } from "../contract/stream-rpc.ts";
+import { streamUnit } from "./streamer.ts";
 import { envelope, type Envelope } from "../contract/envelope.ts";
 
 const MAX_BINLOG_CHUNK = 10_000;
@@ -300,6 +302,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
 
   status(): Envelope<TabletStatus> {
     return envelope(() => this.#status());
+  }
+
+  /** The next unit of a stream of this tablet's rows (tablet/streamer.ts); served whatever the tablet's serving state. */
+  streamUnit(filter: StreamFilter, from: StreamPos, limits?: StreamLimits): Envelope<StreamUnit> {
+    return envelope(() => streamUnit(this.#sql, this.#uid, filter, from, limits));
   }
 
   /**

@@ -149,6 +149,8 @@ export const REFUSALS = {
   VD2606:
     "INSERT into …: a vindex value the vindex cannot place as SQLite stores it (a REAL for an integer vindex, non-canonical integer text, an integer a REAL column would round)", // insert.ts
   VD2607: "INSERT into … without VALUES or SELECT (DEFAULT VALUES)", // dml.ts
+  VD2700: "resharding table …: it has no PRIMARY KEY (rows are streamed and applied by their key)", // placements.ts
+  VD2701: "resharding table …: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target", // streamer.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

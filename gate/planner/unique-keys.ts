@@ -9,7 +9,6 @@ import type { Node } from "sql-parser-cst";
 import type { TableInfo } from "../../contract/tablet-rpc.ts";
 import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { quoteIdent } from "../../contract/sql-values.ts";
-import { createVindex } from "../../topology/vindex.ts";
 import type { TableVSchema } from "../../contract/vschema.ts";
 import type { LookupTable } from "../engine/lookup.ts";
 import type { KeyColumn } from "../engine/unique-key.ts";
@@ -17,9 +16,9 @@ import { affinityOf } from "../engine/values.ts";
 import { parseOne } from "../sql/parse.ts";
 import { declaredCollation, kw } from "./ast.ts";
 import { own } from "../../topology/own.ts";
+import { SYSTEM_LOOKUP_FROM, SYSTEM_LOOKUP_PREFIX, SYSTEM_LOOKUP_TO, systemLookupTable, systemLookupVindex } from "../../topology/system-lookups.ts";
 
-/** Prefix of the system lookup tables (outside `_vt_…`, so tablets accept them; users cannot name them). */
-export const SYSTEM_LOOKUP_PREFIX = "_vtl_";
+export { SYSTEM_LOOKUP_PREFIX, systemLookupTable };
 
 export interface UniqueConstraint {
   readonly columns: readonly string[];
@@ -129,18 +128,14 @@ export function keyspaceKeys(createSql: string | undefined, vindexColumn: string
   return uniqueConstraints(createSql).filter((k) => !k.columns.some((c) => c.toLowerCase() === v));
 }
 
-/** The system lookup table of one key of `table`. */
-export function systemLookupTable(table: string, columns: readonly string[]): string {
-  return `${SYSTEM_LOOKUP_PREFIX}${table.toLowerCase()}__${columns.map((c) => c.toLowerCase()).join("__")}`;
-}
-
 /** DDL creating the system lookup tables of a table's keyspace-wide keys (idempotent). */
 export function systemLookupDdl(table: string, keys: readonly UniqueConstraint[]): string[] {
   // k: uniqueKey() of the key's values (canonical text); keyspace_id: the owner row's.
-  return keys.map((k) => `CREATE TABLE IF NOT EXISTS ${quoteIdent(systemLookupTable(table, k.columns))} (k TEXT PRIMARY KEY, keyspace_id BLOB NOT NULL)`);
+  return keys.map(
+    (k) =>
+      `CREATE TABLE IF NOT EXISTS ${quoteIdent(systemLookupTable(table, k.columns))} (${SYSTEM_LOOKUP_FROM} TEXT PRIMARY KEY, ${SYSTEM_LOOKUP_TO} BLOB NOT NULL)`,
+  );
 }
-
-const XXHASH = createVindex("xxhash");
 
 /** The lookups (LookupTable form) of a sharded table's keyspace-wide keys; `missing` names keys whose system table does not exist. */
 export function systemLookups(
@@ -167,11 +162,11 @@ export function systemLookups(
       name: `unique (${key.columns.join(", ")})`,
       keyspace: ks.name,
       table: name,
-      from: "k",
-      to: "keyspace_id",
+      from: SYSTEM_LOOKUP_FROM,
+      to: SYSTEM_LOOKUP_TO,
       unique: true,
       column: key.columns.join(", "),
-      system: { columns, vindex: XXHASH, rowid: key.rowid },
+      system: { columns, vindex: systemLookupVindex(), rowid: key.rowid },
       routable: false,
       key,
     });

@@ -4,6 +4,7 @@
 
 import type { TableInfo } from "./tablet-rpc.ts";
 import type { VSchema } from "./vschema.ts";
+import type { WorkflowRecord } from "./workflow-record.ts";
 
 export interface ShardGraph {
   readonly name: string;
@@ -45,7 +46,8 @@ export interface TopologyView {
     tables: string[];
     vschema: VSchema;
   }[];
-  workflows: unknown[];
+  /** Every workflow's record, by keyspace and creation (closed ones until their name is used again). */
+  workflows: WorkflowRecord[];
 }
 
 const KEYSPACE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;

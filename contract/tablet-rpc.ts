@@ -137,6 +137,8 @@ export interface TabletRpc {
   status(): Awaitable<Envelope<TabletStatus>>;
   /** The next unit of a stream of this tablet's rows that `filter` selects, from `from` (tablet/streamer.ts). */
   streamUnit(filter: StreamFilter, from: StreamPos, limits?: StreamLimits): Awaitable<Envelope<StreamUnit>>;
+  /** Deletes everything the tablet holds (rows, schema, binlog, config, streams): a shard a workflow retired. */
+  retire(): Awaitable<Envelope<TabletStatus>>;
 }
 
 export type Awaitable<T> = T | Promise<T>;
@@ -148,11 +150,12 @@ export interface RpcNamespace<T, Id> {
 }
 
 /**
- * The legacy Durable Object name of a shard's tablet, `<keyspace>/<shard>`: that of every shard
- * made with its keyspace. Callers holding a serving graph use its `ShardGraph.tablet` instead.
+ * The Durable Object name of a shard's tablet: `<keyspace>/<shard>` for every shard made with its
+ * keyspace (the legacy name), `<keyspace>/<shard>~<generation>` for one a workflow made. Callers
+ * holding a serving graph use its `ShardGraph.tablet`.
  */
-export function tabletName(keyspace: string, shard: string): string {
-  return `${keyspace}/${shard}`;
+export function tabletName(keyspace: string, shard: string, generation?: number): string {
+  return generation === undefined ? `${keyspace}/${shard}` : `${keyspace}/${shard}~${generation}`;
 }
 
 /** The tablet of Durable Object name `tablet` (a `ShardGraph.tablet`) in the namespace `ns` (the TABLET binding). */

@@ -6,6 +6,8 @@ import type { Envelope } from "./envelope.ts";
 import type { ServingGraph, TopologyView } from "./serving-graph.ts";
 import type { BoundQuery, DdlEntry, QueryResult, RpcNamespace } from "./tablet-rpc.ts";
 import type { TableVSchema } from "./vschema.ts";
+import type { TabletStatus } from "./tablet-rpc.ts";
+import type { WorkflowOptions, WorkflowRecord } from "./workflow-record.ts";
 
 export interface DdlRequest {
   readonly keyspace: string;
@@ -37,6 +39,37 @@ export interface TopologyRpc {
    * (decimal text); null when the sequence does not exist yet and no floor was given.
    */
   reserveIds(keyspace: string, table: string, count: number, floor: string | null): Promise<Envelope<IdBlock | null>>;
+
+  // Workflows (topology/workflow-steps.ts). Every step is idempotent: a retry of one that already
+  // happened answers the same record. Refusals are INVALID_ARGUMENT and change nothing.
+
+  /**
+   * Records a Reshard of adjacent serving `sourceShards` into `targetShards` (covering exactly
+   * their key range) and makes the target tablets (not serving, with the schema): state "created".
+   */
+  createReshard(
+    keyspace: string,
+    workflow: string,
+    sourceShards: string[],
+    targetShards: string[],
+    options?: WorkflowOptions,
+  ): Promise<Envelope<WorkflowRecord>>;
+  /** created → running (its streams move rows). */
+  startWorkflow(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>>;
+  /** running → switched: in one transaction the targets replace the sources in the shard set (new graph version). */
+  switchWrites(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>>;
+  /** switched → running: the sources replace the targets again. */
+  reverseWrites(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>>;
+  /** switched → completed: the source tablets are retired (emptied). */
+  complete(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>>;
+  /** created / running → cancelled: the target tablets are retired (emptied). */
+  cancel(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>>;
+  /** Makes the tablets of serving `shards` refuse writes (TabletConfig.denyWrites) or take them again; answers their status. */
+  setDenyWrites(keyspace: string, shards: string[], deny: boolean): Promise<Envelope<TabletStatus[]>>;
+  /** Stores the workflow's own progress report (a JSON value up to 64 KB). */
+  setWorkflowProgress(keyspace: string, workflow: string, progress: unknown): Promise<Envelope<WorkflowRecord>>;
+  /** A workflow's record, or null. */
+  getWorkflow(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord | null>>;
 }
 
 /** A block of ids [next, end), as decimal text (ids may exceed 2^53). */

@@ -13,6 +13,7 @@ import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence }
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
 import { TABLET_SCHEMA } from "./system-schema.ts";
+import { dropEverything } from "./retire.ts";
 import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
 import type { StreamFilter, StreamLimits, StreamPos, StreamUnit } from "../contract/stream-rpc.ts";
 import { streamUnit } from "./streamer.ts";
@@ -36,7 +37,7 @@ function normalizeRow(row: unknown[]): SqlValue[] {
 
 export class Tablet extends DurableObject<Env> implements TabletRpc {
   readonly #sql: SqlStorage;
-  readonly #uid: string;
+  #uid: string;
   #config: TabletConfig | null;
   #schemaIndex: number;
   /** The write fence of an unresolved schema/vschema change (see schema-change.ts), or null. */
@@ -290,6 +291,31 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.#setMeta("config", JSON.stringify(config));
       this.#config = config;
     }
+  }
+
+  /**
+   * Retires the tablet (a workflow moved its shard to other tablets, or cancelled it): every
+   * table, its binlog, config and streams, and its alarm are deleted, so it holds nothing and
+   * serves nothing. It answers with a fresh uid: positions in its old binlog no longer apply.
+   */
+  async retire(): Promise<Envelope<TabletStatus>> {
+    const out = this.#schemaWork(() => {
+      const uid = randomUid();
+      this.ctx.storage.transactionSync(() => {
+        dropEverything(this.#sql);
+        this.#sql.exec(TABLET_SCHEMA);
+        this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('uid', ?)", uid);
+        upgradeTriggers(this.#sql, undefined);
+      });
+      this.#uid = uid;
+      this.#config = null;
+      this.#schemaIndex = 0;
+      this.#fence = null;
+      this.#counted = null;
+      return this.#status();
+    });
+    await this.ctx.storage.deleteAlarm();
+    return out;
   }
 
   readBinlog(from: string | null, limit = 1000): Envelope<BinlogChunk> {

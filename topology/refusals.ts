@@ -151,6 +151,7 @@ export const REFUSALS = {
   VD2607: "INSERT into … without VALUES or SELECT (DEFAULT VALUES)", // dml.ts
   VD2700: "resharding table …: it has no PRIMARY KEY (rows are streamed and applied by their key)", // placements.ts
   VD2701: "resharding table …: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target", // streamer.ts
+  VD2702: "vschema change of … while workflow … is open: it would move rows the workflow is moving", // workflow-steps.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -25,6 +25,9 @@ import { defaultVSchema, validateVSchema } from "./vschema.ts";
 import type { VSchema } from "../contract/vschema.ts";
 import { carryOver, checkVSchemaColumns, reroutedTables } from "./vschema-checks.ts";
 import { TopologyStore } from "./topology-store.ts";
+import { WorkflowStore } from "./workflow-store.ts";
+import { WorkflowSteps } from "./workflow-steps.ts";
+import type { WorkflowOptions, WorkflowRecord } from "../contract/workflow-record.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -45,6 +48,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #store: TopologyStore;
   readonly #pending: PendingChanges;
   readonly #ids: IdBlocks;
+  readonly #workflows: WorkflowStore;
+  readonly #steps: WorkflowSteps;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -52,6 +57,15 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#store = new TopologyStore(ctx.storage.sql);
     this.#pending = new PendingChanges(ctx.storage.sql);
     this.#ids = new IdBlocks(ctx.storage.sql);
+    this.#workflows = new WorkflowStore(ctx.storage.sql);
+    this.#steps = new WorkflowSteps({
+      store: this.#store,
+      workflows: this.#workflows,
+      transaction: (fn) => ctx.storage.transactionSync(fn),
+      settle: (keyspace) => this.#settle(keyspace),
+      sync: (ks, shards) => this.#syncTablets(ks, shards),
+      tablet: (name) => tabletRpc(env.TABLET, name),
+    });
   }
 
   /** Runs `fn` after every change queued before it (changes await tablets, so the input gate is not enough). */
@@ -62,7 +76,13 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   }
 
   #config(ks: KeyspaceGraph, s: ShardGraph): TabletConfig {
-    return { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version };
+    const config = { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version };
+    return s.serving && this.#store.deniedShards(ks.name).has(s.name) ? { ...config, denyWrites: true } : config;
+  }
+
+  /** Every tablet that keeps the keyspace's schema: its shards, and its open workflows' standby tablets. */
+  #members(ks: KeyspaceGraph): ShardGraph[] {
+    return [...ks.shards, ...this.#workflows.standby(ks.name)];
   }
 
   /** One tablet call of a change fan-out (where the failpoints sit). */
@@ -73,25 +93,25 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return unwrap(res);
   }
 
-  /** Runs `call` on every shard and waits for all of them, failed or not, in shard order. */
-  async #fanOut<T>(ks: KeyspaceGraph, op: TabletOp, call: (s: ShardGraph) => Awaitable<Envelope<T>>): Promise<ShardOutcome<T>[]> {
-    const settled = await Promise.allSettled(ks.shards.map((s) => this.#tabletCall(op, s.name, () => call(s))));
+  /** Runs `call` on every one of `shards` and waits for all of them, failed or not, in order. */
+  async #fanOut<T>(shards: readonly ShardGraph[], op: TabletOp, call: (s: ShardGraph) => Awaitable<Envelope<T>>): Promise<ShardOutcome<T>[]> {
+    const settled = await Promise.allSettled(shards.map((s) => this.#tabletCall(op, s.name, () => call(s))));
     return settled.map((r, i) => {
-      const shard = ks.shards[i]?.name ?? "?";
+      const shard = shards[i]?.name ?? "?";
       return r.status === "fulfilled" ? { shard, value: r.value } : { shard, error: toVtError(r.reason) };
     });
   }
 
-  /** Syncs every tablet of the keyspace to its config and history, reconciling fences with the pending change. */
-  #syncAll(ks: KeyspaceGraph): Promise<ShardOutcome<TabletStatus>[]> {
+  /** Syncs the keyspace's tablets (all members by default) to their config and history, reconciling fences with the pending change. */
+  #syncAll(ks: KeyspaceGraph, shards: readonly ShardGraph[] = this.#members(ks)): Promise<ShardOutcome<TabletStatus>[]> {
     const ddl = this.#store.ddl(ks.name);
     const keep = this.#pending.keep(ks.name);
-    return this.#fanOut(ks, "sync", (s) => tabletRpc(this.env.TABLET, s.tablet).sync(this.#config(ks, s), ddl, keep));
+    return this.#fanOut(shards, "sync", (s) => tabletRpc(this.env.TABLET, s.tablet).sync(this.#config(ks, s), ddl, keep));
   }
 
   /** Pushes the keyspace's config and schema to each of its tablets; the first failure is thrown. */
-  async #syncTablets(ks: KeyspaceGraph): Promise<TabletStatus[]> {
-    const out = await this.#syncAll(ks);
+  async #syncTablets(ks: KeyspaceGraph, shards?: readonly ShardGraph[]): Promise<TabletStatus[]> {
+    const out = await this.#syncAll(ks, shards);
     const failed = out.find((o) => o.error);
     if (failed?.error) throw failed.error;
     return out.flatMap((o) => (o.value ? [o.value] : []));
@@ -160,7 +180,9 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
   async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
     const ddl = this.#store.ddl(ks.name);
-    const out = await this.#fanOut(ks, "prepare", (s) => tabletRpc(this.env.TABLET, s.tablet).prepareChange(this.#config(ks, s), ddl, token, entry));
+    const out = await this.#fanOut(this.#members(ks), "prepare", (s) =>
+      tabletRpc(this.env.TABLET, s.tablet).prepareChange(this.#config(ks, s), ddl, token, entry),
+    );
     crashPoint("prepared");
     const failed = out.filter((o) => o.error);
     // A refusal by the shard's data beats a shard that did not answer: it is the reason to report.
@@ -247,6 +269,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         }
         const { vschema, auto } = given.sharded ? carryOver(ks.vschema, given, ks.tables, this.#store.autoTables(keyspace)) : { vschema: given, auto: [] };
         checkVSchemaColumns(vschema, ks.tables);
+        this.#steps.checkVSchemaChange(ks, vschema);
         const moved = ks.shards.length > 1 ? reroutedTables(ks.vschema, vschema, ks.tables) : [];
         const commit = (): void => {
           this.#store.setVSchema(keyspace, vschema, auto);
@@ -384,6 +407,59 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     );
   }
 
+  /** A workflow step (workflow-steps.ts) in the change queue. */
+  #step<T>(fn: () => Promise<T> | T): Promise<Envelope<T>> {
+    return envelopeAsync(() =>
+      this.#serial(async () => {
+        await this.#bootstrap();
+        return fn();
+      }),
+    );
+  }
+
+  createReshard(
+    keyspace: string,
+    workflow: string,
+    sourceShards: string[],
+    targetShards: string[],
+    options?: WorkflowOptions,
+  ): Promise<Envelope<WorkflowRecord>> {
+    return this.#step(() => this.#steps.createReshard(keyspace, workflow, sourceShards, targetShards, options));
+  }
+
+  startWorkflow(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>> {
+    return this.#step(() => this.#steps.start(keyspace, workflow));
+  }
+
+  switchWrites(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>> {
+    return this.#step(() => this.#steps.switchWrites(keyspace, workflow));
+  }
+
+  reverseWrites(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>> {
+    return this.#step(() => this.#steps.reverseWrites(keyspace, workflow));
+  }
+
+  complete(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>> {
+    return this.#step(() => this.#steps.complete(keyspace, workflow));
+  }
+
+  cancel(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord>> {
+    return this.#step(() => this.#steps.cancel(keyspace, workflow));
+  }
+
+  setDenyWrites(keyspace: string, shards: string[], deny: boolean): Promise<Envelope<TabletStatus[]>> {
+    return this.#step(() => this.#steps.setDenyWrites(keyspace, shards, deny));
+  }
+
+  /** Not queued behind changes: it writes the record alone, in one synchronous step. */
+  setWorkflowProgress(keyspace: string, workflow: string, progress: unknown): Promise<Envelope<WorkflowRecord>> {
+    return envelopeAsync(async () => this.#steps.setProgress(keyspace, workflow, progress));
+  }
+
+  getWorkflow(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord | null>> {
+    return envelopeAsync(async () => this.#workflows.get(keyspace, workflow) ?? null);
+  }
+
   /** The ⚑ GET /v1/topology view: the graph plus each shard's row count, size and position. */
   view(): Promise<Envelope<TopologyView>> {
     return envelopeAsync(async () => {
@@ -414,7 +490,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           ),
         })),
       );
-      return { version: graph.version, keyspaces, workflows: [] };
+      return { version: graph.version, keyspaces, workflows: this.#workflows.list() };
     });
   }
 }

@@ -1,0 +1,55 @@
+// A workflow (Reshard; MoveTables later) as the Topology records it (`_vt_topo_workflows`,
+// topology/workflow-store.ts) and answers it: which shards it moves from and to, on which
+// tablets, and how far it got. GET /v1/topology lists these records in `workflows` (⚑).
+
+import type { OnDdl } from "./stream-rpc.ts";
+
+/**
+ * created: the targets exist (not serving, with the keyspace's schema); running: its streams
+ * move rows; switched: the targets serve in place of the sources (reverseWrites goes back to
+ * running); completed: the sources are retired; cancelled: the targets are retired (only before
+ * a switch).
+ */
+export type WorkflowState = "created" | "running" | "switched" | "completed" | "cancelled";
+
+export type WorkflowKind = "reshard" | "movetables";
+
+export interface WorkflowShard {
+  /** The shard's name, its hex key range (e.g. "-40"). */
+  readonly shard: string;
+  readonly keyRange: string;
+  /** Its tablet's Durable Object name (ShardGraph.tablet). */
+  readonly tablet: string;
+}
+
+export interface WorkflowOptions {
+  /** What a DDL in a source's binlog does to the streams (default "ignore"). */
+  readonly onDdl?: OnDdl;
+  /** Switch traffic as soon as the streams caught up and VDiff matched (default false). */
+  readonly autoSwitch?: boolean;
+}
+
+export interface WorkflowRecord {
+  readonly keyspace: string;
+  readonly name: string;
+  readonly kind: WorkflowKind;
+  readonly state: WorkflowState;
+  /** In key order. */
+  readonly sources: readonly WorkflowShard[];
+  /** In key order; they cover exactly the sources' key ranges. */
+  readonly targets: readonly WorkflowShard[];
+  readonly onDdl: OnDdl;
+  readonly autoSwitch: boolean;
+  /** What the workflow last reported of itself (setWorkflowProgress), or null. */
+  readonly progress: unknown;
+  /** Unix ms. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When writes were last switched to the targets, or null when never. */
+  readonly switchedAt: number | null;
+}
+
+/** A workflow that still holds shards: no other workflow may move them. */
+export function isOpen(w: WorkflowRecord): boolean {
+  return w.state === "created" || w.state === "running" || w.state === "switched";
+}

@@ -2,7 +2,8 @@
 //
 // Values stay exact through MessagePack's own types: an integer beyond 2^53 is a bigint (int64,
 // read back as a bigint), an integral REAL the contract's `{real: n}` map, any other number an
-// integer or a float64, a BLOB binary (read back as a plain Uint8Array), TEXT a string.
+// integer or a float64, a BLOB binary (read back as a plain Uint8Array, copied out of the
+// message: copyBuffers), TEXT a string.
 // msgpackr runs without eval or new Function (Workers refuse both): records are off, so objects
 // are plain maps, and no other extension is used.
 //
@@ -13,8 +14,7 @@
 
 import { Packr } from "msgpackr";
 import { VtError } from "../contract/errors.ts";
-import type { SqlValue } from "../contract/sql-values.ts";
-import type { RowChange, StreamItem, StreamPos, StreamUnit, StreamValue } from "../contract/stream-rpc.ts";
+import type { StreamUnit } from "../contract/stream-rpc.ts";
 
 /** The most bytes of a unit one part carries (under the 128 KB of a Queue message, with room for the rest). */
 export const MAX_PART_BYTES = 96 * 1024;
@@ -64,24 +64,7 @@ export function decodeUnit(bytes: Uint8Array): StreamUnit {
   ) {
     throw new VtError("INTERNAL", "a stream unit's bytes hold something other than a unit");
   }
-  for (const item of unit.items) if (!("ddl" in item)) plainRow(item);
-  for (const row of unit.rows) plainRow(row);
-  return { ...unit, from: plainPos(unit.from), to: plainPos(unit.to) };
-}
-
-function plainValue(v: StreamValue): StreamValue {
-  // Node's msgpackr answers a Buffer (a Uint8Array subclass): a BLOB is a plain Uint8Array everywhere.
-  return v instanceof Uint8Array && v.constructor !== Uint8Array ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v;
-}
-
-function plainPos(p: StreamPos): StreamPos {
-  return p.copy?.after ? { seq: p.seq, copy: { table: p.copy.table, after: p.copy.after.map((v) => plainValue(v) as SqlValue) } } : p;
-}
-
-function plainRow(r: StreamItem): void {
-  const row = r as { before: StreamValue[] | null; after: StreamValue[] | null } & RowChange;
-  if (row.before) row.before = row.before.map(plainValue);
-  if (row.after) row.after = row.after.map(plainValue);
+  return unit;
 }
 
 function randomId(): string {

@@ -8,6 +8,7 @@ import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { list, record, renderResult, renderTopology } from "./format.mjs";
+import { reshardCommand, vdiffCommand, WORKFLOW_FLAGS } from "./workflows.mjs";
 
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
@@ -25,10 +26,17 @@ Commands:
   vschema apply K --file vschema.json  set keyspace K's vschema
   vschema show K                       print keyspace K's vschema
 
+  reshard create --keyspace K --workflow W --source-shards -80 --target-shards -40,40-80
+                 [--on-ddl ignore|stop|exec] [--auto-switch]
+                                       start moving shard -80's rows onto -40 and 40-80 (copy,
+                                       then follow its changes); on a terminal, follow the copy
+  reshard show|switchtraffic|reversetraffic|complete|cancel --keyspace K --workflow W
+                                       progress; move writes and reads to the targets (a pause of
+                                       milliseconds); move them back; retire the sources; give up
+  vdiff --keyspace K --workflow W      compare the sources' rows with the targets'
+
 Not yet available (they exit 1 with UNSUPPORTED):
-  reshard create|show|switchtraffic|reversetraffic|complete|cancel --keyspace K --workflow W
   movetables create|show|switchtraffic|reversetraffic|complete|cancel --source K1 --target K2 --workflow W
-  vdiff --keyspace K --workflow W
   vstream --keyspace K [--tables t1,t2] [--from now|start|<token>]
 
 Global flags (anywhere on the line):
@@ -41,7 +49,7 @@ Values print as: NULL, numbers (64-bit integers exactly), text, BLOBs as x'hex'.
 Exit status: 0 on success, 1 on an error, printed on stderr as <CODE>: <message>.
 `;
 
-const NOT_YET = new Set(["reshard", "movetables", "vdiff", "vstream"]);
+const NOT_YET = new Set(["movetables", "vstream"]);
 
 /** Flags that take a value (`--flag value` or `--flag=value`); the value may start with "-". */
 const VALUE_FLAGS = new Set([
@@ -59,8 +67,9 @@ const VALUE_FLAGS = new Set([
   "from",
   "source-shards",
   "target-shards",
+  "on-ddl",
 ]);
-const BOOLEAN_FLAGS = new Set(["json", "help"]);
+const BOOLEAN_FLAGS = new Set(["json", "help", "auto-switch"]);
 
 /** An error with a catalogue code (the server's, or INVALID_ARGUMENT / INTERNAL for local ones). */
 class CliError extends Error {
@@ -80,7 +89,7 @@ class CliError extends Error {
 /**
  * @typedef {{ positionals: string[], flags: Map<string, string>, json: boolean, help: boolean }} Args
  * @typedef {{ server: string, token: string | undefined, json: boolean }} Context
- * @typedef {{ out: (text: string) => void }} Output
+ * @typedef {{ out: (text: string) => void, tty?: boolean }} Output
  */
 
 /**
@@ -109,7 +118,8 @@ export function parseArgs(argv) {
     if (BOOLEAN_FLAGS.has(name)) {
       if (eq >= 0) throw new CliError("INVALID_ARGUMENT", `--${name} takes no value`);
       if (name === "json") args.json = true;
-      else args.help = true;
+      else if (name === "help") args.help = true;
+      else args.flags.set(name, "true");
     } else if (VALUE_FLAGS.has(name)) {
       const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
       if (value === undefined) throw new CliError("INVALID_ARGUMENT", `--${name} needs a value`);
@@ -308,7 +318,12 @@ const COMMANDS = {
   topology: { run: topologyCommand, flags: [] },
   keyspace: { run: keyspaceCommand, flags: ["shards"] },
   vschema: { run: vschemaCommand, flags: ["file"] },
+  reshard: { run: (ctx, args, io) => reshardCommand(ctx, args, io, call, fail), flags: WORKFLOW_FLAGS },
+  vdiff: { run: (ctx, args, io) => vdiffCommand(ctx, args, io, call, fail), flags: ["keyspace", "workflow"] },
 };
+
+/** @param {string} code @param {string} message */
+const fail = (code, message) => new CliError(code, message);
 const GLOBAL_FLAGS = ["server", "token"];
 
 /** @param {string | undefined} raw */
@@ -330,7 +345,7 @@ function serverUrl(raw) {
  * Runs one command line. Returns the exit status; prints through `io`.
  * @param {string[]} argv
  * @param {NodeJS.ProcessEnv} env
- * @param {{ out: (s: string) => void, err: (s: string) => void }} io
+ * @param {{ out: (s: string) => void, err: (s: string) => void, tty?: boolean }} io
  * @returns {Promise<number>}
  */
 export async function main(argv, env, io) {
@@ -393,6 +408,7 @@ function isMain() {
 
 if (isMain()) {
   main(process.argv.slice(2), process.env, {
+    tty: process.stdout.isTTY === true,
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
   }).then(

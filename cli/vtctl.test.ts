@@ -128,7 +128,7 @@ describe("help and argument errors", () => {
     expect(received).toHaveLength(0);
   });
 
-  it.each(["reshard", "movetables", "vdiff", "vstream"])("%s is UNSUPPORTED for now", async (cmd) => {
+  it.each(["movetables", "vstream"])("%s is UNSUPPORTED for now", async (cmd) => {
     const r = await vtctl([cmd, "create", "--keyspace", "main", "--workflow", "w1"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`UNSUPPORTED: vtctl ${cmd} is not yet available in this version\n`);
@@ -362,5 +362,120 @@ describe("vschema", () => {
     expect(received[0]?.url).toBe("/v1/vschema?keyspace=main");
     const j = await vtctl(["vschema", "show", "main", "--json"]);
     expect(JSON.parse(j.stdout)).toEqual({ keyspace: "main", vschema: VSCHEMA });
+  });
+});
+
+describe("reshard and vdiff", () => {
+  const VIEW = {
+    keyspace: "main",
+    workflow: "split",
+    kind: "reshard",
+    state: "running",
+    sources: [{ shard: "-80", tablet: "main/-80" }],
+    targets: [
+      { shard: "-40", tablet: "main/-40~1" },
+      { shard: "40-80", tablet: "main/40-80~1" },
+    ],
+    onDdl: "ignore",
+    autoSwitch: false,
+    streams: [
+      { id: "split/-80", target: "-40", source: "-80", phase: "running", rowsCopied: 500, lagMs: 12, message: null },
+      { id: "split/-80", target: "40-80", source: "-80", phase: "copy", rowsCopied: 400, lagMs: 0, message: null },
+    ],
+    rowsCopied: 900,
+    rowsTotal: 1000,
+    lagMs: 12,
+  };
+
+  it("reshard create sends the shards and options, and prints the workflow", async () => {
+    replies["POST /v1/workflows"] = { body: VIEW };
+    const r = await vtctl([
+      "reshard",
+      "create",
+      "--keyspace",
+      "main",
+      "--workflow",
+      "split",
+      "--source-shards",
+      "-80",
+      "--target-shards",
+      "-40,40-80",
+      "--on-ddl",
+      "stop",
+      "--auto-switch",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(received[0]?.body).toEqual({
+      action: "create",
+      kind: "reshard",
+      keyspace: "main",
+      workflow: "split",
+      sourceShards: ["-80"],
+      targetShards: ["-40", "40-80"],
+      onDdl: "stop",
+      autoSwitch: true,
+    });
+    expect(r.stdout).toContain("workflow main.split (reshard): running");
+    expect(r.stdout).toContain("900 / ~1000 rows");
+  });
+
+  it("reshard show, switchtraffic and the other verbs; --json prints the server's answer", async () => {
+    replies["GET /v1/workflows"] = { body: VIEW };
+    replies["POST /v1/workflows"] = (body) => ({ body: { ...VIEW, state: "switched", pauseMs: 7, action: (body as { action: string }).action } });
+    const show = await vtctl(["reshard", "show", "--keyspace", "main", "--workflow", "split"]);
+    expect(show.code).toBe(0);
+    expect(received[0]?.url).toBe("/v1/workflows?keyspace=main&workflow=split");
+    for (const verb of ["switchtraffic", "reversetraffic", "complete", "cancel"]) {
+      received = [];
+      const r = await vtctl(["reshard", verb, "--keyspace", "main", "--workflow", "split", "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(received[0]?.body).toEqual({ action: verb, keyspace: "main", workflow: "split" });
+      expect(JSON.parse(r.stdout)).toMatchObject({ state: "switched", pauseMs: 7 });
+    }
+  });
+
+  it("bad reshard lines exit 1 with INVALID_ARGUMENT and send nothing", async () => {
+    for (const args of [
+      ["reshard"],
+      ["reshard", "frob", "--keyspace", "k", "--workflow", "w"],
+      ["reshard", "show", "--keyspace", "k"],
+      ["reshard", "create", "--keyspace", "k", "--workflow", "w", "--source-shards", "-80"],
+      ["reshard", "switchtraffic", "--keyspace", "k", "--workflow", "w", "--target-shards", "-40"],
+      ["vdiff", "--keyspace", "k"],
+    ]) {
+      const r = await vtctl(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(received).toHaveLength(0);
+  });
+
+  it("a server refusal prints its code", async () => {
+    replies["POST /v1/workflows"] = {
+      status: 400,
+      body: { error: { code: "INVALID_ARGUMENT", message: "workflow split cannot switch yet", retryable: false } },
+    };
+    const r = await vtctl(["reshard", "switchtraffic", "--keyspace", "main", "--workflow", "split"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("INVALID_ARGUMENT: workflow split cannot switch yet\n");
+  });
+
+  it("vdiff prints each table's counts and samples", async () => {
+    replies["POST /v1/workflows"] = {
+      body: {
+        keyspace: "main",
+        workflow: "split",
+        match: false,
+        done: true,
+        at: 1,
+        tables: [{ table: "users", compared: 10, missing: 1, extra: 0, mismatched: 0, samples: [{ kind: "missing", key: [7] }] }],
+      },
+    };
+    const r = await vtctl(["vdiff", "--keyspace", "main", "--workflow", "split"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(received[0]?.body).toEqual({ action: "vdiff", keyspace: "main", workflow: "split" });
+    expect(r.stdout).toContain("DIFFERENCES FOUND");
+    expect(r.stdout).toContain("users: 10 compared, 1 missing, 0 extra, 0 mismatched");
+    expect(r.stdout).toContain("missing key [7]");
   });
 });

@@ -107,6 +107,8 @@ export interface StreamSpec {
   /** Unique on the target: `<workflow>/<source shard>`. */
   readonly id: string;
   readonly workflow: string;
+  /** The target tablet's Durable Object name (where the stream lives; its parts are addressed to it). */
+  readonly targetTablet: string;
   /** The source tablet's Durable Object name (contract/tablet-rpc.ts tabletName or a generation's). */
   readonly sourceTablet: string;
   readonly sourceShard: string;
@@ -129,4 +131,51 @@ export interface StreamState {
   /** Why it stopped (phase "stopped" or "error"), else null. */
   readonly message: string | null;
   readonly updatedAt: number;
+}
+
+/**
+ * One queue message of a stream: a part of an encoded unit (msgpack, cut into pieces that fit a
+ * queue message). Parts of one chain are numbered by `step` without gaps; a new chain (`epoch`)
+ * starts again at the stream's last unit boundary and outdates every part of the ones before.
+ */
+export interface StreamPart {
+  /** The target tablet's Durable Object name. */
+  readonly target: string;
+  readonly stream: string;
+  readonly epoch: number;
+  readonly step: number;
+  /** The unit's id (random per unit read), its part number and its number of parts. */
+  readonly unit: string;
+  readonly part: number;
+  readonly parts: number;
+  /** The unit's start position, on its first part. */
+  readonly from?: StreamPos;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * What a target did with a part: taken ("applied"), already had or outdated ("duplicate": drop
+ * it), not its turn yet ("early": deliver it again later), or the stream no longer exists ("gone").
+ */
+export type StreamPartOutcome = "applied" | "duplicate" | "early" | "gone";
+
+export interface VDiffSample {
+  readonly kind: "missing" | "extra" | "mismatched";
+  readonly key: readonly SqlValue[];
+}
+
+/** One table's comparison in a VDiff chunk (counts grow as the chunk is compared). */
+export interface VDiffTable {
+  readonly table: string;
+  compared: number;
+  missing: number;
+  extra: number;
+  mismatched: number;
+  readonly samples: VDiffSample[];
+}
+
+export interface VDiffChunk {
+  readonly tables: VDiffTable[];
+  /** Where the next chunk starts, or null when every table was compared. */
+  readonly next: CopyCursor | null;
 }

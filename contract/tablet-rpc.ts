@@ -3,7 +3,18 @@
 
 import type { Envelope } from "./envelope.ts";
 import type { SqlValue } from "./sql-values.ts";
-import type { StreamFilter, StreamLimits, StreamPos, StreamUnit } from "./stream-rpc.ts";
+import type {
+  CopyCursor,
+  StreamFilter,
+  StreamLimits,
+  StreamPart,
+  StreamPartOutcome,
+  StreamPos,
+  StreamSpec,
+  StreamState,
+  StreamUnit,
+  VDiffChunk,
+} from "./stream-rpc.ts";
 
 /** What a caller believes it is talking to. The tablet refuses (NOT_SERVING) anything else. */
 export interface Target {
@@ -139,6 +150,21 @@ export interface TabletRpc {
   streamUnit(filter: StreamFilter, from: StreamPos, limits?: StreamLimits): Awaitable<Envelope<StreamUnit>>;
   /** Deletes everything the tablet holds (rows, schema, binlog, config, streams): a shard a workflow retired. */
   retire(): Awaitable<Envelope<TabletStatus>>;
+  /** Target side: records a stream and starts pumping it (idempotent for the same spec). */
+  startStream(spec: StreamSpec): Awaitable<Envelope<StreamState>>;
+  /** The streams this tablet is the target of. */
+  streams(): Awaitable<Envelope<StreamState[]>>;
+  /** Stops ("stop"), lets move again ("resume") or forgets ("delete") a stream; its rows stay. */
+  controlStream(id: string, action: "stop" | "resume" | "delete"): Awaitable<Envelope<StreamState | null>>;
+  /** Parts from the queue, taken in order; one outcome per part. */
+  applyStreamParts(parts: StreamPart[]): Awaitable<Envelope<StreamPartOutcome[]>>;
+  /**
+   * Reads the stream's source directly (not through the queue) and applies until the stream stands
+   * at binlog `untilSeq` or later with its copy done: the last step of a switch.
+   */
+  drainStream(id: string, untilSeq: number): Awaitable<Envelope<StreamState>>;
+  /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */
+  vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
 }
 
 export type Awaitable<T> = T | Promise<T>;

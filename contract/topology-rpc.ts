@@ -6,6 +6,7 @@ import type { Envelope } from "./envelope.ts";
 import type { ServingGraph, TopologyView } from "./serving-graph.ts";
 import type { BoundQuery, DdlEntry, QueryResult, RpcNamespace } from "./tablet-rpc.ts";
 import type { TableVSchema } from "./vschema.ts";
+import type { VDiffReport, WorkflowRequest, WorkflowView } from "./workflow-rpc.ts";
 import type { TabletStatus } from "./tablet-rpc.ts";
 import type { WorkflowOptions, WorkflowRecord } from "./workflow-record.ts";
 
@@ -68,6 +69,8 @@ export interface TopologyRpc {
   setDenyWrites(keyspace: string, shards: string[], deny: boolean): Promise<Envelope<TabletStatus[]>>;
   /** Stores the workflow's own progress report (a JSON value up to 64 KB). */
   setWorkflowProgress(keyspace: string, workflow: string, progress: unknown): Promise<Envelope<WorkflowRecord>>;
+  /** A workflow action as vtctl and the gate ask it (create, show, vdiff, switchtraffic, …; topology/reshard.ts). */
+  workflow(req: WorkflowRequest): Promise<Envelope<WorkflowView | VDiffReport>>;
   /** A workflow's record, or null. */
   getWorkflow(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord | null>>;
 }

@@ -6,6 +6,7 @@ import { readBodyText } from "./body.ts";
 import { Executor } from "./executor.ts";
 import { opensRpcSession, serveRpc } from "./rpc-endpoint.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
+import { decodeWorkflowRequest, encodeWorkflowAnswer, runWorkflowRequest, workflowExecutor } from "./workflows.ts";
 
 /** A request field, own properties only (a body {} has no "constructor"). */
 function field(o: Record<string, unknown>, k: string): unknown {
@@ -55,8 +56,10 @@ const ROUTES: ReadonlyMap<string, string> = new Map([
   ["POST /v1/keyspaces", "createKeyspace"],
   ["POST /v1/vschema", "applyVSchema"],
   ["GET /v1/vschema", "getVSchema"],
+  ["POST /v1/workflows", "workflow"],
+  ["GET /v1/workflows", "showWorkflow"],
 ]);
-const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema"]);
+const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema", "/v1/workflows"]);
 
 /**
  * Every request of the gate. The order is a contract: /healthz is open; any other request is
@@ -81,7 +84,7 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
       if (PATHS.has(url.pathname)) throw new VtError("INVALID_ARGUMENT", `${req.method} is not allowed on ${url.pathname}`);
       return json({ error: { code: "INVALID_ARGUMENT", message: `no endpoint ${url.pathname}`, retryable: false } }, 404);
     }
-    const admin = op === "createKeyspace" || op === "applyVSchema";
+    const admin = op === "createKeyspace" || op === "applyVSchema" || op === "workflow";
     requireAccess(access, admin ? "admin" : "user");
     const ex = new Executor(env);
     switch (op) {
@@ -109,6 +112,15 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
       }
       case "getVSchema":
         return json(await ex.getVSchema(url.searchParams.get("keyspace") ?? undefined));
+      case "workflow": {
+        const wreq = decodeWorkflowRequest(await readJson(req));
+        return json(encodeWorkflowAnswer(await runWorkflowRequest(workflowExecutor(env), env, wreq)));
+      }
+      case "showWorkflow": {
+        const q = Object.fromEntries(url.searchParams);
+        const wreq = decodeWorkflowRequest({ ...q, action: "show" });
+        return json(encodeWorkflowAnswer(await runWorkflowRequest(workflowExecutor(env), env, wreq)));
+      }
       default:
         throw new VtError("INTERNAL", `unrouted ${op}`);
     }

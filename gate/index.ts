@@ -2,7 +2,7 @@
 // Durable Object / Workflow classes wrangler.toml binds.
 
 import { handleHttp } from "./http.ts";
-import { consumeVReplication, type VReplMessage } from "../vreplication/consumer.ts";
+import { consumeVReplication } from "../vreplication/consumer.ts";
 
 export { Tablet } from "../tablet/tablet.ts";
 export { Topology } from "../topology/topology-do.ts";
@@ -14,6 +14,6 @@ export default {
     return handleHttp(req, env);
   },
   async queue(batch, env) {
-    await consumeVReplication(batch, env);
+    await consumeVReplication(batch, env.TABLET);
   },
-} satisfies ExportedHandler<Env, VReplMessage>;
+} satisfies ExportedHandler<Env, unknown>;

@@ -175,12 +175,7 @@ function readTail(sql: SqlStorage, fromSeq: number, head: number, matchers: Read
   let txnBytes = 0;
   let txnRows = 0;
   let txnDdl = false;
-  const cursor = sql.exec<BinlogRow>(
-    `SELECT b.seq, b.kind, b.tbl, c.names, b.before, b.after, b.ts
-       FROM _vt_binlog b LEFT JOIN _vt_binlog_cols c ON c.id = b.cols WHERE b.seq > ? ORDER BY b.seq`,
-    fromSeq,
-  );
-  for (const e of cursor) {
+  for (const e of binlogAfter(sql, fromSeq)) {
     const included = seq > fromSeq;
     if (e.kind === "commit") {
       // A DDL transaction is a unit of its own: end before it when the unit already holds one.
@@ -276,20 +271,16 @@ function copyPage(
     const columns = imageColumns(sql, placement.table);
     const pkAt = pk.map((k) => columns.indexOf(k));
     const keyList = pk.map(quoteIdent).join(", ");
-    const params: SqlValue[] = [];
-    let where = "";
-    if (cur.after !== null) {
-      if (cur.after.length !== pk.length)
-        throw new VtError(
-          "INVALID_ARGUMENT",
-          `stream position: the copy key of ${placement.table} has ${cur.after.length} values, its PRIMARY KEY ${pk.length}`,
-        );
-      where = ` WHERE (${keyList}) > (${cur.after.map((v) => bindKey(v, params)).join(", ")})`;
+    if (cur.after !== null && cur.after.length !== pk.length) {
+      throw new VtError("INVALID_ARGUMENT", `stream position: the copy key of ${placement.table} has ${cur.after.length} values, its PRIMARY KEY ${pk.length}`);
     }
-    const select = columns.map((c) => `quote(${quoteIdent(c)})`).join(", ");
-    const rowsOf = sql.exec(`SELECT ${select} FROM ${quoteIdent(placement.table)}${where} ORDER BY ${keyList}`, ...params).raw();
+    const select = `SELECT ${columns.map((c) => `quote(${quoteIdent(c)})`).join(", ")} FROM ${quoteIdent(placement.table)}`;
+    const query = (after: readonly SqlValue[] | null, params: SqlValue[]): string =>
+      after === null
+        ? `${select} ORDER BY ${keyList}`
+        : `${select} WHERE (${keyList}) > (${after.map((v) => bindKey(v, params)).join(", ")}) ORDER BY ${keyList}`;
     let done = true;
-    for (const raw of rowsOf) {
+    for (const raw of pagesOf(sql, query, cur.after, pkAt)) {
       const row = (raw as string[]).map(decodeExact);
       const key = pkAt.map((i) => sqlValueOf(row[i] ?? null));
       if (key.some((v) => v === null)) {
@@ -309,5 +300,47 @@ function copyPage(
     if (!done) return cur;
     cur = { table: cur.table + 1, after: null };
     if (cur.table >= filter.tables.length) return null;
+  }
+}
+
+/** Rows fetched per query: a reader that stops early leaves no statement open (an open one would lock its table against DROP). */
+const BATCH = 64;
+
+/** The binlog after `fromSeq`, in order, read in batches. */
+function* binlogAfter(sql: SqlStorage, fromSeq: number): Generator<BinlogRow> {
+  let after = fromSeq;
+  for (;;) {
+    const rows = sql
+      .exec<BinlogRow>(
+        `SELECT b.seq, b.kind, b.tbl, c.names, b.before, b.after, b.ts
+           FROM _vt_binlog b LEFT JOIN _vt_binlog_cols c ON c.id = b.cols WHERE b.seq > ? ORDER BY b.seq LIMIT ${BATCH}`,
+        after,
+      )
+      .toArray();
+    yield* rows;
+    const last = rows.at(-1);
+    if (!last || rows.length < BATCH) return;
+    after = last.seq;
+  }
+}
+
+/**
+ * The rows `query(after)` selects (quote()d columns in key order after the key `after`, or from the
+ * start) read in batches: each next batch starts after the last key read, as the copy cursor does.
+ */
+function* pagesOf(
+  sql: SqlStorage,
+  query: (after: readonly SqlValue[] | null, params: SqlValue[]) => string,
+  start: readonly SqlValue[] | null,
+  pkAt: readonly number[],
+): Generator<string[]> {
+  let after = start;
+  for (;;) {
+    const params: SqlValue[] = [];
+    const rows = [...sql.exec(`${query(after, params)} LIMIT ${BATCH}`, ...params).raw()] as string[][];
+    yield* rows;
+    const last = rows.at(-1);
+    if (!last || rows.length < BATCH) return;
+    after = pkAt.map((i) => sqlValueOf(decodeExact(last[i] ?? "NULL")));
   }
 }

@@ -21,3 +21,27 @@ CREATE TABLE IF NOT EXISTS _vt_binlog_cols (
   names TEXT NOT NULL      -- JSON array of column names, in image order
 );
 `;
+
+/** Streams this tablet is the target of (tablet/stream-target.ts), and parts of a unit still arriving. */
+export const STREAM_SCHEMA = `
+CREATE TABLE IF NOT EXISTS _vt_vreplication (
+  id TEXT PRIMARY KEY,     -- '<workflow>/<source shard>'
+  spec TEXT NOT NULL,      -- JSON StreamSpec (contract/stream-rpc.ts)
+  phase TEXT NOT NULL,     -- 'copy' | 'running' | 'stopped' | 'error'
+  pos TEXT NOT NULL,       -- JSON StreamPos: where the applied units have brought the stream
+  epoch INTEGER NOT NULL,  -- the pump's current chain of parts; parts of older chains are dropped
+  step INTEGER NOT NULL,   -- the next part expected in this chain
+  base_step INTEGER NOT NULL, -- the step at pos (the last unit boundary)
+  unit TEXT,               -- id of the unit whose parts are arriving, or NULL
+  rows_copied INTEGER NOT NULL,
+  lag_ms INTEGER NOT NULL,
+  message TEXT,            -- why it stopped or failed
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _vt_vrepl_parts (
+  stream TEXT NOT NULL,
+  part INTEGER NOT NULL,
+  bytes BLOB NOT NULL,
+  PRIMARY KEY (stream, part)
+);
+`;

@@ -12,12 +12,27 @@ import { appendCommit, formatPosition, lastSeq, listUserTables, parsePosition, q
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
-import { TABLET_SCHEMA } from "./system-schema.ts";
+import { STREAM_SCHEMA, TABLET_SCHEMA } from "./system-schema.ts";
 import { dropEverything } from "./retire.ts";
+import { StreamTarget } from "./stream-target.ts";
+import { StreamPump } from "./stream-pump.ts";
+import { drainStream } from "./stream-drain.ts";
+import { vdiffChunk } from "./stream-vdiff.ts";
+import type {
+  CopyCursor,
+  StreamFilter,
+  StreamLimits,
+  StreamPart,
+  StreamPartOutcome,
+  StreamPos,
+  StreamSpec,
+  StreamState,
+  StreamUnit,
+  VDiffChunk,
+} from "../contract/stream-rpc.ts";
 import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
-import type { StreamFilter, StreamLimits, StreamPos, StreamUnit } from "../contract/stream-rpc.ts";
 import { streamUnit } from "./streamer.ts";
-import { envelope, type Envelope } from "../contract/envelope.ts";
+import { envelope, envelopeAsync, type Envelope } from "../contract/envelope.ts";
 
 const MAX_BINLOG_CHUNK = 10_000;
 
@@ -48,11 +63,22 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   /** total_changes() after our last write: a write transaction changed user rows iff it moved. */
   #tc = 0;
   #seenTc = 0;
+  readonly #streams: StreamTarget;
+  readonly #pump: StreamPump;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     this.#sql.exec(TABLET_SCHEMA);
+    this.#sql.exec(STREAM_SCHEMA);
+    this.#streams = new StreamTarget(ctx.storage);
+    this.#pump = new StreamPump(this.#streams, {
+      source: (name) => env.TABLET.get(env.TABLET.idFromName(name)),
+      send: async (part) => {
+        // v8, not the default JSON: a part carries bytes.
+        await env.VREPL_QUEUE.send(part, { contentType: "v8" });
+      },
+    });
     // REPLACE deletes fire DELETE triggers (and so reach the binlog) only with this on.
     this.#sql.exec("PRAGMA recursive_triggers = ON");
     const meta = new Map(
@@ -304,6 +330,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.ctx.storage.transactionSync(() => {
         dropEverything(this.#sql);
         this.#sql.exec(TABLET_SCHEMA);
+        this.#sql.exec(STREAM_SCHEMA);
         this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('uid', ?)", uid);
         upgradeTriggers(this.#sql, undefined);
       });
@@ -333,6 +360,72 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   /** The next unit of a stream of this tablet's rows (tablet/streamer.ts); served whatever the tablet's serving state. */
   streamUnit(filter: StreamFilter, from: StreamPos, limits?: StreamLimits): Envelope<StreamUnit> {
     return envelope(() => streamUnit(this.#sql, this.#uid, filter, from, limits));
+  }
+
+  async startStream(spec: StreamSpec): Promise<Envelope<StreamState>> {
+    const out = envelope(() => this.#streams.start(spec));
+    if (out.ok) await this.#wakePump();
+    return out;
+  }
+
+  streams(): Envelope<StreamState[]> {
+    return envelope(() => this.#streams.list());
+  }
+
+  async controlStream(id: string, action: "stop" | "resume" | "delete"): Promise<Envelope<StreamState | null>> {
+    const out = envelope(() => {
+      if (action === "stop") return this.#streams.stop(id, "stopped by request");
+      if (action === "resume") return this.#streams.resume(id);
+      this.#streams.delete(id);
+      return null;
+    });
+    if (out.ok && action === "resume") await this.#wakePump();
+    return out;
+  }
+
+  applyStreamParts(parts: StreamPart[]): Envelope<StreamPartOutcome[]> {
+    return this.#schemaWork(() => this.#streams.accept(parts));
+  }
+
+  async drainStream(id: string, untilSeq: number): Promise<Envelope<StreamState>> {
+    try {
+      return await envelopeAsync(() => drainStream(this.#streams, id, untilSeq, (name) => this.env.TABLET.get(this.env.TABLET.idFromName(name))));
+    } finally {
+      this.#tc = this.#totalChanges();
+      this.#seenTc = this.#tc;
+    }
+  }
+
+  async vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Promise<Envelope<VDiffChunk>> {
+    try {
+      return await envelopeAsync(() =>
+        vdiffChunk(this.#streams, this.ctx.storage, id, cursor, (name) => this.env.TABLET.get(this.env.TABLET.idFromName(name)), maxRows),
+      );
+    } finally {
+      this.#tc = this.#totalChanges();
+      this.#seenTc = this.#tc;
+    }
+  }
+
+  /** Runs the pump soon (the alarm is the pump's only driver, so it survives any restart). */
+  async #wakePump(): Promise<void> {
+    const at = await this.ctx.storage.getAlarm();
+    if (at === null || at > Date.now() + 10) await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  override async alarm(): Promise<void> {
+    let next: number | null;
+    try {
+      next = await this.#pump.run();
+    } catch (e) {
+      console.warn(`tablet ${this.#uid}: stream pump failed: ${e instanceof Error ? e.message : String(e)}`);
+      next = 1_000;
+    } finally {
+      // Rows written by applied units moved total_changes(); user writes must not take it for theirs.
+      this.#tc = this.#totalChanges();
+      this.#seenTc = this.#tc;
+    }
+    if (next !== null) await this.ctx.storage.setAlarm(Date.now() + next);
   }
 
   /**

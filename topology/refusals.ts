@@ -113,7 +113,7 @@ export const REFUSALS = {
   VD1106: "vschema ….columns: multi-column vindexes are not supported yet", // vschema.ts
   VD1107: "vschema …: a secondary vindex must be a lookup vindex (lookup_unique or lookup)", // vschema.ts
   VD1108: "vindex …: params.…", // vindex.ts
-  VD1109: "online resharding (not implemented yet)", // reshard.ts
+  VD1109: "workflow kind …: only \"reshard\" exists yet (MoveTables comes later)", // workflows.ts
   VD2000: "text that the gate's parser and SQLite would read differently (`#`, TCL-style `$a(…)`, non-ASCII spaces, …)", // agreement.ts
   VD2001: "parentheses nested more than 100 deep", // agreement.ts
   VD2002: "a syntax tree more than 1100 levels deep", // agreement.ts
@@ -152,6 +152,7 @@ export const REFUSALS = {
   VD2700: "resharding table …: it has no PRIMARY KEY (rows are streamed and applied by their key)", // placements.ts
   VD2701: "resharding table …: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target", // streamer.ts
   VD2702: "vschema change of … while workflow … is open: it would move rows the workflow is moving", // workflow-steps.ts
+  VD2703: "this DDL while workflow … moves keyspace …'s rows: only CREATE/DROP INDEX and ALTER TABLE … ADD COLUMN run meanwhile", // reshard-plan.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -9,6 +9,8 @@ import type { OnDdl } from "../contract/stream-rpc.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import { compareKeys, formatKeyRange, keyRangeEqual, parseKeyRange, type KeyRange } from "./keyrange.ts";
 import { checkStreamable } from "./placements.ts";
+import { tokenize } from "./sql-lexer.ts";
+import { unsupportedError } from "./refusals.ts";
 
 /** Workflow names: as keyspace names (they appear in stream ids and Workflow instance ids). */
 const WORKFLOW_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -162,4 +164,31 @@ export function planReshard(ks: KeyspaceGraph, sources: unknown, targets: unknow
   // Every table must be streamable (a PRIMARY KEY, a vindex): refused now, not when its stream starts.
   checkStreamable(ks);
   return { sources: serving, targets: dst.map((d) => d.name), onDdl: opts.onDdl, autoSwitch: opts.autoSwitch };
+}
+
+/**
+ * The DDL a keyspace takes while one of its workflows is open: CREATE / DROP INDEX and ALTER
+ * TABLE … ADD COLUMN, which every shard (targets included) applies under the change's write fence
+ * and which leave the streams' tables and earlier row images valid. Anything else (a new, dropped
+ * or renamed table or column) would leave the streams' filter or images behind: refused (VD2703).
+ */
+export function checkDdlDuringWorkflow(sql: string, open: readonly WorkflowRecord[]): void {
+  const w = open[0];
+  if (!w) return;
+  const words = tokenize(sql)
+    .filter((t) => t.kind !== "space" && t.kind !== "comment")
+    .slice(0, 6)
+    .map((t) => sql.slice(t.start, t.end).toUpperCase());
+  const [a, b, c] = words;
+  if (a === "CREATE" && (b === "INDEX" || (b === "UNIQUE" && c === "INDEX"))) return;
+  if (a === "DROP" && b === "INDEX") return;
+  if (a === "ALTER" && b === "TABLE" && words[3] === "ADD" && words[4] !== "CONSTRAINT") return;
+  throw unsupportedError(
+    "VD2703",
+    `this DDL while workflow ${w.name} (${w.state}) moves keyspace ${w.keyspace}'s rows: only CREATE/DROP INDEX and ALTER TABLE … ADD COLUMN run meanwhile; complete or cancel the workflow first`,
+    {
+      keyspace: w.keyspace,
+      workflow: w.name,
+    },
+  );
 }

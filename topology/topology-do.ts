@@ -25,6 +25,9 @@ import { defaultVSchema, validateVSchema } from "./vschema.ts";
 import type { VSchema } from "../contract/vschema.ts";
 import { carryOver, checkVSchemaColumns, reroutedTables } from "./vschema-checks.ts";
 import { TopologyStore } from "./topology-store.ts";
+import { ReshardController, type ReshardPrimitives } from "./reshard.ts";
+import { checkDdlDuringWorkflow } from "./reshard-plan.ts";
+import type { VDiffReport, WorkflowRequest, WorkflowView } from "../contract/workflow-rpc.ts";
 import { WorkflowStore } from "./workflow-store.ts";
 import { WorkflowSteps } from "./workflow-steps.ts";
 import type { WorkflowOptions, WorkflowRecord } from "../contract/workflow-record.ts";
@@ -50,6 +53,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #ids: IdBlocks;
   readonly #workflows: WorkflowStore;
   readonly #steps: WorkflowSteps;
+  readonly #reshard: ReshardController;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -65,6 +69,57 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       settle: (keyspace) => this.#settle(keyspace),
       sync: (ks, shards) => this.#syncTablets(ks, shards),
       tablet: (name) => tabletRpc(env.TABLET, name),
+    });
+    this.#reshard = new ReshardController(this.#primitives(), (name) => tabletRpc(env.TABLET, name));
+  }
+
+  /** The workflow steps as the Reshard controller calls them: each queued like any change. */
+  #primitives(): ReshardPrimitives {
+    const step = async <T>(fn: () => Promise<T> | T): Promise<T> => unwrap(await this.#step(fn));
+    return {
+      keyspace: async (name) => {
+        const ks = this.#store.keyspace(name);
+        if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${name}"`, { keyspace: name });
+        return ks;
+      },
+      record: async (keyspace, workflow) => {
+        if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`, { keyspace });
+        const w = this.#workflows.get(keyspace, workflow);
+        if (!w) throw new VtError("INVALID_ARGUMENT", `no workflow "${workflow}" in keyspace ${keyspace}`, { keyspace, workflow });
+        return w;
+      },
+      create: (req) =>
+        step(() =>
+          this.#steps.createReshard(req.keyspace, req.workflow, req.sourceShards, req.targetShards, {
+            ...(req.onDdl ? { onDdl: req.onDdl } : {}),
+            ...(req.autoSwitch !== undefined ? { autoSwitch: req.autoSwitch } : {}),
+          }),
+        ),
+      start: (keyspace, workflow) => step(() => this.#steps.start(keyspace, workflow)),
+      setProgress: async (keyspace, workflow, progress) => {
+        this.#steps.setProgress(keyspace, workflow, progress);
+      },
+      denyWrites: async (keyspace, shards, deny) => {
+        await step(() =>
+          this.#steps.setDenyWrites(
+            keyspace,
+            shards.map((s) => s.shard),
+            deny,
+          ),
+        );
+      },
+      switchWrites: (keyspace, workflow) => step(() => this.#steps.switchWrites(keyspace, workflow)),
+      reverseWrites: (keyspace, workflow) => step(() => this.#steps.reverseWrites(keyspace, workflow)),
+      complete: (keyspace, workflow) => step(() => this.#steps.complete(keyspace, workflow)),
+      cancel: (keyspace, workflow) => step(() => this.#steps.cancel(keyspace, workflow)),
+    };
+  }
+
+  /** A workflow action (topology/reshard.ts): not queued as a whole, each of its steps is. */
+  workflow(req: WorkflowRequest): Promise<Envelope<WorkflowView | VDiffReport>> {
+    return envelopeAsync(async () => {
+      await this.#serial(() => this.#bootstrap());
+      return this.#reshard.run(req);
     });
   }
 
@@ -324,6 +379,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         const ks = this.#store.keyspace(req.keyspace);
         if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
         if (ks.shards.length === 0) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
+        checkDdlDuringWorkflow(req.sql, this.#workflows.open(ks.name));
         const entry: DdlEntry = { index: ks.schemaIndex + 1, sql: req.sql };
         const token = await this.#begin(ks.name, "ddl", entry.index, request);
         const prepared = await this.#prepare(ks, token, entry);

@@ -1,20 +1,48 @@
-// Reshard / MoveTables orchestration (copy → catch-up → vdiff → switch → complete) lands with
-// its own issue. Until then the workflow refuses to start instead of pretending to run.
+// The Reshard runner (Cloudflare Workflows): after `reshard create` has made the targets and
+// started the streams (they move on their own, pumped by the target tablets), it waits until
+// every stream has copied and caught up, runs VDiff, and with `autoSwitch` switches traffic when
+// VDiff found no difference. Each step is an idempotent Topology call, so a retried or resumed
+// step repeats nothing; the user may also switch, reverse, complete or cancel at any time with
+// vtctl, and the runner then stops waiting.
 
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
-import { unsupportedError } from "../topology/refusals.ts";
+import { unwrap } from "../contract/envelope.ts";
+import { topologyRpc } from "../contract/topology-rpc.ts";
+import type { VDiffReport, WorkflowAction, WorkflowView } from "../contract/workflow-rpc.ts";
 
 export interface ReshardParams {
   readonly keyspace: string;
   readonly workflow: string;
-  readonly sourceShards: string[];
-  readonly targetShards: string[];
+}
+
+/** The streams are done copying and at most this far behind their sources. */
+const CAUGHT_UP_MS = 1_000;
+
+export function caughtUp(v: WorkflowView): boolean {
+  return v.streams.length > 0 && v.streams.every((s) => s.phase === "running" && s.lagMs <= CAUGHT_UP_MS);
 }
 
 export class ReshardWorkflow extends WorkflowEntrypoint<Env, ReshardParams> {
-  override async run(event: WorkflowEvent<ReshardParams>, step: WorkflowStep): Promise<void> {
-    await step.do("refuse", async () => {
-      throw unsupportedError("VD1109", `reshard workflow ${event.payload.workflow}: online resharding is not implemented yet`);
-    });
+  async #call<T extends WorkflowView | VDiffReport>(action: WorkflowAction, p: ReshardParams): Promise<T> {
+    return unwrap(await topologyRpc(this.env.TOPOLOGY).workflow({ action, keyspace: p.keyspace, workflow: p.workflow })) as T;
+  }
+
+  override async run(event: WorkflowEvent<ReshardParams>, step: WorkflowStep): Promise<string> {
+    const p = event.payload;
+    let view: WorkflowView | undefined;
+    for (let i = 0; ; i++) {
+      view = await step.do(`progress ${i}`, () => this.#call<WorkflowView>("show", p));
+      if (view.state !== "running") return `stopped waiting: the workflow is ${view.state}`;
+      if (caughtUp(view)) break;
+      await step.sleep(`wait ${i}`, Math.min(30_000, 500 * 2 ** Math.min(i, 6)));
+    }
+    // VDiff runs in chunks; each call goes on from where the last one stopped.
+    let diff: VDiffReport | undefined;
+    for (let i = 0; !diff?.done; i++) diff = await step.do(`vdiff ${i}`, () => this.#call<VDiffReport>("vdiff", p));
+    if (!view.autoSwitch)
+      return diff.match ? "caught up; VDiff found no difference; switch with vtctl reshard switchtraffic" : "caught up; VDiff found differences";
+    if (!diff.match) return "VDiff found differences: not switching (see vtctl vdiff)";
+    const after = await step.do("switchtraffic", () => this.#call<WorkflowView>("switchtraffic", p));
+    return `switched (writes paused ${after.pauseMs ?? 0} ms)`;
   }
 }

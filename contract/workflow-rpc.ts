@@ -1,0 +1,72 @@
+// Workflows (Reshard; MoveTables later) as the gate, vtctl and the Workflow runner see them:
+// the request of `POST /v1/workflows`, the view `GET /v1/workflows` answers, and a VDiff report.
+
+import type { SqlValue } from "./sql-values.ts";
+import type { OnDdl, StreamPhase } from "./stream-rpc.ts";
+
+export type WorkflowAction = "create" | "show" | "vdiff" | "switchtraffic" | "reversetraffic" | "complete" | "cancel";
+
+export interface WorkflowRequest {
+  readonly action: WorkflowAction;
+  readonly keyspace: string;
+  readonly workflow: string;
+  /** create: */
+  readonly kind?: "reshard";
+  readonly sourceShards?: readonly string[];
+  readonly targetShards?: readonly string[];
+  readonly onDdl?: OnDdl;
+  readonly autoSwitch?: boolean;
+}
+
+export interface WorkflowStreamView {
+  readonly id: string;
+  /** The shard the stream writes to (a target; after a switch, reverse streams write to the old sources). */
+  readonly target: string;
+  readonly source: string;
+  readonly phase: StreamPhase;
+  readonly rowsCopied: number;
+  readonly lagMs: number;
+  readonly message: string | null;
+}
+
+export interface WorkflowView {
+  readonly keyspace: string;
+  readonly workflow: string;
+  readonly kind: "reshard";
+  /** created → running → switched → completed; or cancelled. */
+  readonly state: string;
+  readonly sources: readonly { readonly shard: string; readonly tablet: string }[];
+  readonly targets: readonly { readonly shard: string; readonly tablet: string }[];
+  readonly onDdl: OnDdl;
+  readonly autoSwitch: boolean;
+  readonly streams: readonly WorkflowStreamView[];
+  readonly rowsCopied: number;
+  /** The sources' row count when the copy began (an estimate of what the copy moves). */
+  readonly rowsTotal: number | null;
+  /** The largest lag of the workflow's running streams, ms. */
+  readonly lagMs: number;
+  /** switchtraffic / reversetraffic: how long writes were refused, ms. */
+  readonly pauseMs?: number;
+  readonly vdiff?: VDiffReport;
+}
+
+export interface VDiffTableReport {
+  readonly table: string;
+  readonly compared: number;
+  readonly missing: number;
+  readonly extra: number;
+  readonly mismatched: number;
+  readonly samples: readonly { readonly kind: "missing" | "extra" | "mismatched"; readonly key: readonly SqlValue[] }[];
+}
+
+export interface VDiffReport {
+  readonly keyspace: string;
+  readonly workflow: string;
+  /** No difference in what has been compared so far. */
+  readonly match: boolean;
+  /** Every table of every stream compared (a call that ran out of time leaves it false; call again). */
+  readonly done: boolean;
+  readonly tables: readonly VDiffTableReport[];
+  /** Unix ms when it finished. */
+  readonly at: number;
+}

@@ -1,0 +1,123 @@
+// Applying a stream unit's row changes to a target tablet's tables. Every change is applied
+// idempotently by PRIMARY KEY: the row `before` named is deleted (unless `after` keeps its key),
+// the row `after` names is written whole (an upsert, so an existing row is updated in place and
+// no ON DELETE action fires). With units applied in order this keeps the invariant the streams
+// rest on: every row the target holds equals the source's row with the same key at the unit's
+// end position. Values are written exactly: integers as literals, REALs, text and BLOBs bound.
+
+import { VtError } from "../contract/errors.ts";
+import { quoteIdent } from "../contract/sql-values.ts";
+import type { RowChange, StreamValue } from "../contract/stream-rpc.ts";
+import { fromSqliteError } from "./sqlite-errors.ts";
+
+/** Durable Object SQLite binds at most this many parameters per statement. */
+const MAX_PARAMS = 100;
+
+interface TableShape {
+  /** Columns a row can be written to (stored generated columns are computed, not written). */
+  readonly writable: ReadonlySet<string>;
+  /** The primary key's columns, in key order. */
+  readonly pk: readonly string[];
+}
+
+/** A statement's text and bound values, built from exact stream values. */
+class Sql {
+  text = "";
+  readonly params: (string | number | Uint8Array)[] = [];
+
+  value(v: StreamValue): this {
+    if (v === null) this.text += "NULL";
+    else if (typeof v === "bigint") this.text += v < 0n ? `(${v})` : `${v}`;
+    else if (typeof v === "number" && Number.isInteger(v)) this.text += v < 0 || Object.is(v, -0) ? `(${v})` : `${v}`;
+    else if (typeof v === "object" && !(v instanceof Uint8Array)) this.bind(v.real);
+    else this.bind(v);
+    return this;
+  }
+
+  bind(v: string | number | Uint8Array): void {
+    if (this.params.length >= MAX_PARAMS) throw new VtError("INVALID_ARGUMENT", `a streamed row binds more than ${MAX_PARAMS} text, REAL or BLOB values`);
+    this.params.push(v);
+    this.text += "?";
+  }
+}
+
+export class UnitApplier {
+  readonly #sql: SqlStorage;
+  readonly #shapes = new Map<string, TableShape>();
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  #shape(table: string): TableShape {
+    let s = this.#shapes.get(table);
+    if (s) return s;
+    const cols = this.#sql.exec<{ name: string; pk: number; hidden: number }>("SELECT name, pk, hidden FROM pragma_table_xinfo(?)", table).toArray();
+    if (cols.length === 0) throw new VtError("INVALID_ARGUMENT", `streamed table ${table} does not exist on the target`);
+    const pk = cols
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name);
+    if (pk.length === 0) throw new VtError("INVALID_ARGUMENT", `streamed table ${table} has no PRIMARY KEY on the target`);
+    s = { writable: new Set(cols.filter((c) => c.hidden === 0).map((c) => c.name)), pk };
+    this.#shapes.set(table, s);
+    return s;
+  }
+
+  #run(q: Sql): void {
+    try {
+      this.#sql.exec(q.text, ...q.params);
+    } catch (e) {
+      throw fromSqliteError(e);
+    }
+  }
+
+  /** The image's values of the key columns, in key order. */
+  #key(shape: TableShape, columns: readonly string[], image: readonly StreamValue[], table: string): StreamValue[] {
+    return shape.pk.map((k) => {
+      const i = columns.indexOf(k);
+      if (i < 0) throw new VtError("INVALID_ARGUMENT", `a streamed row of ${table} lacks its key column ${k}`);
+      return image[i] ?? null;
+    });
+  }
+
+  apply(c: RowChange): void {
+    const shape = this.#shape(c.table);
+    const t = quoteIdent(c.table);
+    const oldKey = c.before ? this.#key(shape, c.columns, c.before, c.table) : null;
+    const newKey = c.after ? this.#key(shape, c.columns, c.after, c.table) : null;
+    if (oldKey && !(newKey && sameKey(oldKey, newKey))) {
+      const q = new Sql();
+      q.text = `DELETE FROM ${t} WHERE `;
+      shape.pk.forEach((k, i) => {
+        if (i > 0) q.text += " AND ";
+        q.text += `${quoteIdent(k)} = `;
+        q.value(oldKey[i] ?? null);
+      });
+      this.#run(q);
+    }
+    if (!c.after) return;
+    const cols = c.columns.map((name, i) => ({ name, i })).filter((x) => shape.writable.has(x.name));
+    const q = new Sql();
+    q.text = `INSERT INTO ${t} (${cols.map((x) => quoteIdent(x.name)).join(", ")}) VALUES (`;
+    cols.forEach((x, n) => {
+      if (n > 0) q.text += ", ";
+      q.value(c.after?.[x.i] ?? null);
+    });
+    const rest = cols.filter((x) => !shape.pk.includes(x.name));
+    q.text += `) ON CONFLICT (${shape.pk.map(quoteIdent).join(", ")}) DO `;
+    q.text += rest.length === 0 ? "NOTHING" : `UPDATE SET ${rest.map((x) => `${quoteIdent(x.name)} = excluded.${quoteIdent(x.name)}`).join(", ")}`;
+    this.#run(q);
+  }
+}
+
+function sameValue(a: StreamValue, b: StreamValue): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (typeof a === "object" && a !== null && !(a instanceof Uint8Array))
+    return typeof b === "object" && b !== null && !(b instanceof Uint8Array) && a.real === b.real;
+  return a === b;
+}
+
+function sameKey(a: readonly StreamValue[], b: readonly StreamValue[]): boolean {
+  return a.length === b.length && a.every((v, i) => sameValue(v, b[i] ?? null));
+}

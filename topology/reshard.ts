@@ -1,0 +1,255 @@
+// A Reshard workflow's actions, as the Topology carries them out: create (targets made, streams
+// started), show (progress from the streams), vdiff (in chunks), switchtraffic (writes refused at
+// the sources, the tail drained straight to the targets, the graph flipped, reverse streams
+// started: milliseconds), reversetraffic (the same backwards), complete and cancel. The records
+// and the serving-graph flips are the Topology's (workflows.ts); this file drives the tablets.
+// One action per workflow at a time; each is idempotent, so a retried step changes nothing more.
+
+import { VtError } from "../contract/errors.ts";
+import { unwrap } from "../contract/envelope.ts";
+import type { KeyspaceGraph } from "../contract/serving-graph.ts";
+import type { VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
+import { checkStreamable, tablePlacements } from "./placements.ts";
+import {
+  controlStreams,
+  drainAll,
+  resumeStreams,
+  reverseStreamId,
+  startStreams,
+  streamId,
+  workflowStreams,
+  type StreamedWorkflow,
+  type TabletOf,
+} from "./reshard-streams.ts";
+import { runVDiff } from "./vdiff-run.ts";
+import type { WorkflowRecord, WorkflowShard } from "../contract/workflow-record.ts";
+import type { VDiffState } from "./vdiff-run.ts";
+
+/** What the controller needs of the Topology: its workflow steps (workflow-steps.ts), each queued and idempotent. */
+export interface ReshardPrimitives {
+  keyspace(name: string): Promise<KeyspaceGraph>;
+  /** The record; INVALID_ARGUMENT when there is none. */
+  record(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+  create(req: WorkflowRequest): Promise<WorkflowRecord>;
+  start(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+  setProgress(keyspace: string, workflow: string, progress: ReshardProgress): Promise<void>;
+  /** Serving shards only. */
+  denyWrites(keyspace: string, shards: readonly WorkflowShard[], deny: boolean): Promise<void>;
+  switchWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+  reverseWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+  complete(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+  cancel(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+}
+
+/** What a Reshard keeps in its record's `progress`. */
+export interface ReshardProgress {
+  /** The sources' row count when the copy began. */
+  readonly rowsTotal: number | null;
+  readonly vdiff: VDiffReport | null;
+  readonly vdiffState: VDiffState | null;
+}
+
+function progressOf(r: WorkflowRecord): ReshardProgress {
+  const p = (r.progress ?? {}) as Partial<ReshardProgress>;
+  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null };
+}
+
+type ReshardRecord = WorkflowRecord;
+
+/** A switch refuses to start while a stream is further behind than this. */
+const SWITCH_MAX_LAG_MS = 5_000;
+
+const forwardId = (wf: string, from: string, _to: string) => streamId(wf, from);
+const reverseId = (wf: string, from: string, _to: string) => reverseStreamId(wf, from);
+
+function streamed(r: ReshardRecord): StreamedWorkflow {
+  return { keyspace: r.keyspace, name: r.name, sources: r.sources, targets: r.targets, onDdl: r.onDdl };
+}
+
+export class ReshardController {
+  readonly #topo: ReshardPrimitives;
+  readonly #tablet: TabletOf;
+  readonly #busy = new Map<string, Promise<unknown>>();
+
+  constructor(topo: ReshardPrimitives, tablet: TabletOf) {
+    this.#topo = topo;
+    this.#tablet = tablet;
+  }
+
+  /** Runs `fn` after any action of the same workflow in progress (one at a time per workflow). */
+  #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#busy.get(key) ?? Promise.resolve();
+    const run = before.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#busy.set(key, tail);
+    void tail.then(() => {
+      if (this.#busy.get(key) === tail) this.#busy.delete(key);
+    });
+    return run;
+  }
+
+  run(req: WorkflowRequest): Promise<WorkflowView | VDiffReport> {
+    return this.#serial(`${req.keyspace}/${req.workflow}`, async () => {
+      switch (req.action) {
+        case "create":
+          return this.#create(req);
+        case "show":
+          return this.#view(await this.#topo.record(req.keyspace, req.workflow));
+        case "vdiff":
+          return this.#vdiff(await this.#topo.record(req.keyspace, req.workflow));
+        case "switchtraffic":
+          return this.#switch(await this.#topo.record(req.keyspace, req.workflow));
+        case "reversetraffic":
+          return this.#reverse(await this.#topo.record(req.keyspace, req.workflow));
+        case "complete":
+          return this.#complete(await this.#topo.record(req.keyspace, req.workflow));
+        case "cancel":
+          return this.#cancel(await this.#topo.record(req.keyspace, req.workflow));
+      }
+    });
+  }
+
+  async #create(req: WorkflowRequest): Promise<WorkflowView> {
+    const ks: KeyspaceGraph = await this.#topo.keyspace(req.keyspace);
+    checkStreamable(ks);
+    const rec = await this.#topo.create(req);
+    if (rec.state === "running" || rec.state === "created") {
+      let rows = 0;
+      for (const s of rec.sources) rows += unwrap(await this.#tablet(s.tablet).status()).rowCount;
+      const tables = tablePlacements(await this.#topo.keyspace(req.keyspace));
+      await startStreams(streamed(rec), rec.sources, rec.targets, tables, true, forwardId, this.#tablet);
+      const p = progressOf(rec);
+      if (p.rowsTotal === null) await this.#topo.setProgress(rec.keyspace, rec.name, { ...p, rowsTotal: rows });
+      await this.#topo.start(rec.keyspace, rec.name);
+    }
+    return this.#view(await this.#topo.record(req.keyspace, req.workflow));
+  }
+
+  async #view(rec: ReshardRecord): Promise<WorkflowView> {
+    const wf = streamed(rec);
+    // Before the switch the workflow's streams live on the targets; after it, the reverse ones on the sources.
+    const on = rec.state === "switched" ? rec.sources : rec.state === "running" || rec.state === "created" ? rec.targets : [];
+    const streams: WorkflowStreamView[] = (await workflowStreams(wf, on, this.#tablet)).map(({ shard, state }) => ({
+      id: state.spec.id,
+      target: shard.shard,
+      source: state.spec.sourceShard,
+      phase: state.phase,
+      rowsCopied: state.rowsCopied,
+      lagMs: state.lagMs,
+      message: state.message,
+    }));
+    return {
+      keyspace: rec.keyspace,
+      workflow: rec.name,
+      kind: "reshard",
+      state: rec.state,
+      sources: rec.sources.map((s) => ({ shard: s.shard, tablet: s.tablet })),
+      targets: rec.targets.map((s) => ({ shard: s.shard, tablet: s.tablet })),
+      onDdl: rec.onDdl,
+      autoSwitch: rec.autoSwitch,
+      streams,
+      rowsCopied: streams.reduce((n, s) => n + s.rowsCopied, 0),
+      rowsTotal: progressOf(rec).rowsTotal,
+      lagMs: streams.reduce((n, s) => Math.max(n, s.lagMs), 0),
+      ...(progressOf(rec).vdiff ? { vdiff: progressOf(rec).vdiff as VDiffReport } : {}),
+    };
+  }
+
+  async #vdiff(rec: ReshardRecord): Promise<VDiffReport> {
+    if (rec.state !== "running")
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: VDiff compares a running workflow's sources and targets`, {
+        state: rec.state,
+      });
+    const p = progressOf(rec);
+    const report = await runVDiff(rec, p.vdiffState, this.#tablet);
+    await this.#topo.setProgress(rec.keyspace, rec.name, { ...p, vdiff: report.report, vdiffState: report.state });
+    return report.report;
+  }
+
+  /** Refuses a switch before every stream has copied and caught up. */
+  async #ready(rec: ReshardRecord): Promise<void> {
+    const streams = await workflowStreams(streamed(rec), rec.targets, this.#tablet);
+    const behind = streams.find(({ state }) => state.phase !== "running" || state.lagMs > SWITCH_MAX_LAG_MS);
+    if (streams.length === 0 || behind) {
+      const why = behind
+        ? `stream ${behind.state.spec.id} is ${behind.state.phase === "running" ? `${behind.state.lagMs} ms behind` : behind.state.phase}`
+        : "it has no streams";
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} cannot switch yet: ${why}; wait for the copy and catch-up (vtctl reshard show)`, {
+        state: rec.state,
+      });
+    }
+  }
+
+  async #switch(rec: ReshardRecord): Promise<WorkflowView> {
+    if (rec.state === "switched") return this.#view(rec);
+    if (rec.state !== "running")
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running workflow switches traffic`, { state: rec.state });
+    await this.#ready(rec);
+    const wf = streamed(rec);
+    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
+    const t0 = Date.now();
+    await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
+    try {
+      await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet);
+      // Nothing more comes from the sources; stopped now, the forward streams cannot carry the
+      // reverse streams' changes back.
+      await controlStreams(wf, rec.targets, "stop", (id) => !id.includes(".reverse/"), this.#tablet);
+      // Reverse streams follow the targets from their heads (they take no writes before the flip).
+      await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
+      await this.#topo.switchWrites(rec.keyspace, rec.name);
+    } catch (e) {
+      await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet).catch(() => undefined);
+      await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
+      await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
+      throw e;
+    }
+    const pauseMs = Date.now() - t0;
+    return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
+  }
+
+  async #reverse(rec: ReshardRecord): Promise<WorkflowView> {
+    if (rec.state === "running" && rec.switchedAt !== null) return this.#view(rec);
+    if (rec.state !== "switched")
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
+    const wf = streamed(rec);
+    const t0 = Date.now();
+    await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
+    try {
+      await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet);
+      await controlStreams(wf, rec.sources, "stop", (id) => id.includes(".reverse/"), this.#tablet);
+      // The forward streams start again from the sources' heads: what the targets hold is the same.
+      await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet);
+      await startStreams(wf, rec.sources, rec.targets, tablePlacements(await this.#topo.keyspace(rec.keyspace)), false, forwardId, this.#tablet);
+      await this.#topo.reverseWrites(rec.keyspace, rec.name);
+    } catch (e) {
+      await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
+      await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
+      throw e;
+    }
+    const pauseMs = Date.now() - t0;
+    await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
+    return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
+  }
+
+  async #complete(rec: ReshardRecord): Promise<WorkflowView> {
+    if (rec.state !== "switched" && rec.state !== "completed") {
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: complete it after switchtraffic (or cancel it)`, { state: rec.state });
+    }
+    const wf = streamed(rec);
+    if (rec.state === "switched") {
+      await controlStreams(wf, rec.sources, "delete", () => true, this.#tablet);
+      await controlStreams(wf, rec.targets, "delete", () => true, this.#tablet);
+    }
+    await this.#topo.complete(rec.keyspace, rec.name);
+    return this.#view(await this.#topo.record(rec.keyspace, rec.name));
+  }
+
+  async #cancel(rec: ReshardRecord): Promise<WorkflowView> {
+    if (rec.state === "switched" || rec.state === "completed") {
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: reverse the traffic first, then cancel`, { state: rec.state });
+    }
+    if (rec.state !== "cancelled") await controlStreams(streamed(rec), rec.targets, "delete", () => true, this.#tablet);
+    await this.#topo.cancel(rec.keyspace, rec.name);
+    return this.#view(await this.#topo.record(rec.keyspace, rec.name));
+  }
+}

@@ -6,12 +6,13 @@
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { Envelope } from "../../contract/envelope.ts";
 import type { ErrorBody } from "../../contract/errors.ts";
 import type { KeyspaceGraph, TopologyView } from "../../contract/serving-graph.ts";
 import { tabletRpc, type QueryResult, type TabletStatus } from "../../contract/tablet-rpc.ts";
 import { topologyRpc } from "../../contract/topology-rpc.ts";
+import { arm, disarm } from "../../topology/failpoints.ts";
 import { shardOf } from "./ddl-helpers.ts";
 import { api, sql } from "./helpers.ts";
 
@@ -266,5 +267,45 @@ describe("workflow records: a Reshard's life", () => {
     await ok(topo().cancel("rsc", "w"));
     const view = (await api<TopologyView>("GET", "/v1/topology")).body;
     expect(view.workflows.filter((x) => x.keyspace === "rsc").map((x) => x.state)).toEqual(["cancelled"]);
+  });
+});
+
+describe("workflow records: a step that fails partway", () => {
+  afterEach(() => disarm());
+
+  it("a create whose target sync was lost is finished by its retry, with the same record", async () => {
+    await makeKeyspace("rsf", 2);
+    await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", undefined, "rsf");
+    arm({ tablet: [{ op: "sync", shard: "40-80", when: "before", times: 1 }] });
+    const lost = await refused(topo().createReshard("rsf", "w", ["-80"], ["-40", "40-80"]));
+    expect(lost.retryable).toBe(true);
+    const w = await ok(topo().getWorkflow("rsf", "w"));
+    expect(w?.state).toBe("created");
+    const missing = w?.targets.find((t) => t.shard === "40-80")?.tablet ?? "";
+    expect((await status(missing)).config).toBeNull();
+    const retried = await ok(topo().createReshard("rsf", "w", ["-80"], ["-40", "40-80"]));
+    expect(retried).toEqual(w);
+    expect((await status(missing)).config).toMatchObject({ shard: "40-80", serving: false });
+    expect((await status(missing)).tables.map((x) => x.name)).toEqual(["t"]);
+  });
+
+  it("a switch whose sync to a target was lost has flipped: the gate repairs the target, and the retry answers the same", async () => {
+    await makeKeyspace("rsg", 2);
+    await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", undefined, "rsg");
+    const w = await ok(topo().createReshard("rsg", "w", ["-80"], ["-40", "40-80"]));
+    await ok(topo().startWorkflow("rsg", "w"));
+    arm({ tablet: [{ op: "sync", shard: "-40", when: "before", times: 1 }] });
+    const lost = await refused(topo().switchWrites("rsg", "w"));
+    expect(lost.retryable).toBe(true);
+    const flipped = await ok(topo().getWorkflow("rsg", "w"));
+    expect(flipped?.state).toBe("switched");
+    expect((await keyspace("rsg")).shards.map((s) => s.tablet)).toEqual([...w.targets.map((t) => t.tablet), "rsg/80-"]);
+    expect((await status(w.targets[0]?.tablet ?? "")).config?.serving).toBe(false);
+    // Through the gate: every shard, the one that missed its sync included, answers.
+    const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    for (const id of ids) await sql("INSERT INTO t VALUES (?, 'x')", [id], "rsg");
+    expect((await sql("SELECT count(*) FROM t", undefined, "rsg")).rows).toEqual([[ids.length]]);
+    expect((await status(w.targets[0]?.tablet ?? "")).config?.serving).toBe(true);
+    expect(await ok(topo().switchWrites("rsg", "w"))).toEqual(flipped);
   });
 });

@@ -15,6 +15,7 @@ import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
 import { STREAM_SCHEMA, TABLET_SCHEMA } from "./system-schema.ts";
 import { dropEverything } from "./retire.ts";
 import { StreamTarget } from "./stream-target.ts";
+import { copierFor } from "./copier.ts";
 import { StreamPump } from "./stream-pump.ts";
 import { drainStream } from "./stream-drain.ts";
 import { vdiffChunk } from "./stream-vdiff.ts";
@@ -363,7 +364,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   }
 
   async startStream(spec: StreamSpec): Promise<Envelope<StreamState>> {
-    const out = envelope(() => this.#streams.start(spec));
+    const out = envelope(() => this.#streams.start({ ...spec, start: copierFor(this.ctx.storage).begin(spec) }));
     if (out.ok) await this.#wakePump();
     return out;
   }

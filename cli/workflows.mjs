@@ -156,7 +156,8 @@ export async function vdiffCommand(ctx, args, io, call, fail) {
   // A VDiff runs in chunks: each call goes on where the last stopped, until it says it is done.
   let report = await call(ctx, "POST", "/v1/workflows", { action: "vdiff", keyspace, workflow });
   for (let i = 0; !record(report).done && i < 100_000; i++) {
-    if (io.tty && !ctx.json) io.out(`\r\x1b[Kcomparing… ${list(record(report).tables).reduce((/** @type {number} */ n, t) => n + Number(record(t).compared ?? 0), 0)} rows`);
+    if (io.tty && !ctx.json)
+      io.out(`\r\x1b[Kcomparing… ${list(record(report).tables).reduce((/** @type {number} */ n, t) => n + Number(record(t).compared ?? 0), 0)} rows`);
     report = await call(ctx, "POST", "/v1/workflows", { action: "vdiff", keyspace, workflow });
   }
   if (io.tty && !ctx.json) io.out("\r\x1b[K");

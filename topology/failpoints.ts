@@ -4,7 +4,7 @@
 // request carries can arm one.
 
 /** Where the Topology can stop mid-change (the durable state it leaves is what a crash leaves). */
-export type CrashStep = "recorded" | "prepared" | "decided" | "applied";
+export type CrashStep = "recorded" | "prepared" | "decided" | "applied" | "switch-denied" | "switch-drained";
 
 /** A tablet call the fan-out makes: validating+fencing, or syncing (apply / release). */
 export type TabletOp = "prepare" | "sync";
@@ -44,11 +44,14 @@ export class InjectedFault extends Error {
   }
 }
 
+/** The Topology stopping where a crash point fires: nothing of the interrupted step runs after it (no cleanup either). */
+export class InjectedCrash extends InjectedFault {}
+
 /** Stops the Topology at `step` when armed there (once). */
 export function crashPoint(step: CrashStep): void {
   if (armed.crashAt !== step) return;
   armed.crashAt = null;
-  throw new InjectedFault(`topology stopped after step "${step}"`);
+  throw new InjectedCrash(`topology stopped after step "${step}"`);
 }
 
 /** Whether the call `op` to `shard` fails at `when` (consumes one use of a matching fault). */

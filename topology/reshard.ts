@@ -22,12 +22,17 @@ import {
   type TabletOf,
 } from "./reshard-streams.ts";
 import { runVDiff } from "./vdiff-run.ts";
+import { crashPoint, InjectedCrash } from "./failpoints.ts";
 import type { WorkflowRecord, WorkflowShard } from "../contract/workflow-record.ts";
 import type { VDiffState } from "./vdiff-run.ts";
 
 /** What the controller needs of the Topology: its workflow steps (workflow-steps.ts), each queued and idempotent. */
 export interface ReshardPrimitives {
   keyspace(name: string): Promise<KeyspaceGraph>;
+  /** Every workflow record (for recovery). */
+  records(): Promise<WorkflowRecord[]>;
+  /** Asks for `recover` to run again after `ms` (the Topology's alarm). */
+  recoverLater(ms: number): Promise<void>;
   /** The record; INVALID_ARGUMENT when there is none. */
   record(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   create(req: WorkflowRequest): Promise<WorkflowRecord>;
@@ -47,11 +52,17 @@ export interface ReshardProgress {
   readonly rowsTotal: number | null;
   readonly vdiff: VDiffReport | null;
   readonly vdiffState: VDiffState | null;
+  /**
+   * A switch under way ("forward": to the targets, "reverse": back), recorded before the first
+   * shard refuses writes and cleared when the switch ends either way. Found set with no switch
+   * running (the Topology restarted mid-switch), it is undone: the refusing shards take writes again.
+   */
+  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number } | null;
 }
 
 function progressOf(r: WorkflowRecord): ReshardProgress {
   const p = (r.progress ?? {}) as Partial<ReshardProgress>;
-  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null };
+  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null, switching: p.switching ?? null };
 }
 
 type ReshardRecord = WorkflowRecord;
@@ -90,6 +101,7 @@ export class ReshardController {
 
   run(req: WorkflowRequest): Promise<WorkflowView | VDiffReport> {
     return this.#serial(`${req.keyspace}/${req.workflow}`, async () => {
+      if (req.action !== "create") await this.#undoStaleSwitch(await this.#topo.record(req.keyspace, req.workflow));
       switch (req.action) {
         case "create":
           return this.#create(req);
@@ -107,6 +119,45 @@ export class ReshardController {
           return this.#cancel(await this.#topo.record(req.keyspace, req.workflow));
       }
     });
+  }
+
+  /**
+   * Undoes every switch a restart interrupted (the Topology's alarm calls this): a workflow whose
+   * record says a switch is under way while none runs here had its shards refuse writes and no
+   * one left to end it. They take writes again and the workflow stays where its record says.
+   */
+  async recover(): Promise<void> {
+    for (const rec of await this.#topo.records()) {
+      if (!progressOf(rec).switching) continue;
+      await this.#serial(`${rec.keyspace}/${rec.name}`, async () => this.#undoStaleSwitch(await this.#topo.record(rec.keyspace, rec.name))).catch(async (e) => {
+        console.warn(
+          `workflow ${rec.keyspace}.${rec.name}: undoing an interrupted switch failed (${e instanceof Error ? e.message : String(e)}); trying again`,
+        );
+        await this.#topo.recoverLater(2_000);
+      });
+    }
+  }
+
+  /** Runs inside the workflow's serial section, so a switch recorded as under way is one that no longer runs. */
+  async #undoStaleSwitch(rec: ReshardRecord): Promise<void> {
+    const p = progressOf(rec);
+    if (!p.switching) return;
+    const wf = streamed(rec);
+    if (p.switching.direction === "forward" && rec.state === "running") {
+      await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
+      await resumeStreams(wf, rec.targets, this.#tablet);
+      await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
+    } else if (p.switching.direction === "reverse" && rec.state === "switched") {
+      await resumeStreams(wf, rec.sources, this.#tablet);
+      await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
+    }
+    await this.#topo.setProgress(rec.keyspace, rec.name, { ...progressOf(await this.#topo.record(rec.keyspace, rec.name)), switching: null });
+  }
+
+  async #markSwitching(rec: ReshardRecord, direction: "forward" | "reverse" | null): Promise<void> {
+    const now = progressOf(await this.#topo.record(rec.keyspace, rec.name));
+    await this.#topo.setProgress(rec.keyspace, rec.name, { ...now, switching: direction === null ? null : { direction, at: Date.now() } });
+    if (direction !== null) await this.#topo.recoverLater(60_000);
   }
 
   async #create(req: WorkflowRequest): Promise<WorkflowView> {
@@ -187,10 +238,13 @@ export class ReshardController {
     await this.#ready(rec);
     const wf = streamed(rec);
     const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
+    await this.#markSwitching(rec, "forward");
     const t0 = Date.now();
     await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
+    crashPoint("switch-denied");
     try {
       await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet);
+      crashPoint("switch-drained");
       // Nothing more comes from the sources; stopped now, the forward streams cannot carry the
       // reverse streams' changes back.
       await controlStreams(wf, rec.targets, "stop", (id) => !id.includes(".reverse/"), this.#tablet);
@@ -198,12 +252,15 @@ export class ReshardController {
       await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
       await this.#topo.switchWrites(rec.keyspace, rec.name);
     } catch (e) {
+      if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
       await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
+      await this.#markSwitching(rec, null);
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#markSwitching(rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 
@@ -212,6 +269,7 @@ export class ReshardController {
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
+    await this.#markSwitching(rec, "reverse");
     const t0 = Date.now();
     await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
     try {
@@ -224,9 +282,11 @@ export class ReshardController {
     } catch (e) {
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
+      await this.#markSwitching(rec, null);
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#markSwitching(rec, null);
     await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }

@@ -77,6 +77,11 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   #primitives(): ReshardPrimitives {
     const step = async <T>(fn: () => Promise<T> | T): Promise<T> => unwrap(await this.#step(fn));
     return {
+      records: async () => this.#workflows.list(),
+      recoverLater: async (ms) => {
+        const at = await this.ctx.storage.getAlarm();
+        if (at === null || at > Date.now() + ms) await this.ctx.storage.setAlarm(Date.now() + ms);
+      },
       keyspace: async (name) => {
         const ks = this.#store.keyspace(name);
         if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${name}"`, { keyspace: name });
@@ -221,6 +226,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         }
       }
     });
+    // Outside the change queue: undoing a switch queues its own steps.
+    await this.#reshard.recover();
   }
 
   /** Records a change as pending (before any tablet hears of it) and arms the alarm that finishes it. */

@@ -5,6 +5,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { armStreamFaults, disarmStreamFaults } from "../../tablet/stream-faults.ts";
+import { arm, disarm } from "../../topology/failpoints.ts";
 import { describe, expect, it } from "vitest";
 import { keyRangeContains, parseKeyRange } from "../../topology/keyrange.ts";
 import { createVindex } from "../../topology/vindex.ts";
@@ -227,4 +228,38 @@ describe("reshard: merge and 2→3", () => {
     const dup = await api<{ error: { code: string } }>("POST", "/v1/sql", { keyspace: ks, sql: "INSERT INTO items (id, label) VALUES (999, 'l7')" });
     expect(dup.body.error.code).toBe("CONSTRAINT");
   }, 120_000);
+});
+
+describe("reshard: a Topology that stops mid-switch", () => {
+  it.each(["switch-denied", "switch-drained"] as const)(
+    "stopping after %s leaves no shard refusing writes: the next action (or the alarm) undoes it, and the switch then succeeds",
+    async (step) => {
+      const ks = `rs3${step.replace("switch-", "")}`;
+      expect((await api("POST", "/v1/keyspaces", { name: ks, shards: ["-80", "80-"] })).status).toBe(200);
+      await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", undefined, ks);
+      for (let i = 1; i <= 20; i++) await sql("INSERT INTO t VALUES (?, 'a')", [i], ks);
+      const c = await api("POST", "/v1/workflows", { action: "create", keyspace: ks, workflow: "w", sourceShards: ["-80"], targetShards: ["-40", "40-80"] });
+      expect(c.status).toBe(200);
+      const end = Date.now() + 20_000;
+      for (;;) {
+        const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=w`)).body;
+        if (v.streams.length === 2 && v.streams.every((s) => s.phase === "running")) break;
+        if (Date.now() > end) throw new Error(JSON.stringify(v));
+        await sleep(50);
+      }
+      arm({ crashAt: step });
+      const crashed = await api<{ error: { code: string } }>("POST", "/v1/workflows", { action: "switchtraffic", keyspace: ks, workflow: "w" });
+      disarm();
+      expect(crashed.status).not.toBe(200);
+      // The next action on the workflow finds the interrupted switch and undoes it first.
+      const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=w`)).body;
+      expect(v.state).toBe("running");
+      expect(v.streams.every((s) => s.phase === "running")).toBe(true);
+      for (let i = 1; i <= 20; i++) await sql("UPDATE t SET v = 'b' WHERE id = ?", [i], ks);
+      const sw = await api("POST", "/v1/workflows", { action: "switchtraffic", keyspace: ks, workflow: "w" });
+      expect(sw.status, JSON.stringify(sw.body)).toBe(200);
+      expect((await sql("SELECT count(*) FROM t WHERE v = 'b'", undefined, ks)).rows).toEqual([[20]]);
+    },
+    60_000,
+  );
 });

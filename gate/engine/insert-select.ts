@@ -47,8 +47,10 @@ export class InsertSelect implements Primitive {
      * with whether an integral number there is surely an INTEGER (planner/insert-select-values.ts).
      */
     textPlacing?: readonly { at: number; column: string; exact: boolean }[];
-    /** ON CONFLICT DO UPDATE (see Insert.upsert), and where each of its local keys' columns is among the SELECT's columns. */
+    /** ON CONFLICT DO UPDATE (see Insert.upsert); where each column of its local keys, or of ignoreLocal's, is among the SELECT's columns. */
     upsert?: UpsertSpec;
+    /** Keys holding the vindex column whose taken values skip the row (OR IGNORE, DO NOTHING on them), see Insert.ignoreLocal. */
+    ignoreLocal?: readonly (readonly string[])[];
     localAt?: readonly (readonly (number | "vindex")[])[];
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
@@ -126,6 +128,7 @@ export class InsertSelect implements Primitive {
       this.spec.replace,
       this.spec.replacesByVindex,
       this.spec.upsert,
+      this.spec.ignoreLocal,
     );
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }

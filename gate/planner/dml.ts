@@ -134,12 +134,15 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       return affinityOf(declared?.type ?? "") === "TEXT" ? [{ at: i, column, exact: exact?.[i] === true }] : [];
     });
     const up = upsertUpTo(start);
+    // Keys holding the vindex column that the upsert targets, or whose taken values the statement skips (as for VALUES rows).
+    const skipped = !up && lookups.length > 0 && routing.column ? ignoredLocalKeys(ps, s, t.name, info, routing.column, cols).keys : [];
+    const localAt = (keys: readonly (readonly string[])[]) =>
+      keys.map((k) => k.map((c) => (c === vcol ? ("vindex" as const) : cols.findIndex((x) => x.toLowerCase() === c))));
     const upsert = up
-      ? {
-          upsert: up.spec,
-          localAt: up.spec.localKeys.map((k) => k.map((c) => (c === vcol ? ("vindex" as const) : cols.findIndex((x) => x.toLowerCase() === c)))),
-        }
-      : {};
+      ? { upsert: up.spec, localAt: localAt(up.spec.localKeys) }
+      : skipped.length > 0
+        ? { ignoreLocal: skipped, localAt: localAt(skipped) }
+        : {};
     return new InsertSelect(select, {
       ...upsert,
       table: t.name,

@@ -255,13 +255,12 @@ describe("bad parameters are rejected before anything is sent", () => {
 });
 
 describe("lifecycle", () => {
-  it("transaction() is UNSUPPORTED and points to batch", async () => {
+  it("transaction() is UNSUPPORTED (VD1110) and points to batch", async () => {
     const { config, requests } = harness();
     const db = createClient(config);
     const fn = vi.fn(async () => 1);
     const err = await rejection(db.transaction(fn));
-    expect(err.code).toBe("UNSUPPORTED");
-    expect(err.message).toContain("batch(statements, { transaction: true })");
+    expect({ code: err.code, id: err.id }).toEqual({ code: "UNSUPPORTED", id: "VD1110" });
     expect(fn).not.toHaveBeenCalled();
     expect(requests).toHaveLength(0);
   });

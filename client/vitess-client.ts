@@ -152,6 +152,7 @@ export class VitessClient implements Client {
     throw new VitessError(
       "UNSUPPORTED",
       "interactive transactions are not available yet; use batch(statements, { transaction: true }) to apply statements all or nothing",
+      { id: "VD1110" },
     );
   }
 

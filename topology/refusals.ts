@@ -114,6 +114,7 @@ export const REFUSALS = {
   VD1107: "vschema …: a secondary vindex must be a lookup vindex (lookup_unique or lookup)", // vschema.ts
   VD1108: "vindex …: params.…", // vindex.ts
   VD1109: 'workflow kind …: only "reshard" exists yet (MoveTables comes later)', // workflows.ts
+  VD1110: "the SDK's interactive transaction() (use batch(statements, { transaction: true }))", // client/vitess-client.ts
   VD2000: "text that the gate's parser and SQLite would read differently (`#`, TCL-style `$a(…)`, non-ASCII spaces, …)", // agreement.ts
   VD2001: "parentheses nested more than 100 deep", // agreement.ts
   VD2002: "a syntax tree more than 1100 levels deep", // agreement.ts

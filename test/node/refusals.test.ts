@@ -22,6 +22,9 @@ describe("refusal catalogue", () => {
   it("has an entry for every id thrown, and every entry is thrown somewhere", () => {
     const used = new Set<string>();
     for (const [, src] of text) for (const m of src.matchAll(/unsupported(?:Error)?\(\s*"(VD\d+)"/g)) used.add(m[1] as string);
+    // The SDK's own refusals (it imports only the contract): new VitessError("UNSUPPORTED", …, { id: "VDnnnn" }).
+    for (const [, src] of text)
+      for (const m of src.matchAll(/new VitessError\(\s*"UNSUPPORTED",[\s\S]*?\{ id: "(VD\d+)" \},?\s*\);/g)) used.add(m[1] as string);
     expect([...used].filter((id) => !(id in REFUSALS))).toEqual([]);
     expect(Object.keys(REFUSALS).filter((id) => !used.has(id))).toEqual([]);
   });
@@ -29,5 +32,9 @@ describe("refusal catalogue", () => {
   it("no UNSUPPORTED error is built without an id", () => {
     const bare = text.filter(([f, src]) => !f.endsWith("refusals.ts") && /new VtError\(\s*"UNSUPPORTED"/.test(src)).map(([f]) => f);
     expect(bare).toEqual([]);
+    const sdk = text.flatMap(([f, src]) =>
+      [...src.matchAll(/new VitessError\(\s*"UNSUPPORTED",[\s\S]*?\);/g)].filter((m) => !/\{ id: "VD\d+" \}/.test(m[0])).map(() => f),
+    );
+    expect(sdk).toEqual([]);
   });
 });

@@ -51,6 +51,8 @@ export class InsertSelect implements Primitive {
     upsert?: UpsertSpec;
     /** Keys holding the vindex column whose taken values skip the row (OR IGNORE, DO NOTHING on them), see Insert.ignoreLocal. */
     ignoreLocal?: readonly (readonly string[])[];
+    /** A NULL vindex value is SQLite's own NOT NULL failure (see Insert.nullVindex). */
+    nullVindex?: "constraint";
     localAt?: readonly (readonly (number | "vindex")[])[];
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];
@@ -129,6 +131,7 @@ export class InsertSelect implements Primitive {
       this.spec.replacesByVindex,
       this.spec.upsert,
       this.spec.ignoreLocal,
+      this.spec.nullVindex,
     );
     return insert.execute(vc, b.withSubqueries(new Map([[INSERT_ROWS_SLOT, rows]])));
   }

@@ -82,6 +82,8 @@ export class Insert implements Primitive {
   readonly upsert: UpsertSpec | undefined;
   /** Keys holding the vindex column whose taken values the statement skips (OR IGNORE, DO NOTHING on them); rows give their values in localValues. */
   readonly ignoreLocal: readonly (readonly string[])[];
+  /** A NULL vindex value: "constraint" when SQLite itself fails the statement (a NOT NULL column, planner/null-vindex.ts). */
+  readonly nullVindex: "constraint" | "unsupported";
 
   constructor(
     table: string,
@@ -98,7 +100,9 @@ export class Insert implements Primitive {
     replacesByVindex = false,
     upsert?: UpsertSpec,
     ignoreLocal: readonly (readonly string[])[] = [],
+    nullVindex: "constraint" | "unsupported" = "unsupported",
   ) {
+    this.nullVindex = nullVindex;
     this.upsert = upsert;
     this.ignoreLocal = ignoreLocal;
     this.replacesByVindex = replacesByVindex;
@@ -161,6 +165,8 @@ export class Insert implements Primitive {
 
   async #write(vc: VCursor, b: Bindings, given: readonly InsertRow[]): Promise<QueryResult> {
     let rows = given;
+    // A row without a shard fails the statement before anything is read or written.
+    if (rows.some((r) => evalValue(r.vindexValue, b) === null)) throw this.#nullVindexError();
     if (this.upsert && this.vindexColumn !== undefined) {
       return upsertRows(
         vc,
@@ -332,12 +338,7 @@ export class Insert implements Primitive {
    * cannot place is refused for a sharding reason (UNSUPPORTED with an id), never misplaced.
    */
   ksidOf(value: SqlValue): Uint8Array {
-    if (value === null) {
-      throw unsupportedError(
-        "VD2605",
-        `INSERT into ${this.table}: a NULL vindex value is not supported across shards (the row would have no shard; no sequence is configured for it: see auto_increment in the vschema)`,
-      );
-    }
+    if (value === null) throw this.#nullVindexError();
     if (!routableValue(value, this.affinity)) {
       throw unsupportedError(
         "VD2606",
@@ -353,6 +354,16 @@ export class Insert implements Primitive {
       if (vt.code !== "INVALID_ARGUMENT") throw e;
       throw unsupportedError("VD2606", `INSERT into ${this.table}: ${vt.message}, so the row cannot be placed by its vindex value`);
     }
+  }
+
+  #nullVindexError(): VtError {
+    if (this.nullVindex === "constraint") {
+      return new VtError("CONSTRAINT", `NOT NULL constraint failed: ${this.table}.${this.vindexColumn ?? "its vindex column"}`, { id: "VD2605" });
+    }
+    return unsupportedError(
+      "VD2605",
+      `INSERT into ${this.table}: a NULL vindex value is not supported across shards (the row would have no shard; no sequence is configured for it: see auto_increment in the vschema)`,
+    );
   }
 
   describe(x?: Explain): PlanDescription {

@@ -28,6 +28,7 @@ import { own } from "../../topology/own.ts";
 import { checkNothingTargets, conflictTargetColumns, ignoredLocalKeys, planUpsert, upsertUpdate } from "./upsert.ts";
 import { lookupUpdate } from "./lookup-update.ts";
 import { OwnedUpdate } from "../engine/owned-update.ts";
+import { nullVindexFailsInSqlite } from "./null-vindex.ts";
 import { checkReferenceKeyUpdate } from "./foreign-key-actions.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
@@ -52,7 +53,9 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const aiCol = ai?.column.toLowerCase();
   const autoAt = ai ? cols.findIndex((c) => c.toLowerCase() === aiCol) : -1;
   const auto = ai ? { ...ai, vindex: aiCol === vcol, resolves: ai.resolves || resolvesConflicts(s) } : undefined;
+  const vindexDeclared = routing.column ?? "";
   if (at < 0 && !auto?.vindex) {
+    if (!source && nullVindexFailsInSqlite(s, info, vindexDeclared, false)) throw notNullFailed(t.name, vindexDeclared, "VD2604");
     throw unsupported("VD2604", `INSERT into ${t.name} without its vindex column ${routing.column} (it decides the shard; give it, or configure a sequence)`);
   }
   const lookups = routing.lookups ?? [];
@@ -152,6 +155,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       affinity: routing.affinity ?? "BLOB",
       width: cols.length,
       vindexColumn: at,
+      ...(nullVindexFailsInSqlite(s, info, vindexDeclared, true) ? { nullVindex: "constraint" as const } : {}),
       ...(textPlacing.length > 0 ? { textPlacing } : {}),
       ...(auto ? { auto: { ...auto, at: autoAt } } : {}),
       ...(lookups.length > 0
@@ -162,6 +166,9 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   checkUpsert(s, vcol, routing.column);
   const values = s.clauses.find((c) => c.type === "values_clause");
   if (values?.type !== "values_clause") {
+    if (!auto?.vindex && s.clauses.some((c) => c.type === "default_values") && nullVindexFailsInSqlite(s, info, vindexDeclared, false)) {
+      throw notNullFailed(t.name, vindexDeclared, "VD2607");
+    }
     throw unsupported("VD2607", `INSERT into ${t.name} without VALUES or SELECT (DEFAULT VALUES gives no value for its vindex column ${routing.column})`);
   }
   const rowNodes = values.values.items as Node[];
@@ -241,7 +248,13 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     replacesByVindex,
     up?.spec,
     skipped?.keys,
+    nullVindexFailsInSqlite(s, info, vindexDeclared, true) ? "constraint" : "unsupported",
   );
+}
+
+/** SQLite's own NOT NULL failure for a row that leaves the vindex column without a value (null-vindex.ts), with the id of the refusal it replaces. */
+function notNullFailed(table: string, column: string, id: "VD2604" | "VD2607"): VtError {
+  return new VtError("CONSTRAINT", `NOT NULL constraint failed: ${table}.${column}`, { id });
 }
 
 /**

@@ -33,6 +33,8 @@ export interface BoundQuery {
    * exactness; "insert": reports lastInsertRowid; "write": any other change.
    */
   readonly kind: "read" | "insert" | "write";
+  /** A read whose result also says which integral numbers are REALs (QueryResult.reals): an INSERT … SELECT writes them back as REALs. */
+  readonly reals?: true;
 }
 
 /**
@@ -47,6 +49,11 @@ export interface QueryResult {
   rows: SqlValue[][];
   rowsAffected: number;
   lastInsertRowid?: number | bigint;
+  /**
+   * Asked for by BoundQuery.reals: per row, the columns holding a REAL whose value is integral
+   * (SQLite's 1.0, which JavaScript reads as 1), in increasing order.
+   */
+  reals?: number[][];
 }
 
 /** A DDL statement in a keyspace's schema history; `index` counts from 1 and has no holes. */

@@ -37,3 +37,20 @@ export function unsafeIntegerColumns(rows: readonly (readonly SqlValue[])[]): Se
   }
   return cols;
 }
+
+/** Columns holding an integral JS number in some row: an INTEGER, or a REAL JavaScript cannot tell from one (1.0 reads as 1). */
+export function integralNumberColumns(rows: readonly (readonly SqlValue[])[]): Set<number> {
+  const cols = new Set<number>();
+  for (const row of rows) {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i];
+      if (typeof v === "number" && Number.isInteger(v)) cols.add(i);
+    }
+  }
+  return cols;
+}
+
+/** A quote() literal of a number is a REAL when it has a point or an exponent (an INTEGER is digits only). */
+export function quotedIsReal(lit: string): boolean {
+  return /[.eE]/.test(lit);
+}

@@ -11,7 +11,7 @@ import { checkResultValues } from "../topology/value-limits.ts";
 import { appendCommit, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
-import { fromQuotedCopies, unsafeIntegerColumns } from "./exact-values.ts";
+import { fromQuotedCopies, integralNumberColumns, quotedIsReal, unsafeIntegerColumns } from "./exact-values.ts";
 import { STREAM_SCHEMA, TABLET_SCHEMA } from "./system-schema.ts";
 import { dropEverything } from "./retire.ts";
 import { StreamTarget } from "./stream-target.ts";
@@ -171,12 +171,16 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     }
     checkResultValues(rows, columns);
     const copied = q.kind === "read" ? undefined : fromQuotedCopies(columns, rows);
+    let reals: number[][] | undefined;
     if (copied) ({ columns, rows } = copied);
     else {
+      // With q.reals, every column holding an integral number is re-read: its quote() tells a REAL 1.0 from the INTEGER 1.
       const unsafe = unsafeIntegerColumns(rows);
-      if (unsafe.size > 0) rows = this.#exactIntegers(q, columns.length, unsafe, rows);
+      if (q.reals) for (const i of integralNumberColumns(rows)) unsafe.add(i);
+      if (unsafe.size > 0) ({ rows, reals } = this.#exactIntegers(q, columns.length, unsafe, rows));
     }
     const result: QueryResult = { columns, rows, rowsAffected: 0 };
+    if (q.reals) result.reals = reals ?? rows.map(() => []);
     if (q.kind !== "read") {
       // As text: sql.exec would round a rowid beyond 2^53.
       const c = this.#sql
@@ -195,7 +199,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    * RETURNING values arrive exact through the gate's quote() copies (fromQuotedCopies); a write
    * without them (SQL the gate built itself) cannot be re-run and is refused.
    */
-  #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): SqlValue[][] {
+  #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): { rows: SqlValue[][]; reals: number[][] } {
     if (q.kind !== "read") {
       throw unsupportedError("VD1104", "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT");
     }
@@ -204,13 +208,18 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     const sql = `WITH _vt_q(${names.join(", ")}) AS (\n${q.sql}\n) SELECT ${select} FROM _vt_q`;
     const again = Array.from(this.#sql.exec(sql, ...q.params).raw(), normalizeRow);
     if (again.length !== rows.length) throw new VtError("INTERNAL", "exact-integer re-read returned a different row count");
-    for (const row of again) {
-      for (const i of unsafe) {
+    const cols = [...unsafe].sort((a, b) => a - b);
+    const reals = again.map((row) => {
+      const out: number[] = [];
+      for (const i of cols) {
         const v = row[i];
-        if (typeof v === "string") row[i] = decodeQuoted(v);
+        if (typeof v !== "string") continue;
+        row[i] = decodeQuoted(v);
+        if (typeof row[i] === "number" && Number.isInteger(row[i]) && quotedIsReal(v)) out.push(i);
       }
-    }
-    return again;
+      return out;
+    });
+    return { rows: again, reals };
   }
 
   /**

@@ -12,6 +12,7 @@ import type { UpsertSpec } from "./insert-upsert.ts";
 import type { LookupTable } from "./lookup.ts";
 import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "./primitive.ts";
 import type { Affinity } from "./values.ts";
+import { realsOf, typedReads } from "./real-values.ts";
 
 /** The Bindings slot holding an INSERT … SELECT's rows (no statement text can produce a negative id). */
 export const INSERT_ROWS_SLOT = -2;
@@ -64,14 +65,18 @@ export class InsertSelect implements Primitive {
   }
 
   async execute(vc: VCursor, b: Bindings): Promise<QueryResult> {
-    const selected = (await this.select.execute(vc, b)).rows;
+    // The SELECT's rows carry which integral numbers are REALs (real-values.ts), where the tablets answered them unchanged.
+    const selected = (await this.select.execute(typedReads(vc), b)).rows;
     const { width, auto } = this.spec;
     for (const row of selected) if (row.length !== width) throw new VtError("INVALID_ARGUMENT", `the SELECT gives ${row.length} values for ${width} columns`);
+    const realCols = selected.map((row) => realsOf(row));
     for (const p of this.spec.textPlacing ?? []) {
-      for (const row of selected) {
+      for (const [r, row] of selected.entries()) {
         const v = row[p.at];
-        // A REAL reached the gate as a JS number (1.0 as 1): SQLite stores its text ('1.0'), which the gate does not compute.
-        if (typeof v === "number" && (!p.exact || !Number.isSafeInteger(v))) {
+        const typed = realCols[r];
+        // A REAL placing the row: SQLite stores its text ('1.0'), which the gate does not compute. A number known to be an INTEGER is placed by its digits.
+        const maybeReal = typed ? typed.has(p.at) || !Number.isSafeInteger(v) : !p.exact || !Number.isSafeInteger(v);
+        if (typeof v === "number" && maybeReal) {
           throw unsupportedError(
             "VD2603",
             `INSERT … SELECT into ${this.spec.table}: the number ${String(v)} as the value of TEXT column ${p.column}, which places the row, may be a REAL whose stored text the gate does not compute; CAST it AS TEXT in the SELECT`,
@@ -81,32 +86,42 @@ export class InsertSelect implements Primitive {
     }
     let rows: SqlValue[][] = selected.map((r) => [...r]);
     let vindexColumn = this.spec.vindexColumn;
-    if (!auto) return this.#insert(vc, b, rows, vindexColumn);
+    const shifted = auto && auto.at < 0 ? 1 : 0;
+    const reals = realCols.map((cols) => (cols && cols.size > 0 ? new Set([...cols].map((c) => c + shifted)) : undefined));
+    if (!auto) return this.#insert(vc, b, rows, vindexColumn, reals);
     let at = auto.at;
     if (at < 0) {
       rows = rows.map((r) => [null, ...r]);
       at = 0;
       vindexColumn = vindexColumn < 0 ? 0 : vindexColumn + 1;
     }
+    // A REAL given for the auto-increment column is SQLite's to convert (an INTEGER PRIMARY KEY takes 1.0 as 1).
+    for (const s of reals) s?.delete(at);
     const need = rows.flatMap((r, i) => (r[at] === null ? [i] : []));
-    if (need.length === 0) return this.#insert(vc, b, rows, vindexColumn);
+    if (need.length === 0) return this.#insert(vc, b, rows, vindexColumn, reals);
     const explicit = rows.flatMap((r) => (r[at] === null ? [] : [r[at] ?? null]));
     return withFreshIds(vc, { ...auto, table: this.spec.table }, need.length, explicit, (ids) => {
       need.forEach((i, k) => {
         (rows[i] as SqlValue[])[at] = ids[k] ?? null;
       });
-      return this.#insert(vc, b, rows, vindexColumn);
+      return this.#insert(vc, b, rows, vindexColumn, reals);
     });
   }
 
   /** Inserts the SELECT's rows (every auto-increment value known) as an Insert of bound values. */
-  #insert(vc: VCursor, b: Bindings, rows: readonly SqlValue[][], vindexColumn: number): Promise<QueryResult> {
+  #insert(
+    vc: VCursor,
+    b: Bindings,
+    rows: readonly SqlValue[][],
+    vindexColumn: number,
+    reals: readonly (ReadonlySet<number> | undefined)[],
+  ): Promise<QueryResult> {
     const { width, auto } = this.spec;
     const w = rows[0]?.length ?? width;
     const shift = auto && auto.at < 0 ? 1 : 0;
     const lookups = this.spec.lookups ?? [];
     const inserts: InsertRow[] = rows.map((row, i) => ({
-      parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w }, ")"],
+      parts: ["(", { values: (x: Bindings) => x.subquery(INSERT_ROWS_SLOT)[i] ?? [], empty: "NULL", size: w, ...(reals[i] ? { reals: reals[i] } : {}) }, ")"],
       vindexValue: { literal: row[vindexColumn] ?? null },
       lookupValues: lookups.map((l) =>
         l.at.map((at) => ({ literal: at === "auto" ? (row[auto && auto.at >= 0 ? auto.at : 0] ?? null) : at < 0 ? null : (row[at + shift] ?? null) })),

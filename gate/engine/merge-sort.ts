@@ -6,6 +6,7 @@ import type { Explain, PlanDescription, Primitive, QueryResult, VCursor } from "
 import type { Route } from "./route.ts";
 import { render, type Bindings } from "../sql/template.ts";
 import type { SqlValue } from "../../contract/sql-values.ts";
+import { leadingValues } from "./real-values.ts";
 
 export class MergeSort implements Primitive {
   readonly input: Route;
@@ -38,7 +39,7 @@ export class MergeSort implements Primitive {
       if (best < 0) break;
       const row = streams[best]?.[heads[best] ?? 0];
       heads[best] = (heads[best] ?? 0) + 1;
-      if (row) rows.push(this.hidden > 0 ? row.slice(0, row.length - this.hidden) : row);
+      if (row) rows.push(this.hidden > 0 ? leadingValues(row, row.length - this.hidden) : row);
     }
     const columns = results.find((r) => r)?.columns ?? [];
     return { columns: this.hidden > 0 ? columns.slice(0, columns.length - this.hidden) : columns, rows, rowsAffected: 0 };

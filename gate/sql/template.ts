@@ -16,7 +16,13 @@ export type Part =
    * Values known only at execution (a subquery's result), rendered as `?, ?, …`, or `empty` when
    * there are none. `size`, when the count is known in advance, counts toward paramCount.
    */
-  | { readonly values: (b: Bindings) => readonly SqlValue[]; readonly empty: string; readonly size?: number };
+  | {
+      readonly values: (b: Bindings) => readonly SqlValue[];
+      readonly empty: string;
+      readonly size?: number;
+      /** Positions among the values holding a REAL whose value is integral (JS reads 1.0 as 1): bound as REALs, never as INTEGERs. */
+      readonly reals?: ReadonlySet<number>;
+    };
 export type Template = readonly Part[];
 
 export interface Edit {
@@ -167,21 +173,30 @@ export function render(parts: Template, b: Bindings): { sql: string; params: Sql
 export function renderText(parts: Template, b: Bindings): { sql: string; params: SqlValue[] } {
   const values: SqlValue[] = [];
   const lists: (readonly SqlValue[])[] = [];
+  /** Positions among `values` of integral REALs (see Part). */
+  const realAt = new Set<number>();
   for (const p of parts) {
     if (typeof p === "string") continue;
     if ("param" in p) values.push(b.get(p.param));
     else if ("values" in p) {
       const list = p.values(b);
       lists.push(list);
+      for (const k of p.reals ?? []) if (k < list.length && typeof list[k] === "number") realAt.add(values.length + k);
       values.push(...list);
     }
   }
-  const inlined = toInline(values);
+  const inlined = toInline(values, realAt);
   let sql = "";
   const params: SqlValue[] = [];
   let at = 0;
   const one = (v: SqlValue): string => {
-    if (inlined.has(at++)) return inlineLiteral(v);
+    const here = at++;
+    if (inlined.has(here)) return inlineLiteral(v);
+    // An integral REAL: the Durable Object binds a JS number as REAL; `+ 0.0` keeps it one for a binding that would not.
+    if (realAt.has(here)) {
+      params.push(v);
+      return "(? + 0.0)";
+    }
     // Durable Object SQLite binds every JS number as REAL and refuses bigints: an integer goes as
     // its decimal text plus 0, which SQLite turns back into the exact INTEGER. Unlike CAST, an
     // arithmetic result has no affinity, so comparisons behave as with a bound integer.
@@ -216,7 +231,7 @@ export function renderText(parts: Template, b: Bindings): { sql: string; params:
   return { sql, params };
 }
 
-const isReal = (v: SqlValue): boolean => typeof v === "number" && !Number.isInteger(v);
+const isFraction = (v: SqlValue): boolean => typeof v === "number" && !Number.isInteger(v);
 
 /** About how many bytes a value takes written into the text. */
 function inlineSize(v: SqlValue): number {
@@ -229,9 +244,10 @@ function inlineSize(v: SqlValue): number {
  * Which values (by position) are written into the text: none when all fit the bound slots; past
  * them the smallest non-REAL values, so the largest stay bound and the text stays short.
  */
-function toInline(values: readonly SqlValue[]): Set<number> {
+function toInline(values: readonly SqlValue[], realAt: ReadonlySet<number>): Set<number> {
   const out = new Set<number>();
   if (values.length <= MAX_BOUND_PARAMS) return out;
+  const isReal = (v: SqlValue, i: number): boolean => realAt.has(i) || isFraction(v);
   const reals = values.filter(isReal).length;
   if (reals > MAX_BOUND_PARAMS) {
     throw new VtError(
@@ -239,7 +255,7 @@ function toInline(values: readonly SqlValue[]): Set<number> {
       `a statement for one shard would bind ${reals} REAL values; at most ${MAX_BOUND_PARAMS} fit (send fewer rows per statement)`,
     );
   }
-  const others = values.flatMap((v, i) => (isReal(v) ? [] : [i]));
+  const others = values.flatMap((v, i) => (isReal(v, i) ? [] : [i]));
   others.sort((a, b) => inlineSize(values[a] ?? null) - inlineSize(values[b] ?? null) || a - b);
   for (const i of others.slice(0, values.length - MAX_BOUND_PARAMS)) out.add(i);
   return out;

@@ -102,7 +102,7 @@ function bind(sql: string, params: Params | undefined, anonymousOnly: boolean): 
  * Runs one statement on `db` and answers as the tablet does (rowsAffected / lastInsertRowid for
  * writes). `anonymousOnly`: the SQL has only `?` placeholders (what the gate sends shards).
  */
-export function runOn(db: DatabaseSync, sql: string, params: Params | undefined, kind: BoundQuery["kind"], anonymousOnly = false): QueryResult {
+export function runOn(db: DatabaseSync, sql: string, params: Params | undefined, kind: BoundQuery["kind"], anonymousOnly = false, reals = false): QueryResult {
   try {
     const stmt = db.prepare(sql);
     stmt.setReadBigInts(true);
@@ -110,14 +110,18 @@ export function runOn(db: DatabaseSync, sql: string, params: Params | undefined,
     const { named, anon } = bind(sql, params, anonymousOnly);
     const columns = stmt.columns().map((c) => c.name);
     let rows: SqlValue[][] = [];
+    let realCells: number[][] = [];
     if (columns.length > 0) {
       const raw = (named ? stmt.all(named, ...anon) : stmt.all(...anon)) as unknown as unknown[][];
       rows = raw.map((r) => r.map(fromOutput));
+      // With readBigInts an INTEGER reads as a bigint, so an integral number is a REAL (as the tablet reports with BoundQuery.reals).
+      realCells = raw.map((r) => r.flatMap((v, i) => (typeof v === "number" && Number.isInteger(v) ? [i] : [])));
     } else if (named) stmt.run(named, ...anon);
     else stmt.run(...anon);
     // As the tablet: a write's quote() copies of its RETURNING items give the exact values.
     const copied = kind === "read" ? undefined : fromQuotedCopies(columns, rows);
     const result: QueryResult = copied ? { ...copied, rowsAffected: 0 } : { columns, rows, rowsAffected: 0 };
+    if (reals && kind === "read") result.reals = realCells;
     if (kind !== "read") {
       const c = db.prepare("SELECT changes(), last_insert_rowid()");
       c.setReturnArrays(true);
@@ -189,7 +193,7 @@ export class FakeCursor implements VCursor {
     this.calls.push({ shard, queries });
     db.exec("BEGIN");
     try {
-      const out = queries.map((q) => runOn(db, q.sql, q.params, q.kind, true));
+      const out = queries.map((q) => runOn(db, q.sql, q.params, q.kind, true, q.reals === true));
       db.exec("COMMIT");
       return out;
     } catch (e) {

@@ -28,11 +28,14 @@ const isOp = (text: string, t: Token | undefined, op: string): boolean => t !== 
 
 /**
  * `PRAGMA [schema.]name`, `PRAGMA [schema.]name(value)` or `PRAGMA [schema.]name = value` (value a
- * name, a string or an unsigned integer), with an optional `;`, as a parser node; undefined for
+ * name, a string or an unsigned integer), with optional `;` around it, as a parser node; undefined for
  * any other text, which the parser then reads as usual.
  */
 export function readPragma(text: string, tokens: readonly Token[]): { stmt: Statement; range: [number, number] } | undefined {
-  const all = tokens.filter((t) => t.kind !== "space" && t.kind !== "comment");
+  // Empty statements around it (`;PRAGMA …;;`) are nothing, as for SQLite and any other statement.
+  const words = tokens.filter((t) => t.kind !== "space" && t.kind !== "comment");
+  const lead = words.findIndex((t) => t.kind !== "semi");
+  const all = lead < 0 ? [] : words.slice(lead);
   const semi = all.findIndex((t) => t.kind === "semi");
   const ts = semi < 0 ? all : all.slice(0, semi);
   const kw = ts[0];
@@ -67,7 +70,7 @@ export function readPragma(text: string, tokens: readonly Token[]): { stmt: Stat
     const v = value(text, arg);
     if (v) stmt = { type: "pragma_stmt", pragmaKw, pragma: { type: "pragma_assignment", name, value: v, range: [first.start, arg.end] }, range };
   }
-  if (stmt && semi >= 0 && semi + 1 < all.length) {
+  if (stmt && semi >= 0 && all.slice(semi + 1).some((t) => t.kind !== "semi")) {
     throw new VtError("INVALID_ARGUMENT", "send one statement per request; use /v1/batch for several", { position: all[semi + 1]?.start ?? end });
   }
   return stmt ? { stmt, range } : undefined;

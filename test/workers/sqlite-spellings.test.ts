@@ -38,6 +38,15 @@ describe("schema PRAGMA statements take every spelling of their argument SQLite 
     }
   });
 
+  it("empty statements around a PRAGMA are nothing, as for SQLite and any other statement (;PRAGMA …;; answers it)", async () => {
+    const expected = (await sql("PRAGMA table_info(users)", undefined, KS)).rows;
+    for (const q of ["PRAGMA table_info(users);;", "PRAGMA table_info(users); ; -- c\n;", ";PRAGMA table_info(users)"]) {
+      expect({ q, rows: (await sql(q, undefined, KS)).rows }).toEqual({ q, rows: expected });
+    }
+    const two = await sqlError("PRAGMA table_info(users);; SELECT 1", undefined, KS);
+    expect(two.code).toBe("INVALID_ARGUMENT");
+  });
+
   it("index_list, index_info of an autoindex and foreign_key_list take bare names", async () => {
     const list = (await sql("PRAGMA index_list(ch)", undefined, KS)).rows.map((r) => r[1]);
     expect(list.sort()).toEqual(["ch_code", "sqlite_autoindex_ch_1"]);

@@ -59,6 +59,19 @@ describe("INSERT … SELECT carries the SELECT's values exactly", () => {
     }
   });
 
+  it("an INTEGER the tablets report from an untyped column places the row by its digits (it was refused as a possible REAL, VD2603)", async () => {
+    const cl = await seeded();
+    const setup = "INSERT INTO dst (id, u) VALUES (1, 41), (2, 42)";
+    await cl.run(setup);
+    cl.reference(setup);
+    const sql = "INSERT INTO byText (code, v) SELECT u, id FROM dst";
+    await cl.run(sql);
+    cl.reference(sql);
+    for (const q of ["SELECT v FROM byText WHERE code = '41'", "SELECT v FROM byText WHERE code = 42", "SELECT code, typeof(code) FROM byText ORDER BY v"]) {
+      expect((await cl.run(q)).rows, q).toEqual(cl.reference(q).rows);
+    }
+  });
+
   it("a REAL placing the row by a TEXT vindex column is still refused (VD2603): SQLite stores its text, which the gate does not compute", async () => {
     const cl = await seeded();
     await expect(cl.run("INSERT INTO byText (code, v) SELECT r, id FROM src WHERE id = 1")).rejects.toMatchObject({ code: "UNSUPPORTED", id: "VD2603" });

@@ -146,7 +146,8 @@ export const REFUSALS = {
   VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // dml.ts
   VD2603: "INSERT … SELECT: a number that may be a REAL as the value of TEXT column …, which places the row (CAST it AS TEXT in the SELECT)", // insert-select.ts
   VD2604: "INSERT into … without its vindex column … (it decides the shard; a NOT NULL column SQLite fails is CONSTRAINT with this id)", // dml.ts
-  VD2605: "INSERT into …: a NULL vindex value (the row would have no shard; a NOT NULL column SQLite fails is CONSTRAINT with this id)", // insert.ts
+  VD2605:
+    "INSERT into …: a NULL vindex value (the row would have no shard; for a NOT NULL column, SQLite's CONSTRAINT with this id, or the row skipped under OR IGNORE)", // insert.ts
   VD2606:
     "INSERT into …: a vindex value the vindex cannot place as SQLite stores it (a REAL for an integer vindex, non-canonical integer text, an integer a REAL column would round)", // insert.ts
   VD2607: "INSERT into … without VALUES or SELECT (DEFAULT VALUES; a NOT NULL vindex column SQLite fails is CONSTRAINT with this id)", // dml.ts

@@ -52,8 +52,8 @@ export class InsertSelect implements Primitive {
     upsert?: UpsertSpec;
     /** Keys holding the vindex column whose taken values skip the row (OR IGNORE, DO NOTHING on them), see Insert.ignoreLocal. */
     ignoreLocal?: readonly (readonly string[])[];
-    /** A NULL vindex value is SQLite's own NOT NULL failure (see Insert.nullVindex). */
-    nullVindex?: "constraint";
+    /** A NULL vindex value is SQLite's own NOT NULL failure or skip (see Insert.nullVindex). */
+    nullVindex?: "constraint" | "skip";
     localAt?: readonly (readonly (number | "vindex")[])[];
     /** Lookups the table owns, and where each of their columns is among the SELECT's columns (-1: not given; "auto": the sequence's column). */
     lookups?: readonly { table: LookupTable; at: readonly (number | "auto")[] }[];

@@ -82,8 +82,8 @@ export class Insert implements Primitive {
   readonly upsert: UpsertSpec | undefined;
   /** Keys holding the vindex column whose taken values the statement skips (OR IGNORE, DO NOTHING on them); rows give their values in localValues. */
   readonly ignoreLocal: readonly (readonly string[])[];
-  /** A NULL vindex value: "constraint" when SQLite itself fails the statement (a NOT NULL column, planner/null-vindex.ts). */
-  readonly nullVindex: "constraint" | "unsupported";
+  /** A row with a NULL vindex value: SQLite itself fails the statement ("constraint") or skips the row ("skip") for a NOT NULL column (planner/null-vindex.ts); else it is refused. */
+  readonly nullVindex: "constraint" | "skip" | "unsupported";
 
   constructor(
     table: string,
@@ -100,7 +100,7 @@ export class Insert implements Primitive {
     replacesByVindex = false,
     upsert?: UpsertSpec,
     ignoreLocal: readonly (readonly string[])[] = [],
-    nullVindex: "constraint" | "unsupported" = "unsupported",
+    nullVindex: "constraint" | "skip" | "unsupported" = "unsupported",
   ) {
     this.nullVindex = nullVindex;
     this.upsert = upsert;
@@ -165,8 +165,12 @@ export class Insert implements Primitive {
 
   async #write(vc: VCursor, b: Bindings, given: readonly InsertRow[]): Promise<QueryResult> {
     let rows = given;
-    // A row without a shard fails the statement before anything is read or written.
-    if (rows.some((r) => evalValue(r.vindexValue, b) === null)) throw this.#nullVindexError();
+    // A row without a shard fails the statement before anything is read or written, or is skipped as SQLite skips it.
+    if (rows.some((r) => evalValue(r.vindexValue, b) === null)) {
+      if (this.nullVindex !== "skip") throw this.#nullVindexError();
+      rows = rows.filter((r) => evalValue(r.vindexValue, b) !== null);
+      if (rows.length === 0) return { columns: [], rows: [], rowsAffected: 0 };
+    }
     if (this.upsert && this.vindexColumn !== undefined) {
       return upsertRows(
         vc,

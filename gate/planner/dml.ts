@@ -28,7 +28,7 @@ import { own } from "../../topology/own.ts";
 import { checkNothingTargets, conflictTargetColumns, ignoredLocalKeys, planUpsert, upsertUpdate } from "./upsert.ts";
 import { lookupUpdate } from "./lookup-update.ts";
 import { OwnedUpdate } from "../engine/owned-update.ts";
-import { nullVindexFailsInSqlite } from "./null-vindex.ts";
+import { nullVindexInSqlite } from "./null-vindex.ts";
 import { checkReferenceKeyUpdate } from "./foreign-key-actions.ts";
 
 export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
@@ -55,7 +55,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   const auto = ai ? { ...ai, vindex: aiCol === vcol, resolves: ai.resolves || resolvesConflicts(s) } : undefined;
   const vindexDeclared = routing.column ?? "";
   if (at < 0 && !auto?.vindex) {
-    if (!source && nullVindexFailsInSqlite(s, info, vindexDeclared, false)) throw notNullFailed(t.name, vindexDeclared, "VD2604");
+    if (!source && nullVindexInSqlite(s, info, vindexDeclared, false) === "fails") throw notNullFailed(t.name, vindexDeclared, "VD2604");
     throw unsupported("VD2604", `INSERT into ${t.name} without its vindex column ${routing.column} (it decides the shard; give it, or configure a sequence)`);
   }
   const lookups = routing.lookups ?? [];
@@ -155,7 +155,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
       affinity: routing.affinity ?? "BLOB",
       width: cols.length,
       vindexColumn: at,
-      ...(nullVindexFailsInSqlite(s, info, vindexDeclared, true) ? { nullVindex: "constraint" as const } : {}),
+      ...nullVindexSpec(s, info, vindexDeclared),
       ...(textPlacing.length > 0 ? { textPlacing } : {}),
       ...(auto ? { auto: { ...auto, at: autoAt } } : {}),
       ...(lookups.length > 0
@@ -166,7 +166,7 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
   checkUpsert(s, vcol, routing.column);
   const values = s.clauses.find((c) => c.type === "values_clause");
   if (values?.type !== "values_clause") {
-    if (!auto?.vindex && s.clauses.some((c) => c.type === "default_values") && nullVindexFailsInSqlite(s, info, vindexDeclared, false)) {
+    if (!auto?.vindex && s.clauses.some((c) => c.type === "default_values") && nullVindexInSqlite(s, info, vindexDeclared, false) === "fails") {
       throw notNullFailed(t.name, vindexDeclared, "VD2607");
     }
     throw unsupported("VD2607", `INSERT into ${t.name} without VALUES or SELECT (DEFAULT VALUES gives no value for its vindex column ${routing.column})`);
@@ -248,8 +248,19 @@ export function planInsert(ps: ParsedStatement, ks: KeyspaceGraph): Primitive {
     replacesByVindex,
     up?.spec,
     skipped?.keys,
-    nullVindexFailsInSqlite(s, info, vindexDeclared, true) ? "constraint" : "unsupported",
+    nullVindexIn(s, info, vindexDeclared) ?? "unsupported",
   );
+}
+
+function nullVindexSpec(s: Extract<Node, { type: "insert_stmt" }>, info: TableInfo, column: string): { nullVindex?: "constraint" | "skip" } {
+  const v = nullVindexIn(s, info, column);
+  return v ? { nullVindex: v } : {};
+}
+
+/** What an INSERT does with a row whose vindex value is NULL, when SQLite itself decides it (null-vindex.ts). */
+function nullVindexIn(s: Extract<Node, { type: "insert_stmt" }>, info: TableInfo, column: string): "constraint" | "skip" | undefined {
+  const v = nullVindexInSqlite(s, info, column, true);
+  return v === "fails" ? "constraint" : v === "skips" ? "skip" : undefined;
 }
 
 /** SQLite's own NOT NULL failure for a row that leaves the vindex column without a value (null-vindex.ts), with the id of the refusal it replaces. */

@@ -1,6 +1,6 @@
 // A row with no value for its vindex column (left out, or NULL) has no shard. When its column is
-// NOT NULL, SQLite itself refuses such a row with a NOT NULL constraint failure, so the gate
-// answers CONSTRAINT as SQLite would; otherwise SQLite would store the row and the gate can only
+// NOT NULL, SQLite itself refuses such a row with a NOT NULL constraint failure (or skips it under
+// OR IGNORE), so the gate does the same; where SQLite would store the row, the gate can only
 // refuse it for a sharding reason (UNSUPPORTED).
 
 import type { Node } from "sql-parser-cst";
@@ -11,24 +11,26 @@ import { kw } from "./ast.ts";
 type InsertStmt = Extract<Node, { type: "insert_stmt" }>;
 
 /**
- * True when SQLite fails the whole statement with a NOT NULL constraint for a row that leaves
- * `column` out (`given` false) or gives it NULL: the column is NOT NULL, and the conflict
- * resolution that applies to it (the statement's OR clause, else the column's own ON CONFLICT,
- * else ABORT) is ABORT, FAIL or ROLLBACK, or REPLACE where the column has no DEFAULT. A left-out
- * column with a DEFAULT takes it; OR IGNORE skips the row. ON CONFLICT … DO (upsert) does not
- * apply to NOT NULL.
+ * What SQLite does with a row that leaves `column` out (`given` false) or gives it NULL:
+ * "fails" the whole statement with a NOT NULL constraint, "skips" the row, or "stores" it. The
+ * column must be NOT NULL for the first two; then the conflict resolution that applies (the
+ * statement's OR clause, else the column's own ON CONFLICT, else ABORT) decides: IGNORE skips,
+ * REPLACE fails where the column has no DEFAULT (it stores the DEFAULT otherwise), the others
+ * fail. A left-out column with a DEFAULT takes it. ON CONFLICT … DO (upsert) does not apply to
+ * NOT NULL.
  */
-export function nullVindexFailsInSqlite(s: InsertStmt, info: TableInfo, column: string, given: boolean): boolean {
+export function nullVindexInSqlite(s: InsertStmt, info: TableInfo, column: string, given: boolean): "fails" | "skips" | "stores" {
   const lower = column.toLowerCase();
-  if (info.columns.find((c) => c.name.toLowerCase() === lower)?.notNull !== true) return false;
+  if (info.columns.find((c) => c.name.toLowerCase() === lower)?.notNull !== true) return "stores";
   const decl = declaration(info.sql, lower);
-  if (!given && decl.hasDefault) return false;
+  if (!given && decl.hasDefault) return "stores";
   const ic = s.clauses.find((c) => c.type === "insert_clause");
   const stated = ic?.type !== "insert_clause" ? "" : kw(ic.insertKw) === "REPLACE" ? "REPLACE" : ic.orAction ? kw(ic.orAction.actionKw) : "";
   const resolution = stated || decl.onConflict || "ABORT";
-  if (resolution === "IGNORE" || resolution === "UNKNOWN") return false;
-  if (resolution === "REPLACE") return !decl.hasDefault;
-  return true;
+  if (resolution === "UNKNOWN") return "stores";
+  if (resolution === "IGNORE") return "skips";
+  if (resolution === "REPLACE") return decl.hasDefault ? "stores" : "fails";
+  return "fails";
 }
 
 interface Declaration {

@@ -49,11 +49,9 @@ describe("an INSERT without a vindex value", () => {
     ["INSERT INTO nn (k, v) SELECT k, 'x' FROM src", "CONSTRAINT", "VD2605"],
     ["INSERT INTO wr (k, v) VALUES (NULL, 'x')", "CONSTRAINT", "VD2605"],
     ["INSERT INTO nd (k, v) VALUES (NULL, 'x')", "CONSTRAINT", "VD2605"],
-    // SQLite stores these (a DEFAULT, OR IGNORE skipping the row, a nullable column): a sharding refusal.
+    // SQLite stores these (a DEFAULT, a nullable column): a sharding refusal.
     ["INSERT INTO nd (v) VALUES ('x')", "UNSUPPORTED", "VD2604"],
     ["INSERT OR REPLACE INTO nd (k, v) VALUES (NULL, 'x')", "UNSUPPORTED", "VD2605"],
-    ["INSERT OR IGNORE INTO nn (k, v) VALUES (NULL, 'x')", "UNSUPPORTED", "VD2605"],
-    ["INSERT INTO ni (k, v) VALUES (NULL, 'x')", "UNSUPPORTED", "VD2605"],
     ["INSERT INTO nl (k, v) VALUES (NULL, 'x')", "UNSUPPORTED", "VD2605"],
     ["INSERT INTO nl (v) VALUES ('x')", "UNSUPPORTED", "VD2604"],
     ["INSERT INTO nl DEFAULT VALUES", "UNSUPPORTED", "VD2607"],
@@ -71,4 +69,21 @@ describe("an INSERT without a vindex value", () => {
       expect((await cl.run(`SELECT count(*) FROM ${table}`)).rows).toEqual([[0]]);
     });
   }
+
+  it("OR IGNORE (or the column's NOT NULL ON CONFLICT IGNORE) skips a row whose NOT NULL vindex value is NULL and writes the others, as SQLite does", async () => {
+    const cl = newCluster({ shards: 4, tables: TABLES });
+    for (const sql of [
+      "INSERT OR IGNORE INTO nn (k, v) VALUES (NULL, 'x'), ('a', 'y'), (NULL, 'z')",
+      "INSERT OR IGNORE INTO nn (k, v) VALUES (NULL, 'x')",
+      "INSERT INTO ni (k, v) VALUES ('b', 'x'), (NULL, 'y')",
+      "INSERT OR IGNORE INTO nn (k, v) SELECT NULL, 'p' UNION ALL SELECT 'c', 'q'",
+    ]) {
+      const gate = await cl.run(sql);
+      expect(gate.rowsAffected, sql).toBe(cl.reference(sql).rowsAffected);
+    }
+    for (const t of ["nn", "ni"]) {
+      const all = `SELECT k, v FROM ${t} ORDER BY k`;
+      expect((await cl.run(all)).rows).toEqual(cl.reference(all).rows);
+    }
+  });
 });

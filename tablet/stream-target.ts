@@ -145,10 +145,14 @@ export class StreamTarget {
     return this.state(id);
   }
 
-  /** Lets a stopped stream move again from where it stands. */
+  /**
+   * Lets a stopped stream move again from where it stands, on a new chain: the pump's chain from
+   * before the stop read ahead of the stream's position and would otherwise stall first.
+   */
   resume(id: string): StreamState {
     const s = this.state(id);
     if (s.phase === "stopped" || s.phase === "error") {
+      this.newChain(id);
       this.#sql.exec(
         "UPDATE _vt_vreplication SET phase = ?, message = NULL, updated_at = ? WHERE id = ?",
         s.pos.copy === null ? "running" : "copy",

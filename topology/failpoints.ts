@@ -18,12 +18,20 @@ export interface TabletFault {
   times: number;
 }
 
+/**
+ * A point inside a workflow action (topology/reshard.ts) where the action stops as if the Topology
+ * died there: "drained" is after the tail was drained and the streams turned round, just before
+ * the graph flips; "flipped" is after the flip, before the action's last steps.
+ */
+export type WorkflowStep = "switch:drained" | "switch:flipped" | "reverse:drained" | "reverse:flipped";
+
 interface Armed {
   crashAt: CrashStep | null;
   tablet: TabletFault[];
+  workflowAt: WorkflowStep | null;
 }
 
-const armed: Armed = { crashAt: null, tablet: [] };
+const armed: Armed = { crashAt: null, tablet: [], workflowAt: null };
 
 /** Arms faults for the next changes (tests only); `disarm` clears them. */
 export function arm(faults: { crashAt?: CrashStep; tablet?: readonly TabletFault[] }): void {
@@ -34,6 +42,12 @@ export function arm(faults: { crashAt?: CrashStep; tablet?: readonly TabletFault
 export function disarm(): void {
   armed.crashAt = null;
   armed.tablet = [];
+  armed.workflowAt = null;
+}
+
+/** Makes the next workflow action passing `step` fail there, once (tests only). */
+export function armWorkflowStep(step: WorkflowStep | null): void {
+  armed.workflowAt = step;
 }
 
 /** Thrown where a failpoint fires: carries `retryable` like a Durable Object reset does. */
@@ -60,4 +74,11 @@ export function tabletFault(op: TabletOp, shard: string, when: "before" | "after
   if (!f) return false;
   f.times -= 1;
   return true;
+}
+
+/** Stops a workflow action at `step` when armed there (once). */
+export function workflowPoint(step: WorkflowStep): void {
+  if (armed.workflowAt !== step) return;
+  armed.workflowAt = null;
+  throw new InjectedFault(`workflow action stopped at "${step}"`);
 }

@@ -22,7 +22,7 @@ import {
   type TabletOf,
 } from "./reshard-streams.ts";
 import { runVDiff } from "./vdiff-run.ts";
-import { crashPoint, InjectedCrash } from "./failpoints.ts";
+import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import type { WorkflowRecord, WorkflowShard } from "../contract/workflow-record.ts";
 import type { VDiffState } from "./vdiff-run.ts";
 
@@ -148,6 +148,8 @@ export class ReshardController {
       await resumeStreams(wf, rec.targets, this.#tablet);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
     } else if (p.switching.direction === "reverse" && rec.state === "switched") {
+      // Forward streams the reverse started would carry the reverse streams' writes back.
+      await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet);
       await resumeStreams(wf, rec.sources, this.#tablet);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
     }
@@ -231,8 +233,17 @@ export class ReshardController {
     }
   }
 
+  /** Whether the workflow's graph flip to `state` happened (when the record cannot be read, it may have). */
+  async #flipped(rec: ReshardRecord, state: "switched" | "running"): Promise<boolean> {
+    return this.#topo.record(rec.keyspace, rec.name).then(
+      (now) => now.state === state,
+      () => true,
+    );
+  }
+
   async #switch(rec: ReshardRecord): Promise<WorkflowView> {
-    if (rec.state === "switched") return this.#view(rec);
+    // A switch that stopped after its flip is finished by its retry: every tablet learns the graph.
+    if (rec.state === "switched") return this.#view(await this.#topo.switchWrites(rec.keyspace, rec.name));
     if (rec.state !== "running")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running workflow switches traffic`, { state: rec.state });
     await this.#ready(rec);
@@ -250,9 +261,17 @@ export class ReshardController {
       await controlStreams(wf, rec.targets, "stop", (id) => !id.includes(".reverse/"), this.#tablet);
       // Reverse streams follow the targets from their heads (they take no writes before the flip).
       await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
+      workflowPoint("switch:drained");
       await this.#topo.switchWrites(rec.keyspace, rec.name);
+      workflowPoint("switch:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
+      // After the flip the targets serve and the reverse streams carry their writes back: undone,
+      // they would be lost. The retry finishes the switch instead.
+      if (await this.#flipped(rec, "switched")) {
+        await this.#markSwitching(rec, null).catch(() => undefined);
+        throw e;
+      }
       await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
@@ -265,7 +284,12 @@ export class ReshardController {
   }
 
   async #reverse(rec: ReshardRecord): Promise<WorkflowView> {
-    if (rec.state === "running" && rec.switchedAt !== null) return this.#view(rec);
+    if (rec.state === "running" && rec.switchedAt !== null) {
+      // A reverse that stopped after its flip is finished by its retry (or this is a repeat).
+      const done = await this.#topo.reverseWrites(rec.keyspace, rec.name);
+      await controlStreams(streamed(rec), rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
+      return this.#view(done);
+    }
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
@@ -278,8 +302,18 @@ export class ReshardController {
       // The forward streams start again from the sources' heads: what the targets hold is the same.
       await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet);
       await startStreams(wf, rec.sources, rec.targets, tablePlacements(await this.#topo.keyspace(rec.keyspace)), false, forwardId, this.#tablet);
+      workflowPoint("reverse:drained");
       await this.#topo.reverseWrites(rec.keyspace, rec.name);
+      workflowPoint("reverse:flipped");
     } catch (e) {
+      if (await this.#flipped(rec, "running")) {
+        await this.#markSwitching(rec, null).catch(() => undefined);
+        throw e;
+      }
+      // Still switched: forward streams started from the sources' heads would carry the reverse
+      // streams' writes back to the targets (an echo that can undo a newer write there); the
+      // retry starts them again.
+      await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
       await this.#markSwitching(rec, null);

@@ -314,4 +314,12 @@ describe("streamUnit: copy and binlog tail", () => {
     const past = await t.unit(filter, { seq: 10_000, copy: null });
     expect(past.ok ? null : past.error.code).toBe("INVALID_ARGUMENT");
   });
+
+  it("refuses to copy a row whose PRIMARY KEY holds NULL (SQLite allows it outside INTEGER PRIMARY KEY): VD2701", async () => {
+    const t = await freshTablet(["CREATE TABLE np (a TEXT PRIMARY KEY, v INTEGER)"]);
+    await t.exec("INSERT INTO np VALUES ('x', 1)", "INSERT INTO np VALUES (NULL, 2)");
+    const filter: StreamFilter = { keyRange: "-", tables: [{ table: "np", kind: "reference" }] };
+    const r = await t.unit(filter, await toHead(t, filter, { seq: 0, copy: { table: 0, after: null } }));
+    expect(r.ok ? null : { code: r.error.code, id: r.error["id"], table: r.error["table"] }).toEqual({ code: "UNSUPPORTED", id: "VD2701", table: "np" });
+  });
 });

@@ -8,7 +8,7 @@ import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { list, record, renderResult, renderTopology } from "./format.mjs";
-import { reshardCommand, vdiffCommand, WORKFLOW_FLAGS } from "./workflows.mjs";
+import { MOVETABLES_FLAGS, moveTablesCommand, reshardCommand, vdiffCommand, WORKFLOW_FLAGS } from "./workflows.mjs";
 
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
@@ -33,10 +33,14 @@ Commands:
   reshard show|switchtraffic|reversetraffic|complete|cancel --keyspace K --workflow W
                                        progress; move writes and reads to the targets (a pause of
                                        milliseconds); move them back; retire the sources; give up
+  movetables create --source K1 --target K2 --workflow W --tables t1,t2
+                 [--on-ddl ignore|stop|exec] [--auto-switch]
+                                       start moving tables t1, t2 from keyspace K1 into K2
+  movetables show|switchtraffic|reversetraffic|complete|cancel --target K2 --workflow W
+                                       as reshard; complete drops the tables from K1
   vdiff --keyspace K --workflow W      compare the sources' rows with the targets'
 
 Not yet available (they exit 1 with UNSUPPORTED):
-  movetables create|show|switchtraffic|reversetraffic|complete|cancel --source K1 --target K2 --workflow W
   vstream --keyspace K [--tables t1,t2] [--from now|start|<token>]
 
 Global flags (anywhere on the line):
@@ -49,7 +53,7 @@ Values print as: NULL, numbers (64-bit integers exactly), text, BLOBs as x'hex'.
 Exit status: 0 on success, 1 on an error, printed on stderr as <CODE>: <message>.
 `;
 
-const NOT_YET = new Set(["movetables", "vstream"]);
+const NOT_YET = new Set(["vstream"]);
 
 /** Flags that take a value (`--flag value` or `--flag=value`); the value may start with "-". */
 const VALUE_FLAGS = new Set([
@@ -319,6 +323,7 @@ const COMMANDS = {
   keyspace: { run: keyspaceCommand, flags: ["shards"] },
   vschema: { run: vschemaCommand, flags: ["file"] },
   reshard: { run: (ctx, args, io) => reshardCommand(ctx, args, io, call, fail), flags: WORKFLOW_FLAGS },
+  movetables: { run: (ctx, args, io) => moveTablesCommand(ctx, args, io, call, fail), flags: MOVETABLES_FLAGS },
   vdiff: { run: (ctx, args, io) => vdiffCommand(ctx, args, io, call, fail), flags: ["keyspace", "workflow"] },
 };
 

@@ -1,6 +1,6 @@
 // @ts-check
-// vtctl's workflow commands: reshard (create, show, switchtraffic, reversetraffic, complete,
-// cancel) and vdiff, over the gate's /v1/workflows. On a terminal `reshard create` follows the
+// vtctl's workflow commands: reshard and movetables (create, show, switchtraffic, reversetraffic,
+// complete, cancel) and vdiff, over the gate's /v1/workflows. On a terminal `reshard create` follows the
 // copy with a progress bar (rows copied / estimated, lag, phase) until the streams have caught up;
 // `--json` prints the server's answers instead.
 
@@ -15,6 +15,7 @@ import { list, record } from "./format.mjs";
 
 export const RESHARD_VERBS = ["create", "show", "switchtraffic", "reversetraffic", "complete", "cancel"];
 export const WORKFLOW_FLAGS = ["keyspace", "workflow", "source-shards", "target-shards", "on-ddl", "auto-switch"];
+export const MOVETABLES_FLAGS = ["source", "target", "keyspace", "workflow", "tables", "on-ddl", "auto-switch"];
 
 /** @param {unknown} v */
 const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
@@ -31,6 +32,7 @@ function shardList(spec) {
 export function renderWorkflow(w) {
   const r = record(w);
   const lines = [`workflow ${r.keyspace}.${r.workflow} (${r.kind}): ${r.state}`];
+  if (r.kind === "movetables") lines.push(`  tables: ${list(r.tables).join(", ")} from keyspace ${r.sourceKeyspace}`);
   lines.push(
     `  sources: ${list(r.sources)
       .map((s) => record(s).shard)
@@ -128,6 +130,20 @@ export async function reshardCommand(ctx, args, io, call, fail) {
   } else if (args.flags.has("source-shards") || args.flags.has("target-shards") || args.flags.has("on-ddl") || args.flags.has("auto-switch")) {
     throw fail("INVALID_ARGUMENT", `vtctl reshard ${verb} takes only --keyspace and --workflow`);
   }
+  return follow(ctx, verb, keyspace, workflow, body, io, call);
+}
+
+/**
+ * Posts a workflow action and prints its answer; on a terminal a create follows the copy.
+ * @param {Context} ctx
+ * @param {string} verb
+ * @param {string} keyspace
+ * @param {string} workflow
+ * @param {Record<string, unknown>} body
+ * @param {Output} io
+ * @param {Call} call
+ */
+async function follow(ctx, verb, keyspace, workflow, body, io, call) {
   let w = await call(ctx, "POST", "/v1/workflows", body);
   if (ctx.json) return io.out(json(w));
   if (verb !== "create" || !io.tty) return io.out(renderWorkflow(w));
@@ -140,6 +156,45 @@ export async function reshardCommand(ctx, args, io, call, fail) {
     w = await call(ctx, "GET", `/v1/workflows?keyspace=${encodeURIComponent(keyspace)}&workflow=${encodeURIComponent(workflow)}`);
   }
   io.out(`\n${renderWorkflow(w)}`);
+}
+
+/**
+ * `movetables create --source K1 --target K2 --workflow W --tables t1,t2`, and the other verbs with
+ * `--target K2 --workflow W` (the workflow lives in its target keyspace; `--keyspace` says the same).
+ * @param {Context} ctx
+ * @param {Args} args
+ * @param {Output} io
+ * @param {Call} call
+ * @param {(code: string, message: string) => Error} fail
+ */
+export async function moveTablesCommand(ctx, args, io, call, fail) {
+  const verb = args.positionals[1];
+  const usage = `movetables ${RESHARD_VERBS.join("|")} --target K2 --workflow W (create: --source K1 --tables t1,t2)`;
+  if (verb === undefined || !RESHARD_VERBS.includes(verb) || args.positionals.length > 2) throw fail("INVALID_ARGUMENT", `usage: vtctl ${usage}`);
+  const keyspace = args.flags.get("target") ?? args.flags.get("keyspace");
+  const workflow = args.flags.get("workflow");
+  if (!keyspace || !workflow) throw fail("INVALID_ARGUMENT", `--target and --workflow are required: vtctl ${usage}`);
+  if (verb === "show") {
+    const w = await call(ctx, "GET", `/v1/workflows?keyspace=${encodeURIComponent(keyspace)}&workflow=${encodeURIComponent(workflow)}`);
+    return io.out(ctx.json ? json(w) : renderWorkflow(w));
+  }
+  /** @type {Record<string, unknown>} */
+  const body = { action: verb, keyspace, workflow };
+  if (verb === "create") {
+    const source = args.flags.get("source");
+    const tables = args.flags.get("tables");
+    if (!source || !tables)
+      throw fail("INVALID_ARGUMENT", "--source and --tables are required: vtctl movetables create --source K1 --target K2 --workflow W --tables t1,t2");
+    body.kind = "movetables";
+    body.sourceKeyspace = source;
+    body.tables = shardList(tables);
+    const onDdl = args.flags.get("on-ddl");
+    if (onDdl !== undefined) body.onDdl = onDdl;
+    if (args.flags.has("auto-switch")) body.autoSwitch = true;
+  } else if (["source", "tables", "on-ddl", "auto-switch"].some((f) => args.flags.has(f))) {
+    throw fail("INVALID_ARGUMENT", `vtctl movetables ${verb} takes only --target and --workflow`);
+  }
+  return follow(ctx, verb, keyspace, workflow, body, io, call);
 }
 
 /**

@@ -34,6 +34,11 @@ export interface KeyspaceGraph {
 export interface ServingGraph {
   readonly version: number;
   readonly keyspaces: Readonly<Record<string, KeyspaceGraph>>;
+  /**
+   * Routing rules of open MoveTables workflows (workflow-record.ts routingRules):
+   * `<keyspace>.<table>` lower-cased → the keyspace whose shards serve that table's SQL.
+   */
+  readonly routingRules?: Readonly<Record<string, string>>;
 }
 
 /** GET /v1/topology (⚑). */

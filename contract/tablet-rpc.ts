@@ -74,6 +74,12 @@ export interface TabletConfig {
    * (NOT_SERVING with `switching: true`) before anything runs; reads still run.
    */
   readonly denyWrites?: boolean;
+  /**
+   * Tables moved to another keyspace (MoveTables, lower-cased): a batch writing any of their rows
+   * is rolled back and refused (NOT_SERVING with `switching: true`, so the gate holds it and
+   * retries on the new routing rules); other tables take writes as before.
+   */
+  readonly deniedTables?: readonly string[];
 }
 
 export interface ColumnInfo {

@@ -47,6 +47,29 @@ export interface WorkflowRecord {
   readonly updatedAt: number;
   /** When writes were last switched to the targets, or null when never. */
   readonly switchedAt: number | null;
+  /**
+   * MoveTables: the keyspace the tables move from (`sources` are its shards; `keyspace` and
+   * `targets` are the destination's), and the tables, as the source names them.
+   */
+  readonly sourceKeyspace?: string;
+  readonly tables?: readonly string[];
+}
+
+/**
+ * The routing rules the open MoveTables workflows make (Vitess's routing rules): for each moved
+ * table, `<source>.<table>` and `<target>.<table>` (lower-cased) → the keyspace that serves it,
+ * the source until writes are switched, the target after.
+ */
+export function routingRules(workflows: readonly WorkflowRecord[]): Record<string, string> {
+  const rules: Record<string, string> = {};
+  for (const w of workflows) {
+    if (w.kind !== "movetables" || !isOpen(w) || w.sourceKeyspace === undefined) continue;
+    const to = w.state === "switched" ? w.keyspace : w.sourceKeyspace;
+    for (const t of w.tables ?? []) {
+      for (const ks of [w.sourceKeyspace, w.keyspace]) rules[`${ks}.${t}`.toLowerCase()] = to;
+    }
+  }
+  return rules;
 }
 
 /** A workflow that still holds shards: no other workflow may move them. */

@@ -10,8 +10,10 @@ export interface WorkflowRequest {
   readonly action: WorkflowAction;
   readonly keyspace: string;
   readonly workflow: string;
-  /** create: */
-  readonly kind?: "reshard";
+  /** create: (MoveTables: `keyspace` is the target, `sourceKeyspace` and `tables` what moves) */
+  readonly kind?: "reshard" | "movetables";
+  readonly sourceKeyspace?: string;
+  readonly tables?: readonly string[];
   readonly sourceShards?: readonly string[];
   readonly targetShards?: readonly string[];
   readonly onDdl?: OnDdl;
@@ -32,7 +34,10 @@ export interface WorkflowStreamView {
 export interface WorkflowView {
   readonly keyspace: string;
   readonly workflow: string;
-  readonly kind: "reshard";
+  readonly kind: "reshard" | "movetables";
+  /** MoveTables: the keyspace the tables move from, and the tables. */
+  readonly sourceKeyspace?: string;
+  readonly tables?: readonly string[];
   /** created → running → switched → completed; or cancelled. */
   readonly state: string;
   readonly sources: readonly { readonly shard: string; readonly tablet: string }[];

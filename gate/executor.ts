@@ -14,6 +14,7 @@ import { Deadline, queryTimeoutMs } from "./deadline.ts";
 import { PlanCache, type Plan } from "./planner/plan.ts";
 import { withResultNames } from "./planner/column-names.ts";
 import { Retry, retryLoop } from "./retry.ts";
+import { routedKeyspace } from "./routing-rules.ts";
 import { Bindings } from "./sql/template.ts";
 import { checkStatement, type Statement } from "./statement.ts";
 import { gateCursor, type RunStatement } from "./vcursor.ts";
@@ -43,15 +44,21 @@ export class Executor {
 
   /** Plans against the cached graph; an unknown table first refreshes the graph once. */
   async #plan(keyspace: string | undefined, sql: string, refresh: boolean): Promise<{ ks: KeyspaceGraph; plan: Plan }> {
-    let ks = await this.keyspace(keyspace, refresh);
+    let ks = await this.#routed(keyspace, sql, refresh);
     try {
       return { ks, plan: plans.plan(sql, ks) };
     } catch (e) {
       const vt = toVtError(e);
       if (vt.code !== "UNKNOWN_TABLE" || refresh) throw vt;
-      ks = await this.keyspace(keyspace, true);
+      ks = await this.#routed(keyspace, sql, true);
       return { ks, plan: plans.plan(sql, ks) };
     }
+  }
+
+  /** The named keyspace, or the one the routing rules send the statement's tables to. */
+  async #routed(keyspace: string | undefined, sql: string, refresh: boolean): Promise<KeyspaceGraph> {
+    const ks = await this.keyspace(keyspace, refresh);
+    return routedKeyspace(await this.graph(), ks, sql);
   }
 
   async execute(keyspace: string | undefined, st: Statement): Promise<QueryResult> {

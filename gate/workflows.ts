@@ -35,7 +35,7 @@ function shardList(v: unknown, what: string): string[] {
 
 /** A workflow request from a JSON body (or query string), checked field by field. */
 export function decodeWorkflowRequest(body: Record<string, unknown>): WorkflowRequest {
-  const known = new Set(["action", "keyspace", "workflow", "kind", "sourceShards", "targetShards", "onDdl", "autoSwitch"]);
+  const known = new Set(["action", "keyspace", "workflow", "kind", "sourceShards", "targetShards", "sourceKeyspace", "tables", "onDdl", "autoSwitch"]);
   for (const k of Object.keys(body)) if (!known.has(k)) throw new VtError("INVALID_ARGUMENT", `unknown field "${k}" in a workflow request`);
   const action = own(body, "action");
   if (typeof action !== "string" || !ACTIONS.includes(action as WorkflowAction)) {
@@ -48,19 +48,34 @@ export function decodeWorkflowRequest(body: Record<string, unknown>): WorkflowRe
     throw new VtError("INVALID_ARGUMENT", '"workflow" must start with a letter and hold only letters, digits and _ (at most 63)');
   }
   if (action !== "create") {
-    for (const k of ["kind", "sourceShards", "targetShards", "onDdl", "autoSwitch"]) {
+    for (const k of ["kind", "sourceShards", "targetShards", "sourceKeyspace", "tables", "onDdl", "autoSwitch"]) {
       if (own(body, k) !== undefined) throw new VtError("INVALID_ARGUMENT", `"${k}" applies only to action "create"`);
     }
     return { action: action as WorkflowAction, keyspace, workflow };
   }
   const kind = own(body, "kind") ?? "reshard";
-  if (kind !== "reshard") {
-    throw unsupportedError("VD1109", `workflow kind ${JSON.stringify(kind)}: only "reshard" exists yet (MoveTables comes later)`);
+  if (kind !== "reshard" && kind !== "movetables") {
+    throw unsupportedError("VD1109", `workflow kind ${JSON.stringify(kind)}: only "reshard" and "movetables" exist`);
   }
   const onDdl = own(body, "onDdl") ?? "ignore";
   if (typeof onDdl !== "string" || !ON_DDL.includes(onDdl as OnDdl)) throw new VtError("INVALID_ARGUMENT", `"onDdl" must be one of ${ON_DDL.join(", ")}`);
   const autoSwitch = own(body, "autoSwitch") ?? false;
   if (typeof autoSwitch !== "boolean") throw new VtError("INVALID_ARGUMENT", '"autoSwitch" must be true or false');
+  if (kind === "movetables") {
+    for (const k of ["sourceShards", "targetShards"]) {
+      if (own(body, k) !== undefined) throw new VtError("INVALID_ARGUMENT", `"${k}" applies only to kind "reshard"`);
+    }
+    const sourceKeyspace = own(body, "sourceKeyspace");
+    const tables = own(body, "tables");
+    if (typeof sourceKeyspace !== "string" || sourceKeyspace === "") throw new VtError("INVALID_ARGUMENT", '"sourceKeyspace" must be a keyspace name');
+    if (!Array.isArray(tables) || tables.length === 0 || !tables.every((t) => typeof t === "string" && t !== "")) {
+      throw new VtError("INVALID_ARGUMENT", '"tables" must be a non-empty list of table names such as ["customer", "corder"]');
+    }
+    return { action: "create", keyspace, workflow, kind, sourceKeyspace, tables: tables as string[], onDdl: onDdl as OnDdl, autoSwitch };
+  }
+  for (const k of ["sourceKeyspace", "tables"]) {
+    if (own(body, k) !== undefined) throw new VtError("INVALID_ARGUMENT", `"${k}" applies only to kind "movetables"`);
+  }
   return {
     action: "create",
     keyspace,

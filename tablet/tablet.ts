@@ -149,6 +149,20 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     });
   }
 
+  /** A batch that changed rows of a table moved away (MoveTables) is refused; thrown inside its transaction, it rolls back. */
+  #checkDeniedTables(t: Target, denied: readonly string[], from: number): void {
+    const hit = this.#sql
+      .exec<{ tbl: string }>(`SELECT tbl FROM _vt_binlog WHERE seq > ? AND lower(tbl) IN (${denied.map(() => "?").join(", ")}) LIMIT 1`, from, ...denied)
+      .toArray()[0];
+    if (!hit) return;
+    throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: table ${hit.tbl} moved to another keyspace; retry on the new routing rules`, {
+      servingVersion: this.#config?.version ?? 0,
+      shard: t.shard,
+      switching: true,
+      table: hit.tbl,
+    });
+  }
+
   #setFence(fence: Fence | null): void {
     if (fence === null) this.#sql.exec("DELETE FROM _vt_meta WHERE k = 'fence'");
     else this.#setMeta("fence", JSON.stringify(fence));
@@ -245,6 +259,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.#checkFence(target, queries);
       this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");
+      const denied = writes ? (this.#config?.deniedTables ?? []) : [];
+      const from = denied.length > 0 ? lastSeq(this.#sql) : 0;
       let ok = false;
       try {
         const out = this.ctx.storage.transactionSync(() => {
@@ -259,6 +275,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
           });
           // Any change to a user table fired a binlog trigger, and only then did total_changes() move.
           if (writes && this.#seenTc > this.#tc) {
+            if (denied.length > 0) this.#checkDeniedTables(target, denied, from);
             appendCommit(this.#sql);
             this.#seenTc += 1;
           }

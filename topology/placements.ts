@@ -41,7 +41,7 @@ export function tablePlacements(ks: KeyspaceGraph): TablePlacement[] {
   return out;
 }
 
-function placementOf(ks: KeyspaceGraph, table: string): TablePlacement {
+export function placementOf(ks: KeyspaceGraph, table: string): TablePlacement {
   if (isSystemLookupTable(table)) return { table, kind: "sharded", column: SYSTEM_LOOKUP_FROM, vindex: SYSTEM_LOOKUP_VINDEX };
   if (!ks.sharded) return { table, kind: "reference" };
   const entry = tableVSchema(ks.vschema, table);
@@ -58,7 +58,7 @@ function placementOf(ks: KeyspaceGraph, table: string): TablePlacement {
 }
 
 /** The tables a CREATE TABLE statement's foreign keys reference (`REFERENCES <name>`). */
-function referencedTables(createSql: string): string[] {
+export function referencedTables(createSql: string): string[] {
   const toks = tokenize(createSql).filter((t) => t.kind !== "space" && t.kind !== "comment");
   const out: string[] = [];
   for (let i = 0; i < toks.length - 1; i++) {

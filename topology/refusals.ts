@@ -113,7 +113,7 @@ export const REFUSALS = {
   VD1106: "vschema ….columns: multi-column vindexes are not supported yet", // vschema.ts
   VD1107: "vschema …: a secondary vindex must be a lookup vindex (lookup_unique or lookup)", // vschema.ts
   VD1108: "vindex …: params.…", // vindex.ts
-  VD1109: 'workflow kind …: only "reshard" exists yet (MoveTables comes later)', // workflows.ts
+  VD1109: 'workflow kind …: only "reshard" and "movetables" exist', // workflows.ts
   VD1110: "the SDK's interactive transaction() (use batch(statements, { transaction: true }))", // client/vitess-client.ts
   VD2000: "text that the gate's parser and SQLite would read differently (`#`, TCL-style `$a(…)`, non-ASCII spaces, …)", // agreement.ts
   VD2001: "parentheses nested more than 100 deep", // agreement.ts
@@ -155,6 +155,9 @@ export const REFUSALS = {
   VD2701: "resharding table …: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target", // streamer.ts
   VD2702: "vschema change of … while workflow … is open: it would move rows the workflow is moving", // workflow-steps.ts
   VD2703: "this DDL while workflow … moves keyspace …'s rows: only CREATE/DROP INDEX and ALTER TABLE … ADD COLUMN run meanwhile", // reshard-plan.ts
+  VD2704: "moving table … into sharded keyspace …: a UNIQUE key or a lookup vindex (its keyspace-wide lookup rows would not be moved)", // movetables-plan.ts
+  VD2705: "moving table …: it references table …, which does not move with it (move both)", // movetables-plan.ts
+  VD2706: "a statement naming tables served by different keyspaces while a MoveTables moves some of them", // routing-rules.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -32,7 +32,7 @@ export function checkWorkflowName(name: unknown): string {
   return name;
 }
 
-function readOptions(options: unknown): { onDdl: OnDdl; autoSwitch: boolean } {
+export function readOptions(options: unknown): { onDdl: OnDdl; autoSwitch: boolean } {
   if (options === undefined || options === null) return { onDdl: "ignore", autoSwitch: false };
   if (typeof options !== "object" || Array.isArray(options)) throw new VtError("INVALID_ARGUMENT", "workflow options must be an object {onDdl?, autoSwitch?}");
   const o = options as Record<string, unknown>;

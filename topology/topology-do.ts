@@ -30,7 +30,9 @@ import { checkDdlDuringWorkflow } from "./reshard-plan.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowView } from "../contract/workflow-rpc.ts";
 import { WorkflowStore } from "./workflow-store.ts";
 import { WorkflowSteps } from "./workflow-steps.ts";
-import type { WorkflowOptions, WorkflowRecord } from "../contract/workflow-record.ts";
+import { routingRules, type WorkflowOptions, type WorkflowRecord } from "../contract/workflow-record.ts";
+import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
+import { MoveTablesSteps } from "./movetables-steps.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -54,6 +56,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #workflows: WorkflowStore;
   readonly #steps: WorkflowSteps;
   readonly #reshard: ReshardController;
+  readonly #moveSteps: MoveTablesSteps;
+  readonly #moveTables: MoveTablesController;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -62,15 +66,57 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#pending = new PendingChanges(ctx.storage.sql);
     this.#ids = new IdBlocks(ctx.storage.sql);
     this.#workflows = new WorkflowStore(ctx.storage.sql);
-    this.#steps = new WorkflowSteps({
+    const host = {
       store: this.#store,
       workflows: this.#workflows,
-      transaction: (fn) => ctx.storage.transactionSync(fn),
-      settle: (keyspace) => this.#settle(keyspace),
-      sync: (ks, shards) => this.#syncTablets(ks, shards),
-      tablet: (name) => tabletRpc(env.TABLET, name),
-    });
+      transaction: (fn: () => void) => ctx.storage.transactionSync(fn),
+      settle: (keyspace: string) => this.#settle(keyspace),
+      sync: (ks: KeyspaceGraph, shards?: readonly ShardGraph[]) => this.#syncTablets(ks, shards),
+      tablet: (name: string) => tabletRpc(env.TABLET, name),
+    };
+    this.#steps = new WorkflowSteps(host);
+    this.#moveSteps = new MoveTablesSteps(host);
     this.#reshard = new ReshardController(this.#primitives(), (name) => tabletRpc(env.TABLET, name));
+    this.#moveTables = new MoveTablesController(this.#movePrimitives(), (name) => tabletRpc(env.TABLET, name));
+  }
+
+  /** The serving graph with the open MoveTables workflows' routing rules. */
+  #graph(): ServingGraph {
+    const rules = routingRules(this.#workflows.list());
+    const graph = this.#store.graph();
+    return Object.keys(rules).length > 0 ? { ...graph, routingRules: rules } : graph;
+  }
+
+  /** The MoveTables steps as its controller calls them: each queued like any change. */
+  #movePrimitives(): MoveTablesPrimitives {
+    const step = async <T>(fn: () => Promise<T> | T): Promise<T> => unwrap(await this.#step(fn));
+    const base = this.#primitives();
+    return {
+      keyspace: base.keyspace,
+      record: base.record,
+      create: (req) =>
+        step(() =>
+          this.#moveSteps.create(req.keyspace, req.workflow, {
+            sourceKeyspace: req.sourceKeyspace,
+            tables: req.tables,
+            options: {
+              ...(req.onDdl ? { onDdl: req.onDdl } : {}),
+              ...(req.autoSwitch !== undefined ? { autoSwitch: req.autoSwitch } : {}),
+            },
+          }),
+        ),
+      ddl: async (req) => {
+        await this.#serial(async () => {
+          await this.#bootstrap();
+          await this.#ddl(req, false);
+        });
+      },
+      start: base.start,
+      setProgress: base.setProgress,
+      denyTables: (keyspace, workflow, side, deny) => step(() => this.#moveSteps.denyTables(keyspace, workflow, side, deny)),
+      route: (keyspace, workflow, to) => step(() => this.#moveSteps.route(keyspace, workflow, to)),
+      finish: (keyspace, workflow, state) => step(() => this.#moveSteps.finish(keyspace, workflow, state)),
+    };
   }
 
   /** The workflow steps as the Reshard controller calls them: each queued like any change. */
@@ -124,7 +170,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   workflow(req: WorkflowRequest): Promise<Envelope<WorkflowView | VDiffReport>> {
     return envelopeAsync(async () => {
       await this.#serial(() => this.#bootstrap());
-      return this.#reshard.run(req);
+      const kind = req.action === "create" ? (req.kind ?? "reshard") : this.#workflows.get(req.keyspace, req.workflow)?.kind;
+      return kind === "movetables" ? this.#moveTables.run(req) : this.#reshard.run(req);
     });
   }
 
@@ -136,8 +183,10 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   }
 
   #config(ks: KeyspaceGraph, s: ShardGraph): TabletConfig {
-    const config = { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version };
-    return s.serving && this.#store.deniedShards(ks.name).has(s.name) ? { ...config, denyWrites: true } : config;
+    const config: TabletConfig = { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version };
+    const denied = s.serving ? this.#workflows.deniedTables(ks.name) : [];
+    const withTables = denied.length > 0 ? { ...config, deniedTables: denied } : config;
+    return s.serving && this.#store.deniedShards(ks.name).has(s.name) ? { ...withTables, denyWrites: true } : withTables;
   }
 
   /** Every tablet that keeps the keyspace's schema: its shards, and its open workflows' standby tablets. */
@@ -292,13 +341,13 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.ctx.storage.transactionSync(() => this.#store.addKeyspace(name, defaultVSchema(sharded), names));
     const ks = this.#store.keyspace(name);
     if (ks) await this.#syncTablets(ks);
-    return this.#store.graph();
+    return this.#graph();
   }
 
   graph(): Promise<Envelope<ServingGraph>> {
     return envelopeAsync(async () => {
       if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
-      return this.#store.graph();
+      return this.#graph();
     });
   }
 
@@ -341,7 +390,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           this.ctx.storage.transactionSync(commit);
           const updated = this.#store.keyspace(keyspace);
           if (updated) await this.#syncTablets(updated);
-          return this.#store.graph();
+          return this.#graph();
         }
         const token = await this.#begin(keyspace, "vschema", null, null);
         const prepared = await this.#prepare(ks, token, null);
@@ -360,7 +409,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         });
         crashPoint("decided");
         await this.#resolve(keyspace);
-        return this.#store.graph();
+        return this.#graph();
       }),
     );
   }
@@ -376,42 +425,47 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
-        if (!this.#store.keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
-        const request = req.requestId ?? null;
-        if (request !== null && this.#pending.decided(req.keyspace, request)) {
-          await this.#resolve(req.keyspace);
-          return this.#store.graph();
-        }
-        await this.#settle(req.keyspace);
-        const ks = this.#store.keyspace(req.keyspace);
-        if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
-        if (ks.shards.length === 0) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
-        checkDdlDuringWorkflow(req.sql, this.#workflows.open(ks.name));
-        const entry: DdlEntry = { index: ks.schemaIndex + 1, sql: req.sql };
-        const token = await this.#begin(ks.name, "ddl", entry.index, request);
-        const prepared = await this.#prepare(ks, token, entry);
-        const tables = prepared[0]?.tables ?? [];
-        const { vschema, auto } = this.#vschemaAfter(ks, req, tables);
-        try {
-          checkVSchemaColumns(vschema, Object.fromEntries(tables.map((t) => [t.name.toLowerCase(), t])));
-        } catch (e) {
-          await this.#abort(ks.name);
-          throw e;
-        }
-        this.ctx.storage.transactionSync(() => {
-          this.#store.appendDdl(ks.name, entry);
-          if (request !== null) this.#pending.recordRequest(ks.name, request, entry.index);
-          this.#store.setTables(ks.name, tables);
-          this.#store.setVSchema(ks.name, vschema, auto);
-          this.#pending.setPhase(ks.name, "apply");
-          this.#store.bump(ks.name);
-        });
-        crashPoint("decided");
-        await this.#resolve(ks.name);
-        crashPoint("applied");
-        return this.#store.graph();
+        return this.#ddl(req, true);
       }),
     );
+  }
+
+  /** applyDdl's change, in the queue; `limited`: refused while a workflow of the keyspace is open (its own DDL is not). */
+  async #ddl(req: DdlRequest, limited: boolean): Promise<ServingGraph> {
+    if (!this.#store.keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
+    const request = req.requestId ?? null;
+    if (request !== null && this.#pending.decided(req.keyspace, request)) {
+      await this.#resolve(req.keyspace);
+      return this.#graph();
+    }
+    await this.#settle(req.keyspace);
+    const ks = this.#store.keyspace(req.keyspace);
+    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
+    if (ks.shards.length === 0) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
+    if (limited) checkDdlDuringWorkflow(req.sql, this.#workflows.open(ks.name));
+    const entry: DdlEntry = { index: ks.schemaIndex + 1, sql: req.sql };
+    const token = await this.#begin(ks.name, "ddl", entry.index, request);
+    const prepared = await this.#prepare(ks, token, entry);
+    const tables = prepared[0]?.tables ?? [];
+    const { vschema, auto } = this.#vschemaAfter(ks, req, tables);
+    try {
+      checkVSchemaColumns(vschema, Object.fromEntries(tables.map((t) => [t.name.toLowerCase(), t])));
+    } catch (e) {
+      await this.#abort(ks.name);
+      throw e;
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.#store.appendDdl(ks.name, entry);
+      if (request !== null) this.#pending.recordRequest(ks.name, request, entry.index);
+      this.#store.setTables(ks.name, tables);
+      this.#store.setVSchema(ks.name, vschema, auto);
+      this.#pending.setPhase(ks.name, "apply");
+      this.#store.bump(ks.name);
+    });
+    crashPoint("decided");
+    await this.#resolve(ks.name);
+    crashPoint("applied");
+    return this.#graph();
   }
 
   /** The keyspace's vschema and auto-added tables after a DDL that leaves `tables`. */
@@ -465,7 +519,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         await this.#resolve(keyspace);
         const ks = this.#store.keyspace(keyspace);
         if (ks) await this.#syncTablets(ks);
-        return this.#store.graph();
+        return this.#graph();
       }),
     );
   }
@@ -527,7 +581,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   view(): Promise<Envelope<TopologyView>> {
     return envelopeAsync(async () => {
       if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
-      const graph = this.#store.graph();
+      const graph = this.#graph();
       const keyspaces = await Promise.all(
         Object.values(graph.keyspaces).map(async (ks) => ({
           name: ks.name,

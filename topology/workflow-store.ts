@@ -22,6 +22,12 @@ CREATE TABLE IF NOT EXISTS _vt_topo_workflows (
   switched_at INTEGER,            -- when writes last moved to the targets, or NULL
   PRIMARY KEY (keyspace, name)
 );
+CREATE TABLE IF NOT EXISTS _vt_topo_denied_tables (
+  keyspace TEXT NOT NULL,
+  tbl TEXT NOT NULL,              -- lower-cased: the keyspace's tablets refuse writes to it (MoveTables)
+  workflow TEXT NOT NULL,         -- the MoveTables workflow (its keyspace is the target's)
+  PRIMARY KEY (keyspace, tbl)
+);
 `;
 
 type Row = {
@@ -37,6 +43,8 @@ type Row = {
   created_at: number;
   updated_at: number;
   switched_at: number | null;
+  source_keyspace: string | null;
+  tables: string | null;
 };
 
 function toRecord(r: Row): WorkflowRecord {
@@ -53,6 +61,8 @@ function toRecord(r: Row): WorkflowRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     switchedAt: r.switched_at,
+    ...(r.source_keyspace !== null ? { sourceKeyspace: r.source_keyspace } : {}),
+    ...(r.tables !== null ? { tables: JSON.parse(r.tables) as string[] } : {}),
   };
 }
 
@@ -67,6 +77,31 @@ export class WorkflowStore {
   constructor(sql: SqlStorage) {
     this.#sql = sql;
     this.#sql.exec(WORKFLOW_SCHEMA);
+    const columns = new Set(
+      this.#sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('_vt_topo_workflows')")
+        .toArray()
+        .map((c) => c.name),
+    );
+    // MoveTables: the keyspace the tables move from, and the JSON list of tables (NULL for a Reshard).
+    if (!columns.has("source_keyspace")) this.#sql.exec("ALTER TABLE _vt_topo_workflows ADD COLUMN source_keyspace TEXT");
+    if (!columns.has("tables")) this.#sql.exec("ALTER TABLE _vt_topo_workflows ADD COLUMN tables TEXT");
+  }
+
+  /** The tables the keyspace's tablets refuse writes to (lower-cased). */
+  deniedTables(keyspace: string): string[] {
+    return this.#sql
+      .exec<{ tbl: string }>("SELECT tbl FROM _vt_topo_denied_tables WHERE keyspace = ? ORDER BY tbl", keyspace)
+      .toArray()
+      .map((r) => r.tbl);
+  }
+
+  /** Makes the keyspace's tablets refuse writes to `tables` for `workflow`, or take them again. */
+  setDeniedTables(keyspace: string, tables: readonly string[], workflow: string, deny: boolean): void {
+    for (const t of tables) {
+      if (deny) this.#sql.exec("INSERT OR REPLACE INTO _vt_topo_denied_tables (keyspace, tbl, workflow) VALUES (?, ?, ?)", keyspace, t.toLowerCase(), workflow);
+      else this.#sql.exec("DELETE FROM _vt_topo_denied_tables WHERE keyspace = ? AND tbl = ?", keyspace, t.toLowerCase());
+    }
   }
 
   get(keyspace: string, name: string): WorkflowRecord | undefined {
@@ -79,10 +114,10 @@ export class WorkflowStore {
     return this.#sql.exec<Row>("SELECT * FROM _vt_topo_workflows ORDER BY keyspace, created_at, name").toArray().map(toRecord);
   }
 
-  /** The keyspace's workflows that still hold shards. */
+  /** The keyspace's workflows that still hold shards (and the MoveTables moving tables out of it). */
   open(keyspace: string): WorkflowRecord[] {
     return this.#sql
-      .exec<Row>("SELECT * FROM _vt_topo_workflows WHERE keyspace = ? ORDER BY created_at, name", keyspace)
+      .exec<Row>("SELECT * FROM _vt_topo_workflows WHERE keyspace = ? OR source_keyspace = ? ORDER BY created_at, name", keyspace, keyspace)
       .toArray()
       .map(toRecord)
       .filter(isOpen);
@@ -93,14 +128,17 @@ export class WorkflowStore {
    * the targets before the switch, the sources after it (a reverse needs them).
    */
   standby(keyspace: string): ShardGraph[] {
-    return this.open(keyspace).flatMap((w) => asShards(w.state === "switched" ? w.sources : w.targets, false));
+    // A MoveTables' shards are serving shards of their keyspaces: none stands by.
+    return this.open(keyspace)
+      .filter((w) => w.kind !== "movetables")
+      .flatMap((w) => asShards(w.state === "switched" ? w.sources : w.targets, false));
   }
 
   /** Writes a record, replacing any of the same keyspace and name. */
   put(w: WorkflowRecord): void {
     this.#sql.exec(
-      `INSERT OR REPLACE INTO _vt_topo_workflows (keyspace, name, kind, state, sources, targets, on_ddl, auto_switch, progress, created_at, updated_at, switched_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO _vt_topo_workflows (keyspace, name, kind, state, sources, targets, on_ddl, auto_switch, progress, created_at, updated_at, switched_at, source_keyspace, tables)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       w.keyspace,
       w.name,
       w.kind,
@@ -113,6 +151,8 @@ export class WorkflowStore {
       w.createdAt,
       w.updatedAt,
       w.switchedAt,
+      w.sourceKeyspace ?? null,
+      w.tables === undefined ? null : JSON.stringify(w.tables),
     );
   }
 

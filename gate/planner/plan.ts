@@ -65,7 +65,7 @@ function checkNames(stmt: Node): void {
 }
 
 /** Tables named by a DML statement or SELECT (FROM items, INSERT/UPDATE/DELETE targets). */
-function namedTables(stmt: Node): string[] {
+export function namedTables(stmt: Node): string[] {
   const out: string[] = [];
   const ctes = new Set<string>();
   walk(stmt, (n) => {

@@ -12,6 +12,7 @@ import { concatResults, Route } from "./engine/route.ts";
 import { withResultNames, type ResultNames } from "./planner/column-names.ts";
 import type { Plan } from "./planner/plan.ts";
 import { Retry, retryLoop } from "./retry.ts";
+import { routedBatch } from "./routing-rules.ts";
 import { parseOne } from "./sql/parse.ts";
 import { Bindings, render } from "./sql/template.ts";
 import { checkStatement, type Statement } from "./statement.ts";
@@ -122,7 +123,7 @@ export class Batch {
     const backend = this.#ctx.backend;
     return retryLoop(
       async (attempt) => {
-        const ks = await backend.keyspace(keyspace, attempt > 0);
+        const ks = routedBatch(await backend.graph(), await backend.keyspace(keyspace, attempt > 0), statements);
         const queries: BoundQuery[] = [];
         /** The statement each query came from (a long INSERT may become several queries). */
         const owner: number[] = [];

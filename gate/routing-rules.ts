@@ -34,3 +34,17 @@ export function routedKeyspace(graph: ServingGraph, ks: KeyspaceGraph, sql: stri
   const name = [...to][0];
   return name === undefined || name === ks.name ? ks : (graph.keyspaces[name] ?? ks);
 }
+
+/** The one keyspace that serves every statement of a transaction named on `ks` (VD2706 when the rules split them). */
+export function routedBatch(graph: ServingGraph, ks: KeyspaceGraph, statements: readonly { readonly sql: string }[]): KeyspaceGraph {
+  const routed = statements.map((st) => routedKeyspace(graph, ks, st.sql));
+  const names = [...new Set(routed.map((r) => r.name))].sort();
+  if (names.length > 1) {
+    throw unsupportedError(
+      "VD2706",
+      `this transaction names tables served by different keyspaces (${names.join(", ")}) while a MoveTables moves some of them; run them apart until it completes`,
+      { keyspaces: names },
+    );
+  }
+  return routed[0] ?? ks;
+}

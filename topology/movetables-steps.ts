@@ -32,7 +32,7 @@ export class MoveTablesSteps {
 
   #workflow(keyspace: string, name: string): WorkflowRecord {
     const w = this.#host.workflows.get(keyspace, name);
-    if (!w || w.kind !== "movetables" || w.sourceKeyspace === undefined) {
+    if (w?.kind !== "movetables" || w.sourceKeyspace === undefined) {
       throw new VtError("INVALID_ARGUMENT", `no MoveTables workflow "${name}" in keyspace ${keyspace}`, { keyspace, workflow: name });
     }
     return w;

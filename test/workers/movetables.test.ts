@@ -47,11 +47,11 @@ function writer(model: Map<number, string>) {
     for (let i = 0; !stop; i++) {
       const id = i % 3 === 0 ? 1 + (i % 40) : next++;
       const name = `w${i}`;
-      const r = await api("POST", "/v1/sql", {
-        keyspace: i % 2 === 0 ? K1 : K2,
-        sql: "INSERT INTO customer (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-        params: [id, name],
-      });
+      const keyspace = i % 2 === 0 ? K1 : K2;
+      const st = { sql: "INSERT INTO customer (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name", params: [id, name] };
+      // Every fifth write is a one-statement transaction (a batch is routed like a statement).
+      const r =
+        i % 5 === 0 ? await api("POST", "/v1/batch", { keyspace, transaction: true, statements: [st] }) : await api("POST", "/v1/sql", { keyspace, ...st });
       if (r.status === 200) model.set(id, name);
       else errors.push(r.body);
       await sleep(2);

@@ -122,6 +122,9 @@ describe("movetables: customer and corder from unsharded mt1 into sharded mt2", 
       [{ sourceKeyspace: K1, tables: ["customer", "taken"] }, "INVALID_ARGUMENT"], // already in mt2
       [{ sourceKeyspace: K1, tables: ["nokey"] }, "UNSUPPORTED", "VD2700"],
       [{ sourceKeyspace: "nowhere", tables: ["customer"] }, "INVALID_ARGUMENT"],
+      [{ sourceKeyspace: K1, tables: [] }, "INVALID_ARGUMENT"],
+      [{ tables: ["customer"] }, "INVALID_ARGUMENT"],
+      [{ sourceKeyspace: K1, tables: ["customer"], sourceShards: ["-"] }, "INVALID_ARGUMENT"],
     ];
     for (const [req, code, id] of bad) {
       const r = await wf("bad", { action: "create", kind: "movetables", ...req });

@@ -128,7 +128,7 @@ describe("help and argument errors", () => {
     expect(received).toHaveLength(0);
   });
 
-  it.each(["movetables", "vstream"])("%s is UNSUPPORTED for now", async (cmd) => {
+  it.each(["vstream"])("%s is UNSUPPORTED for now", async (cmd) => {
     const r = await vtctl([cmd, "create", "--keyspace", "main", "--workflow", "w1"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`UNSUPPORTED: vtctl ${cmd} is not yet available in this version\n`);
@@ -432,6 +432,39 @@ describe("reshard and vdiff", () => {
       expect(received[0]?.body).toEqual({ action: verb, keyspace: "main", workflow: "split" });
       expect(JSON.parse(r.stdout)).toMatchObject({ state: "switched", pauseMs: 7 });
     }
+  });
+
+  it("movetables create sends the keyspaces and tables, the other verbs name the target; bad lines send nothing", async () => {
+    const MOVE = { ...VIEW, keyspace: "k2", workflow: "move", kind: "movetables", sourceKeyspace: "k1", tables: ["customer", "corder"] };
+    replies["POST /v1/workflows"] = { body: MOVE };
+    const r = await vtctl(["movetables", "create", "--source", "k1", "--target", "k2", "--workflow", "move", "--tables", "customer,corder"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(received[0]?.body).toEqual({
+      action: "create",
+      kind: "movetables",
+      keyspace: "k2",
+      workflow: "move",
+      sourceKeyspace: "k1",
+      tables: ["customer", "corder"],
+    });
+    expect(r.stdout).toContain("workflow k2.move (movetables): running");
+    expect(r.stdout).toContain("tables: customer, corder from keyspace k1");
+    received = [];
+    const sw = await vtctl(["movetables", "switchtraffic", "--target", "k2", "--workflow", "move", "--json"]);
+    expect(sw.code, sw.stderr).toBe(0);
+    expect(received[0]?.body).toEqual({ action: "switchtraffic", keyspace: "k2", workflow: "move" });
+    received = [];
+    for (const args of [
+      ["movetables", "create", "--target", "k2", "--workflow", "move", "--tables", "t"],
+      ["movetables", "create", "--source", "k1", "--target", "k2", "--workflow", "move"],
+      ["movetables", "complete", "--workflow", "move"],
+      ["movetables", "cancel", "--target", "k2", "--workflow", "move", "--tables", "t"],
+    ]) {
+      const bad = await vtctl(args);
+      expect(bad.code, args.join(" ")).toBe(1);
+      expect(bad.stderr).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(received).toHaveLength(0);
   });
 
   it("bad reshard lines exit 1 with INVALID_ARGUMENT and send nothing", async () => {

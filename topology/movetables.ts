@@ -182,7 +182,8 @@ export class MoveTablesController {
   }
 
   async #switch(rec: WorkflowRecord): Promise<WorkflowView> {
-    if (rec.state === "switched") return this.#view(rec);
+    // Switched already (maybe by a call whose syncs failed after the flip): the retry finishes the syncs.
+    if (rec.state === "switched") return this.#view(await this.#topo.route(rec.keyspace, rec.name, "switched"));
     if (rec.state !== "running")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running workflow switches traffic`, { state: rec.state });
     await this.#ready(rec);
@@ -197,6 +198,8 @@ export class MoveTablesController {
       await startStreams(wf, rec.targets, rec.sources, back, false, reverseId, this.#tablet);
       await this.#topo.route(rec.keyspace, rec.name, "switched");
     } catch (e) {
+      // Flipped before the failure: nothing is undone, a retry finishes it.
+      if ((await this.#topo.record(rec.keyspace, rec.name)).state === "switched") throw e;
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "source", false);
@@ -207,7 +210,7 @@ export class MoveTablesController {
   }
 
   async #reverse(rec: WorkflowRecord): Promise<WorkflowView> {
-    if (rec.state === "running" && rec.switchedAt !== null) return this.#view(rec);
+    if (rec.state === "running" && rec.switchedAt !== null) return this.#view(await this.#topo.route(rec.keyspace, rec.name, "running"));
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
@@ -223,6 +226,7 @@ export class MoveTablesController {
       await startStreams(wf, rec.sources, rec.targets, forward, false, forwardId, this.#tablet);
       await this.#topo.route(rec.keyspace, rec.name, "running");
     } catch (e) {
+      if ((await this.#topo.record(rec.keyspace, rec.name)).state === "running") throw e;
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "target", false);
       throw e;

@@ -302,10 +302,12 @@ export class ReshardController {
       // The forward streams start again from the sources' heads: what the targets hold is the same.
       await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet);
       await startStreams(wf, rec.sources, rec.targets, tablePlacements(await this.#topo.keyspace(rec.keyspace)), false, forwardId, this.#tablet);
+      crashPoint("reverse-drained");
       workflowPoint("reverse:drained");
       await this.#topo.reverseWrites(rec.keyspace, rec.name);
       workflowPoint("reverse:flipped");
     } catch (e) {
+      if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
       if (await this.#flipped(rec, "running")) {
         await this.#markSwitching(rec, null).catch(() => undefined);
         throw e;

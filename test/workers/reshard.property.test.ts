@@ -12,7 +12,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { armWorkflowStep, disarm, type WorkflowStep } from "../../topology/failpoints.ts";
+import { arm, armWorkflowStep, disarm, type WorkflowStep } from "../../topology/failpoints.ts";
 import { armStreamFaults, disarmStreamFaults, type StreamFaults } from "../../tablet/stream-faults.ts";
 import { api } from "./helpers.ts";
 import { caughtUp, check, type Model, setUp, sleep, workflows, writer } from "./reshard-harness.ts";
@@ -172,31 +172,40 @@ describe("reshard property: pinned counterexamples", () => {
 
   // The reverse's catch left the forward streams it had started from the sources' heads running
   // beside the resumed reverse streams: every write on the targets came back to them.
-  it("a reversetraffic failing before its flip leaves streams one way only, and its retry converges", async () => {
-    const ks = "rpin2";
-    const model: Model = { users: new Map(), tags: new Map(), countries: new Map() };
-    await setUp(ks, base, model);
-    const wf = workflows(ks);
-    expect((await wf.call({ action: "create", sourceShards: base.sources, targetShards: base.targets })).status).toBe(200);
-    await wf.until("copy and catch-up", caughtUp);
-    expect((await wf.retried("switchtraffic"))["state"]).toBe("switched");
-    armWorkflowStep("reverse:drained");
-    const failed = await wf.call({ action: "reversetraffic" });
-    expect(failed.status).not.toBe(200);
-    const targets = await Promise.all(
-      ["-40", "40-80"].map(async (shard) => {
-        const topo = await api<{ workflows: { name: string; targets: { shard: string; tablet: string }[] }[] }>("GET", "/v1/topology");
-        const t = topo.body.workflows.find((w) => w.name === "wf")?.targets.find((x) => x.shard === shard);
-        return runInDurableObject(env.TABLET.get(env.TABLET.idFromName(t?.tablet ?? "?")), (_i, state) =>
-          state.storage.sql.exec<{ id: string; phase: string }>("SELECT id, phase FROM _vt_vreplication").toArray(),
-        );
-      }),
-    );
-    expect(targets.flat().filter((s) => s.phase === "copy" || s.phase === "running")).toEqual([]);
-    expect((await wf.retried("reversetraffic"))["state"]).toBe("running");
-    await wf.until("forward streams again", caughtUp);
-    expect((await wf.retried("switchtraffic"))["state"]).toBe("switched");
-    expect((await wf.retried("complete"))["state"]).toBe("completed");
-    await check(ks, ["-40", "40-80", "80-"], model);
-  }, 60_000);
+  // And the same when the Topology stops there: the next action undid the reverse but left them.
+  it.each(["fails", "crashes"] as const)(
+    "a reversetraffic that %s before its flip leaves streams one way only, and its retry converges",
+    async (how) => {
+      const ks = `rpin2${how}`;
+      const model: Model = { users: new Map(), tags: new Map(), countries: new Map() };
+      await setUp(ks, base, model);
+      const wf = workflows(ks);
+      expect((await wf.call({ action: "create", sourceShards: base.sources, targetShards: base.targets })).status).toBe(200);
+      await wf.until("copy and catch-up", caughtUp);
+      expect((await wf.retried("switchtraffic"))["state"]).toBe("switched");
+      if (how === "fails") armWorkflowStep("reverse:drained");
+      else arm({ crashAt: "reverse-drained" });
+      const failed = await wf.call({ action: "reversetraffic" });
+      disarm();
+      expect(failed.status).not.toBe(200);
+      // The next action finds an interrupted reverse and undoes it first.
+      expect((await wf.call({ action: "show" })).body["state"]).toBe("switched");
+      const targets = await Promise.all(
+        ["-40", "40-80"].map(async (shard) => {
+          const topo = await api<{ workflows: { name: string; targets: { shard: string; tablet: string }[] }[] }>("GET", "/v1/topology");
+          const t = topo.body.workflows.find((w) => w.name === "wf")?.targets.find((x) => x.shard === shard);
+          return runInDurableObject(env.TABLET.get(env.TABLET.idFromName(t?.tablet ?? "?")), (_i, state) =>
+            state.storage.sql.exec<{ id: string; phase: string }>("SELECT id, phase FROM _vt_vreplication").toArray(),
+          );
+        }),
+      );
+      expect(targets.flat().filter((s) => s.phase === "copy" || s.phase === "running")).toEqual([]);
+      expect((await wf.retried("reversetraffic"))["state"]).toBe("running");
+      await wf.until("forward streams again", caughtUp);
+      expect((await wf.retried("switchtraffic"))["state"]).toBe("switched");
+      expect((await wf.retried("complete"))["state"]).toBe("completed");
+      await check(ks, ["-40", "40-80", "80-"], model);
+    },
+    60_000,
+  );
 });

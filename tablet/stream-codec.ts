@@ -80,7 +80,8 @@ export function unitParts(unit: StreamUnit, maxPartBytes: number = MAX_PART_BYTE
   const id = randomId();
   const count = Math.max(1, Math.ceil(bytes.length / maxPartBytes));
   const parts: UnitPart[] = [];
-  for (let i = 0; i < count; i++) parts.push({ id, index: i, count, bytes: bytes.subarray(i * maxPartBytes, (i + 1) * maxPartBytes) });
+  // slice, not subarray: a view would carry the whole encoding's buffer into every message.
+  for (let i = 0; i < count; i++) parts.push({ id, index: i, count, bytes: bytes.slice(i * maxPartBytes, (i + 1) * maxPartBytes) });
   return parts;
 }
 

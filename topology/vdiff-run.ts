@@ -14,8 +14,11 @@ const CHUNK_ROWS = 1_000;
 const SAMPLES = 10;
 
 export interface VDiffState {
-  /** Per stream id: its target tablet and the next chunk's cursor (null: compared). */
-  readonly streams: Record<string, { readonly tablet: string; readonly cursor: CopyCursor | null }>;
+  /**
+   * Per stream, keyed by target tablet and stream id (a split's streams share their id, one per
+   * target): the stream id, its target tablet and the next chunk's cursor (null: compared).
+   */
+  readonly streams: Record<string, { readonly id: string; readonly tablet: string; readonly cursor: CopyCursor | null }>;
   readonly tables: VDiffTableReport[];
 }
 
@@ -29,19 +32,24 @@ interface VDiffWorkflow {
 export async function runVDiff(wf: VDiffWorkflow, prev: VDiffState | null, tabletOf: TabletOf): Promise<{ report: VDiffReport; state: VDiffState }> {
   const fresh = (): VDiffState => ({
     streams: Object.fromEntries(
-      overlapping(wf.sources, wf.targets).map(({ from, to }) => [streamId(wf.name, from.shard), { tablet: to.tablet, cursor: { table: 0, after: null } }]),
+      overlapping(wf.sources, wf.targets).map(({ from, to }) => {
+        const id = streamId(wf.name, from.shard);
+        return [`${to.tablet} ${id}`, { id, tablet: to.tablet, cursor: { table: 0, after: null } }];
+      }),
     ),
     tables: [],
   });
   const done = (s: VDiffState) => Object.values(s.streams).every((x) => x.cursor === null);
-  const state = prev === null || done(prev) ? fresh() : prev;
+  // A state recorded before streams carried their id (keyed by id alone) starts over.
+  const current = (s: VDiffState) => Object.values(s.streams).every((x) => typeof x.id === "string");
+  const state = prev === null || done(prev) || !current(prev) ? fresh() : prev;
   const streams = { ...state.streams };
   const tables = new Map(state.tables.map((t) => [t.table, { ...t, samples: [...t.samples] }]));
   const until = Date.now() + BUDGET_MS;
-  for (const [id, s] of Object.entries(streams)) {
+  for (const [key, s] of Object.entries(streams)) {
     let cursor = s.cursor;
     while (cursor !== null && Date.now() < until) {
-      const chunk = unwrap(await tabletOf(s.tablet).vdiffStream(id, cursor, CHUNK_ROWS));
+      const chunk = unwrap(await tabletOf(s.tablet).vdiffStream(s.id, cursor, CHUNK_ROWS));
       for (const t of chunk.tables) {
         const acc = tables.get(t.table) ?? { table: t.table, compared: 0, missing: 0, extra: 0, mismatched: 0, samples: [] };
         tables.set(t.table, {
@@ -55,7 +63,7 @@ export async function runVDiff(wf: VDiffWorkflow, prev: VDiffState | null, table
       }
       cursor = chunk.next;
     }
-    streams[id] = { tablet: s.tablet, cursor };
+    streams[key] = { id: s.id, tablet: s.tablet, cursor };
   }
   const next: VDiffState = { streams, tables: [...tables.values()].sort((a, b) => (a.table < b.table ? -1 : 1)) };
   const report: VDiffReport = {

@@ -263,3 +263,47 @@ describe("reshard: a Topology that stops mid-switch", () => {
     60_000,
   );
 });
+
+describe("reshard: VDiff of a split", () => {
+  it("compares every target of a split (its streams share one id) and finds a row missing on each", async () => {
+    const ks = "rs4";
+    expect((await api("POST", "/v1/keyspaces", { name: ks, shards: ["-80", "80-"] })).status).toBe(200);
+    await sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", undefined, ks);
+    for (let i = 1; i <= 60; i++) await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `u${i}`], ks);
+    const inSource = [...Array(60).keys()].map((i) => i + 1).filter((id) => shardOf(["-80", "80-"], id) === "-80");
+    const c = await api<{ targets: { shard: string; tablet: string }[] }>("POST", "/v1/workflows", {
+      action: "create",
+      keyspace: ks,
+      workflow: "split",
+      sourceShards: ["-80"],
+      targetShards: ["-40", "40-80"],
+    });
+    expect(c.status, JSON.stringify(c.body)).toBe(200);
+    const end = Date.now() + 20_000;
+    for (;;) {
+      const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=split`)).body;
+      if (v.streams.length === 2 && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000)) break;
+      if (Date.now() > end) throw new Error(JSON.stringify(v));
+      await sleep(50);
+    }
+    const same = await api<{ match: boolean; done: boolean; tables: { table: string; compared: number }[] }>("POST", "/v1/workflows", {
+      action: "vdiff",
+      keyspace: ks,
+      workflow: "split",
+    });
+    expect(same.body).toMatchObject({ match: true, done: true, tables: [{ table: "users", compared: inSource.length }] });
+    // One row goes missing on each target, behind the stream's back.
+    for (const t of c.body.targets) {
+      const gone = inSource.find((id) => shardOf(["-40", "40-80"], id) === t.shard);
+      await runInDurableObject(env.TABLET.get(env.TABLET.idFromName(t.tablet)), (_i, state) => {
+        state.storage.sql.exec("DELETE FROM users WHERE id = ?", gone ?? -1);
+      });
+    }
+    const diff = await api<{ match: boolean; done: boolean; tables: { table: string; missing: number }[] }>("POST", "/v1/workflows", {
+      action: "vdiff",
+      keyspace: ks,
+      workflow: "split",
+    });
+    expect(diff.body).toMatchObject({ match: false, done: true, tables: [{ table: "users", missing: 2 }] });
+  }, 60_000);
+});

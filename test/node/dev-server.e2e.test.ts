@@ -1,70 +1,24 @@
 // The new user's path, end to end from Node: `npm run dev` (wrangler dev on local workerd),
 // then the SDK over capnweb and vtctl over HTTP against it.
 
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../client/index.ts";
+import { type DevServer, root, startDev } from "./wrangler-dev.ts";
 
-const root = join(import.meta.dirname, "..", "..");
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-let dev: ChildProcess | undefined;
+let dev: DevServer | undefined;
 let url = "";
 let state = "";
 
 beforeAll(async () => {
-  const port = await freePort();
-  state = mkdtempSync(join(tmpdir(), "vitess-do-e2e-"));
-  url = `http://127.0.0.1:${port}`;
-  dev = spawn(
-    process.execPath,
-    ["scripts/node22.mjs", "wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--inspector-port", "0"],
-    {
-      cwd: root,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    },
-  );
-  let log = "";
-  dev.stdout?.on("data", (d: Buffer) => (log += d.toString()));
-  dev.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline || dev.exitCode !== null) throw new Error(`wrangler dev did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  dev = await startDev();
+  url = dev.url;
+  state = dev.state;
 }, 120_000);
 
-afterAll(() => {
-  if (dev?.pid) {
-    try {
-      process.kill(-dev.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
-  if (state) rmSync(state, { recursive: true, force: true });
-});
+afterAll(() => dev?.stop());
 
 function vtctl(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(root, "cli", "vtctl.mjs"), "--server", url, ...args], { encoding: "utf8", timeout: 30_000 });

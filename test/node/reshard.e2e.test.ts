@@ -81,14 +81,14 @@ describe("resharding through wrangler dev and vtctl", () => {
     const ks = "rs";
     await vtctl("keyspace", "create", ks, "--shards", "-80,80-");
     await vtctl("sql", "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, pad TEXT)", "--keyspace", ks);
-    // 600 rows of ~600 bytes: a copy unit of -80 (~180 KB) is cut into several Queue messages.
+    // 600 rows of ~1.5 KB: a copy unit of -80 (up to 512 KB) is cut into several Queue messages.
     const model = new Map<number, string>();
     for (let b = 0; b < 6; b++) {
       const ids = Array.from({ length: 100 }, (_, i) => b * 100 + i + 1);
       const r = await sql(
         ks,
         `INSERT INTO users (id, name, pad) VALUES ${ids.map(() => "(?, ?, ?)").join(", ")}`,
-        ids.flatMap((id) => [id, `u${id}`, "p".repeat(600)]),
+        ids.flatMap((id) => [id, `u${id}`, "p".repeat(1500)]),
       );
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       for (const id of ids) model.set(id, `u${id}`);

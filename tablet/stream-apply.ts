@@ -3,7 +3,8 @@
 // the row `after` names is written whole (an upsert, so an existing row is updated in place and
 // no ON DELETE action fires). With units applied in order this keeps the invariant the streams
 // rest on: every row the target holds equals the source's row with the same key at the unit's
-// end position. Values are written exactly: integers as literals, REALs, text and BLOBs bound.
+// end position. Values are written exactly and bound: integers as their text cast to INTEGER,
+// REALs, text and BLOBs as they are.
 
 import { VtError } from "../contract/errors.ts";
 import { quoteIdent } from "../contract/sql-values.ts";
@@ -24,14 +25,32 @@ interface TableShape {
 class Sql {
   text = "";
   readonly params: (string | number | Uint8Array)[] = [];
+  /** Integers are bound unless `values` would take more binds than a statement has. */
+  readonly #bindIntegers: boolean;
+
+  constructor(values: readonly StreamValue[]) {
+    this.#bindIntegers = values.filter((v) => v !== null).length <= MAX_PARAMS;
+  }
 
   value(v: StreamValue): this {
     if (v === null) this.text += "NULL";
-    else if (typeof v === "bigint") this.text += v < 0n ? `(${v})` : `${v}`;
-    else if (typeof v === "number" && Number.isInteger(v)) this.text += v < 0 || Object.is(v, -0) ? `(${v})` : `${v}`;
+    else if (typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v))) this.integer(v);
     else if (typeof v === "object" && !(v instanceof Uint8Array)) this.bind(v.real);
     else this.bind(v);
     return this;
+  }
+
+  /**
+   * An INTEGER, exact: bound as its decimal text and cast (a JS number would bind as a REAL, a
+   * bigint not at all), so every row of a table shares one statement text and SQLite prepares
+   * it once, not once per row; written as a literal when the row's values need more binds than
+   * a statement has (then text, REALs and BLOBs keep them).
+   */
+  integer(v: bigint | number): void {
+    if (this.#bindIntegers) {
+      this.params.push(String(v));
+      this.text += "CAST(? AS INTEGER)";
+    } else this.text += v < 0 ? `(${v})` : `${v}`;
   }
 
   bind(v: string | number | Uint8Array): void {
@@ -87,7 +106,7 @@ export class UnitApplier {
     const oldKey = c.before ? this.#key(shape, c.columns, c.before, c.table) : null;
     const newKey = c.after ? this.#key(shape, c.columns, c.after, c.table) : null;
     if (oldKey && !(newKey && sameKey(oldKey, newKey))) {
-      const q = new Sql();
+      const q = new Sql(oldKey);
       q.text = `DELETE FROM ${t} WHERE `;
       shape.pk.forEach((k, i) => {
         if (i > 0) q.text += " AND ";
@@ -98,7 +117,7 @@ export class UnitApplier {
     }
     if (!c.after) return;
     const cols = c.columns.map((name, i) => ({ name, i })).filter((x) => shape.writable.has(x.name));
-    const q = new Sql();
+    const q = new Sql(cols.map((x) => c.after?.[x.i] ?? null));
     q.text = `INSERT INTO ${t} (${cols.map((x) => quoteIdent(x.name)).join(", ")}) VALUES (`;
     cols.forEach((x, n) => {
       if (n > 0) q.text += ", ";

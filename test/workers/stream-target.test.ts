@@ -210,4 +210,39 @@ describe("a stream target applies each unit once, in order", () => {
       expect(target.state("s")).toMatchObject({ phase: "copy", rowsCopied: 2 });
     });
   });
+
+  it("writes integers exactly (int64 ends, -0, into INTEGER, TEXT and untyped columns), a row of 100 columns too", async () => {
+    const stub = env.TABLET.get(env.TABLET.idFromName("stream-target-ints"));
+    await runInDurableObject(stub, (_i, state) => {
+      const wide = Array.from({ length: 60 }, (_, k) => `i${k} INTEGER`).concat(Array.from({ length: 39 }, (_, k) => `s${k} TEXT`));
+      state.storage.sql.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, s TEXT, u)");
+      state.storage.sql.exec(`CREATE TABLE w (id INTEGER PRIMARY KEY, ${wide.join(", ")})`);
+      const target = new StreamTarget(state.storage);
+      target.start(spec("s", { seq: 0, copy: null }, ["t", "w"]));
+      const c = target.newChain("s");
+      const cols = ["id", "n", "s", "u"];
+      const wideCols = ["id", ...wide.map((d) => d.split(" ")[0] ?? "")];
+      const wideRow: StreamValue[] = [1, ...Array.from({ length: 60 }, (_, k) => -k), ...Array.from({ length: 39 }, (_, k) => `t${k}`)];
+      const unit: StreamUnit = {
+        from: { seq: 0, copy: null },
+        to: { seq: 2, copy: null },
+        items: [
+          { table: "t", columns: cols, before: null, after: [2n ** 63n - 1n, -(2n ** 63n), 7, -0] },
+          { table: "t", columns: cols, before: null, after: [-5, 0, -(2n ** 63n), { real: 3 }] },
+          { table: "w", columns: wideCols, before: null, after: wideRow },
+        ],
+        rows: [],
+        lastCommitTs: null,
+        headSeq: 2,
+      };
+      expect(target.accept(parts("s", unit, c.epoch, c.step))).toEqual(["applied"]);
+      const got = [...state.storage.sql.exec("SELECT quote(id), quote(n), quote(s), quote(u), typeof(u) FROM t ORDER BY id").raw()];
+      expect(got).toEqual([
+        ["-5", "0", "'-9223372036854775808'", "3.0", "real"],
+        ["9223372036854775807", "-9223372036854775808", "'7'", "0", "integer"],
+      ]);
+      const w = [...state.storage.sql.exec("SELECT i59, typeof(i59), s38 FROM w").raw()];
+      expect(w).toEqual([[-59, "integer", "t38"]]);
+    });
+  });
 });

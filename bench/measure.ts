@@ -6,14 +6,23 @@
 /** The line prefix bench/report.node.ts collects from the test output. */
 export const BENCH_PREFIX = "BENCH_JSON ";
 
-export type BenchUnit = "µs/op" | "B/row";
+export type BenchUnit = "µs/op" | "B/row" | "rows/s" | "ms";
 
 export interface BenchSide {
   readonly label: string;
   /** Median over rounds (µs/op), or the single measurement (B/row). */
   readonly value: number;
-  /** Per-round values, in round order. */
+  /** Per-round values, in round order (a distribution: its samples, in the order taken). */
   readonly rounds: readonly number[];
+  /** Set for a distribution (unit "ms"): value is its p50. */
+  readonly dist?: Percentiles;
+}
+
+export interface Percentiles {
+  readonly n: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
 }
 
 export interface BenchResult {
@@ -65,6 +74,19 @@ export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
+}
+
+/** The nearest-rank percentile `p` (0–100) of `xs`; NaN for none. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? Number.NaN;
+}
+
+/** A side that is a distribution of samples (ms), taken in one run: its value is the p50. */
+export function distribution(label: string, samples: readonly number[]): BenchSide {
+  const dist = { n: samples.length, p50: percentile(samples, 50), p99: percentile(samples, 99), max: Math.max(...samples) };
+  return { label, value: dist.p50, rounds: samples.map((x) => Math.round(x * 10) / 10), dist };
 }
 
 /** Wraps an async loop of single operations, timed around the whole loop. */

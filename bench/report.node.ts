@@ -19,20 +19,33 @@ function packageVersion(root: string, name: string): string | null {
 }
 
 function fmt(x: number, unit: string): string {
-  if (!Number.isFinite(x)) return String(x);
+  if (typeof x !== "number" || !Number.isFinite(x)) return String(x);
   // Plan-cache hits are well under 1 µs: keep two significant digits there.
+  if (unit === "rows/s") return x.toFixed(0);
   return unit === "B/row" ? x.toFixed(1) : x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
+}
+
+function cell(side: BenchResult["baseline"], unit: string): string {
+  const d = side.dist;
+  if (d) return `p50 ${fmt(d.p50, unit)} · p99 ${fmt(d.p99, unit)} · max ${fmt(d.max, unit)} (${side.label})`;
+  return `${fmt(side.value, unit)} (${side.label})`;
+}
+
+function counts(r: BenchResult): string {
+  if (r.baseline.dist || r.subject.dist) return `n ${r.baseline.dist?.n ?? r.rounds} / ${r.subject.dist?.n ?? r.rounds}`;
+  return r.repeat ? `${r.rounds} × ${r.opsPerRound * r.repeat.baseline} / ${r.opsPerRound * r.repeat.subject}` : `${r.rounds} × ${r.opsPerRound}`;
 }
 
 export function table(results: readonly BenchResult[]): string {
   const head = ["benchmark", "baseline", "subject", "unit", "ratio", "rounds × ops"];
   const rows = results.map((r) => [
     r.name,
-    `${fmt(r.baseline.value, r.unit)} (${r.baseline.label})`,
-    `${fmt(r.subject.value, r.unit)} (${r.subject.label})`,
+    cell(r.baseline, r.unit),
+    cell(r.subject, r.unit),
     r.unit,
-    `${r.ratio >= 100 ? r.ratio.toFixed(0) : r.ratio.toFixed(2)}×`,
-    r.repeat ? `${r.rounds} × ${r.opsPerRound * r.repeat.baseline} / ${r.opsPerRound * r.repeat.subject}` : `${r.rounds} × ${r.opsPerRound}`,
+    // A ratio that is not a number (NaN travels as null in JSON) prints as such, not as a crash.
+    typeof r.ratio !== "number" || !Number.isFinite(r.ratio) ? "n/a" : `${r.ratio >= 100 ? r.ratio.toFixed(0) : r.ratio.toFixed(2)}×`,
+    counts(r),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (i === 4 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join("  ");
@@ -64,7 +77,7 @@ export class BenchReporter implements Reporter {
     }
     console.log(`\n${table(this.#results)}\n`);
     console.log("ratio = subject / baseline (timings: median of per-round ratios, rounds interleaved in one process)");
-    console.log("rounds × a / b: baseline ran a and subject b operations per round");
+    console.log("rounds × a / b: baseline ran a and subject b operations per round; n a / b: samples of a distribution (ms, one run)");
     const doc = {
       date: new Date().toISOString(),
       complete: ok,

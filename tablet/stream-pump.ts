@@ -20,7 +20,7 @@ export const STALL_MS = 5_000;
 /** How often an idle stream asks its source for news. */
 export const IDLE_MS = 50;
 /** Bytes of row images per unit the pump asks for. */
-const UNIT_BYTES = 512 * 1024;
+export const UNIT_BYTES = 512 * 1024;
 
 /** What the pump needs of the world: the tablet namespace and the queue. */
 export interface PumpEnv {

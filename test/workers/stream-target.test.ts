@@ -70,7 +70,9 @@ function expected(model: Model): unknown[][] {
     .sort((a, b) => Number(a[0]) - Number(b[0]))
     .map((r) => {
       const real = r[2] as number | { real: number };
-      const x = typeof real === "number" ? real : real.real;
+      const v = typeof real === "number" ? real : real.real;
+      // A REAL column stores an integral value as an integer on disk: -0.0 reads back as 0.0.
+      const x = Object.is(v, -0) ? 0 : v;
       const blob = r[3] as Uint8Array;
       return [r[0], r[1], x, "real", Array.from(blob, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join("")];
     });

@@ -15,18 +15,22 @@ import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
 import { missingDdl, sourcePlacements, targetPlacements } from "./movetables-plan.ts";
 import { own } from "./own.ts";
+import { quoteIdent } from "../contract/sql-values.ts";
 import {
   controlStreams,
   drainAll,
   resumeStreams,
-  reverseStreamId,
   startStreams,
-  streamId,
   workflowStreams,
-  type StreamedWorkflow,
   type TabletOf,
+  forwardId,
+  reverseId,
+  isReverse,
+  SWITCH_MAX_LAG_MS,
+  streamed,
 } from "./reshard-streams.ts";
-import type { ReshardProgress } from "./reshard.ts";
+import { KeyedSerial } from "./keyed-serial.ts";
+import { progressOf, type ReshardProgress } from "./reshard.ts";
 import { runVDiff } from "./vdiff-run.ts";
 
 /** What the controller needs of the Topology: its steps (movetables-steps.ts), each queued and idempotent. */
@@ -43,47 +47,18 @@ export interface MoveTablesPrimitives {
   finish(keyspace: string, workflow: string, state: "completed" | "cancelled"): Promise<WorkflowRecord>;
 }
 
-/** A switch refuses to start while a stream is further behind than this. */
-const SWITCH_MAX_LAG_MS = 5_000;
-
-const forwardId = (wf: string, from: string, _to: string) => streamId(wf, from);
-const reverseId = (wf: string, from: string, _to: string) => reverseStreamId(wf, from);
-const isReverse = (id: string) => id.includes(".reverse/");
-
-function streamed(r: WorkflowRecord): StreamedWorkflow {
-  return { keyspace: r.keyspace, name: r.name, sources: r.sources, targets: r.targets, onDdl: r.onDdl };
-}
-
-function progressOf(r: WorkflowRecord): ReshardProgress {
-  const p = (r.progress ?? {}) as Partial<ReshardProgress>;
-  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null };
-}
-
-const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
-
 export class MoveTablesController {
   readonly #topo: MoveTablesPrimitives;
   readonly #tablet: TabletOf;
-  readonly #busy = new Map<string, Promise<unknown>>();
+  readonly #serial = new KeyedSerial();
 
   constructor(topo: MoveTablesPrimitives, tablet: TabletOf) {
     this.#topo = topo;
     this.#tablet = tablet;
   }
 
-  #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#busy.get(key) ?? Promise.resolve();
-    const run = before.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.#busy.set(key, tail);
-    void tail.then(() => {
-      if (this.#busy.get(key) === tail) this.#busy.delete(key);
-    });
-    return run;
-  }
-
   run(req: WorkflowRequest): Promise<WorkflowView | VDiffReport> {
-    return this.#serial(`${req.keyspace}/${req.workflow}`, async () => {
+    return this.#serial.run(`${req.keyspace}/${req.workflow}`, async () => {
       if (req.action === "create") return this.#create(req);
       const rec = await this.#topo.record(req.keyspace, req.workflow);
       switch (req.action) {

@@ -35,6 +35,19 @@ export function reverseStreamId(workflow: string, targetShard: string): string {
   return `${workflow}.reverse/${targetShard}`;
 }
 
+/** Stream ids of a workflow's forward streams (on its targets) and reverse streams (on its sources), as startStreams and drainAll take them. */
+export const forwardId = (wf: string, from: string, _to: string): string => streamId(wf, from);
+export const reverseId = (wf: string, from: string, _to: string): string => reverseStreamId(wf, from);
+export const isReverse = (id: string): boolean => id.includes(".reverse/");
+
+/** A switch refuses to start while a stream is further behind than this. */
+export const SWITCH_MAX_LAG_MS = 5_000;
+
+/** What the stream steps need of a workflow record. */
+export function streamed(r: StreamedWorkflow & { readonly name: string }): StreamedWorkflow {
+  return { keyspace: r.keyspace, name: r.name, sources: r.sources, targets: r.targets, onDdl: r.onDdl };
+}
+
 /** Pairs of (from, to) shards whose key ranges overlap: the streams a move from `from` to `to` needs. */
 export function overlapping(from: readonly WorkflowShard[], to: readonly WorkflowShard[]): { from: WorkflowShard; to: WorkflowShard }[] {
   const out: { from: WorkflowShard; to: WorkflowShard }[] = [];

@@ -14,13 +14,16 @@ import {
   controlStreams,
   drainAll,
   resumeStreams,
-  reverseStreamId,
   startStreams,
-  streamId,
   workflowStreams,
-  type StreamedWorkflow,
   type TabletOf,
+  forwardId,
+  reverseId,
+  isReverse,
+  SWITCH_MAX_LAG_MS,
+  streamed,
 } from "./reshard-streams.ts";
+import { KeyedSerial } from "./keyed-serial.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import type { WorkflowRecord, WorkflowShard } from "../contract/workflow-record.ts";
@@ -60,47 +63,25 @@ export interface ReshardProgress {
   readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number } | null;
 }
 
-function progressOf(r: WorkflowRecord): ReshardProgress {
+export function progressOf(r: WorkflowRecord): ReshardProgress {
   const p = (r.progress ?? {}) as Partial<ReshardProgress>;
   return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null, switching: p.switching ?? null };
 }
 
 type ReshardRecord = WorkflowRecord;
 
-/** A switch refuses to start while a stream is further behind than this. */
-const SWITCH_MAX_LAG_MS = 5_000;
-
-const forwardId = (wf: string, from: string, _to: string) => streamId(wf, from);
-const reverseId = (wf: string, from: string, _to: string) => reverseStreamId(wf, from);
-
-function streamed(r: ReshardRecord): StreamedWorkflow {
-  return { keyspace: r.keyspace, name: r.name, sources: r.sources, targets: r.targets, onDdl: r.onDdl };
-}
-
 export class ReshardController {
   readonly #topo: ReshardPrimitives;
   readonly #tablet: TabletOf;
-  readonly #busy = new Map<string, Promise<unknown>>();
+  readonly #serial = new KeyedSerial();
 
   constructor(topo: ReshardPrimitives, tablet: TabletOf) {
     this.#topo = topo;
     this.#tablet = tablet;
   }
 
-  /** Runs `fn` after any action of the same workflow in progress (one at a time per workflow). */
-  #serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.#busy.get(key) ?? Promise.resolve();
-    const run = before.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.#busy.set(key, tail);
-    void tail.then(() => {
-      if (this.#busy.get(key) === tail) this.#busy.delete(key);
-    });
-    return run;
-  }
-
   run(req: WorkflowRequest): Promise<WorkflowView | VDiffReport> {
-    return this.#serial(`${req.keyspace}/${req.workflow}`, async () => {
+    return this.#serial.run(`${req.keyspace}/${req.workflow}`, async () => {
       if (req.action !== "create") await this.#undoStaleSwitch(await this.#topo.record(req.keyspace, req.workflow));
       switch (req.action) {
         case "create":
@@ -129,12 +110,14 @@ export class ReshardController {
   async recover(): Promise<void> {
     for (const rec of await this.#topo.records()) {
       if (!progressOf(rec).switching) continue;
-      await this.#serial(`${rec.keyspace}/${rec.name}`, async () => this.#undoStaleSwitch(await this.#topo.record(rec.keyspace, rec.name))).catch(async (e) => {
-        console.warn(
-          `workflow ${rec.keyspace}.${rec.name}: undoing an interrupted switch failed (${e instanceof Error ? e.message : String(e)}); trying again`,
-        );
-        await this.#topo.recoverLater(2_000);
-      });
+      await this.#serial
+        .run(`${rec.keyspace}/${rec.name}`, async () => this.#undoStaleSwitch(await this.#topo.record(rec.keyspace, rec.name)))
+        .catch(async (e) => {
+          console.warn(
+            `workflow ${rec.keyspace}.${rec.name}: undoing an interrupted switch failed (${e instanceof Error ? e.message : String(e)}); trying again`,
+          );
+          await this.#topo.recoverLater(2_000);
+        });
     }
   }
 
@@ -144,12 +127,12 @@ export class ReshardController {
     if (!p.switching) return;
     const wf = streamed(rec);
     if (p.switching.direction === "forward" && rec.state === "running") {
-      await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
+      await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
       await resumeStreams(wf, rec.targets, this.#tablet);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
     } else if (p.switching.direction === "reverse" && rec.state === "switched") {
       // Forward streams the reverse started would carry the reverse streams' writes back.
-      await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet);
+      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await resumeStreams(wf, rec.sources, this.#tablet);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
     }
@@ -258,7 +241,7 @@ export class ReshardController {
       crashPoint("switch-drained");
       // Nothing more comes from the sources; stopped now, the forward streams cannot carry the
       // reverse streams' changes back.
-      await controlStreams(wf, rec.targets, "stop", (id) => !id.includes(".reverse/"), this.#tablet);
+      await controlStreams(wf, rec.targets, "stop", (id) => !isReverse(id), this.#tablet);
       // Reverse streams follow the targets from their heads (they take no writes before the flip).
       await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
       workflowPoint("switch:drained");
@@ -272,7 +255,7 @@ export class ReshardController {
         await this.#markSwitching(rec, null).catch(() => undefined);
         throw e;
       }
-      await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet).catch(() => undefined);
+      await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
       await this.#markSwitching(rec, null);
@@ -287,7 +270,7 @@ export class ReshardController {
     if (rec.state === "running" && rec.switchedAt !== null) {
       // A reverse that stopped after its flip is finished by its retry (or this is a repeat).
       const done = await this.#topo.reverseWrites(rec.keyspace, rec.name);
-      await controlStreams(streamed(rec), rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
+      await controlStreams(streamed(rec), rec.sources, "delete", isReverse, this.#tablet);
       return this.#view(done);
     }
     if (rec.state !== "switched")
@@ -298,9 +281,9 @@ export class ReshardController {
     await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
     try {
       await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet);
-      await controlStreams(wf, rec.sources, "stop", (id) => id.includes(".reverse/"), this.#tablet);
+      await controlStreams(wf, rec.sources, "stop", isReverse, this.#tablet);
       // The forward streams start again from the sources' heads: what the targets hold is the same.
-      await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet);
+      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await startStreams(wf, rec.sources, rec.targets, tablePlacements(await this.#topo.keyspace(rec.keyspace)), false, forwardId, this.#tablet);
       crashPoint("reverse-drained");
       workflowPoint("reverse:drained");
@@ -315,7 +298,7 @@ export class ReshardController {
       // Still switched: forward streams started from the sources' heads would carry the reverse
       // streams' writes back to the targets (an echo that can undo a newer write there); the
       // retry starts them again.
-      await controlStreams(wf, rec.targets, "delete", (id) => !id.includes(".reverse/"), this.#tablet).catch(() => undefined);
+      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
       await this.#markSwitching(rec, null);
@@ -323,7 +306,7 @@ export class ReshardController {
     }
     const pauseMs = Date.now() - t0;
     await this.#markSwitching(rec, null);
-    await controlStreams(wf, rec.sources, "delete", (id) => id.includes(".reverse/"), this.#tablet);
+    await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 

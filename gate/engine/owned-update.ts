@@ -152,10 +152,16 @@ export class OwnedUpdate implements Primitive {
     // 4. The old values go, and claims no row holds (after a failure, each only when no row holds it).
     for (const [i, l] of this.lookups.entries()) {
       const stale = olds(l, done[i] ?? []);
-      await removeLookupRows(vc, l, l.unique && !failure ? stale : await this.#unheld(vc, l, stale));
-      const need = new Set(claims(l, done[i] ?? []).map(pairKey));
-      const extra = [...(claimed[i] ?? []), ...(late[i] ?? [])].filter((p) => failure || !need.has(pairKey(p)));
-      await removeLookupRows(vc, l, await this.#unheld(vc, l, extra));
+      // Every shard has committed: a removal that fails leaves a lookup row no row holds, which
+      // reads and later writes tolerate, so it does not turn the answer into an error.
+      try {
+        await removeLookupRows(vc, l, l.unique && !failure ? stale : await this.#unheld(vc, l, stale));
+        const need = new Set(claims(l, done[i] ?? []).map(pairKey));
+        const extra = [...(claimed[i] ?? []), ...(late[i] ?? [])].filter((p) => failure || !need.has(pairKey(p)));
+        await removeLookupRows(vc, l, await this.#unheld(vc, l, extra));
+      } catch {
+        // Left for a later write to take over (lookup.ts addUnique).
+      }
     }
     if (failure) throw failure;
     return concatResults(results);

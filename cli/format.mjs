@@ -86,6 +86,23 @@ export function renderResult(reply) {
 }
 
 /**
+ * One workflow record of /v1/topology on a line: what moves where, and how far it got.
+ * @param {Record<string, unknown>} w
+ */
+function workflowLine(w) {
+  const shards = (/** @type {unknown} */ v) =>
+    list(v)
+      .map((s) => String(record(s).shard))
+      .join(",");
+  const what =
+    w.kind === "movetables"
+      ? `tables ${list(w.tables).map(String).join(", ")} from keyspace ${String(w.sourceKeyspace)}`
+      : `shards ${shards(w.sources)} → ${shards(w.targets)}`;
+  const reads = typeof w.reads === "string" ? `, reads pinned to the ${w.reads}` : "";
+  return `  ${String(w.keyspace)}.${String(w.name)} (${String(w.kind)}): ${String(w.state)}, ${what}${reads}`;
+}
+
+/**
  * A `GET /v1/topology` reply: one table row per shard, then each keyspace's tables and the workflows.
  * @param {unknown} reply
  */
@@ -107,7 +124,11 @@ export function renderTopology(reply) {
     const tables = list(ks.tables).map(String);
     out += `${formatValue(ks.name)} tables: ${tables.length > 0 ? tables.join(", ") : "(none)"}\n`;
   }
-  const workflows = list(topo.workflows);
-  out += workflows.length === 0 ? "workflows: none\n" : `workflows:\n${workflows.map((w) => `  ${JSON.stringify(w)}`).join("\n")}\n`;
+  for (const ks of keyspaces) {
+    const reads = list(ks.readShards).map((s) => String(record(s).name));
+    if (reads.length > 0) out += `${formatValue(ks.name)} reads served by: ${reads.join(", ")} (a workflow switched reads apart from writes)\n`;
+  }
+  const workflows = list(topo.workflows).map(record);
+  out += workflows.length === 0 ? "workflows: none\n" : `workflows:\n${workflows.map(workflowLine).join("\n")}\n`;
   return out;
 }

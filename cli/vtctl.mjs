@@ -33,6 +33,8 @@ Commands:
   reshard show|switchtraffic|reversetraffic|complete|cancel --keyspace K --workflow W
                                        progress; move writes and reads to the targets (a pause of
                                        milliseconds); move them back; retire the sources; give up
+  reshard switchtraffic|reversetraffic ... --tablet-types replica,rdonly
+                                       move only the reads (primary: only the writes)
   movetables create --source K1 --target K2 --workflow W --tables t1,t2
                  [--on-ddl ignore|stop|exec] [--auto-switch]
                                        start moving tables t1, t2 from keyspace K1 into K2
@@ -72,6 +74,7 @@ const VALUE_FLAGS = new Set([
   "source-shards",
   "target-shards",
   "on-ddl",
+  "tablet-types",
 ]);
 const BOOLEAN_FLAGS = new Set(["json", "help", "auto-switch"]);
 

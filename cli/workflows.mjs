@@ -14,8 +14,8 @@ import { list, record } from "./format.mjs";
  */
 
 export const RESHARD_VERBS = ["create", "show", "switchtraffic", "reversetraffic", "complete", "cancel"];
-export const WORKFLOW_FLAGS = ["keyspace", "workflow", "source-shards", "target-shards", "on-ddl", "auto-switch"];
-export const MOVETABLES_FLAGS = ["source", "target", "keyspace", "workflow", "tables", "on-ddl", "auto-switch"];
+export const WORKFLOW_FLAGS = ["keyspace", "workflow", "source-shards", "target-shards", "on-ddl", "auto-switch", "tablet-types"];
+export const MOVETABLES_FLAGS = ["source", "target", "keyspace", "workflow", "tables", "on-ddl", "auto-switch", "tablet-types"];
 
 /** @param {unknown} v */
 const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
@@ -43,6 +43,7 @@ export function renderWorkflow(w) {
       .map((s) => record(s).shard)
       .join(", ")}`,
   );
+  if (typeof r.reads === "string" && typeof r.writes === "string") lines.push(`  reads served by the ${r.reads}, writes by the ${r.writes}`);
   const total = typeof r.rowsTotal === "number" ? r.rowsTotal : null;
   lines.push(`  copied: ${r.rowsCopied ?? 0}${total !== null ? ` / ~${total}` : ""} rows, lag ${r.lagMs ?? 0} ms`);
   for (const s of list(r.streams).map(record)) {
@@ -128,9 +129,27 @@ export async function reshardCommand(ctx, args, io, call, fail) {
     if (onDdl !== undefined) body.onDdl = onDdl;
     if (args.flags.has("auto-switch")) body.autoSwitch = true;
   } else if (args.flags.has("source-shards") || args.flags.has("target-shards") || args.flags.has("on-ddl") || args.flags.has("auto-switch")) {
-    throw fail("INVALID_ARGUMENT", `vtctl reshard ${verb} takes only --keyspace and --workflow`);
+    throw fail("INVALID_ARGUMENT", `vtctl reshard ${verb} takes only --keyspace and --workflow${TRAFFIC.includes(verb) ? " (and --tablet-types)" : ""}`);
   }
+  tabletTypes(args, verb, body, fail);
   return follow(ctx, verb, keyspace, workflow, body, io, call);
+}
+
+const TRAFFIC = ["switchtraffic", "reversetraffic"];
+
+/**
+ * `--tablet-types primary|replica|rdonly,…` of switchtraffic / reversetraffic (as Vitess's): primary
+ * moves writes, replica and rdonly move reads; the gate checks the names.
+ * @param {Args} args
+ * @param {string} verb
+ * @param {Record<string, unknown>} body
+ * @param {(code: string, message: string) => Error} fail
+ */
+function tabletTypes(args, verb, body, fail) {
+  const spec = args.flags.get("tablet-types");
+  if (spec === undefined) return;
+  if (!TRAFFIC.includes(verb)) throw fail("INVALID_ARGUMENT", "--tablet-types applies only to switchtraffic and reversetraffic");
+  body.tabletTypes = shardList(spec);
 }
 
 /**
@@ -194,6 +213,7 @@ export async function moveTablesCommand(ctx, args, io, call, fail) {
   } else if (["source", "tables", "on-ddl", "auto-switch"].some((f) => args.flags.has(f))) {
     throw fail("INVALID_ARGUMENT", `vtctl movetables ${verb} takes only --target and --workflow`);
   }
+  tabletTypes(args, verb, body, fail);
   return follow(ctx, verb, keyspace, workflow, body, io, call);
 }
 

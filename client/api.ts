@@ -2,6 +2,7 @@
 // touch is declared or re-exported here; the implementation lives in vitess-client.ts.
 
 import type { SqlValue } from "../contract/sql-values.ts";
+import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import { VitessClient } from "./vitess-client.ts";
 
 export { VitessError, type ErrorCode, type VitessErrorOptions } from "./vitess-error.ts";
@@ -86,8 +87,15 @@ export interface ShardView {
   keyRange: string;
   /** Whether the shard serves queries in the current serving graph. */
   serving: boolean;
-  rowCount: number;
-  bytes: number;
+  /** The shard's tablet (its Durable Object's name). */
+  tablet: string;
+  /** Present while some of the keyspace's reads go to other tablets than its writes. */
+  servesReads?: boolean;
+  /** Null when the tablet did not answer. */
+  rowCount: number | null;
+  bytes: number | null;
+  /** The tablet's binlog position, `<uid>:<seq>`. */
+  position: string | null;
 }
 
 /** One keyspace as the topology reports it. */
@@ -98,6 +106,8 @@ export interface KeyspaceView {
   tables: string[];
   /** The keyspace's vschema (the Vitess JSON form). */
   vschema: unknown;
+  /** Present while a Reshard serves some reads from other shards than writes: the shards reads go to. */
+  readShards?: { name: string; tablet: string }[];
 }
 
 /** The cluster as the gate sees it (the same JSON as `GET /v1/topology`). */
@@ -105,8 +115,8 @@ export interface TopologyView {
   /** Serving graph version; grows on every change. */
   version: number;
   keyspaces: KeyspaceView[];
-  /** Resharding / MoveTables workflows (empty until workflows exist). */
-  workflows: unknown[];
+  /** Resharding / MoveTables workflows (empty until workflows exist), as the Topology records them. */
+  workflows: WorkflowRecord[];
 }
 
 /** What a transaction callback receives. Reserved: interactive transactions are not available yet. */

@@ -78,8 +78,8 @@ export const TOPOLOGY: TopologyView = {
       name: "main",
       sharded: true,
       shards: [
-        { name: "-80", keyRange: "-80", serving: true, rowCount: 10, bytes: 8192 },
-        { name: "80-", keyRange: "80-", serving: true, rowCount: 12, bytes: 12288 },
+        { name: "-80", keyRange: "-80", serving: true, tablet: "main/-80", rowCount: 10, bytes: 8192, position: null },
+        { name: "80-", keyRange: "80-", serving: true, tablet: "main/80-", rowCount: 12, bytes: 12288, position: null },
       ],
       tables: ["t"],
       vschema: { sharded: true },

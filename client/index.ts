@@ -20,3 +20,4 @@ export {
   type Value,
   type VitessErrorOptions,
 } from "./api.ts";
+export type { WorkflowRecord, WorkflowShard, WorkflowState } from "../contract/workflow-record.ts";

@@ -29,6 +29,17 @@ export interface KeyspaceGraph {
   readonly schemaIndex: number;
   /** The graph version of this keyspace's last change; tablets refuse plans older than it. */
   readonly version: number;
+  /**
+   * Present while a Reshard serves some key ranges' reads from other tablets than their writes
+   * (`switchtraffic --tablet-types=replica`): the shards a read-only statement goes to, covering
+   * the keyspace. Absent: reads go where writes go (`shards`).
+   */
+  readonly readShards?: readonly ShardGraph[];
+}
+
+/** The keyspace as a read-only statement outside a transaction sees it. */
+export function readView(ks: KeyspaceGraph): KeyspaceGraph {
+  return ks.readShards ? { ...ks, shards: ks.readShards } : ks;
 }
 
 export interface ServingGraph {
@@ -47,7 +58,19 @@ export interface TopologyView {
   keyspaces: {
     name: string;
     sharded: boolean;
-    shards: { name: string; keyRange: string; serving: boolean; tablet: string; rowCount: number | null; bytes: number | null; position: string | null }[];
+    shards: {
+      name: string;
+      keyRange: string;
+      serving: boolean;
+      tablet: string;
+      /** Present while `readShards` is: whether this shard's tablet serves reads. */
+      servesReads?: boolean;
+      rowCount: number | null;
+      bytes: number | null;
+      position: string | null;
+    }[];
+    /** Present while some reads go to other tablets than writes (a Reshard's reads switched ahead of its writes). */
+    readShards?: { name: string; tablet: string }[];
     tables: string[];
     vschema: VSchema;
   }[];

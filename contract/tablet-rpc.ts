@@ -80,6 +80,12 @@ export interface TabletConfig {
    * retries on the new routing rules); other tables take writes as before.
    */
   readonly deniedTables?: readonly string[];
+  /**
+   * A tablet that does not serve writes but serves its shard's reads (a Reshard's targets after
+   * `switchtraffic --tablet-types=replica`, or its sources after a switch of writes alone): a
+   * batch of reads only is answered, anything else is NOT_SERVING.
+   */
+  readonly servesReads?: boolean;
 }
 
 export interface ColumnInfo {

@@ -53,6 +53,24 @@ export interface WorkflowRecord {
    */
   readonly sourceKeyspace?: string;
   readonly tables?: readonly string[];
+  /**
+   * Reshard: the side that serves reads when it is not the side that serves writes
+   * (`switchtraffic --tablet-types=replica` moved them ahead of the writes, or
+   * `--tablet-types=primary` moved the writes alone). Absent or null: reads follow writes.
+   */
+  readonly reads?: ReadSide | null;
+}
+
+export type ReadSide = "sources" | "targets";
+
+/** The side of a Reshard whose tablets serve its key ranges' writes. */
+export function writeSide(w: WorkflowRecord): ReadSide {
+  return w.state === "switched" || w.state === "completed" ? "targets" : "sources";
+}
+
+/** The side of a Reshard whose tablets serve its key ranges' reads. */
+export function readSide(w: WorkflowRecord): ReadSide {
+  return w.reads ?? writeSide(w);
 }
 
 /**

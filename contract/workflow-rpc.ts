@@ -18,7 +18,15 @@ export interface WorkflowRequest {
   readonly targetShards?: readonly string[];
   readonly onDdl?: OnDdl;
   readonly autoSwitch?: boolean;
+  /**
+   * switchtraffic / reversetraffic (Vitess's `--tablet-types`): "primary" moves writes,
+   * "replica" and "rdonly" move reads (every tablet serves both here). Absent: all of them.
+   */
+  readonly tabletTypes?: readonly TabletType[];
 }
+
+export type TabletType = "primary" | "replica" | "rdonly";
+export const TABLET_TYPES: readonly TabletType[] = ["primary", "replica", "rdonly"];
 
 export interface WorkflowStreamView {
   readonly id: string;
@@ -44,6 +52,9 @@ export interface WorkflowView {
   readonly targets: readonly { readonly shard: string; readonly tablet: string }[];
   readonly onDdl: OnDdl;
   readonly autoSwitch: boolean;
+  /** Reshard: which side serves reads now, and which writes. */
+  readonly reads?: "sources" | "targets";
+  readonly writes?: "sources" | "targets";
   readonly streams: readonly WorkflowStreamView[];
   readonly rowsCopied: number;
   /** The sources' row count when the copy began (an estimate of what the copy moves). */

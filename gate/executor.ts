@@ -4,7 +4,7 @@
 // and admin calls (admin.ts) live beside it.
 
 import { toVtError } from "../contract/errors.ts";
-import type { KeyspaceGraph, ServingGraph, TopologyView } from "../contract/serving-graph.ts";
+import { readView, type KeyspaceGraph, type ServingGraph, type TopologyView } from "../contract/serving-graph.ts";
 import { toJsonValue } from "../contract/sql-values.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
 import * as admin from "./admin.ts";
@@ -69,7 +69,7 @@ export class Executor {
       // Blank the prefix out rather than cut it, so syntax error positions stay right.
       const { ks, plan } = await this.#plan(keyspace, " ".repeat(vx[0].length) + st.sql.slice(vx[0].length), false);
       b.check(plan.params);
-      const tree = plan.primitive.describe({ keyspace: ks, bindings: b });
+      const tree = plan.primitive.describe({ keyspace: plan.kind === "read" ? readView(ks) : ks, bindings: b });
       const text = JSON.stringify(tree, (_k, v: unknown) => (typeof v === "bigint" || v instanceof Uint8Array ? toJsonValue(v) : v), 2);
       return { columns: ["plan"], rows: [[text]], rowsAffected: 0 };
     }
@@ -80,7 +80,9 @@ export class Executor {
         b.check(plan.params);
         const touched = new Set<string>();
         try {
-          return withResultNames(await plan.primitive.execute(gateCursor(this.#backend, ks, touched, run), b), plan.names);
+          // A read-only statement goes where the keyspace serves reads (serving-graph.ts readView).
+          const on = plan.kind === "read" ? readView(ks) : ks;
+          return withResultNames(await plan.primitive.execute(gateCursor(this.#backend, on, touched, run), b), plan.names);
         } catch (e) {
           const vt = toVtError(e);
           // A stale graph: retry after a refresh, unless some shard already applied a write. DDL

@@ -6,7 +6,7 @@ import { VtError } from "../contract/errors.ts";
 import { toJsonValue } from "../contract/sql-values.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import type { OnDdl } from "../contract/stream-rpc.ts";
-import type { VDiffReport, WorkflowAction, WorkflowRequest, WorkflowView } from "../contract/workflow-rpc.ts";
+import { TABLET_TYPES, type TabletType, type VDiffReport, type WorkflowAction, type WorkflowRequest, type WorkflowView } from "../contract/workflow-rpc.ts";
 import { Backend } from "./backend.ts";
 import { Deadline } from "./deadline.ts";
 
@@ -33,9 +33,30 @@ function shardList(v: unknown, what: string): string[] {
   return v as string[];
 }
 
+/** Vitess's `--tablet-types`: a list (or comma-separated text) of primary, replica, rdonly. */
+function tabletTypes(v: unknown): TabletType[] {
+  const list = typeof v === "string" ? v.split(",").map((t) => t.trim()) : v;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((t) => typeof t === "string" && TABLET_TYPES.includes(t as TabletType))) {
+    throw new VtError("INVALID_ARGUMENT", `"tabletTypes" must be a non-empty list of ${TABLET_TYPES.join(", ")} (primary: writes; replica, rdonly: reads)`);
+  }
+  return [...new Set(list as TabletType[])];
+}
+
 /** A workflow request from a JSON body (or query string), checked field by field. */
 export function decodeWorkflowRequest(body: Record<string, unknown>): WorkflowRequest {
-  const known = new Set(["action", "keyspace", "workflow", "kind", "sourceShards", "targetShards", "sourceKeyspace", "tables", "onDdl", "autoSwitch"]);
+  const known = new Set([
+    "action",
+    "keyspace",
+    "workflow",
+    "kind",
+    "sourceShards",
+    "targetShards",
+    "sourceKeyspace",
+    "tables",
+    "onDdl",
+    "autoSwitch",
+    "tabletTypes",
+  ]);
   for (const k of Object.keys(body)) if (!known.has(k)) throw new VtError("INVALID_ARGUMENT", `unknown field "${k}" in a workflow request`);
   const action = own(body, "action");
   if (typeof action !== "string" || !ACTIONS.includes(action as WorkflowAction)) {
@@ -51,7 +72,12 @@ export function decodeWorkflowRequest(body: Record<string, unknown>): WorkflowRe
     for (const k of ["kind", "sourceShards", "targetShards", "sourceKeyspace", "tables", "onDdl", "autoSwitch"]) {
       if (own(body, k) !== undefined) throw new VtError("INVALID_ARGUMENT", `"${k}" applies only to action "create"`);
     }
-    return { action: action as WorkflowAction, keyspace, workflow };
+    const types = own(body, "tabletTypes");
+    if (types === undefined) return { action: action as WorkflowAction, keyspace, workflow };
+    if (action !== "switchtraffic" && action !== "reversetraffic") {
+      throw new VtError("INVALID_ARGUMENT", '"tabletTypes" applies only to actions "switchtraffic" and "reversetraffic"');
+    }
+    return { action, keyspace, workflow, tabletTypes: tabletTypes(types) };
   }
   const kind = own(body, "kind") ?? "reshard";
   if (kind !== "reshard" && kind !== "movetables") {
@@ -100,6 +126,8 @@ export function encodeWorkflowAnswer(v: WorkflowView | VDiffReport): unknown {
 
 export async function runWorkflowRequest(backend: Backend, env: Env, req: WorkflowRequest): Promise<WorkflowView | VDiffReport> {
   const answer = await backend.topology(req.action !== "show", (t) => t.workflow(req));
+  // This isolate plans with the graph the action made at once (others learn it from the tablets' refusals).
+  if (req.action !== "show" && req.action !== "vdiff") await backend.graph(true);
   if (req.action === "create" && "streams" in answer) {
     // The runner only waits, compares and (with autoSwitch) switches; the streams move without it.
     try {

@@ -112,9 +112,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v);
   }
 
-  #checkTarget(t: Target): void {
+  /** Answers whether the batch runs on a tablet that serves its shard's reads only (it must then change nothing). */
+  #checkTarget(t: Target, queries: readonly BoundQuery[]): boolean {
     const c = this.#config;
-    if (c === null || c.keyspace !== t.keyspace || c.shard !== t.shard || !c.serving) {
+    const readsOnly = c !== null && !c.serving && c.servesReads === true && queries.every((q) => q.kind === "read");
+    if (c === null || c.keyspace !== t.keyspace || c.shard !== t.shard || (!c.serving && !readsOnly)) {
       throw new VtError("NOT_SERVING", `tablet ${this.#uid} does not serve ${t.keyspace}/${t.shard}`, {
         servingVersion: c?.version ?? 0,
         shard: t.shard,
@@ -126,6 +128,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         shard: t.shard,
       });
     }
+    return readsOnly;
   }
 
   /** Writes wait (retryable NOT_SERVING, refused before anything ran) while a change holds the fence. */
@@ -245,7 +248,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    */
   execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
     return envelope(() => {
-      this.#checkTarget(target);
+      const readsOnly = this.#checkTarget(target, queries);
       queries.forEach((q, i) => {
         try {
           checkShardSql(q.sql, q.params.length);
@@ -273,6 +276,13 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
               throw vt;
             }
           });
+          if (readsOnly && this.#totalChanges() !== this.#tc) {
+            // Thrown inside the transaction: whatever the batch changed rolls back.
+            throw new VtError("NOT_SERVING", `${target.keyspace}/${target.shard}: this tablet serves reads only; the batch changed rows`, {
+              servingVersion: this.#config?.version ?? 0,
+              shard: target.shard,
+            });
+          }
           // Any change to a user table fired a binlog trigger, and only then did total_changes() move.
           if (writes && this.#seenTc > this.#tc) {
             if (denied.length > 0) this.#checkDeniedTables(target, denied, from);

@@ -158,6 +158,7 @@ export const REFUSALS = {
   VD2704: "moving table … into sharded keyspace …: a UNIQUE key or a lookup vindex (its keyspace-wide lookup rows would not be moved)", // movetables-plan.ts
   VD2705: "moving table …: it references table …, which does not move with it (move both)", // movetables-plan.ts
   VD2706: "a statement naming tables served by different keyspaces while a MoveTables moves some of them", // routing-rules.ts
+  VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -8,7 +8,7 @@
 import { VtError } from "../contract/errors.ts";
 import { unwrap } from "../contract/envelope.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
-import type { VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
+import type { TabletType, VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
 import { checkStreamable, tablePlacements } from "./placements.ts";
 import {
   controlStreams,
@@ -26,7 +26,7 @@ import {
 import { KeyedSerial } from "./keyed-serial.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
-import type { WorkflowRecord, WorkflowShard } from "../contract/workflow-record.ts";
+import { readSide, writeSide, type ReadSide, type WorkflowRecord, type WorkflowShard } from "../contract/workflow-record.ts";
 import type { VDiffState } from "./vdiff-run.ts";
 
 /** What the controller needs of the Topology: its workflow steps (workflow-steps.ts), each queued and idempotent. */
@@ -47,6 +47,8 @@ export interface ReshardPrimitives {
   reverseWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   complete(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   cancel(keyspace: string, workflow: string): Promise<WorkflowRecord>;
+  /** Where the reads go (null: with the writes); a new graph version when that moves them. */
+  setReads(keyspace: string, workflow: string, reads: ReadSide | null): Promise<WorkflowRecord>;
 }
 
 /** What a Reshard keeps in its record's `progress`. */
@@ -91,9 +93,9 @@ export class ReshardController {
         case "vdiff":
           return this.#vdiff(await this.#topo.record(req.keyspace, req.workflow));
         case "switchtraffic":
-          return this.#switch(await this.#topo.record(req.keyspace, req.workflow));
+          return this.#traffic(await this.#topo.record(req.keyspace, req.workflow), "targets", req.tabletTypes);
         case "reversetraffic":
-          return this.#reverse(await this.#topo.record(req.keyspace, req.workflow));
+          return this.#traffic(await this.#topo.record(req.keyspace, req.workflow), "sources", req.tabletTypes);
         case "complete":
           return this.#complete(await this.#topo.record(req.keyspace, req.workflow));
         case "cancel":
@@ -145,6 +147,38 @@ export class ReshardController {
     if (direction !== null) await this.#topo.recoverLater(60_000);
   }
 
+  /**
+   * switchtraffic (`to` the targets) or reversetraffic (back to the sources) for the tablet types
+   * asked: "primary" moves the writes (#switch / #reverse, milliseconds of refused writes),
+   * "replica"/"rdonly" move the reads (a graph version, no pause); both by default. Moving the
+   * writes alone pins the reads where they are; moving both leaves the reads following the writes.
+   */
+  async #traffic(rec: ReshardRecord, to: ReadSide, types: readonly TabletType[] | undefined): Promise<WorkflowView> {
+    const writes = types === undefined || types.includes("primary");
+    const reads = types === undefined || types.some((t) => t !== "primary");
+    if (!writes) return this.#switchReads(rec, to);
+    // Where the reads should be once the writes moved: with them (null), or pinned where they are.
+    const pin: ReadSide | null = reads ? (rec.reads === to ? to : null) : readSide(rec);
+    if ((rec.reads ?? null) !== pin && (rec.state === "running" || rec.state === "switched")) {
+      rec = await this.#topo.setReads(rec.keyspace, rec.name, pin);
+    }
+    return to === "targets" ? this.#switch(rec) : this.#reverse(rec);
+  }
+
+  /** Moves the reads alone (Vitess's `--tablet-types=replica,rdonly`): to the targets only once their streams caught up. */
+  async #switchReads(rec: ReshardRecord, to: ReadSide): Promise<WorkflowView> {
+    if (rec.state !== "running" && rec.state !== "switched") {
+      throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running or switched workflow switches reads`, {
+        state: rec.state,
+      });
+    }
+    if (readSide(rec) === to) return this.#view(rec);
+    if (to === "targets" && rec.state === "running") await this.#ready(rec);
+    // Reads on the side that takes the writes follow them (null); on the other side they are pinned.
+    const next = writeSide(rec) === to ? null : to;
+    return this.#view(await this.#topo.setReads(rec.keyspace, rec.name, next));
+  }
+
   async #create(req: WorkflowRequest): Promise<WorkflowView> {
     const ks: KeyspaceGraph = await this.#topo.keyspace(req.keyspace);
     checkStreamable(ks);
@@ -183,6 +217,8 @@ export class ReshardController {
       targets: rec.targets.map((s) => ({ shard: s.shard, tablet: s.tablet })),
       onDdl: rec.onDdl,
       autoSwitch: rec.autoSwitch,
+      reads: readSide(rec),
+      writes: writeSide(rec),
       streams,
       rowsCopied: streams.reduce((n, s) => n + s.rowsCopied, 0),
       rowsTotal: progressOf(rec).rowsTotal,
@@ -314,6 +350,13 @@ export class ReshardController {
     if (rec.state !== "switched" && rec.state !== "completed") {
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: complete it after switchtraffic (or cancel it)`, { state: rec.state });
     }
+    if (rec.state === "switched" && readSide(rec) !== "targets") {
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `workflow ${rec.name}: the sources still serve its reads; switch them first (switchtraffic --tablet-types=replica,rdonly), then complete`,
+        { state: rec.state, reads: readSide(rec) },
+      );
+    }
     const wf = streamed(rec);
     if (rec.state === "switched") {
       await controlStreams(wf, rec.sources, "delete", () => true, this.#tablet);
@@ -326,6 +369,13 @@ export class ReshardController {
   async #cancel(rec: ReshardRecord): Promise<WorkflowView> {
     if (rec.state === "switched" || rec.state === "completed") {
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: reverse the traffic first, then cancel`, { state: rec.state });
+    }
+    if (rec.state === "running" && readSide(rec) === "targets") {
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `workflow ${rec.name}: the targets serve its reads; move them back first (reversetraffic --tablet-types=replica,rdonly), then cancel`,
+        { state: rec.state, reads: "targets" },
+      );
     }
     if (rec.state !== "cancelled") await controlStreams(streamed(rec), rec.targets, "delete", () => true, this.#tablet);
     await this.#topo.cancel(rec.keyspace, rec.name);

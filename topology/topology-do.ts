@@ -33,6 +33,7 @@ import { WorkflowSteps } from "./workflow-steps.ts";
 import { routingRules, type WorkflowOptions, type WorkflowRecord } from "../contract/workflow-record.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
+import { readOnlyTablets, withReadShards } from "./read-routing.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -80,10 +81,14 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#moveTables = new MoveTablesController(this.#movePrimitives(), (name) => tabletRpc(env.TABLET, name));
   }
 
-  /** The serving graph with the open MoveTables workflows' routing rules. */
+  /** The serving graph with the open MoveTables workflows' routing rules and the Reshards' read shards. */
   #graph(): ServingGraph {
-    const rules = routingRules(this.#workflows.list());
-    const graph = this.#store.graph();
+    const workflows = this.#workflows.list();
+    const rules = routingRules(workflows);
+    const stored = this.#store.graph();
+    const keyspaces: Record<string, KeyspaceGraph> = {};
+    for (const [name, ks] of Object.entries(stored.keyspaces)) setOwn(keyspaces, name, withReadShards(ks, workflows));
+    const graph = { ...stored, keyspaces };
     return Object.keys(rules).length > 0 ? { ...graph, routingRules: rules } : graph;
   }
 
@@ -163,6 +168,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       reverseWrites: (keyspace, workflow) => step(() => this.#steps.reverseWrites(keyspace, workflow)),
       complete: (keyspace, workflow) => step(() => this.#steps.complete(keyspace, workflow)),
       cancel: (keyspace, workflow) => step(() => this.#steps.cancel(keyspace, workflow)),
+      setReads: (keyspace, workflow, reads) => step(() => this.#steps.setReads(keyspace, workflow, reads)),
     };
   }
 
@@ -171,6 +177,13 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(async () => {
       await this.#serial(() => this.#bootstrap());
       const kind = req.action === "create" ? (req.kind ?? "reshard") : this.#workflows.get(req.keyspace, req.workflow)?.kind;
+      if (kind === "movetables" && req.tabletTypes !== undefined && !(req.tabletTypes.includes("primary") && req.tabletTypes.length > 1)) {
+        throw unsupportedError(
+          "VD2720",
+          `workflow ${req.keyspace}.${req.workflow} is a MoveTables: its routing rules move reads and writes together; leave out --tablet-types`,
+          { keyspace: req.keyspace, workflow: req.workflow },
+        );
+      }
       return kind === "movetables" ? this.#moveTables.run(req) : this.#reshard.run(req);
     });
   }
@@ -183,7 +196,15 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   }
 
   #config(ks: KeyspaceGraph, s: ShardGraph): TabletConfig {
-    const config: TabletConfig = { keyspace: ks.name, shard: s.name, keyRange: s.keyRange, serving: s.serving, version: ks.version };
+    const reader = !s.serving && readOnlyTablets(ks, this.#workflows.open(ks.name)).has(s.tablet);
+    const config: TabletConfig = {
+      keyspace: ks.name,
+      shard: s.name,
+      keyRange: s.keyRange,
+      serving: s.serving,
+      version: ks.version,
+      ...(reader ? { servesReads: true } : {}),
+    };
     const denied = s.serving ? this.#workflows.deniedTables(ks.name) : [];
     const withTables = denied.length > 0 ? { ...config, deniedTables: denied } : config;
     return s.serving && this.#store.deniedShards(ks.name).has(s.name) ? { ...withTables, denyWrites: true } : withTables;
@@ -591,6 +612,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           tables: Object.values(ks.tables)
             .map((t) => t.name)
             .filter((n) => !n.toLowerCase().startsWith("_vtl_")),
+          ...(ks.readShards ? { readShards: ks.readShards.map((r) => ({ name: r.name, tablet: r.tablet })) } : {}),
           shards: await Promise.all(
             ks.shards.map(async (s) => {
               const st = await tabletRpc(this.env.TABLET, s.tablet).status();
@@ -599,6 +621,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
                 keyRange: s.keyRange,
                 serving: s.serving,
                 tablet: s.tablet,
+                ...(ks.readShards ? { servesReads: ks.readShards.some((r) => r.tablet === s.tablet) } : {}),
                 rowCount: st.ok ? st.value.rowCount : null,
                 bytes: st.ok ? st.value.bytes : null,
                 position: st.ok ? st.value.position : null,

@@ -172,7 +172,7 @@ export class TopologyStore {
   }
 }
 
-function compareShardNames(a: string, b: string): number {
+export function compareShardNames(a: string, b: string): number {
   const ka = parseKeyRange(a).start;
   const kb = parseKeyRange(b).start;
   const n = Math.min(ka.length, kb.length);

@@ -8,7 +8,7 @@ import { unwrap } from "../contract/envelope.ts";
 import { VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph, ShardGraph } from "../contract/serving-graph.ts";
 import { tabletName, type TabletRpc, type TabletStatus } from "../contract/tablet-rpc.ts";
-import { isOpen, type WorkflowRecord, type WorkflowShard, type WorkflowState } from "../contract/workflow-record.ts";
+import { isOpen, readSide, type ReadSide, type WorkflowRecord, type WorkflowShard, type WorkflowState } from "../contract/workflow-record.ts";
 import type { VSchema } from "../contract/vschema.ts";
 import { keyRangeEqual, parseKeyRange } from "./keyrange.ts";
 import { unsupportedError } from "./refusals.ts";
@@ -164,6 +164,31 @@ export class WorkflowSteps {
     }
     if (w.state !== "switched") throw this.#refuse(w, "reverseWrites", ["switched"]);
     return this.#flip(w, w.targets, w.sources, "running");
+  }
+
+  /**
+   * Where the Reshard's reads go (null: where its writes go). When that moves them to other
+   * tablets, the keyspace gets a new graph version and every tablet of it its config (the side
+   * serving reads without writes serves reads only), so a read planned before answers
+   * NOT_SERVING and is planned again.
+   */
+  async setReads(keyspace: string, workflow: string, reads: ReadSide | null): Promise<WorkflowRecord> {
+    const w = this.#workflow(keyspace, workflow);
+    if (w.kind !== "reshard") throw new VtError("INTERNAL", `workflow ${keyspace}.${w.name} is a ${w.kind}: its reads follow its writes`);
+    if (w.state !== "running" && w.state !== "switched") throw this.#refuse(w, "switching reads", ["running", "switched"]);
+    const before = readSide(w);
+    if ((w.reads ?? null) === reads) {
+      // A repeat (or the retry of a step whose sync failed): every tablet learns its config again.
+      await this.#host.sync(this.#keyspace(keyspace));
+      return w;
+    }
+    await this.#host.settle(keyspace);
+    this.#host.transaction(() => {
+      this.#host.workflows.setReads(keyspace, w.name, reads, Date.now());
+      if (readSide(this.#workflow(keyspace, workflow)) !== before) this.#host.store.bump(keyspace);
+    });
+    if (readSide(this.#workflow(keyspace, workflow)) !== before) await this.#host.sync(this.#keyspace(keyspace));
+    return this.#workflow(keyspace, workflow);
   }
 
   /** switched → completed: the source tablets are retired (they hold nothing afterwards). */

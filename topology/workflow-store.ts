@@ -4,7 +4,7 @@
 
 import type { ShardGraph } from "../contract/serving-graph.ts";
 import type { OnDdl } from "../contract/stream-rpc.ts";
-import { isOpen, type WorkflowKind, type WorkflowRecord, type WorkflowShard, type WorkflowState } from "../contract/workflow-record.ts";
+import { isOpen, type ReadSide, type WorkflowKind, type WorkflowRecord, type WorkflowShard, type WorkflowState } from "../contract/workflow-record.ts";
 
 export const WORKFLOW_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_topo_workflows (
@@ -45,6 +45,7 @@ type Row = {
   switched_at: number | null;
   source_keyspace: string | null;
   tables: string | null;
+  reads?: string | null;
 };
 
 function toRecord(r: Row): WorkflowRecord {
@@ -63,6 +64,7 @@ function toRecord(r: Row): WorkflowRecord {
     switchedAt: r.switched_at,
     ...(r.source_keyspace !== null ? { sourceKeyspace: r.source_keyspace } : {}),
     ...(r.tables !== null ? { tables: JSON.parse(r.tables) as string[] } : {}),
+    ...(r.reads === "sources" || r.reads === "targets" ? { reads: r.reads } : {}),
   };
 }
 
@@ -86,6 +88,8 @@ export class WorkflowStore {
     // MoveTables: the keyspace the tables move from, and the JSON list of tables (NULL for a Reshard).
     if (!columns.has("source_keyspace")) this.#sql.exec("ALTER TABLE _vt_topo_workflows ADD COLUMN source_keyspace TEXT");
     if (!columns.has("tables")) this.#sql.exec("ALTER TABLE _vt_topo_workflows ADD COLUMN tables TEXT");
+    // Reshard: 'sources' | 'targets' while reads are served by the side that does not serve writes; NULL: reads follow writes.
+    if (!columns.has("reads")) this.#sql.exec("ALTER TABLE _vt_topo_workflows ADD COLUMN reads TEXT");
   }
 
   /** The tables the keyspace's tablets refuse writes to (lower-cased). */
@@ -137,8 +141,8 @@ export class WorkflowStore {
   /** Writes a record, replacing any of the same keyspace and name. */
   put(w: WorkflowRecord): void {
     this.#sql.exec(
-      `INSERT OR REPLACE INTO _vt_topo_workflows (keyspace, name, kind, state, sources, targets, on_ddl, auto_switch, progress, created_at, updated_at, switched_at, source_keyspace, tables)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO _vt_topo_workflows (keyspace, name, kind, state, sources, targets, on_ddl, auto_switch, progress, created_at, updated_at, switched_at, source_keyspace, tables, reads)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       w.keyspace,
       w.name,
       w.kind,
@@ -153,6 +157,7 @@ export class WorkflowStore {
       w.switchedAt,
       w.sourceKeyspace ?? null,
       w.tables === undefined ? null : JSON.stringify(w.tables),
+      w.reads ?? null,
     );
   }
 
@@ -165,6 +170,11 @@ export class WorkflowStore {
       keyspace,
       name,
     );
+  }
+
+  /** Where the Reshard's reads go (null: where its writes go). */
+  setReads(keyspace: string, name: string, reads: ReadSide | null, now: number): void {
+    this.#sql.exec("UPDATE _vt_topo_workflows SET reads = ?, updated_at = ? WHERE keyspace = ? AND name = ?", reads, now, keyspace, name);
   }
 
   /** Stores the workflow's progress report (JSON text). */

@@ -8,7 +8,7 @@
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { unwrap } from "../contract/envelope.ts";
 import { topologyRpc } from "../contract/topology-rpc.ts";
-import type { VDiffReport, WorkflowAction, WorkflowView } from "../contract/workflow-rpc.ts";
+import type { TabletType, VDiffReport, WorkflowAction, WorkflowView } from "../contract/workflow-rpc.ts";
 
 export interface ReshardParams {
   readonly keyspace: string;
@@ -23,8 +23,9 @@ export function caughtUp(v: WorkflowView): boolean {
 }
 
 export class ReshardWorkflow extends WorkflowEntrypoint<Env, ReshardParams> {
-  async #call<T extends WorkflowView | VDiffReport>(action: WorkflowAction, p: ReshardParams): Promise<T> {
-    return unwrap(await topologyRpc(this.env.TOPOLOGY).workflow({ action, keyspace: p.keyspace, workflow: p.workflow })) as T;
+  async #call<T extends WorkflowView | VDiffReport>(action: WorkflowAction, p: ReshardParams, tabletTypes?: readonly TabletType[]): Promise<T> {
+    const req = { action, keyspace: p.keyspace, workflow: p.workflow, ...(tabletTypes ? { tabletTypes } : {}) };
+    return unwrap(await topologyRpc(this.env.TOPOLOGY).workflow(req)) as T;
   }
 
   override async run(event: WorkflowEvent<ReshardParams>, step: WorkflowStep): Promise<string> {
@@ -42,7 +43,9 @@ export class ReshardWorkflow extends WorkflowEntrypoint<Env, ReshardParams> {
     if (!view.autoSwitch)
       return diff.match ? "caught up; VDiff found no difference; switch with vtctl reshard switchtraffic" : "caught up; VDiff found differences";
     if (!diff.match) return "VDiff found differences: not switching (see vtctl vdiff)";
-    const after = await step.do("switchtraffic", () => this.#call<WorkflowView>("switchtraffic", p));
-    return `switched (writes paused ${after.pauseMs ?? 0} ms)`;
+    // Reads first (no pause), then writes, as Vitess's SwitchTraffic per tablet type.
+    await step.do("switchtraffic reads", () => this.#call<WorkflowView>("switchtraffic", p, ["replica", "rdonly"]));
+    const after = await step.do("switchtraffic writes", () => this.#call<WorkflowView>("switchtraffic", p, ["primary"]));
+    return `switched reads, then writes (writes paused ${after.pauseMs ?? 0} ms)`;
   }
 }

@@ -23,7 +23,7 @@ async function vtctl(...args: string[]): Promise<string> {
   return r.stdout;
 }
 
-type View = { state: string; streams: { phase: string; lagMs: number }[] };
+type View = { state: string; reads?: string; writes?: string; streams: { phase: string; lagMs: number }[] };
 
 /** Polls `reshard show --json` until `ok` (generously: the machine may be loaded). */
 async function until(keyspace: string, workflow: string, what: string, ok: (v: View) => boolean, ms = 60_000): Promise<View> {
@@ -107,7 +107,11 @@ describe("resharding through wrangler dev and vtctl", () => {
     expect(diff).toMatchObject({ match: true, done: true });
     expect(diff.tables.find((t) => t.table === "users")?.compared).toBeGreaterThan(250);
 
-    const step = async (action: string) => JSON.parse(await vtctl("reshard", action, "--keyspace", ks, "--workflow", "split", "--json")) as View;
+    const step = async (action: string, ...more: string[]) =>
+      JSON.parse(await vtctl("reshard", action, "--keyspace", ks, "--workflow", "split", ...more, "--json")) as View & { reads?: string; writes?: string };
+    // Reads first, alone (no pause), then both.
+    expect(await step("switchtraffic", "--tablet-types", "replica,rdonly")).toMatchObject({ state: "running", reads: "targets", writes: "sources" });
+    expect(await vtctl("reshard", "show", "--keyspace", ks, "--workflow", "split")).toContain("reads served by the targets, writes by the sources");
     expect((await step("switchtraffic")).state).toBe("switched");
     await sleep(500);
     expect((await step("reversetraffic")).state).toBe("running");
@@ -146,7 +150,7 @@ describe("resharding through wrangler dev and vtctl", () => {
     await vtctl("reshard", "create", "--keyspace", ks, "--workflow", "auto", "--source-shards", "-80", "--target-shards", "-40,40-80", "--auto-switch");
     // Nothing but the Workflow switches it.
     const v = await until(ks, "auto", "switched by the Workflow runner", (x) => x.state !== "running", 120_000);
-    expect(v.state).toBe("switched");
+    expect(v).toMatchObject({ state: "switched", reads: "targets", writes: "targets" });
     expect(JSON.parse(await vtctl("reshard", "complete", "--keyspace", ks, "--workflow", "auto", "--json"))).toMatchObject({ state: "completed" });
     const rows = await sql(ks, "SELECT id, label FROM items ORDER BY id");
     expect(rows.body.rows).toEqual(ids.map((id) => [id, `l${id}`]));

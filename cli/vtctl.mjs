@@ -35,6 +35,8 @@ Commands:
                                        milliseconds); move them back; retire the sources; give up
   reshard switchtraffic|reversetraffic ... --tablet-types replica,rdonly
                                        move only the reads (primary: only the writes)
+  reshard stop|start --keyspace K --workflow W
+                                       stop the streams where they stand; let them go on
   movetables create --source K1 --target K2 --workflow W --tables t1,t2
                  [--on-ddl ignore|stop|exec] [--auto-switch]
                                        start moving tables t1, t2 from keyspace K1 into K2

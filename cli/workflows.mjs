@@ -13,7 +13,7 @@ import { list, record } from "./format.mjs";
  * @typedef {{ positionals: string[], flags: Map<string, string>, json: boolean, help: boolean }} Args
  */
 
-export const RESHARD_VERBS = ["create", "show", "switchtraffic", "reversetraffic", "complete", "cancel"];
+export const RESHARD_VERBS = ["create", "show", "switchtraffic", "reversetraffic", "complete", "cancel", "stop", "start"];
 export const WORKFLOW_FLAGS = ["keyspace", "workflow", "source-shards", "target-shards", "on-ddl", "auto-switch", "tablet-types"];
 export const MOVETABLES_FLAGS = ["source", "target", "keyspace", "workflow", "tables", "on-ddl", "auto-switch", "tablet-types"];
 

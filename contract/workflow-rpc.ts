@@ -4,7 +4,7 @@
 import type { SqlValue } from "./sql-values.ts";
 import type { OnDdl, StreamPhase } from "./stream-rpc.ts";
 
-export type WorkflowAction = "create" | "show" | "vdiff" | "switchtraffic" | "reversetraffic" | "complete" | "cancel";
+export type WorkflowAction = "create" | "show" | "vdiff" | "switchtraffic" | "reversetraffic" | "complete" | "cancel" | "stop" | "start";
 
 export interface WorkflowRequest {
   readonly action: WorkflowAction;

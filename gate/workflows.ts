@@ -17,7 +17,7 @@ export function workflowExecutor(env: Env): Backend {
   return new Backend(env, new Deadline(WORKFLOW_DEADLINE_MS));
 }
 
-const ACTIONS: readonly WorkflowAction[] = ["create", "show", "vdiff", "switchtraffic", "reversetraffic", "complete", "cancel"];
+const ACTIONS: readonly WorkflowAction[] = ["create", "show", "vdiff", "switchtraffic", "reversetraffic", "complete", "cancel", "stop", "start"];
 const ON_DDL: readonly OnDdl[] = ["ignore", "stop", "exec"];
 /** Workflow names: as keyspace names (they appear in stream ids and Workflow instance ids). */
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;

@@ -232,7 +232,12 @@ export class StreamTarget {
     const spec = JSON.parse(r.spec) as StreamSpec;
     const ddl = unit.items.find((i) => "ddl" in i);
     if (ddl && "ddl" in ddl && spec.onDdl === "stop") {
-      this.stop(id, `the source applied a DDL and the stream's on_ddl is "stop": ${ddl.ddl.slice(0, 200)}`);
+      // As Vitess's on_ddl STOP: the position moves past the DDL (a unit holding one holds nothing
+      // else) and the stream stops, so `workflow start` goes on after it once the user has seen to it.
+      this.#storage.transactionSync(() => {
+        this.#sql.exec("UPDATE _vt_vreplication SET pos = ? WHERE id = ?", JSON.stringify(unit.to), id);
+        this.stop(id, `the source applied a DDL and the stream's on_ddl is "stop": ${ddl.ddl.slice(0, 200)}; start the workflow again to go on after it`);
+      });
       return false;
     }
     const order = new Map(spec.filter.tables.map((t, i) => [t.table, i]));

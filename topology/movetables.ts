@@ -28,6 +28,7 @@ import {
   isReverse,
   SWITCH_MAX_LAG_MS,
   streamed,
+  stopOrStart,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
 import { progressOf, type ReshardProgress } from "./reshard.ts";
@@ -74,6 +75,10 @@ export class MoveTablesController {
           return this.#complete(rec);
         case "cancel":
           return this.#cancel(rec);
+        case "stop":
+        case "start":
+          await stopOrStart(rec, req.action, this.#tablet);
+          return this.#view(rec);
       }
     });
   }

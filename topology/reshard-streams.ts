@@ -7,6 +7,7 @@ import { VtError } from "../contract/errors.ts";
 import type { OnDdl, StreamFilter, StreamSpec, StreamState, TablePlacement } from "../contract/stream-rpc.ts";
 import type { TabletRpc } from "../contract/tablet-rpc.ts";
 import { keyRangesIntersect, parseKeyRange } from "./keyrange.ts";
+import type { WorkflowRecord } from "../contract/workflow-record.ts";
 
 export interface WorkflowShard {
   readonly shard: string;
@@ -123,6 +124,23 @@ export async function controlStreams(
 ): Promise<void> {
   for (const { shard, state } of await workflowStreams(wf, on, tabletOf)) {
     if (pick(state.spec.id)) unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, action));
+  }
+}
+
+/**
+ * Vitess's `Workflow stop|start`: stops the workflow's moving streams where they stand, or lets
+ * its stopped ones (by a request, an on_ddl "stop", an error) go on from there. The streams are
+ * on the targets until the switch, on the sources (reverse streams) after it.
+ */
+export async function stopOrStart(rec: WorkflowRecord, action: "stop" | "start", tabletOf: TabletOf): Promise<void> {
+  const on = rec.state === "switched" ? rec.sources : rec.state === "running" || rec.state === "created" ? rec.targets : [];
+  if (on.length === 0) {
+    throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: it has no streams to ${action}`, { state: rec.state });
+  }
+  for (const { shard, state } of await workflowStreams(streamed(rec), on, tabletOf)) {
+    const moving = state.phase === "copy" || state.phase === "running";
+    if (action === "stop" && moving) unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, "stop"));
+    if (action === "start" && !moving) unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, "resume"));
   }
 }
 

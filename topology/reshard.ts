@@ -22,6 +22,7 @@ import {
   isReverse,
   SWITCH_MAX_LAG_MS,
   streamed,
+  stopOrStart,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
 import { runVDiff } from "./vdiff-run.ts";
@@ -100,6 +101,12 @@ export class ReshardController {
           return this.#complete(await this.#topo.record(req.keyspace, req.workflow));
         case "cancel":
           return this.#cancel(await this.#topo.record(req.keyspace, req.workflow));
+        case "stop":
+        case "start": {
+          const rec = await this.#topo.record(req.keyspace, req.workflow);
+          await stopOrStart(rec, req.action, this.#tablet);
+          return this.#view(rec);
+        }
       }
     });
   }

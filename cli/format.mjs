@@ -99,7 +99,10 @@ function workflowLine(w) {
       ? `tables ${list(w.tables).map(String).join(", ")} from keyspace ${String(w.sourceKeyspace)}`
       : `shards ${shards(w.sources)} → ${shards(w.targets)}`;
   const reads = typeof w.reads === "string" ? `, reads pinned to the ${w.reads}` : "";
-  return `  ${String(w.keyspace)}.${String(w.name)} (${String(w.kind)}): ${String(w.state)}, ${what}${reads}`;
+  const live = record(w.live);
+  const phases = [...new Set(list(live.streams).map((s) => String(record(s).phase)))].join("/");
+  const progress = typeof live.rowsCopied === "number" ? `; ${live.rowsCopied} rows copied, lag ${String(live.lagMs)} ms, ${phases || "no streams"}` : "";
+  return `  ${String(w.keyspace)}.${String(w.name)} (${String(w.kind)}): ${String(w.state)}, ${what}${reads}${progress}`;
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import type { SqlValue } from "../contract/sql-values.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
+import type { WorkflowLive } from "../contract/serving-graph.ts";
 import { VitessClient } from "./vitess-client.ts";
 
 export { VitessError, type ErrorCode, type VitessErrorOptions } from "./vitess-error.ts";
@@ -116,7 +117,7 @@ export interface TopologyView {
   version: number;
   keyspaces: KeyspaceView[];
   /** Resharding / MoveTables workflows (empty until workflows exist), as the Topology records them. */
-  workflows: WorkflowRecord[];
+  workflows: (WorkflowRecord & { live?: WorkflowLive })[];
 }
 
 /** What a transaction callback receives. Reserved: interactive transactions are not available yet. */

@@ -52,6 +52,14 @@ export interface ServingGraph {
   readonly routingRules?: Readonly<Record<string, string>>;
 }
 
+/** An open workflow's streams as they stand (GET /v1/topology), read from the tablets holding them. */
+export interface WorkflowLive {
+  readonly rowsCopied: number;
+  /** The largest lag of its streams, ms. */
+  readonly lagMs: number;
+  readonly streams: readonly { readonly id: string; readonly target: string; readonly phase: string; readonly rowsCopied: number; readonly lagMs: number }[];
+}
+
 /** GET /v1/topology (⚑). */
 export interface TopologyView {
   version: number;
@@ -75,7 +83,7 @@ export interface TopologyView {
     vschema: VSchema;
   }[];
   /** Every workflow's record, by keyspace and creation (closed ones until their name is used again). */
-  workflows: WorkflowRecord[];
+  workflows: (WorkflowRecord & { readonly live?: WorkflowLive })[];
 }
 
 const KEYSPACE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;

@@ -15,7 +15,14 @@ import type { DdlRequest, TopologyRpc } from "../contract/topology-rpc.ts";
 import { envelopeAsync, unwrap, type Envelope } from "../contract/envelope.ts";
 import { errorBody, toVtError, VtError } from "../contract/errors.ts";
 import { crashPoint, InjectedFault, tabletFault, type TabletOp } from "./failpoints.ts";
-import { isValidKeyspaceName, type KeyspaceGraph, type ServingGraph, type ShardGraph, type TopologyView } from "../contract/serving-graph.ts";
+import {
+  isValidKeyspaceName,
+  type KeyspaceGraph,
+  type ServingGraph,
+  type ShardGraph,
+  type TopologyView,
+  type WorkflowLive,
+} from "../contract/serving-graph.ts";
 import { setOwn } from "./own.ts";
 import { evenShards, formatKeyRange, validateShardSet } from "./keyrange.ts";
 import { PendingChanges } from "./pending.ts";
@@ -30,7 +37,8 @@ import { checkDdlDuringWorkflow } from "./reshard-plan.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowView } from "../contract/workflow-rpc.ts";
 import { WorkflowStore } from "./workflow-store.ts";
 import { WorkflowSteps } from "./workflow-steps.ts";
-import { routingRules, type WorkflowOptions, type WorkflowRecord } from "../contract/workflow-record.ts";
+import { isOpen, routingRules, type WorkflowOptions, type WorkflowRecord } from "../contract/workflow-record.ts";
+import { streamed, workflowStreams } from "./reshard-streams.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
@@ -598,6 +606,26 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(async () => this.#workflows.get(keyspace, workflow) ?? null);
   }
 
+  /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */
+  async #live(w: WorkflowRecord): Promise<{ live?: WorkflowLive }> {
+    if (!isOpen(w)) return {};
+    const on = w.state === "switched" ? w.sources : w.targets;
+    try {
+      const streams = (await workflowStreams(streamed(w), on, (name) => tabletRpc(this.env.TABLET, name))).map(({ shard, state }) => ({
+        id: state.spec.id,
+        target: shard.shard,
+        phase: state.phase,
+        rowsCopied: state.rowsCopied,
+        lagMs: state.lagMs,
+      }));
+      return {
+        live: { rowsCopied: streams.reduce((n, s) => n + s.rowsCopied, 0), lagMs: streams.reduce((n, s) => Math.max(n, s.lagMs), 0), streams },
+      };
+    } catch {
+      return {};
+    }
+  }
+
   /** The ⚑ GET /v1/topology view: the graph plus each shard's row count, size and position. */
   view(): Promise<Envelope<TopologyView>> {
     return envelopeAsync(async () => {
@@ -630,7 +658,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           ),
         })),
       );
-      return { version: graph.version, keyspaces, workflows: this.#workflows.list() };
+      const workflows = await Promise.all(this.#workflows.list().map(async (w) => ({ ...w, ...(await this.#live(w)) })));
+      return { version: graph.version, keyspaces, workflows };
     });
   }
 }

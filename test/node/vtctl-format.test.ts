@@ -28,12 +28,13 @@ describe("vtctl workflow output", () => {
           sources: [{ shard: "-" }],
           targets: [{ shard: "-80" }, { shard: "80-" }],
           reads: "targets",
+          live: { rowsCopied: 12, lagMs: 3, streams: [{ phase: "running" }, { phase: "running" }] },
         },
         { keyspace: "dst", name: "mv", kind: "movetables", state: "switched", sourceKeyspace: "src", tables: ["a", "b"], sources: [], targets: [] },
       ],
     });
     expect(out).toContain("main reads served by: -80, 80-");
-    expect(out).toContain("  main.split (reshard): running, shards - → -80,80-, reads pinned to the targets\n");
+    expect(out).toContain("  main.split (reshard): running, shards - → -80,80-, reads pinned to the targets; 12 rows copied, lag 3 ms, running\n");
     expect(out).toContain("  dst.mv (movetables): switched, tables a, b from keyspace src\n");
     expect(out).not.toContain("{");
   });

@@ -91,8 +91,15 @@ describe("reshard: reads and writes switched apart", () => {
     expect(reads.body).toMatchObject({ state: "running", reads: "targets", writes: "sources" });
     expect(await shardsOf(KS, read)).toEqual(["-80", "80-"]);
     expect(await shardsOf(KS, "UPDATE users SET name = 'x' WHERE id > 0")).toEqual(["-"]);
-    const topo = await api<{ keyspaces: { name: string; readShards?: { name: string }[] }[] }>("GET", "/v1/topology");
+    const topo = await api<{
+      keyspaces: { name: string; readShards?: { name: string }[] }[];
+      workflows: { keyspace: string; name: string; live?: { rowsCopied: number; streams: { phase: string }[] } }[];
+    }>("GET", "/v1/topology");
     expect(topo.body.keyspaces.find((k) => k.name === KS)?.readShards?.map((s) => s.name)).toEqual(["-80", "80-"]);
+    // Its progress too, read from the streams.
+    const live = topo.body.workflows.find((w) => w.keyspace === KS && w.name === "split")?.live;
+    expect(live?.rowsCopied).toBe(40);
+    expect(live?.streams.map((s) => s.phase)).toEqual(["running", "running"]);
 
     // Writes still go to the source; the targets see them once the stream applies them. With
     // the queue losing every part, a read does not see the write: it is served by the targets.

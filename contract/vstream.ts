@@ -1,0 +1,174 @@
+// VStream (change data capture) as subscribers see it: the request, the events and the resume
+// token (a VGTID: one position per shard). The gate merges the shards' streams (gate/vstream.ts);
+// each tablet hands out whole transactions of its binlog through the one streamer the
+// resharding streams use (tablet/streamer.ts).
+//
+// Order and repetition, exactly: per shard, transactions arrive whole (BEGIN, ROW…, COMMIT) in
+// commit order; across shards they interleave. Every COMMIT carries the token after its
+// transaction: resuming from it delivers every later change of every shard once. Only a
+// transaction whose COMMIT the subscriber did not receive may come again, whole.
+
+import { VtError } from "./errors.ts";
+import type { CopyCursor } from "./stream-rpc.ts";
+import type { SqlValue } from "./sql-values.ts";
+
+/** Where one shard's stream stands. */
+export interface ShardPosition {
+  readonly shard: string;
+  /** The tablet (its Durable Object name) whose binlog the position is in. */
+  readonly tablet: string;
+  /** The tablet's uid (a retired and remade tablet has another: the position is then void). */
+  readonly uid: string;
+  /** Every change committed up to this binlog sequence has been delivered. */
+  readonly seq: number;
+  /** from "start": the consistent copy's cursor while it is not done (null: only changes follow). */
+  readonly copy: CopyCursor | null;
+}
+
+/** The resume token's content (tokens travel as opaque text: encodeToken / decodeToken). */
+export interface VGtid {
+  readonly keyspace: string;
+  readonly shards: readonly ShardPosition[];
+}
+
+export type VStreamFrom = "now" | "start" | VGtid;
+
+export interface VStreamRequest {
+  readonly keyspace: string;
+  /** Lower-cased names; absent: every table of the keyspace. */
+  readonly tables?: readonly string[];
+  readonly from: VStreamFrom;
+  /** How often an idle stream says it is alive (HEARTBEAT), ms. */
+  readonly heartbeatMs?: number;
+}
+
+export type Row = Readonly<Record<string, SqlValue>>;
+
+export type VEvent =
+  | { readonly type: "BEGIN"; readonly shard: string }
+  | {
+      readonly type: "ROW";
+      readonly shard: string;
+      readonly table: string;
+      /** insert: `after` only; delete: `before` only; update: both. A row of the initial copy is an insert with `copy: true`. */
+      readonly op: "insert" | "update" | "delete";
+      readonly before: Row | null;
+      readonly after: Row | null;
+      /** The row's PRIMARY KEY columns and values (of `after`, or `before` for a delete). */
+      readonly pk: Row;
+      readonly copy?: true;
+    }
+  | { readonly type: "DDL"; readonly shard: string; readonly ddl: string }
+  | { readonly type: "COMMIT"; readonly shard: string; readonly ts: number | null; readonly token: string }
+  | { readonly type: "HEARTBEAT"; readonly ts: number; readonly token: string }
+  | {
+      /** A reshard moved the shards' writes: the stream goes on from the new shards (names given), nothing lost or repeated. */
+      readonly type: "JOURNAL";
+      readonly from: readonly string[];
+      readonly to: readonly string[];
+      readonly token: string;
+    };
+
+const TOKEN_VERSION = 1;
+
+function base64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function fromBase64url(text: string): Uint8Array {
+  const s = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+/** The token text of a VGTID (base64url JSON; opaque to subscribers). */
+export function encodeToken(g: VGtid): string {
+  const body = { v: TOKEN_VERSION, ks: g.keyspace, s: g.shards.map((p) => [p.shard, p.tablet, p.uid, p.seq, p.copy]) };
+  return base64url(new TextEncoder().encode(JSON.stringify(body)));
+}
+
+const bad = (why: string) =>
+  new VtError("INVALID_ARGUMENT", `vstream: the resume token is not one this server handed out (${why}); use a COMMIT's token, or from "now" or "start"`);
+
+function isCopyCursor(v: unknown): v is CopyCursor | null {
+  if (v === null) return true;
+  if (typeof v !== "object" || Array.isArray(v)) return false;
+  const c = v as Record<string, unknown>;
+  return Number.isSafeInteger(c["table"]) && (c["table"] as number) >= 0 && (c["after"] === null || Array.isArray(c["after"]));
+}
+
+/** The VGTID of a token; INVALID_ARGUMENT for anything else. */
+export function decodeToken(token: unknown): VGtid {
+  if (typeof token !== "string" || token.length === 0 || token.length > 64 * 1024 || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad("not token text");
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(fromBase64url(token)));
+  } catch {
+    throw bad("not decodable");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw bad("not an object");
+  const b = body as Record<string, unknown>;
+  if (b["v"] !== TOKEN_VERSION) throw bad("unknown version");
+  if (typeof b["ks"] !== "string" || !Array.isArray(b["s"]) || b["s"].length === 0) throw bad("no shards");
+  const shards = (b["s"] as unknown[]).map((e): ShardPosition => {
+    if (!Array.isArray(e) || e.length !== 5) throw bad("a shard entry is malformed");
+    const [shard, tablet, uid, seq, copy] = e as unknown[];
+    if (typeof shard !== "string" || typeof tablet !== "string" || typeof uid !== "string") throw bad("a shard entry is malformed");
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw bad("a position is not a binlog sequence");
+    if (!isCopyCursor(copy)) throw bad("a copy cursor is malformed");
+    return { shard, tablet, uid, seq: seq as number, copy };
+  });
+  if (new Set(shards.map((s) => s.shard)).size !== shards.length) throw bad("a shard appears twice");
+  return { keyspace: b["ks"], shards };
+}
+
+/** One read of a tablet's binlog for a VStream (TabletRpc.vstreamRead). */
+export interface ShardReadRequest {
+  /** Lower-cased table names; null: every user table. */
+  readonly tables: readonly string[] | null;
+  /** The tablet's uid the position belongs to (null: a position of "now" or "start" on this tablet). */
+  readonly uid: string | null;
+  /** -1: answers only where the binlog head is now (uid and seq), nothing else: where "now" and "start" begin. */
+  readonly seq: number;
+  readonly copy: CopyCursor | null;
+  /** With nothing to hand out, wait up to this long for a commit (a long poll), ms. */
+  readonly waitMs: number;
+}
+
+/** A row change as a tablet hands it to a VStream: images by column name, exact values. */
+export interface ShardRowChange {
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly pk: readonly string[];
+  readonly before: readonly SqlValue[] | null;
+  readonly after: readonly SqlValue[] | null;
+}
+
+export interface ShardTransaction {
+  /** The binlog sequence of its commit. */
+  readonly seq: number;
+  readonly ts: number | null;
+  readonly changes: readonly (ShardRowChange | { readonly ddl: string })[];
+}
+
+/** Where a reshard moved a shard's writes (the journal a switch writes into the old shards' binlogs). */
+export interface ShardJournal {
+  readonly workflow: string;
+  /** Every shard that stopped taking these writes (a merge has several). */
+  readonly sources: readonly string[];
+  /** The new shards, each at the binlog position holding exactly the old shards' rows of its range. */
+  readonly targets: readonly { readonly shard: string; readonly tablet: string; readonly uid: string; readonly seq: number }[];
+}
+
+export interface ShardRead {
+  readonly uid: string;
+  /** Whole transactions after the position, in commit order. */
+  readonly transactions: readonly ShardTransaction[];
+  /** from "start": a page of the consistent copy at `seq` (after the transactions), and the cursor past it. */
+  readonly copy?: { readonly rows: readonly ShardRowChange[]; readonly to: CopyCursor | null; readonly seq: number };
+  /** Set when the tablet's binlog ends in a journal after the transactions: the shard's writes moved. */
+  readonly journal?: ShardJournal;
+  /** The position after this read (the last commit handed out, or where it stood). */
+  readonly seq: number;
+}

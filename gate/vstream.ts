@@ -1,0 +1,177 @@
+// VStream through the gate: one long-polling reader per shard, merged into one event stream.
+// Per shard, transactions are handed out whole and in commit order, each COMMIT with the token
+// (every shard's position) after it. A shard whose binlog ends in a journal (a reshard switched
+// its writes away) hands over to the journal's new shards at the positions the journal names;
+// a new shard starts only once every old shard it takes writes from has reached its journal, so
+// no change of a row can overtake an older one of the same row.
+
+import { VtError, toVtError } from "../contract/errors.ts";
+import type { KeyspaceGraph } from "../contract/serving-graph.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
+import {
+  encodeToken,
+  type Row,
+  type ShardPosition,
+  type ShardRead,
+  type ShardReadRequest,
+  type ShardRowChange,
+  type VEvent,
+  type VStreamRequest,
+} from "../contract/vstream.ts";
+
+/** What the merger needs of the world. */
+export interface VStreamTablets {
+  keyspace(name: string): Promise<KeyspaceGraph>;
+  read(tablet: string, req: ShardReadRequest): Promise<ShardRead>;
+}
+
+export const DEFAULT_HEARTBEAT_MS = 1_000;
+/** How long one read waits for a commit before it answers empty (the stream then reads again). */
+const LONG_POLL_MS = 1_000;
+/** A shard that cannot be read for this long ends the stream with the last error. */
+const GIVE_UP_MS = 30_000;
+const RETRY_PAUSE_MS = 100;
+
+interface Pending {
+  readonly pos: ShardPosition;
+  /** The old shards whose journals it waits for. */
+  readonly needs: ReadonlySet<string>;
+}
+
+function rowOf(columns: readonly string[], values: readonly SqlValue[] | null): Row | null {
+  if (values === null) return null;
+  const out: Record<string, SqlValue> = {};
+  columns.forEach((c, i) => Object.defineProperty(out, c, { value: values[i] ?? null, enumerable: true, writable: true, configurable: true }));
+  return out;
+}
+
+function pkOf(c: ShardRowChange, row: Row | null): Row {
+  const out: Record<string, SqlValue> = {};
+  for (const k of c.pk) Object.defineProperty(out, k, { value: row?.[k] ?? null, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+function rowEvent(shard: string, c: ShardRowChange, copy: boolean): VEvent {
+  const before = rowOf(c.columns, c.before);
+  const after = rowOf(c.columns, c.after);
+  const op = before === null ? "insert" : after === null ? "delete" : "update";
+  return { type: "ROW", shard, table: c.table, op, before, after, pk: pkOf(c, after ?? before), ...(copy ? { copy: true as const } : {}) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The events of `req`, until the consumer stops (breaks out of the loop) or a shard cannot be
+ * read for GIVE_UP_MS (then its last error is thrown). `now` is the clock (tests pass their own).
+ */
+export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablets, now: () => number = Date.now): AsyncGenerator<VEvent> {
+  const tables = req.tables ?? null;
+  const heartbeatMs = req.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const positions = new Map<string, ShardPosition>();
+  if (req.from === "now" || req.from === "start") {
+    const ks = await tablets.keyspace(req.keyspace);
+    const copy = req.from === "start" ? { table: 0, after: null } : null;
+    for (const s of ks.shards.filter((x) => x.serving)) positions.set(s.name, { shard: s.name, tablet: s.tablet, uid: "", seq: -1, copy });
+  } else {
+    if (req.from.keyspace !== req.keyspace) {
+      throw new VtError("INVALID_ARGUMENT", `vstream: the resume token is of keyspace ${req.from.keyspace}, not ${req.keyspace}`);
+    }
+    for (const p of req.from.shards) positions.set(p.shard, p);
+  }
+  const journaled = new Set<string>();
+  const pending = new Map<string, Pending>();
+  const token = () => encodeToken({ keyspace: req.keyspace, shards: [...positions.values()].sort((a, b) => a.shard.localeCompare(b.shard)) });
+
+  const request = (p: ShardPosition, waitMs: number): ShardReadRequest => ({ tables, uid: p.uid === "" ? null : p.uid, seq: p.seq, copy: p.copy, waitMs });
+  // "now" and "start" take every shard's head first, so the stream starts at one point of each.
+  const first = [...positions.values()].filter((p) => p.uid === "");
+  const heads = await Promise.all(first.map((p) => tablets.read(p.tablet, request(p, 0))));
+  first.forEach((p, i) => {
+    const r = heads[i];
+    if (r) positions.set(p.shard, { ...p, uid: r.uid, seq: r.seq });
+  });
+  // The copy's first pages come from the reads below, from these heads on.
+
+  const reads = new Map<string, Promise<{ shard: string; read?: ShardRead; error?: unknown }>>();
+  const failingSince = new Map<string, number>();
+  let lastEvent = now();
+  for (;;) {
+    for (const p of positions.values()) {
+      if (journaled.has(p.shard) || reads.has(p.shard)) continue;
+      reads.set(
+        p.shard,
+        tablets.read(p.tablet, request(p, Math.min(LONG_POLL_MS, heartbeatMs))).then(
+          (read) => ({ shard: p.shard, read }),
+          (error: unknown) => ({ shard: p.shard, error }),
+        ),
+      );
+    }
+    if (reads.size === 0) throw new VtError("INTERNAL", "vstream: no shard left to read (a journal named shards that never started)");
+    const done = await Promise.race(reads.values());
+    reads.delete(done.shard);
+    const pos = positions.get(done.shard);
+    if (!pos) continue;
+    if (done.error !== undefined || !done.read) {
+      const e = toVtError(done.error);
+      if (e.code === "INVALID_ARGUMENT" || e.code === "UNSUPPORTED" || e.code === "PERMISSION_DENIED") throw e;
+      const since = failingSince.get(done.shard) ?? now();
+      failingSince.set(done.shard, since);
+      if (now() - since > GIVE_UP_MS) throw e;
+      await sleep(RETRY_PAUSE_MS);
+      continue;
+    }
+    failingSince.delete(done.shard);
+    const read = done.read;
+    const shard = done.shard;
+    let emitted = false;
+    for (const t of read.transactions) {
+      yield { type: "BEGIN", shard };
+      for (const c of t.changes) yield "ddl" in c ? { type: "DDL", shard, ddl: c.ddl } : rowEvent(shard, c, false);
+      positions.set(shard, { ...(positions.get(shard) ?? pos), seq: t.seq });
+      yield { type: "COMMIT", shard, ts: t.ts, token: token() };
+      emitted = true;
+    }
+    if (read.copy) {
+      const { rows, to, seq } = read.copy;
+      if (rows.length > 0) yield { type: "BEGIN", shard };
+      for (const c of rows) yield rowEvent(shard, c, true);
+      positions.set(shard, { ...(positions.get(shard) ?? pos), seq, copy: to });
+      if (rows.length > 0) {
+        yield { type: "COMMIT", shard, ts: null, token: token() };
+        emitted = true;
+      }
+    }
+    positions.set(shard, { ...(positions.get(shard) ?? pos), seq: Math.max(read.seq, positions.get(shard)?.seq ?? pos.seq) });
+    if (read.journal) {
+      journaled.add(shard);
+      for (const t of read.journal.targets) {
+        if (!pending.has(t.shard) && !positions.has(t.shard)) {
+          pending.set(t.shard, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null }, needs: new Set(read.journal.sources) });
+        }
+      }
+      const ready = [...pending.values()].filter((p) => [...p.needs].every((s) => journaled.has(s) || !positions.has(s)));
+      if (ready.length > 0) {
+        const from = new Set<string>();
+        for (const p of ready) {
+          pending.delete(p.pos.shard);
+          positions.set(p.pos.shard, p.pos);
+          for (const s of p.needs) from.add(s);
+        }
+        // An old shard goes once no new shard still waits for it.
+        for (const s of from) {
+          if (![...pending.values()].some((p) => p.needs.has(s))) {
+            positions.delete(s);
+            journaled.delete(s);
+          }
+        }
+        yield { type: "JOURNAL", from: [...from].sort(), to: ready.map((p) => p.pos.shard).sort(), token: token() };
+        emitted = true;
+      }
+    }
+    if (emitted) lastEvent = now();
+    else if (now() - lastEvent >= heartbeatMs) {
+      lastEvent = now();
+      yield { type: "HEARTBEAT", ts: lastEvent, token: token() };
+    }
+  }
+}

@@ -6,6 +6,7 @@
 // no change of a row can overtake an older one of the same row.
 
 import { VtError, toVtError } from "../contract/errors.ts";
+import { setOwn } from "../topology/own.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { SqlValue } from "../contract/sql-values.ts";
 import {
@@ -41,13 +42,15 @@ interface Pending {
 function rowOf(columns: readonly string[], values: readonly SqlValue[] | null): Row | null {
   if (values === null) return null;
   const out: Record<string, SqlValue> = {};
-  columns.forEach((c, i) => Object.defineProperty(out, c, { value: values[i] ?? null, enumerable: true, writable: true, configurable: true }));
+  columns.forEach((c, i) => {
+    setOwn(out, c, values[i] ?? null);
+  });
   return out;
 }
 
 function pkOf(c: ShardRowChange, row: Row | null): Row {
   const out: Record<string, SqlValue> = {};
-  for (const k of c.pk) Object.defineProperty(out, k, { value: row?.[k] ?? null, enumerable: true, writable: true, configurable: true });
+  for (const k of c.pk) setOwn(out, k, row && Object.hasOwn(row, k) ? (row[k] ?? null) : null);
   return out;
 }
 

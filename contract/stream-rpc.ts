@@ -83,6 +83,12 @@ export interface StreamUnit {
   readonly lastCommitTs: number | null;
   /** The source's binlog head when the unit was read (the unit ends there unless bounded). */
   readonly headSeq: number;
+  /**
+   * The transactions of `items`, in order: each one's commit sequence and time and the index in
+   * `items` just past its last change (a transaction none of whose changes the filter kept is
+   * listed too, with no items). VStream hands them out one by one.
+   */
+  readonly commits?: readonly { readonly seq: number; readonly ts: number | null; readonly end: number }[];
 }
 
 /**

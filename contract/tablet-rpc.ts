@@ -3,6 +3,7 @@
 
 import type { Envelope } from "./envelope.ts";
 import type { SqlValue } from "./sql-values.ts";
+import type { ShardRead, ShardReadRequest } from "./vstream.ts";
 import type {
   CopyCursor,
   StreamFilter,
@@ -182,6 +183,8 @@ export interface TabletRpc {
    * at binlog `untilSeq` or later with its copy done: the last step of a switch.
    */
   drainStream(id: string, untilSeq: number): Awaitable<Envelope<StreamState>>;
+  /** One VStream read of this tablet's binlog (tablet/vstreamer.ts), waiting up to `req.waitMs` for a commit when there is nothing yet. */
+  vstreamRead(req: ShardReadRequest): Awaitable<Envelope<ShardRead>>;
   /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */
   vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
 }

@@ -9,8 +9,16 @@
 // transaction whose COMMIT the subscriber did not receive may come again, whole.
 
 import { VtError } from "./errors.ts";
-import type { CopyCursor } from "./stream-rpc.ts";
-import type { SqlValue } from "./sql-values.ts";
+import { fromJsonValue, toJsonValue, type SqlValue } from "./sql-values.ts";
+
+/**
+ * Where the consistent copy of "start" stands: the table being copied (by name, so a table made
+ * meanwhile cannot shift it; "" before the first) and the PRIMARY KEY of its last row handed out.
+ */
+export interface CopyAt {
+  readonly table: string;
+  readonly after: readonly SqlValue[] | null;
+}
 
 /** Where one shard's stream stands. */
 export interface ShardPosition {
@@ -22,7 +30,7 @@ export interface ShardPosition {
   /** Every change committed up to this binlog sequence has been delivered. */
   readonly seq: number;
   /** from "start": the consistent copy's cursor while it is not done (null: only changes follow). */
-  readonly copy: CopyCursor | null;
+  readonly copy: CopyAt | null;
 }
 
 /** The resume token's content (tokens travel as opaque text: encodeToken / decodeToken). */
@@ -84,18 +92,25 @@ function fromBase64url(text: string): Uint8Array {
 
 /** The token text of a VGTID (base64url JSON; opaque to subscribers). */
 export function encodeToken(g: VGtid): string {
-  const body = { v: TOKEN_VERSION, ks: g.keyspace, s: g.shards.map((p) => [p.shard, p.tablet, p.uid, p.seq, p.copy]) };
+  const copy = (c: CopyAt | null) => (c === null ? null : { t: c.table, a: c.after === null ? null : c.after.map(toJsonValue) });
+  const body = { v: TOKEN_VERSION, ks: g.keyspace, s: g.shards.map((p) => [p.shard, p.tablet, p.uid, p.seq, copy(p.copy)]) };
   return base64url(new TextEncoder().encode(JSON.stringify(body)));
 }
 
 const bad = (why: string) =>
   new VtError("INVALID_ARGUMENT", `vstream: the resume token is not one this server handed out (${why}); use a COMMIT's token, or from "now" or "start"`);
 
-function isCopyCursor(v: unknown): v is CopyCursor | null {
-  if (v === null) return true;
-  if (typeof v !== "object" || Array.isArray(v)) return false;
+function copyOf(v: unknown): CopyAt | null {
+  if (v === null) return null;
+  if (typeof v !== "object" || Array.isArray(v)) throw bad("a copy cursor is malformed");
   const c = v as Record<string, unknown>;
-  return Number.isSafeInteger(c["table"]) && (c["table"] as number) >= 0 && (c["after"] === null || Array.isArray(c["after"]));
+  const after = c["a"];
+  if (typeof c["t"] !== "string" || (after !== null && !Array.isArray(after))) throw bad("a copy cursor is malformed");
+  try {
+    return { table: c["t"], after: after === null ? null : (after as unknown[]).map((x) => fromJsonValue(x, "the resume token")) };
+  } catch {
+    throw bad("a copy cursor's key is malformed");
+  }
 }
 
 /** The VGTID of a token; INVALID_ARGUMENT for anything else. */
@@ -116,8 +131,7 @@ export function decodeToken(token: unknown): VGtid {
     const [shard, tablet, uid, seq, copy] = e as unknown[];
     if (typeof shard !== "string" || typeof tablet !== "string" || typeof uid !== "string") throw bad("a shard entry is malformed");
     if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw bad("a position is not a binlog sequence");
-    if (!isCopyCursor(copy)) throw bad("a copy cursor is malformed");
-    return { shard, tablet, uid, seq: seq as number, copy };
+    return { shard, tablet, uid, seq: seq as number, copy: copyOf(copy) };
   });
   if (new Set(shards.map((s) => s.shard)).size !== shards.length) throw bad("a shard appears twice");
   return { keyspace: b["ks"], shards };
@@ -131,7 +145,7 @@ export interface ShardReadRequest {
   readonly uid: string | null;
   /** -1: answers only where the binlog head is now (uid and seq), nothing else: where "now" and "start" begin. */
   readonly seq: number;
-  readonly copy: CopyCursor | null;
+  readonly copy: CopyAt | null;
   /** With nothing to hand out, wait up to this long for a commit (a long poll), ms. */
   readonly waitMs: number;
 }
@@ -166,7 +180,7 @@ export interface ShardRead {
   /** Whole transactions after the position, in commit order. */
   readonly transactions: readonly ShardTransaction[];
   /** from "start": a page of the consistent copy at `seq` (after the transactions), and the cursor past it. */
-  readonly copy?: { readonly rows: readonly ShardRowChange[]; readonly to: CopyCursor | null; readonly seq: number };
+  readonly copy?: { readonly rows: readonly ShardRowChange[]; readonly to: CopyAt | null; readonly seq: number };
   /** Set when the tablet's binlog ends in a journal after the transactions: the shard's writes moved. */
   readonly journal?: ShardJournal;
   /** The position after this read (the last commit handed out, or where it stood). */

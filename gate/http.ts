@@ -6,6 +6,7 @@ import { readBodyText } from "./body.ts";
 import { Executor } from "./executor.ts";
 import { opensRpcSession, serveRpc } from "./rpc-endpoint.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
+import { serveVStream } from "./vstream-http.ts";
 import { decodeWorkflowRequest, encodeWorkflowAnswer, runWorkflowRequest, workflowExecutor } from "./workflows.ts";
 
 /** A request field, own properties only (a body {} has no "constructor"). */
@@ -58,8 +59,9 @@ const ROUTES: ReadonlyMap<string, string> = new Map([
   ["GET /v1/vschema", "getVSchema"],
   ["POST /v1/workflows", "workflow"],
   ["GET /v1/workflows", "showWorkflow"],
+  ["GET /v1/vstream", "vstream"],
 ]);
-const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema", "/v1/workflows"]);
+const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema", "/v1/workflows", "/v1/vstream"]);
 
 /**
  * Every request of the gate. The order is a contract: /healthz is open; any other request is
@@ -116,6 +118,8 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
         const wreq = decodeWorkflowRequest(await readJson(req));
         return json(encodeWorkflowAnswer(await runWorkflowRequest(workflowExecutor(env), env, wreq)));
       }
+      case "vstream":
+        return await serveVStream(req, url, env);
       case "showWorkflow": {
         const q = Object.fromEntries(url.searchParams);
         const wreq = decodeWorkflowRequest({ ...q, action: "show" });

@@ -64,6 +64,25 @@ function rowEvent(shard: string, c: ShardRowChange, copy: boolean): VEvent {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * The request with "now" or "start" made a token: every serving shard's binlog head, read at once
+ * (a token is kept as it is). A stream started from it begins at one point of each shard.
+ */
+export async function resolveStart(req: VStreamRequest, tablets: VStreamTablets): Promise<VStreamRequest> {
+  if (req.from !== "now" && req.from !== "start") return req;
+  const ks = await tablets.keyspace(req.keyspace);
+  const copy = req.from === "start" ? { table: "", after: null } : null;
+  const shards = await Promise.all(
+    ks.shards
+      .filter((s) => s.serving)
+      .map(async (s): Promise<ShardPosition> => {
+        const head = await tablets.read(s.tablet, { tables: req.tables ?? null, uid: null, seq: -1, copy: null, waitMs: 0 });
+        return { shard: s.name, tablet: s.tablet, uid: head.uid, seq: head.seq, copy };
+      }),
+  );
+  return { ...req, from: { keyspace: req.keyspace, shards } };
+}
+
+/**
  * The events of `req`, until the consumer stops (breaks out of the loop) or a shard cannot be
  * read for GIVE_UP_MS (then its last error is thrown). `now` is the clock (tests pass their own).
  */
@@ -71,29 +90,19 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
   const tables = req.tables ?? null;
   const heartbeatMs = req.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const positions = new Map<string, ShardPosition>();
-  if (req.from === "now" || req.from === "start") {
-    const ks = await tablets.keyspace(req.keyspace);
-    const copy = req.from === "start" ? { table: 0, after: null } : null;
-    for (const s of ks.shards.filter((x) => x.serving)) positions.set(s.name, { shard: s.name, tablet: s.tablet, uid: "", seq: -1, copy });
-  } else {
-    if (req.from.keyspace !== req.keyspace) {
-      throw new VtError("INVALID_ARGUMENT", `vstream: the resume token is of keyspace ${req.from.keyspace}, not ${req.keyspace}`);
-    }
-    for (const p of req.from.shards) positions.set(p.shard, p);
+  const { from } = await resolveStart(req, tablets);
+  if (from === "now" || from === "start") throw new VtError("INTERNAL", "vstream: the start was not resolved");
+  if (from.keyspace !== req.keyspace) {
+    throw new VtError("INVALID_ARGUMENT", `vstream: the resume token is of keyspace ${from.keyspace}, not ${req.keyspace}`);
   }
+  for (const p of from.shards) positions.set(p.shard, p);
   const journaled = new Set<string>();
   const pending = new Map<string, Pending>();
   const token = () => encodeToken({ keyspace: req.keyspace, shards: [...positions.values()].sort((a, b) => a.shard.localeCompare(b.shard)) });
 
-  const request = (p: ShardPosition, waitMs: number): ShardReadRequest => ({ tables, uid: p.uid === "" ? null : p.uid, seq: p.seq, copy: p.copy, waitMs });
-  // "now" and "start" take every shard's head first, so the stream starts at one point of each.
-  const first = [...positions.values()].filter((p) => p.uid === "");
-  const heads = await Promise.all(first.map((p) => tablets.read(p.tablet, request(p, 0))));
-  first.forEach((p, i) => {
-    const r = heads[i];
-    if (r) positions.set(p.shard, { ...p, uid: r.uid, seq: r.seq });
-  });
-  // The copy's first pages come from the reads below, from these heads on.
+  const request = (p: ShardPosition, waitMs: number): ShardReadRequest => ({ tables, uid: p.uid, seq: p.seq, copy: p.copy, waitMs });
+  // The subscriber holds a token from the first moment.
+  yield { type: "HEARTBEAT", ts: now(), token: token() };
 
   const reads = new Map<string, Promise<{ shard: string; read?: ShardRead; error?: unknown }>>();
   const failingSince = new Map<string, number>();

@@ -152,11 +152,12 @@ export function streamUnit(sql: SqlStorage, uid: string, filter: StreamFilter, f
   const rows: RowChange[] = [];
   let copy = from.copy;
   if (copy !== null && tail.atHead) copy = copyPage(sql, filter, copy, matchers, budget, rows);
-  return { from, to: { seq: tail.seq, copy }, items: tail.items, rows, lastCommitTs: tail.lastCommitTs, headSeq: head };
+  return { from, to: { seq: tail.seq, copy }, items: tail.items, rows, lastCommitTs: tail.lastCommitTs, headSeq: head, commits: tail.commits };
 }
 
 interface Tail {
   readonly items: StreamItem[];
+  readonly commits: { seq: number; ts: number | null; end: number }[];
   /** The last commit included (from.seq when none). */
   readonly seq: number;
   readonly lastCommitTs: number | null;
@@ -167,6 +168,7 @@ interface Tail {
 /** Binlog transactions after `fromSeq`, the listed tables' changes filtered by range. */
 function readTail(sql: SqlStorage, fromSeq: number, head: number, matchers: ReadonlyMap<string, TableMatcher>, budget: Budget): Tail {
   const items: StreamItem[] = [];
+  const commits: { seq: number; ts: number | null; end: number }[] = [];
   let seq = fromSeq;
   let lastCommitTs: number | null = null;
   let bytes = 0;
@@ -179,17 +181,18 @@ function readTail(sql: SqlStorage, fromSeq: number, head: number, matchers: Read
     const included = seq > fromSeq;
     if (e.kind === "commit") {
       // A DDL transaction is a unit of its own: end before it when the unit already holds one.
-      if (txnDdl && included) return { items, seq, lastCommitTs, atHead: false };
+      if (txnDdl && included) return { items, commits, seq, lastCommitTs, atHead: false };
       items.push(...txn);
       seq = e.seq;
       lastCommitTs = e.ts;
+      commits.push({ seq, ts: e.ts, end: items.length });
       bytes += txnBytes;
       rows += txnRows;
-      if (txnDdl) return { items, seq, lastCommitTs, atHead: false };
+      if (txnDdl) return { items, commits, seq, lastCommitTs, atHead: false };
       txn = [];
       txnBytes = 0;
       txnRows = 0;
-      if (bytes >= budget.maxBytes || rows >= budget.maxRows) return { items, seq, lastCommitTs, atHead: seq === head };
+      if (bytes >= budget.maxBytes || rows >= budget.maxRows) return { items, commits, seq, lastCommitTs, atHead: seq === head };
       continue;
     }
     if (e.kind === "ddl") {
@@ -201,7 +204,7 @@ function readTail(sql: SqlStorage, fromSeq: number, head: number, matchers: Read
     txnBytes += size;
     txnRows += 1;
     // Past the bounds in a later transaction: leave it whole for the next unit.
-    if (included && (bytes + txnBytes > budget.maxBytes || rows + txnRows > budget.maxRows)) return { items, seq, lastCommitTs, atHead: false };
+    if (included && (bytes + txnBytes > budget.maxBytes || rows + txnRows > budget.maxRows)) return { items, commits, seq, lastCommitTs, atHead: false };
     const m = e.tbl === null ? undefined : matchers.get(e.tbl.toLowerCase());
     if (!m || e.names === null) continue;
     const columns = JSON.parse(e.names) as string[];
@@ -212,7 +215,7 @@ function readTail(sql: SqlStorage, fromSeq: number, head: number, matchers: Read
     if (b !== null || a !== null) txn.push({ table: m.placement.table, columns, before: b, after: a });
   }
   // The binlog always ends on a commit (a reader never sees a transaction in progress).
-  return { items, seq, lastCommitTs, atHead: true };
+  return { items, commits, seq, lastCommitTs, atHead: true };
 }
 
 /** The PRIMARY KEY columns of `table` in key order ([] for a rowid alone); null when the table does not exist. */

@@ -33,6 +33,13 @@ import type {
 } from "../contract/stream-rpc.ts";
 import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
 import { streamUnit } from "./streamer.ts";
+import { vstreamRead } from "./vstreamer.ts";
+import { CommitWaiters } from "./commit-waiters.ts";
+import type { ShardRead, ShardReadRequest } from "../contract/vstream.ts";
+
+/** The longest a VStream read waits for a commit, and how often it looks while waiting. */
+const VSTREAM_MAX_WAIT_MS = 30_000;
+const VSTREAM_POLL_MS = 50;
 import { envelope, envelopeAsync, type Envelope } from "../contract/envelope.ts";
 
 const MAX_BINLOG_CHUNK = 10_000;
@@ -55,6 +62,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   readonly #sql: SqlStorage;
   #uid: string;
   #config: TabletConfig | null;
+  /** VStream reads waiting for the next commit. */
+  readonly #commitWaiters = new CommitWaiters();
   #schemaIndex: number;
   /** The write fence of an unresolved schema/vschema change (see schema-change.ts), or null. */
   #fence: Fence | null;
@@ -292,6 +301,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
           return results;
         });
         ok = true;
+        if (writes) this.#commitWaiters.wake();
         return out;
       } finally {
         // After a rollback total_changes() still counts the undone changes: read it again.
@@ -445,6 +455,24 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   }
 
   /** Runs the pump soon (the alarm is the pump's only driver, so it survives any restart). */
+  /**
+   * One VStream read (tablet/vstreamer.ts). With nothing to hand out it waits for a commit (a
+   * write through execute wakes it at once; any other binlog change is seen within POLL_MS) for
+   * up to `waitMs`, then answers where it stands.
+   */
+  async vstreamRead(req: ShardReadRequest): Promise<Envelope<ShardRead>> {
+    return envelopeAsync(async () => {
+      const until = Date.now() + Math.min(Math.max(0, Number(req.waitMs) || 0), VSTREAM_MAX_WAIT_MS);
+      for (;;) {
+        const r = vstreamRead(this.#sql, this.#uid, req);
+        if (r) return r;
+        const left = until - Date.now();
+        if (left <= 0) return { uid: this.#uid, transactions: [], seq: req.seq };
+        await this.#commitWaiters.next(Math.min(left, VSTREAM_POLL_MS));
+      }
+    });
+  }
+
   async #wakePump(): Promise<void> {
     const at = await this.ctx.storage.getAlarm();
     if (at === null || at > Date.now() + 10) await this.ctx.storage.setAlarm(Date.now());

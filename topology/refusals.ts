@@ -159,6 +159,7 @@ export const REFUSALS = {
   VD2705: "moving table …: it references table …, which does not move with it (move both)", // movetables-plan.ts
   VD2706: "a statement naming tables served by different keyspaces while a MoveTables moves some of them", // routing-rules.ts
   VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
+  VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

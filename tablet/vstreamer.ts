@@ -1,0 +1,111 @@
+// A tablet's side of VStream: one read of its binlog for a subscriber, through the streamer the
+// resharding streams use (streamer.ts streamUnit), with every row of the shard in range: whole
+// transactions after a position, and from "start" the consistent copy's next page at exactly
+// the tail's head. The gate merges the shards' reads (gate/vstream.ts).
+
+import { VtError } from "../contract/errors.ts";
+import type { SqlValue } from "../contract/sql-values.ts";
+import type { CopyCursor, RowChange, StreamFilter, StreamItem } from "../contract/stream-rpc.ts";
+import type { CopyAt, ShardRead, ShardReadRequest, ShardRowChange, ShardTransaction } from "../contract/vstream.ts";
+import { unsupportedError } from "../topology/refusals.ts";
+import { lastSeq, listUserTables } from "./binlog.ts";
+import { sqlValueOf, streamUnit } from "./streamer.ts";
+
+/** Bytes of row images one read hands out (a transaction is never split, so a bigger one comes whole). */
+const READ_BYTES = 256 * 1024;
+
+/** The user tables a subscriber asked for (all of them when `wanted` is null), by name order. */
+function tablesOf(sql: SqlStorage, wanted: readonly string[] | null): string[] {
+  const all = listUserTables(sql).filter((t) => !t.toLowerCase().startsWith("_vt"));
+  const picked = wanted === null ? all : all.filter((t) => wanted.includes(t.toLowerCase()));
+  return picked.sort();
+}
+
+function primaryKey(sql: SqlStorage, table: string): string[] {
+  return sql
+    .exec<{ name: string; pk: number }>("SELECT name, pk FROM pragma_table_info(?)", table)
+    .toArray()
+    .filter((c) => c.pk > 0)
+    .sort((a, b) => a.pk - b.pk)
+    .map((c) => c.name);
+}
+
+function exact(row: RowChange["after"]): SqlValue[] | null {
+  return row === null ? null : row.map(sqlValueOf);
+}
+
+/**
+ * One read for a subscriber standing at `req` on this tablet (`uid` names it): null when there is
+ * nothing to hand out yet (the caller may wait for a commit and ask again).
+ */
+export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest): ShardRead | null {
+  if (req.uid !== null && req.uid !== uid) {
+    throw new VtError(
+      "INVALID_ARGUMENT",
+      'vstream: the resume token is too old: it names a tablet that was retired since (a reshard completed, or the shard was remade); start again from "now" or "start"',
+    );
+  }
+  const head = lastSeq(sql);
+  if (req.seq === -1) return { uid, transactions: [], seq: head };
+  if (!Number.isSafeInteger(req.seq) || req.seq < 0) throw new VtError("INVALID_ARGUMENT", `vstream: position ${String(req.seq)} is not a binlog sequence`);
+  if (req.seq > head) {
+    throw new VtError("INVALID_ARGUMENT", `vstream: the resume token's position ${uid}:${req.seq} is past this tablet's binlog head ${uid}:${head}`);
+  }
+  const tables = tablesOf(sql, req.tables);
+  const keys = new Map<string, string[]>();
+  for (const t of tables) {
+    const pk = primaryKey(sql, t);
+    if (pk.length === 0) {
+      throw unsupportedError(
+        "VD2800",
+        `vstream of table ${t}: it has no PRIMARY KEY (events name each row by its key); declare one, or leave it out of "tables"`,
+        {
+          table: t,
+        },
+      );
+    }
+    keys.set(t.toLowerCase(), pk);
+  }
+  const filter: StreamFilter = { keyRange: "-", tables: tables.map((table) => ({ table, kind: "reference" as const })) };
+  // The copy cursor by name, as the streamer counts it: an index into `tables`.
+  let copy: CopyCursor | null = null;
+  if (req.copy !== null) {
+    const at = req.copy.table === "" ? 0 : tables.findIndex((t) => t.toLowerCase() === req.copy?.table.toLowerCase());
+    // A table dropped since: the copy goes on with the next one by name.
+    const next = at >= 0 ? at : tables.findIndex((t) => t.toLowerCase() > (req.copy?.table.toLowerCase() ?? ""));
+    copy = next < 0 || tables.length === 0 ? null : { table: next, after: at >= 0 ? req.copy.after : null };
+  }
+  if (req.copy !== null && copy === null) {
+    // Nothing (more) to copy: the position simply leaves the copy.
+    return { uid, transactions: [], copy: { rows: [], to: null, seq: req.seq }, seq: req.seq };
+  }
+  const unit = streamUnit(sql, uid, filter, { seq: req.seq, copy }, { maxBytes: READ_BYTES });
+  const change = (c: StreamItem): ShardRowChange | { ddl: string } => {
+    if ("ddl" in c) return { ddl: c.ddl };
+    return { table: c.table, columns: c.columns, pk: keys.get(c.table.toLowerCase()) ?? [], before: exact(c.before), after: exact(c.after) };
+  };
+  const transactions: ShardTransaction[] = [];
+  let start = 0;
+  for (const t of unit.commits ?? []) {
+    transactions.push({ seq: t.seq, ts: t.ts, changes: unit.items.slice(start, t.end).map(change) });
+    start = t.end;
+  }
+  const copied =
+    req.copy === null
+      ? undefined
+      : {
+          rows: unit.rows.map((r) => change(r) as ShardRowChange),
+          to: toCopyAt(unit.to.copy, tables),
+          seq: unit.to.seq,
+        };
+  // Transactions that touched none of the tables still move the position (and are not handed out).
+  const shown = transactions.filter((t) => t.changes.length > 0);
+  const moved = unit.to.seq !== req.seq || (copied !== undefined && (copied.rows.length > 0 || copied.to === null));
+  if (shown.length === 0 && !moved) return null;
+  return { uid, transactions: shown, ...(copied ? { copy: copied } : {}), seq: unit.to.seq };
+}
+
+function toCopyAt(c: CopyCursor | null, tables: readonly string[]): CopyAt | null {
+  if (c === null) return null;
+  return { table: tables[c.table] ?? "", after: c.after };
+}

@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { list, record, renderResult, renderTopology } from "./format.mjs";
 import { MOVETABLES_FLAGS, moveTablesCommand, reshardCommand, vdiffCommand, WORKFLOW_FLAGS } from "./workflows.mjs";
+import { VSTREAM_FLAGS, vstreamCommand } from "./vstream.mjs";
 
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
@@ -44,8 +45,9 @@ Commands:
                                        as reshard; complete drops the tables from K1
   vdiff --keyspace K --workflow W      compare the sources' rows with the targets'
 
-Not yet available (they exit 1 with UNSUPPORTED):
-  vstream --keyspace K [--tables t1,t2] [--from now|start|<token>]
+  vstream --keyspace K [--tables t1,t2] [--from now|start|<token>] [--limit N]
+                                       print the keyspace's changes as JSON lines, resumable
+                                       with --from and a COMMIT's token
 
 Global flags (anywhere on the line):
   --server URL   the gate (default: $VTCTL_SERVER, else ${DEFAULT_SERVER})
@@ -56,8 +58,6 @@ Global flags (anywhere on the line):
 Values print as: NULL, numbers (64-bit integers exactly), text, BLOBs as x'hex'.
 Exit status: 0 on success, 1 on an error, printed on stderr as <CODE>: <message>.
 `;
-
-const NOT_YET = new Set(["vstream"]);
 
 /** Flags that take a value (`--flag value` or `--flag=value`); the value may start with "-". */
 const VALUE_FLAGS = new Set([
@@ -77,6 +77,8 @@ const VALUE_FLAGS = new Set([
   "target-shards",
   "on-ddl",
   "tablet-types",
+  "limit",
+  "heartbeat-ms",
 ]);
 const BOOLEAN_FLAGS = new Set(["json", "help", "auto-switch"]);
 
@@ -330,6 +332,7 @@ const COMMANDS = {
   reshard: { run: (ctx, args, io) => reshardCommand(ctx, args, io, call, fail), flags: WORKFLOW_FLAGS },
   movetables: { run: (ctx, args, io) => moveTablesCommand(ctx, args, io, call, fail), flags: MOVETABLES_FLAGS },
   vdiff: { run: (ctx, args, io) => vdiffCommand(ctx, args, io, call, fail), flags: ["keyspace", "workflow"] },
+  vstream: { run: (ctx, args, io) => vstreamCommand(ctx, args, io, fail), flags: VSTREAM_FLAGS },
 };
 
 /** @param {string} code @param {string} message */
@@ -369,7 +372,6 @@ export async function main(argv, env, io) {
       return 0;
     }
     if (command === undefined) throw new CliError("INVALID_ARGUMENT", "no command given (see vtctl --help)");
-    if (NOT_YET.has(command)) throw new CliError("UNSUPPORTED", `vtctl ${command} is not yet available in this version`);
     const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
     if (spec === undefined) throw new CliError("INVALID_ARGUMENT", `unknown command ${JSON.stringify(command)} (see vtctl --help)`);
     for (const flag of args.flags.keys()) {

@@ -4,6 +4,9 @@
 import type { SqlValue } from "../contract/sql-values.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { WorkflowLive } from "../contract/serving-graph.ts";
+import type { ChangeEvent, VStream, VStreamOptions } from "./vstream.ts";
+
+export type { ChangeEvent, ChangeRow, VStream, VStreamOptions } from "./vstream.ts";
 import { VitessClient } from "./vitess-client.ts";
 
 export { VitessError, type ErrorCode, type VitessErrorOptions } from "./vitess-error.ts";
@@ -158,6 +161,19 @@ export interface Client {
 
   /** Keyspaces, shards (key range, serving, row count, bytes), the serving graph version, workflows. */
   topology(): Promise<TopologyView>;
+
+  /**
+   * Every committed change of the keyspace's tables (or `options.tables`), from `options.from`:
+   * "now" (default), "start" (the rows as they are, then the changes) or a stored token. Per
+   * shard, transactions arrive whole (BEGIN, ROWs, COMMIT) in commit order; each COMMIT,
+   * HEARTBEAT and JOURNAL carries the token to resume from. Iterate it, or pass `onEvent`
+   * (return false to stop; the promise then resolves with the last token).
+   *
+   * @example
+   * for await (const e of db.vstream({ tables: ["users"], from: "now" })) if (e.type === "ROW") console.log(e.op, e.after);
+   */
+  vstream(options?: VStreamOptions): VStream;
+  vstream(options: VStreamOptions, onEvent: (e: ChangeEvent) => unknown): Promise<{ token: string | null }>;
 
   /**
    * Ends the client (closes the WebSocket, if any). Idempotent. Afterwards every call rejects

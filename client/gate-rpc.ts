@@ -33,4 +33,6 @@ export interface GateRpc {
   topology(): TopologyView;
   createKeyspace(req: { name: string; shards: number | string[] }): TopologyView;
   applyVSchema(req: { keyspace: string; vschema: unknown }): { keyspace: string; vschema: unknown };
+  /** Calls onEvent per event (values native) until it returns false; answers the last token. */
+  vstream(req: { keyspace?: string; tables?: string[]; from?: string; heartbeatMs?: number }, onEvent: (e: unknown) => unknown): { token: string | null };
 }

@@ -4,6 +4,8 @@ export {
   createClient,
   VitessError,
   type BatchOptions,
+  type ChangeEvent,
+  type ChangeRow,
   type Client,
   type ClientConfig,
   type ErrorCode,
@@ -19,5 +21,7 @@ export {
   type Transaction,
   type Value,
   type VitessErrorOptions,
+  type VStream,
+  type VStreamOptions,
 } from "./api.ts";
 export type { WorkflowRecord, WorkflowShard, WorkflowState } from "../contract/workflow-record.ts";

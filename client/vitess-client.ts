@@ -10,6 +10,7 @@ import type { BatchRequest, ExecuteRequest, GateRpc } from "./gate-rpc.ts";
 import { checkSql, encodeParams, encodeStatement } from "./params.ts";
 import { batchSender, HttpBatchTransport, openWebSocket, type FetchFn } from "./rpc-transport.ts";
 import { toVitessError, unreachable, VitessError } from "./vitess-error.ts";
+import { openVStream, type ChangeEvent, type VStream, type VStreamOptions } from "./vstream.ts";
 
 type Gate = RpcStub<GateRpc>;
 
@@ -91,6 +92,7 @@ export class VitessClient implements Client {
   #closed = false;
   #ws: WsSession | undefined;
   #wsOpening: Promise<WsSession> | undefined;
+  readonly #streams = new Set<VStream>();
 
   constructor(config: ClientConfig) {
     if (!isRecord(config)) throw invalid("createClient needs a config object: { url, keyspace?, token?, transport?, fetch? }");
@@ -168,8 +170,30 @@ export class VitessClient implements Client {
     };
   }
 
+  vstream(options?: VStreamOptions): VStream;
+  vstream(options: VStreamOptions, onEvent: (e: ChangeEvent) => unknown): Promise<{ token: string | null }>;
+  vstream(options: VStreamOptions = {}, onEvent?: (e: ChangeEvent) => unknown): VStream | Promise<{ token: string | null }> {
+    this.#assertOpen();
+    if (!isRecord(options)) throw invalid("vstream takes an options object: { keyspace?, tables?, from?, heartbeatMs? }");
+    if (onEvent !== undefined && typeof onEvent !== "function") throw invalid("vstream's second argument must be a function");
+    const stream = openVStream(this.#fetch ?? globalThis.fetch, this.#url, this.#token, this.#keyspace, options);
+    this.#streams.add(stream);
+    if (onEvent === undefined) return stream;
+    return (async () => {
+      try {
+        for await (const e of stream) if ((await onEvent(e)) === false) break;
+        return { token: stream.token };
+      } finally {
+        await stream.close();
+        this.#streams.delete(stream);
+      }
+    })();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
+    for (const s of this.#streams) await s.close();
+    this.#streams.clear();
     this.#closed = true;
     const session = this.#ws ?? (await this.#wsOpening?.catch(() => undefined));
     this.#ws = undefined;

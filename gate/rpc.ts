@@ -8,6 +8,10 @@ import type { QueryResult } from "../contract/tablet-rpc.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
 import { Executor } from "./executor.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements } from "./wire.ts";
+import type { VEvent } from "../contract/vstream.ts";
+import { checkVStream, vstreamTablets } from "./vstream-http.ts";
+import { decodeVStreamRequest } from "./vstream-request.ts";
+import { resolveStart, vstreamEvents } from "./vstream.ts";
 
 async function wire<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
@@ -80,6 +84,30 @@ export class GateRpc extends RpcTarget {
       requireAccess(this.#access, "user");
       noExtra(extra, "topology()", 0);
       return new Executor(this.#env).view();
+    });
+  }
+
+  /**
+   * VStream: calls `onEvent(event)` for each event, in order, waiting for each call (so a slow
+   * subscriber slows the stream, never loses events), until it returns false or the connection
+   * breaks; answers the token after the last event handed out. Values travel natively.
+   */
+  vstream(req: unknown, onEvent: unknown, ...extra: unknown[]): Promise<{ token: string | null }> {
+    return wire(async () => {
+      requireAccess(this.#access, "user");
+      noExtra(extra, "vstream(req, onEvent)", 2);
+      if (typeof onEvent !== "function") throw new VtError("INVALID_ARGUMENT", "vstream(req, onEvent): onEvent must be a function");
+      const o = asObject(req, "vstream(req, onEvent)");
+      const vreq = decodeVStreamRequest(o, this.#env.DEFAULT_KEYSPACE || "main");
+      await checkVStream(this.#env, vreq);
+      const tablets = vstreamTablets(this.#env);
+      let token: string | null = null;
+      for await (const e of vstreamEvents(await resolveStart(vreq, tablets), tablets)) {
+        const more: unknown = await (onEvent as (e: VEvent) => unknown)(e);
+        if ("token" in e) token = e.token;
+        if (more === false) break;
+      }
+      return { token };
     });
   }
 

@@ -19,7 +19,7 @@ const SETUP_MS = 10_000;
 /** The tablets and graph as a VStream reaches them (no request deadline: a stream lives as long as its subscriber). */
 export function vstreamTablets(env: Env): VStreamTablets {
   return {
-    keyspace: (name) => new Backend(env, new Deadline(SETUP_MS)).keyspace(name, true),
+    keyspace: (name, fresh) => new Backend(env, new Deadline(SETUP_MS)).keyspace(name, fresh),
     read: async (tablet, req) => unwrap(await tabletRpc(env.TABLET, tablet).vstreamRead(req)),
   };
 }

@@ -7,6 +7,7 @@
 
 import { VtError, toVtError } from "../contract/errors.ts";
 import { setOwn } from "../topology/own.ts";
+import { unsupportedError } from "../topology/refusals.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { SqlValue } from "../contract/sql-values.ts";
 import {
@@ -22,7 +23,8 @@ import {
 
 /** What the merger needs of the world. */
 export interface VStreamTablets {
-  keyspace(name: string): Promise<KeyspaceGraph>;
+  /** The keyspace's serving graph (`fresh`: asked of the Topology now, not from a cache). */
+  keyspace(name: string, fresh: boolean): Promise<KeyspaceGraph>;
   read(tablet: string, req: ShardReadRequest): Promise<ShardRead>;
 }
 
@@ -64,12 +66,27 @@ function rowEvent(shard: string, c: ShardRowChange, copy: boolean): VEvent {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * A shard read to its end whose tablet no longer serves, with no journal there, had its writes
+ * moved by a switch that wrote none: the stream would silently miss what the new shards take.
+ * It ends with a clear error instead.
+ */
+async function checkStillServing(keyspace: string, shard: string, tablet: string, tablets: VStreamTablets): Promise<void> {
+  const ks = await tablets.keyspace(keyspace, false);
+  if (ks.shards.some((s) => s.serving && s.tablet === tablet)) return;
+  throw unsupportedError(
+    "VD2801",
+    `vstream: shard ${shard} of keyspace ${keyspace} no longer serves (a reshard switched its writes to other shards) and a stream does not follow a reshard yet; start a new stream from "now" (or "start")`,
+    { shard },
+  );
+}
+
+/**
  * The request with "now" or "start" made a token: every serving shard's binlog head, read at once
  * (a token is kept as it is). A stream started from it begins at one point of each shard.
  */
 export async function resolveStart(req: VStreamRequest, tablets: VStreamTablets): Promise<VStreamRequest> {
   if (req.from !== "now" && req.from !== "start") return req;
-  const ks = await tablets.keyspace(req.keyspace);
+  const ks = await tablets.keyspace(req.keyspace, true);
   const copy = req.from === "start" ? { table: "", after: null } : null;
   const shards = await Promise.all(
     ks.shards
@@ -183,6 +200,7 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
     if (emitted) lastEvent = now();
     else if (now() - lastEvent >= heartbeatMs) {
       lastEvent = now();
+      await checkStillServing(req.keyspace, shard, pos.tablet, tablets);
       yield { type: "HEARTBEAT", ts: lastEvent, token: token() };
     }
   }

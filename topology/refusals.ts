@@ -160,6 +160,7 @@ export const REFUSALS = {
   VD2706: "a statement naming tables served by different keyspaces while a MoveTables moves some of them", // routing-rules.ts
   VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
+  VD2801: "a vstream across a reshard that wrote no journal (streams do not follow reshards yet)", // gate/vstream.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -192,4 +192,13 @@ describe("vstream merger", () => {
     );
     await expect(take(gen, (seen) => seen.some((e) => e.type !== "HEARTBEAT"))).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
+
+  it("a shard read to its end that no longer serves, with no journal, ends the stream with VD2801 instead of missing changes", async () => {
+    const shards = { "-": { uid: "u", txns: [tx(1, 1, "x")] } };
+    const gen = vstreamEvents(
+      { keyspace: "ks", heartbeatMs: 20, from: { keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "u", seq: 0, copy: null }] } },
+      fake(shards, ["-80", "80-"]),
+    );
+    await expect(take(gen, () => false)).rejects.toMatchObject({ code: "UNSUPPORTED", id: "VD2801" });
+  });
 });

@@ -55,6 +55,12 @@ function targetEntry(target: KeyspaceGraph, info: TableInfo): { entry: TableVSch
   return { entry: { column_vindexes: [{ column, name: vindex }] }, added: true };
 }
 
+/** Whether the table's PRIMARY KEY holds its primary vindex column (then each shard enforces it for the whole keyspace). */
+function keyHoldsVindexColumn(info: TableInfo, entry: TableVSchema): boolean {
+  const column = entry.column_vindexes?.[0]?.column.toLowerCase();
+  return column !== undefined && primaryKeyColumns(info).some((c) => c.toLowerCase() === column);
+}
+
 function hasUnique(sql: string): boolean {
   return tokenize(sql).some((t) => t.kind === "word" && sql.slice(t.start, t.end).toUpperCase() === "UNIQUE");
 }
@@ -68,8 +74,8 @@ export interface MoveTablesPlan {
 /**
  * Checks a move of `tables` from `source` to `target` against both keyspaces and every open
  * workflow. Refusals change nothing: INVALID_ARGUMENT (UNKNOWN_TABLE for a table the source does
- * not have), UNSUPPORTED VD2700 (no PRIMARY KEY), VD2704 (a UNIQUE key or lookup vindex in a
- * sharded target), VD2705 (a foreign key to a table that stays).
+ * not have), UNSUPPORTED VD2700 (no PRIMARY KEY), VD2704 (a UNIQUE key, a lookup vindex, or a
+ * PRIMARY KEY without the vindex column and not "per_shard", in a sharded target), VD2705 (a foreign key to a table that stays).
  */
 export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tables: unknown, workflows: readonly WorkflowRecord[]): MoveTablesPlan {
   if (source.name === target.name) {
@@ -111,6 +117,13 @@ export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tab
       throw unsupportedError(
         "VD2704",
         `moving table ${info.name} into sharded keyspace ${target.name}: a UNIQUE key or a lookup vindex (its keyspace-wide lookup rows would not be moved); drop it first`,
+        { table: info.name },
+      );
+    }
+    if (e && e.entry.type === undefined && e.entry.unique !== "per_shard" && !keyHoldsVindexColumn(info, e.entry)) {
+      throw unsupportedError(
+        "VD2704",
+        `moving table ${info.name} into sharded keyspace ${target.name}: its PRIMARY KEY (${primaryKeyColumns(info).join(", ")}) does not hold its vindex column ${e.entry.column_vindexes?.[0]?.column ?? "?"}, so it would need a keyspace-wide lookup whose rows would not be moved; shard it by a key column, or give its vschema entry "unique": "per_shard"`,
         { table: info.name },
       );
     }

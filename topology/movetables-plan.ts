@@ -13,7 +13,7 @@ import { isOpen, type WorkflowRecord } from "../contract/workflow-record.ts";
 import { own } from "./own.ts";
 import { noPrimaryKey, primaryKeyColumns, referencedTables, tablePlacements } from "./placements.ts";
 import { unsupportedError } from "./refusals.ts";
-import { tokenize } from "./sql-lexer.ts";
+import { tokenize, tokenName } from "./sql-lexer.ts";
 import { tableVSchema } from "./vschema.ts";
 
 /** The DDL that makes a moved table in the target: the source's CREATE TABLE text, and the vschema entry the default rule gives it. */
@@ -59,6 +59,45 @@ function targetEntry(target: KeyspaceGraph, info: TableInfo): { entry: TableVSch
 function keyHoldsVindexColumn(info: TableInfo, entry: TableVSchema): boolean {
   const column = entry.column_vindexes?.[0]?.column.toLowerCase();
   return column !== undefined && primaryKeyColumns(info).some((c) => c.toLowerCase() === column);
+}
+
+/** The name a CREATE INDEX text gives its index (lower-cased), or "" when it cannot be read. */
+export function indexName(sql: string): string {
+  const toks = tokenize(sql).filter((t) => t.kind !== "space" && t.kind !== "comment");
+  const word = (i: number) => {
+    const t = toks[i];
+    return t?.kind === "word" ? sql.slice(t.start, t.end).toUpperCase() : "";
+  };
+  let i = toks.findIndex((t, j) => j < 3 && t.kind === "word" && sql.slice(t.start, t.end).toUpperCase() === "INDEX") + 1;
+  if (i === 0) return "";
+  if (word(i) === "IF" && word(i + 1) === "NOT" && word(i + 2) === "EXISTS") i += 3;
+  // A schema-qualified name (main.x) names x.
+  const dot = toks[i + 1];
+  if (dot?.kind === "op" && sql.slice(dot.start, dot.end) === ".") i += 2;
+  const t = toks[i];
+  return t && (t.kind === "word" || t.kind === "quoted" || t.kind === "string") ? tokenName(sql, t).toLowerCase() : "";
+}
+
+/** Refuses a moved table whose index is named like a table or index the target already has (SQLite gives them one namespace). */
+function checkIndexNames(target: KeyspaceGraph, info: TableInfo): void {
+  const taken = new Set<string>();
+  for (const t of Object.values(target.tables)) {
+    taken.add(t.name.toLowerCase());
+    for (const x of t.indexes ?? []) taken.add(indexName(x));
+  }
+  for (const x of info.indexes ?? []) {
+    const name = indexName(x);
+    if (taken.has(name)) {
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `index ${name} of table ${info.name}: keyspace ${target.name} already has a table or index of that name; rename one first`,
+        {
+          table: info.name,
+          index: name,
+        },
+      );
+    }
+  }
 }
 
 function hasUnique(sql: string): boolean {
@@ -113,7 +152,7 @@ export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tab
       });
     }
     const e = targetEntry(target, info);
-    if (e && (hasUnique(info.sql) || (e.entry.column_vindexes?.length ?? 0) > 1)) {
+    if (e && (hasUnique(info.sql) || (info.indexes ?? []).some(hasUnique) || (e.entry.column_vindexes?.length ?? 0) > 1)) {
       throw unsupportedError(
         "VD2704",
         `moving table ${info.name} into sharded keyspace ${target.name}: a UNIQUE key or a lookup vindex (its keyspace-wide lookup rows would not be moved); drop it first`,
@@ -127,6 +166,7 @@ export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tab
         { table: info.name },
       );
     }
+    checkIndexNames(target, info);
     ddl.push({ table: info.name, sql: info.sql, ...(e?.added ? { addTable: { name: info.name, entry: e.entry } } : {}) });
   }
   // The placements check every entry's vindex exists, and give the order (parents first).
@@ -167,6 +207,16 @@ export function missingDdl(source: KeyspaceGraph, target: KeyspaceGraph, tables:
     if (!info || own(target.tables, t.toLowerCase())) continue;
     const e = targetEntry(target, info);
     out.push({ table: info.name, sql: info.sql, ...(e?.added ? { addTable: { name: info.name, entry: e.entry } } : {}) });
+  }
+  return out;
+}
+
+/** The moved tables' indexes (their source's CREATE INDEX texts) the target does not have yet: a retried create runs only those. */
+export function missingIndexes(source: KeyspaceGraph, target: KeyspaceGraph, tables: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of tables) {
+    const have = new Set(own(target.tables, t.toLowerCase())?.indexes ?? []);
+    for (const x of own(source.tables, t.toLowerCase())?.indexes ?? []) if (!have.has(x)) out.push(x);
   }
   return out;
 }

@@ -13,7 +13,7 @@ import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { DdlRequest } from "../contract/topology-rpc.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
-import { missingDdl, sourcePlacements, targetPlacements } from "./movetables-plan.ts";
+import { missingDdl, missingIndexes, sourcePlacements, targetPlacements } from "./movetables-plan.ts";
 import { own } from "./own.ts";
 import { quoteIdent } from "../contract/sql-values.ts";
 import {
@@ -101,6 +101,9 @@ export class MoveTablesController {
       for (const d of missingDdl(source, target, rec.tables ?? [])) {
         await this.#topo.ddl({ keyspace: rec.keyspace, sql: d.sql, ...(d.addTable ? { addTable: d.addTable } : {}) });
       }
+      // The tables' secondary indexes, before any row arrives (each is then kept as rows are applied).
+      const made = await this.#keyspaces(rec);
+      for (const sql of missingIndexes(made.source, made.target, rec.tables ?? [])) await this.#topo.ddl({ keyspace: rec.keyspace, sql });
       const after = await this.#keyspaces(rec);
       let rows = 0;
       for (const s of rec.sources) rows += unwrap(await this.#tablet(s.tablet).status()).rowCount;

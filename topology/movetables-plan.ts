@@ -11,7 +11,7 @@ import type { TableInfo } from "../contract/tablet-rpc.ts";
 import type { TableVSchema } from "../contract/vschema.ts";
 import { isOpen, type WorkflowRecord } from "../contract/workflow-record.ts";
 import { own } from "./own.ts";
-import { noPrimaryKey, primaryKeyColumns, referencedTables, tablePlacements } from "./placements.ts";
+import { checkKeyCollations, noPrimaryKey, primaryKeyColumns, referencedTables, tablePlacements } from "./placements.ts";
 import { unsupportedError } from "./refusals.ts";
 import { tokenize, tokenName } from "./sql-lexer.ts";
 import { tableVSchema } from "./vschema.ts";
@@ -113,7 +113,7 @@ export interface MoveTablesPlan {
 /**
  * Checks a move of `tables` from `source` to `target` against both keyspaces and every open
  * workflow. Refusals change nothing: INVALID_ARGUMENT (UNKNOWN_TABLE for a table the source does
- * not have), UNSUPPORTED VD2700 (no PRIMARY KEY), VD2704 (a UNIQUE key, a lookup vindex, or a
+ * not have), UNSUPPORTED VD2700 (no PRIMARY KEY), VD2707 (a key collating otherwise than its column), VD2704 (a UNIQUE key, a lookup vindex, or a
  * PRIMARY KEY without the vindex column and not "per_shard", in a sharded target), VD2705 (a foreign key to a table that stays).
  */
 export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tables: unknown, workflows: readonly WorkflowRecord[]): MoveTablesPlan {
@@ -144,6 +144,7 @@ export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tab
       throw new VtError("INVALID_ARGUMENT", `table ${info.name} already exists in keyspace ${target.name}`, { table: info.name, keyspace: target.name });
     }
     if (primaryKeyColumns(info).length === 0) throw noPrimaryKey(info.name);
+    checkKeyCollations(info);
     const parent = referencedTables(info.sql).find((p) => !names.has(p.toLowerCase()));
     if (parent !== undefined) {
       throw unsupportedError("VD2705", `moving table ${info.name}: it references table ${parent}, which does not move with it; move both`, {

@@ -159,6 +159,7 @@ export const REFUSALS = {
     "moving table … into sharded keyspace …: a UNIQUE key, a lookup vindex, or a PRIMARY KEY without its vindex column (its keyspace-wide lookup rows would not be moved)", // movetables-plan.ts
   VD2705: "moving table …: it references table …, which does not move with it (move both)", // movetables-plan.ts
   VD2706: "a statement naming tables served by different keyspaces while a MoveTables moves some of them", // routing-rules.ts
+  VD2707: "resharding table …: its PRIMARY KEY column … compares with a collation other than its key's, so two distinct keys can compare equal", // placements.ts
   VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
 } as const satisfies Readonly<Record<string, string>>;

@@ -5,8 +5,6 @@
 // after the workflow is switched again and completed the target holds exactly the acknowledged
 // writes, each once, on its shard.
 
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { arm, type CrashStep, disarm } from "../../topology/failpoints.ts";
 import {
@@ -16,14 +14,13 @@ import {
   moveModel,
   moveWorkflow,
   moveWriter,
+  restartTopologyThenAlarm,
   setUpMove,
   sleep,
   sourceRefuses,
   topology,
   writesPromptly,
 } from "./movetables-harness.ts";
-
-const topo = () => env.TOPOLOGY.get(env.TOPOLOGY.idFromName("global"));
 
 /** The workflow's switch mark as the Topology holds it (read without running an action). */
 async function mark(target: string, name: string): Promise<unknown> {
@@ -72,8 +69,7 @@ describe("movetables: a Topology that stops mid-switch", () => {
 
       if (by === "alarm") {
         // The Topology restarts (nothing of the interrupted action survives in memory); its alarm repairs.
-        await runInDurableObject(topo(), (_i, state) => state.abort("restart")).catch(() => undefined);
-        expect(await runDurableObjectAlarm(topo())).toBe(true);
+        await restartTopologyThenAlarm();
         expect(await mark(p.target, "mv")).toBeNull();
         expect((await topology()).workflows.find((x) => x.name === "mv" && x.keyspace === p.target)).toMatchObject({ state: want });
       } else {

@@ -102,6 +102,8 @@ export interface TableInfo {
   readonly columns: readonly ColumnInfo[];
   /** The CREATE TABLE text as SQLite keeps it (declared collations are read from it). */
   readonly sql: string;
+  /** The CREATE INDEX texts of the table's declared indexes as SQLite keeps them, by name (absent when it has none; a key's automatic index is not one). */
+  readonly indexes?: readonly string[];
 }
 
 export type BinlogEventKind = "insert" | "update" | "delete" | "ddl" | "commit";

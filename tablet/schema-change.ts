@@ -29,14 +29,21 @@ class Rollback extends Error {
 }
 
 export function tableInfos(sql: SqlStorage): TableInfo[] {
-  return listUserTables(sql).map((name) => ({
-    name,
-    sql: sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().sql,
-    columns: sql
-      .exec<{ name: string; type: string; pk: number; notnull: number }>('SELECT name, type, pk, "notnull" FROM pragma_table_info(?)', name)
+  return listUserTables(sql).map((name) => {
+    const indexes = sql
+      .exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name", name)
       .toArray()
-      .map((c) => ({ name: c.name, type: c.type, pk: c.pk, notNull: c.notnull === 1 })),
-  }));
+      .map((r) => r.sql);
+    return {
+      name,
+      sql: sql.exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", name).one().sql,
+      columns: sql
+        .exec<{ name: string; type: string; pk: number; notnull: number }>('SELECT name, type, pk, "notnull" FROM pragma_table_info(?)', name)
+        .toArray()
+        .map((c) => ({ name: c.name, type: c.type, pk: c.pk, notNull: c.notnull === 1 })),
+      ...(indexes.length > 0 ? { indexes } : {}),
+    };
+  });
 }
 
 /** User tables holding at least one row. */

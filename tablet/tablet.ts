@@ -85,6 +85,9 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     this.#pump = new StreamPump(this.#streams, {
       source: (name) => env.TABLET.get(env.TABLET.idFromName(name)),
       send: async (part) => {
+        // A round that was reading its source when the stream went (deleted, or the tablet
+        // retired) sends nothing of it.
+        if (!this.#streams.record(part.stream)) return;
         // v8, not the default JSON: a part carries bytes.
         await env.VREPL_QUEUE.send(part, { contentType: "v8" });
       },
@@ -490,7 +493,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.#tc = this.#totalChanges();
       this.#seenTc = this.#tc;
     }
-    if (next !== null) await this.ctx.storage.setAlarm(Date.now() + next);
+    // A retire (or the last stream's stop) during the round leaves nothing to pump: the alarm stays off.
+    if (next !== null && this.#streams.active().length > 0) await this.ctx.storage.setAlarm(Date.now() + next);
   }
 
   /**

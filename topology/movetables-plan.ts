@@ -11,9 +11,9 @@ import type { TableInfo } from "../contract/tablet-rpc.ts";
 import type { TableVSchema } from "../contract/vschema.ts";
 import { isOpen, type WorkflowRecord } from "../contract/workflow-record.ts";
 import { own } from "./own.ts";
-import { noPrimaryKey, primaryKeyColumns, referencedTables, tablePlacements } from "./placements.ts";
+import { checkKeyCollations, noPrimaryKey, primaryKeyColumns, referencedTables, tablePlacements } from "./placements.ts";
 import { unsupportedError } from "./refusals.ts";
-import { tokenize } from "./sql-lexer.ts";
+import { tokenize, tokenName } from "./sql-lexer.ts";
 import { tableVSchema } from "./vschema.ts";
 
 /** The DDL that makes a moved table in the target: the source's CREATE TABLE text, and the vschema entry the default rule gives it. */
@@ -55,6 +55,51 @@ function targetEntry(target: KeyspaceGraph, info: TableInfo): { entry: TableVSch
   return { entry: { column_vindexes: [{ column, name: vindex }] }, added: true };
 }
 
+/** Whether the table's PRIMARY KEY holds its primary vindex column (then each shard enforces it for the whole keyspace). */
+function keyHoldsVindexColumn(info: TableInfo, entry: TableVSchema): boolean {
+  const column = entry.column_vindexes?.[0]?.column.toLowerCase();
+  return column !== undefined && primaryKeyColumns(info).some((c) => c.toLowerCase() === column);
+}
+
+/** The name a CREATE INDEX text gives its index (lower-cased), or "" when it cannot be read. */
+export function indexName(sql: string): string {
+  const toks = tokenize(sql).filter((t) => t.kind !== "space" && t.kind !== "comment");
+  const word = (i: number) => {
+    const t = toks[i];
+    return t?.kind === "word" ? sql.slice(t.start, t.end).toUpperCase() : "";
+  };
+  let i = toks.findIndex((t, j) => j < 3 && t.kind === "word" && sql.slice(t.start, t.end).toUpperCase() === "INDEX") + 1;
+  if (i === 0) return "";
+  if (word(i) === "IF" && word(i + 1) === "NOT" && word(i + 2) === "EXISTS") i += 3;
+  // A schema-qualified name (main.x) names x.
+  const dot = toks[i + 1];
+  if (dot?.kind === "op" && sql.slice(dot.start, dot.end) === ".") i += 2;
+  const t = toks[i];
+  return t && (t.kind === "word" || t.kind === "quoted" || t.kind === "string") ? tokenName(sql, t).toLowerCase() : "";
+}
+
+/** Refuses a moved table whose index is named like a table or index the target already has (SQLite gives them one namespace). */
+function checkIndexNames(target: KeyspaceGraph, info: TableInfo): void {
+  const taken = new Set<string>();
+  for (const t of Object.values(target.tables)) {
+    taken.add(t.name.toLowerCase());
+    for (const x of t.indexes ?? []) taken.add(indexName(x));
+  }
+  for (const x of info.indexes ?? []) {
+    const name = indexName(x);
+    if (taken.has(name)) {
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `index ${name} of table ${info.name}: keyspace ${target.name} already has a table or index of that name; rename one first`,
+        {
+          table: info.name,
+          index: name,
+        },
+      );
+    }
+  }
+}
+
 function hasUnique(sql: string): boolean {
   return tokenize(sql).some((t) => t.kind === "word" && sql.slice(t.start, t.end).toUpperCase() === "UNIQUE");
 }
@@ -68,8 +113,8 @@ export interface MoveTablesPlan {
 /**
  * Checks a move of `tables` from `source` to `target` against both keyspaces and every open
  * workflow. Refusals change nothing: INVALID_ARGUMENT (UNKNOWN_TABLE for a table the source does
- * not have), UNSUPPORTED VD2700 (no PRIMARY KEY), VD2704 (a UNIQUE key or lookup vindex in a
- * sharded target), VD2705 (a foreign key to a table that stays).
+ * not have), UNSUPPORTED VD2700 (no PRIMARY KEY), VD2707 (a key collating otherwise than its column), VD2704 (a UNIQUE key, a lookup vindex, or a
+ * PRIMARY KEY without the vindex column and not "per_shard", in a sharded target), VD2705 (a foreign key to a table that stays).
  */
 export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tables: unknown, workflows: readonly WorkflowRecord[]): MoveTablesPlan {
   if (source.name === target.name) {
@@ -99,6 +144,7 @@ export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tab
       throw new VtError("INVALID_ARGUMENT", `table ${info.name} already exists in keyspace ${target.name}`, { table: info.name, keyspace: target.name });
     }
     if (primaryKeyColumns(info).length === 0) throw noPrimaryKey(info.name);
+    checkKeyCollations(info);
     const parent = referencedTables(info.sql).find((p) => !names.has(p.toLowerCase()));
     if (parent !== undefined) {
       throw unsupportedError("VD2705", `moving table ${info.name}: it references table ${parent}, which does not move with it; move both`, {
@@ -107,13 +153,21 @@ export function planMoveTables(source: KeyspaceGraph, target: KeyspaceGraph, tab
       });
     }
     const e = targetEntry(target, info);
-    if (e && (hasUnique(info.sql) || (e.entry.column_vindexes?.length ?? 0) > 1)) {
+    if (e && (hasUnique(info.sql) || (info.indexes ?? []).some(hasUnique) || (e.entry.column_vindexes?.length ?? 0) > 1)) {
       throw unsupportedError(
         "VD2704",
         `moving table ${info.name} into sharded keyspace ${target.name}: a UNIQUE key or a lookup vindex (its keyspace-wide lookup rows would not be moved); drop it first`,
         { table: info.name },
       );
     }
+    if (e && e.entry.type === undefined && e.entry.unique !== "per_shard" && !keyHoldsVindexColumn(info, e.entry)) {
+      throw unsupportedError(
+        "VD2704",
+        `moving table ${info.name} into sharded keyspace ${target.name}: its PRIMARY KEY (${primaryKeyColumns(info).join(", ")}) does not hold its vindex column ${e.entry.column_vindexes?.[0]?.column ?? "?"}, so it would need a keyspace-wide lookup whose rows would not be moved; shard it by a key column, or give its vschema entry "unique": "per_shard"`,
+        { table: info.name },
+      );
+    }
+    checkIndexNames(target, info);
     ddl.push({ table: info.name, sql: info.sql, ...(e?.added ? { addTable: { name: info.name, entry: e.entry } } : {}) });
   }
   // The placements check every entry's vindex exists, and give the order (parents first).
@@ -154,6 +208,16 @@ export function missingDdl(source: KeyspaceGraph, target: KeyspaceGraph, tables:
     if (!info || own(target.tables, t.toLowerCase())) continue;
     const e = targetEntry(target, info);
     out.push({ table: info.name, sql: info.sql, ...(e?.added ? { addTable: { name: info.name, entry: e.entry } } : {}) });
+  }
+  return out;
+}
+
+/** The moved tables' indexes (their source's CREATE INDEX texts) the target does not have yet: a retried create runs only those. */
+export function missingIndexes(source: KeyspaceGraph, target: KeyspaceGraph, tables: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const t of tables) {
+    const have = new Set(own(target.tables, t.toLowerCase())?.indexes ?? []);
+    for (const x of own(source.tables, t.toLowerCase())?.indexes ?? []) if (!have.has(x)) out.push(x);
   }
   return out;
 }

@@ -13,7 +13,7 @@ import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { DdlRequest } from "../contract/topology-rpc.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
-import { missingDdl, sourcePlacements, targetPlacements } from "./movetables-plan.ts";
+import { missingDdl, missingIndexes, sourcePlacements, targetPlacements } from "./movetables-plan.ts";
 import { own } from "./own.ts";
 import { quoteIdent } from "../contract/sql-values.ts";
 import {
@@ -32,11 +32,17 @@ import {
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
 import { progressOf, type ReshardProgress } from "./reshard.ts";
+import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
+import { markSwitching, recoverSwitches } from "./switch-mark.ts";
 import { runVDiff } from "./vdiff-run.ts";
 
 /** What the controller needs of the Topology: its steps (movetables-steps.ts), each queued and idempotent. */
 export interface MoveTablesPrimitives {
   keyspace(name: string): Promise<KeyspaceGraph>;
+  /** Every MoveTables record (for recovery). */
+  records(): Promise<WorkflowRecord[]>;
+  /** Asks for `recover` to run again within `ms` (the Topology's alarm). */
+  recoverLater(ms: number): Promise<void>;
   record(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   create(req: WorkflowRequest): Promise<WorkflowRecord>;
   /** A DDL through the Topology's DDL path on every shard of a keyspace (the workflow's own, so not limited by it). */
@@ -61,6 +67,7 @@ export class MoveTablesController {
   run(req: WorkflowRequest): Promise<WorkflowView | VDiffReport> {
     return this.#serial.run(`${req.keyspace}/${req.workflow}`, async () => {
       if (req.action === "create") return this.#create(req);
+      await this.#undoStaleSwitch(await this.#topo.record(req.keyspace, req.workflow));
       const rec = await this.#topo.record(req.keyspace, req.workflow);
       switch (req.action) {
         case "show":
@@ -94,6 +101,9 @@ export class MoveTablesController {
       for (const d of missingDdl(source, target, rec.tables ?? [])) {
         await this.#topo.ddl({ keyspace: rec.keyspace, sql: d.sql, ...(d.addTable ? { addTable: d.addTable } : {}) });
       }
+      // The tables' secondary indexes, before any row arrives (each is then kept as rows are applied).
+      const made = await this.#keyspaces(rec);
+      for (const sql of missingIndexes(made.source, made.target, rec.tables ?? [])) await this.#topo.ddl({ keyspace: rec.keyspace, sql });
       const after = await this.#keyspaces(rec);
       let rows = 0;
       for (const s of rec.sources) rows += unwrap(await this.#tablet(s.tablet).status()).rowCount;
@@ -161,6 +171,47 @@ export class MoveTablesController {
     }
   }
 
+  /**
+   * Undoes every MoveTables switch a stop or restart of the Topology interrupted (the Topology's
+   * alarm calls this): see #undoStaleSwitch.
+   */
+  async recover(): Promise<void> {
+    await recoverSwitches(
+      await this.#topo.records(),
+      this.#serial,
+      async (ks, wf) => this.#undoStaleSwitch(await this.#topo.record(ks, wf)),
+      (ms) => this.#topo.recoverLater(ms),
+    );
+  }
+
+  /**
+   * Runs inside the workflow's serial section, so a switch recorded as under way is one that no
+   * longer runs. Before its routing flip it is undone as a failed one is (the side that refused
+   * writes takes them again, the streams go back to where they were); after the flip it is
+   * finished (every tablet of both keyspaces learns the rules and denied tables). Either way no
+   * table is left refusing writes on the side that serves it.
+   */
+  async #undoStaleSwitch(rec: WorkflowRecord): Promise<void> {
+    const p = progressOf(rec);
+    if (!p.switching) return;
+    const wf = streamed(rec);
+    if (p.switching.direction === "forward") {
+      if (rec.state === "running") {
+        await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
+        await resumeStreams(wf, rec.targets, this.#tablet);
+        await this.#topo.denyTables(rec.keyspace, rec.name, "source", false);
+      } else if (rec.state === "switched") await this.#topo.route(rec.keyspace, rec.name, "switched");
+    } else if (rec.state === "switched") {
+      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
+      await resumeStreams(wf, rec.sources, this.#tablet);
+      await this.#topo.denyTables(rec.keyspace, rec.name, "target", false);
+    } else if (rec.state === "running" && rec.switchedAt !== null) {
+      await this.#topo.route(rec.keyspace, rec.name, "running");
+      await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
+    }
+    await markSwitching(this.#topo, rec, null);
+  }
+
   async #switch(rec: WorkflowRecord): Promise<WorkflowView> {
     // Switched already (maybe by a call whose syncs failed after the flip): the retry finishes the syncs.
     if (rec.state === "switched") return this.#view(await this.#topo.route(rec.keyspace, rec.name, "switched"));
@@ -170,49 +221,89 @@ export class MoveTablesController {
     const wf = streamed(rec);
     const { source, target } = await this.#keyspaces(rec);
     const back = sourcePlacements(source, target, rec.tables ?? []);
+    await markSwitching(this.#topo, rec, "forward");
     const t0 = Date.now();
-    await this.#topo.denyTables(rec.keyspace, rec.name, "source", true);
     try {
+      await this.#topo.denyTables(rec.keyspace, rec.name, "source", true);
+      crashPoint("switch-denied");
       await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet);
+      crashPoint("switch-drained");
       await controlStreams(wf, rec.targets, "stop", (id) => !isReverse(id), this.#tablet);
       await startStreams(wf, rec.targets, rec.sources, back, false, reverseId, this.#tablet);
+      workflowPoint("switch:drained");
       await this.#topo.route(rec.keyspace, rec.name, "switched");
+      crashPoint("switch-flipped");
+      workflowPoint("switch:flipped");
     } catch (e) {
-      // Flipped before the failure: nothing is undone, a retry finishes it.
-      if ((await this.#topo.record(rec.keyspace, rec.name)).state === "switched") throw e;
+      if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to the next action or the alarm
+      // Flipped before the failure (or unknown): nothing is undone, a retry finishes it.
+      if (await this.#flipped(rec, "switched")) {
+        await markSwitching(this.#topo, rec, null).catch(() => undefined);
+        throw e;
+      }
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "source", false);
+      await markSwitching(this.#topo, rec, null);
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await markSwitching(this.#topo, rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 
+  /** Whether the workflow's routing flip to `state` happened (when the record cannot be read, it may have). */
+  async #flipped(rec: WorkflowRecord, state: "switched" | "running"): Promise<boolean> {
+    return this.#topo.record(rec.keyspace, rec.name).then(
+      (now) => now.state === state,
+      () => true,
+    );
+  }
+
   async #reverse(rec: WorkflowRecord): Promise<WorkflowView> {
-    if (rec.state === "running" && rec.switchedAt !== null) return this.#view(await this.#topo.route(rec.keyspace, rec.name, "running"));
+    if (rec.state === "running" && rec.switchedAt !== null) {
+      // A reverse that stopped after its flip is finished by its retry (or this is a repeat).
+      const done = await this.#topo.route(rec.keyspace, rec.name, "running");
+      await controlStreams(streamed(rec), rec.sources, "delete", isReverse, this.#tablet);
+      return this.#view(done);
+    }
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
     const { source, target } = await this.#keyspaces(rec);
     const forward = targetPlacements(source, target, rec.tables ?? []);
+    await markSwitching(this.#topo, rec, "reverse");
     const t0 = Date.now();
-    await this.#topo.denyTables(rec.keyspace, rec.name, "target", true);
     try {
+      await this.#topo.denyTables(rec.keyspace, rec.name, "target", true);
+      crashPoint("reverse-denied");
       await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet);
       await controlStreams(wf, rec.sources, "stop", isReverse, this.#tablet);
       // The forward streams start again from the source's head: what the target holds is the same.
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await startStreams(wf, rec.sources, rec.targets, forward, false, forwardId, this.#tablet);
+      crashPoint("reverse-drained");
+      workflowPoint("reverse:drained");
       await this.#topo.route(rec.keyspace, rec.name, "running");
+      crashPoint("reverse-flipped");
+      workflowPoint("reverse:flipped");
     } catch (e) {
-      if ((await this.#topo.record(rec.keyspace, rec.name)).state === "running") throw e;
+      if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to the next action or the alarm
+      if (await this.#flipped(rec, "running")) {
+        await markSwitching(this.#topo, rec, null).catch(() => undefined);
+        throw e;
+      }
+      // Still switched: forward streams started from the sources' heads would carry the reverse
+      // streams' writes back to the target; the retry starts them again.
+      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "target", false);
+      await markSwitching(this.#topo, rec, null);
       throw e;
     }
     const pauseMs = Date.now() - t0;
     await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
+    await markSwitching(this.#topo, rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 

@@ -7,6 +7,7 @@ import { VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { TablePlacement } from "../contract/stream-rpc.ts";
 import type { TableInfo } from "../contract/tablet-rpc.ts";
+import { keyCollations } from "./key-collations.ts";
 import { own } from "./own.ts";
 import { unsupportedError } from "./refusals.ts";
 import { tokenize, tokenName } from "./sql-lexer.ts";
@@ -93,7 +94,25 @@ export function checkStreamable(ks: KeyspaceGraph, placements: readonly TablePla
   for (const p of placements) {
     const info = own(ks.tables, p.table.toLowerCase());
     if (info && primaryKeyColumns(info).length === 0) throw noPrimaryKey(p.table);
+    if (info) checkKeyCollations(info);
   }
+}
+
+/**
+ * Refuses (UNSUPPORTED VD2707, naming the table and column) a table whose PRIMARY KEY keeps apart
+ * two values its column compares as equal: a column declared NOCASE or RTRIM under a key
+ * declaring another collation. A stream pages the copy and deletes by comparing the column, so
+ * one of two such rows could be skipped by a page, or both removed by one delete. (A BINARY
+ * column is safe under any key collation: keys distinct for the key are distinct for it.)
+ */
+export function checkKeyCollations(info: TableInfo): void {
+  const bad = keyCollations(info).find((k) => k.columnCollation !== "BINARY" && k.keyCollation !== k.columnCollation);
+  if (!bad) return;
+  throw unsupportedError(
+    "VD2707",
+    `resharding table ${info.name}: its PRIMARY KEY column ${bad.column} compares as COLLATE ${bad.columnCollation} but the key is COLLATE ${bad.keyCollation}, so two distinct keys can compare equal (a copy paged in key order could skip one, a delete by key remove both); declare the key with the column's collation`,
+    { table: info.name, column: bad.column },
+  );
 }
 
 /** The refusal of a table without a PRIMARY KEY in a stream. */

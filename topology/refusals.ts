@@ -155,9 +155,11 @@ export const REFUSALS = {
   VD2701: "resharding table …: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target", // streamer.ts
   VD2702: "vschema change of … while workflow … is open: it would move rows the workflow is moving", // workflow-steps.ts
   VD2703: "this DDL while workflow … moves keyspace …'s rows: only CREATE/DROP INDEX and ALTER TABLE … ADD COLUMN run meanwhile", // reshard-plan.ts
-  VD2704: "moving table … into sharded keyspace …: a UNIQUE key or a lookup vindex (its keyspace-wide lookup rows would not be moved)", // movetables-plan.ts
+  VD2704:
+    "moving table … into sharded keyspace …: a UNIQUE key, a lookup vindex, or a PRIMARY KEY without its vindex column (its keyspace-wide lookup rows would not be moved)", // movetables-plan.ts
   VD2705: "moving table …: it references table …, which does not move with it (move both)", // movetables-plan.ts
   VD2706: "a statement naming tables served by different keyspaces while a MoveTables moves some of them", // routing-rules.ts
+  VD2707: "resharding table …: its PRIMARY KEY column … compares with a collation other than its key's, so two distinct keys can compare equal", // placements.ts
   VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
   VD2801: "a vstream across a reshard that wrote no journal (streams do not follow reshards yet)", // gate/vstream.ts

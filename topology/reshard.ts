@@ -27,6 +27,7 @@ import {
 import { KeyedSerial } from "./keyed-serial.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
+import { markSwitching, recoverSwitches } from "./switch-mark.ts";
 import { readSide, writeSide, type ReadSide, type WorkflowRecord, type WorkflowShard } from "../contract/workflow-record.ts";
 import type { VDiffState } from "./vdiff-run.ts";
 
@@ -117,17 +118,8 @@ export class ReshardController {
    * one left to end it. They take writes again and the workflow stays where its record says.
    */
   async recover(): Promise<void> {
-    for (const rec of await this.#topo.records()) {
-      if (!progressOf(rec).switching) continue;
-      await this.#serial
-        .run(`${rec.keyspace}/${rec.name}`, async () => this.#undoStaleSwitch(await this.#topo.record(rec.keyspace, rec.name)))
-        .catch(async (e) => {
-          console.warn(
-            `workflow ${rec.keyspace}.${rec.name}: undoing an interrupted switch failed (${e instanceof Error ? e.message : String(e)}); trying again`,
-          );
-          await this.#topo.recoverLater(2_000);
-        });
-    }
+    const undo = async (keyspace: string, workflow: string) => this.#undoStaleSwitch(await this.#topo.record(keyspace, workflow));
+    await recoverSwitches(await this.#topo.records(), this.#serial, undo, (ms) => this.#topo.recoverLater(ms));
   }
 
   /** Runs inside the workflow's serial section, so a switch recorded as under way is one that no longer runs. */
@@ -149,9 +141,7 @@ export class ReshardController {
   }
 
   async #markSwitching(rec: ReshardRecord, direction: "forward" | "reverse" | null): Promise<void> {
-    const now = progressOf(await this.#topo.record(rec.keyspace, rec.name));
-    await this.#topo.setProgress(rec.keyspace, rec.name, { ...now, switching: direction === null ? null : { direction, at: Date.now() } });
-    if (direction !== null) await this.#topo.recoverLater(60_000);
+    await markSwitching(this.#topo, rec, direction);
   }
 
   /**

@@ -106,6 +106,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     const base = this.#primitives();
     return {
       keyspace: base.keyspace,
+      records: async () => this.#workflows.list().filter((w) => w.kind === "movetables"),
+      recoverLater: base.recoverLater,
       record: base.record,
       create: (req) =>
         step(() =>
@@ -136,7 +138,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   #primitives(): ReshardPrimitives {
     const step = async <T>(fn: () => Promise<T> | T): Promise<T> => unwrap(await this.#step(fn));
     return {
-      records: async () => this.#workflows.list(),
+      records: async () => this.#workflows.list().filter((w) => w.kind !== "movetables"),
       recoverLater: async (ms) => {
         const at = await this.ctx.storage.getAlarm();
         if (at === null || at > Date.now() + ms) await this.ctx.storage.setAlarm(Date.now() + ms);
@@ -306,6 +308,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     });
     // Outside the change queue: undoing a switch queues its own steps.
     await this.#reshard.recover();
+    await this.#moveTables.recover();
   }
 
   /** Records a change as pending (before any tablet hears of it) and arms the alarm that finishes it. */

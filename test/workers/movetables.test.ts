@@ -96,6 +96,7 @@ describe("movetables: customer and corder from unsharded mt1 into sharded mt2", 
     await sql("CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT)", undefined, K1);
     await sql("CREATE TABLE nokey (a INTEGER, b TEXT)", undefined, K1);
     await sql("CREATE TABLE taken (id INTEGER PRIMARY KEY)", undefined, K1);
+    await sql("CREATE TABLE byowner (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL)", undefined, K1);
     await sql("CREATE TABLE taken (id INTEGER PRIMARY KEY)", undefined, K2);
     // corder is placed by its customer's id (given beforehand); customer by the default rule.
     const vs = await api("POST", "/v1/vschema", {
@@ -103,7 +104,12 @@ describe("movetables: customer and corder from unsharded mt1 into sharded mt2", 
       vschema: {
         sharded: true,
         vindexes: { xx: { type: "xxhash" } },
-        tables: { taken: { column_vindexes: [{ column: "id", name: "xx" }] }, corder: { column_vindexes: [{ column: "customer_id", name: "xx" }] } },
+        tables: {
+          taken: { column_vindexes: [{ column: "id", name: "xx" }] },
+          corder: { column_vindexes: [{ column: "customer_id", name: "xx" }], unique: "per_shard" },
+          // Its PRIMARY KEY would need a keyspace-wide lookup in mt2, whose rows a move does not build.
+          byowner: { column_vindexes: [{ column: "owner", name: "xx" }] },
+        },
       },
     });
     expect(vs.status, JSON.stringify(vs.body)).toBe(200);
@@ -121,6 +127,7 @@ describe("movetables: customer and corder from unsharded mt1 into sharded mt2", 
       [{ sourceKeyspace: K2, tables: ["taken"] }, "INVALID_ARGUMENT"], // K1 == K2
       [{ sourceKeyspace: K1, tables: ["customer", "taken"] }, "INVALID_ARGUMENT"], // already in mt2
       [{ sourceKeyspace: K1, tables: ["nokey"] }, "UNSUPPORTED", "VD2700"],
+      [{ sourceKeyspace: K1, tables: ["byowner"] }, "UNSUPPORTED", "VD2704"],
       [{ sourceKeyspace: "nowhere", tables: ["customer"] }, "INVALID_ARGUMENT"],
       [{ sourceKeyspace: K1, tables: [] }, "INVALID_ARGUMENT"],
       [{ tables: ["customer"] }, "INVALID_ARGUMENT"],
@@ -178,7 +185,7 @@ describe("movetables: customer and corder from unsharded mt1 into sharded mt2", 
     expect(rows.rows).toEqual([...model].sort((a, b) => a[0] - b[0]).map(([id, name]) => [id, name]));
     expect((await sql("SELECT count(*), sum(total) FROM corder", undefined, K2)).rows).toEqual([[80, 3260]]);
     const after = await topology();
-    expect(after.keyspaces.find((k) => k.name === K1)?.tables.sort()).toEqual(["nokey", "settings", "taken"]);
+    expect(after.keyspaces.find((k) => k.name === K1)?.tables.sort()).toEqual(["byowner", "nokey", "settings", "taken"]);
     const xx = createVindex("xxhash");
     let total = 0;
     for (const shard of ["-80", "80-"]) {

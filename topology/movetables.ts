@@ -31,7 +31,7 @@ import {
   stopOrStart,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
-import { progressOf, type ReshardProgress } from "./reshard.ts";
+import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recoverSwitches } from "./switch-mark.ts";
 import { runVDiff } from "./vdiff-run.ts";

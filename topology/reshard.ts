@@ -29,7 +29,7 @@ import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recoverSwitches } from "./switch-mark.ts";
 import { readSide, writeSide, type ReadSide, type WorkflowRecord, type WorkflowShard } from "../contract/workflow-record.ts";
-import type { VDiffState } from "./vdiff-run.ts";
+import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 
 /** What the controller needs of the Topology: its workflow steps (workflow-steps.ts), each queued and idempotent. */
 export interface ReshardPrimitives {
@@ -51,25 +51,6 @@ export interface ReshardPrimitives {
   cancel(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   /** Where the reads go (null: with the writes); a new graph version when that moves them. */
   setReads(keyspace: string, workflow: string, reads: ReadSide | null): Promise<WorkflowRecord>;
-}
-
-/** What a Reshard keeps in its record's `progress`. */
-export interface ReshardProgress {
-  /** The sources' row count when the copy began. */
-  readonly rowsTotal: number | null;
-  readonly vdiff: VDiffReport | null;
-  readonly vdiffState: VDiffState | null;
-  /**
-   * A switch under way ("forward": to the targets, "reverse": back), recorded before the first
-   * shard refuses writes and cleared when the switch ends either way. Found set with no switch
-   * running (the Topology restarted mid-switch), it is undone: the refusing shards take writes again.
-   */
-  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number } | null;
-}
-
-export function progressOf(r: WorkflowRecord): ReshardProgress {
-  const p = (r.progress ?? {}) as Partial<ReshardProgress>;
-  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null, switching: p.switching ?? null };
 }
 
 type ReshardRecord = WorkflowRecord;

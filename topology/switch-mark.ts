@@ -5,7 +5,7 @@
 
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { KeyedSerial } from "./keyed-serial.ts";
-import { progressOf, type ReshardProgress } from "./reshard.ts";
+import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 
 export type SwitchDirection = "forward" | "reverse";
 

@@ -1,0 +1,25 @@
+// What a workflow keeps in its record's `progress` (Reshard and MoveTables alike): the copy's
+// estimate, VDiff's report and resumption state, and the durable mark of a switch under way.
+
+import type { WorkflowRecord } from "../contract/workflow-record.ts";
+import type { VDiffReport } from "../contract/workflow-rpc.ts";
+import type { VDiffState } from "./vdiff-run.ts";
+
+/** What a Reshard keeps in its record's `progress`. */
+export interface ReshardProgress {
+  /** The sources' row count when the copy began. */
+  readonly rowsTotal: number | null;
+  readonly vdiff: VDiffReport | null;
+  readonly vdiffState: VDiffState | null;
+  /**
+   * A switch under way ("forward": to the targets, "reverse": back), recorded before the first
+   * shard refuses writes and cleared when the switch ends either way. Found set with no switch
+   * running (the Topology restarted mid-switch), it is undone: the refusing shards take writes again.
+   */
+  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number } | null;
+}
+
+export function progressOf(r: WorkflowRecord): ReshardProgress {
+  const p = (r.progress ?? {}) as Partial<ReshardProgress>;
+  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null, switching: p.switching ?? null };
+}

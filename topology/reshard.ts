@@ -12,7 +12,9 @@ import type { TabletType, VDiffReport, WorkflowRequest, WorkflowStreamView, Work
 import { checkStreamable, tablePlacements } from "./placements.ts";
 import {
   controlStreams,
+  deleteStreams,
   drainAll,
+  positionSeq,
   resumeStreams,
   startStreams,
   workflowStreams,
@@ -29,6 +31,7 @@ import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { readSide, writeSide, type ReadSide, type WorkflowRecord, type WorkflowShard } from "../contract/workflow-record.ts";
 import type { VDiffState } from "./vdiff-run.ts";
+import type { TabletStatus } from "../contract/tablet-rpc.ts";
 
 /** What the controller needs of the Topology: its workflow steps (workflow-steps.ts), each queued and idempotent. */
 export interface ReshardPrimitives {
@@ -42,8 +45,8 @@ export interface ReshardPrimitives {
   create(req: WorkflowRequest): Promise<WorkflowRecord>;
   start(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   setProgress(keyspace: string, workflow: string, progress: ReshardProgress): Promise<void>;
-  /** Serving shards only. */
-  denyWrites(keyspace: string, shards: readonly WorkflowShard[], deny: boolean): Promise<void>;
+  /** Serving shards only; answers their tablets' status as they stand after the change (writes refused or taken). */
+  denyWrites(keyspace: string, shards: readonly WorkflowShard[], deny: boolean): Promise<readonly TabletStatus[]>;
   switchWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   reverseWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   complete(keyspace: string, workflow: string): Promise<WorkflowRecord>;
@@ -72,6 +75,16 @@ export function progressOf(r: WorkflowRecord): ReshardProgress {
 }
 
 type ReshardRecord = WorkflowRecord;
+
+/** The binlog heads (tablet → seq) of `shards` in the statuses their tablets answered. */
+function headsOf(shards: readonly WorkflowShard[], statuses: readonly TabletStatus[]): Map<string, number> {
+  const heads = new Map<string, number>();
+  for (const st of statuses) {
+    const shard = shards.find((s) => s.shard === st.config?.shard);
+    if (shard) heads.set(shard.tablet, positionSeq(st.position));
+  }
+  return heads;
+}
 
 export class ReshardController {
   readonly #topo: ReshardPrimitives;
@@ -277,14 +290,14 @@ export class ReshardController {
     const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
     await this.#markSwitching(rec, "forward");
     const t0 = Date.now();
-    await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
+    const denied = await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
     crashPoint("switch-denied");
     try {
-      await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet);
+      // To the heads the sources answered as they stopped taking writes; each forward stream is
+      // stopped in its drain's step: nothing more comes from the sources, and stopped, the forward
+      // streams cannot carry the reverse streams' changes back.
+      await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet, { heads: headsOf(rec.sources, denied), stop: true });
       crashPoint("switch-drained");
-      // Nothing more comes from the sources; stopped now, the forward streams cannot carry the
-      // reverse streams' changes back.
-      await controlStreams(wf, rec.targets, "stop", (id) => !isReverse(id), this.#tablet);
       // Reverse streams follow the targets from their heads (they take no writes before the flip).
       await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
       workflowPoint("switch:drained");
@@ -313,21 +326,23 @@ export class ReshardController {
     if (rec.state === "running" && rec.switchedAt !== null) {
       // A reverse that stopped after its flip is finished by its retry (or this is a repeat).
       const done = await this.#topo.reverseWrites(rec.keyspace, rec.name);
-      await controlStreams(streamed(rec), rec.sources, "delete", isReverse, this.#tablet);
+      await deleteStreams(streamed(rec), rec.targets, rec.sources, reverseId, this.#tablet);
       return this.#view(done);
     }
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
+    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
+    // The forward streams, stopped since the switch, start again below from the sources' heads
+    // (what the targets hold is the same); forgotten before the targets refuse writes, that is no
+    // part of the write pause. A reverse that fails leaves them to its retry to start again.
+    await deleteStreams(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await this.#markSwitching(rec, "reverse");
     const t0 = Date.now();
-    await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
+    const denied = await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
     try {
-      await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet);
-      await controlStreams(wf, rec.sources, "stop", isReverse, this.#tablet);
-      // The forward streams start again from the sources' heads: what the targets hold is the same.
-      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
-      await startStreams(wf, rec.sources, rec.targets, tablePlacements(await this.#topo.keyspace(rec.keyspace)), false, forwardId, this.#tablet);
+      await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet, { heads: headsOf(rec.targets, denied), stop: true });
+      await startStreams(wf, rec.sources, rec.targets, tables, false, forwardId, this.#tablet, { absent: true });
       crashPoint("reverse-drained");
       workflowPoint("reverse:drained");
       await this.#topo.reverseWrites(rec.keyspace, rec.name);
@@ -349,7 +364,7 @@ export class ReshardController {
     }
     const pauseMs = Date.now() - t0;
     await this.#markSwitching(rec, null);
-    await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
+    await deleteStreams(wf, rec.targets, rec.sources, reverseId, this.#tablet);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 

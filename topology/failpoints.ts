@@ -4,7 +4,16 @@
 // request carries can arm one.
 
 /** Where the Topology can stop mid-change (the durable state it leaves is what a crash leaves). */
-export type CrashStep = "recorded" | "prepared" | "decided" | "applied" | "switch-denied" | "switch-drained" | "reverse-drained";
+export type CrashStep =
+  | "recorded"
+  | "prepared"
+  | "decided"
+  | "applied"
+  | "switch-denied"
+  | "switch-drained"
+  | "switch-flipped"
+  | "reverse-drained"
+  | "reverse-flipped";
 
 /** A tablet call the fan-out makes: validating+fencing, or syncing (apply / release). */
 export type TabletOp = "prepare" | "sync";

@@ -64,7 +64,7 @@ export function positionSeq(position: string): number {
 }
 
 /** The binlog heads of `shards`' tablets (tablet → seq), read in parallel; those in `known` are not asked again. */
-async function headSeqs(shards: readonly WorkflowShard[], tabletOf: TabletOf, known?: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+export async function headSeqs(shards: readonly WorkflowShard[], tabletOf: TabletOf, known?: ReadonlyMap<string, number>): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   const ask = [...new Set(shards.map((s) => s.tablet))].filter((t) => {
     const seq = known?.get(t);

@@ -14,6 +14,7 @@ import {
   controlStreams,
   deleteStreams,
   drainAll,
+  headSeqs,
   positionSeq,
   resumeStreams,
   startStreams,
@@ -65,8 +66,11 @@ export interface ReshardProgress {
    * A switch under way ("forward": to the targets, "reverse": back), recorded before the first
    * shard refuses writes and cleared when the switch ends either way. Found set with no switch
    * running (the Topology restarted mid-switch), it is undone: the refusing shards take writes again.
+   * `from` holds the binlog heads (tablet → seq) of the side about to serve, recorded before the
+   * flip: the streams back from that side start there once the graph flipped, outside the write
+   * pause; a switch found flipped with its mark still set starts them from there.
    */
-  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number } | null;
+  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number; readonly from?: Readonly<Record<string, number>> } | null;
 }
 
 export function progressOf(r: WorkflowRecord): ReshardProgress {
@@ -157,6 +161,10 @@ export class ReshardController {
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await resumeStreams(wf, rec.sources, this.#tablet);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
+    } else if (p.switching.from) {
+      // Flipped, and the streams back from the side now serving may not have started: they do,
+      // from the heads recorded before the flip, so nothing written there since is missed.
+      await this.#startAfterFlip(rec, p.switching.direction, new Map(Object.entries(p.switching.from)), false);
     }
     await this.#topo.setProgress(rec.keyspace, rec.name, { ...progressOf(await this.#topo.record(rec.keyspace, rec.name)), switching: null });
   }
@@ -165,6 +173,29 @@ export class ReshardController {
     const now = progressOf(await this.#topo.record(rec.keyspace, rec.name));
     await this.#topo.setProgress(rec.keyspace, rec.name, { ...now, switching: direction === null ? null : { direction, at: Date.now() } });
     if (direction !== null) await this.#topo.recoverLater(60_000);
+  }
+
+  /** Records in the switch's mark where the streams back from the side about to serve start (see ReshardProgress.switching). */
+  async #recordFrom(rec: ReshardRecord, heads: ReadonlyMap<string, number>): Promise<void> {
+    const now = progressOf(await this.#topo.record(rec.keyspace, rec.name));
+    if (!now.switching) throw new VtError("INTERNAL", `workflow ${rec.keyspace}.${rec.name}: its switch is not marked`);
+    await this.#topo.setProgress(rec.keyspace, rec.name, { ...now, switching: { ...now.switching, from: Object.fromEntries(heads) } });
+  }
+
+  /**
+   * After a flip: the streams from the side that now serves start at its heads as they stood before
+   * the flip (`heads`); after a reverse the reverse streams, drained, are forgotten. `absent`: the
+   * caller knows none of those streams exists yet.
+   */
+  async #startAfterFlip(rec: ReshardRecord, direction: "forward" | "reverse", heads: ReadonlyMap<string, number>, absent: boolean): Promise<void> {
+    const wf = streamed(rec);
+    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
+    if (direction === "forward") {
+      await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet, { heads, absent });
+      return;
+    }
+    await startStreams(wf, rec.sources, rec.targets, tables, false, forwardId, this.#tablet, { heads, absent });
+    await deleteStreams(wf, rec.targets, rec.sources, reverseId, this.#tablet);
   }
 
   /**
@@ -287,30 +318,29 @@ export class ReshardController {
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running workflow switches traffic`, { state: rec.state });
     await this.#ready(rec);
     const wf = streamed(rec);
-    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
     await this.#markSwitching(rec, "forward");
     const t0 = Date.now();
     const denied = await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
     crashPoint("switch-denied");
+    let from: Map<string, number>;
     try {
       // To the heads the sources answered as they stopped taking writes; each forward stream is
       // stopped in its drain's step: nothing more comes from the sources, and stopped, the forward
       // streams cannot carry the reverse streams' changes back.
       await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet, { heads: headsOf(rec.sources, denied), stop: true });
       crashPoint("switch-drained");
-      // Reverse streams follow the targets from their heads (they take no writes before the flip).
-      await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
+      // The targets take no writes before the flip: their heads now are where the reverse streams start.
+      from = await headSeqs(rec.targets, this.#tablet);
+      await this.#recordFrom(rec, from);
       workflowPoint("switch:drained");
       await this.#topo.switchWrites(rec.keyspace, rec.name);
+      crashPoint("switch-flipped");
       workflowPoint("switch:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
-      // After the flip the targets serve and the reverse streams carry their writes back: undone,
-      // they would be lost. The retry finishes the switch instead.
-      if (await this.#flipped(rec, "switched")) {
-        await this.#markSwitching(rec, null).catch(() => undefined);
-        throw e;
-      }
+      // After the flip the targets serve: undone, their writes would be lost. The mark stays, so
+      // the retry (or the Topology's alarm) starts the reverse streams from the heads it records.
+      if (await this.#flipped(rec, "switched")) throw e;
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
@@ -318,6 +348,7 @@ export class ReshardController {
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#startAfterFlip(rec, "forward", from, false);
     await this.#markSwitching(rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
@@ -332,27 +363,28 @@ export class ReshardController {
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
-    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
-    // The forward streams, stopped since the switch, start again below from the sources' heads
-    // (what the targets hold is the same); forgotten before the targets refuse writes, that is no
-    // part of the write pause. A reverse that fails leaves them to its retry to start again.
+    // The forward streams, stopped since the switch, start again after the flip from the sources'
+    // heads (what the targets hold is the same); forgotten before the targets refuse writes, that
+    // is no part of the write pause.
     await deleteStreams(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await this.#markSwitching(rec, "reverse");
     const t0 = Date.now();
     const denied = await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
+    let from: Map<string, number>;
     try {
       await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet, { heads: headsOf(rec.targets, denied), stop: true });
-      await startStreams(wf, rec.sources, rec.targets, tables, false, forwardId, this.#tablet, { absent: true });
+      // The sources take no writes before the flip: their heads now are where the forward streams start.
+      from = await headSeqs(rec.sources, this.#tablet);
+      await this.#recordFrom(rec, from);
       crashPoint("reverse-drained");
       workflowPoint("reverse:drained");
       await this.#topo.reverseWrites(rec.keyspace, rec.name);
+      crashPoint("reverse-flipped");
       workflowPoint("reverse:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
-      if (await this.#flipped(rec, "running")) {
-        await this.#markSwitching(rec, null).catch(() => undefined);
-        throw e;
-      }
+      // Flipped: the mark stays, so the retry (or the Topology's alarm) starts the forward streams.
+      if (await this.#flipped(rec, "running")) throw e;
       // Still switched: forward streams started from the sources' heads would carry the reverse
       // streams' writes back to the targets (an echo that can undo a newer write there); the
       // retry starts them again.
@@ -363,8 +395,8 @@ export class ReshardController {
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#startAfterFlip(rec, "reverse", from, true);
     await this.#markSwitching(rec, null);
-    await deleteStreams(wf, rec.targets, rec.sources, reverseId, this.#tablet);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 

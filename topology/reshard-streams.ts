@@ -58,6 +58,18 @@ export function overlapping(from: readonly WorkflowShard[], to: readonly Workflo
   return out;
 }
 
+/**
+ * Waits for every call to settle, then throws the first failure: a step's tablet calls run at once,
+ * but none outlives the step, so what a caller does after a failure (undo a switch) never races a
+ * call still in flight (a drain that would stop its stream after the undo resumed it).
+ */
+async function all<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** The seq of a binlog position (`…:<seq>`). */
 export function positionSeq(position: string): number {
   return Number(position.slice(position.lastIndexOf(":") + 1));
@@ -71,7 +83,7 @@ export async function headSeqs(shards: readonly WorkflowShard[], tabletOf: Table
     if (seq !== undefined) out.set(t, seq);
     return seq === undefined;
   });
-  await Promise.all(ask.map(async (t) => out.set(t, positionSeq(unwrap(await tabletOf(t).status()).position))));
+  await all(ask.map(async (t) => out.set(t, positionSeq(unwrap(await tabletOf(t).status()).position))));
   return out;
 }
 
@@ -99,19 +111,18 @@ export async function startStreams(
 ): Promise<void> {
   const pairs = overlapping(from, to);
   const hosts = [...new Set(pairs.map((p) => p.to.tablet))];
-  const [existing, heads] = await Promise.all([
-    opts.absent
-      ? new Map<string, Set<string>>()
-      : Promise.all(hosts.map(async (h) => [h, new Set(unwrap(await tabletOf(h).streams()).map((s) => s.spec.id))] as const)).then(
-          (entries) => new Map(entries),
-        ),
-    headSeqs(
-      pairs.map((p) => p.from),
-      tabletOf,
-      opts.heads,
-    ),
-  ]);
-  await Promise.all(
+  const listed = opts.absent
+    ? Promise.resolve(new Map<string, Set<string>>())
+    : all(hosts.map(async (h) => [h, new Set(unwrap(await tabletOf(h).streams()).map((s) => s.spec.id))] as const)).then((entries) => new Map(entries));
+  const heads = headSeqs(
+    pairs.map((p) => p.from),
+    tabletOf,
+    opts.heads,
+  );
+  await all<unknown>([listed, heads]);
+  const existing = await listed;
+  const seqs = await heads;
+  await all(
     pairs.map(async ({ from: f, to: t }) => {
       const target = tabletOf(t.tablet);
       const id = idOf(wf.name, f.shard, t.shard);
@@ -127,7 +138,7 @@ export async function startStreams(
         sourceShard: f.shard,
         filter: { keyRange: t.shard, tables } satisfies StreamFilter,
         onDdl: wf.onDdl,
-        start: { seq: heads.get(f.tablet) ?? 0, copy: copy ? { table: 0, after: null } : null },
+        start: { seq: seqs.get(f.tablet) ?? 0, copy: copy ? { table: 0, after: null } : null },
       };
       unwrap(await target.startStream(spec));
     }),
@@ -140,7 +151,7 @@ export async function workflowStreams(
   on: readonly WorkflowShard[],
   tabletOf: TabletOf,
 ): Promise<{ shard: WorkflowShard; state: StreamState }[]> {
-  const lists = await Promise.all(on.map(async (s) => unwrap(await tabletOf(s.tablet).streams())));
+  const lists = await all(on.map(async (s) => unwrap(await tabletOf(s.tablet).streams())));
   return on.flatMap((shard, i) => (lists[i] ?? []).filter((state) => state.spec.workflow === wf.name).map((state) => ({ shard, state })));
 }
 
@@ -153,7 +164,7 @@ export async function controlStreams(
   tabletOf: TabletOf,
 ): Promise<void> {
   const picked = (await workflowStreams(wf, on, tabletOf)).filter(({ state }) => pick(state.spec.id));
-  await Promise.all(picked.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, action))));
+  await all(picked.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, action))));
 }
 
 /**
@@ -181,9 +192,7 @@ export async function deleteStreams(
   idOf: (wf: string, fromShard: string, toShard: string) => string,
   tabletOf: TabletOf,
 ): Promise<void> {
-  await Promise.all(
-    overlapping(from, to).map(async ({ from: f, to: t }) => unwrap(await tabletOf(t.tablet).controlStream(idOf(wf.name, f.shard, t.shard), "delete"))),
-  );
+  await all(overlapping(from, to).map(async ({ from: f, to: t }) => unwrap(await tabletOf(t.tablet).controlStream(idOf(wf.name, f.shard, t.shard), "delete"))));
 }
 
 /**
@@ -200,7 +209,7 @@ export async function drainAll(
 ): Promise<void> {
   const heads = await headSeqs(from, tabletOf, opts.heads);
   const expect = opts.stop ? "stopped" : "running";
-  await Promise.all(
+  await all(
     overlapping(from, to).map(async ({ from: f, to: t }) => {
       const id = idOf(wf.name, f.shard, t.shard);
       const target = tabletOf(t.tablet);
@@ -214,5 +223,5 @@ export async function drainAll(
 /** Lets the workflow's stopped streams on `on` move again (a switch that failed half-way). */
 export async function resumeStreams(wf: StreamedWorkflow, on: readonly WorkflowShard[], tabletOf: TabletOf): Promise<void> {
   const stopped = (await workflowStreams(wf, on, tabletOf)).filter(({ state }) => state.phase === "stopped");
-  await Promise.all(stopped.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, "resume"))));
+  await all(stopped.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, "resume"))));
 }

@@ -182,9 +182,10 @@ export interface TabletRpc {
   applyStreamParts(parts: StreamPart[]): Awaitable<Envelope<StreamPartOutcome[]>>;
   /**
    * Reads the stream's source directly (not through the queue) and applies until the stream stands
-   * at binlog `untilSeq` or later with its copy done: the last step of a switch.
+   * at binlog `untilSeq` or later with its copy done: the last step of a switch. With `then:
+   * "stop"` the stream is stopped in the same step, so nothing moves it between the two.
    */
-  drainStream(id: string, untilSeq: number): Awaitable<Envelope<StreamState>>;
+  drainStream(id: string, untilSeq: number, then?: "stop"): Awaitable<Envelope<StreamState>>;
   /** One VStream read of this tablet's binlog (tablet/vstreamer.ts), waiting up to `req.waitMs` for a commit when there is nothing yet. */
   vstreamRead(req: ShardReadRequest): Awaitable<Envelope<ShardRead>>;
   /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */

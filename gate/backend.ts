@@ -108,6 +108,10 @@ export class Backend {
     const known = retry.error["servingVersion"];
     const ks = retry.keyspace;
     if (ks && typeof known === "number" && known < ks.version && attempt < RETRIES) this.adopt(await this.topology(true, (t) => t.repair(ks.name)));
+    // The tablet serves a newer graph than the plan's: that graph is published already (the
+    // Topology commits a version before any tablet learns it), so the retry's refreshed graph
+    // answers at once and waiting would only add to the pause.
+    if (ks && typeof known === "number" && known > ks.version) return;
     if (!held) return this.backoff(attempt);
     const pause = bufferPauseMs(attempt);
     if (this.#deadline.remainingMs() <= pause) throw retry.error;

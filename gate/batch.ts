@@ -122,8 +122,8 @@ export class Batch {
   async #transaction(keyspace: string | undefined, statements: readonly Statement[]): Promise<QueryResult[]> {
     const backend = this.#ctx.backend;
     return retryLoop(
-      async (attempt) => {
-        const ks = routedBatch(await backend.graph(), await backend.keyspace(keyspace, attempt > 0), statements);
+      async (_attempt, refresh) => {
+        const ks = routedBatch(await backend.graph(), await backend.keyspace(keyspace, refresh), statements);
         const queries: BoundQuery[] = [];
         /** The statement each query came from (a long INSERT may become several queries). */
         const owner: number[] = [];

@@ -12,8 +12,15 @@ export const DEFAULT_BUFFER_SIZE = 1000;
 /** No request lives longer than the platform's CPU limit per invocation (5 minutes). */
 export const MAX_BUFFER_WINDOW_MS = 300_000;
 export const MAX_BUFFER_SIZE = 100_000;
-/** The pause before the first retry of a held request; it doubles up to BUFFER_MAX_PAUSE_MS. */
+/** The pause before the first retry of a held request; it doubles up to BUFFER_SWITCH_PAUSE_MS. */
 const BUFFER_FIRST_PAUSE_MS = 5;
+/**
+ * A switch refuses writes for milliseconds: the first BUFFER_SWITCH_TRIES retries pause at most
+ * this long, so a held request meets the new graph soon after the flip; longer waits back off
+ * to BUFFER_MAX_PAUSE_MS.
+ */
+const BUFFER_SWITCH_PAUSE_MS = 10;
+const BUFFER_SWITCH_TRIES = 8;
 const BUFFER_MAX_PAUSE_MS = 50;
 
 /** A `[vars]` setting: a whole number in [min, max]; unset or empty → `fallback`. */
@@ -48,7 +55,8 @@ export function meetsCutover(error: VtError): boolean {
 
 /** The pause before retry `n` (0-based) of a held request: milliseconds, so a flip costs little. */
 export function bufferPauseMs(n: number): number {
-  return Math.min(BUFFER_MAX_PAUSE_MS, BUFFER_FIRST_PAUSE_MS * 2 ** Math.min(n, 10));
+  if (n < BUFFER_SWITCH_TRIES) return Math.min(BUFFER_SWITCH_PAUSE_MS, BUFFER_FIRST_PAUSE_MS * 2 ** n);
+  return Math.min(BUFFER_MAX_PAUSE_MS, BUFFER_SWITCH_PAUSE_MS * 2 ** Math.min(n - BUFFER_SWITCH_TRIES + 1, 10));
 }
 
 /** The requests an isolate holds now. */

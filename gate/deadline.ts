@@ -7,6 +7,8 @@
 //   statement keeps running it (on Cloudflare until the platform's CPU limit, `limits.cpu_ms`,
 //   stops and resets it; its transaction then rolls back). So a TIMEOUT on a write says the
 //   write may or may not have applied (`applied: "unknown"`), and the executor never retries it.
+//   A write call the deadline stops before it is sent (a request held through a cutover whose
+//   time ran out between two tries) applied nothing: its TIMEOUT says `applied: false`.
 // - A call whose answer arrives before the timer fires returns that answer, even when the
 //   request is past its deadline by then: a known outcome beats a TIMEOUT.
 // - Locally (wrangler dev, the vitest pool) workerd runs every isolate on one thread and does not
@@ -59,12 +61,23 @@ export class Deadline {
     return this.remainingMs() === 0;
   }
 
+  /** The TIMEOUT of a call that was sent and did not answer in time: a write's outcome is then unknown. */
   timeoutError(info: CallInfo): VtError {
     const outcome = info.writes ? "; it may or may not have been applied: read before retrying it" : "";
     return new VtError("TIMEOUT", `${info.target} did not answer within the request's deadline of ${this.budgetMs} ms${outcome}`, {
       deadlineMs: this.budgetMs,
       ...(info.shard !== undefined ? { shard: info.shard } : {}),
       ...(info.writes ? { applied: "unknown" } : {}),
+    });
+  }
+
+  /** The TIMEOUT of a call the deadline stopped before it was sent: a write applied nothing. */
+  unsentError(info: CallInfo): VtError {
+    const outcome = info.writes ? "; it was not sent, so nothing of it was applied" : "";
+    return new VtError("TIMEOUT", `the request's deadline of ${this.budgetMs} ms ran out before ${info.target} was called${outcome}`, {
+      deadlineMs: this.budgetMs,
+      ...(info.shard !== undefined ? { shard: info.shard } : {}),
+      ...(info.writes ? { applied: false } : {}),
     });
   }
 
@@ -75,7 +88,7 @@ export class Deadline {
    */
   async race<T>(start: () => Promise<T>, info: CallInfo): Promise<T> {
     const left = this.remainingMs();
-    if (left === 0) throw this.timeoutError(info);
+    if (left === 0) throw this.unsentError(info);
     const call = start();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expiry = new Promise<never>((_, reject) => {

@@ -75,8 +75,8 @@ export class Executor {
     }
     const run: RunStatement = (ks, sql, params) => this.execute(ks, { sql, params });
     return retryLoop(
-      async (attempt) => {
-        const { ks, plan } = await this.#plan(keyspace, st.sql, attempt > 0);
+      async (_attempt, refresh) => {
+        const { ks, plan } = await this.#plan(keyspace, st.sql, refresh);
         b.check(plan.params);
         const touched = new Set<string>();
         try {

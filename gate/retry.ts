@@ -9,6 +9,12 @@ import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import { type Buffering, meetsCutover } from "./buffer.ts";
 
 export const RETRIES = 3;
+/**
+ * A request held while its shard refuses writes at the plan's own graph version retries without
+ * asking the Topology for the graph (there is no newer one yet), except every GRAPH_EVERY-th try:
+ * a flip that did not reach the refusing tablet is then found all the same.
+ */
+export const GRAPH_EVERY = 4;
 
 /** An attempt's failure that may be retried: it applied nothing. */
 export class Retry {
@@ -17,17 +23,26 @@ export class Retry {
   readonly keyspace: KeyspaceGraph | undefined;
   /** A refusal a cutover causes: the request may be held until the new serving graph answers it. */
   readonly cutover: boolean;
+  /**
+   * The tablet refuses writes while they switch, at the very graph version the attempt planned
+   * with: the flip has not happened as far as it knows, so a graph fetched now is the same one.
+   */
+  readonly sameGraph: boolean;
 
   constructor(error: VtError, keyspace?: KeyspaceGraph) {
     this.error = error;
     this.keyspace = keyspace;
     this.cutover = meetsCutover(error);
+    // A table moved by MoveTables (`table`) is refused until new routing rules, not a new version.
+    this.sameGraph = error["switching"] === true && error["table"] === undefined && keyspace !== undefined && error["servingVersion"] === keyspace.version;
   }
 }
 
 /**
- * Runs `attempt(0)`, `attempt(1)`, … until one answers a value; an attempt throws a failure that
- * must not be retried and answers a `Retry` for one that may be. `between(retry, n, held)` runs
+ * Runs `attempt(0, false)`, `attempt(1, refresh)`, … until one answers a value; an attempt throws a
+ * failure that must not be retried and answers a `Retry` for one that may be. `refresh` says the
+ * attempt should plan on a graph fetched afresh: on every retry, but for a held request whose
+ * refusal said the graph is the same (Retry.sameGraph) only every GRAPH_EVERY-th. `between(retry, n, held)` runs
  * before attempt n + 1 (repair, back off; `held` when the request is in the cutover buffer).
  * After RETRIES ordinary retries the last failure is thrown. With `buffering`, a cutover refusal
  * takes a place in the isolate's buffer and is retried until the window since it first met one
@@ -35,17 +50,20 @@ export class Retry {
  * gets the ordinary retries.
  */
 export async function retryLoop<T>(
-  attempt: (n: number) => Promise<T | Retry>,
+  attempt: (n: number, refresh: boolean) => Promise<T | Retry>,
   between: (retry: Retry, n: number, held: boolean) => Promise<void>,
   buffering?: Buffering,
 ): Promise<T> {
   let retries = 0;
   /** When this request entered the buffer, or undefined while it is not held. */
   let heldSince: number | undefined;
+  let last: Retry | undefined;
   try {
     for (let n = 0; ; n++) {
-      const out = await attempt(n);
+      const refresh = last !== undefined && (!last.sameGraph || heldSince === undefined || n % GRAPH_EVERY === 0);
+      const out = await attempt(n, refresh);
       if (!(out instanceof Retry)) return out;
+      last = out;
       let held = false;
       if (buffering && out.cutover) {
         if (heldSince === undefined) {

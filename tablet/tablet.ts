@@ -437,9 +437,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     return this.#schemaWork(() => this.#streams.accept(parts));
   }
 
-  async drainStream(id: string, untilSeq: number): Promise<Envelope<StreamState>> {
+  async drainStream(id: string, untilSeq: number, then?: "stop"): Promise<Envelope<StreamState>> {
     try {
-      return await envelopeAsync(() => drainStream(this.#streams, id, untilSeq, (name) => this.env.TABLET.get(this.env.TABLET.idFromName(name))));
+      return await envelopeAsync(() =>
+        drainStream(this.#streams, id, untilSeq, (name) => this.env.TABLET.get(this.env.TABLET.idFromName(name)), then === "stop"),
+      );
     } finally {
       this.#tc = this.#totalChanges();
       this.#seenTc = this.#tc;

@@ -12,7 +12,7 @@ export type CrashStep =
   | "switch-denied"
   | "switch-drained"
   | "reverse-drained"
-  // MoveTables only (topology/movetables.ts): a reverse's targets just refused writes; a routing flip just committed.
+  // a switch's or a reverse's flip just committed (Reshard and MoveTables); a MoveTables reverse's targets just refused writes.
   | "switch-flipped"
   | "reverse-denied"
   | "reverse-flipped";

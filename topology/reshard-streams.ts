@@ -58,15 +58,46 @@ export function overlapping(from: readonly WorkflowShard[], to: readonly Workflo
   return out;
 }
 
-/** The source's binlog head (the seq of its last commit). */
-async function headSeq(tablet: TabletRpc): Promise<number> {
-  const { position } = unwrap(await tablet.status());
+/**
+ * Waits for every call to settle, then throws the first failure: a step's tablet calls run at once,
+ * but none outlives the step, so what a caller does after a failure (undo a switch) never races a
+ * call still in flight (a drain that would stop its stream after the undo resumed it).
+ */
+async function all<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** The seq of a binlog position (`…:<seq>`). */
+export function positionSeq(position: string): number {
   return Number(position.slice(position.lastIndexOf(":") + 1));
+}
+
+/** The binlog heads of `shards`' tablets (tablet → seq), read in parallel; those in `known` are not asked again. */
+export async function headSeqs(shards: readonly WorkflowShard[], tabletOf: TabletOf, known?: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const ask = [...new Set(shards.map((s) => s.tablet))].filter((t) => {
+    const seq = known?.get(t);
+    if (seq !== undefined) out.set(t, seq);
+    return seq === undefined;
+  });
+  await all(ask.map(async (t) => out.set(t, positionSeq(unwrap(await tabletOf(t).status()).position))));
+  return out;
+}
+
+/** What a switch already knows of the tablets it drives, so that it does not ask twice inside its write pause. */
+export interface KnownHeads {
+  /** Binlog heads (tablet → seq) read after the tablets stopped taking writes. */
+  readonly heads?: ReadonlyMap<string, number>;
 }
 
 /**
  * Starts the streams moving rows from `from` to `to` (each filtered by its `to` shard's range),
- * `copy` first or following the binlog from the source's head. A stream that exists is left alone.
+ * `copy` first or following the binlog from the source's head. A stream that exists is left
+ * alone (resumed); with `absent`, the caller has just deleted them and none is looked for.
+ * Each tablet is asked once, all of them at once.
  */
 export async function startStreams(
   wf: StreamedWorkflow,
@@ -76,42 +107,52 @@ export async function startStreams(
   copy: boolean,
   idOf: (wf: string, fromShard: string, toShard: string) => string,
   tabletOf: TabletOf,
+  opts: KnownHeads & { readonly absent?: boolean } = {},
 ): Promise<void> {
-  for (const { from: f, to: t } of overlapping(from, to)) {
-    const target = tabletOf(t.tablet);
-    const id = idOf(wf.name, f.shard, t.shard);
-    const existing = unwrap(await target.streams());
-    if (existing.some((s) => s.spec.id === id)) {
-      await target.controlStream(id, "resume");
-      continue;
-    }
-    const filter: StreamFilter = { keyRange: t.shard, tables };
-    const seq = await headSeq(tabletOf(f.tablet));
-    const spec: StreamSpec = {
-      id,
-      workflow: wf.name,
-      targetTablet: t.tablet,
-      sourceTablet: f.tablet,
-      sourceShard: f.shard,
-      filter,
-      onDdl: wf.onDdl,
-      start: { seq, copy: copy ? { table: 0, after: null } : null },
-    };
-    unwrap(await target.startStream(spec));
-  }
+  const pairs = overlapping(from, to);
+  const hosts = [...new Set(pairs.map((p) => p.to.tablet))];
+  const listed = opts.absent
+    ? Promise.resolve(new Map<string, Set<string>>())
+    : all(hosts.map(async (h) => [h, new Set(unwrap(await tabletOf(h).streams()).map((s) => s.spec.id))] as const)).then((entries) => new Map(entries));
+  const heads = headSeqs(
+    pairs.map((p) => p.from),
+    tabletOf,
+    opts.heads,
+  );
+  await all<unknown>([listed, heads]);
+  const existing = await listed;
+  const seqs = await heads;
+  await all(
+    pairs.map(async ({ from: f, to: t }) => {
+      const target = tabletOf(t.tablet);
+      const id = idOf(wf.name, f.shard, t.shard);
+      if (existing.get(t.tablet)?.has(id)) {
+        unwrap(await target.controlStream(id, "resume"));
+        return;
+      }
+      const spec: StreamSpec = {
+        id,
+        workflow: wf.name,
+        targetTablet: t.tablet,
+        sourceTablet: f.tablet,
+        sourceShard: f.shard,
+        filter: { keyRange: t.shard, tables } satisfies StreamFilter,
+        onDdl: wf.onDdl,
+        start: { seq: seqs.get(f.tablet) ?? 0, copy: copy ? { table: 0, after: null } : null },
+      };
+      unwrap(await target.startStream(spec));
+    }),
+  );
 }
 
-/** Every stream of the workflow on `on` (its targets, or its sources for reverse streams). */
+/** Every stream of the workflow on `on` (its targets, or its sources for reverse streams), the tablets asked at once, in `on`'s order. */
 export async function workflowStreams(
   wf: StreamedWorkflow,
   on: readonly WorkflowShard[],
   tabletOf: TabletOf,
 ): Promise<{ shard: WorkflowShard; state: StreamState }[]> {
-  const out: { shard: WorkflowShard; state: StreamState }[] = [];
-  for (const s of on) {
-    for (const state of unwrap(await tabletOf(s.tablet).streams())) if (state.spec.workflow === wf.name) out.push({ shard: s, state });
-  }
-  return out;
+  const lists = await all(on.map(async (s) => unwrap(await tabletOf(s.tablet).streams())));
+  return on.flatMap((shard, i) => (lists[i] ?? []).filter((state) => state.spec.workflow === wf.name).map((state) => ({ shard, state })));
 }
 
 /** Stops or forgets the workflow's streams on `on` whose ids `pick` selects. */
@@ -122,9 +163,8 @@ export async function controlStreams(
   pick: (id: string) => boolean,
   tabletOf: TabletOf,
 ): Promise<void> {
-  for (const { shard, state } of await workflowStreams(wf, on, tabletOf)) {
-    if (pick(state.spec.id)) unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, action));
-  }
+  const picked = (await workflowStreams(wf, on, tabletOf)).filter(({ state }) => pick(state.spec.id));
+  await all(picked.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, action))));
 }
 
 /**
@@ -144,28 +184,44 @@ export async function stopOrStart(rec: WorkflowRecord, action: "stop" | "start",
   }
 }
 
-/** Brings every stream of `pairs` to its source's head now (the sources refuse writes by then). */
-export async function drainAll(
+/** Forgets the streams from `from` to `to` by their ids, without listing them first (a stream already gone is no error). */
+export async function deleteStreams(
   wf: StreamedWorkflow,
   from: readonly WorkflowShard[],
   to: readonly WorkflowShard[],
   idOf: (wf: string, fromShard: string, toShard: string) => string,
   tabletOf: TabletOf,
 ): Promise<void> {
-  const heads = new Map<string, number>();
-  for (const f of from) heads.set(f.shard, await headSeq(tabletOf(f.tablet)));
-  await Promise.all(
+  await all(overlapping(from, to).map(async ({ from: f, to: t }) => unwrap(await tabletOf(t.tablet).controlStream(idOf(wf.name, f.shard, t.shard), "delete"))));
+}
+
+/**
+ * Brings every stream from `from` to `to` to its source's head now (the sources refuse writes by
+ * then), all at once. With `stop`, each stream is stopped in the same tablet step as its drain.
+ */
+export async function drainAll(
+  wf: StreamedWorkflow,
+  from: readonly WorkflowShard[],
+  to: readonly WorkflowShard[],
+  idOf: (wf: string, fromShard: string, toShard: string) => string,
+  tabletOf: TabletOf,
+  opts: KnownHeads & { readonly stop?: boolean } = {},
+): Promise<void> {
+  const heads = await headSeqs(from, tabletOf, opts.heads);
+  const expect = opts.stop ? "stopped" : "running";
+  await all(
     overlapping(from, to).map(async ({ from: f, to: t }) => {
       const id = idOf(wf.name, f.shard, t.shard);
-      const state = unwrap(await tabletOf(t.tablet).drainStream(id, heads.get(f.shard) ?? 0));
-      if (state.phase !== "running") throw new VtError("INTERNAL", `stream ${id} is ${state.phase} after its drain`);
+      const target = tabletOf(t.tablet);
+      const until = heads.get(f.tablet) ?? 0;
+      const state = unwrap(await (opts.stop ? target.drainStream(id, until, "stop") : target.drainStream(id, until)));
+      if (state.phase !== expect) throw new VtError("INTERNAL", `stream ${id} is ${state.phase} after its drain`);
     }),
   );
 }
 
 /** Lets the workflow's stopped streams on `on` move again (a switch that failed half-way). */
 export async function resumeStreams(wf: StreamedWorkflow, on: readonly WorkflowShard[], tabletOf: TabletOf): Promise<void> {
-  for (const { shard, state } of await workflowStreams(wf, on, tabletOf)) {
-    if (state.phase === "stopped") unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, "resume"));
-  }
+  const stopped = (await workflowStreams(wf, on, tabletOf)).filter(({ state }) => state.phase === "stopped");
+  await all(stopped.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, "resume"))));
 }

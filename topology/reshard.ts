@@ -12,7 +12,10 @@ import type { TabletType, VDiffReport, WorkflowRequest, WorkflowStreamView, Work
 import { checkStreamable, tablePlacements } from "./placements.ts";
 import {
   controlStreams,
+  deleteStreams,
   drainAll,
+  headSeqs,
+  positionSeq,
   resumeStreams,
   startStreams,
   workflowStreams,
@@ -30,6 +33,7 @@ import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recoverSwitches } from "./switch-mark.ts";
 import { readSide, writeSide, type ReadSide, type WorkflowRecord, type WorkflowShard } from "../contract/workflow-record.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
+import type { TabletStatus } from "../contract/tablet-rpc.ts";
 
 /** What the controller needs of the Topology: its workflow steps (workflow-steps.ts), each queued and idempotent. */
 export interface ReshardPrimitives {
@@ -43,8 +47,8 @@ export interface ReshardPrimitives {
   create(req: WorkflowRequest): Promise<WorkflowRecord>;
   start(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   setProgress(keyspace: string, workflow: string, progress: ReshardProgress): Promise<void>;
-  /** Serving shards only. */
-  denyWrites(keyspace: string, shards: readonly WorkflowShard[], deny: boolean): Promise<void>;
+  /** Serving shards only; answers their tablets' status as they stand after the change (writes refused or taken). */
+  denyWrites(keyspace: string, shards: readonly WorkflowShard[], deny: boolean): Promise<readonly TabletStatus[]>;
   switchWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   reverseWrites(keyspace: string, workflow: string): Promise<WorkflowRecord>;
   complete(keyspace: string, workflow: string): Promise<WorkflowRecord>;
@@ -54,6 +58,16 @@ export interface ReshardPrimitives {
 }
 
 type ReshardRecord = WorkflowRecord;
+
+/** The binlog heads (tablet → seq) of `shards` in the statuses their tablets answered. */
+function headsOf(shards: readonly WorkflowShard[], statuses: readonly TabletStatus[]): Map<string, number> {
+  const heads = new Map<string, number>();
+  for (const st of statuses) {
+    const shard = shards.find((s) => s.shard === st.config?.shard);
+    if (shard) heads.set(shard.tablet, positionSeq(st.position));
+  }
+  return heads;
+}
 
 export class ReshardController {
   readonly #topo: ReshardPrimitives;
@@ -117,12 +131,39 @@ export class ReshardController {
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await resumeStreams(wf, rec.sources, this.#tablet);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
+    } else if (p.switching.from) {
+      // Flipped, and the streams back from the side now serving may not have started: they do,
+      // from the heads recorded before the flip, so nothing written there since is missed.
+      await this.#startAfterFlip(rec, p.switching.direction, new Map(Object.entries(p.switching.from)), false);
     }
     await this.#topo.setProgress(rec.keyspace, rec.name, { ...progressOf(await this.#topo.record(rec.keyspace, rec.name)), switching: null });
   }
 
   async #markSwitching(rec: ReshardRecord, direction: "forward" | "reverse" | null): Promise<void> {
     await markSwitching(this.#topo, rec, direction);
+  }
+
+  /** Records in the switch's mark where the streams back from the side about to serve start (see ReshardProgress.switching). */
+  async #recordFrom(rec: ReshardRecord, heads: ReadonlyMap<string, number>): Promise<void> {
+    const now = progressOf(await this.#topo.record(rec.keyspace, rec.name));
+    if (!now.switching) throw new VtError("INTERNAL", `workflow ${rec.keyspace}.${rec.name}: its switch is not marked`);
+    await this.#topo.setProgress(rec.keyspace, rec.name, { ...now, switching: { ...now.switching, from: Object.fromEntries(heads) } });
+  }
+
+  /**
+   * After a flip: the streams from the side that now serves start at its heads as they stood before
+   * the flip (`heads`); after a reverse the reverse streams, drained, are forgotten. `absent`: the
+   * caller knows none of those streams exists yet.
+   */
+  async #startAfterFlip(rec: ReshardRecord, direction: "forward" | "reverse", heads: ReadonlyMap<string, number>, absent: boolean): Promise<void> {
+    const wf = streamed(rec);
+    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
+    if (direction === "forward") {
+      await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet, { heads, absent });
+      return;
+    }
+    await startStreams(wf, rec.sources, rec.targets, tables, false, forwardId, this.#tablet, { heads, absent });
+    await deleteStreams(wf, rec.targets, rec.sources, reverseId, this.#tablet);
   }
 
   /**
@@ -245,30 +286,29 @@ export class ReshardController {
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running workflow switches traffic`, { state: rec.state });
     await this.#ready(rec);
     const wf = streamed(rec);
-    const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
     await this.#markSwitching(rec, "forward");
     const t0 = Date.now();
-    await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
+    const denied = await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
     crashPoint("switch-denied");
+    let from: Map<string, number>;
     try {
-      await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet);
+      // To the heads the sources answered as they stopped taking writes; each forward stream is
+      // stopped in its drain's step: nothing more comes from the sources, and stopped, the forward
+      // streams cannot carry the reverse streams' changes back.
+      await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet, { heads: headsOf(rec.sources, denied), stop: true });
       crashPoint("switch-drained");
-      // Nothing more comes from the sources; stopped now, the forward streams cannot carry the
-      // reverse streams' changes back.
-      await controlStreams(wf, rec.targets, "stop", (id) => !isReverse(id), this.#tablet);
-      // Reverse streams follow the targets from their heads (they take no writes before the flip).
-      await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet);
+      // The targets take no writes before the flip: their heads now are where the reverse streams start.
+      from = await headSeqs(rec.targets, this.#tablet);
+      await this.#recordFrom(rec, from);
       workflowPoint("switch:drained");
       await this.#topo.switchWrites(rec.keyspace, rec.name);
+      crashPoint("switch-flipped");
       workflowPoint("switch:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
-      // After the flip the targets serve and the reverse streams carry their writes back: undone,
-      // they would be lost. The retry finishes the switch instead.
-      if (await this.#flipped(rec, "switched")) {
-        await this.#markSwitching(rec, null).catch(() => undefined);
-        throw e;
-      }
+      // After the flip the targets serve: undone, their writes would be lost. The mark stays, so
+      // the retry (or the Topology's alarm) starts the reverse streams from the heads it records.
+      if (await this.#flipped(rec, "switched")) throw e;
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
@@ -276,6 +316,7 @@ export class ReshardController {
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#startAfterFlip(rec, "forward", from, false);
     await this.#markSwitching(rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
@@ -284,31 +325,34 @@ export class ReshardController {
     if (rec.state === "running" && rec.switchedAt !== null) {
       // A reverse that stopped after its flip is finished by its retry (or this is a repeat).
       const done = await this.#topo.reverseWrites(rec.keyspace, rec.name);
-      await controlStreams(streamed(rec), rec.sources, "delete", isReverse, this.#tablet);
+      await deleteStreams(streamed(rec), rec.targets, rec.sources, reverseId, this.#tablet);
       return this.#view(done);
     }
     if (rec.state !== "switched")
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a switched workflow reverses traffic`, { state: rec.state });
     const wf = streamed(rec);
+    // The forward streams, stopped since the switch, start again after the flip from the sources'
+    // heads (what the targets hold is the same); forgotten before the targets refuse writes, that
+    // is no part of the write pause.
+    await deleteStreams(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await this.#markSwitching(rec, "reverse");
     const t0 = Date.now();
-    await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
+    const denied = await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
+    let from: Map<string, number>;
     try {
-      await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet);
-      await controlStreams(wf, rec.sources, "stop", isReverse, this.#tablet);
-      // The forward streams start again from the sources' heads: what the targets hold is the same.
-      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
-      await startStreams(wf, rec.sources, rec.targets, tablePlacements(await this.#topo.keyspace(rec.keyspace)), false, forwardId, this.#tablet);
+      await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet, { heads: headsOf(rec.targets, denied), stop: true });
+      // The sources take no writes before the flip: their heads now are where the forward streams start.
+      from = await headSeqs(rec.sources, this.#tablet);
+      await this.#recordFrom(rec, from);
       crashPoint("reverse-drained");
       workflowPoint("reverse:drained");
       await this.#topo.reverseWrites(rec.keyspace, rec.name);
+      crashPoint("reverse-flipped");
       workflowPoint("reverse:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to recover()
-      if (await this.#flipped(rec, "running")) {
-        await this.#markSwitching(rec, null).catch(() => undefined);
-        throw e;
-      }
+      // Flipped: the mark stays, so the retry (or the Topology's alarm) starts the forward streams.
+      if (await this.#flipped(rec, "running")) throw e;
       // Still switched: forward streams started from the sources' heads would carry the reverse
       // streams' writes back to the targets (an echo that can undo a newer write there); the
       // retry starts them again.
@@ -319,8 +363,8 @@ export class ReshardController {
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#startAfterFlip(rec, "reverse", from, true);
     await this.#markSwitching(rec, null);
-    await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
 

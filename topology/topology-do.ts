@@ -165,15 +165,14 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       setProgress: async (keyspace, workflow, progress) => {
         this.#steps.setProgress(keyspace, workflow, progress);
       },
-      denyWrites: async (keyspace, shards, deny) => {
-        await step(() =>
+      denyWrites: (keyspace, shards, deny) =>
+        step(() =>
           this.#steps.setDenyWrites(
             keyspace,
             shards.map((s) => s.shard),
             deny,
           ),
-        );
-      },
+        ),
       switchWrites: (keyspace, workflow) => step(() => this.#steps.switchWrites(keyspace, workflow)),
       reverseWrites: (keyspace, workflow) => step(() => this.#steps.reverseWrites(keyspace, workflow)),
       complete: (keyspace, workflow) => step(() => this.#steps.complete(keyspace, workflow)),

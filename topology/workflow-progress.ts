@@ -15,8 +15,11 @@ export interface ReshardProgress {
    * A switch under way ("forward": to the targets, "reverse": back), recorded before the first
    * shard refuses writes and cleared when the switch ends either way. Found set with no switch
    * running (the Topology restarted mid-switch), it is undone: the refusing shards take writes again.
+   * `from` holds the binlog heads (tablet → seq) of the side about to serve, recorded before the
+   * flip: the streams back from that side start there once the graph flipped, outside the write
+   * pause; a switch found flipped with its mark still set starts them from there.
    */
-  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number } | null;
+  readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number; readonly from?: Readonly<Record<string, number>> } | null;
 }
 
 export function progressOf(r: WorkflowRecord): ReshardProgress {

@@ -72,6 +72,23 @@ describe("Deadline.race", () => {
     expect(started).toBe(false);
   });
 
+  it("says a write it stopped before sending applied nothing (applied: false), unlike one sent that did not answer", async () => {
+    let now = 0;
+    const d = new Deadline(100, () => now);
+    now = 100;
+    let started = false;
+    const vt = await errorOf(
+      d.race(() => {
+        started = true;
+        return Promise.resolve(1);
+      }, write),
+    );
+    expect(started).toBe(false);
+    expect(vt.code).toBe("TIMEOUT");
+    expect(vt["applied"]).toBe(false);
+    expect(vt["shard"]).toBe("-80");
+  });
+
   it("bounds a retry's back-off by the time left", async () => {
     vi.useFakeTimers();
     const d = new Deadline(30);

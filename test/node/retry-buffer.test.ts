@@ -14,7 +14,8 @@ import {
   DEFAULT_BUFFER_WINDOW_MS,
   meetsCutover,
 } from "../../gate/buffer.ts";
-import { RETRIES, Retry, retryLoop } from "../../gate/retry.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import { GRAPH_EVERY, RETRIES, Retry, retryLoop } from "../../gate/retry.ts";
 
 const switching = () => new VtError("NOT_SERVING", "switching", { shard: "-80", servingVersion: 3, switching: true });
 const stale = () => new VtError("NOT_SERVING", "older graph", { shard: "-80", servingVersion: 4 });
@@ -151,7 +152,42 @@ describe("buffer settings", () => {
     for (const bad of ["-1", "2.5", "x", "100001"]) expect(() => bufferSize(bad)).toThrow(expect.objectContaining({ code: "INTERNAL" }));
   });
 
-  it("pause milliseconds between held retries: from 5, doubling, at most 50", () => {
-    expect([0, 1, 2, 3, 4, 5, 40].map(bufferPauseMs)).toEqual([5, 10, 20, 40, 50, 50, 50]);
+  it("pause milliseconds between held retries: 5, then 10 for the first tries (a switch takes milliseconds), then doubling to at most 50", () => {
+    expect([0, 1, 2, 7, 8, 9, 10, 40].map(bufferPauseMs)).toEqual([5, 10, 10, 10, 20, 40, 50, 50]);
+  });
+});
+
+describe("the graph a retry plans with", () => {
+  const ks = { name: "k", version: 3 } as unknown as KeyspaceGraph;
+  /** The `refresh` each attempt was given, for a loop whose attempts answer `answers` in turn, then "done". */
+  async function refreshes(answers: (() => Retry)[], size = 5): Promise<boolean[]> {
+    const seen: boolean[] = [];
+    const buffering: Buffering = { windowMs: 10_000, size, buffer: new CutoverBuffer(), now: () => 0 };
+    await retryLoop(
+      async (n, refresh) => {
+        seen.push(refresh);
+        return answers[n]?.() ?? "done";
+      },
+      async () => undefined,
+      buffering,
+    );
+    return seen;
+  }
+
+  it("is fetched afresh for every retry after a stale refusal", async () => {
+    expect(await refreshes([() => new Retry(stale(), ks), () => new Retry(stale(), ks)])).toEqual([false, true, true]);
+  });
+
+  it("is the cached one while a held write is refused at the plan's own version, fetched again every GRAPH_EVERY-th try", async () => {
+    const seen = await refreshes(Array.from({ length: 9 }, () => () => new Retry(switching(), ks)));
+    expect(seen).toEqual(Array.from({ length: 10 }, (_, n) => n > 0 && n % GRAPH_EVERY === 0));
+  });
+
+  it("is fetched afresh when the switching tablet knows another version, or refuses a moved table (new routing rules)", async () => {
+    const newer = () => new VtError("NOT_SERVING", "switching", { shard: "-80", servingVersion: 4, switching: true });
+    const moved = () => new VtError("NOT_SERVING", "moved", { shard: "-80", servingVersion: 3, switching: true, table: "t" });
+    expect(await refreshes([() => new Retry(newer(), ks), () => new Retry(moved(), ks)])).toEqual([false, true, true]);
+    expect(new Retry(switching(), ks).sameGraph).toBe(true);
+    expect(new Retry(switching()).sameGraph).toBe(false);
   });
 });

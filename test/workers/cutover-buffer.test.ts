@@ -12,6 +12,7 @@ import { toVtError, type VtError } from "../../contract/errors.ts";
 import type { QueryResult, TabletConfig, TabletStatus } from "../../contract/tablet-rpc.ts";
 import { topologyRpc } from "../../contract/topology-rpc.ts";
 import { cutoverBuffer } from "../../gate/buffer.ts";
+import { type CallInfo, Deadline } from "../../gate/deadline.ts";
 import { Executor } from "../../gate/executor.ts";
 import { api, sql } from "./helpers.ts";
 
@@ -235,5 +236,86 @@ describe("the cutover buffer and lookup vindexes", () => {
       [4, "d@x"],
       [5, "e@x"],
     ]);
+  });
+});
+
+/** Holds a tablet's input gate until `release()` (or a safety timeout, so a failure is an error, not a hang). */
+function holdTablet(name: string): { held: Promise<void>; release: () => void; done: Promise<void> } {
+  let release = (): void => undefined;
+  const released = new Promise<void>((r) => {
+    release = r;
+    setTimeout(r, 3_000);
+  });
+  let markHeld = (): void => undefined;
+  const held = new Promise<void>((r) => (markHeld = r));
+  const done = runInDurableObject(tablet(name), (_i, state) =>
+    state.blockConcurrencyWhile(async () => {
+      markHeld();
+      await released;
+    }),
+  );
+  return { held, release, done };
+}
+
+/** A deadline whose time runs out just before the held request would send its write to a tablet again. */
+class RunsOutBeforeResend extends Deadline {
+  readonly #clock: { skew: number };
+  readonly #heldBefore: number;
+
+  constructor(budgetMs: number, heldBefore: number, clock = { skew: 0 }) {
+    super(budgetMs, () => Date.now() + clock.skew);
+    this.#clock = clock;
+    this.#heldBefore = heldBefore;
+  }
+
+  override race<T>(start: () => Promise<T>, info: CallInfo): Promise<T> {
+    if (info.writes && info.target.startsWith("tablet") && cutoverBuffer.held > this.#heldBefore) this.#clock.skew = 10 * this.budgetMs;
+    return super.race(start, info);
+  }
+}
+
+describe("a held write that reaches its deadline", () => {
+  it("says it applied nothing when the deadline stops it before it is sent again (every try was refused)", async () => {
+    const { denied } = await keyspace("dwd1");
+    await denyWrites("dwd1/-80");
+    const before = cutoverBuffer.held;
+    const ex = new Executor(env, new RunsOutBeforeResend(5_000, before));
+    const vt = await errorOf(ex.execute("dwd1", { sql: "UPDATE d SET v = 'late' WHERE id = ?", params: [denied] }));
+    expect(vt).toMatchObject({ code: "TIMEOUT", applied: false, shard: "-80" });
+    expect(vt.message).toContain("nothing of it was applied");
+    expect(cutoverBuffer.held).toBe(before);
+    await repair("dwd1");
+    expect((await rowsOn("dwd1/-80")).some(([, v]) => v === "late")).toBe(false);
+  });
+
+  it("keeps applied unknown when its last try was sent and did not answer in time", async () => {
+    const { denied } = await keyspace("dwd2");
+    await denyWrites("dwd2/-80");
+    const before = cutoverBuffer.held;
+    const ex = new Executor({ ...env, QUERY_TIMEOUT_MS: "300" });
+    const write = errorOf(ex.execute("dwd2", { sql: "UPDATE d SET v = 'late' WHERE id = ?", params: [denied] }));
+    await untilHeld(before + 1, write);
+    // The next try reaches a tablet that cannot answer before the deadline: the gate cannot know what it did.
+    const busy = holdTablet("dwd2/-80");
+    await busy.held;
+    const vt = await write;
+    busy.release();
+    await busy.done;
+    expect(vt).toMatchObject({ code: "TIMEOUT", applied: "unknown", shard: "-80" });
+    expect(cutoverBuffer.held).toBe(before);
+    await repair("dwd2");
+    // It was refused in the end (writes were still denied), and never sent again.
+    expect((await rowsOn("dwd2/-80")).some(([, v]) => v === "late")).toBe(false);
+  });
+
+  it("answers the refusal, saying nothing was applied, when the deadline leaves no time for another try", async () => {
+    const { denied } = await keyspace("dwd3");
+    await denyWrites("dwd3/-80");
+    const ex = new Executor({ ...env, QUERY_TIMEOUT_MS: "60" });
+    const vt = await errorOf(ex.execute("dwd3", { sql: "UPDATE d SET v = 'late' WHERE id = ?", params: [denied] }));
+    expect(["NOT_SERVING", "TIMEOUT"]).toContain(vt.code);
+    expect(vt["applied"]).not.toBe("unknown");
+    await repair("dwd3");
+    expect((await rowsOn("dwd3/-80")).some(([, v]) => v === "late")).toBe(false);
   });
 });

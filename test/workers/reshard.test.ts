@@ -264,6 +264,56 @@ describe("reshard: a Topology that stops mid-switch", () => {
   );
 });
 
+describe("reshard: a Topology that stops right after a flip", () => {
+  /** Waits until the workflow's streams (on the side `show` lists) are `n`, all running. */
+  async function untilRunning(ks: string, n: number): Promise<View> {
+    const end = Date.now() + 20_000;
+    for (;;) {
+      const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=w`)).body;
+      if (v.streams.length === n && v.streams.every((s) => s.phase === "running")) return v;
+      if (Date.now() > end) throw new Error(JSON.stringify(v));
+      await sleep(50);
+    }
+  }
+
+  it("before the streams back start: the next action starts them from the heads before the flip, so writes taken since go back on reverse (both ways)", async () => {
+    const ks = "rs3flip";
+    expect((await api("POST", "/v1/keyspaces", { name: ks, shards: ["-80", "80-"] })).status).toBe(200);
+    await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", undefined, ks);
+    for (let i = 1; i <= 20; i++) await sql("INSERT INTO t VALUES (?, 'a')", [i], ks);
+    const c = await api("POST", "/v1/workflows", { action: "create", keyspace: ks, workflow: "w", sourceShards: ["-80"], targetShards: ["-40", "40-80"] });
+    expect(c.status).toBe(200);
+    await untilRunning(ks, 2);
+
+    arm({ crashAt: "switch-flipped" });
+    const crashed = await api("POST", "/v1/workflows", { action: "switchtraffic", keyspace: ks, workflow: "w" });
+    disarm();
+    expect(crashed.status).not.toBe(200);
+    // The targets serve now; what they take before the reverse streams exist must not be lost.
+    for (let i = 1; i <= 20; i++) await sql("UPDATE t SET v = 'b' WHERE id = ?", [i], ks);
+    const switched = await untilRunning(ks, 2);
+    expect(switched.state).toBe("switched");
+    const back = await api("POST", "/v1/workflows", { action: "reversetraffic", keyspace: ks, workflow: "w" });
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect((await sql("SELECT count(*) FROM t WHERE v = 'b'", undefined, ks)).rows).toEqual([[20]]);
+
+    await untilRunning(ks, 2);
+    const sw = await api("POST", "/v1/workflows", { action: "switchtraffic", keyspace: ks, workflow: "w" });
+    expect(sw.status, JSON.stringify(sw.body)).toBe(200);
+    arm({ crashAt: "reverse-flipped" });
+    const crashedReverse = await api("POST", "/v1/workflows", { action: "reversetraffic", keyspace: ks, workflow: "w" });
+    disarm();
+    expect(crashedReverse.status).not.toBe(200);
+    // The sources serve again; their writes since the flip must reach the targets when they switch again.
+    for (let i = 1; i <= 20; i++) await sql("UPDATE t SET v = 'c' WHERE id = ?", [i], ks);
+    const running = await untilRunning(ks, 2);
+    expect(running.state).toBe("running");
+    const again = await api("POST", "/v1/workflows", { action: "switchtraffic", keyspace: ks, workflow: "w" });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    expect((await sql("SELECT count(*) FROM t WHERE v = 'c'", undefined, ks)).rows).toEqual([[20]]);
+  }, 60_000);
+});
+
 describe("reshard: VDiff of a split", () => {
   it("compares every target of a split (its streams share one id) and finds a row missing on each", async () => {
     const ks = "rs4";

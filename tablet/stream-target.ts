@@ -6,7 +6,7 @@
 // from an abandoned chain is never applied twice or out of order.
 
 import { VtError } from "../contract/errors.ts";
-import type { StreamPart, StreamPartOutcome, StreamPhase, StreamPos, StreamSpec, StreamState, StreamUnit } from "../contract/stream-rpc.ts";
+import type { RowChange, StreamPart, StreamPartOutcome, StreamPhase, StreamPos, StreamSpec, StreamState, StreamUnit } from "../contract/stream-rpc.ts";
 import { UnitApplier } from "./stream-apply.ts";
 import { joinParts } from "./stream-codec.ts";
 
@@ -248,8 +248,8 @@ export class StreamTarget {
       this.#storage.transactionSync(() => {
         this.#sql.exec("PRAGMA defer_foreign_keys = ON");
         const applier = new UnitApplier(this.#sql);
-        for (const item of unit.items) if (!("ddl" in item) && begun(item.table)) applier.apply(item);
-        for (const row of unit.rows) applier.apply(row);
+        applier.applyAll(unit.items.filter((item): item is RowChange => !("ddl" in item) && begun(item.table)));
+        applier.applyAll(unit.rows);
         const lag = unit.lastCommitTs === null ? (unit.to.seq >= unit.headSeq ? 0 : r.lag_ms) : Math.max(0, now - unit.lastCommitTs);
         this.#sql.exec(
           "UPDATE _vt_vreplication SET pos = ?, phase = ?, step = step + ?, base_step = step + ?, unit = NULL, rows_copied = rows_copied + ?, lag_ms = ?, message = NULL, updated_at = ? WHERE id = ?",

@@ -1,15 +1,19 @@
-// What keeps a target's streams moving: the tablet's alarm. For each stream that copies or runs
-// it reads the next unit from the source tablet, cuts it into parts and sends them to the
-// vreplication queue, whose consumer hands them back to this tablet (stream-target.ts applies
-// them in order). The pump reads ahead of what is applied, up to a bound; when parts stop being
-// applied (a lost message, a restart of this object) it starts a new chain from the last applied
-// unit, which outdates every part still travelling. Nothing here needs a person: the alarm is
-// durable, and a restart simply starts new chains.
+// What keeps a target's streams moving: the tablet's alarm. A stream in its copy phase pulls its
+// units straight from the source tablet over RPC (as Vitess's vcopier streams from the source):
+// each unit is applied in one transaction with its end position, and the next one is read while
+// the current one is applied (stream-copy.ts). A running stream (catch-up, then following) reads
+// the next unit, cuts it into parts and sends them to the vreplication queue, whose consumer hands
+// them back to this tablet (stream-target.ts applies them in order). The pump reads ahead of what
+// is applied, up to a bound; when parts stop being applied (a lost message, a restart of this
+// object) it starts a new chain from the last applied unit, which outdates every part still
+// travelling. Nothing here needs a person: the alarm is durable, and a restart simply starts new
+// chains (a copy starts one too, so no part of a chain from before it can apply).
 
 import { unwrap } from "../contract/envelope.ts";
 import type { StreamPart, StreamPos, StreamUnit } from "../contract/stream-rpc.ts";
 import type { TabletRpc } from "../contract/tablet-rpc.ts";
 import { unitParts } from "./stream-codec.ts";
+import { copyDirect } from "./stream-copy.ts";
 import type { StreamRecord, StreamTarget } from "./stream-target.ts";
 import { streamFaults, takeRestart } from "./stream-faults.ts";
 
@@ -21,6 +25,8 @@ export const STALL_MS = 5_000;
 export const IDLE_MS = 50;
 /** Bytes of row images per unit the pump asks for. */
 export const UNIT_BYTES = 512 * 1024;
+/** How long one round of the alarm copies before it lets the alarm run again (the queue's streams wait meanwhile). */
+const COPY_SLICE_MS = 2_000;
 
 /** What the pump needs of the world: the tablet namespace and the queue. */
 export interface PumpEnv {
@@ -69,14 +75,30 @@ export class StreamPump {
     for (const id of this.#chains.keys()) if (!streams.some((s) => s.spec.id === id)) this.#chains.delete(id);
     if (streams.length === 0) return null;
     let busy = false;
-    for (const s of streams) {
-      if (this.#target.isHeld(s.spec.id)) continue;
-      try {
-        if (await this.#pumpOne(s)) busy = true;
-      } catch (e) {
-        console.warn(`vreplication ${s.spec.id}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}; trying again`);
+    const warn = (id: string, e: unknown): void => console.warn(`vreplication ${id}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}; trying again`);
+    // Copies run side by side (a merge copies from several sources at once), next to the queue's streams.
+    const copies = streams
+      .filter((s) => s.phase === "copy" && !this.#target.isHeld(s.spec.id))
+      .map(async (s) => {
+        // The queue chain restarts from wherever the copy leaves the stream.
+        this.#chains.delete(s.spec.id);
+        try {
+          if (await copyDirect(this.#target, s.spec, (name) => this.#env.source(name), { sliceMs: COPY_SLICE_MS })) busy = true;
+        } catch (e) {
+          warn(s.spec.id, e);
+        }
+      });
+    const queued = (async () => {
+      for (const s of streams) {
+        if (s.phase === "copy" || this.#target.isHeld(s.spec.id)) continue;
+        try {
+          if (await this.#pumpOne(s)) busy = true;
+        } catch (e) {
+          warn(s.spec.id, e);
+        }
       }
-    }
+    })();
+    await Promise.all([...copies, queued]);
     return busy ? 0 : IDLE_MS;
   }
 

@@ -20,7 +20,7 @@ import type { ServingGraph } from "../contract/serving-graph.ts";
 import type { StreamState } from "../contract/stream-rpc.ts";
 import type { QueryResult, Target } from "../contract/tablet-rpc.ts";
 import { COPY_UNIT_BYTES } from "../tablet/stream-copy.ts";
-import { quotedLength } from "../tablet/streamer.ts";
+import { quotedLength } from "../tablet/stream-page.ts";
 import { emit, median } from "./measure.ts";
 import { keyspaceWithRows, show, sleep, TABLE, workflow } from "./reshard-fixture.ts";
 

@@ -11,7 +11,7 @@
 // that stops on a DDL stops exactly before it, with every earlier change applied.
 
 import { VtError } from "../contract/errors.ts";
-import { decodeQuoted, normalizeInt, quoteIdent, type SqlValue } from "../contract/sql-values.ts";
+import { decodeQuoted, normalizeInt, type SqlValue } from "../contract/sql-values.ts";
 import {
   STREAM_MAX_BYTES,
   STREAM_MAX_ROWS,
@@ -27,9 +27,9 @@ import {
 } from "../contract/stream-rpc.ts";
 import { keyRangeContains, parseKeyRange, type KeyRange } from "../topology/keyrange.ts";
 import { noPrimaryKey } from "../topology/placements.ts";
-import { unsupportedError } from "../topology/refusals.ts";
 import { createVindex, type Vindex } from "../topology/vindex.ts";
 import { imageColumns, lastSeq } from "./binlog.ts";
+import { scanTable } from "./stream-page.ts";
 
 /**
  * One SQLite quote() literal as an exact stream value (contract/stream-rpc.ts StreamValue): an
@@ -151,7 +151,7 @@ export function streamUnit(sql: SqlStorage, uid: string, filter: StreamFilter, f
   const tail = readTail(sql, from.seq, head, matchers, budget);
   const rows: RowChange[] = [];
   let copy = from.copy;
-  if (copy !== null && tail.atHead) copy = copyPage(sql, filter, copy, matchers, budget, rows);
+  if (copy !== null && tail.atHead) copy = copyPage(sql, uid, filter, copy, matchers, budget, rows);
   return { from, to: { seq: tail.seq, copy }, items: tail.items, rows, lastCommitTs: tail.lastCommitTs, headSeq: head, commits: tail.commits };
 }
 
@@ -229,28 +229,13 @@ function primaryKey(sql: SqlStorage, table: string): string[] | null {
 }
 
 /**
- * A bound value for a comparison with a stored key value: an integer as its exact text plus 0 (no
- * affinity; Durable Object SQLite binds a JS number as a REAL and refuses bigints), the rest as
- * they are. A key's integral REAL is in the cursor as its number: equal either way.
- */
-function bindKey(v: SqlValue, params: SqlValue[]): string {
-  if (typeof v === "bigint" || (typeof v === "number" && Number.isSafeInteger(v))) {
-    params.push(v.toString());
-    return "(? + 0)";
-  }
-  params.push(v);
-  return "?";
-}
-
-/**
  * Copies rows of the filter's tables from `cursor` on, appending those in range to `out`,
  * until the budget is spent; answers the cursor past every row scanned (null after the last
- * table). Keys are compared and ordered as their columns collate, the order the PRIMARY KEY's
- * index holds them in, so each page is one seek (a key declaring a collation other than its
- * column's could tie two rows; SQLite schemas almost never do).
+ * table; the scan itself is stream-page.ts).
  */
 function copyPage(
   sql: SqlStorage,
+  uid: string,
   filter: StreamFilter,
   start: CopyCursor,
   matchers: ReadonlyMap<string, TableMatcher>,
@@ -272,36 +257,16 @@ function copyPage(
       continue;
     }
     const columns = imageColumns(sql, placement.table);
-    const pkAt = pk.map((k) => columns.indexOf(k));
-    const keyList = pk.map(quoteIdent).join(", ");
     if (cur.after !== null && cur.after.length !== pk.length) {
       throw new VtError("INVALID_ARGUMENT", `stream position: the copy key of ${placement.table} has ${cur.after.length} values, its PRIMARY KEY ${pk.length}`);
     }
-    const select = `SELECT ${columns.map(exactExpr).join(", ")} FROM ${quoteIdent(placement.table)}`;
-    const query = (after: readonly SqlValue[] | null, params: SqlValue[]): string =>
-      after === null
-        ? `${select} ORDER BY ${keyList}`
-        : `${select} WHERE (${keyList}) > (${after.map((v) => bindKey(v, params)).join(", ")}) ORDER BY ${keyList}`;
-    let done = true;
-    const width = columns.length;
-    for (const raw of pagesOf(sql, query, cur.after, pkAt, width)) {
-      const row = exactRow(raw, width);
-      const key = pkAt.map((i) => sqlValueOf(row[i] ?? null));
-      if (key.some((v) => v === null)) {
-        throw unsupportedError("VD2701", `resharding table ${placement.table}: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target`, {
-          table: placement.table,
-        });
-      }
-      for (const v of row) bytes += quotedLength(v);
-      rows += 1;
-      cur = { table: cur.table, after: key };
-      if (m.inRange(columns, row)) out.push({ table: placement.table, columns, before: null, after: row });
-      if (bytes >= budget.maxBytes || rows >= budget.maxRows) {
-        done = false;
-        break;
-      }
-    }
-    if (!done) return cur;
+    const scan = scanTable(sql, uid, placement.table, columns, pk, cur.after, { maxBytes: budget.maxBytes - bytes, maxRows: budget.maxRows - rows });
+    for (const r of scan.rows) if (m.inRange(columns, r.row)) out.push({ table: placement.table, columns, before: null, after: r.row });
+    bytes += scan.bytes;
+    rows += scan.rows.length;
+    const last = scan.rows.at(-1);
+    if (last) cur = { table: cur.table, after: last.key };
+    if (!scan.done) return cur;
     cur = { table: cur.table + 1, after: null };
     if (cur.table >= filter.tables.length) return null;
   }
@@ -309,58 +274,6 @@ function copyPage(
 
 /** Rows fetched per binlog query: a reader that stops early leaves no statement open (an open one would lock its table against DROP). */
 const BATCH = 64;
-/** Copy rows fetched by the first and by any later query of a page (each query is read whole, then the next starts after its last key). */
-const FIRST_PAGE_BATCH = 64;
-const MAX_PAGE_BATCH = 1024;
-
-/** Beyond these an integer is read as its text: a JS number would round it. */
-const SAFE_MAX = "9007199254740991";
-const SAFE_MIN = "-9007199254740991";
-
-/**
- * A column read exactly in two values: its value as SQLite hands it over (an integer beyond 2^53
- * as its decimal text instead) and its storage class, so an integral REAL stays apart from an
- * INTEGER and an integer's text apart from TEXT. Much cheaper than quote() and decoding its
- * literal, and what exactRow reads back.
- */
-function exactExpr(column: string): string {
-  const c = quoteIdent(column);
-  return `CASE WHEN typeof(${c}) = 'integer' AND (${c} > ${SAFE_MAX} OR ${c} < ${SAFE_MIN}) THEN CAST(${c} AS TEXT) ELSE ${c} END, typeof(${c})`;
-}
-
-/** The exact stream values of one row read with exactExpr (value, storage class, … per column). */
-function exactRow(raw: readonly unknown[], width: number): StreamValue[] {
-  const row: StreamValue[] = new Array(width);
-  for (let i = 0; i < width; i++) {
-    const v = raw[2 * i];
-    switch (raw[2 * i + 1]) {
-      case "integer":
-        row[i] = typeof v === "string" ? normalizeInt(BigInt(v)) : (v as number);
-        break;
-      case "real":
-        row[i] = Number.isInteger(v) ? { real: v as number } : (v as number);
-        break;
-      case "blob":
-        row[i] = new Uint8Array(v as ArrayBuffer);
-        break;
-      case "text":
-        row[i] = v as string;
-        break;
-      default:
-        row[i] = null;
-    }
-  }
-  return row;
-}
-
-/** About the length of the value's quote() literal: what a copy page's byte budget counts. */
-export function quotedLength(v: StreamValue): number {
-  if (v === null) return 4;
-  if (typeof v === "string") return v.length + 2;
-  if (v instanceof Uint8Array) return 2 * v.length + 3;
-  if (typeof v === "bigint") return 20;
-  return 8;
-}
 
 /** The binlog after `fromSeq`, in order, read in batches. */
 function* binlogAfter(sql: SqlStorage, fromSeq: number): Generator<BinlogRow> {
@@ -377,31 +290,5 @@ function* binlogAfter(sql: SqlStorage, fromSeq: number): Generator<BinlogRow> {
     const last = rows.at(-1);
     if (!last || rows.length < BATCH) return;
     after = last.seq;
-  }
-}
-
-/**
- * The rows `query(after)` selects (exactExpr pairs in key order after the key `after`, or from the
- * start) read in batches that grow as the page goes on: each next batch starts after the last key
- * read, as the copy cursor does.
- */
-function* pagesOf(
-  sql: SqlStorage,
-  query: (after: readonly SqlValue[] | null, params: SqlValue[]) => string,
-  start: readonly SqlValue[] | null,
-  pkAt: readonly number[],
-  width: number,
-): Generator<unknown[]> {
-  let after = start;
-  let batch = FIRST_PAGE_BATCH;
-  for (;;) {
-    const params: SqlValue[] = [];
-    const rows = [...sql.exec(`${query(after, params)} LIMIT ${batch}`, ...params).raw()] as unknown[][];
-    yield* rows;
-    const last = rows.at(-1);
-    if (!last || rows.length < batch) return;
-    const key = exactRow(last, width);
-    after = pkAt.map((i) => sqlValueOf(key[i] ?? null));
-    batch = Math.min(MAX_PAGE_BATCH, batch * 2);
   }
 }

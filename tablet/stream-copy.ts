@@ -32,6 +32,8 @@ export interface CopyOptions {
   readonly sliceMs: number;
   /** Bytes per unit (default COPY_UNIT_BYTES). */
   readonly unitBytes?: number;
+  /** Called after each unit applied (the tablet keeps its count of its own writes current). */
+  readonly applied?: () => void;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function copyDirect(target: StreamTarget, spec: StreamSpec, source:
     if (more) next = read(unit.to);
     if (!target.applyUnit(id, unit, 0)) return applied;
     applied = true;
+    opts.applied?.();
     pos = unit.to;
     if (!more) return applied;
   }

@@ -32,6 +32,8 @@ const COPY_SLICE_MS = 2_000;
 export interface PumpEnv {
   source(tabletName: string): TabletRpc;
   send(part: StreamPart): Promise<void>;
+  /** Called after the pump applied a unit itself (a copy's), before it awaits anything else. */
+  applied?(): void;
 }
 
 interface Chain {
@@ -55,6 +57,8 @@ export class StreamPump {
   readonly #chains = new Map<string, Chain>();
   /** Parts held back by the reorder failpoint. */
   #held: StreamPart[] = [];
+  /** The round under way (or the last one): rounds run one after another, never two at once. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(target: StreamTarget, env: PumpEnv) {
     this.#target = target;
@@ -68,8 +72,17 @@ export class StreamPump {
     return chain;
   }
 
-  /** One round over the active streams; answers ms until the next round, or null when none is active. */
-  async run(): Promise<number | null> {
+  /**
+   * One round over the active streams, after any round under way; answers ms until the next
+   * round, or null when none is active.
+   */
+  run(): Promise<number | null> {
+    const round = this.#tail.then(() => this.#round());
+    this.#tail = round.catch(() => undefined);
+    return round;
+  }
+
+  async #round(): Promise<number | null> {
     if (takeRestart()) this.#chains.clear();
     const streams = this.#target.active();
     for (const id of this.#chains.keys()) if (!streams.some((s) => s.spec.id === id)) this.#chains.delete(id);
@@ -83,7 +96,13 @@ export class StreamPump {
         // The queue chain restarts from wherever the copy leaves the stream.
         this.#chains.delete(s.spec.id);
         try {
-          if (await copyDirect(this.#target, s.spec, (name) => this.#env.source(name), { sliceMs: COPY_SLICE_MS })) busy = true;
+          if (
+            await copyDirect(this.#target, s.spec, (name) => this.#env.source(name), {
+              sliceMs: COPY_SLICE_MS,
+              applied: () => this.#env.applied?.(),
+            })
+          )
+            busy = true;
         } catch (e) {
           warn(s.spec.id, e);
         }

@@ -91,6 +91,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         // v8, not the default JSON: a part carries bytes.
         await env.VREPL_QUEUE.send(part, { contentType: "v8" });
       },
+      // Rows a copy applied moved total_changes(); a user write must not take them for its own.
+      applied: () => {
+        this.#tc = this.#totalChanges();
+        this.#seenTc = this.#tc;
+      },
     });
     // REPLACE deletes fire DELETE triggers (and so reach the binlog) only with this on.
     this.#sql.exec("PRAGMA recursive_triggers = ON");
@@ -414,7 +419,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
 
   async startStream(spec: StreamSpec): Promise<Envelope<StreamState>> {
     const out = envelope(() => this.#streams.start({ ...spec, start: copierFor(this.ctx.storage).begin(spec) }));
-    if (out.ok) await this.#wakePump();
+    if (out.ok) {
+      await this.#wakePump();
+      // The copy starts now rather than when the alarm comes (the alarm's round waits for this one).
+      this.ctx.waitUntil(this.#pumpRound());
+    }
     return out;
   }
 
@@ -483,18 +492,22 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     if (at === null || at > Date.now() + 10) await this.ctx.storage.setAlarm(Date.now());
   }
 
-  override async alarm(): Promise<void> {
-    let next: number | null;
+  /** One round of the pump; answers ms until the next one (null: no stream moves). */
+  async #pumpRound(): Promise<number | null> {
     try {
-      next = await this.#pump.run();
+      return await this.#pump.run();
     } catch (e) {
       console.warn(`tablet ${this.#uid}: stream pump failed: ${e instanceof Error ? e.message : String(e)}`);
-      next = 1_000;
+      return 1_000;
     } finally {
       // Rows written by applied units moved total_changes(); user writes must not take it for theirs.
       this.#tc = this.#totalChanges();
       this.#seenTc = this.#tc;
     }
+  }
+
+  override async alarm(): Promise<void> {
+    const next = await this.#pumpRound();
     // A retire (or the last stream's stop) during the round leaves nothing to pump: the alarm stays off.
     if (next !== null && this.#streams.active().length > 0) await this.ctx.storage.setAlarm(Date.now() + next);
   }

@@ -271,4 +271,24 @@ describe("direct copy: pages pulled from the source over RPC", () => {
     expect(state.rowsCopied).toBe(want.length);
     expect(await rowsOn(target)).toEqual(want);
   });
+
+  it("the streams of one source share a copy scan only while nothing was written: a write between two reads is in the second", async () => {
+    const src = await source(50);
+    const from: StreamPos = { seq: await src.head(), copy: { table: 0, after: null } };
+    const all: StreamFilter = { keyRange: "-", tables: FILTER.tables };
+    const read = async (): Promise<StreamUnit> => {
+      const u = asEnv<StreamUnit>(await src.stub.streamUnit(all, from, { maxBytes: UNIT_BYTES }));
+      if (!u.ok) throw new Error(u.error.message);
+      return u.value;
+    };
+    const first = await read();
+    const again = await read();
+    expect(again.rows).toEqual(first.rows);
+    await src.exec("UPDATE users SET name = 'changed' WHERE id = 1");
+    const after = await read();
+    // The tail carries the update, and the copy page, read at the new head, has it too.
+    expect(after.items).toHaveLength(1);
+    expect(after.rows[0]?.after?.[1]).toBe("changed");
+    expect(first.rows[0]?.after?.[1]).toBe("u'1");
+  });
 });

@@ -61,11 +61,15 @@ describe("movetables: a Topology that stops mid-switch", () => {
       arm({ crashAt: step });
       const crashed = await wf.call({ action: reverse ? "reversetraffic" : "switchtraffic" });
       disarm();
-      expect(crashed.status).not.toBe(200);
-      expect(await mark(p.target, "mv")).not.toBeNull();
+      expect(crashed.status, JSON.stringify(crashed.body)).not.toBe(200);
+      expect(JSON.stringify(crashed.body)).toContain(`topology stopped after step ${JSON.stringify(JSON.stringify(step)).slice(1, -1)}`);
       const flipped = step.endsWith("flipped");
       // Where the flip committed, the workflow stays flipped; before it, where it was.
       const want = flipped !== reverse ? "switched" : "running";
+      // The mark is left for the repair, unless the workflow's Workflow runner (which calls
+      // show and vdiff on its own) made the next action first and repaired it already.
+      if ((await mark(p.target, "mv")) === null)
+        expect((await topology()).workflows.find((x) => x.name === "mv" && x.keyspace === p.target)).toMatchObject({ state: want });
 
       if (by === "alarm") {
         // The Topology restarts (nothing of the interrupted action survives in memory); its alarm repairs.

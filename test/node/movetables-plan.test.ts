@@ -31,7 +31,7 @@ const corder = table("corder", "CREATE TABLE corder (id INTEGER PRIMARY KEY, cid
 const uniq = table("uniq", "CREATE TABLE uniq (id INTEGER PRIMARY KEY, email TEXT UNIQUE)", ["id"], ["id", "email"]);
 const nokey = table("nokey", "CREATE TABLE nokey (a INTEGER)", [], ["a"]);
 const k1 = keyspace("k1", false, [customer, corder, uniq, nokey]);
-const k2 = keyspace("k2", true, [], { corder: { column_vindexes: [{ column: "cid", name: "xx" }] } });
+const k2 = keyspace("k2", true, [], { corder: { column_vindexes: [{ column: "cid", name: "xx" }], unique: "per_shard" } });
 
 function refusal(fn: () => unknown): Record<string, unknown> {
   try {

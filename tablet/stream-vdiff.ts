@@ -12,7 +12,7 @@ import type { TabletRpc } from "../contract/tablet-rpc.ts";
 import { keyRangeContains, parseKeyRange } from "../topology/keyrange.ts";
 import { createVindex } from "../topology/vindex.ts";
 import { imageColumns } from "./binlog.ts";
-import { decodeExact, sqlValueOf } from "./streamer.ts";
+import { decodeExact, primaryKey, sqlValueOf } from "./streamer.ts";
 import type { StreamTarget } from "./stream-target.ts";
 
 /** Differences named per table, at most this many. */
@@ -63,15 +63,6 @@ function targetRows(sql: SqlStorage, table: string, pk: readonly string[], lower
   return { columns, rows };
 }
 
-function primaryKey(sql: SqlStorage, table: string): string[] {
-  return sql
-    .exec<{ name: string; pk: number }>("SELECT name, pk FROM pragma_table_info(?)", table)
-    .toArray()
-    .filter((c) => c.pk > 0)
-    .sort((a, b) => a.pk - b.pk)
-    .map((c) => c.name);
-}
-
 /**
  * Compares the chunk of the stream `id` that starts at `cursor`. The stream must run (its copy
  * done); its position moves to the source position the chunk was read at.
@@ -114,7 +105,7 @@ async function compareChunk(
     if (unit.to.copy && unit.to.copy.table === i && upper === null) break; // nothing of it scanned yet
     const result: VDiffTable = { table: p.table, compared: 0, missing: 0, extra: 0, mismatched: 0, samples: [] };
     out.push(result);
-    const pk = primaryKey(storage.sql, p.table);
+    const pk = primaryKey(storage.sql, p.table) ?? [];
     if (pk.length === 0) continue;
     const mine = targetRows(storage.sql, p.table, pk, lower, upper);
     const pkAt = pk.map((k) => mine.columns.indexOf(k));

@@ -219,7 +219,7 @@ function readTail(sql: SqlStorage, fromSeq: number, head: number, matchers: Read
 }
 
 /** The PRIMARY KEY columns of `table` in key order ([] for a rowid alone); null when the table does not exist. */
-function primaryKey(sql: SqlStorage, table: string): string[] | null {
+export function primaryKey(sql: SqlStorage, table: string): string[] | null {
   const cols = sql.exec<{ name: string; pk: number }>("SELECT name, pk FROM pragma_table_info(?)", table).toArray();
   if (cols.length === 0) return null;
   return cols

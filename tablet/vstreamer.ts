@@ -9,7 +9,7 @@ import type { CopyCursor, RowChange, StreamFilter, StreamItem } from "../contrac
 import type { CopyAt, ShardRead, ShardReadRequest, ShardRowChange, ShardTransaction } from "../contract/vstream.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { lastSeq, listUserTables } from "./binlog.ts";
-import { sqlValueOf, streamUnit } from "./streamer.ts";
+import { primaryKey, sqlValueOf, streamUnit } from "./streamer.ts";
 
 /** Bytes of row images one read hands out (a transaction is never split, so a bigger one comes whole). */
 const READ_BYTES = 256 * 1024;
@@ -19,15 +19,6 @@ function tablesOf(sql: SqlStorage, wanted: readonly string[] | null): string[] {
   const all = listUserTables(sql).filter((t) => !t.toLowerCase().startsWith("_vt"));
   const picked = wanted === null ? all : all.filter((t) => wanted.includes(t.toLowerCase()));
   return picked.sort();
-}
-
-function primaryKey(sql: SqlStorage, table: string): string[] {
-  return sql
-    .exec<{ name: string; pk: number }>("SELECT name, pk FROM pragma_table_info(?)", table)
-    .toArray()
-    .filter((c) => c.pk > 0)
-    .sort((a, b) => a.pk - b.pk)
-    .map((c) => c.name);
 }
 
 function exact(row: RowChange["after"]): SqlValue[] | null {
@@ -54,7 +45,7 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
   const tables = tablesOf(sql, req.tables);
   const keys = new Map<string, string[]>();
   for (const t of tables) {
-    const pk = primaryKey(sql, t);
+    const pk = primaryKey(sql, t) ?? [];
     if (pk.length === 0) {
       throw unsupportedError(
         "VD2800",

@@ -29,6 +29,7 @@ import {
   SWITCH_MAX_LAG_MS,
   streamed,
   stopOrStart,
+  streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
@@ -117,7 +118,7 @@ export class MoveTablesController {
   }
 
   async #view(rec: WorkflowRecord): Promise<WorkflowView> {
-    const on = rec.state === "switched" ? rec.sources : rec.state === "running" || rec.state === "created" ? rec.targets : [];
+    const on = streamHolders(rec);
     const streams: WorkflowStreamView[] = (await workflowStreams(streamed(rec), on, this.#tablet)).map(({ shard, state }) => ({
       id: state.spec.id,
       target: shard.shard,

@@ -167,13 +167,18 @@ export async function controlStreams(
   await all(picked.map(async ({ shard, state }) => unwrap(await tabletOf(shard.tablet).controlStream(state.spec.id, action))));
 }
 
+/** The shards holding a workflow's streams: the targets until the switch, the sources (reverse streams) after it, none once closed. */
+export function streamHolders(rec: WorkflowRecord): readonly WorkflowShard[] {
+  return rec.state === "switched" ? rec.sources : rec.state === "running" || rec.state === "created" ? rec.targets : [];
+}
+
 /**
  * Vitess's `Workflow stop|start`: stops the workflow's moving streams where they stand, or lets
  * its stopped ones (by a request, an on_ddl "stop", an error) go on from there. The streams are
  * on the targets until the switch, on the sources (reverse streams) after it.
  */
 export async function stopOrStart(rec: WorkflowRecord, action: "stop" | "start", tabletOf: TabletOf): Promise<void> {
-  const on = rec.state === "switched" ? rec.sources : rec.state === "running" || rec.state === "created" ? rec.targets : [];
+  const on = streamHolders(rec);
   if (on.length === 0) {
     throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: it has no streams to ${action}`, { state: rec.state });
   }

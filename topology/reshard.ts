@@ -26,6 +26,7 @@ import {
   SWITCH_MAX_LAG_MS,
   streamed,
   stopOrStart,
+  streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
 import { runVDiff } from "./vdiff-run.ts";
@@ -216,8 +217,7 @@ export class ReshardController {
 
   async #view(rec: ReshardRecord): Promise<WorkflowView> {
     const wf = streamed(rec);
-    // Before the switch the workflow's streams live on the targets; after it, the reverse ones on the sources.
-    const on = rec.state === "switched" ? rec.sources : rec.state === "running" || rec.state === "created" ? rec.targets : [];
+    const on = streamHolders(rec);
     const streams: WorkflowStreamView[] = (await workflowStreams(wf, on, this.#tablet)).map(({ shard, state }) => ({
       id: state.spec.id,
       target: shard.shard,

@@ -38,7 +38,7 @@ import type { VDiffReport, WorkflowRequest, WorkflowView } from "../contract/wor
 import { WorkflowStore } from "./workflow-store.ts";
 import { WorkflowSteps } from "./workflow-steps.ts";
 import { isOpen, routingRules, type WorkflowOptions, type WorkflowRecord } from "../contract/workflow-record.ts";
-import { streamed, workflowStreams } from "./reshard-streams.ts";
+import { streamed, streamHolders, workflowStreams } from "./reshard-streams.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
@@ -611,9 +611,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */
   async #live(w: WorkflowRecord): Promise<{ live?: WorkflowLive }> {
     if (!isOpen(w)) return {};
-    const on = w.state === "switched" ? w.sources : w.targets;
     try {
-      const streams = (await workflowStreams(streamed(w), on, (name) => tabletRpc(this.env.TABLET, name))).map(({ shard, state }) => ({
+      const streams = (await workflowStreams(streamed(w), streamHolders(w), (name) => tabletRpc(this.env.TABLET, name))).map(({ shard, state }) => ({
         id: state.spec.id,
         target: shard.shard,
         phase: state.phase,

@@ -130,11 +130,12 @@ export function workflows(ks: string, name = "wf") {
         await sleep(300);
       }
     },
-    async until(what: string, ok: (v: View) => boolean): Promise<void> {
+    /** Polls the workflow's view until `ok` holds; answers that view. */
+    async until<V extends View = View>(what: string, ok: (v: V) => boolean): Promise<V> {
       const end = Date.now() + 30_000;
       for (;;) {
-        const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=${name}`)).body;
-        if (ok(v)) return;
+        const v = (await api<V>("GET", `/v1/workflows?keyspace=${ks}&workflow=${name}`)).body;
+        if (ok(v)) return v;
         if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)}`);
         await sleep(30);
       }

@@ -12,6 +12,7 @@ import type { Envelope } from "../../contract/envelope.ts";
 import type { QueryResult } from "../../contract/tablet-rpc.ts";
 import { armStreamFaults, disarmStreamFaults } from "../../tablet/stream-faults.ts";
 import { api, sql } from "./helpers.ts";
+import { sleep, workflows } from "./reshard-harness.ts";
 
 type View = {
   state: string;
@@ -19,23 +20,6 @@ type View = {
   writes?: string;
   streams: { phase: string; lagMs: number }[];
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function wf(ks: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await api<Record<string, unknown>>("POST", "/v1/workflows", { keyspace: ks, workflow: "split", ...body });
-  return { status: r.status, body: r.body };
-}
-
-async function until(ks: string, what: string, ok: (v: View) => boolean, ms = 20_000): Promise<View> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=split`)).body;
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await sleep(50);
-  }
-}
 
 const caughtUp = (v: View) => v.streams.length === 2 && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000);
 
@@ -67,9 +51,9 @@ async function setup(ks: string, rows: number): Promise<Map<number, string>> {
     await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `u${i}`], ks);
     model.set(i, `u${i}`);
   }
-  const c = await wf(ks, { action: "create", sourceShards: ["-"], targetShards: ["-80", "80-"] });
+  const c = await workflows(ks, "split").call({ action: "create", sourceShards: ["-"], targetShards: ["-80", "80-"] });
   expect(c.status, JSON.stringify(c.body)).toBe(200);
-  await until(ks, "copy and catch-up", caughtUp);
+  await workflows(ks, "split").until("copy and catch-up", caughtUp);
   return model;
 }
 
@@ -86,7 +70,7 @@ describe("reshard: reads and writes switched apart", () => {
     const read = "SELECT id, name FROM users WHERE id > 0";
     expect(await shardsOf(KS, read)).toEqual(["-"]);
 
-    const reads = await wf(KS, { action: "switchtraffic", tabletTypes: ["replica", "rdonly"] });
+    const reads = await workflows(KS, "split").call({ action: "switchtraffic", tabletTypes: ["replica", "rdonly"] });
     expect(reads.status, JSON.stringify(reads.body)).toBe(200);
     expect(reads.body).toMatchObject({ state: "running", reads: "targets", writes: "sources" });
     expect(await shardsOf(KS, read)).toEqual(["-80", "80-"]);
@@ -136,13 +120,13 @@ describe("reshard: reads and writes switched apart", () => {
 
     // Cancel waits for the reads to come back; Complete for the writes to move.
     for (const action of ["cancel", "complete"]) {
-      const r = await wf(KS, { action });
+      const r = await workflows(KS, "split").call({ action });
       expect(r.status).toBe(400);
       expect(r.body["error"]).toMatchObject({ code: "INVALID_ARGUMENT" });
     }
 
     // The writes follow (the reads stay on the targets); then the reads go back to the sources alone.
-    const writes = await wf(KS, { action: "switchtraffic", tabletTypes: ["primary"] });
+    const writes = await workflows(KS, "split").call({ action: "switchtraffic", tabletTypes: ["primary"] });
     expect(writes.status, JSON.stringify(writes.body)).toBe(200);
     expect(writes.body).toMatchObject({ state: "switched", reads: "targets", writes: "targets" });
     expect(await shardsOf(KS, read)).toEqual(["-80", "80-"]);
@@ -150,11 +134,11 @@ describe("reshard: reads and writes switched apart", () => {
     await sql("UPDATE users SET name = 'moved' WHERE id = 1", undefined, KS);
     model.set(1, "moved");
 
-    const back = await wf(KS, { action: "reversetraffic", tabletTypes: ["rdonly"] });
+    const back = await workflows(KS, "split").call({ action: "reversetraffic", tabletTypes: ["rdonly"] });
     expect(back.status, JSON.stringify(back.body)).toBe(200);
     expect(back.body).toMatchObject({ state: "switched", reads: "sources", writes: "targets" });
     expect(await shardsOf(KS, read)).toEqual(["-"]);
-    expect((await wf(KS, { action: "complete" })).status).toBe(400);
+    expect((await workflows(KS, "split").call({ action: "complete" })).status).toBe(400);
     // The sources follow the targets by the reverse streams.
     const end2 = Date.now() + 15_000;
     while (JSON.stringify(await allRows(KS)) !== JSON.stringify(sorted(model))) {
@@ -162,9 +146,9 @@ describe("reshard: reads and writes switched apart", () => {
       await sleep(50);
     }
 
-    const again = await wf(KS, { action: "switchtraffic", tabletTypes: ["replica"] });
+    const again = await workflows(KS, "split").call({ action: "switchtraffic", tabletTypes: ["replica"] });
     expect(again.body).toMatchObject({ state: "switched", reads: "targets", writes: "targets" });
-    const done = await wf(KS, { action: "complete" });
+    const done = await workflows(KS, "split").call({ action: "complete" });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(await allRows(KS)).toEqual(sorted(model));
     const after = await api<{ keyspaces: { name: string; readShards?: unknown }[] }>("GET", "/v1/topology");
@@ -174,13 +158,19 @@ describe("reshard: reads and writes switched apart", () => {
   it("reversetraffic of every type after a reads-only switch brings both back, and cancel then works", async () => {
     const KS = "rr2";
     const model = await setup(KS, 10);
-    expect((await wf(KS, { action: "switchtraffic", tabletTypes: ["replica"] })).body).toMatchObject({ reads: "targets", writes: "sources" });
+    expect((await workflows(KS, "split").call({ action: "switchtraffic", tabletTypes: ["replica"] })).body).toMatchObject({
+      reads: "targets",
+      writes: "sources",
+    });
     // A second reads switch is a repeat.
-    expect((await wf(KS, { action: "switchtraffic", tabletTypes: ["replica"] })).body).toMatchObject({ reads: "targets", writes: "sources" });
-    const r = await wf(KS, { action: "reversetraffic", tabletTypes: ["replica", "rdonly"] });
+    expect((await workflows(KS, "split").call({ action: "switchtraffic", tabletTypes: ["replica"] })).body).toMatchObject({
+      reads: "targets",
+      writes: "sources",
+    });
+    const r = await workflows(KS, "split").call({ action: "reversetraffic", tabletTypes: ["replica", "rdonly"] });
     expect(r.body).toMatchObject({ state: "running", reads: "sources", writes: "sources" });
     expect(await shardsOf(KS, "SELECT * FROM users")).toEqual(["-"]);
-    const c = await wf(KS, { action: "cancel" });
+    const c = await workflows(KS, "split").call({ action: "cancel" });
     expect(c.status, JSON.stringify(c.body)).toBe(200);
     expect(await allRows(KS)).toEqual(sorted(model));
   }, 60_000);
@@ -195,14 +185,14 @@ describe("reshard: reads and writes switched apart", () => {
       { action: "complete", tabletTypes: ["replica"] },
       { action: "vdiff", tabletTypes: ["primary"] },
     ]) {
-      const r = await wf(KS, body);
+      const r = await workflows(KS, "split").call(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body["error"]).toMatchObject({ code: "INVALID_ARGUMENT" });
     }
     // The comma-separated spelling works.
-    expect((await wf(KS, { action: "switchtraffic", tabletTypes: "replica, rdonly" })).body).toMatchObject({ reads: "targets" });
-    expect((await wf(KS, { action: "reversetraffic", tabletTypes: "replica" })).body).toMatchObject({ reads: "sources" });
-    expect((await wf(KS, { action: "cancel" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "switchtraffic", tabletTypes: "replica, rdonly" })).body).toMatchObject({ reads: "targets" });
+    expect((await workflows(KS, "split").call({ action: "reversetraffic", tabletTypes: "replica" })).body).toMatchObject({ reads: "sources" });
+    expect((await workflows(KS, "split").call({ action: "cancel" })).status).toBe(200);
 
     expect((await api("POST", "/v1/keyspaces", { name: "rr3src", shards: 1 })).status).toBe(200);
     expect((await api("POST", "/v1/keyspaces", { name: "rr3dst", shards: ["-80", "80-"] })).status).toBe(200);

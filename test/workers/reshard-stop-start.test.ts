@@ -5,28 +5,12 @@
 
 import { describe, expect, it } from "vitest";
 import { api, sql } from "./helpers.ts";
+import { sleep, workflows } from "./reshard-harness.ts";
 
 type View = {
   state: string;
   streams: { id: string; phase: string; lagMs: number; message: string | null }[];
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function wf(ks: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await api<Record<string, unknown>>("POST", "/v1/workflows", { keyspace: ks, workflow: "split", ...body });
-  return { status: r.status, body: r.body };
-}
-
-async function until(ks: string, what: string, ok: (v: View) => boolean, ms = 20_000): Promise<View> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=split`)).body;
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-    await sleep(50);
-  }
-}
 
 const caughtUp = (v: View) => v.streams.length === 2 && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000);
 const allStopped = (v: View) => v.streams.length === 2 && v.streams.every((s) => s.phase === "stopped");
@@ -37,14 +21,14 @@ async function setup(ks: string, onDdl: string): Promise<void> {
   expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema })).status).toBe(200);
   await sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", undefined, ks);
   for (let i = 1; i <= 30; i++) await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `u${i}`], ks);
-  const c = await wf(ks, { action: "create", sourceShards: ["-"], targetShards: ["-80", "80-"], onDdl });
+  const c = await workflows(ks, "split").call({ action: "create", sourceShards: ["-"], targetShards: ["-80", "80-"], onDdl });
   expect(c.status, JSON.stringify(c.body)).toBe(200);
-  await until(ks, "copy and catch-up", caughtUp);
+  await workflows(ks, "split").until("copy and catch-up", caughtUp);
 }
 
 async function diffMatches(ks: string): Promise<boolean> {
   for (;;) {
-    const d = await wf(ks, { action: "vdiff" });
+    const d = await workflows(ks, "split").call({ action: "vdiff" });
     expect(d.status, JSON.stringify(d.body)).toBe(200);
     if (d.body["done"] === true) return d.body["match"] === true;
   }
@@ -55,22 +39,22 @@ describe("workflow stop and start", () => {
     const KS = "rss1";
     await setup(KS, "stop");
     await sql("ALTER TABLE users ADD COLUMN extra TEXT", undefined, KS);
-    const stopped = await until(KS, "stopped at the DDL", allStopped);
+    const stopped = await workflows(KS, "split").until("stopped at the DDL", allStopped);
     for (const s of stopped.streams) expect(s.message).toContain('on_ddl is "stop"');
     // Writes go on at the source; the targets wait, and the switch is refused.
     await sql("INSERT INTO users (id, name, extra) VALUES (100, 'late', 'x')", undefined, KS);
     await sql("UPDATE users SET extra = 'e' WHERE id <= 5", undefined, KS);
-    const early = await wf(KS, { action: "switchtraffic" });
+    const early = await workflows(KS, "split").call({ action: "switchtraffic" });
     expect(early.status).toBe(400);
     expect(early.body["error"]).toMatchObject({ code: "INVALID_ARGUMENT" });
     expect(String((early.body["error"] as { message: string }).message)).toContain("stopped");
 
-    const started = await wf(KS, { action: "start" });
+    const started = await workflows(KS, "split").call({ action: "start" });
     expect(started.status, JSON.stringify(started.body)).toBe(200);
-    await until(KS, "caught up after start", caughtUp);
+    await workflows(KS, "split").until("caught up after start", caughtUp);
     expect(await diffMatches(KS)).toBe(true);
-    expect((await wf(KS, { action: "switchtraffic" })).status).toBe(200);
-    expect((await wf(KS, { action: "complete" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "switchtraffic" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "complete" })).status).toBe(200);
     const rows = await sql("SELECT count(*), count(extra), max(id) FROM users", undefined, KS);
     expect(rows.rows).toEqual([[31, 6, 100]]);
   }, 60_000);
@@ -78,28 +62,28 @@ describe("workflow stop and start", () => {
   it("stop halts the streams where they stand, start resumes them, and nothing is lost or doubled", async () => {
     const KS = "rss2";
     await setup(KS, "ignore");
-    const stop = await wf(KS, { action: "stop" });
+    const stop = await workflows(KS, "split").call({ action: "stop" });
     expect(stop.status, JSON.stringify(stop.body)).toBe(200);
-    const v = await until(KS, "stopped", allStopped);
+    const v = await workflows(KS, "split").until("stopped", allStopped);
     for (const s of v.streams) expect(s.message).toContain("stopped by request");
     // A repeat changes nothing.
-    expect((await wf(KS, { action: "stop" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "stop" })).status).toBe(200);
     for (let i = 200; i < 220; i++) await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `n${i}`], KS);
     await sql("DELETE FROM users WHERE id = 3", undefined, KS);
     await sleep(300);
-    expect((await wf(KS, { action: "switchtraffic" })).status).toBe(400);
-    expect((await wf(KS, { action: "start" })).status).toBe(200);
-    expect((await wf(KS, { action: "start" })).status).toBe(200);
-    await until(KS, "caught up after start", caughtUp);
+    expect((await workflows(KS, "split").call({ action: "switchtraffic" })).status).toBe(400);
+    expect((await workflows(KS, "split").call({ action: "start" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "start" })).status).toBe(200);
+    await workflows(KS, "split").until("caught up after start", caughtUp);
     expect(await diffMatches(KS)).toBe(true);
-    expect((await wf(KS, { action: "switchtraffic" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "switchtraffic" })).status).toBe(200);
     // After the switch, stop and start act on the reverse streams.
-    expect((await wf(KS, { action: "stop" })).status).toBe(200);
-    expect((await wf(KS, { action: "start" })).status).toBe(200);
-    expect((await wf(KS, { action: "complete" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "stop" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "start" })).status).toBe(200);
+    expect((await workflows(KS, "split").call({ action: "complete" })).status).toBe(200);
     expect((await sql("SELECT count(*) FROM users", undefined, KS)).rows).toEqual([[49]]);
     // A completed workflow has no streams.
-    const late = await wf(KS, { action: "start" });
+    const late = await workflows(KS, "split").call({ action: "start" });
     expect(late.status).toBe(400);
     expect(late.body["error"]).toMatchObject({ code: "INVALID_ARGUMENT" });
   }, 60_000);

@@ -3,7 +3,7 @@
 
 import type { Envelope } from "./envelope.ts";
 import type { SqlValue } from "./sql-values.ts";
-import type { ShardRead, ShardReadRequest } from "./vstream.ts";
+import type { ShardJournal, ShardRead, ShardReadRequest } from "./vstream.ts";
 import type {
   CopyCursor,
   StreamFilter,
@@ -106,7 +106,7 @@ export interface TableInfo {
   readonly indexes?: readonly string[];
 }
 
-export type BinlogEventKind = "insert" | "update" | "delete" | "ddl" | "commit";
+export type BinlogEventKind = "insert" | "update" | "delete" | "ddl" | "journal" | "commit";
 
 export interface BinlogEvent {
   /** Sequence number within this tablet; grows by one per event. */
@@ -117,7 +117,7 @@ export interface BinlogEvent {
   readonly columns: readonly string[] | null;
   readonly before: readonly SqlValue[] | null;
   readonly after: readonly SqlValue[] | null;
-  /** The statement text (ddl events). */
+  /** The statement text (ddl events); the journal as JSON (journal events, a contract/vstream.ts ShardJournal). */
   readonly sql: string | null;
   /** Unix ms (commit events). */
   readonly ts: number | null;
@@ -188,6 +188,12 @@ export interface TabletRpc {
   drainStream(id: string, untilSeq: number, then?: "stop"): Awaitable<Envelope<StreamState>>;
   /** One VStream read of this tablet's binlog (tablet/vstreamer.ts), waiting up to `req.waitMs` for a commit when there is nothing yet. */
   vstreamRead(req: ShardReadRequest): Awaitable<Envelope<ShardRead>>;
+  /**
+   * Writes a journal (a switch moved this shard's writes, see contract/vstream.ts ShardJournal) as
+   * a transaction of its own at the end of the binlog; once per `id` (a repeat answers the first's
+   * commit seq). Served whatever the tablet's serving state.
+   */
+  appendJournal(id: string, journal: ShardJournal): Awaitable<Envelope<{ readonly seq: number }>>;
   /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */
   vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
 }

@@ -166,9 +166,17 @@ export interface ShardTransaction {
   readonly changes: readonly (ShardRowChange | { readonly ddl: string })[];
 }
 
-/** Where a reshard moved a shard's writes (the journal a switch writes into the old shards' binlogs). */
+/**
+ * Where a switch moved a shard's writes: the journal SwitchTraffic (or ReverseTraffic) writes at
+ * the end of the binlogs of the shards that stopped taking them, once the serving graph flipped.
+ */
 export interface ShardJournal {
+  /** The workflow whose switch wrote it. */
   readonly workflow: string;
+  /** The keyspace the writes moved to (the same keyspace for a Reshard, the target keyspace for a MoveTables). */
+  readonly keyspace: string;
+  /** The tables whose writes moved (a MoveTables); null: every table of the shard (a Reshard). */
+  readonly tables: readonly string[] | null;
   /** Every shard that stopped taking these writes (a merge has several). */
   readonly sources: readonly string[];
   /** The new shards, each at the binlog position holding exactly the old shards' rows of its range. */
@@ -181,7 +189,11 @@ export interface ShardRead {
   readonly transactions: readonly ShardTransaction[];
   /** from "start": a page of the consistent copy at `seq` (after the transactions), and the cursor past it. */
   readonly copy?: { readonly rows: readonly ShardRowChange[]; readonly to: CopyAt | null; readonly seq: number };
-  /** Set when the tablet's binlog ends in a journal after the transactions: the shard's writes moved. */
+  /**
+   * Set when the read reached a journal naming tables the reader asked for, after the
+   * transactions: those writes moved. `seq` then stays before the journal (a reader resuming
+   * there meets the journal again) and the read hands out nothing past it.
+   */
   readonly journal?: ShardJournal;
   /** The position after this read (the last commit handed out, or where it stood). */
   readonly seq: number;

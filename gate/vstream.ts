@@ -1,9 +1,10 @@
 // VStream through the gate: one long-polling reader per shard, merged into one event stream.
 // Per shard, transactions are handed out whole and in commit order, each COMMIT with the token
-// (every shard's position) after it. A shard whose binlog ends in a journal (a reshard switched
+// (every shard's position) after it. A shard whose read reaches a journal (a reshard switched
 // its writes away) hands over to the journal's new shards at the positions the journal names;
 // a new shard starts only once every old shard it takes writes from has reached its journal, so
-// no change of a row can overtake an older one of the same row.
+// no change of a row can overtake an older one of the same row. A MoveTables' journal (tables
+// moved to another keyspace) ends the stream with VD2802 and the token to follow them there.
 
 import { VtError, toVtError } from "../contract/errors.ts";
 import { setOwn } from "../topology/own.ts";
@@ -13,6 +14,7 @@ import type { SqlValue } from "../contract/sql-values.ts";
 import {
   encodeToken,
   type Row,
+  type ShardJournal,
   type ShardPosition,
   type ShardRead,
   type ShardReadRequest,
@@ -67,17 +69,66 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A shard read to its end whose tablet no longer serves, with no journal there, had its writes
- * moved by a switch that wrote none: the stream would silently miss what the new shards take.
- * It ends with a clear error instead.
+ * moved by a switch that wrote none, or whose journal is not written yet (a switch writes it just
+ * after its flip). Past JOURNAL_GRACE_MS the stream would silently miss what the new shards take:
+ * it ends with a clear error instead. Answers when the shard first stopped serving (null: it serves).
  */
-async function checkStillServing(keyspace: string, shard: string, tablet: string, tablets: VStreamTablets): Promise<void> {
-  const ks = await tablets.keyspace(keyspace, false);
-  if (ks.shards.some((s) => s.serving && s.tablet === tablet)) return;
+async function checkStillServing(
+  keyspace: string,
+  shard: string,
+  tablet: string,
+  tablets: VStreamTablets,
+  since: number | null,
+  now: number,
+): Promise<number | null> {
+  const ks = await tablets.keyspace(keyspace, since !== null);
+  if (ks.shards.some((s) => s.serving && s.tablet === tablet)) return null;
+  if (since === null || now - since < JOURNAL_GRACE_MS) return since ?? now;
   throw unsupportedError(
     "VD2801",
-    `vstream: shard ${shard} of keyspace ${keyspace} no longer serves (a reshard switched its writes to other shards) and a stream does not follow a reshard yet; start a new stream from "now" (or "start")`,
+    `vstream: shard ${shard} of keyspace ${keyspace} no longer serves and its binlog holds no journal saying where its writes went; start a new stream from "now" (or "start")`,
     { shard },
   );
+}
+
+/** How long a shard may be seen not serving with no journal before the stream gives up on it (a switch writes its journal right after its flip). */
+export const JOURNAL_GRACE_MS = 10_000;
+
+/**
+ * A MoveTables' journal moved tables of this stream to another keyspace: a stream reads one
+ * keyspace, so it ends there with VD2802, carrying the token of the positions the moved tables
+ * start from in the keyspace they went to (with `tables` set to them) and this stream's own
+ * token, taken just before the journal, for the tables that stayed.
+ */
+function movedTablesError(shard: string, j: ShardJournal, wanted: readonly string[] | null, token: string): VtError {
+  const moved = j.tables ?? [];
+  const mine = wanted === null ? moved : moved.filter((t) => wanted.includes(t.toLowerCase()));
+  const follow = encodeToken({
+    keyspace: j.keyspace,
+    shards: j.targets.map((t) => ({ shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null })),
+  });
+  return unsupportedError(
+    "VD2802",
+    `vstream: MoveTables ${j.workflow} moved table(s) ${mine.join(", ")} to keyspace ${j.keyspace} (shard ${shard} of this keyspace journaled it); a stream reads one keyspace: go on with those tables from the token in "follow" (keyspace ${j.keyspace}), and with the others from the token in "resume"`,
+    { shard, keyspace: j.keyspace, tables: mine, follow, resume: token },
+  );
+}
+
+/**
+ * The copy cursor the new shards go on with: a split's (one old shard) as it stood; a merge's old
+ * shards must agree (all done, or all at the same cursor), or the new shard would copy rows twice
+ * or skip some.
+ */
+function carriedCopy(j: ShardJournal, positions: ReadonlyMap<string, ShardPosition>): ShardPosition["copy"] {
+  const cursors = j.sources.map((s) => JSON.stringify(positions.get(s)?.copy ?? null));
+  if (new Set(cursors).size > 1) {
+    throw unsupportedError(
+      "VD2803",
+      `vstream: workflow ${j.workflow} merged shards ${j.sources.join(", ")} while this stream was still copying them at different points; start again from "start"`,
+      { shards: j.sources },
+    );
+  }
+  return positions.get(j.sources[0] ?? "")?.copy ?? null;
 }
 
 /**
@@ -123,6 +174,7 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
 
   const reads = new Map<string, Promise<{ shard: string; read?: ShardRead; error?: unknown }>>();
   const failingSince = new Map<string, number>();
+  const notServingSince = new Map<string, number>();
   let lastEvent = now();
   for (;;) {
     for (const p of positions.values()) {
@@ -172,10 +224,12 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
     }
     positions.set(shard, { ...(positions.get(shard) ?? pos), seq: Math.max(read.seq, positions.get(shard)?.seq ?? pos.seq) });
     if (read.journal) {
+      const j = read.journal;
+      if (j.keyspace !== req.keyspace || j.tables !== null) throw movedTablesError(shard, j, tables, token());
       journaled.add(shard);
-      for (const t of read.journal.targets) {
+      for (const t of j.targets) {
         if (!pending.has(t.shard) && !positions.has(t.shard)) {
-          pending.set(t.shard, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null }, needs: new Set(read.journal.sources) });
+          pending.set(t.shard, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null }, needs: new Set(j.sources) });
         }
       }
       const ready = [...pending.values()].filter((p) => [...p.needs].every((s) => journaled.has(s) || !positions.has(s)));
@@ -183,7 +237,7 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
         const from = new Set<string>();
         for (const p of ready) {
           pending.delete(p.pos.shard);
-          positions.set(p.pos.shard, p.pos);
+          positions.set(p.pos.shard, { ...p.pos, copy: carriedCopy({ ...j, sources: [...p.needs].filter((s) => positions.has(s)) }, positions) });
           for (const s of p.needs) from.add(s);
         }
         // An old shard goes once no new shard still waits for it.
@@ -197,10 +251,14 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
         emitted = true;
       }
     }
-    if (emitted) lastEvent = now();
-    else if (now() - lastEvent >= heartbeatMs) {
+    if (emitted) {
       lastEvent = now();
-      await checkStillServing(req.keyspace, shard, pos.tablet, tablets);
+      notServingSince.delete(shard);
+    } else if (now() - lastEvent >= heartbeatMs && !journaled.has(shard)) {
+      lastEvent = now();
+      const since = await checkStillServing(req.keyspace, shard, pos.tablet, tablets, notServingSince.get(shard) ?? null, lastEvent);
+      if (since === null) notServingSince.delete(shard);
+      else notServingSince.set(shard, since);
       yield { type: "HEARTBEAT", ts: lastEvent, token: token() };
     }
   }

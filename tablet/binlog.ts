@@ -123,6 +123,20 @@ export function appendDdl(sql: SqlStorage, statement: string): void {
   sql.exec("INSERT INTO _vt_binlog (kind, after) VALUES ('ddl', ?)", statement);
 }
 
+/**
+ * Writes `journal` (JSON) as a transaction of its own, once per `id`: a repeat (a switch's step
+ * retried) answers the first one's commit seq and writes nothing. Call inside a transaction.
+ */
+export function appendJournal(sql: SqlStorage, id: string, journal: string): number {
+  const key = `journal:${id}`;
+  const had = sql.exec<{ v: string }>("SELECT v FROM _vt_meta WHERE k = ?", key).toArray()[0];
+  if (had) return Number(had.v);
+  sql.exec("INSERT INTO _vt_binlog (kind, after) VALUES ('journal', ?)", journal);
+  const seq = appendCommit(sql);
+  sql.exec("INSERT INTO _vt_meta (k, v) VALUES (?, ?)", key, String(seq));
+  return seq;
+}
+
 export function appendCommit(sql: SqlStorage): number {
   return sql.exec<{ seq: number }>("INSERT INTO _vt_binlog (kind, ts) VALUES ('commit', ?) RETURNING seq", Date.now()).one().seq;
 }
@@ -167,8 +181,8 @@ function toEvent(r: Row): BinlogEvent {
     table: r.tbl,
     columns: r.names === null ? null : (JSON.parse(r.names) as string[]),
     before: decodeImage(r.before),
-    after: kind === "ddl" ? null : decodeImage(r.after),
-    sql: kind === "ddl" ? r.after : null,
+    after: kind === "ddl" || kind === "journal" ? null : decodeImage(r.after),
+    sql: kind === "ddl" || kind === "journal" ? r.after : null,
     ts: r.ts,
   };
 }

@@ -3,18 +3,20 @@
 
 export const TABLET_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_meta (
-  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION)
+  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION), 'journal:<id>' (commit seq of a journal written)
   v TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS _vt_binlog (
   seq INTEGER PRIMARY KEY, -- position sequence; grows by one per event, never reused
-  kind TEXT NOT NULL,      -- 'insert' | 'update' | 'delete' | 'ddl' | 'commit'
+  kind TEXT NOT NULL,      -- 'insert' | 'update' | 'delete' | 'ddl' | 'journal' | 'commit'
   tbl TEXT,                -- table of a row event
   cols INTEGER,            -- _vt_binlog_cols.id: the column names the images are in
   before TEXT,             -- JSON array of SQLite quote() literals: the row before (update, delete)
-  after TEXT,              -- same: the row after (insert, update); the statement text for ddl
+  after TEXT,              -- same: the row after (insert, update); the statement text for ddl; JSON ShardJournal for journal
   ts INTEGER               -- commit events: unix ms of the commit
 );
+-- Journals alone (a switch's, see binlog.ts appendJournal): a VStream read finds them without a scan.
+CREATE INDEX IF NOT EXISTS _vt_binlog_journals ON _vt_binlog (seq) WHERE kind = 'journal';
 CREATE TABLE IF NOT EXISTS _vt_binlog_cols (
   id INTEGER PRIMARY KEY,  -- referenced by _vt_binlog.cols
   tbl TEXT NOT NULL,

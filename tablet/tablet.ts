@@ -8,7 +8,7 @@ import { unsupportedError } from "../topology/refusals.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { decodeQuoted, normalizeInt, type SqlValue } from "../contract/sql-values.ts";
 import { checkResultValues } from "../topology/value-limits.ts";
-import { appendCommit, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
+import { appendCommit, appendJournal, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, integralNumberColumns, quotedIsReal, unsafeIntegerColumns } from "./exact-values.ts";
@@ -35,7 +35,7 @@ import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, Ta
 import { streamUnit } from "./streamer.ts";
 import { vstreamRead } from "./vstreamer.ts";
 import { CommitWaiters } from "./commit-waiters.ts";
-import type { ShardRead, ShardReadRequest } from "../contract/vstream.ts";
+import type { ShardJournal, ShardRead, ShardReadRequest } from "../contract/vstream.ts";
 
 /** The longest a VStream read waits for a commit, and how often it looks while waiting. */
 const VSTREAM_MAX_WAIT_MS = 30_000;
@@ -468,7 +468,21 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     }
   }
 
-  /** Runs the pump soon (the alarm is the pump's only driver, so it survives any restart). */
+  /** A switch's journal at the end of this tablet's binlog (binlog.ts appendJournal), once per id. */
+  appendJournal(id: string, journal: ShardJournal): Envelope<{ readonly seq: number }> {
+    try {
+      const out = envelope(() => {
+        if (typeof id !== "string" || id === "") throw new VtError("INVALID_ARGUMENT", "appendJournal: the journal needs an id");
+        return { seq: this.ctx.storage.transactionSync(() => appendJournal(this.#sql, id, JSON.stringify(journal))) };
+      });
+      if (out.ok) this.#commitWaiters.wake();
+      return out;
+    } finally {
+      this.#tc = this.#totalChanges();
+      this.#seenTc = this.#tc;
+    }
+  }
+
   /**
    * One VStream read (tablet/vstreamer.ts). With nothing to hand out it waits for a commit (a
    * write through execute wakes it at once; any other binlog change is seen within POLL_MS) for
@@ -487,6 +501,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     });
   }
 
+  /** Runs the pump soon (the alarm is the pump's only driver, so it survives any restart). */
   async #wakePump(): Promise<void> {
     const at = await this.ctx.storage.getAlarm();
     if (at === null || at > Date.now() + 10) await this.ctx.storage.setAlarm(Date.now());

@@ -6,7 +6,7 @@
 import { VtError } from "../contract/errors.ts";
 import type { SqlValue } from "../contract/sql-values.ts";
 import type { CopyCursor, RowChange, StreamFilter, StreamItem } from "../contract/stream-rpc.ts";
-import type { CopyAt, ShardRead, ShardReadRequest, ShardRowChange, ShardTransaction } from "../contract/vstream.ts";
+import type { CopyAt, ShardJournal, ShardRead, ShardReadRequest, ShardRowChange, ShardTransaction } from "../contract/vstream.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { lastSeq, listUserTables } from "./binlog.ts";
 import { primaryKey, sqlValueOf, streamUnit } from "./streamer.ts";
@@ -71,6 +71,7 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
     return { uid, transactions: [], copy: { rows: [], to: null, seq: req.seq }, seq: req.seq };
   }
   const unit = streamUnit(sql, uid, filter, { seq: req.seq, copy }, { maxBytes: READ_BYTES });
+  const journal = journalIn(sql, req.seq, unit.to.seq, req.tables);
   const change = (c: StreamItem): ShardRowChange | { ddl: string } => {
     if ("ddl" in c) return { ddl: c.ddl };
     return { table: c.table, columns: c.columns, pk: keys.get(c.table.toLowerCase()) ?? [], before: exact(c.before), after: exact(c.after) };
@@ -80,6 +81,12 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
   for (const t of unit.commits ?? []) {
     transactions.push({ seq: t.seq, ts: t.ts, changes: unit.items.slice(start, t.end).map(change) });
     start = t.end;
+  }
+  if (journal) {
+    // Nothing past the journal is handed out (after a reverse, this shard takes writes again; the
+    // reader meets them through the journal back). The position stays before it.
+    const before = transactions.filter((t) => t.seq < journal.seq && t.changes.length > 0);
+    return { uid, transactions: before, seq: journal.seq - 1, journal: journal.body };
   }
   const copied =
     req.copy === null
@@ -94,6 +101,22 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
   const moved = unit.to.seq !== req.seq || (copied !== undefined && (copied.rows.length > 0 || copied.to === null));
   if (shown.length === 0 && !moved) return null;
   return { uid, transactions: shown, ...(copied ? { copy: copied } : {}), seq: unit.to.seq };
+}
+
+/**
+ * The first journal in (from, to] that moves writes of the tables a reader asked for (`tables`
+ * null: all of them): a Reshard's moves every table, a MoveTables' those it names.
+ */
+function journalIn(sql: SqlStorage, from: number, to: number, tables: readonly string[] | null): { seq: number; body: ShardJournal } | null {
+  if (to <= from) return null;
+  const rows = sql
+    .exec<{ seq: number; after: string }>("SELECT seq, after FROM _vt_binlog WHERE seq > ? AND seq <= ? AND kind = 'journal' ORDER BY seq", from, to)
+    .toArray();
+  for (const r of rows) {
+    const body = JSON.parse(r.after) as ShardJournal;
+    if (body.tables === null || tables === null || body.tables.some((t) => tables.includes(t.toLowerCase()))) return { seq: r.seq, body };
+  }
+  return null;
 }
 
 function toCopyAt(c: CopyCursor | null, tables: readonly string[]): CopyAt | null {

@@ -19,6 +19,7 @@ import { quoteIdent } from "../contract/sql-values.ts";
 import {
   controlStreams,
   drainAll,
+  headSeqs,
   resumeStreams,
   startStreams,
   workflowStreams,
@@ -34,7 +35,8 @@ import {
 import { KeyedSerial } from "./keyed-serial.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
-import { markSwitching, recoverSwitches } from "./switch-mark.ts";
+import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
+import { writeJournals } from "./switch-journal.ts";
 import { runVDiff } from "./vdiff-run.ts";
 
 /** What the controller needs of the Topology: its steps (movetables-steps.ts), each queued and idempotent. */
@@ -201,16 +203,42 @@ export class MoveTablesController {
         await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
         await resumeStreams(wf, rec.targets, this.#tablet);
         await this.#topo.denyTables(rec.keyspace, rec.name, "source", false);
-      } else if (rec.state === "switched") await this.#topo.route(rec.keyspace, rec.name, "switched");
+      } else if (rec.state === "switched") {
+        await this.#topo.route(rec.keyspace, rec.name, "switched");
+        await this.#journal(rec, "forward", p.switching.from);
+      }
     } else if (rec.state === "switched") {
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await resumeStreams(wf, rec.sources, this.#tablet);
       await this.#topo.denyTables(rec.keyspace, rec.name, "target", false);
     } else if (rec.state === "running" && rec.switchedAt !== null) {
       await this.#topo.route(rec.keyspace, rec.name, "running");
+      await this.#journal(rec, "reverse", p.switching.from);
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
     }
     await markSwitching(this.#topo, rec, null);
+  }
+
+  /**
+   * After a flip: the journal for VStream (switch-journal.ts) into the binlogs of the side that
+   * stopped serving the tables, naming the other side's heads recorded before the flip (none
+   * recorded: a switch interrupted before this code recorded them, which leaves no journal).
+   */
+  async #journal(rec: WorkflowRecord, direction: "forward" | "reverse", heads: Readonly<Record<string, number>> | undefined): Promise<void> {
+    if (!heads) return;
+    const forward = direction === "forward";
+    await writeJournals(
+      {
+        workflow: rec.name,
+        direction,
+        keyspace: forward ? rec.keyspace : (rec.sourceKeyspace ?? rec.keyspace),
+        tables: rec.tables ?? [],
+        from: forward ? rec.sources : rec.targets,
+        to: forward ? rec.targets : rec.sources,
+        heads: new Map(Object.entries(heads)),
+      },
+      this.#tablet,
+    );
   }
 
   async #switch(rec: WorkflowRecord): Promise<WorkflowView> {
@@ -224,6 +252,7 @@ export class MoveTablesController {
     const back = sourcePlacements(source, target, rec.tables ?? []);
     await markSwitching(this.#topo, rec, "forward");
     const t0 = Date.now();
+    let from: Map<string, number>;
     try {
       await this.#topo.denyTables(rec.keyspace, rec.name, "source", true);
       crashPoint("switch-denied");
@@ -231,17 +260,19 @@ export class MoveTablesController {
       crashPoint("switch-drained");
       await controlStreams(wf, rec.targets, "stop", (id) => !isReverse(id), this.#tablet);
       await startStreams(wf, rec.targets, rec.sources, back, false, reverseId, this.#tablet);
+      // The targets take no writes of the tables before the flip: their heads now are where a
+      // VStream following the tables goes on (the journal after the flip names them).
+      from = await headSeqs(rec.targets, this.#tablet);
+      await recordSwitchFrom(this.#topo, rec, from);
       workflowPoint("switch:drained");
       await this.#topo.route(rec.keyspace, rec.name, "switched");
       crashPoint("switch-flipped");
       workflowPoint("switch:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to the next action or the alarm
-      // Flipped before the failure (or unknown): nothing is undone, a retry finishes it.
-      if (await this.#flipped(rec, "switched")) {
-        await markSwitching(this.#topo, rec, null).catch(() => undefined);
-        throw e;
-      }
+      // Flipped before the failure (or unknown): nothing is undone; the mark stays, so the next
+      // action (or the alarm) finishes it: the syncs and the journal.
+      if (await this.#flipped(rec, "switched")) throw e;
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "source", false);
@@ -249,6 +280,7 @@ export class MoveTablesController {
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#journal(rec, "forward", Object.fromEntries(from));
     await markSwitching(this.#topo, rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };
   }
@@ -275,6 +307,7 @@ export class MoveTablesController {
     const forward = targetPlacements(source, target, rec.tables ?? []);
     await markSwitching(this.#topo, rec, "reverse");
     const t0 = Date.now();
+    let from: Map<string, number>;
     try {
       await this.#topo.denyTables(rec.keyspace, rec.name, "target", true);
       crashPoint("reverse-denied");
@@ -283,6 +316,9 @@ export class MoveTablesController {
       // The forward streams start again from the source's head: what the target holds is the same.
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
       await startStreams(wf, rec.sources, rec.targets, forward, false, forwardId, this.#tablet);
+      // The sources take no writes of the tables before the flip: a following VStream goes on there.
+      from = await headSeqs(rec.sources, this.#tablet);
+      await recordSwitchFrom(this.#topo, rec, from);
       crashPoint("reverse-drained");
       workflowPoint("reverse:drained");
       await this.#topo.route(rec.keyspace, rec.name, "running");
@@ -290,10 +326,8 @@ export class MoveTablesController {
       workflowPoint("reverse:flipped");
     } catch (e) {
       if (e instanceof InjectedCrash) throw e; // a crash leaves its mess to the next action or the alarm
-      if (await this.#flipped(rec, "running")) {
-        await markSwitching(this.#topo, rec, null).catch(() => undefined);
-        throw e;
-      }
+      // Flipped: the mark stays, so the next action (or the alarm) finishes it.
+      if (await this.#flipped(rec, "running")) throw e;
       // Still switched: forward streams started from the sources' heads would carry the reverse
       // streams' writes back to the target; the retry starts them again.
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet).catch(() => undefined);
@@ -303,6 +337,7 @@ export class MoveTablesController {
       throw e;
     }
     const pauseMs = Date.now() - t0;
+    await this.#journal(rec, "reverse", Object.fromEntries(from));
     await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet);
     await markSwitching(this.#topo, rec, null);
     return { ...(await this.#view(await this.#topo.record(rec.keyspace, rec.name))), pauseMs };

@@ -63,7 +63,7 @@ export function overlapping(from: readonly WorkflowShard[], to: readonly Workflo
  * but none outlives the step, so what a caller does after a failure (undo a switch) never races a
  * call still in flight (a drain that would stop its stream after the undo resumed it).
  */
-async function all<T>(calls: readonly Promise<T>[]): Promise<T[]> {
+export async function all<T>(calls: readonly Promise<T>[]): Promise<T[]> {
   const settled = await Promise.allSettled(calls);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;

@@ -11,6 +11,7 @@ import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { TabletType, VDiffReport, WorkflowRequest, WorkflowStreamView, WorkflowView } from "../contract/workflow-rpc.ts";
 import { checkStreamable, tablePlacements } from "./placements.ts";
 import {
+  all,
   controlStreams,
   deleteStreams,
   drainAll,
@@ -31,7 +32,8 @@ import {
 import { KeyedSerial } from "./keyed-serial.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
-import { markSwitching, recoverSwitches } from "./switch-mark.ts";
+import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
+import { writeJournals } from "./switch-journal.ts";
 import { readSide, writeSide, type ReadSide, type WorkflowRecord, type WorkflowShard } from "../contract/workflow-record.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import type { TabletStatus } from "../contract/tablet-rpc.ts";
@@ -146,24 +148,26 @@ export class ReshardController {
 
   /** Records in the switch's mark where the streams back from the side about to serve start (see ReshardProgress.switching). */
   async #recordFrom(rec: ReshardRecord, heads: ReadonlyMap<string, number>): Promise<void> {
-    const now = progressOf(await this.#topo.record(rec.keyspace, rec.name));
-    if (!now.switching) throw new VtError("INTERNAL", `workflow ${rec.keyspace}.${rec.name}: its switch is not marked`);
-    await this.#topo.setProgress(rec.keyspace, rec.name, { ...now, switching: { ...now.switching, from: Object.fromEntries(heads) } });
+    await recordSwitchFrom(this.#topo, rec, heads);
   }
 
   /**
-   * After a flip: the streams from the side that now serves start at its heads as they stood before
-   * the flip (`heads`); after a reverse the reverse streams, drained, are forgotten. `absent`: the
+   * After a flip: the journal goes into the binlogs of the side that stopped serving (VStream
+   * follows it, switch-journal.ts), and the streams from the side that now serves start at its
+   * heads as they stood before the flip (`heads`); after a reverse the reverse streams, drained,
+   * are forgotten. `absent`: the
    * caller knows none of those streams exists yet.
    */
   async #startAfterFlip(rec: ReshardRecord, direction: "forward" | "reverse", heads: ReadonlyMap<string, number>, absent: boolean): Promise<void> {
     const wf = streamed(rec);
     const tables = tablePlacements(await this.#topo.keyspace(rec.keyspace));
+    const [from, to] = direction === "forward" ? [rec.sources, rec.targets] : [rec.targets, rec.sources];
+    const journal = writeJournals({ workflow: rec.name, direction, keyspace: rec.keyspace, tables: null, from, to, heads }, this.#tablet);
     if (direction === "forward") {
-      await startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet, { heads, absent });
+      await all([journal, startStreams(wf, rec.targets, rec.sources, tables, false, reverseId, this.#tablet, { heads, absent })]);
       return;
     }
-    await startStreams(wf, rec.sources, rec.targets, tables, false, forwardId, this.#tablet, { heads, absent });
+    await all([journal, startStreams(wf, rec.sources, rec.targets, tables, false, forwardId, this.#tablet, { heads, absent })]);
     await deleteStreams(wf, rec.targets, rec.sources, reverseId, this.#tablet);
   }
 

@@ -3,6 +3,7 @@
 // way. A mark found while no switch runs (the Topology stopped or restarted mid-switch) is undone
 // by the workflow's controller, on the workflow's next action or from the Topology's alarm.
 
+import { VtError } from "../contract/errors.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { KeyedSerial } from "./keyed-serial.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
@@ -25,6 +26,13 @@ export async function markSwitching(topo: SwitchMarks, rec: WorkflowRecord, dire
   const now = progressOf(await topo.record(rec.keyspace, rec.name));
   await topo.setProgress(rec.keyspace, rec.name, { ...now, switching: direction === null ? null : { direction, at: Date.now() } });
   if (direction !== null) await topo.recoverLater(RECOVER_AFTER_MS);
+}
+
+/** Records in the switch's mark the heads (tablet → seq) of the side about to serve (see ReshardProgress.switching `from`). */
+export async function recordSwitchFrom(topo: SwitchMarks, rec: WorkflowRecord, heads: ReadonlyMap<string, number>): Promise<void> {
+  const now = progressOf(await topo.record(rec.keyspace, rec.name));
+  if (!now.switching) throw new VtError("INTERNAL", `workflow ${rec.keyspace}.${rec.name}: its switch is not marked`);
+  await topo.setProgress(rec.keyspace, rec.name, { ...now, switching: { ...now.switching, from: Object.fromEntries(heads) } });
 }
 
 /**

@@ -126,6 +126,8 @@ describe("vstream merger", () => {
   it("follows a split's journal to the new shards at its positions", async () => {
     const journal: ShardJournal = {
       workflow: "split",
+      keyspace: "ks",
+      tables: null,
       sources: ["-"],
       targets: [
         { shard: "-80", tablet: "ks/-80", uid: "l", seq: 7 },
@@ -155,7 +157,13 @@ describe("vstream merger", () => {
   });
 
   it("starts a merged shard only once every old shard reached its journal", async () => {
-    const journal: ShardJournal = { workflow: "merge", sources: ["-80", "80-"], targets: [{ shard: "-", tablet: "ks/-", uid: "m", seq: 3 }] };
+    const journal: ShardJournal = {
+      workflow: "merge",
+      keyspace: "ks",
+      tables: null,
+      sources: ["-80", "80-"],
+      targets: [{ shard: "-", tablet: "ks/-", uid: "m", seq: 3 }],
+    };
     const shards: Record<string, FakeTablet> = {
       "-80": { uid: "a", txns: [tx(1, 1, "a1")], journal },
       // The slow old shard still has changes to hand out when the fast one reaches its journal.
@@ -198,7 +206,63 @@ describe("vstream merger", () => {
     const gen = vstreamEvents(
       { keyspace: "ks", heartbeatMs: 20, from: { keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "u", seq: 0, copy: null }] } },
       fake(shards, ["-80", "80-"]),
+      // A clock 1000 times faster: the journal grace (JOURNAL_GRACE_MS) passes in milliseconds.
+      () => Date.now() * 1000,
     );
     await expect(take(gen, () => false)).rejects.toMatchObject({ code: "UNSUPPORTED", id: "VD2801" });
+  });
+
+  it("a shard that stopped serving is waited for while its journal may still come (a switch writes it just after its flip)", async () => {
+    const shards: Record<string, FakeTablet> = { "-": { uid: "u", txns: [tx(1, 1, "x")] }, "-80": { uid: "l", txns: [tx(5, 1, "l1")] } };
+    const gen = vstreamEvents(
+      { keyspace: "ks", heartbeatMs: 20, from: { keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "u", seq: 0, copy: null }] } },
+      fake(shards, ["-80"]),
+    );
+    const first = await take(gen, (s) => s.filter((e) => e.type === "HEARTBEAT").length >= 3);
+    expect(values(first)).toEqual(["-:x"]);
+    const old = shards["-"];
+    if (old) old.journal = { workflow: "w", keyspace: "ks", tables: null, sources: ["-"], targets: [{ shard: "-80", tablet: "ks/-80", uid: "l", seq: 4 }] };
+    const after = await take(gen, (s) => values(s).includes("-80:l1"));
+    expect(after.find((e) => e.type === "JOURNAL")).toMatchObject({ from: ["-"], to: ["-80"] });
+  });
+
+  it("a MoveTables' journal of tables the stream reads ends it with VD2802, the token to follow them and the token to resume the rest", async () => {
+    const journal: ShardJournal = {
+      workflow: "mv",
+      keyspace: "dst",
+      tables: ["t"],
+      sources: ["-"],
+      targets: [{ shard: "-80", tablet: "dst/-80", uid: "d", seq: 9 }],
+    };
+    const shards: Record<string, FakeTablet> = { "-": { uid: "u", txns: [tx(1, 1, "x")], journal } };
+    const gen = vstreamEvents(
+      { keyspace: "ks", from: { keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "u", seq: 0, copy: null }] } },
+      fake(shards, ["-"]),
+    );
+    const err = await take(gen, () => false).then(
+      () => null,
+      (e: unknown) => e as { code: string; details?: Record<string, unknown> } & Record<string, unknown>,
+    );
+    expect(err).toMatchObject({ code: "UNSUPPORTED" });
+    const d = (err?.details ?? err ?? {}) as Record<string, unknown>;
+    expect(d["id"]).toBe("VD2802");
+    expect(decodeToken(String(d["follow"]))).toEqual({ keyspace: "dst", shards: [{ shard: "-80", tablet: "dst/-80", uid: "d", seq: 9, copy: null }] });
+    expect(decodeToken(String(d["resume"])).shards[0]?.seq).toBe(1);
+  });
+
+  it("a split while the stream still copies (from start) carries the copy cursor to the new shards", async () => {
+    const journal: ShardJournal = {
+      workflow: "split",
+      keyspace: "ks",
+      tables: null,
+      sources: ["-"],
+      targets: [{ shard: "-80", tablet: "ks/-80", uid: "l", seq: 3 }],
+    };
+    const shards: Record<string, FakeTablet> = { "-": { uid: "s", txns: [], journal }, "-80": { uid: "l", txns: [] } };
+    const copy = { table: "t", after: [5] };
+    const gen = vstreamEvents({ keyspace: "ks", from: { keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy }] } }, fake(shards, []));
+    const evs = await take(gen, (s) => s.some((e) => e.type === "JOURNAL"));
+    const j = evs.find((e) => e.type === "JOURNAL");
+    expect(j?.type === "JOURNAL" ? decodeToken(j.token).shards : null).toEqual([{ shard: "-80", tablet: "ks/-80", uid: "l", seq: 3, copy }]);
   });
 });

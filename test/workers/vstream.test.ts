@@ -4,57 +4,9 @@
 // (as `from` or as Last-Event-ID) gives exactly the changes after it; "start" first hands out
 // the rows as they are, then the changes. Bad requests answer a catalogued error before streaming.
 
-import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, sql } from "./helpers.ts";
-
-interface Ev {
-  type: string;
-  shard?: string;
-  table?: string;
-  op?: string;
-  before?: Record<string, unknown> | null;
-  after?: Record<string, unknown> | null;
-  pk?: Record<string, unknown>;
-  copy?: boolean;
-  token?: string;
-  id?: string;
-}
-
-/** A subscription: events as they arrive, until the caller closes it. */
-async function subscribe(query: string, headers: Record<string, string> = {}) {
-  const res = await exports.default.fetch(new Request(`http://gate/v1/vstream?${query}`, { headers }));
-  expect(res.status, await (res.status === 200 ? Promise.resolve("") : res.clone().text())).toBe(200);
-  expect(res.headers.get("content-type")).toBe("text/event-stream");
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buf = "";
-  const seen: Ev[] = [];
-  return {
-    seen,
-    /** Reads until `ok(seen)` holds (or throws after `ms`). */
-    async until(ok: (s: Ev[]) => boolean, ms = 10_000): Promise<Ev[]> {
-      const end = Date.now() + ms;
-      while (!ok(seen)) {
-        if (Date.now() > end) throw new Error(`vstream: still waiting; seen ${JSON.stringify(seen.map((e) => e.type))}`);
-        const { value, done } = await reader.read();
-        if (done) throw new Error("vstream ended");
-        buf += decoder.decode(value, { stream: true });
-        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split("\n").find((l) => l.startsWith("data: "));
-          const id = block.split("\n").find((l) => l.startsWith("id: "));
-          if (data) seen.push({ ...(JSON.parse(data.slice(6)) as Ev), ...(id ? { id: id.slice(4) } : {}) });
-        }
-      }
-      return seen;
-    },
-    async close(): Promise<void> {
-      await reader.cancel();
-    },
-  };
-}
+import { type Ev, subscribe } from "./vstream-harness.ts";
 
 const rows = (evs: Ev[]) => evs.filter((e) => e.type === "ROW");
 const commits = (evs: Ev[]) => evs.filter((e) => e.type === "COMMIT");

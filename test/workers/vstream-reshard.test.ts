@@ -1,0 +1,169 @@
+// VStream across reshards. The invariant: a stream connected while a Reshard switches writes
+// (split, merge, and back with ReverseTraffic) moves to the new shards through the switch's
+// journal by itself, and every change committed anywhere arrives exactly once, each row's changes
+// in commit order; a token taken before the switch resumes with exactly the changes after it;
+// once Complete retired the old shards, their tokens are refused as too old. A MoveTables' journal
+// ends a stream of the moved tables with VD2802 and a token that follows them into the target keyspace.
+
+import { describe, expect, it } from "vitest";
+import { api, sql } from "./helpers.ts";
+import { sleep, workflows } from "./reshard-harness.ts";
+import { type Ev, replay, subscribe } from "./vstream-harness.ts";
+
+type View = { state: string; streams: { phase: string; lagMs: number }[] };
+const caughtUp = (n: number) => (v: View) => v.streams.length === n && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000);
+
+async function sharded(ks: string, shards: string[], rows: number): Promise<Map<number, string>> {
+  expect((await api("POST", "/v1/keyspaces", { name: ks, shards })).status).toBe(200);
+  const vschema = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { users: { column_vindexes: [{ column: "id", name: "xx" }] } } };
+  expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema })).status).toBe(200);
+  await sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", undefined, ks);
+  const model = new Map<number, string>();
+  for (let i = 1; i <= rows; i++) {
+    await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `u${i}`], ks);
+    model.set(i, `u${i}`);
+  }
+  return model;
+}
+
+/** Acknowledged writes: inserts of new ids and updates of old ones, recorded in `model` and in `log` (what the stream must show, in order per row). */
+async function write(ks: string, model: Map<number, string>, log: string[], ids: number[], tag: string): Promise<void> {
+  for (const id of ids) {
+    const name = `${tag}${id}`;
+    const r = await sql("INSERT INTO users (id, name) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name", [id, name], ks);
+    expect(r.rows).toBeDefined();
+    model.set(id, name);
+    log.push(`${id}=${name}`);
+  }
+}
+
+const rowLog = (evs: readonly Ev[]) => evs.filter((e) => e.type === "ROW" && e.after).map((e) => `${String(e.after?.["id"])}=${String(e.after?.["name"])}`);
+const asModel = (m: Map<number, string>) => new Map([...m].map(([id, name]) => [JSON.stringify({ id }), { id, name }]));
+
+describe("vstream across a reshard", () => {
+  it("a connected stream follows a split and its reverse through the journals; a token from before the switch resumes exactly", async () => {
+    const KS = "vr1";
+    const model = await sharded(KS, ["-"], 20);
+    const log: string[] = [];
+    const sub = await subscribe(`keyspace=${KS}&tables=users&heartbeatMs=200`);
+    await sub.until((s) => s.some((e) => e.type === "HEARTBEAT"));
+    const wf = workflows(KS, "split");
+    expect((await wf.call({ action: "create", sourceShards: ["-"], targetShards: ["-80", "80-"] })).status).toBe(200);
+    await write(KS, model, log, [1, 2, 21, 22], "copy");
+    await wf.until("caught up", caughtUp(2));
+    await write(KS, model, log, [3, 23], "running");
+    // Up to the COMMIT of the last change: its token stands exactly after it.
+    await sub.until((s) => rowLog(s).length === log.length && s.at(-1)?.type === "COMMIT");
+    const before = sub.seen.filter((e) => e.type === "COMMIT").at(-1)?.token;
+    expect(before).toBeDefined();
+
+    const sw = await wf.call({ action: "switchtraffic" });
+    expect(sw.status, JSON.stringify(sw.body)).toBe(200);
+    await write(KS, model, log, [1, 4, 24, 25, 26], "switched");
+    await sub.until((s) => rowLog(s).length === log.length);
+    const journal = sub.seen.find((e) => e.type === "JOURNAL");
+    expect(journal).toMatchObject({ from: ["-"], to: ["-80", "80-"] });
+    // Nothing of the new shards before the journal, nothing of the old one after it.
+    const at = sub.seen.indexOf(journal as Ev);
+    expect(sub.seen.slice(0, at).some((e) => e.shard !== undefined && e.shard !== "-")).toBe(false);
+    expect(sub.seen.slice(at).some((e) => e.shard === "-")).toBe(false);
+
+    const rev = await wf.call({ action: "reversetraffic" });
+    expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    await write(KS, model, log, [2, 5, 27], "reversed");
+    await sub.until((s) => rowLog(s).length === log.length);
+    expect(sub.seen.filter((e) => e.type === "JOURNAL").map((e) => [e.from, e.to])).toEqual([
+      [["-"], ["-80", "80-"]],
+      [["-80", "80-"], ["-"]],
+    ]);
+    // Each change once, each row's changes in commit order: the log is the stream, row by row.
+    const perRow = (xs: string[]) => [...new Set(xs.map((x) => x.split("=")[0]))].map((id) => xs.filter((x) => x.startsWith(`${id}=`)).join(" "));
+    expect(perRow(rowLog(sub.seen)).sort()).toEqual(perRow(log).sort());
+    expect(replay(sub.seen, "users", new Map())).toEqual(
+      new Map([...asModel(model)].filter(([k]) => log.some((l) => l.startsWith(`${(JSON.parse(k) as { id: number }).id}=`)))),
+    );
+    await sub.close();
+
+    // Resumed from before the switch: exactly the changes after that token, through both journals.
+    const again = await subscribe(`keyspace=${KS}&tables=users&from=${before}`);
+    const after = log.slice(log.indexOf("23=running23") + 1);
+    await again.until((s) => rowLog(s).length >= after.length);
+    await sleep(300);
+    expect(perRow(rowLog(again.seen)).sort()).toEqual(perRow(after).sort());
+    await again.close();
+  });
+
+  it("a merged shard starts after both old shards reached their journals; Complete makes older tokens too old", async () => {
+    const KS = "vr2";
+    const model = await sharded(KS, ["-80", "80-"], 16);
+    const log: string[] = [];
+    const sub = await subscribe(`keyspace=${KS}&tables=users&heartbeatMs=200`);
+    await sub.until((s) => s.some((e) => e.type === "HEARTBEAT"));
+    const first = sub.seen.find((e) => e.type === "HEARTBEAT")?.token;
+    const wf = workflows(KS, "merge");
+    expect((await wf.call({ action: "create", sourceShards: ["-80", "80-"], targetShards: ["-"] })).status).toBe(200);
+    await wf.until("caught up", caughtUp(2));
+    await write(KS, model, log, [1, 2, 3, 4], "pre");
+    expect((await wf.call({ action: "switchtraffic" })).status).toBe(200);
+    await write(KS, model, log, [1, 2, 3, 4, 17], "post");
+    await sub.until((s) => rowLog(s).length === log.length);
+    expect(sub.seen.filter((e) => e.type === "JOURNAL").map((e) => [e.from, e.to])).toEqual([[["-80", "80-"], ["-"]]]);
+    // Every "post" change comes after every "pre" one of the same row, and after the journal.
+    const j = sub.seen.findIndex((e) => e.type === "JOURNAL");
+    for (const [i, e] of sub.seen.entries()) if (e.type === "ROW" && String(e.after?.["name"]).startsWith("post")) expect(i).toBeGreaterThan(j);
+    expect(rowLog(sub.seen).filter((x) => x.includes("=pre"))).toHaveLength(4);
+    await sub.close();
+
+    expect((await wf.call({ action: "complete" })).status).toBe(200);
+    const old = await subscribe(`keyspace=${KS}&tables=users&from=${first}`);
+    const seen = await old.until((s) => s.some((e) => e.type === "ERROR"));
+    expect(seen.find((e) => e.type === "ERROR")?.error).toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(seen.find((e) => e.type === "ERROR")?.error?.message).toMatch(/too old/);
+  });
+
+  it("a MoveTables' journal ends a stream of the moved table with VD2802 and a token that follows it into the target keyspace", async () => {
+    const SRC = "vm1src";
+    const DST = "vm1dst";
+    expect((await api("POST", "/v1/keyspaces", { name: SRC, shards: 1 })).status).toBe(200);
+    expect((await api("POST", "/v1/keyspaces", { name: DST, shards: ["-80", "80-"] })).status).toBe(200);
+    await sql("CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT)", undefined, SRC);
+    await sql("CREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT)", undefined, SRC);
+    const vs = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { customer: { column_vindexes: [{ column: "id", name: "xx" }] } } };
+    expect((await api("POST", "/v1/vschema", { keyspace: DST, vschema: vs })).status).toBe(200);
+    for (let i = 1; i <= 10; i++) await sql("INSERT INTO customer (id, name) VALUES (?, ?)", [i, `c${i}`], SRC);
+    const moved = await subscribe(`keyspace=${SRC}&tables=customer&heartbeatMs=200`);
+    const stays = await subscribe(`keyspace=${SRC}&tables=settings&heartbeatMs=200`);
+    await moved.until((s) => s.some((e) => e.type === "HEARTBEAT"));
+    await stays.until((s) => s.some((e) => e.type === "HEARTBEAT"));
+    const mv = await api("POST", "/v1/workflows", {
+      action: "create",
+      kind: "movetables",
+      keyspace: DST,
+      sourceKeyspace: SRC,
+      workflow: "mv",
+      tables: ["customer"],
+    });
+    expect(mv.status, JSON.stringify(mv.body)).toBe(200);
+    await sql("UPDATE customer SET name = 'before' WHERE id = 1", undefined, SRC);
+    await workflows(DST, "mv").until("caught up", caughtUp(2));
+    const sw = await workflows(DST, "mv").call({ action: "switchtraffic" });
+    expect(sw.status, JSON.stringify(sw.body)).toBe(200);
+    await sql("UPDATE customer SET name = 'after' WHERE id = 2", undefined, DST);
+    await sql("INSERT INTO settings (k, v) VALUES ('a', 'b')", undefined, SRC);
+
+    const end = await moved.until((s) => s.some((e) => e.type === "ERROR"));
+    expect(rowLog(end)).toEqual(["1=before"]);
+    const err = end.find((e) => e.type === "ERROR")?.error;
+    expect(err).toMatchObject({ code: "UNSUPPORTED", id: "VD2802", keyspace: DST, tables: ["customer"] });
+    // The moved table goes on in the target keyspace from the journal's positions: the change after the switch, once.
+    const follow = await subscribe(`keyspace=${DST}&tables=customer&from=${String(err?.["follow"])}`);
+    await follow.until((s) => rowLog(s).length >= 1);
+    await sleep(300);
+    expect(rowLog(follow.seen)).toEqual(["2=after"]);
+    await follow.close();
+    // A stream of the tables that stayed never meets the journal.
+    await stays.until((s) => rowLog(s).length === 1);
+    expect(stays.seen.some((e) => e.type === "ERROR")).toBe(false);
+    await stays.close();
+  });
+});

@@ -28,6 +28,17 @@ export class ReshardWorkflow extends WorkflowEntrypoint<Env, ReshardParams> {
     return unwrap(await topologyRpc(this.env.TOPOLOGY).workflow(req)) as T;
   }
 
+  /** One VDiff call; when the user moved the workflow on meanwhile (switched, cancelled), the runner stops quietly instead of failing. */
+  async #vdiff(p: ReshardParams): Promise<VDiffReport | { readonly stopped: string }> {
+    try {
+      return await this.#call<VDiffReport>("vdiff", p);
+    } catch (e) {
+      const v = await this.#call<WorkflowView>("show", p);
+      if (v.state !== "running") return { stopped: v.state };
+      throw e;
+    }
+  }
+
   override async run(event: WorkflowEvent<ReshardParams>, step: WorkflowStep): Promise<string> {
     const p = event.payload;
     let view: WorkflowView | undefined;
@@ -39,7 +50,11 @@ export class ReshardWorkflow extends WorkflowEntrypoint<Env, ReshardParams> {
     }
     // VDiff runs in chunks; each call goes on from where the last one stopped.
     let diff: VDiffReport | undefined;
-    for (let i = 0; !diff?.done; i++) diff = await step.do(`vdiff ${i}`, () => this.#call<VDiffReport>("vdiff", p));
+    for (let i = 0; !diff?.done; i++) {
+      const r = await step.do(`vdiff ${i}`, () => this.#vdiff(p));
+      if ("stopped" in r) return `stopped before VDiff finished: the workflow is ${r.stopped}`;
+      diff = r;
+    }
     if (!view.autoSwitch)
       return diff.match ? "caught up; VDiff found no difference; switch with vtctl reshard switchtraffic" : "caught up; VDiff found differences";
     if (!diff.match) return "VDiff found differences: not switching (see vtctl vdiff)";

@@ -5,7 +5,11 @@
 // once Complete retired the old shards, their tokens are refused as too old. A MoveTables' journal
 // ends a stream of the moved tables with VD2802 and a token that follows them into the target keyspace.
 
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { Envelope } from "../../contract/envelope.ts";
+import type { BinlogChunk } from "../../contract/tablet-rpc.ts";
+import { arm, disarm } from "../../topology/failpoints.ts";
 import { api, sql } from "./helpers.ts";
 import { sleep, workflows } from "./reshard-harness.ts";
 import { type Ev, replay, subscribe } from "./vstream-harness.ts";
@@ -165,5 +169,35 @@ describe("vstream across a reshard", () => {
     await stays.until((s) => rowLog(s).length === 1);
     expect(stays.seen.some((e) => e.type === "ERROR")).toBe(false);
     await stays.close();
+  });
+
+  it("a switch stopped just after its flip writes its journal when the next action finishes it, once; the stream waits for it", async () => {
+    const KS = "vr3";
+    const model = await sharded(KS, ["-"], 10);
+    const log: string[] = [];
+    const topo = await api<{ keyspaces: { name: string; shards: { name: string; tablet: string }[] }[] }>("GET", "/v1/topology");
+    const oldTablet = topo.body.keyspaces.find((k) => k.name === KS)?.shards[0]?.tablet ?? "";
+    const sub = await subscribe(`keyspace=${KS}&tables=users&heartbeatMs=200`);
+    await sub.until((s) => s.some((e) => e.type === "HEARTBEAT"));
+    const wf = workflows(KS, "split");
+    expect((await wf.call({ action: "create", sourceShards: ["-"], targetShards: ["-80", "80-"] })).status).toBe(200);
+    await wf.until("caught up", caughtUp(2));
+    arm({ crashAt: "switch-flipped" });
+    const crashed = await wf.call({ action: "switchtraffic" });
+    disarm();
+    expect(crashed.status).not.toBe(200);
+    // The new shards serve; the old one has no journal yet, and the stream waits.
+    await write(KS, model, log, [1, 11], "flipped");
+    await sleep(500);
+    expect(sub.seen.some((e) => e.type === "ERROR" || e.type === "JOURNAL")).toBe(false);
+    // The next action finishes the switch, journal included (the workflow's runner may be first).
+    await wf.until("switched", (v) => v.state === "switched");
+    await sub.until((s) => rowLog(s).length === log.length);
+    expect(rowLog(sub.seen).sort()).toEqual([...log].sort());
+    expect(sub.seen.filter((e) => e.type === "JOURNAL")).toHaveLength(1);
+    await wf.call({ action: "show" });
+    const chunk = (await env.TABLET.get(env.TABLET.idFromName(oldTablet)).readBinlog(null, 1000)) as Envelope<BinlogChunk>;
+    expect(chunk.ok && chunk.value.events.filter((e) => e.kind === "journal").length).toBe(1);
+    await sub.close();
   });
 });

@@ -115,20 +115,19 @@ function movedTablesError(shard: string, j: ShardJournal, wanted: readonly strin
 }
 
 /**
- * The copy cursor the new shards go on with: a split's (one old shard) as it stood; a merge's old
- * shards must agree (all done, or all at the same cursor), or the new shard would copy rows twice
- * or skip some.
+ * The copy cursor the new shards go on with (a stream from "start" still copying): a split's (one
+ * old shard) as it stood; a merge's, when its old shards stood at different points, the start of
+ * the first table any of them was still copying (tables are copied in name order), so nothing is
+ * skipped, and rows one old shard had copied already may be copied again (a copy row is the row
+ * as it is then: applying by primary key gives the same rows).
  */
-function carriedCopy(j: ShardJournal, positions: ReadonlyMap<string, ShardPosition>): ShardPosition["copy"] {
-  const cursors = j.sources.map((s) => JSON.stringify(positions.get(s)?.copy ?? null));
-  if (new Set(cursors).size > 1) {
-    throw unsupportedError(
-      "VD2803",
-      `vstream: workflow ${j.workflow} merged shards ${j.sources.join(", ")} while this stream was still copying them at different points; start again from "start"`,
-      { shards: j.sources },
-    );
-  }
-  return positions.get(j.sources[0] ?? "")?.copy ?? null;
+function carriedCopy(sources: readonly string[], positions: ReadonlyMap<string, ShardPosition>): ShardPosition["copy"] {
+  const cursors = sources.map((s) => positions.get(s)?.copy ?? null);
+  const first = cursors[0] ?? null;
+  if (cursors.every((c) => JSON.stringify(c) === JSON.stringify(first))) return first;
+  const copying = cursors.filter((c): c is NonNullable<typeof c> => c !== null).map((c) => c.table);
+  const table = copying.reduce((a, b) => (b.toLowerCase() < a.toLowerCase() ? b : a));
+  return { table, after: null };
 }
 
 /**
@@ -237,7 +236,13 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
         const from = new Set<string>();
         for (const p of ready) {
           pending.delete(p.pos.shard);
-          positions.set(p.pos.shard, { ...p.pos, copy: carriedCopy({ ...j, sources: [...p.needs].filter((s) => positions.has(s)) }, positions) });
+          positions.set(p.pos.shard, {
+            ...p.pos,
+            copy: carriedCopy(
+              [...p.needs].filter((s) => positions.has(s)),
+              positions,
+            ),
+          });
           for (const s of p.needs) from.add(s);
         }
         // An old shard goes once no new shard still waits for it.

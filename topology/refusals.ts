@@ -164,7 +164,6 @@ export const REFUSALS = {
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
   VD2801: "a vstream reading a shard that no longer serves and wrote no journal saying where its writes went", // gate/vstream.ts
   VD2802: "a vstream of tables a MoveTables moved to another keyspace (the error carries the token to follow them there)", // gate/vstream.ts
-  VD2803: 'a vstream still copying (from "start") several shards at different points when a merge switched them', // gate/vstream.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -265,4 +265,33 @@ describe("vstream merger", () => {
     const j = evs.find((e) => e.type === "JOURNAL");
     expect(j?.type === "JOURNAL" ? decodeToken(j.token).shards : null).toEqual([{ shard: "-80", tablet: "ks/-80", uid: "l", seq: 3, copy }]);
   });
+
+  it("a merge of shards copied to different points restarts the merged shard's copy at the first table still copying", async () => {
+    const journal: ShardJournal = {
+      workflow: "m",
+      keyspace: "ks",
+      tables: null,
+      sources: ["-80", "80-"],
+      targets: [{ shard: "-", tablet: "ks/-", uid: "m", seq: 2 }],
+    };
+    const shards: Record<string, FakeTablet> = { "-80": { uid: "a", txns: [], journal }, "80-": { uid: "b", txns: [], journal }, "-": { uid: "m", txns: [] } };
+    const gen = vstreamEvents(
+      {
+        keyspace: "ks",
+        from: {
+          keyspace: "ks",
+          shards: [
+            { shard: "-80", tablet: "ks/-80", uid: "a", seq: 0, copy: { table: "users", after: [9] } },
+            { shard: "80-", tablet: "ks/80-", uid: "b", seq: 0, copy: { table: "accounts", after: [3] } },
+          ],
+        },
+      },
+      fake(shards, []),
+    );
+    const evs = await take(gen, (s) => s.some((e) => e.type === "JOURNAL"));
+    const j = evs.find((e) => e.type === "JOURNAL");
+    expect(j?.type === "JOURNAL" ? decodeToken(j.token).shards : null).toEqual([
+      { shard: "-", tablet: "ks/-", uid: "m", seq: 2, copy: { table: "accounts", after: null } },
+    ]);
+  });
 });

@@ -11,7 +11,7 @@ import type { VEvent, VStreamRequest } from "../contract/vstream.ts";
 import { Backend } from "./backend.ts";
 import { Deadline } from "./deadline.ts";
 import { decodeVStreamRequest, eventJson } from "./vstream-request.ts";
-import { resolveStart, vstreamEvents, type VStreamTablets } from "./vstream.ts";
+import { resolveStart, vstreamBatches, type VStreamTablets } from "./vstream.ts";
 
 /** Looking up the keyspace before the stream starts gets this long. */
 const SETUP_MS = 10_000;
@@ -45,14 +45,15 @@ export async function serveVStream(req: Request, url: URL, env: Env): Promise<Re
   await checkVStream(env, vreq);
   const tablets = vstreamTablets(env);
   // "now" is when the answer starts: the shards' heads are read before it does.
-  const events = vstreamEvents(await resolveStart(vreq, tablets), tablets);
+  // One chunk per batch (what one shard read handed out), not one per event.
+  const events = vstreamBatches(await resolveStart(vreq, tablets), tablets);
   const encoder = new TextEncoder();
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const n = await events.next();
         if (n.done) controller.close();
-        else controller.enqueue(encoder.encode(sse(n.value)));
+        else controller.enqueue(encoder.encode(n.value.map(sse).join("")));
       } catch (e) {
         const err = errorBody(toVtError(e));
         delete err["cause"];

@@ -154,6 +154,15 @@ export async function resolveStart(req: VStreamRequest, tablets: VStreamTablets)
  * read for GIVE_UP_MS (then its last error is thrown). `now` is the clock (tests pass their own).
  */
 export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablets, now: () => number = Date.now): AsyncGenerator<VEvent> {
+  for await (const batch of vstreamBatches(req, tablets, now)) yield* batch;
+}
+
+/**
+ * The same events in batches, one per shard read (what one read handed out, in order), so that a
+ * transport writes them at once (SSE: one chunk per batch). Before an error is thrown, the events
+ * before it are handed out.
+ */
+export async function* vstreamBatches(req: VStreamRequest, tablets: VStreamTablets, now: () => number = Date.now): AsyncGenerator<VEvent[]> {
   const tables = req.tables ?? null;
   const heartbeatMs = req.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const positions = new Map<string, ShardPosition>();
@@ -168,103 +177,114 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
   const token = () => encodeToken({ keyspace: req.keyspace, shards: [...positions.values()].sort((a, b) => a.shard.localeCompare(b.shard)) });
 
   const request = (p: ShardPosition, waitMs: number): ShardReadRequest => ({ tables, uid: p.uid, seq: p.seq, copy: p.copy, waitMs });
+  let out: VEvent[] = [];
   // The subscriber holds a token from the first moment.
-  yield { type: "HEARTBEAT", ts: now(), token: token() };
+  out.push({ type: "HEARTBEAT", ts: now(), token: token() });
 
   const reads = new Map<string, Promise<{ shard: string; read?: ShardRead; error?: unknown }>>();
   const failingSince = new Map<string, number>();
   const notServingSince = new Map<string, number>();
   let lastEvent = now();
   for (;;) {
-    for (const p of positions.values()) {
-      if (journaled.has(p.shard) || reads.has(p.shard)) continue;
-      reads.set(
-        p.shard,
-        tablets.read(p.tablet, request(p, Math.min(LONG_POLL_MS, heartbeatMs))).then(
-          (read) => ({ shard: p.shard, read }),
-          (error: unknown) => ({ shard: p.shard, error }),
-        ),
-      );
+    if (out.length > 0) {
+      const batch = out;
+      out = [];
+      yield batch;
     }
-    if (reads.size === 0) throw new VtError("INTERNAL", "vstream: no shard left to read (a journal named shards that never started)");
-    const done = await Promise.race(reads.values());
-    reads.delete(done.shard);
-    const pos = positions.get(done.shard);
-    if (!pos) continue;
-    if (done.error !== undefined || !done.read) {
-      const e = toVtError(done.error);
-      if (e.code === "INVALID_ARGUMENT" || e.code === "UNSUPPORTED" || e.code === "PERMISSION_DENIED") throw e;
-      const since = failingSince.get(done.shard) ?? now();
-      failingSince.set(done.shard, since);
-      if (now() - since > GIVE_UP_MS) throw e;
-      await sleep(RETRY_PAUSE_MS);
-      continue;
-    }
-    failingSince.delete(done.shard);
-    const read = done.read;
-    const shard = done.shard;
-    let emitted = false;
-    for (const t of read.transactions) {
-      yield { type: "BEGIN", shard };
-      for (const c of t.changes) yield "ddl" in c ? { type: "DDL", shard, ddl: c.ddl } : rowEvent(shard, c, false);
-      positions.set(shard, { ...(positions.get(shard) ?? pos), seq: t.seq });
-      yield { type: "COMMIT", shard, ts: t.ts, token: token() };
-      emitted = true;
-    }
-    if (read.copy) {
-      const { rows, to, seq } = read.copy;
-      if (rows.length > 0) yield { type: "BEGIN", shard };
-      for (const c of rows) yield rowEvent(shard, c, true);
-      positions.set(shard, { ...(positions.get(shard) ?? pos), seq, copy: to });
-      if (rows.length > 0) {
-        yield { type: "COMMIT", shard, ts: null, token: token() };
+    try {
+      for (const p of positions.values()) {
+        if (journaled.has(p.shard) || reads.has(p.shard)) continue;
+        reads.set(
+          p.shard,
+          tablets.read(p.tablet, request(p, Math.min(LONG_POLL_MS, heartbeatMs))).then(
+            (read) => ({ shard: p.shard, read }),
+            (error: unknown) => ({ shard: p.shard, error }),
+          ),
+        );
+      }
+      if (reads.size === 0) throw new VtError("INTERNAL", "vstream: no shard left to read (a journal named shards that never started)");
+      const done = await Promise.race(reads.values());
+      reads.delete(done.shard);
+      const pos = positions.get(done.shard);
+      if (!pos) continue;
+      if (done.error !== undefined || !done.read) {
+        const e = toVtError(done.error);
+        if (e.code === "INVALID_ARGUMENT" || e.code === "UNSUPPORTED" || e.code === "PERMISSION_DENIED") throw e;
+        const since = failingSince.get(done.shard) ?? now();
+        failingSince.set(done.shard, since);
+        if (now() - since > GIVE_UP_MS) throw e;
+        await sleep(RETRY_PAUSE_MS);
+        continue;
+      }
+      failingSince.delete(done.shard);
+      const read = done.read;
+      const shard = done.shard;
+      let emitted = false;
+      for (const t of read.transactions) {
+        out.push({ type: "BEGIN", shard });
+        for (const c of t.changes) out.push("ddl" in c ? { type: "DDL", shard, ddl: c.ddl } : rowEvent(shard, c, false));
+        positions.set(shard, { ...(positions.get(shard) ?? pos), seq: t.seq });
+        out.push({ type: "COMMIT", shard, ts: t.ts, token: token() });
         emitted = true;
       }
-    }
-    positions.set(shard, { ...(positions.get(shard) ?? pos), seq: Math.max(read.seq, positions.get(shard)?.seq ?? pos.seq) });
-    if (read.journal) {
-      const j = read.journal;
-      if (j.keyspace !== req.keyspace || j.tables !== null) throw movedTablesError(shard, j, tables, token());
-      journaled.add(shard);
-      for (const t of j.targets) {
-        if (!pending.has(t.shard) && !positions.has(t.shard)) {
-          pending.set(t.shard, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null }, needs: new Set(j.sources) });
+      if (read.copy) {
+        const { rows, to, seq } = read.copy;
+        if (rows.length > 0) out.push({ type: "BEGIN", shard });
+        for (const c of rows) out.push(rowEvent(shard, c, true));
+        positions.set(shard, { ...(positions.get(shard) ?? pos), seq, copy: to });
+        if (rows.length > 0) {
+          out.push({ type: "COMMIT", shard, ts: null, token: token() });
+          emitted = true;
         }
       }
-      const ready = [...pending.values()].filter((p) => [...p.needs].every((s) => journaled.has(s) || !positions.has(s)));
-      if (ready.length > 0) {
-        const from = new Set<string>();
-        for (const p of ready) {
-          pending.delete(p.pos.shard);
-          positions.set(p.pos.shard, {
-            ...p.pos,
-            copy: carriedCopy(
-              [...p.needs].filter((s) => positions.has(s)),
-              positions,
-            ),
-          });
-          for (const s of p.needs) from.add(s);
-        }
-        // An old shard goes once no new shard still waits for it.
-        for (const s of from) {
-          if (![...pending.values()].some((p) => p.needs.has(s))) {
-            positions.delete(s);
-            journaled.delete(s);
+      positions.set(shard, { ...(positions.get(shard) ?? pos), seq: Math.max(read.seq, positions.get(shard)?.seq ?? pos.seq) });
+      if (read.journal) {
+        const j = read.journal;
+        if (j.keyspace !== req.keyspace || j.tables !== null) throw movedTablesError(shard, j, tables, token());
+        journaled.add(shard);
+        for (const t of j.targets) {
+          if (!pending.has(t.shard) && !positions.has(t.shard)) {
+            pending.set(t.shard, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null }, needs: new Set(j.sources) });
           }
         }
-        yield { type: "JOURNAL", from: [...from].sort(), to: ready.map((p) => p.pos.shard).sort(), token: token() };
-        emitted = true;
+        const ready = [...pending.values()].filter((p) => [...p.needs].every((s) => journaled.has(s) || !positions.has(s)));
+        if (ready.length > 0) {
+          const from = new Set<string>();
+          for (const p of ready) {
+            pending.delete(p.pos.shard);
+            positions.set(p.pos.shard, {
+              ...p.pos,
+              copy: carriedCopy(
+                [...p.needs].filter((s) => positions.has(s)),
+                positions,
+              ),
+            });
+            for (const s of p.needs) from.add(s);
+          }
+          // An old shard goes once no new shard still waits for it.
+          for (const s of from) {
+            if (![...pending.values()].some((p) => p.needs.has(s))) {
+              positions.delete(s);
+              journaled.delete(s);
+            }
+          }
+          out.push({ type: "JOURNAL", from: [...from].sort(), to: ready.map((p) => p.pos.shard).sort(), token: token() });
+          emitted = true;
+        }
       }
-    }
-    if (emitted) {
-      lastEvent = now();
-      notServingSince.delete(shard);
-    } else if (now() - lastEvent >= heartbeatMs && !journaled.has(shard)) {
-      lastEvent = now();
-      const since = await checkStillServing(req.keyspace, shard, pos.tablet, tablets, notServingSince.get(shard) ?? null, lastEvent);
-      if (since === null) notServingSince.delete(shard);
-      else notServingSince.set(shard, since);
-      yield { type: "HEARTBEAT", ts: lastEvent, token: token() };
+      if (emitted) {
+        lastEvent = now();
+        notServingSince.delete(shard);
+      } else if (now() - lastEvent >= heartbeatMs && !journaled.has(shard)) {
+        lastEvent = now();
+        const since = await checkStillServing(req.keyspace, shard, pos.tablet, tablets, notServingSince.get(shard) ?? null, lastEvent);
+        if (since === null) notServingSince.delete(shard);
+        else notServingSince.set(shard, since);
+        out.push({ type: "HEARTBEAT", ts: lastEvent, token: token() });
+      }
+    } catch (e) {
+      if (out.length > 0) yield out;
+      throw e;
     }
   }
 }

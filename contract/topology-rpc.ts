@@ -73,6 +73,11 @@ export interface TopologyRpc {
   workflow(req: WorkflowRequest): Promise<Envelope<WorkflowView | VDiffReport>>;
   /** A workflow's record, or null. */
   getWorkflow(keyspace: string, workflow: string): Promise<Envelope<WorkflowRecord | null>>;
+  /**
+   * Every tablet that holds or held `keyspace`'s rows and still has its binlog: the serving graph's,
+   * and the sources and targets of its open workflows (a MoveTables' too, either side).
+   */
+  keyspaceTablets(keyspace: string): Promise<Envelope<string[]>>;
 }
 
 /** A block of ids [next, end), as decimal text (ids may exceed 2^53). */

@@ -7,6 +7,7 @@
 import { errorBody, toVtError, VtError } from "../contract/errors.ts";
 import { unwrap } from "../contract/envelope.ts";
 import { tabletRpc } from "../contract/tablet-rpc.ts";
+import { topologyRpc } from "../contract/topology-rpc.ts";
 import type { VEvent, VStreamRequest } from "../contract/vstream.ts";
 import { Backend } from "./backend.ts";
 import { Deadline } from "./deadline.ts";
@@ -21,6 +22,7 @@ export function vstreamTablets(env: Env): VStreamTablets {
   return {
     keyspace: (name, fresh) => new Backend(env, new Deadline(SETUP_MS)).keyspace(name, fresh),
     read: async (tablet, req) => unwrap(await tabletRpc(env.TABLET, tablet).vstreamRead(req)),
+    known: async (keyspace) => unwrap(await topologyRpc(env.TOPOLOGY).keyspaceTablets(keyspace)),
   };
 }
 

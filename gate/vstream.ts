@@ -28,6 +28,8 @@ export interface VStreamTablets {
   /** The keyspace's serving graph (`fresh`: asked of the Topology now, not from a cache). */
   keyspace(name: string, fresh: boolean): Promise<KeyspaceGraph>;
   read(tablet: string, req: ShardReadRequest): Promise<ShardRead>;
+  /** Every tablet of the keyspace that still has its binlog (the graph's and its open workflows'; TopologyRpc.keyspaceTablets). */
+  known(keyspace: string): Promise<readonly string[]>;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 1_000;
@@ -171,7 +173,17 @@ export async function* vstreamBatches(req: VStreamRequest, tablets: VStreamTable
   if (from.keyspace !== req.keyspace) {
     throw new VtError("INVALID_ARGUMENT", `vstream: the resume token is of keyspace ${from.keyspace}, not ${req.keyspace}`);
   }
-  for (const p of from.shards) positions.set(p.shard, p);
+  // A token names tablets: only those the keyspace has now are read (a crafted token reaches no other object).
+  const known = new Set(await tablets.known(req.keyspace));
+  for (const p of from.shards) {
+    if (!known.has(p.tablet)) {
+      throw new VtError(
+        "INVALID_ARGUMENT",
+        `vstream: the resume token is too old: it names tablet ${p.tablet}, which keyspace ${req.keyspace} no longer has (a reshard completed); start again from "now" or "start"`,
+      );
+    }
+    positions.set(p.shard, p);
+  }
   const journaled = new Set<string>();
   const pending = new Map<string, Pending>();
   const token = () => encodeToken({ keyspace: req.keyspace, shards: [...positions.values()].sort((a, b) => a.shard.localeCompare(b.shard)) });

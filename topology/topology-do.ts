@@ -608,6 +608,19 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(async () => this.#workflows.get(keyspace, workflow) ?? null);
   }
 
+  keyspaceTablets(keyspace: string): Promise<Envelope<string[]>> {
+    return envelopeAsync(async () => {
+      const out = new Set<string>();
+      for (const s of this.#store.keyspace(keyspace)?.shards ?? []) out.add(s.tablet);
+      for (const w of this.#workflows.list()) {
+        if (!isOpen(w)) continue;
+        if (w.keyspace === keyspace) for (const s of w.targets) out.add(s.tablet);
+        if ((w.sourceKeyspace ?? w.keyspace) === keyspace) for (const s of w.sources) out.add(s.tablet);
+      }
+      return [...out].sort();
+    });
+  }
+
   /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */
   async #live(w: WorkflowRecord): Promise<{ live?: WorkflowLive }> {
     if (!isOpen(w)) return {};

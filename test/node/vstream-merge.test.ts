@@ -38,6 +38,9 @@ function fake(shards: Record<string, FakeTablet>, serving: string[]): VStreamTab
         shards: serving.map((s) => ({ name: s, keyRange: s, serving: true, tablet: `ks/${s}` })),
       };
     },
+    async known(): Promise<string[]> {
+      return Object.keys(shards).map((s) => `ks/${s}`);
+    },
     async read(tablet: string, req: ShardReadRequest): Promise<ShardRead> {
       const t = shards[tablet.slice(3)];
       if (!t) throw new Error(`no tablet ${tablet}`);
@@ -293,5 +296,12 @@ describe("vstream merger", () => {
     expect(j?.type === "JOURNAL" ? decodeToken(j.token).shards : null).toEqual([
       { shard: "-", tablet: "ks/-", uid: "m", seq: 2, copy: { table: "accounts", after: null } },
     ]);
+  });
+
+  it("a token naming a tablet the keyspace does not have is refused before anything is read", async () => {
+    const t = fake({ "-": { uid: "u", txns: [tx(1, 1, "x")] } }, ["-"]);
+    const gen = vstreamEvents({ keyspace: "ks", from: { keyspace: "ks", shards: [{ shard: "-", tablet: "other/secret", uid: "u", seq: 0, copy: null }] } }, t);
+    await expect(take(gen, () => false)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(t.reads).toEqual([]);
   });
 });

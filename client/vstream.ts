@@ -10,12 +10,16 @@ import { errorFromFields, unreachable, VitessError } from "./vitess-error.ts";
 
 export type ChangeRow = Record<string, SqlValue>;
 
-/** One VStream event (see the README's "Change data capture"). */
+/**
+ * One VStream event (see the README's "Change data capture"). `keyspace` is set on the events of
+ * a shard of another keyspace (a MoveTables moved the table there and the stream followed it).
+ */
 export type ChangeEvent =
-  | { type: "BEGIN"; shard: string }
+  | { type: "BEGIN"; shard: string; keyspace?: string }
   | {
       type: "ROW";
       shard: string;
+      keyspace?: string;
       table: string;
       op: "insert" | "update" | "delete";
       before: ChangeRow | null;
@@ -23,8 +27,8 @@ export type ChangeEvent =
       pk: ChangeRow;
       copy?: true;
     }
-  | { type: "DDL"; shard: string; ddl: string }
-  | { type: "COMMIT"; shard: string; ts: number | null; token: string }
+  | { type: "DDL"; shard: string; keyspace?: string; ddl: string }
+  | { type: "COMMIT"; shard: string; keyspace?: string; ts: number | null; token: string }
   | { type: "HEARTBEAT"; ts: number; token: string }
   | { type: "JOURNAL"; from: string[]; to: string[]; token: string };
 
@@ -121,8 +125,9 @@ export function openVStream(fetchFn: typeof fetch, baseUrl: string, token: strin
         const body = (await res.json().catch(() => ({}))) as { error?: Record<string, unknown> };
         throw errorFromFields(body.error ?? { code: "INTERNAL" }, `vstream answered HTTP ${res.status}`);
       }
-      // Per shard, the events of the transaction whose COMMIT has not arrived yet.
+      // Per shard (of its keyspace), the events of the transaction whose COMMIT has not arrived yet.
       const open = new Map<string, ChangeEvent[]>();
+      const where = (e: ChangeEvent) => ("shard" in e ? `${e.keyspace ?? ""}/${e.shard}` : "");
       try {
         for await (const b of sseBlocks(res.body as ReadableStream<Uint8Array>)) {
           const data = JSON.parse(b.data) as Record<string, unknown>;
@@ -134,15 +139,15 @@ export function openVStream(fetchFn: typeof fetch, baseUrl: string, token: strin
           const e = decodeEvent(data);
           failures = 0;
           if (e.type === "BEGIN") {
-            open.set(e.shard, [e]);
+            open.set(where(e), [e]);
             continue;
           }
-          const txn = "shard" in e ? open.get(e.shard) : undefined;
+          const txn = "shard" in e ? open.get(where(e)) : undefined;
           if (txn && e.type !== "COMMIT") {
             txn.push(e);
             continue;
           }
-          if (txn && "shard" in e) open.delete(e.shard);
+          if (txn && "shard" in e) open.delete(where(e));
           if ("token" in e) last = e.token;
           for (const x of [...(txn ?? []), e]) {
             yield x;

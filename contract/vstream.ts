@@ -31,6 +31,12 @@ export interface ShardPosition {
   readonly seq: number;
   /** from "start": the consistent copy's cursor while it is not done (null: only changes follow). */
   readonly copy: CopyAt | null;
+  /** The shard's keyspace when it is not the stream's: a MoveTables moved tables the stream reads there. */
+  readonly keyspace?: string;
+  /** Lower-cased: the only tables read at this position (those a MoveTables brought here); absent: the stream's tables. */
+  readonly only?: readonly string[];
+  /** Lower-cased: tables not read at this position any more (a MoveTables moved them to another keyspace). */
+  readonly skip?: readonly string[];
 }
 
 /** The resume token's content (tokens travel as opaque text: encodeToken / decodeToken). */
@@ -52,11 +58,16 @@ export interface VStreamRequest {
 
 export type Row = Readonly<Record<string, SqlValue>>;
 
+/**
+ * `keyspace` is set on an event of a shard of another keyspace than the stream's (a MoveTables
+ * moved the table there and the stream followed it).
+ */
 export type VEvent =
-  | { readonly type: "BEGIN"; readonly shard: string }
+  | { readonly type: "BEGIN"; readonly shard: string; readonly keyspace?: string }
   | {
       readonly type: "ROW";
       readonly shard: string;
+      readonly keyspace?: string;
       readonly table: string;
       /** insert: `after` only; delete: `before` only; update: both. A row of the initial copy is an insert with `copy: true`. */
       readonly op: "insert" | "update" | "delete";
@@ -66,11 +77,15 @@ export type VEvent =
       readonly pk: Row;
       readonly copy?: true;
     }
-  | { readonly type: "DDL"; readonly shard: string; readonly ddl: string }
-  | { readonly type: "COMMIT"; readonly shard: string; readonly ts: number | null; readonly token: string }
+  | { readonly type: "DDL"; readonly shard: string; readonly keyspace?: string; readonly ddl: string }
+  | { readonly type: "COMMIT"; readonly shard: string; readonly keyspace?: string; readonly ts: number | null; readonly token: string }
   | { readonly type: "HEARTBEAT"; readonly ts: number; readonly token: string }
   | {
-      /** A reshard moved the shards' writes: the stream goes on from the new shards (names given), nothing lost or repeated. */
+      /**
+       * A reshard (or a MoveTables) moved the shards' writes: the stream goes on from the new
+       * shards, nothing lost or repeated. Shards of another keyspace are named `<keyspace>/<shard>`;
+       * after a MoveTables the old shards stay (for the tables that did not move).
+       */
       readonly type: "JOURNAL";
       readonly from: readonly string[];
       readonly to: readonly string[];
@@ -93,7 +108,11 @@ function fromBase64url(text: string): Uint8Array {
 /** The token text of a VGTID (base64url JSON; opaque to subscribers). */
 export function encodeToken(g: VGtid): string {
   const copy = (c: CopyAt | null) => (c === null ? null : { t: c.table, a: c.after === null ? null : c.after.map(toJsonValue) });
-  const body = { v: TOKEN_VERSION, ks: g.keyspace, s: g.shards.map((p) => [p.shard, p.tablet, p.uid, p.seq, copy(p.copy)]) };
+  const extra = (p: ShardPosition) =>
+    p.keyspace === undefined && p.only === undefined && p.skip === undefined
+      ? []
+      : [{ ...(p.keyspace !== undefined ? { k: p.keyspace } : {}), ...(p.only ? { o: p.only } : {}), ...(p.skip ? { x: p.skip } : {}) }];
+  const body = { v: TOKEN_VERSION, ks: g.keyspace, s: g.shards.map((p) => [p.shard, p.tablet, p.uid, p.seq, copy(p.copy), ...extra(p)]) };
   return base64url(new TextEncoder().encode(JSON.stringify(body)));
 }
 
@@ -113,6 +132,23 @@ function copyOf(v: unknown): CopyAt | null {
   }
 }
 
+function names(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > 1000 || !v.every((t) => typeof t === "string" && t.length > 0 && t.length <= 256)) throw bad("a table list is malformed");
+  return v as string[];
+}
+
+function extraOf(v: unknown): Pick<ShardPosition, "keyspace" | "only" | "skip"> {
+  if (v === undefined) return {};
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad("a shard entry is malformed");
+  const x = v as Record<string, unknown>;
+  if (Object.keys(x).some((k) => k !== "k" && k !== "o" && k !== "x")) throw bad("a shard entry is malformed");
+  if (x["k"] !== undefined && typeof x["k"] !== "string") throw bad("a shard entry is malformed");
+  const only = names(x["o"]);
+  const skip = names(x["x"]);
+  return { ...(typeof x["k"] === "string" ? { keyspace: x["k"] } : {}), ...(only ? { only } : {}), ...(skip ? { skip } : {}) };
+}
+
 /** The VGTID of a token; INVALID_ARGUMENT for anything else. */
 export function decodeToken(token: unknown): VGtid {
   if (typeof token !== "string" || token.length === 0 || token.length > 64 * 1024 || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad("not token text");
@@ -127,13 +163,13 @@ export function decodeToken(token: unknown): VGtid {
   if (b["v"] !== TOKEN_VERSION) throw bad("unknown version");
   if (typeof b["ks"] !== "string" || !Array.isArray(b["s"]) || b["s"].length === 0) throw bad("no shards");
   const shards = (b["s"] as unknown[]).map((e): ShardPosition => {
-    if (!Array.isArray(e) || e.length !== 5) throw bad("a shard entry is malformed");
-    const [shard, tablet, uid, seq, copy] = e as unknown[];
+    if (!Array.isArray(e) || (e.length !== 5 && e.length !== 6)) throw bad("a shard entry is malformed");
+    const [shard, tablet, uid, seq, copy, extra] = e as unknown[];
     if (typeof shard !== "string" || typeof tablet !== "string" || typeof uid !== "string") throw bad("a shard entry is malformed");
     if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw bad("a position is not a binlog sequence");
-    return { shard, tablet, uid, seq: seq as number, copy: copyOf(copy) };
+    return { shard, tablet, uid, seq: seq as number, copy: copyOf(copy), ...extraOf(extra) };
   });
-  if (new Set(shards.map((s) => s.shard)).size !== shards.length) throw bad("a shard appears twice");
+  if (new Set(shards.map((s) => `${s.keyspace ?? b["ks"]}/${s.shard}`)).size !== shards.length) throw bad("a shard appears twice");
   return { keyspace: b["ks"], shards };
 }
 
@@ -148,6 +184,8 @@ export interface ShardReadRequest {
   readonly copy: CopyAt | null;
   /** With nothing to hand out, wait up to this long for a commit (a long poll), ms. */
   readonly waitMs: number;
+  /** Lower-cased tables left out (a MoveTables moved them away); absent: none. */
+  readonly skip?: readonly string[];
 }
 
 /** A row change as a tablet hands it to a VStream: images by column name, exact values. */
@@ -195,6 +233,8 @@ export interface ShardRead {
    * there meets the journal again) and the read hands out nothing past it.
    */
   readonly journal?: ShardJournal;
+  /** With `journal`: the journal's commit seq (a reader that follows a MoveTables goes on past it there). */
+  readonly journalSeq?: number;
   /** The position after this read (the last commit handed out, or where it stood). */
   readonly seq: number;
 }

@@ -9,19 +9,10 @@
 import { VtError, toVtError } from "../contract/errors.ts";
 import { setOwn } from "../topology/own.ts";
 import { unsupportedError } from "../topology/refusals.ts";
+import { StreamPositions } from "./vstream-positions.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { SqlValue } from "../contract/sql-values.ts";
-import {
-  encodeToken,
-  type Row,
-  type ShardJournal,
-  type ShardPosition,
-  type ShardRead,
-  type ShardReadRequest,
-  type ShardRowChange,
-  type VEvent,
-  type VStreamRequest,
-} from "../contract/vstream.ts";
+import type { Row, ShardPosition, ShardRead, ShardReadRequest, ShardRowChange, VEvent, VStreamRequest } from "../contract/vstream.ts";
 
 /** What the merger needs of the world. */
 export interface VStreamTablets {
@@ -39,12 +30,6 @@ const LONG_POLL_MS = 1_000;
 const GIVE_UP_MS = 30_000;
 const RETRY_PAUSE_MS = 100;
 
-interface Pending {
-  readonly pos: ShardPosition;
-  /** The old shards whose journals it waits for. */
-  readonly needs: ReadonlySet<string>;
-}
-
 function rowOf(columns: readonly string[], values: readonly SqlValue[] | null): Row | null {
   if (values === null) return null;
   const out: Record<string, SqlValue> = {};
@@ -60,11 +45,14 @@ function pkOf(c: ShardRowChange, row: Row | null): Row {
   return out;
 }
 
-function rowEvent(shard: string, c: ShardRowChange, copy: boolean): VEvent {
+/** `where`: the shard, and its keyspace when it is not the stream's. */
+type Where = { readonly shard: string; readonly keyspace?: string };
+
+function rowEvent(where: Where, c: ShardRowChange, copy: boolean): VEvent {
   const before = rowOf(c.columns, c.before);
   const after = rowOf(c.columns, c.after);
   const op = before === null ? "insert" : after === null ? "delete" : "update";
-  return { type: "ROW", shard, table: c.table, op, before, after, pk: pkOf(c, after ?? before), ...(copy ? { copy: true as const } : {}) };
+  return { type: "ROW", ...where, table: c.table, op, before, after, pk: pkOf(c, after ?? before), ...(copy ? { copy: true as const } : {}) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,42 +83,6 @@ async function checkStillServing(
 
 /** How long a shard may be seen not serving with no journal before the stream gives up on it (a switch writes its journal right after its flip). */
 export const JOURNAL_GRACE_MS = 10_000;
-
-/**
- * A MoveTables' journal moved tables of this stream to another keyspace: a stream reads one
- * keyspace, so it ends there with VD2802, carrying the token of the positions the moved tables
- * start from in the keyspace they went to (with `tables` set to them) and this stream's own
- * token, taken just before the journal, for the tables that stayed.
- */
-function movedTablesError(shard: string, j: ShardJournal, wanted: readonly string[] | null, token: string): VtError {
-  const moved = j.tables ?? [];
-  const mine = wanted === null ? moved : moved.filter((t) => wanted.includes(t.toLowerCase()));
-  const follow = encodeToken({
-    keyspace: j.keyspace,
-    shards: j.targets.map((t) => ({ shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null })),
-  });
-  return unsupportedError(
-    "VD2802",
-    `vstream: MoveTables ${j.workflow} moved table(s) ${mine.join(", ")} to keyspace ${j.keyspace} (shard ${shard} of this keyspace journaled it); a stream reads one keyspace: go on with those tables from the token in "follow" (keyspace ${j.keyspace}), and with the others from the token in "resume"`,
-    { shard, keyspace: j.keyspace, tables: mine, follow, resume: token },
-  );
-}
-
-/**
- * The copy cursor the new shards go on with (a stream from "start" still copying): a split's (one
- * old shard) as it stood; a merge's, when its old shards stood at different points, the start of
- * the first table any of them was still copying (tables are copied in name order), so nothing is
- * skipped, and rows one old shard had copied already may be copied again (a copy row is the row
- * as it is then: applying by primary key gives the same rows).
- */
-function carriedCopy(sources: readonly string[], positions: ReadonlyMap<string, ShardPosition>): ShardPosition["copy"] {
-  const cursors = sources.map((s) => positions.get(s)?.copy ?? null);
-  const first = cursors[0] ?? null;
-  if (cursors.every((c) => JSON.stringify(c) === JSON.stringify(first))) return first;
-  const copying = cursors.filter((c): c is NonNullable<typeof c> => c !== null).map((c) => c.table);
-  const table = copying.reduce((a, b) => (b.toLowerCase() < a.toLowerCase() ? b : a));
-  return { table, after: null };
-}
 
 /**
  * The request with "now" or "start" made a token: every serving shard's binlog head, read at once
@@ -167,33 +119,29 @@ export async function* vstreamEvents(req: VStreamRequest, tablets: VStreamTablet
 export async function* vstreamBatches(req: VStreamRequest, tablets: VStreamTablets, now: () => number = Date.now): AsyncGenerator<VEvent[]> {
   const tables = req.tables ?? null;
   const heartbeatMs = req.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-  const positions = new Map<string, ShardPosition>();
   const { from } = await resolveStart(req, tablets);
   if (from === "now" || from === "start") throw new VtError("INTERNAL", "vstream: the start was not resolved");
   if (from.keyspace !== req.keyspace) {
     throw new VtError("INVALID_ARGUMENT", `vstream: the resume token is of keyspace ${from.keyspace}, not ${req.keyspace}`);
   }
-  // A token names tablets: only those the keyspace has now are read (a crafted token reaches no other object).
-  const known = new Set(await tablets.known(req.keyspace));
-  for (const p of from.shards) {
-    if (!known.has(p.tablet)) {
-      throw new VtError(
-        "INVALID_ARGUMENT",
-        `vstream: the resume token is too old: it names tablet ${p.tablet}, which keyspace ${req.keyspace} no longer has (a reshard completed); start again from "now" or "start"`,
-      );
+  // A token names tablets: only those its keyspaces have now are read (a crafted token reaches no other object).
+  for (const ks of new Set(from.shards.map((p) => p.keyspace ?? req.keyspace))) {
+    const known = new Set(await tablets.known(ks));
+    for (const p of from.shards) {
+      if ((p.keyspace ?? req.keyspace) === ks && !known.has(p.tablet)) {
+        throw new VtError(
+          "INVALID_ARGUMENT",
+          `vstream: the resume token is too old: it names tablet ${p.tablet}, which keyspace ${ks} no longer has (a reshard completed); start again from "now" or "start"`,
+        );
+      }
     }
-    positions.set(p.shard, p);
   }
-  const journaled = new Set<string>();
-  const pending = new Map<string, Pending>();
-  const token = () => encodeToken({ keyspace: req.keyspace, shards: [...positions.values()].sort((a, b) => a.shard.localeCompare(b.shard)) });
-
-  const request = (p: ShardPosition, waitMs: number): ShardReadRequest => ({ tables, uid: p.uid, seq: p.seq, copy: p.copy, waitMs });
+  const at = new StreamPositions(req.keyspace, tables, from.shards);
   let out: VEvent[] = [];
   // The subscriber holds a token from the first moment.
-  out.push({ type: "HEARTBEAT", ts: now(), token: token() });
+  out.push({ type: "HEARTBEAT", ts: now(), token: at.token() });
 
-  const reads = new Map<string, Promise<{ shard: string; read?: ShardRead; error?: unknown }>>();
+  const reads = new Map<string, Promise<{ key: string; read?: ShardRead; error?: unknown }>>();
   const failingSince = new Map<string, number>();
   const notServingSince = new Map<string, number>();
   let lastEvent = now();
@@ -204,95 +152,69 @@ export async function* vstreamBatches(req: VStreamRequest, tablets: VStreamTable
       yield batch;
     }
     try {
-      for (const p of positions.values()) {
-        if (journaled.has(p.shard) || reads.has(p.shard)) continue;
+      for (const [key, p] of at.readable()) {
+        if (reads.has(key)) continue;
         reads.set(
-          p.shard,
-          tablets.read(p.tablet, request(p, Math.min(LONG_POLL_MS, heartbeatMs))).then(
-            (read) => ({ shard: p.shard, read }),
-            (error: unknown) => ({ shard: p.shard, error }),
+          key,
+          tablets.read(p.tablet, at.request(p, Math.min(LONG_POLL_MS, heartbeatMs))).then(
+            (read) => ({ key, read }),
+            (error: unknown) => ({ key, error }),
           ),
         );
       }
       if (reads.size === 0) throw new VtError("INTERNAL", "vstream: no shard left to read (a journal named shards that never started)");
       const done = await Promise.race(reads.values());
-      reads.delete(done.shard);
-      const pos = positions.get(done.shard);
+      const key = done.key;
+      reads.delete(key);
+      const pos = at.get(key);
       if (!pos) continue;
       if (done.error !== undefined || !done.read) {
         const e = toVtError(done.error);
         if (e.code === "INVALID_ARGUMENT" || e.code === "UNSUPPORTED" || e.code === "PERMISSION_DENIED") throw e;
-        const since = failingSince.get(done.shard) ?? now();
-        failingSince.set(done.shard, since);
+        const since = failingSince.get(key) ?? now();
+        failingSince.set(key, since);
         if (now() - since > GIVE_UP_MS) throw e;
         await sleep(RETRY_PAUSE_MS);
         continue;
       }
-      failingSince.delete(done.shard);
+      failingSince.delete(key);
       const read = done.read;
-      const shard = done.shard;
+      const where: Where = { shard: pos.shard, ...(pos.keyspace !== undefined && pos.keyspace !== req.keyspace ? { keyspace: pos.keyspace } : {}) };
       let emitted = false;
       for (const t of read.transactions) {
-        out.push({ type: "BEGIN", shard });
-        for (const c of t.changes) out.push("ddl" in c ? { type: "DDL", shard, ddl: c.ddl } : rowEvent(shard, c, false));
-        positions.set(shard, { ...(positions.get(shard) ?? pos), seq: t.seq });
-        out.push({ type: "COMMIT", shard, ts: t.ts, token: token() });
+        out.push({ type: "BEGIN", ...where });
+        for (const c of t.changes) out.push("ddl" in c ? { type: "DDL", ...where, ddl: c.ddl } : rowEvent(where, c, false));
+        at.advance(key, { seq: t.seq });
+        out.push({ type: "COMMIT", ...where, ts: t.ts, token: at.token() });
         emitted = true;
       }
       if (read.copy) {
         const { rows, to, seq } = read.copy;
-        if (rows.length > 0) out.push({ type: "BEGIN", shard });
-        for (const c of rows) out.push(rowEvent(shard, c, true));
-        positions.set(shard, { ...(positions.get(shard) ?? pos), seq, copy: to });
+        if (rows.length > 0) out.push({ type: "BEGIN", ...where });
+        for (const c of rows) out.push(rowEvent(where, c, true));
+        at.advance(key, { seq, copy: to });
         if (rows.length > 0) {
-          out.push({ type: "COMMIT", shard, ts: null, token: token() });
+          out.push({ type: "COMMIT", ...where, ts: null, token: at.token() });
           emitted = true;
         }
       }
-      positions.set(shard, { ...(positions.get(shard) ?? pos), seq: Math.max(read.seq, positions.get(shard)?.seq ?? pos.seq) });
+      at.advance(key, { seq: Math.max(read.seq, at.get(key)?.seq ?? pos.seq) });
       if (read.journal) {
-        const j = read.journal;
-        if (j.keyspace !== req.keyspace || j.tables !== null) throw movedTablesError(shard, j, tables, token());
-        journaled.add(shard);
-        for (const t of j.targets) {
-          if (!pending.has(t.shard) && !positions.has(t.shard)) {
-            pending.set(t.shard, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null }, needs: new Set(j.sources) });
-          }
-        }
-        const ready = [...pending.values()].filter((p) => [...p.needs].every((s) => journaled.has(s) || !positions.has(s)));
-        if (ready.length > 0) {
-          const from = new Set<string>();
-          for (const p of ready) {
-            pending.delete(p.pos.shard);
-            positions.set(p.pos.shard, {
-              ...p.pos,
-              copy: carriedCopy(
-                [...p.needs].filter((s) => positions.has(s)),
-                positions,
-              ),
-            });
-            for (const s of p.needs) from.add(s);
-          }
-          // An old shard goes once no new shard still waits for it.
-          for (const s of from) {
-            if (![...pending.values()].some((p) => p.needs.has(s))) {
-              positions.delete(s);
-              journaled.delete(s);
-            }
-          }
-          out.push({ type: "JOURNAL", from: [...from].sort(), to: ready.map((p) => p.pos.shard).sort(), token: token() });
+        const moved = at.follow(key, read.journal, read.journalSeq ?? read.seq + 2);
+        if (moved) {
+          out.push(moved);
           emitted = true;
         }
       }
       if (emitted) {
         lastEvent = now();
-        notServingSince.delete(shard);
-      } else if (now() - lastEvent >= heartbeatMs && !journaled.has(shard)) {
+        notServingSince.delete(key);
+      } else if (now() - lastEvent >= heartbeatMs && !at.isJournaled(key)) {
         lastEvent = now();
-        const since = await checkStillServing(req.keyspace, shard, pos.tablet, tablets, notServingSince.get(shard) ?? null, lastEvent);
-        if (since === null) notServingSince.delete(shard);
-        else notServingSince.set(shard, since);
-        out.push({ type: "HEARTBEAT", ts: lastEvent, token: token() });
+        const since = await checkStillServing(pos.keyspace ?? req.keyspace, pos.shard, pos.tablet, tablets, notServingSince.get(key) ?? null, lastEvent);
+        if (since === null) notServingSince.delete(key);
+        else notServingSince.set(key, since);
+        out.push({ type: "HEARTBEAT", ts: lastEvent, token: at.token() });
       }
     } catch (e) {
       if (out.length > 0) yield out;

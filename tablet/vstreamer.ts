@@ -15,8 +15,8 @@ import { primaryKey, sqlValueOf, streamUnit } from "./streamer.ts";
 const READ_BYTES = 256 * 1024;
 
 /** The user tables a subscriber asked for (all of them when `wanted` is null), by name order. */
-function tablesOf(sql: SqlStorage, wanted: readonly string[] | null): string[] {
-  const all = listUserTables(sql).filter((t) => !t.toLowerCase().startsWith("_vt"));
+function tablesOf(sql: SqlStorage, wanted: readonly string[] | null, skip: readonly string[]): string[] {
+  const all = listUserTables(sql).filter((t) => !t.toLowerCase().startsWith("_vt") && !skip.includes(t.toLowerCase()));
   const picked = wanted === null ? all : all.filter((t) => wanted.includes(t.toLowerCase()));
   return picked.sort();
 }
@@ -42,7 +42,8 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
   if (req.seq > head) {
     throw new VtError("INVALID_ARGUMENT", `vstream: the resume token's position ${uid}:${req.seq} is past this tablet's binlog head ${uid}:${head}`);
   }
-  const tables = tablesOf(sql, req.tables);
+  const skip = req.skip ?? [];
+  const tables = tablesOf(sql, req.tables, skip);
   const keys = new Map<string, string[]>();
   for (const t of tables) {
     const pk = primaryKey(sql, t) ?? [];
@@ -71,7 +72,7 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
     return { uid, transactions: [], copy: { rows: [], to: null, seq: req.seq }, seq: req.seq };
   }
   const unit = streamUnit(sql, uid, filter, { seq: req.seq, copy }, { maxBytes: READ_BYTES });
-  const journal = journalIn(sql, req.seq, unit.to.seq, req.tables);
+  const journal = journalIn(sql, req.seq, unit.to.seq, req.tables, skip);
   const change = (c: StreamItem): ShardRowChange | { ddl: string } => {
     if ("ddl" in c) return { ddl: c.ddl };
     return { table: c.table, columns: c.columns, pk: keys.get(c.table.toLowerCase()) ?? [], before: exact(c.before), after: exact(c.after) };
@@ -86,7 +87,7 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
     // Nothing past the journal is handed out (after a reverse, this shard takes writes again; the
     // reader meets them through the journal back). The position stays before it.
     const before = transactions.filter((t) => t.seq < journal.seq && t.changes.length > 0);
-    return { uid, transactions: before, seq: journal.seq - 1, journal: journal.body };
+    return { uid, transactions: before, seq: journal.seq - 1, journal: journal.body, journalSeq: journal.commit };
   }
   const copied =
     req.copy === null
@@ -107,14 +108,24 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
  * The first journal in (from, to] that moves writes of the tables a reader asked for (`tables`
  * null: all of them): a Reshard's moves every table, a MoveTables' those it names.
  */
-function journalIn(sql: SqlStorage, from: number, to: number, tables: readonly string[] | null): { seq: number; body: ShardJournal } | null {
+function journalIn(
+  sql: SqlStorage,
+  from: number,
+  to: number,
+  tables: readonly string[] | null,
+  skip: readonly string[],
+): { seq: number; commit: number; body: ShardJournal } | null {
   if (to <= from) return null;
   const rows = sql
     .exec<{ seq: number; after: string }>("SELECT seq, after FROM _vt_binlog WHERE seq > ? AND seq <= ? AND kind = 'journal' ORDER BY seq", from, to)
     .toArray();
+  const reads = (t: string) => !skip.includes(t.toLowerCase()) && (tables === null || tables.includes(t.toLowerCase()));
   for (const r of rows) {
     const body = JSON.parse(r.after) as ShardJournal;
-    if (body.tables === null || tables === null || body.tables.some((t) => tables.includes(t.toLowerCase()))) return { seq: r.seq, body };
+    if (body.tables !== null && !body.tables.some(reads)) continue;
+    // appendJournal writes the journal and its commit as one transaction of two events.
+    const commit = sql.exec<{ s: number | null }>("SELECT min(seq) AS s FROM _vt_binlog WHERE seq > ? AND kind = 'commit'", r.seq).one().s ?? r.seq + 1;
+    return { seq: r.seq, commit, body };
   }
   return null;
 }

@@ -163,7 +163,7 @@ export const REFUSALS = {
   VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
   VD2801: "a vstream reading a shard that no longer serves and wrote no journal saying where its writes went", // gate/vstream.ts
-  VD2802: "a vstream of tables a MoveTables moved to another keyspace (the error carries the token to follow them there)", // gate/vstream.ts
+  VD2802: "a vstream following a MoveTables' journal into shards it reads already (a reversed MoveTables; the error carries the tokens to go on)", // gate/vstream-positions.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

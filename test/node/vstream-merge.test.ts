@@ -13,6 +13,8 @@ interface FakeTablet {
   uid: string;
   txns: ShardTransaction[];
   journal?: ShardJournal;
+  /** The journal's seq (its commit is the next); default: after the last transaction. */
+  journalAt?: number;
   /** ms each read takes. */
   delay?: number;
 }
@@ -49,10 +51,15 @@ function fake(shards: Record<string, FakeTablet>, serving: string[]): VStreamTab
       if (req.uid !== null && req.uid !== t.uid) throw Object.assign(new Error("too old"), { code: "INVALID_ARGUMENT" });
       const head = t.txns.at(-1)?.seq ?? 0;
       if (req.seq === -1) return { uid: t.uid, transactions: [], seq: head };
-      const after = t.txns.filter((x) => x.seq > req.seq).slice(0, 2);
+      // The journal stands after the transactions (or at journalAt) and is met until read past.
+      const jAt = t.journalAt ?? head + 1;
+      const relevant = t.journal && (t.journal.tables === null || t.journal.tables.some((x) => !(req.skip ?? []).includes(x)));
+      const upTo = relevant && req.seq < jAt ? jAt : Number.POSITIVE_INFINITY;
+      const after = t.txns.filter((x) => x.seq > req.seq && x.seq < upTo).slice(0, 2);
       const seq = after.at(-1)?.seq ?? req.seq;
-      const atEnd = seq >= head;
-      return { uid: t.uid, transactions: after, seq, ...(atEnd && t.journal ? { journal: t.journal } : {}) };
+      const atJournal = t.journal && upTo !== Number.POSITIVE_INFINITY && !t.txns.some((x) => x.seq > seq && x.seq < upTo);
+      if (atJournal && t.journal) return { uid: t.uid, transactions: after, seq: jAt - 1, journal: t.journal, journalSeq: jAt + 1 };
+      return { uid: t.uid, transactions: after, seq };
     },
   };
 }
@@ -229,28 +236,37 @@ describe("vstream merger", () => {
     expect(after.find((e) => e.type === "JOURNAL")).toMatchObject({ from: ["-"], to: ["-80"] });
   });
 
-  it("a MoveTables' journal of tables the stream reads ends it with VD2802, the token to follow them and the token to resume the rest", async () => {
+  it("follows a MoveTables' journal into the target keyspace for the moved tables and goes on with the others past it", async () => {
     const journal: ShardJournal = {
       workflow: "mv",
       keyspace: "dst",
       tables: ["t"],
       sources: ["-"],
-      targets: [{ shard: "-80", tablet: "dst/-80", uid: "d", seq: 9 }],
+      targets: [{ shard: "-80", tablet: "ks/d80", uid: "d", seq: 9 }],
     };
-    const shards: Record<string, FakeTablet> = { "-": { uid: "u", txns: [tx(1, 1, "x")], journal } };
+    const other = (seq: number, v: string): ShardTransaction => ({
+      seq,
+      ts: seq,
+      changes: [{ table: "o", columns: ["id", "v"], pk: ["id"], before: null, after: [1, v] }],
+    });
+    const shards: Record<string, FakeTablet> = {
+      "-": { uid: "u", txns: [tx(1, 1, "x"), other(5, "after")], journal, journalAt: 3 },
+      d80: { uid: "d", txns: [tx(9, 1, "copied"), tx(10, 1, "moved")] },
+    };
     const gen = vstreamEvents(
       { keyspace: "ks", from: { keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "u", seq: 0, copy: null }] } },
       fake(shards, ["-"]),
     );
-    const err = await take(gen, () => false).then(
-      () => null,
-      (e: unknown) => e as { code: string; details?: Record<string, unknown> } & Record<string, unknown>,
-    );
-    expect(err).toMatchObject({ code: "UNSUPPORTED" });
-    const d = (err?.details ?? err ?? {}) as Record<string, unknown>;
-    expect(d["id"]).toBe("VD2802");
-    expect(decodeToken(String(d["follow"]))).toEqual({ keyspace: "dst", shards: [{ shard: "-80", tablet: "dst/-80", uid: "d", seq: 9, copy: null }] });
-    expect(decodeToken(String(d["resume"])).shards[0]?.seq).toBe(1);
+    const evs = await take(gen, (s) => values(s).includes("-80:moved") && values(s).includes("-:after") && s.at(-1)?.type === "COMMIT");
+    const j = evs.find((e) => e.type === "JOURNAL");
+    expect(j).toMatchObject({ from: ["-"], to: ["dst/-80"] });
+    expect(evs.find((e) => e.type === "ROW" && String(e.after?.["v"]) === "moved")).toMatchObject({ keyspace: "dst", shard: "-80" });
+    expect(evs.findIndex((e) => e.type === "JOURNAL")).toBeLessThan(evs.findIndex((e) => e.type === "ROW" && String(e.after?.["v"]) === "moved"));
+    // The token holds both: the source past the journal without t, the target reading t only.
+    const last = evs.filter((e) => e.type === "COMMIT").at(-1);
+    const shardsOf = last?.type === "COMMIT" ? decodeToken(last.token).shards : [];
+    expect(shardsOf.find((p) => p.shard === "-")).toMatchObject({ seq: 5, skip: ["t"] });
+    expect(shardsOf.find((p) => p.shard === "-80")).toMatchObject({ keyspace: "dst", only: ["t"], seq: 10 });
   });
 
   it("a split while the stream still copies (from start) carries the copy cursor to the new shards", async () => {

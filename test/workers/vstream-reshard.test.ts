@@ -41,7 +41,8 @@ async function write(ks: string, model: Map<number, string>, log: string[], ids:
   }
 }
 
-const rowLog = (evs: readonly Ev[]) => evs.filter((e) => e.type === "ROW" && e.after).map((e) => `${String(e.after?.["id"])}=${String(e.after?.["name"])}`);
+const rowLog = (evs: readonly Ev[]) =>
+  evs.filter((e) => e.type === "ROW" && e.after && e.table !== "settings").map((e) => `${String(e.after?.["id"])}=${String(e.after?.["name"])}`);
 const asModel = (m: Map<number, string>) => new Map([...m].map(([id, name]) => [JSON.stringify({ id }), { id, name }]));
 
 describe("vstream across a reshard", () => {
@@ -125,7 +126,7 @@ describe("vstream across a reshard", () => {
     expect(seen.find((e) => e.type === "ERROR")?.error?.message).toMatch(/too old/);
   });
 
-  it("a MoveTables' journal ends a stream of the moved table with VD2802 and a token that follows it into the target keyspace", async () => {
+  it("a stream follows a MoveTables into the target keyspace for the moved table and goes on with the others; a reverse it cannot follow ends it with VD2802", async () => {
     const SRC = "vm1src";
     const DST = "vm1dst";
     expect((await api("POST", "/v1/keyspaces", { name: SRC, shards: 1 })).status).toBe(200);
@@ -135,40 +136,52 @@ describe("vstream across a reshard", () => {
     const vs = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { customer: { column_vindexes: [{ column: "id", name: "xx" }] } } };
     expect((await api("POST", "/v1/vschema", { keyspace: DST, vschema: vs })).status).toBe(200);
     for (let i = 1; i <= 10; i++) await sql("INSERT INTO customer (id, name) VALUES (?, ?)", [i, `c${i}`], SRC);
-    const moved = await subscribe(`keyspace=${SRC}&tables=customer&heartbeatMs=200`);
+    const all = await subscribe(`keyspace=${SRC}&heartbeatMs=200`);
     const stays = await subscribe(`keyspace=${SRC}&tables=settings&heartbeatMs=200`);
-    await moved.until((s) => s.some((e) => e.type === "HEARTBEAT"));
+    await all.until((s) => s.some((e) => e.type === "HEARTBEAT"));
     await stays.until((s) => s.some((e) => e.type === "HEARTBEAT"));
-    const mv = await api("POST", "/v1/workflows", {
-      action: "create",
-      kind: "movetables",
-      keyspace: DST,
-      sourceKeyspace: SRC,
-      workflow: "mv",
-      tables: ["customer"],
-    });
+    const wf = workflows(DST, "mv");
+    const mv = await wf.call({ action: "create", kind: "movetables", sourceKeyspace: SRC, tables: ["customer"] });
     expect(mv.status, JSON.stringify(mv.body)).toBe(200);
     await sql("UPDATE customer SET name = 'before' WHERE id = 1", undefined, SRC);
-    await workflows(DST, "mv").until("caught up", caughtUp(2));
-    const sw = await workflows(DST, "mv").call({ action: "switchtraffic" });
+    await all.until((s) => rowLog(s).includes("1=before") && s.at(-1)?.type === "COMMIT");
+    const beforeSwitch = all.seen.filter((e) => e.type === "COMMIT").at(-1)?.token ?? "";
+    await wf.until("caught up", caughtUp(2));
+    const sw = await wf.call({ action: "switchtraffic" });
     expect(sw.status, JSON.stringify(sw.body)).toBe(200);
     await sql("UPDATE customer SET name = 'after' WHERE id = 2", undefined, DST);
     await sql("INSERT INTO settings (k, v) VALUES ('a', 'b')", undefined, SRC);
 
-    const end = await moved.until((s) => s.some((e) => e.type === "ERROR"));
-    expect(rowLog(end)).toEqual(["1=before"]);
-    const err = end.find((e) => e.type === "ERROR")?.error;
-    expect(err).toMatchObject({ code: "UNSUPPORTED", id: "VD2802", keyspace: DST, tables: ["customer"] });
-    // The moved table goes on in the target keyspace from the journal's positions: the change after the switch, once.
-    const follow = await subscribe(`keyspace=${DST}&tables=customer&from=${String(err?.["follow"])}`);
-    await follow.until((s) => rowLog(s).length >= 1);
+    const settingsRow = (s: Ev[]) => s.some((e) => e.type === "ROW" && e.table === "settings");
+    await all.until((s) => rowLog(s).includes("2=after") && settingsRow(s));
+    expect(all.seen.some((e) => e.type === "ERROR")).toBe(false);
+    const j = all.seen.find((e) => e.type === "JOURNAL");
+    expect(j).toMatchObject({ from: ["-"] });
+    expect([...(j?.to ?? [])].sort()).toEqual([`${DST}/-80`, `${DST}/80-`]);
+    const moved = all.seen.find((e) => e.type === "ROW" && e.after?.["name"] === "after");
+    expect(moved).toMatchObject({ keyspace: DST, table: "customer" });
+    expect(all.seen.indexOf(moved as Ev)).toBeGreaterThan(all.seen.indexOf(j as Ev));
+    expect(rowLog(all.seen).filter((x) => x.startsWith("2="))).toEqual(["2=after"]);
+
+    // A token from before the switch follows the same journal: exactly the later changes.
+    const again = await subscribe(`keyspace=${SRC}&from=${beforeSwitch}`);
+    await again.until((s) => rowLog(s).includes("2=after") && settingsRow(s));
     await sleep(300);
-    expect(rowLog(follow.seen)).toEqual(["2=after"]);
-    await follow.close();
+    expect(rowLog(again.seen)).toEqual(["2=after"]);
+    expect(again.seen.filter((e) => e.type === "ROW" && e.table === "settings")).toHaveLength(1);
+    await again.close();
     // A stream of the tables that stayed never meets the journal.
-    await stays.until((s) => rowLog(s).length === 1);
-    expect(stays.seen.some((e) => e.type === "ERROR")).toBe(false);
+    await stays.until(settingsRow);
+    expect(stays.seen.some((e) => e.type === "JOURNAL" || e.type === "ERROR")).toBe(false);
     await stays.close();
+
+    // Reversed while followed: the journal back names the source shard the stream reads already.
+    const rev = await wf.call({ action: "reversetraffic" });
+    expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    const end = await all.until((s) => s.some((e) => e.type === "ERROR"));
+    const err = end.find((e) => e.type === "ERROR")?.error;
+    expect(err).toMatchObject({ code: "UNSUPPORTED", id: "VD2802", keyspace: SRC, tables: ["customer"] });
+    await all.close();
   });
 
   it("a switch stopped just after its flip writes its journal when the next action finishes it, once; the stream waits for it", async () => {

@@ -38,17 +38,17 @@ export const REFUSALS = {
   VD1029: "HAVING comparing a grouped column with a value its affinity would convert (or a placeholder)", // having.ts
   VD1030: "HAVING … …", // having.ts
   VD1031: "this HAVING expression (…)…", // having.ts
-  VD1032: "subqueries in INSERT (other than INSERT … SELECT)", // dml.ts
+  VD1032: "subqueries in INSERT (other than INSERT … SELECT)", // planner/insert.ts
   VD1033: "ON CONFLICT DO UPDATE into … (owning lookups or keyspace-wide unique keys) with several ON CONFLICT clauses / OR … / a partial target", // upsert.ts
-  VD1034: "INSERT into …: its vindex column … has a non-BINARY collation, so equal values could land on different shards", // dml.ts
-  VD1035: "this VALUES form", // dml.ts
-  VD1036: "an expression as the value of …, which has lookup vindex … (use a literal or a placeholder)", // dml.ts
-  VD1037: "an expression as the vindex value of … (use a literal or a placeholder)", // dml.ts
-  VD1038: "an expression as the vindex value of … (use a literal, a placeholder, NULL, or leave it out for the sequence)", // dml.ts
-  VD1039: "ON CONFLICT DO UPDATE of the vindex column … (it would move the row)", // dml.ts
-  VD1040: "INSERT into reference table …: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT", // dml.ts
-  VD1041: "a subquery in a write to reference table …", // dml.ts
-  VD1042: "…() in a write to reference table … (each shard's copy would get a different value)", // dml.ts
+  VD1034: "INSERT into …: its vindex column … has a non-BINARY collation, so equal values could land on different shards", // planner/insert.ts
+  VD1035: "this VALUES form", // planner/insert.ts
+  VD1036: "an expression as the value of …, which has lookup vindex … (use a literal or a placeholder)", // planner/insert.ts
+  VD1037: "an expression as the vindex value of … (use a literal or a placeholder)", // planner/insert.ts
+  VD1038: "an expression as the vindex value of … (use a literal, a placeholder, NULL, or leave it out for the sequence)", // planner/insert.ts
+  VD1039: "ON CONFLICT DO UPDATE of the vindex column … (it would move the row)", // planner/insert.ts
+  VD1040: "INSERT into reference table …: a column DEFAULT that differs per shard (time or randomness); give the value explicitly and drop the DEFAULT", // reference-write.ts
+  VD1041: "a subquery in a write to reference table …", // reference-write.ts
+  VD1042: "…() in a write to reference table … (each shard's copy would get a different value)", // reference-write.ts
   VD1043: "UPDATE of several tables", // dml.ts
   VD1044: "UPDATE … FROM", // dml.ts
   VD1045: "DELETE from several tables", // dml.ts
@@ -128,12 +128,12 @@ export const REFUSALS = {
   VD2105: "UPDATE (or ON CONFLICT DO UPDATE) of a reference table's column that a sharded table's foreign key references", // foreign-key-actions.ts
   VD2300: "a SELECT reading to its end a recursive CTE that never stops adding rows (add a WHERE or a LIMIT to its recursive SELECT)", // endless.ts
   VD2400: "a value of … (a keyspace-wide unique column) that its affinity would convert / a REAL stored as text / an integer a REAL column would round", // unique-key.ts
-  VD2401: "writes to …: its unique key (…) has no keyspace-wide index (the table predates its vschema)", // dml.ts
+  VD2401: "writes to …: its unique key (…) has no keyspace-wide index (the table predates its vschema)", // planner/insert.ts
   VD2402: "CREATE UNIQUE INDEX on a sharded table without its vindex column", // ddl.ts
-  VD2403: "an expression as the value of a column in a keyspace-wide unique key", // dml.ts
+  VD2403: "an expression as the value of a column in a keyspace-wide unique key", // planner/insert.ts
   VD2404: "INSERT without (or with a NULL) INTEGER PRIMARY KEY on a table sharded by another column whose auto_increment fills another column", // dml.ts, insert-lookups.ts
-  VD2405: "INSERT leaving out a column with a DEFAULT that is in a keyspace-wide unique key", // dml.ts
-  VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // dml.ts
+  VD2405: "INSERT leaving out a column with a DEFAULT that is in a keyspace-wide unique key", // planner/insert.ts
+  VD2408: "a keyspace-wide unique key declaring its own ON CONFLICT resolution", // planner/insert.ts
   VD2409: "renaming a column in a keyspace-wide unique key", // ddl.ts
   VD2410: "ON CONFLICT DO UPDATE SET of a column in a keyspace-wide unique key or with a lookup vindex (other than c = excluded.c on the target)", // upsert.ts
   VD2411: "ON CONFLICT DO UPDATE / ON CONFLICT (…) DO NOTHING on a column unique only through a lookup_unique vindex (declare it UNIQUE)", // upsert.ts
@@ -143,14 +143,14 @@ export const REFUSALS = {
   VD2413: "ON CONFLICT DO UPDATE with an expression (or no value) for a column of a unique key holding the vindex column", // upsert.ts
   VD2500: "a statement reading both the schema catalog (…) and …: the catalog holds the keyspace's schema only; read the two in separate statements", // catalog.ts
   VD2601: "the implicit rowid of … in a sharded keyspace (each shard numbers its own rows; declare an INTEGER PRIMARY KEY)", // rowid.ts
-  VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // dml.ts
+  VD2602: "a REAL literal as the value of TEXT column …, which has a vindex (SQLite stores the REAL's text; write it as a string)", // planner/insert.ts
   VD2603: "INSERT … SELECT: a number that may be a REAL as the value of TEXT column …, which places the row (CAST it AS TEXT in the SELECT)", // insert-select.ts
-  VD2604: "INSERT into … without its vindex column … (it decides the shard; a NOT NULL column SQLite fails is CONSTRAINT with this id)", // dml.ts
+  VD2604: "INSERT into … without its vindex column … (it decides the shard; a NOT NULL column SQLite fails is CONSTRAINT with this id)", // planner/insert.ts
   VD2605:
     "INSERT into …: a NULL vindex value (the row would have no shard; for a NOT NULL column, SQLite's CONSTRAINT with this id, or the row skipped under OR IGNORE)", // insert.ts
   VD2606:
     "INSERT into …: a vindex value the vindex cannot place as SQLite stores it (a REAL for an integer vindex, non-canonical integer text, an integer a REAL column would round)", // insert.ts
-  VD2607: "INSERT into … without VALUES or SELECT (DEFAULT VALUES; a NOT NULL vindex column SQLite fails is CONSTRAINT with this id)", // dml.ts
+  VD2607: "INSERT into … without VALUES or SELECT (DEFAULT VALUES; a NOT NULL vindex column SQLite fails is CONSTRAINT with this id)", // planner/insert.ts
   VD2700: "resharding table …: it has no PRIMARY KEY (rows are streamed and applied by their key)", // placements.ts
   VD2701: "resharding table …: a row has NULL in its PRIMARY KEY, so the key cannot name it on the target", // streamer.ts
   VD2702: "vschema change of … while workflow … is open: it would move rows the workflow is moving", // workflow-steps.ts

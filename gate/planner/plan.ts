@@ -12,7 +12,8 @@ import { parseOne, tooDeep, walk, type ParamRef, type ParsedStatement } from "..
 import { sliceTemplate } from "../sql/template.ts";
 import { tableRef } from "./ast.ts";
 import { DDL_TYPES, planDdl } from "./ddl.ts";
-import { planInsert, planUpdateDelete } from "./dml.ts";
+import { planUpdateDelete } from "./dml.ts";
+import { planInsert } from "./insert.ts";
 import { checkRowids } from "./rowid.ts";
 import { planSelect } from "./select.ts";
 import { own } from "../../topology/own.ts";

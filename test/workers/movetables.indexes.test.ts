@@ -83,7 +83,9 @@ describe("movetables: secondary indexes", () => {
     for (const shard of ["-80", "80-"]) expect((await shardIndexes(tabletOf(after, p.target, shard))).indexes).toHaveLength(INDEXES.length);
     const left = await runInDurableObject(env.TABLET.get(env.TABLET.idFromName(tabletOf(after, p.source, "-"))), (_i, state) =>
       state.storage.sql
-        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name NOT LIKE '\\_vt\\_%' ESCAPE '\\' ORDER BY name")
+        .exec<{ name: string }>(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name NOT LIKE '\\_vt\\_%' ESCAPE '\\' ORDER BY name",
+        )
         .toArray()
         .map((r) => r.name),
     );

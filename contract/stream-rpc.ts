@@ -137,6 +137,8 @@ export interface StreamState {
   /** Why it stopped (phase "stopped" or "error"), else null. */
   readonly message: string | null;
   readonly updatedAt: number;
+  /** When its copy phase ended (unix ms, the target's clock); null while copying, or when it had nothing to copy. */
+  readonly copiedAt: number | null;
 }
 
 /**

@@ -73,6 +73,21 @@ export function dropTriggers(sql: SqlStorage): void {
   for (const t of existing) sql.exec(`DROP TRIGGER IF EXISTS ${quoteIdent(t.name)}`);
 }
 
+/** The triggers' condition: the binlog is not muted (see muteBinlog). */
+const UNMUTED = "WHEN NOT EXISTS (SELECT 1 FROM _vt_binlog_mute)";
+
+/**
+ * Runs `fn` with the binlog triggers silenced; call inside a transaction, which `fn`'s throw
+ * rolls back together with the mute. For changes that are not this tablet's own: the rows a
+ * stream applies are the source's transactions, already in the source's binlog.
+ */
+export function muteBinlog<T>(sql: SqlStorage, fn: () => T): T {
+  sql.exec("INSERT INTO _vt_binlog_mute (x) VALUES (1)");
+  const out = fn();
+  sql.exec("DELETE FROM _vt_binlog_mute");
+  return out;
+}
+
 export function rebuildTriggers(sql: SqlStorage): void {
   dropTriggers(sql);
   for (const table of listUserTables(sql)) {
@@ -82,19 +97,19 @@ export function rebuildTriggers(sql: SqlStorage): void {
     const name = sqlString(table);
     const check = sizeCheck(table, cols);
     sql.exec(
-      `CREATE TRIGGER ${quoteIdent(`_vt_bl_i_${table}`)} AFTER INSERT ON ${t} BEGIN
+      `CREATE TRIGGER ${quoteIdent(`_vt_bl_i_${table}`)} AFTER INSERT ON ${t} ${UNMUTED} BEGIN
          ${check}
          INSERT INTO _vt_binlog (kind, tbl, cols, after) VALUES ('insert', ${name}, ${colsId}, ${imageExpr("NEW", cols)});
        END`,
     );
     sql.exec(
-      `CREATE TRIGGER ${quoteIdent(`_vt_bl_u_${table}`)} AFTER UPDATE ON ${t} BEGIN
+      `CREATE TRIGGER ${quoteIdent(`_vt_bl_u_${table}`)} AFTER UPDATE ON ${t} ${UNMUTED} BEGIN
          ${check}
          INSERT INTO _vt_binlog (kind, tbl, cols, before, after) VALUES ('update', ${name}, ${colsId}, ${imageExpr("OLD", cols)}, ${imageExpr("NEW", cols)});
        END`,
     );
     sql.exec(
-      `CREATE TRIGGER ${quoteIdent(`_vt_bl_d_${table}`)} AFTER DELETE ON ${t} BEGIN
+      `CREATE TRIGGER ${quoteIdent(`_vt_bl_d_${table}`)} AFTER DELETE ON ${t} ${UNMUTED} BEGIN
          INSERT INTO _vt_binlog (kind, tbl, cols, before) VALUES ('delete', ${name}, ${colsId}, ${imageExpr("OLD", cols)});
        END`,
     );
@@ -102,11 +117,11 @@ export function rebuildTriggers(sql: SqlStorage): void {
 }
 
 /**
- * The version of what rebuildTriggers writes (2: the value-size check). A tablet records it in
+ * The version of what rebuildTriggers writes (2: the value-size check; 3: silent while muted). A tablet records it in
  * _vt_meta 'triggers'; one started with an older record (triggers written by older code) rebuilds
  * them before serving, so every table has the current checks without waiting for a DDL.
  */
-export const TRIGGER_VERSION = "2";
+export const TRIGGER_VERSION = "3";
 
 /** Rebuilds the triggers when `stored` is not TRIGGER_VERSION; call inside a transaction. */
 export function upgradeTriggers(sql: SqlStorage, stored: string | undefined): void {

@@ -7,6 +7,7 @@
 
 import { VtError } from "../contract/errors.ts";
 import type { RowChange, StreamPart, StreamPartOutcome, StreamPhase, StreamPos, StreamSpec, StreamState, StreamUnit } from "../contract/stream-rpc.ts";
+import { muteBinlog } from "./binlog.ts";
 import { UnitApplier } from "./stream-apply.ts";
 import { joinParts } from "./stream-codec.ts";
 
@@ -23,6 +24,7 @@ type Row = {
   lag_ms: number;
   message: string | null;
   updated_at: number;
+  copied_at: number | null;
 };
 
 /** A stream's record with its JSON fields read. */
@@ -48,6 +50,7 @@ function toState(r: Row): StreamState {
     lagMs: r.lag_ms,
     message: r.message,
     updatedAt: r.updated_at,
+    copiedAt: r.copied_at,
   };
 }
 
@@ -56,6 +59,7 @@ export class StreamTarget {
   readonly #sql: SqlStorage;
   /** Streams a drain or a VDiff is working on: the pump and the queue leave them alone meanwhile. */
   readonly #held = new Set<string>();
+  #applied = 0;
 
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
@@ -247,12 +251,17 @@ export class StreamTarget {
     try {
       this.#storage.transactionSync(() => {
         this.#sql.exec("PRAGMA defer_foreign_keys = ON");
-        const applier = new UnitApplier(this.#sql);
-        applier.applyAll(unit.items.filter((item): item is RowChange => !("ddl" in item) && begun(item.table)));
-        applier.applyAll(unit.rows);
+        // The source's transactions are in the source's binlog: logging them here again would hand
+        // them to this tablet's readers as changes of its own, glued to its next commit.
+        muteBinlog(this.#sql, () => {
+          const applier = new UnitApplier(this.#sql);
+          applier.applyAll(unit.items.filter((item): item is RowChange => !("ddl" in item) && begun(item.table)));
+          applier.applyAll(unit.rows);
+        });
+        this.#applied += 1;
         const lag = unit.lastCommitTs === null ? (unit.to.seq >= unit.headSeq ? 0 : r.lag_ms) : Math.max(0, now - unit.lastCommitTs);
         this.#sql.exec(
-          "UPDATE _vt_vreplication SET pos = ?, phase = ?, step = step + ?, base_step = step + ?, unit = NULL, rows_copied = rows_copied + ?, lag_ms = ?, message = NULL, updated_at = ? WHERE id = ?",
+          "UPDATE _vt_vreplication SET pos = ?, phase = ?, step = step + ?, base_step = step + ?, unit = NULL, rows_copied = rows_copied + ?, lag_ms = ?, message = NULL, updated_at = ?, copied_at = ? WHERE id = ?",
           JSON.stringify(unit.to),
           unit.to.copy === null ? "running" : "copy",
           steps,
@@ -260,6 +269,7 @@ export class StreamTarget {
           unit.rows.length,
           lag,
           now,
+          pos.copy !== null && unit.to.copy === null ? now : r.copied_at,
           id,
         );
         this.#sql.exec("DELETE FROM _vt_vrepl_parts WHERE stream = ?", id);
@@ -271,6 +281,14 @@ export class StreamTarget {
       throw e;
     }
     return true;
+  }
+
+  /**
+   * Units applied by this instance. Their rows are not in the binlog, so whoever counts rows from
+   * the binlog counts again when this moved.
+   */
+  get unitsApplied(): number {
+    return this.#applied;
   }
 
   /** Records the lag as zero when the stream stands at the source's head. */

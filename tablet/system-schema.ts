@@ -17,6 +17,12 @@ CREATE TABLE IF NOT EXISTS _vt_binlog (
 );
 -- Journals alone (a switch's, see binlog.ts appendJournal): a VStream read finds them without a scan.
 CREATE INDEX IF NOT EXISTS _vt_binlog_journals ON _vt_binlog (seq) WHERE kind = 'journal';
+-- While it holds a row, the binlog triggers write nothing (binlog.ts rebuildTriggers): a stream's
+-- apply sets it inside its own transaction (stream-target.ts applyUnit), so rows that arrive by
+-- VReplication are not logged again as this tablet's changes. Empty at every commit.
+CREATE TABLE IF NOT EXISTS _vt_binlog_mute (
+  x INTEGER PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS _vt_binlog_cols (
   id INTEGER PRIMARY KEY,  -- referenced by _vt_binlog.cols
   tbl TEXT NOT NULL,
@@ -38,7 +44,8 @@ CREATE TABLE IF NOT EXISTS _vt_vreplication (
   rows_copied INTEGER NOT NULL,
   lag_ms INTEGER NOT NULL,
   message TEXT,            -- why it stopped or failed
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  copied_at INTEGER        -- unix ms the copy phase ended; NULL while copying or for a stream that copies nothing
 );
 CREATE TABLE IF NOT EXISTS _vt_vrepl_parts (
   stream TEXT NOT NULL,
@@ -47,3 +54,9 @@ CREATE TABLE IF NOT EXISTS _vt_vrepl_parts (
   PRIMARY KEY (stream, part)
 );
 `;
+
+/** Brings a _vt_vreplication made by older code up to STREAM_SCHEMA (columns added since). */
+export function upgradeStreamSchema(sql: SqlStorage): void {
+  const cols = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('_vt_vreplication')").toArray();
+  if (!cols.some((c) => c.name === "copied_at")) sql.exec("ALTER TABLE _vt_vreplication ADD COLUMN copied_at INTEGER");
+}

@@ -12,7 +12,7 @@ import { appendCommit, appendJournal, formatPosition, lastSeq, listUserTables, p
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
 import { fromQuotedCopies, integralNumberColumns, quotedIsReal, unsafeIntegerColumns } from "./exact-values.ts";
-import { STREAM_SCHEMA, TABLET_SCHEMA } from "./system-schema.ts";
+import { STREAM_SCHEMA, TABLET_SCHEMA, upgradeStreamSchema } from "./system-schema.ts";
 import { dropEverything } from "./retire.ts";
 import { StreamTarget } from "./stream-target.ts";
 import { copierFor } from "./copier.ts";
@@ -69,7 +69,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   #fence: Fence | null;
   /** Statements executed since this instance started (operational counter, not persisted). */
   #served = 0;
-  #counted: { seq: number; rows: number } | null = null;
+  #counted: { seq: number; rows: number; units: number } | null = null;
   /** total_changes() after our last write: a write transaction changed user rows iff it moved. */
   #tc = 0;
   #seenTc = 0;
@@ -81,6 +81,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     this.#sql = ctx.storage.sql;
     this.#sql.exec(TABLET_SCHEMA);
     this.#sql.exec(STREAM_SCHEMA);
+    upgradeStreamSchema(this.#sql);
     this.#streams = new StreamTarget(ctx.storage);
     this.#pump = new StreamPump(this.#streams, {
       source: (name) => env.TABLET.get(env.TABLET.idFromName(name)),
@@ -386,6 +387,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         dropEverything(this.#sql);
         this.#sql.exec(TABLET_SCHEMA);
         this.#sql.exec(STREAM_SCHEMA);
+        upgradeStreamSchema(this.#sql);
         this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('uid', ?)", uid);
         upgradeTriggers(this.#sql, undefined);
       });
@@ -533,7 +535,9 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    */
   #rowCount(): number {
     const now = lastSeq(this.#sql);
-    const c = this.#counted;
+    const units = this.#streams.unitsApplied;
+    // A stream's applied units are not in the binlog (StreamTarget applyUnit): count again after one.
+    const c = this.#counted !== null && this.#counted.units === units ? this.#counted : null;
     if (c !== null) {
       let n = c.rows;
       let recount = false;
@@ -547,7 +551,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         else n += r.kind === "insert" ? r.n : -r.n;
       }
       if (!recount) {
-        this.#counted = { seq: now, rows: n };
+        this.#counted = { seq: now, rows: n, units };
         return n;
       }
     }
@@ -556,7 +560,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       if (t.toLowerCase().startsWith("_vtl_")) continue;
       rows += this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).one().n;
     }
-    this.#counted = { seq: now, rows };
+    this.#counted = { seq: now, rows, units };
     return rows;
   }
 

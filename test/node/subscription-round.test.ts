@@ -8,6 +8,7 @@ import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTra
 import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { packMessages } from "../../contract/subscription-message.ts";
 import { decodeToken, encodeToken, type ShardJournal, type ShardRead, type ShardReadRequest, type ShardTransaction } from "../../contract/vstream.ts";
+import { type PublisherState, publishStep } from "../../gate/subscription-publish.ts";
 import { collectRound, type SubscriptionCursor, startCursor } from "../../gate/subscription-round.ts";
 import { type VStreamTablets, vstreamEvents } from "../../gate/vstream.ts";
 
@@ -112,5 +113,45 @@ describe("subscription rounds", () => {
   it("refuses a token still in the initial copy", () => {
     const t = encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: { table: "t", after: null } }] });
     expect(() => startCursor(t)).toThrow(/initial copy/);
+  });
+
+  it("publishStep sends before it stores: a store that fails resends, a send that fails stores nothing", async () => {
+    const tablets = fake(shards());
+    const start = startCursor(encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: null }] }));
+    let stored: PublisherState = { cursor: start, counter: 0, ts: null, published: 0 };
+    const queue: string[] = [];
+    let step = 0;
+    const batches: number[] = [];
+    while (stored.published < expected.length && step < 60) {
+      step++;
+      const failSend = step % 5 === 2;
+      const failStore = step % 5 === 4;
+      await publishStep(
+        stored,
+        {
+          name: "orders",
+          events: (c) => vstreamEvents({ keyspace: "ks", from: decodeToken(c.token), heartbeatMs: 20 }, tablets),
+          send: {
+            async sendBatch(ms) {
+              if (failSend) throw new Error("queue unavailable");
+              const bodies = [...ms].map((m) => m.body);
+              batches.push(bodies.length);
+              queue.push(...bodies);
+            },
+          },
+          store: async (next) => {
+            if (failStore) throw new Error("crash before the store");
+            stored = next;
+          },
+        },
+        { maxBytes: 600, deadline: Date.now() + 200, now: Date.now },
+      ).catch(() => undefined);
+    }
+    expect(stored.published).toBe(expected.length);
+    expect(stored.ts).not.toBeNull();
+    const state = newSubscriptionReaderState();
+    const got = readSubscriptionBatch([...queue].reverse(), state).transactions;
+    expect(values(got).sort()).toEqual([...expected].sort());
+    expect(batches.every((n) => n >= 1 && n <= 100)).toBe(true);
   });
 });

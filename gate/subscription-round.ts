@@ -7,6 +7,7 @@
 import { VtError } from "../contract/errors.ts";
 import type { PublishItem, SubscriptionTx } from "../contract/subscription-message.ts";
 import { decodeToken, type VEvent, type VGtid } from "../contract/vstream.ts";
+import { unsupportedError } from "../topology/refusals.ts";
 import { eventJson } from "./vstream-request.ts";
 
 /** What a subscription stores between rounds. */
@@ -49,8 +50,8 @@ function withOrigins(origins: Record<string, number>, g: VGtid): void {
 export function startCursor(token: string): SubscriptionCursor {
   const g = decodeToken(token);
   if (g.shards.some((p) => p.copy !== null)) {
-    throw new VtError(
-      "UNSUPPORTED",
+    throw unsupportedError(
+      "VD2810",
       "subscription: a token still in the initial copy (from start) cannot start a subscription; start from now or a token after the copy",
     );
   }
@@ -75,7 +76,7 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
     const e = n.value;
     if (e.type === "BEGIN") open = [eventJson(e)];
     else if (e.type === "ROW" || e.type === "DDL") {
-      if (e.type === "ROW" && e.copy) throw new VtError("UNSUPPORTED", "subscription: rows of the initial copy are not published; start from now or a token");
+      if (e.type === "ROW" && e.copy) throw unsupportedError("VD2810", "subscription: rows of the initial copy are not published; start from now or a token");
       open?.push(eventJson(e));
     } else if (e.type === "COMMIT") {
       if (open === null) throw new VtError("INTERNAL", "subscription: a COMMIT without its BEGIN");

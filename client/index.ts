@@ -25,3 +25,10 @@ export {
   type VStreamOptions,
 } from "./api.ts";
 export type { WorkflowRecord, WorkflowShard, WorkflowState } from "../contract/workflow-record.ts";
+export {
+  newSubscriptionReaderState,
+  readSubscriptionBatch,
+  type SubscriptionBatchResult,
+  type SubscriptionReaderState,
+  type SubscriptionTransaction,
+} from "./subscription.ts";

@@ -61,7 +61,7 @@ function decodeRow(v: unknown): ChangeRow | null {
   return out;
 }
 
-function decodeEvent(data: unknown): ChangeEvent {
+export function decodeEvent(data: unknown): ChangeEvent {
   const e = data as Record<string, unknown>;
   if (e["type"] !== "ROW") return e as unknown as ChangeEvent;
   return { ...(e as unknown as ChangeEvent & { type: "ROW" }), before: decodeRow(e["before"]), after: decodeRow(e["after"]), pk: decodeRow(e["pk"]) ?? {} };

@@ -1,0 +1,157 @@
+// A queue subscription's publishing rounds over the VStream merger (fake tablets): each round's
+// transactions, packed and "sent", then its cursor stored. A crash after a send and before the
+// store resends that round; across a split's journal the subscription goes on from the new shards.
+// The consumer's reader gets every transaction exactly once, in commit order per shard.
+
+import { describe, expect, it } from "vitest";
+import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTransaction } from "../../client/subscription.ts";
+import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
+import { packMessages } from "../../contract/subscription-message.ts";
+import { decodeToken, encodeToken, type ShardJournal, type ShardRead, type ShardReadRequest, type ShardTransaction } from "../../contract/vstream.ts";
+import { type PublisherState, publishStep } from "../../gate/subscription-publish.ts";
+import { collectRound, type SubscriptionCursor, startCursor } from "../../gate/subscription-round.ts";
+import { type VStreamTablets, vstreamEvents } from "../../gate/vstream.ts";
+
+interface FakeTablet {
+  uid: string;
+  txns: ShardTransaction[];
+  journal?: ShardJournal;
+}
+
+const tx = (seq: number, id: number, v: string): ShardTransaction => ({
+  seq,
+  ts: seq,
+  changes: [{ table: "t", columns: ["id", "v"], pk: ["id"], before: null, after: [id, v] }],
+});
+
+function fake(shards: Record<string, FakeTablet>): VStreamTablets {
+  return {
+    async keyspace(): Promise<KeyspaceGraph> {
+      return { name: "ks", sharded: true, vschema: { sharded: true, vindexes: {}, tables: {} }, tables: {}, schemaIndex: 0, version: 1, shards: [] };
+    },
+    async known(): Promise<string[]> {
+      return Object.keys(shards).map((s) => `ks/${s}`);
+    },
+    async read(tablet: string, req: ShardReadRequest): Promise<ShardRead> {
+      const t = shards[tablet.slice(3)];
+      if (!t) throw new Error(`no tablet ${tablet}`);
+      await new Promise((r) => setTimeout(r, 1));
+      const head = t.txns.at(-1)?.seq ?? 0;
+      const after = t.txns.filter((x) => x.seq > req.seq).slice(0, 2);
+      const seq = after.at(-1)?.seq ?? req.seq;
+      if (t.journal && seq === head) return { uid: t.uid, transactions: after, seq, journal: t.journal, journalSeq: head + 1 };
+      return { uid: t.uid, transactions: after, seq };
+    },
+  };
+}
+
+const journal: ShardJournal = {
+  workflow: "split",
+  keyspace: "ks",
+  tables: null,
+  sources: ["-"],
+  targets: [
+    { shard: "-80", tablet: "ks/-80", uid: "l", seq: 7 },
+    { shard: "80-", tablet: "ks/80-", uid: "r", seq: 4 },
+  ],
+};
+
+function shards(): Record<string, FakeTablet> {
+  return {
+    "-": { uid: "s", txns: [1, 2, 3, 4, 5].map((i) => tx(i, i, `s${i}`)), journal },
+    "-80": { uid: "l", txns: [tx(7, 1, "copied"), ...[8, 9, 10, 11].map((i) => tx(i, i, `l${i}`))] },
+    "80-": { uid: "r", txns: [tx(4, 2, "copied"), ...[5, 6, 7].map((i) => tx(i, i, `r${i}`))] },
+  };
+}
+
+const expected = ["-:s1", "-:s2", "-:s3", "-:s4", "-:s5", "-80:l8", "-80:l9", "-80:l10", "-80:l11", "80-:r5", "80-:r6", "80-:r7"];
+
+const values = (got: SubscriptionTransaction[]) =>
+  got.flatMap((t) => t.events.flatMap((e) => (e.type === "ROW" ? [`${t.shard}:${String(e.after?.["v"])}`] : [])));
+
+/** Rounds until `want` transactions were published; `crashAfter` lists rounds whose store is lost once. */
+async function publish(crashAfter: Set<number>): Promise<{ bodies: string[]; rounds: number }> {
+  const tablets = fake(shards());
+  let cursor: SubscriptionCursor = startCursor(encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: null }] }));
+  let counter = 0;
+  const bodies: string[] = [];
+  let published = 0;
+  let round = 0;
+  while (round < 50) {
+    round++;
+    const gen = vstreamEvents({ keyspace: "ks", from: decodeToken(cursor.token), heartbeatMs: 20 }, tablets);
+    const r = await collectRound(gen, cursor, { maxBytes: 600, deadline: Date.now() + 200, now: Date.now });
+    await gen.return(undefined);
+    const sent = packMessages("orders", counter, r.items, 4096);
+    bodies.push(...sent);
+    if (crashAfter.delete(round)) continue; // sent, then a crash before the cursor was stored
+    counter += sent.length;
+    cursor = r.cursor;
+    published += r.items.length;
+    if (published >= expected.length) break;
+  }
+  return { bodies, rounds: round };
+}
+
+describe("subscription rounds", () => {
+  it("publishes every transaction across a split; a crash between send and store only duplicates", async () => {
+    const clean = await publish(new Set());
+    const crashed = await publish(new Set([1, 3, 4]));
+    expect(crashed.bodies.length).toBeGreaterThan(clean.bodies.length);
+    for (const { bodies } of [clean, crashed]) {
+      const state = newSubscriptionReaderState();
+      const got = readSubscriptionBatch([...bodies].reverse(), state).transactions;
+      expect(values(got).sort()).toEqual([...expected].sort());
+      for (const shard of ["-", "-80", "80-"]) {
+        const seqs = got.filter((t) => t.shard === shard).map((t) => t.seq);
+        expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      }
+      expect(state.early).toEqual([]);
+    }
+  });
+
+  it("refuses a token still in the initial copy", () => {
+    const t = encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: { table: "t", after: null } }] });
+    expect(() => startCursor(t)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2810" }));
+  });
+
+  it("publishStep sends before it stores: a store that fails resends, a send that fails stores nothing", async () => {
+    const tablets = fake(shards());
+    const start = startCursor(encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: null }] }));
+    let stored: PublisherState = { cursor: start, counter: 0, ts: null, published: 0 };
+    const queue: string[] = [];
+    let step = 0;
+    const batches: number[] = [];
+    while (stored.published < expected.length && step < 60) {
+      step++;
+      const failSend = step % 5 === 2;
+      const failStore = step % 5 === 4;
+      await publishStep(
+        stored,
+        {
+          name: "orders",
+          events: (c) => vstreamEvents({ keyspace: "ks", from: decodeToken(c.token), heartbeatMs: 20 }, tablets),
+          send: {
+            async sendBatch(ms) {
+              if (failSend) throw new Error("queue unavailable");
+              const bodies = [...ms].map((m) => m.body);
+              batches.push(bodies.length);
+              queue.push(...bodies);
+            },
+          },
+          store: async (next) => {
+            if (failStore) throw new Error("crash before the store");
+            stored = next;
+          },
+        },
+        { maxBytes: 600, deadline: Date.now() + 200, now: Date.now },
+      ).catch(() => undefined);
+    }
+    expect(stored.published).toBe(expected.length);
+    expect(stored.ts).not.toBeNull();
+    const state = newSubscriptionReaderState();
+    const got = readSubscriptionBatch([...queue].reverse(), state).transactions;
+    expect(values(got).sort()).toEqual([...expected].sort());
+    expect(batches.every((n) => n >= 1 && n <= 100)).toBe(true);
+  });
+});

@@ -188,8 +188,8 @@ export interface ShardReadRequest {
   readonly skip?: readonly string[];
   /**
    * A reader id (a subscription's): the tablet records a binlog-retention hold at this read's
-   * position, so its purge never deletes what the reader has not read; a hold not advanced within
-   * the retention window is released, and the reader's next read below the floor names it.
+   * position, so its purge never deletes what the reader has not read; a hold not advanced for 7
+   * days (or the retention window, when longer) is released, and the reader's next read below the floor names it.
    */
   readonly hold?: string;
 }

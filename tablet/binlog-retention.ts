@@ -25,6 +25,9 @@ export interface RetentionPolicy {
 /** The default: 7 days and 1 GiB. */
 export const DEFAULT_RETENTION: RetentionPolicy = { retentionSeconds: 7 * 86_400, retentionBytes: 1024 ** 3 };
 
+/** A hold not advanced for this long (or the time window, when longer) is released: 7 days. */
+export const HOLD_MAX_AGE_SECONDS = 7 * 86_400;
+
 /** Rows one purge deletes at most (one transaction bigger than this still goes whole). */
 export const PURGE_ROWS = 5000;
 
@@ -61,7 +64,7 @@ export function checkRetained(sql: SqlStorage, uid: string, seq: number, what: s
     if (cut && seq < binlogFloor(sql)) {
       throw new VtError(
         "INVALID_ARGUMENT",
-        `${what}: stream ${hold} was cut off by binlog retention at ${uid}:${cut.seq} (${new Date(cut.at).toISOString()}): its hold was not advanced within the window (binlog retention); start again from "now" or "start"`,
+        `${what}: stream ${hold} was cut off by binlog retention at ${uid}:${cut.seq} (${new Date(cut.at).toISOString()}): its hold was not advanced for 7 days or the time window, whichever is longer (binlog retention); start again from "now" or "start"`,
       );
     }
   }
@@ -125,7 +128,8 @@ export interface PurgeResult {
 }
 
 /**
- * One bounded purge at `now` (unix ms): releases holds older than the time window (recording
+ * One bounded purge at `now` (unix ms): releases holds not advanced for HOLD_MAX_AGE_SECONDS or
+ * the time window, whichever is longer (recording
  * them as cut off), then deletes whole transactions from the oldest end while the oldest commit is
  * older than the window or the binlog is over its byte budget, up to `maxRows` events (a first
  * transaction bigger than that goes whole), never past the smallest hold nor the last commit.
@@ -133,7 +137,8 @@ export interface PurgeResult {
  */
 export function purgeBinlog(sql: SqlStorage, policy: RetentionPolicy, now: number, maxRows = PURGE_ROWS): PurgeResult {
   const window = policy.retentionSeconds * 1000;
-  const stale = sql.exec<{ id: string; seq: number }>("SELECT id, seq FROM _vt_binlog_holds WHERE updated_at < ?", now - window).toArray();
+  const maxAge = Math.max(policy.retentionSeconds, HOLD_MAX_AGE_SECONDS) * 1000;
+  const stale = sql.exec<{ id: string; seq: number }>("SELECT id, seq FROM _vt_binlog_holds WHERE updated_at < ?", now - maxAge).toArray();
   for (const h of stale) {
     sql.exec("DELETE FROM _vt_binlog_holds WHERE id = ?", h.id);
     sql.exec(

@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS _vt_binlog_cols (
 CREATE TABLE IF NOT EXISTS _vt_binlog_holds (
   id TEXT PRIMARY KEY,     -- the reader: '<workflow>/<source shard>' of a stream, or a subscriber's id
   seq INTEGER NOT NULL,    -- the purge never deletes a seq above this one
-  updated_at INTEGER NOT NULL -- unix ms of the last advance; a hold older than the time window is released
+  updated_at INTEGER NOT NULL -- unix ms of the last advance; one not advanced for 7 days (or the window, when longer) is released
 );
 CREATE TABLE IF NOT EXISTS _vt_binlog_cutoffs (
   id TEXT PRIMARY KEY,     -- a reader whose hold was released

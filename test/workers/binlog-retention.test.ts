@@ -134,8 +134,10 @@ describe("binlog retention", () => {
     const got = await t.vread({ seq: held, hold: "sub-1" });
     if (!got.ok) throw new Error(got.error.message);
     expect(got.value.transactions.map((x) => x.changes.map((c) => ("after" in c ? c.after : null)))).toEqual([[[2, "b"]], [[3, "c"]]]);
-    // Two hours on, the hold (not advanced) is released, recorded, and the binlog purged past it.
-    const later = await t.purge(window, Date.now() + 7200 * 1000);
+    // Six days on, the hold still keeps the binlog; eight days on (not advanced), it is released, recorded, and the binlog purged past it.
+    const early = await t.purge(window, Date.now() + 6 * DAY * 1000);
+    expect(early.ok && early.value.floor).toBe(held);
+    const later = await t.purge(window, Date.now() + 8 * DAY * 1000);
     if (!later.ok) throw new Error(later.error.message);
     expect(later.value.released).toEqual(["sub-1"]);
     expect(later.value.floor).toBeGreaterThan(held);

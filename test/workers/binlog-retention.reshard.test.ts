@@ -78,4 +78,38 @@ describe("binlog retention under a reshard", () => {
     const rows = await sql("SELECT id, name FROM users ORDER BY id", undefined, KS);
     expect(rows.rows).toEqual([...model].sort((a, b) => a[0] - b[0]).map(([id, name]) => [id, name]));
   }, 90_000);
+
+  it("a stream whose source purged past it (its hold released) fails, naming it, instead of a gap", async () => {
+    const ks = "rret2";
+    expect((await api("POST", "/v1/keyspaces", { name: ks, shards: ["-80", "80-"] }, {})).status).toBe(200);
+    await sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)", undefined, ks);
+    const vs = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { users: { column_vindexes: [{ column: "id", name: "xx" }] } } };
+    expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema: vs }, {})).status).toBe(200);
+    for (let i = 1; i <= 20; i++) await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `u${i}`], ks);
+    const call = (body: Record<string, unknown>) => api<Record<string, unknown>>("POST", "/v1/workflows", { keyspace: ks, workflow: "split", ...body }, {});
+    const view = async () => (await api<View>("GET", `/v1/workflows?keyspace=${ks}&workflow=split`)).body;
+    expect((await call({ action: "create", kind: "reshard", sourceShards: ["-80"], targetShards: ["-40", "40-80"] })).status).toBe(200);
+    for (let end = Date.now() + 20_000; ; await sleep(50)) {
+      const v = await view();
+      if (v.streams.length === 2 && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000)) break;
+      if (Date.now() > end) throw new Error(JSON.stringify(v));
+    }
+    expect((await call({ action: "stop" })).status).toBe(200);
+    for (let i = 100; i < 140; i++) await sql("INSERT INTO users (id, name) VALUES (?, ?)", [i, `v${i}`], ks);
+    // Eight days on, the stopped streams' holds (not advanced) are released and the binlog purged past them.
+    const source = env.TABLET.get(env.TABLET.idFromName(`${ks}/-80`));
+    const r = (await source.purgeBinlog({ retentionSeconds: 0, retentionBytes: 0 }, Date.now() + 8 * 86_400_000)) as unknown as Envelope<PurgeResult>;
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.value.released).toHaveLength(2);
+    expect((await call({ action: "start" })).status).toBe(200);
+    for (let end = Date.now() + 20_000; ; await sleep(50)) {
+      const v = await view();
+      if (v.streams.length === 2 && v.streams.every((s) => s.phase === "error")) {
+        for (const s of v.streams) expect(s.message).toMatch(/stream vreplication:rret2\/(-40|40-80)(~\d+)?:split\/-80 was cut off by binlog retention at /);
+        break;
+      }
+      expect(v.streams.filter((s) => s.phase === "running" && s.lagMs < 1000 && s.message === null).length === 2 && Date.now() > end).toBe(false);
+      if (Date.now() > end) throw new Error(JSON.stringify(v));
+    }
+  }, 60_000);
 });

@@ -100,6 +100,11 @@ export interface StreamLimits {
   readonly maxBytes?: number;
   /** Binlog row events and copied rows read (default STREAM_MAX_ROWS). */
   readonly maxRows?: number;
+  /**
+   * The reader's durable position (a stream's applied position, where a restart reads from): the
+   * source records it as the binlog-retention hold `id`, so its purge never deletes past `seq`.
+   */
+  readonly hold?: { readonly id: string; readonly seq: number };
 }
 
 export const STREAM_MAX_BYTES = 1 << 20;

@@ -186,6 +186,12 @@ export interface ShardReadRequest {
   readonly waitMs: number;
   /** Lower-cased tables left out (a MoveTables moved them away); absent: none. */
   readonly skip?: readonly string[];
+  /**
+   * A reader id (a subscription's): the tablet records a binlog-retention hold at this read's
+   * position, so its purge never deletes what the reader has not read; a hold not advanced for 7
+   * days (or the retention window, when longer) is released, and the reader's next read below the floor names it.
+   */
+  readonly hold?: string;
 }
 
 /** A row change as a tablet hands it to a VStream: images by column name, exact values. */

@@ -10,6 +10,7 @@
 // slice is spent (the alarm comes back), or as soon as anyone else moves the stream: a drain or
 // VDiff holding it, a stop, a resume or a new chain (its epoch moved).
 
+import { streamHoldId } from "./binlog-retention.ts";
 import { unwrap } from "../contract/envelope.ts";
 import type { StreamPos, StreamSpec, StreamUnit } from "../contract/stream-rpc.ts";
 import type { TabletRpc } from "../contract/tablet-rpc.ts";
@@ -47,7 +48,10 @@ export async function copyDirect(target: StreamTarget, spec: StreamSpec, source:
   // Settled, never rejected: a read left behind when the copy stops early fails no one.
   const read = async (pos: StreamPos): Promise<Read> => {
     try {
-      return { ok: true, unit: unwrap(await src.streamUnit(spec.filter, pos, { maxBytes: opts.unitBytes ?? COPY_UNIT_BYTES })) };
+      return {
+        ok: true,
+        unit: unwrap(await src.streamUnit(spec.filter, pos, { maxBytes: opts.unitBytes ?? COPY_UNIT_BYTES, hold: { id: streamHoldId(spec), seq: pos.seq } })),
+      };
     } catch (error) {
       return { ok: false, error };
     }

@@ -14,6 +14,7 @@ import type { StreamPart, StreamPos, StreamUnit } from "../contract/stream-rpc.t
 import type { TabletRpc } from "../contract/tablet-rpc.ts";
 import { unitParts } from "./stream-codec.ts";
 import { copyDirect } from "./stream-copy.ts";
+import { isRetentionRefusal, streamHoldId } from "./binlog-retention.ts";
 import type { StreamRecord, StreamTarget } from "./stream-target.ts";
 import { streamFaults, takeRestart } from "./stream-faults.ts";
 
@@ -88,7 +89,11 @@ export class StreamPump {
     for (const id of this.#chains.keys()) if (!streams.some((s) => s.spec.id === id)) this.#chains.delete(id);
     if (streams.length === 0) return null;
     let busy = false;
-    const warn = (id: string, e: unknown): void => console.warn(`vreplication ${id}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}; trying again`);
+    const warn = (id: string, e: unknown): void => {
+      // The source purged what the stream still needed: retrying cannot help; the stream fails, saying so.
+      if (isRetentionRefusal(e)) this.#target.stop(id, (e as Error).message, "error");
+      else console.warn(`vreplication ${id}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}; trying again`);
+    };
     // Copies run side by side (a merge copies from several sources at once), next to the queue's streams.
     const copies = streams
       .filter((s) => s.phase === "copy" && !this.#target.isHeld(s.spec.id))
@@ -132,7 +137,11 @@ export class StreamPump {
     }
     if (c.next > s.step && now - c.movedAt > (streamFaults().stallMs ?? STALL_MS)) c = this.#restart(s.spec.id, now);
     if (c.next - s.step >= MAX_IN_FLIGHT) return false;
-    const unit = unwrap(await this.#env.source(s.spec.sourceTablet).streamUnit(s.spec.filter, c.pos, { maxBytes: UNIT_BYTES }));
+    const unit = unwrap(
+      await this.#env
+        .source(s.spec.sourceTablet)
+        .streamUnit(s.spec.filter, c.pos, { maxBytes: UNIT_BYTES, hold: { id: streamHoldId(s.spec), seq: s.pos.seq } }),
+    );
     if (this.#chains.get(s.spec.id) !== c || this.#target.isHeld(s.spec.id)) return false; // restarted or held meanwhile
     if (isEmpty(unit)) {
       if (c.next === s.step && unit.headSeq <= c.pos.seq) this.#target.caughtUp(s.spec.id);

@@ -29,6 +29,7 @@ import { keyRangeContains, parseKeyRange, type KeyRange } from "../topology/keyr
 import { noPrimaryKey } from "../topology/placements.ts";
 import { createVindex, type Vindex } from "../topology/vindex.ts";
 import { imageColumns, lastSeq } from "./binlog.ts";
+import { checkRetained, setHold } from "./binlog-retention.ts";
 import { scanTable } from "./stream-page.ts";
 
 /**
@@ -119,6 +120,16 @@ function budgetOf(limits: StreamLimits): Budget {
   return { maxBytes: pick(limits.maxBytes, STREAM_MAX_BYTES, "maxBytes"), maxRows: pick(limits.maxRows, STREAM_MAX_ROWS, "maxRows") };
 }
 
+/** The hold a read records: at the reader's durable position, never above where it reads from. */
+function holdOf(limits: StreamLimits, seq: number): { id: string; seq: number } | null {
+  const h = limits.hold;
+  if (h === undefined) return null;
+  if (typeof h.id !== "string" || h.id === "" || h.id.length > 512 || !Number.isSafeInteger(h.seq) || h.seq < 0) {
+    throw new VtError("INVALID_ARGUMENT", "stream limits: hold must be { id: a non-empty string, seq: a binlog sequence }");
+  }
+  return { id: h.id, seq: Math.min(h.seq, seq) };
+}
+
 function checkFrom(filter: StreamFilter, from: StreamPos, head: number, uid: string): void {
   if (!Number.isSafeInteger(from.seq) || from.seq < 0)
     throw new VtError("INVALID_ARGUMENT", `stream position: seq ${String(from.seq)} is not a binlog sequence`);
@@ -140,6 +151,8 @@ export function streamUnit(sql: SqlStorage, uid: string, filter: StreamFilter, f
   const budget = budgetOf(limits);
   const head = lastSeq(sql);
   checkFrom(filter, from, head, uid);
+  const hold = holdOf(limits, from.seq);
+  checkRetained(sql, uid, hold?.seq ?? from.seq, "stream", hold?.id);
   const range = parseKeyRange(filter.keyRange);
   const matchers = new Map<string, TableMatcher>();
   for (const p of filter.tables) {
@@ -150,6 +163,7 @@ export function streamUnit(sql: SqlStorage, uid: string, filter: StreamFilter, f
 
   const tail = readTail(sql, from.seq, head, matchers, budget);
   const rows: RowChange[] = [];
+  if (hold) setHold(sql, hold.id, hold.seq, Date.now());
   let copy = from.copy;
   if (copy !== null && tail.atHead) copy = copyPage(sql, uid, filter, copy, matchers, budget, rows);
   return { from, to: { seq: tail.seq, copy }, items: tail.items, rows, lastCommitTs: tail.lastCommitTs, headSeq: head, commits: tail.commits };

@@ -3,7 +3,7 @@
 
 export const TABLET_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_meta (
-  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION), 'journal:<id>' (commit seq of a journal written)
+  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION), 'journal:<id>' (commit seq of a journal written), 'purged' (binlog retention's floor: the highest seq deleted)
   v TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS _vt_binlog (
@@ -27,6 +27,17 @@ CREATE TABLE IF NOT EXISTS _vt_binlog_cols (
   id INTEGER PRIMARY KEY,  -- referenced by _vt_binlog.cols
   tbl TEXT NOT NULL,
   names TEXT NOT NULL      -- JSON array of column names, in image order
+);
+-- Binlog retention (binlog-retention.ts): readers the purge must not cut off, and those it did.
+CREATE TABLE IF NOT EXISTS _vt_binlog_holds (
+  id TEXT PRIMARY KEY,     -- the reader: '<workflow>/<source shard>' of a stream, or a subscriber's id
+  seq INTEGER NOT NULL,    -- the purge never deletes a seq above this one
+  updated_at INTEGER NOT NULL -- unix ms of the last advance; one not advanced for 7 days (or the window, when longer) is released
+);
+CREATE TABLE IF NOT EXISTS _vt_binlog_cutoffs (
+  id TEXT PRIMARY KEY,     -- a reader whose hold was released
+  seq INTEGER NOT NULL,    -- where it stood
+  at INTEGER NOT NULL      -- unix ms of the release
 );
 `;
 

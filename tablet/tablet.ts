@@ -33,6 +33,7 @@ import type {
 } from "../contract/stream-rpc.ts";
 import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
 import { streamUnit } from "./streamer.ts";
+import { binlogRetentionRpc, checkRetained, type BinlogRetentionStatus, type PurgeResult } from "./binlog-retention.ts";
 import { vstreamRead } from "./vstreamer.ts";
 import { CommitWaiters } from "./commit-waiters.ts";
 import type { ShardJournal, ShardRead, ShardReadRequest } from "../contract/vstream.ts";
@@ -406,8 +407,32 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     return envelope(() => {
       const fromSeq = from === null ? 0 : parsePosition(this.#uid, from);
       const n = Math.max(1, Math.min(MAX_BINLOG_CHUNK, Math.floor(limit)));
+      checkRetained(this.#sql, this.#uid, fromSeq, "readBinlog");
       return readBinlog(this.#sql, this.#uid, fromSeq, n);
     });
+  }
+
+  /**
+   * One bounded binlog purge under `policy` (tablet/binlog-retention.ts), as one transaction;
+   * `now` (unix ms, default the clock) is where the time window is measured from.
+   */
+  purgeBinlog(policy: unknown, now?: number): Envelope<PurgeResult> {
+    return envelope(() => {
+      const r = binlogRetentionRpc.purge(this.ctx.storage, this.#sql, policy, now);
+      // The row count is kept from the binlog since the last count: recount once it is purged.
+      if (r.deleted > 0) this.#counted = null;
+      return r;
+    });
+  }
+
+  /** The binlog's size, floor, holds and readers cut off. */
+  binlogRetention(): Envelope<BinlogRetentionStatus> {
+    return envelope(() => binlogRetentionRpc.status(this.#sql));
+  }
+
+  /** Forgets the hold (and cut-off record) of reader `id`: its reads no longer keep the binlog. */
+  releaseHold(id: string): Envelope<{ readonly released: boolean }> {
+    return envelope(() => binlogRetentionRpc.release(this.#sql, id));
   }
 
   status(): Envelope<TabletStatus> {

@@ -9,6 +9,7 @@ import type { CopyCursor, RowChange, StreamFilter, StreamItem } from "../contrac
 import type { CopyAt, ShardJournal, ShardRead, ShardReadRequest, ShardRowChange, ShardTransaction } from "../contract/vstream.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { lastSeq, listUserTables } from "./binlog.ts";
+import { checkRetained, setHold } from "./binlog-retention.ts";
 import { primaryKey, sqlValueOf, streamUnit } from "./streamer.ts";
 
 /** Bytes of row images one read hands out (a transaction is never split, so a bigger one comes whole). */
@@ -37,11 +38,19 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
     );
   }
   const head = lastSeq(sql);
-  if (req.seq === -1) return { uid, transactions: [], seq: head };
+  if (req.seq === -1) {
+    if (typeof req.hold === "string" && req.hold !== "") setHold(sql, req.hold, head, Date.now());
+    return { uid, transactions: [], seq: head };
+  }
   if (!Number.isSafeInteger(req.seq) || req.seq < 0) throw new VtError("INVALID_ARGUMENT", `vstream: position ${String(req.seq)} is not a binlog sequence`);
   if (req.seq > head) {
     throw new VtError("INVALID_ARGUMENT", `vstream: the resume token's position ${uid}:${req.seq} is past this tablet's binlog head ${uid}:${head}`);
   }
+  if (req.hold !== undefined && (typeof req.hold !== "string" || req.hold === "" || req.hold.length > 512)) {
+    throw new VtError("INVALID_ARGUMENT", "vstream: hold must be a non-empty reader id of at most 512 characters");
+  }
+  checkRetained(sql, uid, req.seq, "vstream", req.hold);
+  if (req.hold !== undefined) setHold(sql, req.hold, req.seq, Date.now());
   const skip = req.skip ?? [];
   const tables = tablesOf(sql, req.tables, skip);
   const keys = new Map<string, string[]>();

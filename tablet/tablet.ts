@@ -421,6 +421,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       const r = binlogRetentionRpc.purge(this.ctx.storage, this.#sql, policy, now);
       // The row count is kept from the binlog since the last count: recount once it is purged.
       if (r.deleted > 0) this.#counted = null;
+      this.#ownChangesSeen();
       return r;
     });
   }
@@ -432,7 +433,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
 
   /** Forgets the hold (and cut-off record) of reader `id`: its reads no longer keep the binlog. */
   releaseHold(id: string): Envelope<{ readonly released: boolean }> {
-    return envelope(() => binlogRetentionRpc.release(this.#sql, id));
+    return envelope(() => {
+      const r = binlogRetentionRpc.release(this.#sql, id);
+      this.#ownChangesSeen();
+      return r;
+    });
   }
 
   status(): Envelope<TabletStatus> {
@@ -441,7 +446,20 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
 
   /** The next unit of a stream of this tablet's rows (tablet/streamer.ts); served whatever the tablet's serving state. */
   streamUnit(filter: StreamFilter, from: StreamPos, limits?: StreamLimits): Envelope<StreamUnit> {
-    return envelope(() => streamUnit(this.#sql, this.#uid, filter, from, limits));
+    try {
+      return envelope(() => streamUnit(this.#sql, this.#uid, filter, from, limits));
+    } finally {
+      this.#ownChangesSeen();
+    }
+  }
+
+  /**
+   * After a change that is not a user write (a reader's hold, binlog-retention.ts): total_changes()
+   * moved, and execute must not take that for its batch's changes.
+   */
+  #ownChangesSeen(): void {
+    this.#tc = this.#totalChanges();
+    this.#seenTc = this.#tc;
   }
 
   async startStream(spec: StreamSpec): Promise<Envelope<StreamState>> {
@@ -519,7 +537,12 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     return envelopeAsync(async () => {
       const until = Date.now() + Math.min(Math.max(0, Number(req.waitMs) || 0), VSTREAM_MAX_WAIT_MS);
       for (;;) {
-        const r = vstreamRead(this.#sql, this.#uid, req);
+        let r: ShardRead | null;
+        try {
+          r = vstreamRead(this.#sql, this.#uid, req);
+        } finally {
+          this.#ownChangesSeen();
+        }
         if (r) return r;
         const left = until - Date.now();
         if (left <= 0) return { uid: this.#uid, transactions: [], seq: req.seq };

@@ -185,4 +185,22 @@ describe("binlog retention", () => {
     expect(rel.ok).toBe(false);
     expect(await t.status()).toEqual(before);
   });
+
+  it("a reader's hold is not a user write: a batch that changes no row after it logs no commit, and a reads-only tablet still reads", async () => {
+    const t = await freshTablet();
+    await t.exec("INSERT INTO t VALUES (1, 'a')");
+    const head = (await t.all()).length;
+    expect((await t.vread({ hold: "sub:x", seq: 0 })).ok).toBe(true);
+    expect((await t.status()).holds.length).toBe(1);
+    await t.exec("UPDATE t SET v = 'b' WHERE 0");
+    expect((await t.all()).length).toBe(head);
+    // The same tablet as a reader (it serves reads only): a hold taken, then a read batch.
+    const config = { keyspace: "r", shard: `ret${n - 1}`, keyRange: "-", serving: false, servesReads: true, version: 2 };
+    expect((await t.stub.sync(config, [{ index: 1, sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)" }])).ok).toBe(true);
+    expect((await t.vread({ hold: "sub:x", seq: 0 })).ok).toBe(true);
+    const r = asEnv<QueryResult[]>(
+      await t.stub.execute({ keyspace: "r", shard: `ret${n - 1}`, version: 2 }, [{ sql: "SELECT v FROM t", params: [], kind: "read" }]),
+    );
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+  });
 });

@@ -11,11 +11,11 @@ export const SUBSCRIPTION_MESSAGE_VERSION = 1;
 export const SUBSCRIPTION_MESSAGE_LIMIT = 120 * 1024;
 
 /**
- * One committed transaction of one shard. `after` is the shard's position before it and `seq` its
+ * Where a transaction stands in its chain. `after` is the shard's position before it and `seq` its
  * commit's binlog sequence: per (keyspace, shard, uid) they form a chain, so a consumer knows a
  * duplicate (`seq` ≤ its last) from a transaction that came early (`after` > its last).
  */
-export interface SubscriptionTx {
+export interface SubscriptionChainLink {
   readonly shard: string;
   /** Set when the shard is of another keyspace than the subscription's (a MoveTables). */
   readonly keyspace?: string;
@@ -25,6 +25,10 @@ export interface SubscriptionTx {
   readonly origin: number;
   readonly after: number;
   readonly seq: number;
+}
+
+/** One committed transaction of one shard. */
+export interface SubscriptionTx extends SubscriptionChainLink {
   readonly ts: number | null;
   /** BEGIN, ROW/DDL…, COMMIT as VStream events in JSON (eventJson). */
   readonly events: readonly unknown[];
@@ -35,13 +39,7 @@ export interface SubscriptionTx {
  * pieces; `at` is the piece's offset in that text of `size` characters (a resend may cut it
  * elsewhere: the consumer joins pieces by offset).
  */
-export interface SubscriptionPart {
-  readonly shard: string;
-  readonly keyspace?: string;
-  readonly uid: string;
-  readonly origin: number;
-  readonly after: number;
-  readonly seq: number;
+export interface SubscriptionPart extends SubscriptionChainLink {
   readonly k: number;
   readonly of: number;
   readonly at: number;

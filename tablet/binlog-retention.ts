@@ -59,22 +59,19 @@ export function binlogFloor(sql: SqlStorage): number {
  * hold was released (`hold`): that reader's next read names it, never a silent gap.
  */
 export function checkRetained(sql: SqlStorage, uid: string, seq: number, what: string, hold?: string): void {
-  if (hold !== undefined) {
-    const cut = sql.exec<{ seq: number; at: number }>("SELECT seq, at FROM _vt_binlog_cutoffs WHERE id = ?", hold).toArray()[0];
-    if (cut && seq < binlogFloor(sql)) {
-      throw new VtError(
-        "INVALID_ARGUMENT",
-        `${what}: stream ${hold} was cut off by binlog retention at ${uid}:${cut.seq} (${new Date(cut.at).toISOString()}): its hold was not advanced for 7 days or the time window, whichever is longer (binlog retention); start again from "now" or "start"`,
-      );
-    }
-  }
   const floor = binlogFloor(sql);
-  if (seq < floor) {
+  if (seq >= floor) return;
+  const cut = hold === undefined ? undefined : sql.exec<{ seq: number; at: number }>("SELECT seq, at FROM _vt_binlog_cutoffs WHERE id = ?", hold).toArray()[0];
+  if (cut) {
     throw new VtError(
       "INVALID_ARGUMENT",
-      `${what}: the position ${uid}:${seq} is too old: the binlog of this tablet is kept from position ${uid}:${floor} (binlog retention); start again from "now" or "start"`,
+      `${what}: stream ${hold} was cut off by binlog retention at ${uid}:${cut.seq} (${new Date(cut.at).toISOString()}): its hold was not advanced for 7 days or the time window, whichever is longer (binlog retention); start again from "now" or "start"`,
     );
   }
+  throw new VtError(
+    "INVALID_ARGUMENT",
+    `${what}: the position ${uid}:${seq} is too old: the binlog of this tablet is kept from position ${uid}:${floor} (binlog retention); start again from "now" or "start"`,
+  );
 }
 
 /**

@@ -95,8 +95,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       },
       // Rows a copy applied moved total_changes(); a user write must not take them for its own.
       applied: () => {
-        this.#tc = this.#totalChanges();
-        this.#seenTc = this.#tc;
+        this.#ownChangesSeen();
       },
     });
     // REPLACE deletes fire DELETE triggers (and so reach the binlog) only with this on.
@@ -119,8 +118,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     ctx.storage.transactionSync(() => upgradeTriggers(this.#sql, meta.get("triggers")));
     const fence = meta.get("fence");
     this.#fence = fence === undefined ? null : (JSON.parse(fence) as Fence);
-    this.#tc = this.#totalChanges();
-    this.#seenTc = this.#tc;
+    this.#ownChangesSeen();
   }
 
   #totalChanges(): number {
@@ -357,8 +355,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     try {
       return envelope(fn);
     } finally {
-      this.#tc = this.#totalChanges();
-      this.#seenTc = this.#tc;
+      this.#ownChangesSeen();
     }
   }
 
@@ -454,8 +451,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   }
 
   /**
-   * After a change that is not a user write (a reader's hold, binlog-retention.ts): total_changes()
-   * moved, and execute must not take that for its batch's changes.
+   * After changes that are not a user batch's (a stream's applied units, a reader's hold, a schema
+   * change): total_changes() moved, and execute must not take that for its batch's changes.
    */
   #ownChangesSeen(): void {
     this.#tc = this.#totalChanges();
@@ -497,8 +494,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         drainStream(this.#streams, id, untilSeq, (name) => this.env.TABLET.get(this.env.TABLET.idFromName(name)), then === "stop"),
       );
     } finally {
-      this.#tc = this.#totalChanges();
-      this.#seenTc = this.#tc;
+      this.#ownChangesSeen();
     }
   }
 
@@ -508,8 +504,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         vdiffChunk(this.#streams, this.ctx.storage, id, cursor, (name) => this.env.TABLET.get(this.env.TABLET.idFromName(name)), maxRows),
       );
     } finally {
-      this.#tc = this.#totalChanges();
-      this.#seenTc = this.#tc;
+      this.#ownChangesSeen();
     }
   }
 
@@ -523,8 +518,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       if (out.ok) this.#commitWaiters.wake();
       return out;
     } finally {
-      this.#tc = this.#totalChanges();
-      this.#seenTc = this.#tc;
+      this.#ownChangesSeen();
     }
   }
 
@@ -566,8 +560,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       return 1_000;
     } finally {
       // Rows written by applied units moved total_changes(); user writes must not take it for theirs.
-      this.#tc = this.#totalChanges();
-      this.#seenTc = this.#tc;
+      this.#ownChangesSeen();
     }
   }
 

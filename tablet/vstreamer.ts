@@ -37,17 +37,17 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
       'vstream: the resume token is too old: it names a tablet that was retired since (a reshard completed, or the shard was remade); start again from "now" or "start"',
     );
   }
+  if (req.hold !== undefined && (typeof req.hold !== "string" || req.hold === "" || req.hold.length > 512)) {
+    throw new VtError("INVALID_ARGUMENT", "vstream: hold must be a non-empty reader id of at most 512 characters");
+  }
   const head = lastSeq(sql);
   if (req.seq === -1) {
-    if (typeof req.hold === "string" && req.hold !== "") setHold(sql, req.hold, head, Date.now());
+    if (req.hold !== undefined) setHold(sql, req.hold, head, Date.now());
     return { uid, transactions: [], seq: head };
   }
   if (!Number.isSafeInteger(req.seq) || req.seq < 0) throw new VtError("INVALID_ARGUMENT", `vstream: position ${String(req.seq)} is not a binlog sequence`);
   if (req.seq > head) {
     throw new VtError("INVALID_ARGUMENT", `vstream: the resume token's position ${uid}:${req.seq} is past this tablet's binlog head ${uid}:${head}`);
-  }
-  if (req.hold !== undefined && (typeof req.hold !== "string" || req.hold === "" || req.hold.length > 512)) {
-    throw new VtError("INVALID_ARGUMENT", "vstream: hold must be a non-empty reader id of at most 512 characters");
   }
   checkRetained(sql, uid, req.seq, "vstream", req.hold);
   if (req.hold !== undefined) setHold(sql, req.hold, req.seq, Date.now());

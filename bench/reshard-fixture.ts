@@ -126,3 +126,45 @@ export function writer(keyspace: string, firstId: number, pauseMs: number) {
     },
   };
 }
+
+/**
+ * A client inserting fresh ids (from `firstId`) back to back, no pause: `count` writes, or, with
+ * `during`, writes until that promise settles and `after` more. Locally a timer fires only once the
+ * event loop has nothing else to run, so a client that pauses on a timer sends nothing while a
+ * busy request (a switchtraffic) runs and never meets it; back to back, its writes are in flight
+ * through the whole switch. It stops on the first failed write (kept in `errors`).
+ */
+export async function burst(
+  keyspace: string,
+  firstId: number,
+  opts: { count: number } | { during: Promise<unknown>; after: number },
+): Promise<{ acks: Ack[]; errors: unknown[] }> {
+  const acks: Ack[] = [];
+  const errors: unknown[] = [];
+  let settled = false;
+  if ("during" in opts)
+    opts.during.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+  let left = "count" in opts ? opts.count : opts.after;
+  for (let id = firstId; left > 0; id++) {
+    const sent = performance.now();
+    const r = await gate("POST", "/v1/sql", {
+      keyspace,
+      sql: `INSERT INTO ${TABLE} (id, name, score) VALUES (?, ?, ?)`,
+      params: [id, `w${id}`, id * 0.5],
+    });
+    if (r.status !== 200) {
+      errors.push(r.body);
+      break;
+    }
+    acks.push({ id, sent, acked: performance.now() });
+    if (!("during" in opts) || settled) left--;
+  }
+  return { acks, errors };
+}

@@ -24,6 +24,12 @@ export interface DdlRequest {
 export interface TopologyRpc {
   /** The serving graph (the default keyspace is created on first use). */
   graph(): Promise<Envelope<ServingGraph>>;
+  /**
+   * Long-poll of a request held through a cutover: the graph once the keyspace's version is no
+   * longer `version` and its tablets have learned it; null when `maxMs` (at most 1000) passed, or a
+   * push of its config ended, without a new version.
+   */
+  awaitGraph(keyspace: string, version: number, maxMs: number): Promise<Envelope<ServingGraph | null>>;
   /** A keyspace of `shards` even shards, or of the given key ranges. */
   createKeyspace(name: string, shards: number | string[]): Promise<Envelope<ServingGraph>>;
   applyVSchema(keyspace: string, input: unknown): Promise<Envelope<ServingGraph>>;

@@ -14,6 +14,13 @@ import { LostCall, writeFault } from "./failpoints.ts";
 import { graphCache } from "./graph-cache.ts";
 import { RETRIES, type Retry } from "./retry.ts";
 
+/** How long a held request waits on the Topology for the flip before it tries again all the same. */
+const FLIP_WAIT_MS = 250;
+/** Past the Topology's own bound, when the gate stops waiting for its answer. */
+const FLIP_WAIT_SLACK_MS = 100;
+/** Time the wait leaves for the retry itself. */
+const FLIP_WAIT_MARGIN_MS = 20;
+
 export class Backend {
   readonly #env: Env;
   readonly #deadline: Deadline;
@@ -104,7 +111,7 @@ export class Backend {
    * then back off; a request held through a cutover pauses milliseconds, and answers its refusal
    * rather than TIMEOUT when the deadline leaves no time for another try.
    */
-  async afterStale(retry: Retry, attempt: number, held = false): Promise<void> {
+  async afterStale(retry: Retry, attempt: number, held: number | false = false): Promise<void> {
     const known = retry.error["servingVersion"];
     const ks = retry.keyspace;
     if (ks && typeof known === "number" && known < ks.version && attempt < RETRIES) this.adopt(await this.topology(true, (t) => t.repair(ks.name)));
@@ -115,6 +122,39 @@ export class Backend {
     if (!held) return this.backoff(attempt);
     const pause = bufferPauseMs(attempt);
     if (this.#deadline.remainingMs() <= pause) throw retry.error;
+    if (ks && retry.sameGraph && (await this.#awaitFlip(ks, retry, held))) return;
     await this.#deadline.sleep(pause, { target: "a retry held through a cutover", writes: false });
+  }
+
+  /**
+   * A request its shard refuses while writes switch, at the very graph it planned with, waits on
+   * the Topology until the keyspace's tablets have learned a change (the flip: its graph is kept
+   * for the retry; or writes taken again) rather than polling on a timer, so it goes on the
+   * moment the flip is done. False when the Topology could not wait (an error, or it answered at
+   * once with no change): the caller pauses on its timer instead.
+   */
+  async #awaitFlip(ks: KeyspaceGraph, retry: Retry, windowLeftMs: number): Promise<boolean> {
+    const wait = Math.min(FLIP_WAIT_MS, windowLeftMs, this.#deadline.remainingMs() - FLIP_WAIT_MARGIN_MS);
+    if (wait <= 0) throw retry.error;
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), wait + FLIP_WAIT_SLACK_MS);
+    });
+    const asked = this.topology(false, (t) => t.awaitGraph(ks.name, ks.version, wait)).catch(() => "failed" as const);
+    try {
+      const out = await Promise.race([asked, late]);
+      if (out === "failed") return false;
+      if (out === "late") return true;
+      if (out !== null) {
+        this.adopt(out);
+        return true;
+      }
+      // No new version: a push of the keyspace's config ended (or the wait ran out), so try again;
+      // an answer with no wait at all (the Topology holds too many) falls back to the timer.
+      return Date.now() - started > 0;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

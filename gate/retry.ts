@@ -43,7 +43,8 @@ export class Retry {
  * failure that must not be retried and answers a `Retry` for one that may be. `refresh` says the
  * attempt should plan on a graph fetched afresh: on every retry, but for a held request whose
  * refusal said the graph is the same (Retry.sameGraph) only every GRAPH_EVERY-th. `between(retry, n, held)` runs
- * before attempt n + 1 (repair, back off; `held` when the request is in the cutover buffer).
+ * before attempt n + 1 (repair, back off; `held` is false, or, when the request is in the cutover
+ * buffer, the ms its window has left, always more than 0).
  * After RETRIES ordinary retries the last failure is thrown. With `buffering`, a cutover refusal
  * takes a place in the isolate's buffer and is retried until the window since it first met one
  * runs out; when the buffer is full, a write switching shards fails at once and a stale graph
@@ -51,7 +52,7 @@ export class Retry {
  */
 export async function retryLoop<T>(
   attempt: (n: number, refresh: boolean) => Promise<T | Retry>,
-  between: (retry: Retry, n: number, held: boolean) => Promise<void>,
+  between: (retry: Retry, n: number, held: number | false) => Promise<void>,
   buffering?: Buffering,
 ): Promise<T> {
   let retries = 0;
@@ -64,15 +65,16 @@ export async function retryLoop<T>(
       const out = await attempt(n, refresh);
       if (!(out instanceof Retry)) return out;
       last = out;
-      let held = false;
+      let held: number | false = false;
       if (buffering && out.cutover) {
         if (heldSince === undefined) {
           if (buffering.buffer.enter(buffering.size)) heldSince = buffering.now();
           else if (out.error["switching"] === true) throw out.error;
         }
         if (heldSince !== undefined) {
-          if (buffering.now() - heldSince >= buffering.windowMs) throw out.error;
-          held = true;
+          const left = buffering.windowMs - (buffering.now() - heldSince);
+          if (left <= 0) throw out.error;
+          held = left;
         }
       }
       if (!held && retries++ >= RETRIES) throw out.error;

@@ -42,6 +42,7 @@ import { streamed, streamHolders, workflowStreams } from "./reshard-streams.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
+import { GraphWaiters } from "./graph-waiters.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -68,6 +69,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #moveSteps: MoveTablesSteps;
   readonly #moveTables: MoveTablesController;
   #queue: Promise<unknown> = Promise.resolve();
+  /** Gate requests held through a cutover, answered when a keyspace's tablets have learned a change. */
+  readonly #graphWaiters = new GraphWaiters();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -245,7 +248,9 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   #syncAll(ks: KeyspaceGraph, shards: readonly ShardGraph[] = this.#members(ks)): Promise<ShardOutcome<TabletStatus>[]> {
     const ddl = this.#store.ddl(ks.name);
     const keep = this.#pending.keep(ks.name);
-    return this.#fanOut(shards, "sync", (s) => tabletRpc(this.env.TABLET, s.tablet).sync(this.#config(ks, s), ddl, keep));
+    return this.#graphWaiters.sync(ks.name, () =>
+      this.#fanOut(shards, "sync", (s) => tabletRpc(this.env.TABLET, s.tablet).sync(this.#config(ks, s), ddl, keep)),
+    );
   }
 
   /** Pushes the keyspace's config and schema to each of its tablets; the first failure is thrown. */
@@ -377,6 +382,25 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
 
   graph(): Promise<Envelope<ServingGraph>> {
     return envelopeAsync(async () => {
+      if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
+      return this.#graph();
+    });
+  }
+
+  /**
+   * Answers the serving graph once the keyspace's version is no longer `version` and no push of
+   * its config to its tablets is under way (at once if so already); else waits until such a push
+   * ends (the flip of a SwitchTraffic, writes taken again after a failed one) or `maxMs` (at most
+   * MAX_GRAPH_WAIT_MS) pass, and answers the graph if the version changed, null if not.
+   */
+  awaitGraph(keyspace: string, version: number, maxMs: number): Promise<Envelope<ServingGraph | null>> {
+    return envelopeAsync(async () => {
+      if (typeof keyspace !== "string" || !Number.isInteger(version) || typeof maxMs !== "number") {
+        throw new VtError("INVALID_ARGUMENT", "awaitGraph(keyspace, version, maxMs): a keyspace name, an integer version and a number of ms");
+      }
+      const changed = () => (this.#store.keyspace(keyspace)?.version ?? -1) !== version;
+      if (!changed() || this.#graphWaiters.syncing(keyspace)) await this.#graphWaiters.wait(keyspace, maxMs);
+      if (!changed()) return null;
       if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
       return this.#graph();
     });

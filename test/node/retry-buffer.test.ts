@@ -26,7 +26,7 @@ function harness(windowMs: number, size: number, stepMs = 10) {
   let t = 0;
   const buffer = new CutoverBuffer();
   const buffering: Buffering = { windowMs, size, buffer, now: () => t };
-  const pauses: boolean[] = [];
+  const pauses: (number | false)[] = [];
   const run = <T>(attempt: (n: number) => T | Retry) => {
     let attempts = 0;
     const done = retryLoop(
@@ -62,6 +62,8 @@ describe("cutover buffering in the retry loop", () => {
     expect(await r.done).toBe("done");
     expect(r.attempts()).toBe(21);
     expect(h.pauses.every((held) => held)).toBe(true);
+    // Each pause is told the window it has left (1000 ms, 10 ms gone per retry), so no wait overruns it.
+    expect(h.pauses).toEqual(Array.from({ length: 20 }, (_, i) => 1000 - 10 * i));
     expect(h.buffer.held).toBe(0);
     expect(h.buffer.entered).toBe(1);
   });

@@ -113,6 +113,51 @@ describe("a tablet that denies writes", () => {
   });
 });
 
+describe("the Topology's wait for a flip (awaitGraph)", () => {
+  const topo = () => topologyRpc(env.TOPOLOGY);
+  const versionOf = async (keyspace: string) => {
+    const g = await topo().graph();
+    if (!g.ok) throw new Error("no graph");
+    return g.value.keyspaces[keyspace]?.version ?? -1;
+  };
+  /** `p`'s answer, or "pending" when it has none after `ms` (well short of the wait's own 1000 ms bound). */
+  const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, new Promise<"pending">((r) => setTimeout(() => r("pending"), ms))]);
+
+  it("answers the graph at once to a request that planned with an older version", async () => {
+    await keyspace("aw1");
+    const v = await versionOf("aw1");
+    const r = await within(topo().awaitGraph("aw1", v - 1, 1000), 600);
+    expect(r).not.toBe("pending");
+    expect(r !== "pending" && r.ok && r.value?.keyspaces["aw1"]?.version).toBe(v);
+  });
+
+  it("waits at the current version until a push of the keyspace's config ends, then answers null (no new version)", async () => {
+    await keyspace("aw2");
+    await keyspace("aw2b");
+    const v = await versionOf("aw2");
+    const wait = topo().awaitGraph("aw2", v, 1000);
+    // Another keyspace's push does not answer it.
+    await repair("aw2b");
+    expect(await within(wait, 50)).toBe("pending");
+    await repair("aw2");
+    const r = await within(wait, 600);
+    expect(r).toEqual({ ok: true, value: null });
+  });
+
+  it("refuses arguments that are not a keyspace name, an integer version and a number of ms", async () => {
+    for (const args of [
+      [1, 1, 10],
+      ["aw3", 1.5, 10],
+      ["aw3", "1", 10],
+      ["aw3", 1, "10"],
+    ] as const) {
+      const r = await (topo().awaitGraph as (...a: unknown[]) => Promise<Envelope<unknown>>)(...args);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.code).toBe("INVALID_ARGUMENT");
+    }
+  });
+});
+
 describe("the gate's cutover buffer", () => {
   it("holds a client write and a transaction while writes are denied and answers them once the deny is lifted", async () => {
     const { denied, other } = await keyspace("dw2");

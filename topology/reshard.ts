@@ -299,10 +299,13 @@ export class ReshardController {
       // To the heads the sources answered as they stopped taking writes; each forward stream is
       // stopped in its drain's step: nothing more comes from the sources, and stopped, the forward
       // streams cannot carry the reverse streams' changes back.
-      await drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet, { heads: headsOf(rec.sources, denied), stop: true });
+      // The targets take no writes before the flip and log nothing a stream applies (the binlog is
+      // muted for it), so their heads, read alongside the drain, are where the reverse streams start.
+      [, from] = await Promise.all([
+        drainAll(wf, rec.sources, rec.targets, forwardId, this.#tablet, { heads: headsOf(rec.sources, denied), stop: true }),
+        headSeqs(rec.targets, this.#tablet),
+      ]);
       crashPoint("switch-drained");
-      // The targets take no writes before the flip: their heads now are where the reverse streams start.
-      from = await headSeqs(rec.targets, this.#tablet);
       await this.#recordFrom(rec, from);
       workflowPoint("switch:drained");
       await this.#topo.switchWrites(rec.keyspace, rec.name);
@@ -344,9 +347,12 @@ export class ReshardController {
     const denied = await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
     let from: Map<string, number>;
     try {
-      await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet, { heads: headsOf(rec.targets, denied), stop: true });
-      // The sources take no writes before the flip: their heads now are where the forward streams start.
-      from = await headSeqs(rec.sources, this.#tablet);
+      // The sources take no writes before the flip and log nothing a stream applies: their heads,
+      // read alongside the drain, are where the forward streams start.
+      [, from] = await Promise.all([
+        drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet, { heads: headsOf(rec.targets, denied), stop: true }),
+        headSeqs(rec.sources, this.#tablet),
+      ]);
       await this.#recordFrom(rec, from);
       crashPoint("reverse-drained");
       workflowPoint("reverse:drained");

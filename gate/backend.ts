@@ -122,16 +122,17 @@ export class Backend {
     if (!held) return this.backoff(attempt);
     const pause = bufferPauseMs(attempt);
     if (this.#deadline.remainingMs() <= pause) throw retry.error;
-    if (ks && retry.sameGraph && (await this.#awaitFlip(ks, retry, held))) return;
+    if (ks && retry.awaitsFlip && (await this.#awaitFlip(ks, retry, held))) return;
     await this.#deadline.sleep(pause, { target: "a retry held through a cutover", writes: false });
   }
 
   /**
-   * A request its shard refuses while writes switch, at the very graph it planned with, waits on
-   * the Topology until the keyspace's tablets have learned a change (the flip: its graph is kept
-   * for the retry; or writes taken again) rather than polling on a timer, so it goes on the
-   * moment the flip is done. False when the Topology could not wait (an error, or it answered at
-   * once with no change): the caller pauses on its timer instead.
+   * A request its shard refuses while writes switch (its shard's, or a MoveTables' table's), at
+   * the very graph it planned with, waits on the Topology until the keyspace's tablets have
+   * learned a change (the flip: its graph is kept for the retry; or writes taken again) rather
+   * than polling on a timer, so it goes on the moment the flip is done. False when the Topology
+   * could not wait (an error, or it answered at once with no change): the caller pauses on its
+   * timer instead.
    */
   async #awaitFlip(ks: KeyspaceGraph, retry: Retry, windowLeftMs: number): Promise<boolean> {
     const wait = Math.min(FLIP_WAIT_MS, windowLeftMs, this.#deadline.remainingMs() - FLIP_WAIT_MARGIN_MS);

@@ -28,13 +28,20 @@ export class Retry {
    * with: the flip has not happened as far as it knows, so a graph fetched now is the same one.
    */
   readonly sameGraph: boolean;
+  /**
+   * The tablet refuses writes while they switch (a Reshard's shards, or a MoveTables' tables) at
+   * the graph version the attempt planned with: the flip, when it comes, bumps that keyspace's
+   * version, so the request may wait on the Topology for it.
+   */
+  readonly awaitsFlip: boolean;
 
   constructor(error: VtError, keyspace?: KeyspaceGraph) {
     this.error = error;
     this.keyspace = keyspace;
     this.cutover = meetsCutover(error);
+    this.awaitsFlip = error["switching"] === true && keyspace !== undefined && error["servingVersion"] === keyspace.version;
     // A table moved by MoveTables (`table`) is refused until new routing rules, not a new version.
-    this.sameGraph = error["switching"] === true && error["table"] === undefined && keyspace !== undefined && error["servingVersion"] === keyspace.version;
+    this.sameGraph = this.awaitsFlip && error["table"] === undefined;
   }
 }
 

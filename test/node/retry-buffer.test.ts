@@ -192,4 +192,16 @@ describe("the graph a retry plans with", () => {
     expect(new Retry(switching(), ks).sameGraph).toBe(true);
     expect(new Retry(switching()).sameGraph).toBe(false);
   });
+
+  it("waits on the Topology for the flip (awaitsFlip) only while the switching tablet is at the plan's own version, a moved table's refusal too", () => {
+    const newer = () => new VtError("NOT_SERVING", "switching", { shard: "-80", servingVersion: 4, switching: true });
+    const moved = () => new VtError("NOT_SERVING", "moved", { shard: "-80", servingVersion: 3, switching: true, table: "t" });
+    expect(new Retry(switching(), ks).awaitsFlip).toBe(true);
+    expect(new Retry(moved(), ks).awaitsFlip).toBe(true);
+    expect(new Retry(moved(), ks).sameGraph).toBe(false);
+    expect(new Retry(newer(), ks).awaitsFlip).toBe(false);
+    expect(new Retry(stale(), ks).awaitsFlip).toBe(false);
+    expect(new Retry(fenced(), ks).awaitsFlip).toBe(false);
+    expect(new Retry(switching()).awaitsFlip).toBe(false);
+  });
 });

@@ -93,6 +93,22 @@ export interface Ack {
   readonly acked: number;
 }
 
+/** One client INSERT of row `id` through the gate: its ack in `acks`, or its failure in `errors` (then false). */
+async function insertRow(keyspace: string, id: number, acks: Ack[], errors: unknown[]): Promise<boolean> {
+  const sent = performance.now();
+  const r = await gate("POST", "/v1/sql", {
+    keyspace,
+    sql: `INSERT INTO ${TABLE} (id, name, score) VALUES (?, ?, ?)`,
+    params: [id, `w${id}`, id * 0.5],
+  });
+  if (r.status !== 200) {
+    errors.push(r.body);
+    return false;
+  }
+  acks.push({ id, sent, acked: performance.now() });
+  return true;
+}
+
 /**
  * A client inserting fresh ids (from `firstId`) through the gate one at a time, `pauseMs`
  * between an answer and the next write; it stops on the first failed write (kept in `errors`).
@@ -103,17 +119,7 @@ export function writer(keyspace: string, firstId: number, pauseMs: number) {
   const errors: unknown[] = [];
   const done = (async () => {
     for (let id = firstId; !stop; id++) {
-      const sent = performance.now();
-      const r = await gate("POST", "/v1/sql", {
-        keyspace,
-        sql: `INSERT INTO ${TABLE} (id, name, score) VALUES (?, ?, ?)`,
-        params: [id, `w${id}`, id * 0.5],
-      });
-      if (r.status !== 200) {
-        errors.push(r.body);
-        return;
-      }
-      acks.push({ id, sent, acked: performance.now() });
+      if (!(await insertRow(keyspace, id, acks, errors))) return;
       if (pauseMs > 0) await sleep(pauseMs);
     }
   })();
@@ -153,17 +159,7 @@ export async function burst(
     );
   let left = "count" in opts ? opts.count : opts.after;
   for (let id = firstId; left > 0; id++) {
-    const sent = performance.now();
-    const r = await gate("POST", "/v1/sql", {
-      keyspace,
-      sql: `INSERT INTO ${TABLE} (id, name, score) VALUES (?, ?, ?)`,
-      params: [id, `w${id}`, id * 0.5],
-    });
-    if (r.status !== 200) {
-      errors.push(r.body);
-      break;
-    }
-    acks.push({ id, sent, acked: performance.now() });
+    if (!(await insertRow(keyspace, id, acks, errors))) break;
     if (!("during" in opts) || settled) left--;
   }
   return { acks, errors };

@@ -87,6 +87,12 @@ export interface TabletConfig {
    * batch of reads only is answered, anything else is NOT_SERVING.
    */
   readonly servesReads?: boolean;
+  /**
+   * Tables a reversed MoveTables gives back to this shard: before the tablet takes their writes
+   * again it writes, once per id, a journal marker (ShardJournal.rejoin) into its binlog, so a
+   * VStream that followed them away knows where they are back.
+   */
+  readonly rejoins?: readonly { readonly id: string; readonly workflow: string; readonly tables: readonly string[] }[];
 }
 
 export interface ColumnInfo {

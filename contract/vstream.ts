@@ -225,6 +225,14 @@ export interface ShardJournal {
   readonly sources: readonly string[];
   /** The new shards, each at the binlog position holding exactly the old shards' rows of its range. */
   readonly targets: readonly { readonly shard: string; readonly tablet: string; readonly uid: string; readonly seq: number }[];
+  /**
+   * A marker, not a move: a reversed MoveTables gave `tables` back to this shard, whose binlog
+   * holds their writes again from here on (written before the tablet took any; `keyspace` is the
+   * shard's own, `sources` and `targets` are empty). A reader that reads those tables elsewhere
+   * (it followed the MoveTables' journal) waits here until it has read them there up to the
+   * reverse's journals, then reads them here again.
+   */
+  readonly rejoin?: true;
 }
 
 export interface ShardRead {

@@ -7,7 +7,10 @@
 // to the target keyspace's shards for the moved tables (the old position stays, past the journal,
 // for the others). A new shard starts only once every old shard it takes writes from has reached
 // its journal, so no change of a row can overtake an older one of the same row; an old shard
-// waiting there is not read meanwhile.
+// waiting there is not read meanwhile. A reversed MoveTables brings the tables back: the positions
+// reading them in the target keyspace stop at its journals, the source shards at the rejoin
+// markers their tablets wrote before taking those tables' writes again, and once all stand there
+// the former go and the latter read the tables again past the marker.
 
 import { VtError } from "../contract/errors.ts";
 import { encodeToken, type ShardJournal, type ShardPosition, type ShardReadRequest, type VEvent } from "../contract/vstream.ts";
@@ -79,6 +82,10 @@ export class StreamPositions {
   follow(key: string, j: ShardJournal, journalSeq: number): VEvent | null {
     const p = this.#at.get(key);
     if (!p) throw new VtError("INTERNAL", `vstream: a journal of shard ${key}, which the stream does not read`);
+    if (j.rejoin === true) {
+      this.#journaled.set(key, journalSeq);
+      return this.#rejoined(j.tables ?? []);
+    }
     const ks = p.keyspace ?? this.#keyspace;
     let carry: Pick<ShardPosition, "keyspace" | "only" | "skip">;
     let moved: string[] | null = null;
@@ -87,8 +94,15 @@ export class StreamPositions {
     } else {
       const reads = (t: string) => !(p.skip ?? []).includes(t) && (p.only ? p.only.includes(t) : this.#tables === null || this.#tables.includes(t));
       moved = j.tables.map((t) => t.toLowerCase()).filter(reads);
-      // Into shards the stream reads already (a MoveTables reversed while followed, or two at once): not followed.
-      if (j.keyspace === ks || j.targets.some((t) => this.#at.has(`${j.keyspace}/${t.shard}`))) throw this.#movedTablesError(key, j, moved);
+      // Into shards the stream reads already: a MoveTables reversed while followed comes back
+      // through the rejoin markers of those shards; anything else (two at once) is not followed.
+      if (j.keyspace === ks || j.targets.some((t) => this.#at.has(`${j.keyspace}/${t.shard}`))) {
+        if (this.#isReverse(key, j, moved)) {
+          this.#journaled.set(key, journalSeq);
+          return this.#rejoined(moved);
+        }
+        throw this.#movedTablesError(key, j, moved);
+      }
       carry = { ...(j.keyspace !== this.#keyspace ? { keyspace: j.keyspace } : {}), only: moved };
       // A position reading only tables that moved moves entirely, as a Reshard's.
       if (p.only?.every((t) => moved?.includes(t))) moved = null;
@@ -123,6 +137,53 @@ export class StreamPositions {
       type: "JOURNAL",
       from: [...from.keys()].map((k) => this.label(k)).sort(),
       to: ready.map(([tk]) => this.label(tk)).sort(),
+      token: this.token(),
+    };
+  }
+
+  /**
+   * Whether journal `j` of position `key` (reading only `moved`, in another keyspace) gives those
+   * tables back to shards the stream reads without them: the reverse of the MoveTables it followed.
+   */
+  #isReverse(key: string, j: ShardJournal, moved: readonly string[]): boolean {
+    const p = this.#at.get(key);
+    if (!p?.only || moved.length === 0 || !p.only.every((t) => moved.includes(t))) return false;
+    return j.targets.every((t) => {
+      const back = this.#at.get(`${j.keyspace}/${t.shard}`);
+      return back !== undefined && moved.every((m) => (back.skip ?? []).includes(m));
+    });
+  }
+
+  /**
+   * Tables coming back to the shards the stream reads without them (a reversed MoveTables), once
+   * both sides stand still: every position reading them elsewhere at its reverse journal, every
+   * position skipping them at its rejoin marker. Then the former go, the latter read the tables
+   * again past the marker (nothing of theirs is logged there before it), and the JOURNAL event
+   * says so; until then null (the sides that arrived wait, unread).
+   */
+  #rejoined(tables: readonly string[]): VEvent | null {
+    const t = tables.map((x) => x.toLowerCase());
+    const away = [...this.#at].filter(([, p]) => p.only?.some((x) => t.includes(x)));
+    let back = [...this.#at].filter(([, p]) => (p.skip ?? []).some((x) => t.includes(x)));
+    // Read nowhere else (any more): each shard back at its marker simply reads them again.
+    if (away.length === 0) back = back.filter(([k]) => this.#journaled.has(k));
+    if (back.length === 0) return null;
+    if (![...away, ...back].every(([k]) => this.#journaled.has(k))) return null;
+    for (const [k] of away) {
+      this.#at.delete(k);
+      this.#journaled.delete(k);
+    }
+    for (const [k, p] of back) {
+      const skip = (p.skip ?? []).filter((x) => !t.includes(x));
+      const { skip: _old, ...rest } = p;
+      this.#at.set(k, { ...rest, seq: this.#journaled.get(k) ?? p.seq, ...(skip.length > 0 ? { skip } : {}) });
+      this.#journaled.delete(k);
+    }
+    if (away.length === 0) return null;
+    return {
+      type: "JOURNAL",
+      from: away.map(([k]) => this.label(k)).sort(),
+      to: back.map(([k]) => this.label(k)).sort(),
       token: this.token(),
     };
   }

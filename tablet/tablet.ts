@@ -8,6 +8,7 @@ import { unsupportedError } from "../topology/refusals.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { decodeQuoted, normalizeInt, type SqlValue } from "../contract/sql-values.ts";
 import { checkResultValues } from "../topology/value-limits.ts";
+import { rejoinMarker } from "./vstreamer.ts";
 import { appendCommit, appendJournal, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { fromSqliteError } from "./sqlite-errors.ts";
@@ -368,7 +369,11 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.#schemaIndex = index;
     });
     if (JSON.stringify(config) !== JSON.stringify(this.#config)) {
-      this.#setMeta("config", JSON.stringify(config));
+      this.ctx.storage.transactionSync(() => {
+        // Before the tables come back (their deny lifted in this same config), the marker saying so.
+        for (const r of config.rejoins ?? []) appendJournal(this.#sql, r.id, JSON.stringify(rejoinMarker(config, r)));
+        this.#setMeta("config", JSON.stringify(config));
+      });
       this.#config = config;
     }
   }

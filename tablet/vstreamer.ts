@@ -6,6 +6,7 @@
 import { VtError } from "../contract/errors.ts";
 import type { SqlValue } from "../contract/sql-values.ts";
 import type { CopyCursor, RowChange, StreamFilter, StreamItem } from "../contract/stream-rpc.ts";
+import type { TabletConfig } from "../contract/tablet-rpc.ts";
 import type { CopyAt, ShardJournal, ShardRead, ShardReadRequest, ShardRowChange, ShardTransaction } from "../contract/vstream.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { lastSeq, listUserTables } from "./binlog.ts";
@@ -113,9 +114,15 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
   return { uid, transactions: shown, ...(copied ? { copy: copied } : {}), seq: unit.to.seq };
 }
 
+/** The rejoin marker (ShardJournal.rejoin) a tablet writes for one of its config's rejoins. */
+export function rejoinMarker(config: TabletConfig, r: NonNullable<TabletConfig["rejoins"]>[number]): ShardJournal {
+  return { workflow: r.workflow, keyspace: config.keyspace, tables: [...r.tables], sources: [], targets: [], rejoin: true };
+}
+
 /**
  * The first journal in (from, to] that moves writes of the tables a reader asked for (`tables`
- * null: all of them): a Reshard's moves every table, a MoveTables' those it names.
+ * null: all of them): a Reshard's moves every table, a MoveTables' those it names; or a rejoin
+ * marker of tables the reader skips.
  */
 function journalIn(
   sql: SqlStorage,
@@ -131,7 +138,8 @@ function journalIn(
   const reads = (t: string) => !skip.includes(t.toLowerCase()) && (tables === null || tables.includes(t.toLowerCase()));
   for (const r of rows) {
     const body = JSON.parse(r.after) as ShardJournal;
-    if (body.tables !== null && !body.tables.some(reads)) continue;
+    // A rejoin marker stops only a reader that skips the tables coming back (it reads them elsewhere).
+    if (body.rejoin === true ? !(body.tables ?? []).some((t) => skip.includes(t.toLowerCase())) : body.tables !== null && !body.tables.some(reads)) continue;
     // appendJournal writes the journal and its commit as one transaction of two events.
     const commit = sql.exec<{ s: number | null }>("SELECT min(seq) AS s FROM _vt_binlog WHERE seq > ? AND kind = 'commit'", r.seq).one().s ?? r.seq + 1;
     return { seq: r.seq, commit, body };

@@ -163,7 +163,8 @@ export const REFUSALS = {
   VD2720: "switchtraffic / reversetraffic of a MoveTables for some tablet types only (its reads follow its writes)", // topology-do.ts
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
   VD2801: "a vstream reading a shard that no longer serves and wrote no journal saying where its writes went", // gate/vstream.ts
-  VD2802: "a vstream following a MoveTables' journal into shards it reads already (a reversed MoveTables; the error carries the tokens to go on)", // gate/vstream-positions.ts
+  VD2802:
+    "a vstream following a MoveTables' journal into shards it reads already, other than the reverse of the MoveTables it followed (two MoveTables sharing shards; the error carries the tokens to go on)", // gate/vstream-positions.ts
   VD2810: "a queue subscription starting in, or meeting a row of, a vstream's initial copy (rows of the copy have no commit positions)", // gate/subscription-round.ts
 } as const satisfies Readonly<Record<string, string>>;
 

@@ -43,6 +43,7 @@ import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
 import { GraphWaiters } from "./graph-waiters.ts";
+import { rejoinsOf } from "./movetables-rejoin.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -218,7 +219,12 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       ...(reader ? { servesReads: true } : {}),
     };
     const denied = s.serving ? this.#workflows.deniedTables(ks.name) : [];
-    const withTables = denied.length > 0 ? { ...config, deniedTables: denied } : config;
+    const rejoins = s.serving ? rejoinsOf(ks.name, this.#workflows.open(ks.name)) : [];
+    const withTables = {
+      ...config,
+      ...(denied.length > 0 ? { deniedTables: denied } : {}),
+      ...(rejoins.length > 0 ? { rejoins } : {}),
+    };
     return s.serving && this.#store.deniedShards(ks.name).has(s.name) ? { ...withTables, denyWrites: true } : withTables;
   }
 

@@ -6,6 +6,8 @@ import { expect } from "vitest";
 export interface Ev {
   type: string;
   shard?: string;
+  /** ROW etc. of another keyspace than the stream's (a MoveTables' target). */
+  keyspace?: string;
   table?: string;
   op?: string;
   before?: Record<string, unknown> | null;

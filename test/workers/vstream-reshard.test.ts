@@ -2,8 +2,8 @@
 // (split, merge, and back with ReverseTraffic) moves to the new shards through the switch's
 // journal by itself, and every change committed anywhere arrives exactly once, each row's changes
 // in commit order; a token taken before the switch resumes with exactly the changes after it;
-// once Complete retired the old shards, their tokens are refused as too old. A MoveTables' journal
-// ends a stream of the moved tables with VD2802 and a token that follows them into the target keyspace.
+// once Complete retired the old shards, their tokens are refused as too old. A stream follows a
+// MoveTables' moved tables into the target keyspace through its journal, and back through its reverse.
 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -126,7 +126,7 @@ describe("vstream across a reshard", () => {
     expect(seen.find((e) => e.type === "ERROR")?.error?.message).toMatch(/too old/);
   });
 
-  it("a stream follows a MoveTables into the target keyspace for the moved table and goes on with the others; a reverse it cannot follow ends it with VD2802", async () => {
+  it("a stream follows a MoveTables into the target keyspace for the moved table and goes on with the others, and back to the source through its reverse", async () => {
     const SRC = "vm1src";
     const DST = "vm1dst";
     expect((await api("POST", "/v1/keyspaces", { name: SRC, shards: 1 })).status).toBe(200);
@@ -175,13 +175,56 @@ describe("vstream across a reshard", () => {
     expect(stays.seen.some((e) => e.type === "JOURNAL" || e.type === "ERROR")).toBe(false);
     await stays.close();
 
-    // Reversed while followed: the journal back names the source shard the stream reads already.
+    // Reversed while followed: the journal back names the source shard the stream reads already;
+    // the stream waits there and at the source's rejoin marker, then reads customer on "-" again.
+    const beforeReverse = all.seen.filter((e) => e.type === "COMMIT" || e.type === "JOURNAL").at(-1)?.token ?? "";
+    await sql("UPDATE customer SET name = 'late' WHERE id = 3", undefined, DST);
     const rev = await wf.call({ action: "reversetraffic" });
     expect(rev.status, JSON.stringify(rev.body)).toBe(200);
-    const end = await all.until((s) => s.some((e) => e.type === "ERROR"));
-    const err = end.find((e) => e.type === "ERROR")?.error;
-    expect(err).toMatchObject({ code: "UNSUPPORTED", id: "VD2802", keyspace: SRC, tables: ["customer"] });
+    await sql("UPDATE customer SET name = 'back' WHERE id = 4", undefined, SRC);
+    // One transaction over both tables: it arrives whole on "-".
+    const tx = await api("POST", "/v1/batch", {
+      keyspace: SRC,
+      transaction: true,
+      statements: [{ sql: "UPDATE customer SET name = 'both' WHERE id = 5" }, { sql: "INSERT INTO settings (k, v) VALUES ('c', 'd')" }],
+    });
+    expect(tx.status, JSON.stringify(tx.body)).toBe(200);
+    await all.until((s) => rowLog(s).includes("5=both"));
+    const both = all.seen.findIndex((e) => e.type === "ROW" && e.after?.["name"] === "both");
+    expect(all.seen[both - 1]?.type).toBe("BEGIN");
+    expect(all.seen[both + 1]).toMatchObject({ type: "ROW", table: "settings" });
+    expect(all.seen[both + 2]?.type).toBe("COMMIT");
+    expect(all.seen.some((e) => e.type === "ERROR")).toBe(false);
+    const back = all.seen.filter((e) => e.type === "JOURNAL").at(-1);
+    expect(back).toMatchObject({ to: ["-"] });
+    expect([...(back?.from ?? [])].sort()).toEqual([`${DST}/-80`, `${DST}/80-`]);
+    const late = all.seen.find((e) => e.type === "ROW" && e.after?.["name"] === "late");
+    const backRow = all.seen.find((e) => e.type === "ROW" && e.after?.["name"] === "back");
+    expect(late).toMatchObject({ keyspace: DST });
+    expect(backRow).toMatchObject({ shard: "-", table: "customer" });
+    expect(backRow?.keyspace).toBeUndefined();
+    expect(all.seen.indexOf(late as Ev)).toBeLessThan(all.seen.indexOf(back as Ev));
+    expect(all.seen.indexOf(back as Ev)).toBeLessThan(all.seen.indexOf(backRow as Ev));
+    // Every change of customer once, each row's in order, across both journals.
+    expect(rowLog(all.seen).filter((x) => /^[2-5]=/.test(x))).toEqual(["2=after", "3=late", "4=back", "5=both"]);
+    // Switched and reversed again: the same stream follows both ways once more (a marker of its own).
+    await wf.until("caught up again", caughtUp(2));
+    expect((await wf.call({ action: "switchtraffic" })).status).toBe(200);
+    await sql("UPDATE customer SET name = 'away2' WHERE id = 6", undefined, DST);
+    expect((await wf.call({ action: "reversetraffic" })).status).toBe(200);
+    await sql("UPDATE customer SET name = 'back2' WHERE id = 6", undefined, SRC);
+    await all.until((s) => rowLog(s).includes("6=back2"));
+    expect(all.seen.some((e) => e.type === "ERROR")).toBe(false);
+    expect(all.seen.filter((e) => e.type === "JOURNAL")).toHaveLength(4);
+    expect(rowLog(all.seen).filter((x) => x.startsWith("6="))).toEqual(["6=away2", "6=back2"]);
     await all.close();
+    // A token from before the reverse resumes through it: exactly the changes after it.
+    const resumed = await subscribe(`keyspace=${SRC}&from=${beforeReverse}`);
+    await resumed.until((s) => rowLog(s).includes("6=back2"));
+    await sleep(300);
+    expect(resumed.seen.some((e) => e.type === "ERROR")).toBe(false);
+    expect(rowLog(resumed.seen)).toEqual(["3=late", "4=back", "5=both", "6=away2", "6=back2"]);
+    await resumed.close();
   });
 
   it("a switch stopped just after its flip writes its journal when the next action finishes it, once; the stream waits for it", async () => {

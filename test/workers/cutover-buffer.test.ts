@@ -187,6 +187,31 @@ describe("the gate's cutover buffer", () => {
     expect(["held", "held+tx"]).toContain(v);
   });
 
+  it("a held write whose wait on the Topology breaks (the Topology restarted) keeps being held and is answered once the deny is lifted", async () => {
+    const { denied } = await keyspace("dw5");
+    await denyWrites("dw5/-80");
+    const before = cutoverBuffer.held;
+    const write = api("POST", "/v1/sql", { sql: "UPDATE d SET v = 'through' WHERE id = ?", params: [denied], keyspace: "dw5" });
+    await untilHeld(before + 1, write);
+    const topo = env.TOPOLOGY.get(env.TOPOLOGY.idFromName("global"));
+    await runInDurableObject(topo, (_i, state) => state.abort("restart")).catch(() => undefined);
+    // Still held, nothing applied; the restarted Topology's repair lifts the deny.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(cutoverBuffer.held).toBe(before + 1);
+    expect((await rowsOn("dw5/-80")).find(([id]) => id === denied)?.[1]).not.toBe("through");
+    for (let n = 0; ; n++) {
+      const r = await topologyRpc(env.TOPOLOGY)
+        .repair("dw5")
+        .catch((e: unknown) => ({ ok: false, error: e }));
+      if (r.ok || n >= 5) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const w = await write;
+    expect(w.status, JSON.stringify(w.body)).toBe(200);
+    expect(cutoverBuffer.held).toBe(before);
+    expect((await rowsOn("dw5/-80")).find(([id]) => id === denied)?.[1]).toBe("through");
+  });
+
   it("answers NOT_SERVING at once beyond BUFFER_SIZE, and holds the one that fits", async () => {
     const { denied } = await keyspace("dw3");
     await denyWrites("dw3/-80");

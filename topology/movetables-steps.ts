@@ -9,7 +9,7 @@ import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import { isOpen, type WorkflowRecord, type WorkflowState } from "../contract/workflow-record.ts";
 import { planMoveTables } from "./movetables-plan.ts";
 import { checkWorkflowName, readOptions } from "./reshard-plan.ts";
-import type { WorkflowHost } from "./workflow-steps.ts";
+import { keyspaceOf, refuseState, type WorkflowHost } from "./workflow-steps.ts";
 
 export interface MoveTablesRequest {
   readonly sourceKeyspace: unknown;
@@ -25,9 +25,7 @@ export class MoveTablesSteps {
   }
 
   #keyspace(name: unknown): KeyspaceGraph {
-    const ks = typeof name === "string" ? this.#host.store.keyspace(name) : undefined;
-    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${String(name)}"`, { keyspace: name });
-    return ks;
+    return keyspaceOf(this.#host, name);
   }
 
   #workflow(keyspace: string, name: string): WorkflowRecord {
@@ -39,11 +37,7 @@ export class MoveTablesSteps {
   }
 
   #refuse(w: WorkflowRecord, step: string, needs: readonly WorkflowState[]): VtError {
-    return new VtError("INVALID_ARGUMENT", `workflow ${w.keyspace}.${w.name} is ${w.state}: ${step} needs it ${needs.join(" or ")}`, {
-      keyspace: w.keyspace,
-      workflow: w.name,
-      state: w.state,
-    });
+    return refuseState(w, step, needs);
   }
 
   /** Syncs every tablet of both keyspaces (their configs carry the versions and denied tables). */

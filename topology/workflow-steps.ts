@@ -31,6 +31,22 @@ export interface WorkflowHost {
   tablet(name: string): TabletRpc;
 }
 
+/** The keyspace `name` as the host stores it; INVALID_ARGUMENT when there is none (or it is no name). */
+export function keyspaceOf(host: WorkflowHost, name: unknown): KeyspaceGraph {
+  const ks = typeof name === "string" ? host.store.keyspace(name) : undefined;
+  if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${String(name)}"`, { keyspace: name });
+  return ks;
+}
+
+/** The refusal of a step the workflow's state does not allow: which states it needs. */
+export function refuseState(w: WorkflowRecord, step: string, needs: readonly WorkflowState[]): VtError {
+  return new VtError("INVALID_ARGUMENT", `workflow ${w.keyspace}.${w.name} is ${w.state}: ${step} needs it ${needs.join(" or ")}`, {
+    keyspace: w.keyspace,
+    workflow: w.name,
+    state: w.state,
+  });
+}
+
 export class WorkflowSteps {
   readonly #host: WorkflowHost;
 
@@ -39,9 +55,7 @@ export class WorkflowSteps {
   }
 
   #keyspace(name: string): KeyspaceGraph {
-    const ks = typeof name === "string" ? this.#host.store.keyspace(name) : undefined;
-    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${String(name)}"`, { keyspace: name });
-    return ks;
+    return keyspaceOf(this.#host, name);
   }
 
   #workflow(keyspace: string, name: string): WorkflowRecord {
@@ -52,11 +66,7 @@ export class WorkflowSteps {
   }
 
   #refuse(w: WorkflowRecord, step: string, needs: readonly WorkflowState[]): VtError {
-    return new VtError("INVALID_ARGUMENT", `workflow ${w.keyspace}.${w.name} is ${w.state}: ${step} needs it ${needs.join(" or ")}`, {
-      keyspace: w.keyspace,
-      workflow: w.name,
-      state: w.state,
-    });
+    return refuseState(w, step, needs);
   }
 
   async #retire(shards: readonly WorkflowShard[]): Promise<void> {

@@ -4,15 +4,12 @@
 
 import { DurableObject } from "cloudflare:workers";
 import { toVtError, VtError } from "../contract/errors.ts";
-import { unsupportedError } from "../topology/refusals.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
-import { decodeQuoted, normalizeInt, type SqlValue } from "../contract/sql-values.ts";
-import { checkResultValues } from "../topology/value-limits.ts";
 import { rejoinMarker } from "./vstreamer.ts";
 import { appendCommit, appendJournal, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
-import { fromSqliteError } from "./sqlite-errors.ts";
-import { fromQuotedCopies, integralNumberColumns, quotedIsReal, unsafeIntegerColumns } from "./exact-values.ts";
+import { runQuery } from "./run-query.ts";
+import { checkDeniedTables, checkDenyWrites, checkFence, checkTarget } from "./write-gates.ts";
 import { STREAM_SCHEMA, TABLET_SCHEMA, upgradeStreamSchema } from "./system-schema.ts";
 import { dropEverything } from "./retire.ts";
 import { StreamTarget } from "./stream-target.ts";
@@ -50,14 +47,6 @@ function randomUid(): string {
   const b = new Uint8Array(8);
   crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function normalizeRow(row: unknown[]): SqlValue[] {
-  for (let i = 0; i < row.length; i++) {
-    const v = row[i];
-    if (v instanceof ArrayBuffer) row[i] = new Uint8Array(v);
-  }
-  return row as SqlValue[];
 }
 
 export class Tablet extends DurableObject<Env> implements TabletRpc {
@@ -130,131 +119,10 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     this.#sql.exec("INSERT INTO _vt_meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", k, v);
   }
 
-  /** Answers whether the batch runs on a tablet that serves its shard's reads only (it must then change nothing). */
-  #checkTarget(t: Target, queries: readonly BoundQuery[]): boolean {
-    const c = this.#config;
-    const readsOnly = c !== null && !c.serving && c.servesReads === true && queries.every((q) => q.kind === "read");
-    if (c === null || c.keyspace !== t.keyspace || c.shard !== t.shard || (!c.serving && !readsOnly)) {
-      throw new VtError("NOT_SERVING", `tablet ${this.#uid} does not serve ${t.keyspace}/${t.shard}`, {
-        servingVersion: c?.version ?? 0,
-        shard: t.shard,
-      });
-    }
-    if (t.version < c.version) {
-      throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: serving graph version ${t.version} is older than ${c.version}`, {
-        servingVersion: c.version,
-        shard: t.shard,
-      });
-    }
-    return readsOnly;
-  }
-
-  /** Writes wait (retryable NOT_SERVING, refused before anything ran) while a change holds the fence. */
-  #checkFence(t: Target, queries: readonly BoundQuery[]): void {
-    if (this.#fence === null || queries.every((q) => q.kind === "read")) return;
-    throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: a schema change is being applied; writes wait until it is`, {
-      servingVersion: this.#config?.version ?? 0,
-      shard: t.shard,
-      fenced: true,
-    });
-  }
-
-  /** While writes move to other shards (SwitchTraffic), a batch with a write is refused before anything runs; the gate buffers it. */
-  #checkDenyWrites(t: Target, queries: readonly BoundQuery[]): void {
-    const c = this.#config;
-    if (c?.denyWrites !== true || queries.every((q) => q.kind === "read")) return;
-    throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: writes are switching to other shards; retry on the new serving graph`, {
-      servingVersion: c.version,
-      shard: t.shard,
-      switching: true,
-    });
-  }
-
-  /** A batch that changed rows of a table moved away (MoveTables) is refused; thrown inside its transaction, it rolls back. */
-  #checkDeniedTables(t: Target, denied: readonly string[], from: number): void {
-    const hit = this.#sql
-      .exec<{ tbl: string }>(`SELECT tbl FROM _vt_binlog WHERE seq > ? AND lower(tbl) IN (${denied.map(() => "?").join(", ")}) LIMIT 1`, from, ...denied)
-      .toArray()[0];
-    if (!hit) return;
-    throw new VtError("NOT_SERVING", `${t.keyspace}/${t.shard}: table ${hit.tbl} moved to another keyspace; retry on the new routing rules`, {
-      servingVersion: this.#config?.version ?? 0,
-      shard: t.shard,
-      switching: true,
-      table: hit.tbl,
-    });
-  }
-
   #setFence(fence: Fence | null): void {
     if (fence === null) this.#sql.exec("DELETE FROM _vt_meta WHERE k = 'fence'");
     else this.#setMeta("fence", JSON.stringify(fence));
     this.#fence = fence;
-  }
-
-  #run(q: BoundQuery): QueryResult {
-    let cursor: SqlStorageCursor<Record<string, SqlStorageValue>>;
-    try {
-      cursor = this.#sql.exec(q.sql, ...q.params);
-    } catch (e) {
-      throw fromSqliteError(e);
-    }
-    let columns = cursor.columnNames;
-    let rows: SqlValue[][];
-    try {
-      rows = Array.from(cursor.raw(), normalizeRow);
-    } catch (e) {
-      throw fromSqliteError(e);
-    }
-    checkResultValues(rows, columns);
-    const copied = q.kind === "read" ? undefined : fromQuotedCopies(columns, rows);
-    let reals: number[][] | undefined;
-    if (copied) ({ columns, rows } = copied);
-    else {
-      // With q.reals, every column holding an integral number is re-read: its quote() tells a REAL 1.0 from the INTEGER 1.
-      const unsafe = unsafeIntegerColumns(rows);
-      if (q.reals) for (const i of integralNumberColumns(rows)) unsafe.add(i);
-      if (unsafe.size > 0) ({ rows, reals } = this.#exactIntegers(q, columns.length, unsafe, rows));
-    }
-    const result: QueryResult = { columns, rows, rowsAffected: 0 };
-    if (q.reals) result.reals = reals ?? rows.map(() => []);
-    if (q.kind !== "read") {
-      // As text: sql.exec would round a rowid beyond 2^53.
-      const c = this.#sql
-        .exec<{ n: number; id: string; tc: number }>("SELECT changes() AS n, CAST(last_insert_rowid() AS TEXT) AS id, total_changes() AS tc")
-        .one();
-      this.#seenTc = c.tc;
-      result.rowsAffected = c.n;
-      if (q.kind === "insert" && c.n > 0) result.lastInsertRowid = normalizeInt(BigInt(c.id));
-    }
-    return result;
-  }
-
-  /**
-   * sql.exec hands integers beyond 2^53 back rounded. A read is re-run (same transaction, so
-   * same rows) with those columns passed through quote(), which keeps them exact. A write's
-   * RETURNING values arrive exact through the gate's quote() copies (fromQuotedCopies); a write
-   * without them (SQL the gate built itself) cannot be re-run and is refused.
-   */
-  #exactIntegers(q: BoundQuery, width: number, unsafe: Set<number>, rows: SqlValue[][]): { rows: SqlValue[][]; reals: number[][] } {
-    if (q.kind !== "read") {
-      throw unsupportedError("VD1104", "RETURNING an integer beyond ±2^53 cannot be returned exactly yet; read it back with SELECT");
-    }
-    const names = Array.from({ length: width }, (_, i) => `c${i}`);
-    const select = names.map((n, i) => (unsafe.has(i) ? `quote(${n})` : n)).join(", ");
-    const sql = `WITH _vt_q(${names.join(", ")}) AS (\n${q.sql}\n) SELECT ${select} FROM _vt_q`;
-    const again = Array.from(this.#sql.exec(sql, ...q.params).raw(), normalizeRow);
-    if (again.length !== rows.length) throw new VtError("INTERNAL", "exact-integer re-read returned a different row count");
-    const cols = [...unsafe].sort((a, b) => a - b);
-    const reals = again.map((row) => {
-      const out: number[] = [];
-      for (const i of cols) {
-        const v = row[i];
-        if (typeof v !== "string") continue;
-        row[i] = decodeQuoted(v);
-        if (typeof row[i] === "number" && Number.isInteger(row[i]) && quotedIsReal(v)) out.push(i);
-      }
-      return out;
-    });
-    return { rows: again, reals };
   }
 
   /**
@@ -266,7 +134,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    */
   execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
     return envelope(() => {
-      const readsOnly = this.#checkTarget(target, queries);
+      const readsOnly = checkTarget(this.#config, this.#uid, target, queries);
       queries.forEach((q, i) => {
         try {
           checkShardSql(q.sql, q.params.length);
@@ -276,8 +144,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
           throw vt;
         }
       });
-      this.#checkDenyWrites(target, queries);
-      this.#checkFence(target, queries);
+      checkDenyWrites(this.#config, target, queries);
+      checkFence(this.#fence, this.#config, target, queries);
       this.#served += queries.length;
       const writes = queries.some((q) => q.kind !== "read");
       const denied = writes ? (this.#config?.deniedTables ?? []) : [];
@@ -287,7 +155,9 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
         const out = this.ctx.storage.transactionSync(() => {
           const results = queries.map((q, i) => {
             try {
-              return this.#run(q);
+              const { result, totalChanges } = runQuery(this.#sql, q);
+              if (totalChanges !== undefined) this.#seenTc = totalChanges;
+              return result;
             } catch (e) {
               const vt = toVtError(e);
               if (queries.length > 1) vt["statementIndex"] = i;
@@ -303,7 +173,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
           }
           // Any change to a user table fired a binlog trigger, and only then did total_changes() move.
           if (writes && this.#seenTc > this.#tc) {
-            if (denied.length > 0) this.#checkDeniedTables(target, denied, from);
+            if (denied.length > 0) checkDeniedTables(this.#sql, this.#config, target, denied, from);
             appendCommit(this.#sql);
             this.#seenTc += 1;
           }

@@ -4,49 +4,20 @@
 // commit's); a read from below it is refused as too old, never answered with a gap.
 
 import { VtError } from "../contract/errors.ts";
-import type { StreamSpec } from "../contract/stream-rpc.ts";
+import { checkPolicy, type RetentionPolicy } from "../contract/binlog-retention.ts";
 
-/** The hold a VReplication stream keeps on its source: unique per target tablet and stream. */
-export function streamHoldId(spec: StreamSpec): string {
-  return `vreplication:${spec.targetTablet}:${spec.id}`;
-}
+export { checkPolicy, DEFAULT_RETENTION, streamHoldId, type RetentionPolicy } from "../contract/binlog-retention.ts";
 
 /** Whether `e` is checkRetained's refusal (a read below the floor, or by a reader cut off). */
 export function isRetentionRefusal(e: unknown): boolean {
   return e instanceof Error && (e as { code?: unknown }).code === "INVALID_ARGUMENT" && e.message.includes("(binlog retention)");
 }
 
-/** A binlog's retention window; a transaction goes when it is older than `seconds` OR the binlog is over `bytes`. */
-export interface RetentionPolicy {
-  readonly retentionSeconds: number;
-  readonly retentionBytes: number;
-}
-
-/** The default: 7 days and 1 GiB. */
-export const DEFAULT_RETENTION: RetentionPolicy = { retentionSeconds: 7 * 86_400, retentionBytes: 1024 ** 3 };
-
 /** A hold not advanced for this long (or the time window, when longer) is released: 7 days. */
 export const HOLD_MAX_AGE_SECONDS = 7 * 86_400;
 
 /** Rows one purge deletes at most (one transaction bigger than this still goes whole). */
 export const PURGE_ROWS = 5000;
-
-/** Bounds of a setting: at most 10 years, at most 1 TiB. */
-const MAX_SECONDS = 10 * 365 * 86_400;
-const MAX_BYTES = 1024 ** 4;
-
-/** Refuses (INVALID_ARGUMENT) anything but non-negative integers within bounds. */
-export function checkPolicy(p: unknown): RetentionPolicy {
-  const o = (p ?? {}) as Record<string, unknown>;
-  const field = (name: string, max: number): number => {
-    const v = o[name];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
-      throw new VtError("INVALID_ARGUMENT", `binlog retention: ${name} must be an integer from 0 to ${max}, not ${JSON.stringify(v) ?? "undefined"}`);
-    }
-    return v;
-  };
-  return { retentionSeconds: field("retentionSeconds", MAX_SECONDS), retentionBytes: field("retentionBytes", MAX_BYTES) };
-}
 
 /** The highest seq purged (0: nothing yet). */
 export function binlogFloor(sql: SqlStorage): number {
@@ -114,7 +85,7 @@ export interface BinlogRetentionStatus {
 }
 
 /** Bytes of an event as counted against the budget: its images and statement, plus 32 for the row's other fields. */
-const EVENT_BYTES = "32 + coalesce(length(CAST(before AS BLOB)), 0) + coalesce(length(CAST(after AS BLOB)), 0) + coalesce(length(tbl), 0)";
+export const EVENT_BYTES = "32 + coalesce(length(CAST(before AS BLOB)), 0) + coalesce(length(CAST(after AS BLOB)), 0) + coalesce(length(tbl), 0)";
 
 export function retentionStatus(sql: SqlStorage): BinlogRetentionStatus {
   const s = sql.exec<{ n: number; b: number | null }>(`SELECT count(*) AS n, sum(${EVENT_BYTES}) AS b FROM _vt_binlog`).one();
@@ -213,6 +184,15 @@ export const binlogRetentionRpc = {
   },
   status(sql: SqlStorage): BinlogRetentionStatus {
     return retentionStatus(sql);
+  },
+  hold(sql: SqlStorage, uid: string, id: unknown, seq: unknown, now: number): { readonly seq: number } {
+    if (typeof id !== "string" || id === "" || id.length > 512)
+      throw new VtError("INVALID_ARGUMENT", "binlog retention: a hold id must be a non-empty string of at most 512 characters");
+    if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0)
+      throw new VtError("INVALID_ARGUMENT", `binlog retention: a hold's seq must be a binlog sequence, not ${JSON.stringify(seq)}`);
+    checkRetained(sql, uid, seq, "hold", id);
+    setHold(sql, id, seq, now);
+    return { seq };
   },
   release(sql: SqlStorage, id: unknown): { readonly released: boolean } {
     if (typeof id !== "string" || id === "") throw new VtError("INVALID_ARGUMENT", "binlog retention: a hold id must be a non-empty string");

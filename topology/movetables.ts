@@ -33,6 +33,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
+import { releaseStreamHolds } from "./stream-holds.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -362,6 +363,7 @@ export class MoveTablesController {
       await this.#drop(await this.#topo.keyspace(rec.sourceKeyspace ?? ""), rec.tables ?? []);
     }
     await this.#topo.finish(rec.keyspace, rec.name, "completed");
+    await releaseStreamHolds(streamed(rec), this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 
@@ -374,6 +376,7 @@ export class MoveTablesController {
       await this.#drop(await this.#topo.keyspace(rec.keyspace), rec.tables ?? []);
     }
     await this.#topo.finish(rec.keyspace, rec.name, "cancelled");
+    await releaseStreamHolds(streamed(rec), this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 }

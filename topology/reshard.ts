@@ -30,6 +30,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
+import { releaseStreamHolds } from "./stream-holds.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -389,6 +390,7 @@ export class ReshardController {
       await controlStreams(wf, rec.targets, "delete", () => true, this.#tablet);
     }
     await this.#topo.complete(rec.keyspace, rec.name);
+    await releaseStreamHolds(wf, this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 
@@ -405,6 +407,7 @@ export class ReshardController {
     }
     if (rec.state !== "cancelled") await controlStreams(streamed(rec), rec.targets, "delete", () => true, this.#tablet);
     await this.#topo.cancel(rec.keyspace, rec.name);
+    await releaseStreamHolds(streamed(rec), this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 }

@@ -42,6 +42,8 @@ import { streamed, streamHolders, workflowStreams } from "./reshard-streams.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
+import { RetentionSettings } from "./retention.ts";
+import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -67,6 +69,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #reshard: ReshardController;
   readonly #moveSteps: MoveTablesSteps;
   readonly #moveTables: MoveTablesController;
+  readonly #retention: RetentionSettings;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -87,6 +90,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#moveSteps = new MoveTablesSteps(host);
     this.#reshard = new ReshardController(this.#primitives(), (name) => tabletRpc(env.TABLET, name));
     this.#moveTables = new MoveTablesController(this.#movePrimitives(), (name) => tabletRpc(env.TABLET, name));
+    this.#retention = new RetentionSettings(host);
   }
 
   /** The serving graph with the open MoveTables workflows' routing rules and the Reshards' read shards. */
@@ -212,6 +216,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       keyRange: s.keyRange,
       serving: s.serving,
       version: ks.version,
+      retention: this.#retention.policy(ks.name),
       ...(reader ? { servesReads: true } : {}),
     };
     const denied = s.serving ? this.#workflows.deniedTables(ks.name) : [];
@@ -621,6 +626,16 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     });
   }
 
+  /** The keyspace's binlog retention, or a change of it (topology/retention.ts), queued like any change. */
+  retention(keyspace: string, change?: unknown): Promise<Envelope<KeyspaceRetention>> {
+    return envelopeAsync(() =>
+      this.#serial(async () => {
+        await this.#bootstrap();
+        return this.#retention.run(keyspace, change);
+      }),
+    );
+  }
+
   /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */
   async #live(w: WorkflowRecord): Promise<{ live?: WorkflowLive }> {
     if (!isOpen(w)) return {};
@@ -650,6 +665,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           name: ks.name,
           sharded: ks.sharded,
           vschema: ks.vschema,
+          retention: this.#retention.policy(ks.name),
           // The gate's system lookup tables (`_vtl_…`) are not the user's to see.
           tables: Object.values(ks.tables)
             .map((t) => t.name)
@@ -667,6 +683,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
                 rowCount: st.ok ? st.value.rowCount : null,
                 bytes: st.ok ? st.value.bytes : null,
                 position: st.ok ? st.value.position : null,
+                binlog: st.ok ? (st.value.retention ?? null) : null,
               };
             }),
           ),

@@ -99,8 +99,9 @@ export function retentionStatus(sql: SqlStorage): BinlogRetentionStatus {
 }
 
 export interface PurgeResult {
-  /** Events deleted by this run. */
+  /** Events deleted by this run, and their bytes as the budget counts them. */
   readonly deleted: number;
+  readonly deletedBytes: number;
   readonly floor: number;
   /** Holds released by this run (not advanced within the time window). */
   readonly released: readonly string[];
@@ -161,8 +162,8 @@ export function purgeBinlog(sql: SqlStorage, policy: RetentionPolicy, now: numbe
     }
     cut = c.seq;
   }
-  if (cut === floor) return { deleted: 0, floor, released: stale.map((h) => h.id), more: false };
-  const deleted = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog WHERE seq <= ?", cut).one().n;
+  if (cut === floor) return { deleted: 0, deletedBytes: 0, floor, released: stale.map((h) => h.id), more: false };
+  const gone = sql.exec<{ n: number; b: number | null }>(`SELECT count(*) AS n, sum(${EVENT_BYTES}) AS b FROM _vt_binlog WHERE seq <= ?`, cut).one();
   sql.exec("DELETE FROM _vt_binlog WHERE seq <= ?", cut);
   sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('purged', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", String(cut));
   // Column lists no event names any more, except each table's newest (the triggers write it).
@@ -170,7 +171,7 @@ export function purgeBinlog(sql: SqlStorage, policy: RetentionPolicy, now: numbe
     `DELETE FROM _vt_binlog_cols WHERE id NOT IN (SELECT DISTINCT cols FROM _vt_binlog WHERE cols IS NOT NULL)
        AND id NOT IN (SELECT max(id) FROM _vt_binlog_cols GROUP BY tbl)`,
   );
-  return { deleted, floor: cut, released: stale.map((h) => h.id), more };
+  return { deleted: gone.n, deletedBytes: gone.b ?? 0, floor: cut, released: stale.map((h) => h.id), more };
 }
 
 /** The tablet's retention methods, thin over the above (tablet.ts delegates to them). */

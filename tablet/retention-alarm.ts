@@ -62,7 +62,7 @@ export function alarmPurge(storage: DurableObjectStorage, config: TabletConfig |
   }
 }
 
-/** TabletStatus.retention: counted in full once (and after each purge), then from the new events only. */
+/** TabletStatus.retention: counted in full once per instance (or after a retire), then kept current from new events and purges. */
 export class RetentionFigures {
   #counted: { seq: number; floor: number; events: number; bytes: number } | null = null;
 
@@ -85,7 +85,13 @@ export class RetentionFigures {
     return { events: c.events, bytes: c.bytes, floor: c.floor, holds, cutoffs };
   }
 
-  /** After a purge or a retire: the next read counts in full. */
+  /** After a purge: what it deleted no longer counts (in full again when nothing was counted yet). */
+  purged(r: PurgeResult): void {
+    const c = this.#counted;
+    this.#counted = c === null || c.seq < r.floor ? null : { seq: c.seq, floor: r.floor, events: c.events - r.deleted, bytes: c.bytes - r.deletedBytes };
+  }
+
+  /** After a retire: the next read counts in full. */
   reset(): void {
     this.#counted = null;
   }

@@ -330,15 +330,17 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    * dropped.
    */
   async sync(config: TabletConfig, ddl: DdlEntry[], keep: string | null = null): Promise<Envelope<TabletStatus>> {
-    let purgeAt: number | null = null;
     const out = this.#schemaWork(() => {
       this.#adopt(config, ddl);
       if (this.#fence !== null && !fenceHolds(this.#fence, keep, this.#schemaIndex)) this.#setFence(null);
-      // A tablet with a config purges its binlog from its alarm (retention-alarm.ts).
-      purgeAt = armPurge(this.#sql, Date.now());
       return this.#status();
     });
-    if (purgeAt !== null) await this.#alarmBy(purgeAt);
+    if (out.ok) {
+      // A tablet with a config purges its binlog from its alarm (retention-alarm.ts).
+      const at = armPurge(this.#sql, Date.now());
+      this.#ownChangesSeen();
+      await this.#alarmBy(at);
+    }
     return out;
   }
 
@@ -428,7 +430,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       // The row count is kept from the binlog since the last count: recount once it is purged.
       if (r.deleted > 0) {
         this.#counted = null;
-        this.#figures.reset();
+        this.#figures.purged(r);
       }
       this.#ownChangesSeen();
       return r;
@@ -619,7 +621,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     if (purge.purged) {
       if (purge.purged.deleted > 0) {
         this.#counted = null;
-        this.#figures.reset();
+        this.#figures.purged(purge.purged);
       }
       this.#ownChangesSeen();
     }

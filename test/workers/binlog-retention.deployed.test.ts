@@ -9,6 +9,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_RETENTION, type TabletRetention } from "../../contract/binlog-retention.ts";
 import { unwrap } from "../../contract/envelope.ts";
+import type { StreamSpec } from "../../contract/stream-rpc.ts";
 import type { BoundQuery, TabletConfig, TabletStatus, Target } from "../../contract/tablet-rpc.ts";
 import type { BinlogRetentionStatus } from "../../tablet/binlog-retention.ts";
 import { PURGE_AGAIN_MS, PURGE_EVERY_MS } from "../../tablet/retention-alarm.ts";
@@ -129,6 +130,27 @@ describe("the keyspace's retention setting", () => {
   });
 });
 
+describe("the retention setting over capnweb", () => {
+  it("retention({keyspace}) shows it with the user token; with fields it sets it, admin only", async () => {
+    const { GateRpc } = await import("../../gate/rpc.ts");
+    const e = Object.create(env) as Env;
+    Object.defineProperty(e, "GATE_TOKEN", { value: "u" });
+    Object.defineProperty(e, "ADMIN_TOKEN", { value: "a" });
+    expect((await api("POST", "/v1/keyspaces", { name: "rk4", shards: 1 })).status).toBe(200);
+    const user = new GateRpc(e, "none");
+    await expect(user.retention({ keyspace: "rk4" })).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+    await user.authenticate("u");
+    expect(await user.retention({ keyspace: "rk4" })).toEqual({ keyspace: "rk4", ...DEFAULT_RETENTION, isDefault: true });
+    await expect(user.retention({ keyspace: "rk4", retentionSeconds: 5 })).rejects.toMatchObject({ code: "PERMISSION_DENIED" });
+    const admin = new GateRpc(e, "none");
+    await admin.authenticate("a");
+    expect(await admin.retention({ keyspace: "rk4", retentionSeconds: 5 })).toMatchObject({ retentionSeconds: 5, isDefault: false });
+    await expect(admin.retention({ keyspace: "rk4", retentionSeconds: -5 })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await expect(admin.retention({ keyspace: "rk4" }, 1)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    expect(await user.retention({ keyspace: "rk4" })).toMatchObject({ retentionSeconds: 5 });
+  });
+});
+
 describe("the tablet's alarm", () => {
   it("is armed once the tablet has a config, and purges under the config's setting", async () => {
     const t = await freshTablet({ retentionSeconds: 0, retentionBytes: 0 });
@@ -212,6 +234,51 @@ describe("the tablet's alarm", () => {
     for (let i = 0; i < 3; i++) await t.insert(2);
     expect(await alarmOf(t.name)).toBeNull();
     expect((await t.retentionStatus()).floor).toBe(0);
+  });
+});
+
+describe("the alarm shared with the stream pump", () => {
+  it("keeps the pump's cadence while a stream moves, and falls back to the purge's time once none does", async () => {
+    const src = await freshTablet();
+    await src.insert(3);
+    const target = await freshTablet();
+    const purgeDue = async (): Promise<number> =>
+      runInDurableObject(target.stub, (_i, state) => Number(state.storage.sql.exec<{ v: string }>("SELECT v FROM _vt_meta WHERE k = 'purge_due'").one().v));
+    const due = await purgeDue();
+    expect(due).toBeGreaterThan(Date.now() + PURGE_AGAIN_MS);
+    const head = Number(unwrap(await src.stub.status()).position.split(":")[1]);
+    const spec: StreamSpec = {
+      id: "w/-",
+      workflow: "w",
+      targetTablet: target.name,
+      sourceTablet: src.name,
+      sourceShard: "-",
+      filter: { keyRange: "-", tables: [{ table: "t", kind: "reference" }] },
+      onDdl: "ignore",
+      start: { seq: head, copy: null },
+    };
+    unwrap(await target.stub.startStream(spec));
+    // The pump's rounds come every few ms, not at the purge's time, and leave the purge's time alone.
+    for (let i = 0; i < 3; i++) {
+      await runDurableObjectAlarm(target.stub);
+      const at = await alarmOf(target.name);
+      expect(at).not.toBeNull();
+      expect(at ?? 0).toBeLessThan(due);
+      expect(await purgeDue()).toBe(due);
+    }
+    // Writes on the source still reach the target.
+    await src.insert(1);
+    for (let i = 0; ; i++) {
+      const rows = await runInDurableObject(target.stub, (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM t").one().n);
+      if (rows === 1) break;
+      if (i > 500) throw new Error(`the stream did not move: ${JSON.stringify(unwrap(await target.stub.streams()))}`);
+      // Its parts travel through the queue.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // With the stream stopped the alarm is the purge's.
+    unwrap(await target.stub.controlStream(spec.id, "stop"));
+    await runDurableObjectAlarm(target.stub);
+    expect(await alarmOf(target.name)).toBe(due);
   });
 });
 

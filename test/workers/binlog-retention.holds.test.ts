@@ -133,4 +133,46 @@ describe("a workflow's holds", () => {
     for (const t of v.targets) expect(await holdsOn(t.tablet)).toEqual([]);
     expect((await sql("SELECT count(*) FROM t", undefined, "rhd")).rows).toEqual([[20]]);
   });
+
+  it("a cancelled MoveTables leaves no hold on its source keyspace's tablets, nor a completed one of its reverse streams on the target's", async () => {
+    const view = async () => (await api<{ keyspaces: { name: string; shards: { tablet: string }[] }[] }>("GET", "/v1/topology")).body;
+    const tabletsOf = async (ks: string) => (await view()).keyspaces.find((k) => k.name === ks)?.shards.map((s) => s.tablet) ?? [];
+    const move = async (wf: string, body: Record<string, unknown>) => api<Shown>("POST", "/v1/workflows", { keyspace: "rhm2", workflow: wf, ...body });
+    const running = async (wf: string) => {
+      for (let i = 0; ; i++) {
+        const v = (await api<Shown>("GET", `/v1/workflows?keyspace=rhm2&workflow=${wf}`)).body;
+        if (v.streams.length === 2 && v.streams.every((s) => s.phase === "running")) return;
+        if (i > 500) throw new Error(`streams never ran: ${JSON.stringify(v)}`);
+        await sleep(20);
+      }
+    };
+    expect((await api("POST", "/v1/keyspaces", { name: "rhm1", shards: 1 })).status).toBe(200);
+    expect((await api("POST", "/v1/keyspaces", { name: "rhm2", shards: ["-80", "80-"] })).status).toBe(200);
+    for (const t of ["a", "b"]) {
+      await sql(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT)`, undefined, "rhm1");
+      for (let i = 1; i <= 10; i++) await sql(`INSERT INTO ${t} VALUES (?, 'x')`, [i], "rhm1");
+    }
+    const [source = "?"] = await tabletsOf("rhm1");
+    const targets = await tabletsOf("rhm2");
+
+    expect((await move("ma", { action: "create", kind: "movetables", sourceKeyspace: "rhm1", tables: ["a"] })).status).toBe(200);
+    await running("ma");
+    expect((await holdsOn(source)).length).toBe(2);
+    expect((await move("ma", { action: "cancel" })).status).toBe(200);
+    expect(await holdsOn(source)).toEqual([]);
+
+    expect((await move("mb", { action: "create", kind: "movetables", sourceKeyspace: "rhm1", tables: ["b"] })).status).toBe(200);
+    await running("mb");
+    const sw = await move("mb", { action: "switchtraffic" });
+    expect(sw.status, JSON.stringify(sw.body)).toBe(200);
+    for (let i = 0; ; i++) {
+      const held = await Promise.all(targets.map((t) => holdsOn(t)));
+      if (held.every((h) => h.length === 1)) break;
+      if (i > 500) throw new Error(`no reverse holds: ${JSON.stringify(held)}`);
+      await sleep(20);
+    }
+    expect((await move("mb", { action: "complete" })).status).toBe(200);
+    for (const t of [source, ...targets]) expect(await holdsOn(t)).toEqual([]);
+    expect((await sql("SELECT count(*) FROM b", undefined, "rhm2")).rows).toEqual([[10]]);
+  });
 });

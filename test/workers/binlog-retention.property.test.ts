@@ -185,6 +185,14 @@ async function runScenario(ops: readonly Op[]): Promise<void> {
       // No purge passes a live hold: the tablet's hold is at or below the reader's last read, and the floor at or below the hold.
       const after = unwrap(await stub.binlogRetention()) as BinlogRetentionStatus;
       expect(after.floor).toBe(floor);
+      // The status's figures, kept current across purges, agree with a full count.
+      expect(unwrap(await stub.status()).retention).toEqual({
+        events: after.rows,
+        bytes: after.bytes,
+        floor,
+        holds: after.holds.length,
+        cutoffs: after.cutoffs.length,
+      });
       for (const [reader, seq] of holds) {
         const h = after.holds.find((x) => x.id === `reader-${reader}`);
         expect(h, `reader-${reader} still held`).toBeDefined();

@@ -618,13 +618,12 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     const next = await this.#pumpRound();
     const pumpAt = next !== null && this.#streams.active().length > 0 ? Date.now() + next : null;
     const purge = alarmPurge(this.ctx.storage, this.#config, Date.now());
-    if (purge.purged) {
-      if (purge.purged.deleted > 0) {
-        this.#counted = null;
-        this.#figures.purged(purge.purged);
-      }
-      this.#ownChangesSeen();
+    if (purge.purged && purge.purged.deleted > 0) {
+      this.#counted = null;
+      this.#figures.purged(purge.purged);
     }
+    // The purge (and its due time) moved total_changes(); user writes must not take it for theirs.
+    this.#ownChangesSeen();
     const at = pumpAt === null ? purge.next : purge.next === null ? pumpAt : Math.min(pumpAt, purge.next);
     if (at !== null) await this.ctx.storage.setAlarm(at);
   }

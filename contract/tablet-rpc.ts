@@ -206,7 +206,8 @@ export interface TabletRpc {
   vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
   /**
    * Records the binlog-retention hold `id` at `seq` (a stream about to start reading from there):
-   * no purge passes it until the reader moves it or it is released. A `seq` below the floor is
+   * no purge passes it until the reader moves it or it is released. A hold `id` already lower stays
+   * where it is (never moved forward here); answers where it stands. A `seq` below the floor is
    * refused (INVALID_ARGUMENT, too old). Idempotent.
    */
   holdBinlog(id: string, seq: number): Awaitable<Envelope<{ readonly seq: number }>>;

@@ -192,8 +192,18 @@ export const binlogRetentionRpc = {
     if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0)
       throw new VtError("INVALID_ARGUMENT", `binlog retention: a hold's seq must be a binlog sequence, not ${JSON.stringify(seq)}`);
     checkRetained(sql, uid, seq, "hold", id);
-    setHold(sql, id, seq, now);
-    return { seq };
+    // Keeps at least from `seq`: a hold already lower (a reader behind it) stays where it is.
+    const had = sql.exec<{ seq: number }>("SELECT seq FROM _vt_binlog_holds WHERE id = ?", id).toArray()[0];
+    const cut = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog_cutoffs WHERE id = ?", id).one().n > 0;
+    const at = had && !cut ? Math.min(had.seq, seq) : seq;
+    sql.exec(
+      "INSERT INTO _vt_binlog_holds (id, seq, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+      id,
+      at,
+      now,
+    );
+    if (cut) sql.exec("DELETE FROM _vt_binlog_cutoffs WHERE id = ?", id);
+    return { seq: at };
   },
   release(sql: SqlStorage, id: unknown): { readonly released: boolean } {
     if (typeof id !== "string" || id === "") throw new VtError("INVALID_ARGUMENT", "binlog retention: a hold id must be a non-empty string");

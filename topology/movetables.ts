@@ -33,7 +33,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
-import { releaseStreamHolds } from "./stream-holds.ts";
+import { holdAhead, releaseStreamHolds } from "./stream-holds.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -251,6 +251,7 @@ export class MoveTablesController {
     const wf = streamed(rec);
     const { source, target } = await this.#keyspaces(rec);
     const back = sourcePlacements(source, target, rec.tables ?? []);
+    await holdAhead(wf, rec.targets, rec.sources, reverseId, this.#tablet);
     await markSwitching(this.#topo, rec, "forward");
     const t0 = Date.now();
     let from: Map<string, number>;

@@ -71,6 +71,22 @@ describe("a stream's hold on its source", () => {
     expect(await holdsOn(src.name)).toEqual([]);
   });
 
+  it("a hold taken ahead is never moved forward by holdBinlog, only back", async () => {
+    const src = await sourceWithRows();
+    const head = await src.head();
+    expect(unwrap(await tablet(src.name).holdBinlog("ahead", head - 2))).toEqual({ seq: head - 2 });
+    expect(unwrap(await tablet(src.name).holdBinlog("ahead", head))).toEqual({ seq: head - 2 });
+    expect((await holdsOn(src.name)).map((h) => h.seq)).toEqual([head - 2]);
+    expect(unwrap(await tablet(src.name).holdBinlog("ahead", 1))).toEqual({ seq: 1 });
+    for (const bad of [-1, 1.5, "3"]) {
+      const r = (await tablet(src.name).holdBinlog("ahead", bad as number)) as Envelope<unknown>;
+      expect(r.ok ? "ok" : r.error.code).toBe("INVALID_ARGUMENT");
+    }
+    const r = (await tablet(src.name).holdBinlog("", 1)) as Envelope<unknown>;
+    expect(r.ok ? "ok" : r.error.code).toBe("INVALID_ARGUMENT");
+    expect((await holdsOn(src.name)).map((h) => h.seq)).toEqual([1]);
+  });
+
   it("refuses a stream whose start its source already purged, recording nothing", async () => {
     const src = await sourceWithRows();
     const target = `rh/target${n++}`;
@@ -127,6 +143,12 @@ describe("a workflow's holds", () => {
       if (i > 500) throw new Error(`no reverse holds: ${JSON.stringify(held)}`);
       await sleep(20);
     }
+    // Reversed, the forward streams hold the old source again; switched again, the reverse streams the new shards.
+    expect((await api("POST", "/v1/workflows", { action: "reversetraffic", keyspace: "rhd", workflow: "w" })).status).toBe(200);
+    const source = v.sources[0]?.tablet ?? "?";
+    expect((await holdsOn(source)).map((h) => h.id).sort()).toEqual(v.targets.map((t) => `vreplication:${t.tablet}:w/-80`).sort());
+    expect((await api("POST", "/v1/workflows", { action: "switchtraffic", keyspace: "rhd", workflow: "w" })).status).toBe(200);
+    for (const t of v.targets) expect((await holdsOn(t.tablet)).length).toBe(1);
     expect((await api("POST", "/v1/workflows", { action: "complete", keyspace: "rhd", workflow: "w" })).status).toBe(200);
     for (const t of v.targets) expect(await holdsOn(t.tablet)).toEqual([]);
     expect((await api("POST", "/v1/workflows", { action: "complete", keyspace: "rhd", workflow: "w" })).status).toBe(200);

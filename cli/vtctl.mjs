@@ -24,6 +24,9 @@ Commands:
                                        serving graph version, workflows
   keyspace create K --shards 4         create keyspace K with 4 equal shards
   keyspace create K --shards -80,80-   ... or with these key ranges
+  keyspace retention K [--seconds N] [--bytes N]
+                                       show keyspace K's binlog retention, or set its time
+                                       window (seconds) and size budget (bytes) per tablet
   vschema apply K --file vschema.json  set keyspace K's vschema
   vschema show K                       print keyspace K's vschema
 
@@ -79,6 +82,8 @@ const VALUE_FLAGS = new Set([
   "tablet-types",
   "limit",
   "heartbeat-ms",
+  "seconds",
+  "bytes",
 ]);
 const BOOLEAN_FLAGS = new Set(["json", "help", "auto-switch"]);
 
@@ -264,10 +269,69 @@ async function topologyCommand(ctx, args, io) {
   io.out(ctx.json ? json(topo) : renderTopology(topo));
 }
 
+/** @param {number} n */
+function humanSeconds(n) {
+  for (const [unit, s] of /** @type {const} */ ([
+    ["d", 86_400],
+    ["h", 3_600],
+    ["m", 60],
+  ]))
+    if (n >= s && n % s === 0) return `${n / s}${unit}`;
+  return `${n}s`;
+}
+
+/** @param {number} n */
+function humanBytes(n) {
+  for (const [unit, b] of /** @type {const} */ ([
+    ["TiB", 1024 ** 4],
+    ["GiB", 1024 ** 3],
+    ["MiB", 1024 ** 2],
+    ["KiB", 1024],
+  ])) {
+    if (n >= b && n % b === 0) return `${n / b} ${unit}`;
+  }
+  return `${n} B`;
+}
+
+/** `keyspace retention K [--seconds N] [--bytes N]`: shows the setting without flags, sets it with them. */
+/** @param {Context} ctx @param {Args} args @param {Output} io */
+async function retentionCommand(ctx, args, io) {
+  const usage = "keyspace retention K [--seconds N] [--bytes N]";
+  const [, keyspace = ""] = positionals(args, 2, usage);
+  if (args.flags.has("shards")) throw new CliError("INVALID_ARGUMENT", `--shards does not apply to vtctl keyspace retention: vtctl ${usage}`);
+  /** @type {Record<string, unknown>} */
+  const change = {};
+  for (const { flag, field } of [
+    { flag: "seconds", field: "retentionSeconds" },
+    { flag: "bytes", field: "retentionBytes" },
+  ]) {
+    const v = args.flags.get(flag);
+    if (v === undefined) continue;
+    if (!/^\d+$/.test(v)) throw new CliError("INVALID_ARGUMENT", `--${flag} must be a whole number, not ${JSON.stringify(v)}`);
+    change[field] = Number(v);
+  }
+  const res =
+    Object.keys(change).length === 0
+      ? await call(ctx, "GET", `/v1/retention?keyspace=${encodeURIComponent(keyspace)}`)
+      : await call(ctx, "POST", "/v1/retention", { keyspace, ...change });
+  if (ctx.json) return io.out(json(res));
+  const r = record(res);
+  const seconds = Number(r.retentionSeconds);
+  const bytes = Number(r.retentionBytes);
+  io.out(
+    `keyspace ${keyspace}: binlog kept ${humanSeconds(seconds)} (${seconds} s) and up to ${humanBytes(bytes)} (${bytes} bytes) per tablet${r.isDefault === true ? " (the default)" : ""}\n`,
+  );
+}
+
 /** @param {Context} ctx @param {Args} args @param {Output} io */
 async function keyspaceCommand(ctx, args, io) {
-  const usage = "keyspace create K --shards 4 | --shards -80,80-";
+  if (args.positionals[1] === "retention") return retentionCommand(ctx, args, io);
+  const usage = "keyspace create K --shards 4 | --shards -80,80- | keyspace retention K [--seconds N] [--bytes N]";
   if (args.positionals[1] !== "create") throw new CliError("INVALID_ARGUMENT", `usage: vtctl ${usage}`);
+  for (const flag of ["seconds", "bytes"]) {
+    if (args.flags.has(flag))
+      throw new CliError("INVALID_ARGUMENT", `--${flag} does not apply to vtctl keyspace create (set it with vtctl keyspace retention)`);
+  }
   const [, name] = positionals(args, 2, usage);
   const spec = required(args, "shards", usage);
   /** @type {number | string[]} */
@@ -327,7 +391,7 @@ async function vschemaCommand(ctx, args, io) {
 const COMMANDS = {
   sql: { run: sqlCommand, flags: ["keyspace", "params"] },
   topology: { run: topologyCommand, flags: [] },
-  keyspace: { run: keyspaceCommand, flags: ["shards"] },
+  keyspace: { run: keyspaceCommand, flags: ["shards", "seconds", "bytes"] },
   vschema: { run: vschemaCommand, flags: ["file"] },
   reshard: { run: (ctx, args, io) => reshardCommand(ctx, args, io, call, fail), flags: WORKFLOW_FLAGS },
   movetables: { run: (ctx, args, io) => moveTablesCommand(ctx, args, io, call, fail), flags: MOVETABLES_FLAGS },

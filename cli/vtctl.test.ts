@@ -110,7 +110,18 @@ describe("help and argument errors", () => {
     for (const flag of ["--help", "-h"]) {
       const r = await vtctl(["sql", flag]);
       expect(r.code).toBe(0);
-      for (const cmd of ["sql", "topology", "keyspace create", "vschema apply", "vschema show", "reshard", "movetables", "vdiff", "vstream"]) {
+      for (const cmd of [
+        "sql",
+        "topology",
+        "keyspace create",
+        "keyspace retention",
+        "vschema apply",
+        "vschema show",
+        "reshard",
+        "movetables",
+        "vdiff",
+        "vstream",
+      ]) {
         expect(r.stdout).toContain(cmd);
       }
     }
@@ -327,6 +338,63 @@ describe("keyspace create", () => {
     const r = await vtctl(["keyspace", "create", "x", "--shards", "2"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("PERMISSION_DENIED: creating a keyspace needs the admin token\n");
+  });
+});
+
+describe("keyspace retention", () => {
+  const shown = { keyspace: "main", retentionSeconds: 604_800, retentionBytes: 1024 ** 3, isDefault: true };
+
+  it("without flags shows the setting; --json prints the server's answer", async () => {
+    replies["GET /v1/retention"] = { body: shown };
+    const r = await vtctl(["keyspace", "retention", "main"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(received[0]?.method).toBe("GET");
+    expect(received[0]?.url).toBe("/v1/retention?keyspace=main");
+    expect(r.stdout).toBe("keyspace main: binlog kept 7d (604800 s) and up to 1 GiB (1073741824 bytes) per tablet (the default)\n");
+    const j = await vtctl(["keyspace", "retention", "main", "--json"]);
+    expect(JSON.parse(j.stdout)).toEqual(shown);
+  });
+
+  it("with --seconds and/or --bytes sends only those fields", async () => {
+    replies["POST /v1/retention"] = (body) => ({
+      body: { ...shown, ...(body as Record<string, unknown>), isDefault: false },
+    });
+    const r = await vtctl(["keyspace", "retention", "main", "--seconds", "3600"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("keyspace main: binlog kept 1h (3600 s) and up to 1 GiB (1073741824 bytes) per tablet\n");
+    expect((await vtctl(["keyspace", "retention", "main", "--bytes=1000", "--seconds", "0"])).code).toBe(0);
+    expect(received.map((x) => x.body)).toEqual([
+      { keyspace: "main", retentionSeconds: 3600 },
+      { keyspace: "main", retentionSeconds: 0, retentionBytes: 1000 },
+    ]);
+  });
+
+  it("refuses a bad number or a stray flag before sending, and passes server refusals through", async () => {
+    for (const args of [
+      ["keyspace", "retention", "main", "--seconds", "-1"],
+      ["keyspace", "retention", "main", "--bytes", "1e9"],
+      ["keyspace", "retention", "main", "--shards", "2"],
+      ["keyspace", "retention"],
+      ["keyspace", "create", "x", "--shards", "2", "--seconds", "5"],
+    ]) {
+      const r = await vtctl(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr).toMatch(/^INVALID_ARGUMENT: /);
+    }
+    expect(received).toHaveLength(0);
+    replies["POST /v1/retention"] = {
+      status: 400,
+      body: {
+        error: {
+          code: "INVALID_ARGUMENT",
+          message: "binlog retention: retentionSeconds must be an integer from 0 to 315360000, not 999999999999",
+          retryable: false,
+        },
+      },
+    };
+    const r = await vtctl(["keyspace", "retention", "main", "--seconds", "999999999999"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("INVALID_ARGUMENT: binlog retention: retentionSeconds");
   });
 });
 

@@ -33,6 +33,13 @@ export interface GateRpc {
   topology(): TopologyView;
   createKeyspace(req: { name: string; shards: number | string[] }): TopologyView;
   applyVSchema(req: { keyspace: string; vschema: unknown }): { keyspace: string; vschema: unknown };
+  /** The keyspace's binlog retention; with retentionSeconds and/or retentionBytes, sets it (admin). */
+  retention(req: { keyspace: string; retentionSeconds?: number; retentionBytes?: number }): {
+    keyspace: string;
+    retentionSeconds: number;
+    retentionBytes: number;
+    isDefault: boolean;
+  };
   /** Calls onEvent per event (values native) until it returns false; answers the last token. */
   vstream(req: { keyspace?: string; tables?: string[]; from?: string; heartbeatMs?: number }, onEvent: (e: unknown) => unknown): { token: string | null };
 }

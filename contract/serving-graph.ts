@@ -2,6 +2,7 @@
 // (keyspace, shards, vschema, schema); tablets learn the version of their keyspace's last change
 // and refuse plans made on an older one, so a stale cache costs a retry, never a wrong answer.
 
+import type { RetentionPolicy, TabletRetention } from "./binlog-retention.ts";
 import type { TableInfo } from "./tablet-rpc.ts";
 import type { VSchema } from "./vschema.ts";
 import type { WorkflowRecord } from "./workflow-record.ts";
@@ -76,11 +77,15 @@ export interface TopologyView {
       rowCount: number | null;
       bytes: number | null;
       position: string | null;
+      /** The tablet's binlog retention figures (null when the tablet did not answer). */
+      binlog?: TabletRetention | null;
     }[];
     /** Present while some reads go to other tablets than writes (a Reshard's reads switched ahead of its writes). */
     readShards?: { name: string; tablet: string }[];
     tables: string[];
     vschema: VSchema;
+    /** The keyspace's binlog retention setting (DEFAULT_RETENTION until set). */
+    retention?: RetentionPolicy;
   }[];
   /** Every workflow's record, by keyspace and creation (closed ones until their name is used again). */
   workflows: (WorkflowRecord & { readonly live?: WorkflowLive })[];

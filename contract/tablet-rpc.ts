@@ -1,6 +1,7 @@
 // The tablet's RPC surface: what the gate and the Topology may call on a shard's Durable Object,
 // and the shapes that cross that boundary. Callers hold a `TabletRpc`, never the class.
 
+import type { RetentionPolicy, TabletRetention } from "./binlog-retention.ts";
 import type { Envelope } from "./envelope.ts";
 import type { SqlValue } from "./sql-values.ts";
 import type { ShardJournal, ShardRead, ShardReadRequest } from "./vstream.ts";
@@ -93,6 +94,11 @@ export interface TabletConfig {
    * VStream that followed them away knows where they are back.
    */
   readonly rejoins?: readonly { readonly id: string; readonly workflow: string; readonly tables: readonly string[] }[];
+  /**
+   * The keyspace's binlog retention (the Topology sends it with every config): the tablet's alarm
+   * purges its binlog under it. Absent (a config from before retention was set): DEFAULT_RETENTION.
+   */
+  readonly retention?: RetentionPolicy;
 }
 
 export interface ColumnInfo {
@@ -149,6 +155,8 @@ export interface TabletStatus {
   /** Statements executed since the instance started (in memory only). */
   readonly served: number;
   readonly tables: TableInfo[];
+  /** The binlog's retention figures (contract/binlog-retention.ts). */
+  readonly retention?: TabletRetention;
 }
 
 /** A tablet's answer to phase one of a schema or vschema change. */
@@ -202,6 +210,15 @@ export interface TabletRpc {
   appendJournal(id: string, journal: ShardJournal): Awaitable<Envelope<{ readonly seq: number }>>;
   /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */
   vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
+  /**
+   * Records the binlog-retention hold `id` at `seq` (a stream about to start reading from there):
+   * no purge passes it until the reader moves it or it is released. A hold `id` already lower stays
+   * where it is (never moved forward here); answers where it stands. A `seq` below the floor is
+   * refused (INVALID_ARGUMENT, too old). Idempotent.
+   */
+  holdBinlog(id: string, seq: number): Awaitable<Envelope<{ readonly seq: number }>>;
+  /** Forgets the hold (and cut-off record) of reader `id`; `released` says whether it had one. Idempotent. */
+  releaseHold(id: string): Awaitable<Envelope<{ readonly released: boolean }>>;
 }
 
 export type Awaitable<T> = T | Promise<T>;

@@ -2,6 +2,7 @@
 // Durable Object (by name "global") and on a keyspace's Catalog. Callers hold these interfaces,
 // never the classes (topology/topology-do.ts, topology/catalog-do.ts implement them).
 
+import type { RetentionPolicy } from "./binlog-retention.ts";
 import type { Envelope } from "./envelope.ts";
 import type { ServingGraph, TopologyView } from "./serving-graph.ts";
 import type { BoundQuery, DdlEntry, QueryResult, RpcNamespace } from "./tablet-rpc.ts";
@@ -84,6 +85,18 @@ export interface TopologyRpc {
    * and the sources and targets of its open workflows (a MoveTables' too, either side).
    */
   keyspaceTablets(keyspace: string): Promise<Envelope<string[]>>;
+  /**
+   * The keyspace's binlog retention (`change` undefined), or sets it: `change` names
+   * retentionSeconds, retentionBytes or both (INVALID_ARGUMENT otherwise, changing nothing); the
+   * new setting reaches every tablet of the keyspace with its config.
+   */
+  retention(keyspace: string, change?: unknown): Promise<Envelope<KeyspaceRetention>>;
+}
+
+/** A keyspace's binlog retention setting; `isDefault` while it was never set (DEFAULT_RETENTION). */
+export interface KeyspaceRetention extends RetentionPolicy {
+  readonly keyspace: string;
+  readonly isDefault: boolean;
 }
 
 /** A block of ids [next, end), as decimal text (ids may exceed 2^53). */

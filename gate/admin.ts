@@ -3,7 +3,7 @@
 
 import { toVtError, VtError } from "../contract/errors.ts";
 import type { TopologyView } from "../contract/serving-graph.ts";
-import type { DdlRequest } from "../contract/topology-rpc.ts";
+import type { DdlRequest, KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { own } from "../topology/own.ts";
 import type { Backend } from "./backend.ts";
 import { Retry, retryLoop } from "./retry.ts";
@@ -31,6 +31,15 @@ export async function applyVSchema(backend: Backend, keyspace: unknown, vschema:
 export async function getVSchema(backend: Backend, keyspace: string | undefined): Promise<{ keyspace: string; vschema: unknown }> {
   const ks = await backend.keyspace(keyspace, true);
   return { keyspace: ks.name, vschema: ks.vschema };
+}
+
+/**
+ * A keyspace's binlog retention (`change` undefined) or a change of it: `change` holds
+ * retentionSeconds and/or retentionBytes; the Topology validates it and sends it to the tablets.
+ */
+export function retention(backend: Backend, keyspace: unknown, change: unknown): Promise<KeyspaceRetention> {
+  if (typeof keyspace !== "string") throw new VtError("INVALID_ARGUMENT", '"keyspace" must be a string');
+  return backend.topology(change !== undefined, (t) => t.retention(keyspace, change));
 }
 
 /**

@@ -7,6 +7,7 @@ import { toVtError } from "../contract/errors.ts";
 import { readView, type KeyspaceGraph, type ServingGraph, type TopologyView } from "../contract/serving-graph.ts";
 import { toJsonValue } from "../contract/sql-values.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
+import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 import * as admin from "./admin.ts";
 import { Backend } from "./backend.ts";
 import { Batch } from "./batch.ts";
@@ -122,6 +123,10 @@ export class Executor {
 
   applyVSchema(keyspace: unknown, vschema: unknown): Promise<{ keyspace: string; vschema: unknown }> {
     return admin.applyVSchema(this.#backend, keyspace, vschema);
+  }
+
+  retention(keyspace: unknown, change: unknown): Promise<KeyspaceRetention> {
+    return admin.retention(this.#backend, keyspace, change);
   }
 
   getVSchema(keyspace: string | undefined): Promise<{ keyspace: string; vschema: unknown }> {

@@ -60,8 +60,19 @@ const ROUTES: ReadonlyMap<string, string> = new Map([
   ["POST /v1/workflows", "workflow"],
   ["GET /v1/workflows", "showWorkflow"],
   ["GET /v1/vstream", "vstream"],
+  ["GET /v1/retention", "getRetention"],
+  ["POST /v1/retention", "setRetention"],
 ]);
-const PATHS: ReadonlySet<string> = new Set(["/v1/sql", "/v1/batch", "/v1/topology", "/v1/keyspaces", "/v1/vschema", "/v1/workflows", "/v1/vstream"]);
+const PATHS: ReadonlySet<string> = new Set([
+  "/v1/sql",
+  "/v1/batch",
+  "/v1/topology",
+  "/v1/keyspaces",
+  "/v1/vschema",
+  "/v1/workflows",
+  "/v1/vstream",
+  "/v1/retention",
+]);
 
 /**
  * Every request of the gate. The order is a contract: /healthz is open; any other request is
@@ -86,7 +97,7 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
       if (PATHS.has(url.pathname)) throw new VtError("INVALID_ARGUMENT", `${req.method} is not allowed on ${url.pathname}`);
       return json({ error: { code: "INVALID_ARGUMENT", message: `no endpoint ${url.pathname}`, retryable: false } }, 404);
     }
-    const admin = op === "createKeyspace" || op === "applyVSchema" || op === "workflow";
+    const admin = op === "createKeyspace" || op === "applyVSchema" || op === "workflow" || op === "setRetention";
     requireAccess(access, admin ? "admin" : "user");
     const ex = new Executor(env);
     switch (op) {
@@ -111,6 +122,12 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
       case "applyVSchema": {
         const body = await readJson(req);
         return json(await ex.applyVSchema(field(body, "keyspace"), field(body, "vschema")));
+      }
+      case "getRetention":
+        return json(await ex.retention(url.searchParams.get("keyspace") ?? (env.DEFAULT_KEYSPACE || "main"), undefined));
+      case "setRetention": {
+        const { keyspace, ...change } = await readJson(req);
+        return json(await ex.retention(keyspace, change));
       }
       case "getVSchema":
         return json(await ex.getVSchema(url.searchParams.get("keyspace") ?? undefined));

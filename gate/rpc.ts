@@ -5,6 +5,7 @@ import { RpcTarget } from "capnweb";
 import { toWireError, VtError } from "../contract/errors.ts";
 import type { TopologyView } from "../contract/serving-graph.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
+import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
 import { Executor } from "./executor.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements } from "./wire.ts";
@@ -117,6 +118,18 @@ export class GateRpc extends RpcTarget {
       noExtra(extra, "createKeyspace(req)", 1);
       const o = asObject(req, "createKeyspace(req)");
       return new Executor(this.#env).createKeyspace(o["name"], o["shards"]);
+    });
+  }
+
+  /** `{keyspace}`: the keyspace's binlog retention; with retentionSeconds and/or retentionBytes: sets it (admin). */
+  retention(req: unknown, ...extra: unknown[]): Promise<KeyspaceRetention> {
+    return wire(() => {
+      requireAccess(this.#access, "user");
+      noExtra(extra, "retention(req)", 1);
+      const { keyspace, ...change } = asObject(req, "retention(req)");
+      const set = Object.keys(change).length > 0;
+      if (set) requireAccess(this.#access, "admin");
+      return new Executor(this.#env).retention(keyspace, set ? change : undefined);
     });
   }
 

@@ -4,49 +4,20 @@
 // commit's); a read from below it is refused as too old, never answered with a gap.
 
 import { VtError } from "../contract/errors.ts";
-import type { StreamSpec } from "../contract/stream-rpc.ts";
+import { checkPolicy, type RetentionPolicy } from "../contract/binlog-retention.ts";
 
-/** The hold a VReplication stream keeps on its source: unique per target tablet and stream. */
-export function streamHoldId(spec: StreamSpec): string {
-  return `vreplication:${spec.targetTablet}:${spec.id}`;
-}
+export { checkPolicy, DEFAULT_RETENTION, streamHoldId, type RetentionPolicy } from "../contract/binlog-retention.ts";
 
 /** Whether `e` is checkRetained's refusal (a read below the floor, or by a reader cut off). */
 export function isRetentionRefusal(e: unknown): boolean {
   return e instanceof Error && (e as { code?: unknown }).code === "INVALID_ARGUMENT" && e.message.includes("(binlog retention)");
 }
 
-/** A binlog's retention window; a transaction goes when it is older than `seconds` OR the binlog is over `bytes`. */
-export interface RetentionPolicy {
-  readonly retentionSeconds: number;
-  readonly retentionBytes: number;
-}
-
-/** The default: 7 days and 1 GiB. */
-export const DEFAULT_RETENTION: RetentionPolicy = { retentionSeconds: 7 * 86_400, retentionBytes: 1024 ** 3 };
-
 /** A hold not advanced for this long (or the time window, when longer) is released: 7 days. */
 export const HOLD_MAX_AGE_SECONDS = 7 * 86_400;
 
 /** Rows one purge deletes at most (one transaction bigger than this still goes whole). */
 export const PURGE_ROWS = 5000;
-
-/** Bounds of a setting: at most 10 years, at most 1 TiB. */
-const MAX_SECONDS = 10 * 365 * 86_400;
-const MAX_BYTES = 1024 ** 4;
-
-/** Refuses (INVALID_ARGUMENT) anything but non-negative integers within bounds. */
-export function checkPolicy(p: unknown): RetentionPolicy {
-  const o = (p ?? {}) as Record<string, unknown>;
-  const field = (name: string, max: number): number => {
-    const v = o[name];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
-      throw new VtError("INVALID_ARGUMENT", `binlog retention: ${name} must be an integer from 0 to ${max}, not ${JSON.stringify(v) ?? "undefined"}`);
-    }
-    return v;
-  };
-  return { retentionSeconds: field("retentionSeconds", MAX_SECONDS), retentionBytes: field("retentionBytes", MAX_BYTES) };
-}
 
 /** The highest seq purged (0: nothing yet). */
 export function binlogFloor(sql: SqlStorage): number {
@@ -114,7 +85,7 @@ export interface BinlogRetentionStatus {
 }
 
 /** Bytes of an event as counted against the budget: its images and statement, plus 32 for the row's other fields. */
-const EVENT_BYTES = "32 + coalesce(length(CAST(before AS BLOB)), 0) + coalesce(length(CAST(after AS BLOB)), 0) + coalesce(length(tbl), 0)";
+export const EVENT_BYTES = "32 + coalesce(length(CAST(before AS BLOB)), 0) + coalesce(length(CAST(after AS BLOB)), 0) + coalesce(length(tbl), 0)";
 
 export function retentionStatus(sql: SqlStorage): BinlogRetentionStatus {
   const s = sql.exec<{ n: number; b: number | null }>(`SELECT count(*) AS n, sum(${EVENT_BYTES}) AS b FROM _vt_binlog`).one();
@@ -128,8 +99,9 @@ export function retentionStatus(sql: SqlStorage): BinlogRetentionStatus {
 }
 
 export interface PurgeResult {
-  /** Events deleted by this run. */
+  /** Events deleted by this run, and their bytes as the budget counts them. */
   readonly deleted: number;
+  readonly deletedBytes: number;
   readonly floor: number;
   /** Holds released by this run (not advanced within the time window). */
   readonly released: readonly string[];
@@ -190,8 +162,8 @@ export function purgeBinlog(sql: SqlStorage, policy: RetentionPolicy, now: numbe
     }
     cut = c.seq;
   }
-  if (cut === floor) return { deleted: 0, floor, released: stale.map((h) => h.id), more: false };
-  const deleted = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog WHERE seq <= ?", cut).one().n;
+  if (cut === floor) return { deleted: 0, deletedBytes: 0, floor, released: stale.map((h) => h.id), more: false };
+  const gone = sql.exec<{ n: number; b: number | null }>(`SELECT count(*) AS n, sum(${EVENT_BYTES}) AS b FROM _vt_binlog WHERE seq <= ?`, cut).one();
   sql.exec("DELETE FROM _vt_binlog WHERE seq <= ?", cut);
   sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('purged', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", String(cut));
   // Column lists no event names any more, except each table's newest (the triggers write it).
@@ -199,7 +171,7 @@ export function purgeBinlog(sql: SqlStorage, policy: RetentionPolicy, now: numbe
     `DELETE FROM _vt_binlog_cols WHERE id NOT IN (SELECT DISTINCT cols FROM _vt_binlog WHERE cols IS NOT NULL)
        AND id NOT IN (SELECT max(id) FROM _vt_binlog_cols GROUP BY tbl)`,
   );
-  return { deleted, floor: cut, released: stale.map((h) => h.id), more };
+  return { deleted: gone.n, deletedBytes: gone.b ?? 0, floor: cut, released: stale.map((h) => h.id), more };
 }
 
 /** The tablet's retention methods, thin over the above (tablet.ts delegates to them). */
@@ -213,6 +185,25 @@ export const binlogRetentionRpc = {
   },
   status(sql: SqlStorage): BinlogRetentionStatus {
     return retentionStatus(sql);
+  },
+  hold(sql: SqlStorage, uid: string, id: unknown, seq: unknown, now: number): { readonly seq: number } {
+    if (typeof id !== "string" || id === "" || id.length > 512)
+      throw new VtError("INVALID_ARGUMENT", "binlog retention: a hold id must be a non-empty string of at most 512 characters");
+    if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0)
+      throw new VtError("INVALID_ARGUMENT", `binlog retention: a hold's seq must be a binlog sequence, not ${JSON.stringify(seq)}`);
+    checkRetained(sql, uid, seq, "hold", id);
+    // Keeps at least from `seq`: a hold already lower (a reader behind it) stays where it is.
+    const had = sql.exec<{ seq: number }>("SELECT seq FROM _vt_binlog_holds WHERE id = ?", id).toArray()[0];
+    const cut = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog_cutoffs WHERE id = ?", id).one().n > 0;
+    const at = had && !cut ? Math.min(had.seq, seq) : seq;
+    sql.exec(
+      "INSERT INTO _vt_binlog_holds (id, seq, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+      id,
+      at,
+      now,
+    );
+    if (cut) sql.exec("DELETE FROM _vt_binlog_cutoffs WHERE id = ?", id);
+    return { seq: at };
   },
   release(sql: SqlStorage, id: unknown): { readonly released: boolean } {
     if (typeof id !== "string" || id === "") throw new VtError("INVALID_ARGUMENT", "binlog retention: a hold id must be a non-empty string");

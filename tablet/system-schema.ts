@@ -3,7 +3,7 @@
 
 export const TABLET_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_meta (
-  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION), 'journal:<id>' (commit seq of a journal written), 'purged' (binlog retention's floor: the highest seq deleted)
+  k TEXT PRIMARY KEY,      -- 'uid' (this tablet's position prefix), 'config' (JSON TabletConfig), 'schema_index' (last DDL entry applied), 'triggers' (binlog trigger version, binlog.ts TRIGGER_VERSION), 'journal:<id>' (commit seq of a journal written), 'purged' (binlog retention's floor: the highest seq deleted), 'purge_due' (unix ms the alarm's next purge is due, retention-alarm.ts)
   v TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS _vt_binlog (

@@ -31,15 +31,16 @@ import type {
 } from "../contract/stream-rpc.ts";
 import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, TabletConfig, TabletRpc, TabletStatus, Target } from "../contract/tablet-rpc.ts";
 import { streamUnit } from "./streamer.ts";
-import { binlogRetentionRpc, checkRetained, type BinlogRetentionStatus, type PurgeResult } from "./binlog-retention.ts";
+import { binlogRetentionRpc, checkRetained, streamHoldId, type BinlogRetentionStatus, type PurgeResult } from "./binlog-retention.ts";
 import { vstreamRead } from "./vstreamer.ts";
+import { alarmPurge, armPurge, RetentionFigures } from "./retention-alarm.ts";
 import { CommitWaiters } from "./commit-waiters.ts";
 import type { ShardJournal, ShardRead, ShardReadRequest } from "../contract/vstream.ts";
 
 /** The longest a VStream read waits for a commit, and how often it looks while waiting. */
 const VSTREAM_MAX_WAIT_MS = 30_000;
 const VSTREAM_POLL_MS = 50;
-import { envelope, envelopeAsync, type Envelope } from "../contract/envelope.ts";
+import { envelope, envelopeAsync, unwrap, type Envelope } from "../contract/envelope.ts";
 
 const MAX_BINLOG_CHUNK = 10_000;
 
@@ -66,6 +67,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   #seenTc = 0;
   readonly #streams: StreamTarget;
   readonly #pump: StreamPump;
+  /** The retention figures of the status (retention-alarm.ts). */
+  readonly #figures = new RetentionFigures();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -197,12 +200,19 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    * Topology knows it (null: none); a fence it does not name, or whose entry is now applied, is
    * dropped.
    */
-  sync(config: TabletConfig, ddl: DdlEntry[], keep: string | null = null): Envelope<TabletStatus> {
-    return this.#schemaWork(() => {
+  async sync(config: TabletConfig, ddl: DdlEntry[], keep: string | null = null): Promise<Envelope<TabletStatus>> {
+    const out = this.#schemaWork(() => {
       this.#adopt(config, ddl);
       if (this.#fence !== null && !fenceHolds(this.#fence, keep, this.#schemaIndex)) this.#setFence(null);
       return this.#status();
     });
+    if (out.ok) {
+      // A tablet with a config purges its binlog from its alarm (retention-alarm.ts).
+      const at = armPurge(this.#sql, Date.now());
+      this.#ownChangesSeen();
+      await this.#alarmBy(at);
+    }
+    return out;
   }
 
   /**
@@ -269,6 +279,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.#schemaIndex = 0;
       this.#fence = null;
       this.#counted = null;
+      this.#figures.reset();
       return this.#status();
     });
     await this.ctx.storage.deleteAlarm();
@@ -292,7 +303,10 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     return envelope(() => {
       const r = binlogRetentionRpc.purge(this.ctx.storage, this.#sql, policy, now);
       // The row count is kept from the binlog since the last count: recount once it is purged.
-      if (r.deleted > 0) this.#counted = null;
+      if (r.deleted > 0) {
+        this.#counted = null;
+        this.#figures.purged(r);
+      }
       this.#ownChangesSeen();
       return r;
     });
@@ -301,6 +315,15 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   /** The binlog's size, floor, holds and readers cut off. */
   binlogRetention(): Envelope<BinlogRetentionStatus> {
     return envelope(() => binlogRetentionRpc.status(this.#sql));
+  }
+
+  /** Records the hold `id` at `seq` (a stream about to read from there; see TabletRpc). */
+  holdBinlog(id: string, seq: number): Envelope<{ readonly seq: number }> {
+    try {
+      return envelope(() => binlogRetentionRpc.hold(this.#sql, this.#uid, id, seq, Date.now()));
+    } finally {
+      this.#ownChangesSeen();
+    }
   }
 
   /** Forgets the hold (and cut-off record) of reader `id`: its reads no longer keep the binlog. */
@@ -334,7 +357,14 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     this.#seenTc = this.#tc;
   }
 
+  /**
+   * Records a stream. A new one first takes its hold on the source at its start position
+   * (streamHoldId), so no purge there passes where it starts before its first read; a source that
+   * purged past it already refuses (INVALID_ARGUMENT, too old) and nothing is recorded.
+   */
   async startStream(spec: StreamSpec): Promise<Envelope<StreamState>> {
+    const held = this.#streams.record(spec.id) === undefined ? await envelopeAsync(() => this.#holdOnSource(spec)) : null;
+    if (held !== null && !held.ok) return held;
     const out = envelope(() => this.#streams.start({ ...spec, start: copierFor(this.ctx.storage).begin(spec) }));
     if (out.ok) {
       await this.#wakePump();
@@ -348,10 +378,20 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     return envelope(() => this.#streams.list());
   }
 
+  async #holdOnSource(spec: StreamSpec): Promise<void> {
+    if (typeof spec?.sourceTablet !== "string" || typeof spec.start?.seq !== "number")
+      throw new VtError("INVALID_ARGUMENT", "startStream: a spec needs sourceTablet and start");
+    const source: TabletRpc = this.env.TABLET.get(this.env.TABLET.idFromName(spec.sourceTablet));
+    unwrap(await source.holdBinlog(streamHoldId(spec), spec.start.seq));
+  }
+
+  /** Stops, resumes or forgets a stream; forgetting it first releases its hold on its source (so a retry releases it again). */
   async controlStream(id: string, action: "stop" | "resume" | "delete"): Promise<Envelope<StreamState | null>> {
-    const out = envelope(() => {
+    const out = await envelopeAsync(async () => {
       if (action === "stop") return this.#streams.stop(id, "stopped by request");
       if (action === "resume") return this.#streams.resume(id);
+      const rec = this.#streams.record(id);
+      if (rec) unwrap(await this.env.TABLET.get(this.env.TABLET.idFromName(rec.spec.sourceTablet)).releaseHold(streamHoldId(rec.spec)));
       this.#streams.delete(id);
       return null;
     });
@@ -422,8 +462,13 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
 
   /** Runs the pump soon (the alarm is the pump's only driver, so it survives any restart). */
   async #wakePump(): Promise<void> {
-    const at = await this.ctx.storage.getAlarm();
-    if (at === null || at > Date.now() + 10) await this.ctx.storage.setAlarm(Date.now());
+    await this.#alarmBy(Date.now(), 10);
+  }
+
+  /** Arms the one alarm for `at` unless it is armed already for then or earlier (within `slack` ms). */
+  async #alarmBy(at: number, slack = 0): Promise<void> {
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === null || armed > at + slack) await this.ctx.storage.setAlarm(at);
   }
 
   /** One round of the pump; answers ms until the next one (null: no stream moves). */
@@ -439,10 +484,23 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     }
   }
 
+  /**
+   * The tablet's one alarm: a round of the stream pump, then a binlog purge when one is due; armed
+   * again for the earlier of the two. A retire (or the last stream's stop) during the round leaves
+   * nothing to pump, and a tablet without config nothing to purge: the alarm then stays off.
+   */
   override async alarm(): Promise<void> {
     const next = await this.#pumpRound();
-    // A retire (or the last stream's stop) during the round leaves nothing to pump: the alarm stays off.
-    if (next !== null && this.#streams.active().length > 0) await this.ctx.storage.setAlarm(Date.now() + next);
+    const pumpAt = next !== null && this.#streams.active().length > 0 ? Date.now() + next : null;
+    const purge = alarmPurge(this.ctx.storage, this.#config, Date.now());
+    if (purge.purged && purge.purged.deleted > 0) {
+      this.#counted = null;
+      this.#figures.purged(purge.purged);
+    }
+    // The purge (and its due time) moved total_changes(); user writes must not take it for theirs.
+    this.#ownChangesSeen();
+    const at = pumpAt === null ? purge.next : purge.next === null ? pumpAt : Math.min(pumpAt, purge.next);
+    if (at !== null) await this.ctx.storage.setAlarm(at);
   }
 
   /**
@@ -492,6 +550,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       fence: this.#fence?.token ?? null,
       served: this.#served,
       tables,
+      retention: this.#figures.read(this.#sql),
     };
   }
 }

@@ -33,6 +33,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
+import { holdAhead, releaseStreamHolds } from "./stream-holds.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -250,6 +251,7 @@ export class MoveTablesController {
     const wf = streamed(rec);
     const { source, target } = await this.#keyspaces(rec);
     const back = sourcePlacements(source, target, rec.tables ?? []);
+    await holdAhead(wf, rec.targets, rec.sources, reverseId, this.#tablet);
     await markSwitching(this.#topo, rec, "forward");
     const t0 = Date.now();
     let from: Map<string, number>;
@@ -362,6 +364,7 @@ export class MoveTablesController {
       await this.#drop(await this.#topo.keyspace(rec.sourceKeyspace ?? ""), rec.tables ?? []);
     }
     await this.#topo.finish(rec.keyspace, rec.name, "completed");
+    await releaseStreamHolds(streamed(rec), this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 
@@ -374,6 +377,7 @@ export class MoveTablesController {
       await this.#drop(await this.#topo.keyspace(rec.keyspace), rec.tables ?? []);
     }
     await this.#topo.finish(rec.keyspace, rec.name, "cancelled");
+    await releaseStreamHolds(streamed(rec), this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 }

@@ -30,6 +30,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
+import { holdAhead, releaseStreamHolds } from "./stream-holds.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -290,6 +291,7 @@ export class ReshardController {
       throw new VtError("INVALID_ARGUMENT", `workflow ${rec.name} is ${rec.state}: only a running workflow switches traffic`, { state: rec.state });
     await this.#ready(rec);
     const wf = streamed(rec);
+    await holdAhead(wf, rec.targets, rec.sources, reverseId, this.#tablet);
     await this.#markSwitching(rec, "forward");
     const t0 = Date.now();
     const denied = await this.#topo.denyWrites(rec.keyspace, rec.sources, true);
@@ -342,6 +344,7 @@ export class ReshardController {
     // heads (what the targets hold is the same); forgotten before the targets refuse writes, that
     // is no part of the write pause.
     await deleteStreams(wf, rec.sources, rec.targets, forwardId, this.#tablet);
+    await holdAhead(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await this.#markSwitching(rec, "reverse");
     const t0 = Date.now();
     const denied = await this.#topo.denyWrites(rec.keyspace, rec.targets, true);
@@ -395,6 +398,7 @@ export class ReshardController {
       await controlStreams(wf, rec.targets, "delete", () => true, this.#tablet);
     }
     await this.#topo.complete(rec.keyspace, rec.name);
+    await releaseStreamHolds(wf, this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 
@@ -411,6 +415,7 @@ export class ReshardController {
     }
     if (rec.state !== "cancelled") await controlStreams(streamed(rec), rec.targets, "delete", () => true, this.#tablet);
     await this.#topo.cancel(rec.keyspace, rec.name);
+    await releaseStreamHolds(streamed(rec), this.#tablet);
     return this.#view(await this.#topo.record(rec.keyspace, rec.name));
   }
 }

@@ -44,6 +44,8 @@ import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
 import { GraphWaiters } from "./graph-waiters.ts";
 import { rejoinsOf } from "./movetables-rejoin.ts";
+import { RetentionSettings } from "./retention.ts";
+import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -69,6 +71,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #reshard: ReshardController;
   readonly #moveSteps: MoveTablesSteps;
   readonly #moveTables: MoveTablesController;
+  readonly #retention: RetentionSettings;
   #queue: Promise<unknown> = Promise.resolve();
   /** Gate requests held through a cutover, answered when a keyspace's tablets have learned a change. */
   readonly #graphWaiters = new GraphWaiters();
@@ -91,6 +94,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#moveSteps = new MoveTablesSteps(host);
     this.#reshard = new ReshardController(this.#primitives(), (name) => tabletRpc(env.TABLET, name));
     this.#moveTables = new MoveTablesController(this.#movePrimitives(), (name) => tabletRpc(env.TABLET, name));
+    this.#retention = new RetentionSettings(host);
   }
 
   /** The serving graph with the open MoveTables workflows' routing rules and the Reshards' read shards. */
@@ -216,6 +220,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       keyRange: s.keyRange,
       serving: s.serving,
       version: ks.version,
+      retention: this.#retention.policy(ks.name),
       ...(reader ? { servesReads: true } : {}),
     };
     const denied = s.serving ? this.#workflows.deniedTables(ks.name) : [];
@@ -651,6 +656,16 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     });
   }
 
+  /** The keyspace's binlog retention, or a change of it (topology/retention.ts), queued like any change. */
+  retention(keyspace: string, change?: unknown): Promise<Envelope<KeyspaceRetention>> {
+    return envelopeAsync(() =>
+      this.#serial(async () => {
+        await this.#bootstrap();
+        return this.#retention.run(keyspace, change);
+      }),
+    );
+  }
+
   /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */
   async #live(w: WorkflowRecord): Promise<{ live?: WorkflowLive }> {
     if (!isOpen(w)) return {};
@@ -680,6 +695,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
           name: ks.name,
           sharded: ks.sharded,
           vschema: ks.vschema,
+          retention: this.#retention.policy(ks.name),
           // The gate's system lookup tables (`_vtl_…`) are not the user's to see.
           tables: Object.values(ks.tables)
             .map((t) => t.name)
@@ -697,6 +713,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
                 rowCount: st.ok ? st.value.rowCount : null,
                 bytes: st.ok ? st.value.bytes : null,
                 position: st.ok ? st.value.position : null,
+                binlog: st.ok ? (st.value.retention ?? null) : null,
               };
             }),
           ),

@@ -2,6 +2,7 @@
 // history, table infos and the serving-graph version. Callers run writes that belong together
 // inside one storage transaction.
 
+import type { RetentionPolicy } from "../contract/binlog-retention.ts";
 import type { KeyspaceGraph, ServingGraph, ShardGraph } from "../contract/serving-graph.ts";
 import { tabletName, type DdlEntry, type TableInfo } from "../contract/tablet-rpc.ts";
 import type { VSchema } from "../contract/vschema.ts";
@@ -17,7 +18,8 @@ CREATE TABLE IF NOT EXISTS _vt_topo_keyspaces (
   name TEXT PRIMARY KEY,
   vschema TEXT NOT NULL,          -- JSON VSchema
   version INTEGER NOT NULL,       -- graph version of the keyspace's last change
-  auto_tables TEXT NOT NULL       -- JSON array: tables whose vschema entry CREATE TABLE added
+  auto_tables TEXT NOT NULL,      -- JSON array: tables whose vschema entry CREATE TABLE added
+  retention TEXT                  -- JSON RetentionPolicy of its tablets' binlogs; NULL: DEFAULT_RETENTION
 );
 CREATE TABLE IF NOT EXISTS _vt_topo_shards (
   keyspace TEXT NOT NULL,
@@ -55,6 +57,8 @@ export class TopologyStore {
         .map((c) => c.name),
     );
     if (!columns.has("tablet")) this.#sql.exec("ALTER TABLE _vt_topo_shards ADD COLUMN tablet TEXT");
+    const ksColumns = this.#sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('_vt_topo_keyspaces')").toArray();
+    if (!ksColumns.some((c) => c.name === "retention")) this.#sql.exec("ALTER TABLE _vt_topo_keyspaces ADD COLUMN retention TEXT");
     if (!columns.has("deny_writes")) this.#sql.exec("ALTER TABLE _vt_topo_shards ADD COLUMN deny_writes INTEGER NOT NULL DEFAULT 0");
   }
 
@@ -156,6 +160,16 @@ export class TopologyStore {
 
   setVSchema(keyspace: string, vschema: VSchema, auto: readonly string[]): void {
     this.#sql.exec("UPDATE _vt_topo_keyspaces SET vschema = ?, auto_tables = ? WHERE name = ?", JSON.stringify(vschema), JSON.stringify(auto), keyspace);
+  }
+
+  /** The keyspace's binlog retention as set (null: never set, so DEFAULT_RETENTION). */
+  retention(keyspace: string): RetentionPolicy | null {
+    const row = this.#sql.exec<{ retention: string | null }>("SELECT retention FROM _vt_topo_keyspaces WHERE name = ?", keyspace).toArray()[0];
+    return row?.retention ? (JSON.parse(row.retention) as RetentionPolicy) : null;
+  }
+
+  setRetention(keyspace: string, policy: RetentionPolicy): void {
+    this.#sql.exec("UPDATE _vt_topo_keyspaces SET retention = ? WHERE name = ?", JSON.stringify(policy), keyspace);
   }
 
   /** Appends a schema entry to the keyspace's history. */

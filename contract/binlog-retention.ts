@@ -1,0 +1,70 @@
+// Binlog retention as the Topology, the tablets and the gate share it: a keyspace's setting, its
+// bounds and default, the hold id a VReplication stream keeps on its source, and the figures a
+// tablet reports. The purge itself lives on the tablet (tablet/binlog-retention.ts).
+
+import { VtError } from "./errors.ts";
+import type { StreamSpec } from "./stream-rpc.ts";
+
+/** A binlog's retention window; a transaction goes when it is older than `seconds` OR the binlog is over `bytes`. */
+export interface RetentionPolicy {
+  readonly retentionSeconds: number;
+  readonly retentionBytes: number;
+}
+
+/** The default: 7 days and 1 GiB. */
+export const DEFAULT_RETENTION: RetentionPolicy = { retentionSeconds: 7 * 86_400, retentionBytes: 1024 ** 3 };
+
+/** Bounds of a setting: at most 10 years, at most 1 TiB. */
+export const MAX_RETENTION_SECONDS = 10 * 365 * 86_400;
+export const MAX_RETENTION_BYTES = 1024 ** 4;
+
+function checkField(o: Record<string, unknown>, name: keyof RetentionPolicy, max: number): number {
+  const v = o[name];
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    throw new VtError("INVALID_ARGUMENT", `binlog retention: ${name} must be an integer from 0 to ${max}, not ${JSON.stringify(v) ?? "undefined"}`);
+  }
+  return v;
+}
+
+/** Refuses (INVALID_ARGUMENT) anything but non-negative integers within bounds. */
+export function checkPolicy(p: unknown): RetentionPolicy {
+  const o = (p ?? {}) as Record<string, unknown>;
+  return { retentionSeconds: checkField(o, "retentionSeconds", MAX_RETENTION_SECONDS), retentionBytes: checkField(o, "retentionBytes", MAX_RETENTION_BYTES) };
+}
+
+/**
+ * A change of a setting: an object naming `retentionSeconds`, `retentionBytes` or both (nothing
+ * else), applied over `current`. Anything else is INVALID_ARGUMENT.
+ */
+export function changePolicy(current: RetentionPolicy, change: unknown): RetentionPolicy {
+  if (typeof change !== "object" || change === null || Array.isArray(change)) {
+    throw new VtError("INVALID_ARGUMENT", "binlog retention: the change must be an object with retentionSeconds and/or retentionBytes");
+  }
+  const o = change as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => k !== "retentionSeconds" && k !== "retentionBytes");
+  if (extra.length > 0) throw new VtError("INVALID_ARGUMENT", `binlog retention: unknown field ${extra.map((k) => JSON.stringify(k)).join(", ")}`);
+  if (!Object.hasOwn(o, "retentionSeconds") && !Object.hasOwn(o, "retentionBytes")) {
+    throw new VtError("INVALID_ARGUMENT", "binlog retention: name retentionSeconds, retentionBytes or both");
+  }
+  return checkPolicy({
+    retentionSeconds: Object.hasOwn(o, "retentionSeconds") ? o["retentionSeconds"] : current.retentionSeconds,
+    retentionBytes: Object.hasOwn(o, "retentionBytes") ? o["retentionBytes"] : current.retentionBytes,
+  });
+}
+
+/** The hold a VReplication stream keeps on its source: unique per target tablet and stream. */
+export function streamHoldId(spec: Pick<StreamSpec, "targetTablet" | "id">): string {
+  return `vreplication:${spec.targetTablet}:${spec.id}`;
+}
+
+/** A tablet's binlog as retention sees it (TabletStatus.retention, GET /v1/topology per shard). */
+export interface TabletRetention {
+  /** Events in the binlog, and their bytes as the size budget counts them. */
+  readonly events: number;
+  readonly bytes: number;
+  /** The highest seq purged (0: nothing yet); reads from below it are refused. */
+  readonly floor: number;
+  /** Readers' holds kept on this tablet, and readers whose hold was released for age. */
+  readonly holds: number;
+  readonly cutoffs: number;
+}

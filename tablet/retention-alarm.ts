@@ -1,0 +1,98 @@
+// Binlog retention driven by the tablet's alarm: a bounded purge under the keyspace's setting
+// (TabletConfig.retention) every PURGE_EVERY_MS, and again after PURGE_AGAIN_MS while a purge
+// says more is due. The due time is stored (`_vt_meta 'purge_due'`), so the schedule survives a
+// restart as the alarm does. The alarm is the tablet's one alarm, shared with the stream pump:
+// the tablet arms it for the earlier of the two. The purge never runs inside a user write. A
+// tablet with no config (new, or retired: its _vt_meta is gone) purges nothing and arms nothing. Also here: the retention figures of
+// TabletStatus, kept current from the binlog's new events since the last count.
+
+import { DEFAULT_RETENTION, type TabletRetention } from "../contract/binlog-retention.ts";
+import type { TabletConfig } from "../contract/tablet-rpc.ts";
+import { binlogFloor, EVENT_BYTES, purgeBinlog, type PurgeResult } from "./binlog-retention.ts";
+import { lastSeq } from "./binlog.ts";
+
+/** How often the alarm purges: every 5 minutes. */
+export const PURGE_EVERY_MS = 5 * 60_000;
+/** How soon it purges again while a bounded purge left more due. */
+export const PURGE_AGAIN_MS = 1_000;
+
+/** When the next purge is due (unix ms, `_vt_meta 'purge_due'`), or null when none was armed. */
+function purgeDue(sql: SqlStorage): number | null {
+  const r = sql.exec<{ v: string }>("SELECT v FROM _vt_meta WHERE k = 'purge_due'").toArray()[0];
+  return r ? Number(r.v) : null;
+}
+
+function setPurgeDue(sql: SqlStorage, at: number): void {
+  sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('purge_due', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", String(at));
+}
+
+/**
+ * A tablet that has its config purges from its alarm: the first purge one interval from `now`,
+ * unless one is due sooner. Answers when it is due (the caller arms the alarm for then).
+ */
+export function armPurge(sql: SqlStorage, now: number): number {
+  const due = purgeDue(sql);
+  if (due !== null && due <= now + PURGE_EVERY_MS) return due;
+  setPurgeDue(sql, now + PURGE_EVERY_MS);
+  return now + PURGE_EVERY_MS;
+}
+
+/**
+ * The alarm's purge: when one is due (or none was ever armed), one bounded purge under the
+ * config's setting, in one storage transaction with the next due time. Answers when the next is
+ * due (null: never, the tablet has no config, so nothing is armed). A purge that fails is logged
+ * and tried again an interval on: the binlog only keeps more meanwhile.
+ */
+export function alarmPurge(storage: DurableObjectStorage, config: TabletConfig | null, now: number): { next: number | null; purged?: PurgeResult } {
+  if (config === null) return { next: null };
+  const sql = storage.sql;
+  const due = purgeDue(sql);
+  if (due !== null && now < due) return { next: due };
+  try {
+    return storage.transactionSync(() => {
+      const purged = purgeBinlog(sql, config.retention ?? DEFAULT_RETENTION, now);
+      const next = now + (purged.more ? PURGE_AGAIN_MS : PURGE_EVERY_MS);
+      setPurgeDue(sql, next);
+      return { next, purged };
+    });
+  } catch (e) {
+    console.warn(`binlog purge failed: ${e instanceof Error ? e.message : String(e)}; trying again in ${PURGE_EVERY_MS} ms`);
+    setPurgeDue(sql, now + PURGE_EVERY_MS);
+    return { next: now + PURGE_EVERY_MS };
+  }
+}
+
+/** TabletStatus.retention: counted in full once per instance (or after a retire), then kept current from new events and purges. */
+export class RetentionFigures {
+  #counted: { seq: number; floor: number; events: number; bytes: number } | null = null;
+
+  read(sql: SqlStorage): TabletRetention {
+    const head = lastSeq(sql);
+    const floor = binlogFloor(sql);
+    let c = this.#counted;
+    if (c === null || c.floor !== floor || head < c.seq) {
+      const all = sql.exec<{ n: number; b: number | null }>(`SELECT count(*) AS n, sum(${EVENT_BYTES}) AS b FROM _vt_binlog WHERE seq <= ?`, head).one();
+      c = { seq: head, floor, events: all.n, bytes: all.b ?? 0 };
+    } else if (head > c.seq) {
+      const added = sql
+        .exec<{ n: number; b: number | null }>(`SELECT count(*) AS n, sum(${EVENT_BYTES}) AS b FROM _vt_binlog WHERE seq > ? AND seq <= ?`, c.seq, head)
+        .one();
+      c = { seq: head, floor, events: c.events + added.n, bytes: c.bytes + (added.b ?? 0) };
+    }
+    this.#counted = c;
+    const holds = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog_holds").one().n;
+    const cutoffs = sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog_cutoffs").one().n;
+    return { events: c.events, bytes: c.bytes, floor: c.floor, holds, cutoffs };
+  }
+
+  /** After a purge: what it deleted no longer counts (in full again when nothing was counted yet). */
+  purged(r: PurgeResult): void {
+    const c = this.#counted;
+    this.#counted = c === null || c.seq < r.floor ? null : { seq: c.seq, floor: r.floor, events: c.events - r.deleted, bytes: c.bytes - r.deletedBytes };
+  }
+
+  /** After a retire: the next read counts in full. */
+  reset(): void {
+    this.#counted = null;
+  }
+}

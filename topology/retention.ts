@@ -1,0 +1,50 @@
+// A keyspace's binlog retention setting in the Topology: stored with the keyspace
+// (topology-store.ts), DEFAULT_RETENTION until set, validated before anything changes, and
+// pushed to every tablet of the keyspace in its TabletConfig (their alarms purge under it).
+
+import { changePolicy, DEFAULT_RETENTION, type RetentionPolicy } from "../contract/binlog-retention.ts";
+import { VtError } from "../contract/errors.ts";
+import type { KeyspaceGraph } from "../contract/serving-graph.ts";
+import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
+import type { TopologyStore } from "./topology-store.ts";
+
+export interface RetentionHost {
+  readonly store: TopologyStore;
+  transaction(fn: () => void): void;
+  /** Pushes the keyspace's configs (and so the setting) to its tablets; the first failure is thrown. */
+  sync(ks: KeyspaceGraph): Promise<unknown>;
+}
+
+export class RetentionSettings {
+  readonly #host: RetentionHost;
+
+  constructor(host: RetentionHost) {
+    this.#host = host;
+  }
+
+  /** The setting of `keyspace` (DEFAULT_RETENTION when never set). */
+  policy(keyspace: string): RetentionPolicy {
+    return this.#host.store.retention(keyspace) ?? DEFAULT_RETENTION;
+  }
+
+  #answer(keyspace: string): KeyspaceRetention {
+    const set = this.#host.store.retention(keyspace);
+    return { keyspace, ...(set ?? DEFAULT_RETENTION), isDefault: set === null };
+  }
+
+  /**
+   * Shows the setting (`change` undefined) or changes it: `change` names retentionSeconds,
+   * retentionBytes or both; anything invalid is refused before anything is stored. The new
+   * setting is stored, then sent to the keyspace's tablets; a tablet that did not answer gets it
+   * with its next sync (the error says so, and a retry sends it again).
+   */
+  async run(keyspace: unknown, change: unknown): Promise<KeyspaceRetention> {
+    const ks = typeof keyspace === "string" ? this.#host.store.keyspace(keyspace) : undefined;
+    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${String(keyspace)}"`, { keyspace: String(keyspace) });
+    if (change === undefined) return this.#answer(ks.name);
+    const next = changePolicy(this.policy(ks.name), change);
+    this.#host.transaction(() => this.#host.store.setRetention(ks.name, next));
+    await this.#host.sync(ks);
+    return this.#answer(ks.name);
+  }
+}

@@ -196,6 +196,8 @@ export interface TabletRpc {
   appendJournal(id: string, journal: ShardJournal): Awaitable<Envelope<{ readonly seq: number }>>;
   /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */
   vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
+  /** Forgets the binlog-retention hold of reader `id` (a deleted subscription's): its reads no longer keep the binlog. */
+  releaseHold(id: string): Awaitable<Envelope<{ readonly released: boolean }>>;
 }
 
 export type Awaitable<T> = T | Promise<T>;

@@ -42,6 +42,8 @@ import { streamed, streamHolders, workflowStreams } from "./reshard-streams.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { readOnlyTablets, withReadShards } from "./read-routing.ts";
+import { checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
+import type { SubscriptionRecord, SubscriptionSpec } from "../contract/subscription-rpc.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -67,6 +69,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #reshard: ReshardController;
   readonly #moveSteps: MoveTablesSteps;
   readonly #moveTables: MoveTablesController;
+  readonly #subscriptions: SubscriptionStore;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -75,6 +78,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#pending = new PendingChanges(ctx.storage.sql);
     this.#ids = new IdBlocks(ctx.storage.sql);
     this.#workflows = new WorkflowStore(ctx.storage.sql);
+    this.#subscriptions = new SubscriptionStore(ctx.storage.sql);
     const host = {
       store: this.#store,
       workflows: this.#workflows,
@@ -619,6 +623,26 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       }
       return [...out].sort();
     });
+  }
+
+  /** Queued like a change, so two creates of one name never both pass the check. */
+  createSubscription(spec: SubscriptionSpec): Promise<Envelope<SubscriptionRecord>> {
+    return this.#step(async () => {
+      const world = { keyspace: (name: string) => this.#store.keyspace(name), known: async (k: string) => unwrap(await this.keyspaceTablets(k)) };
+      return this.#subscriptions.create(await checkSubscriptionSpec(spec, world), Date.now());
+    });
+  }
+
+  deleteSubscription(name: string): Promise<Envelope<SubscriptionRecord>> {
+    return this.#step(() => this.#subscriptions.delete(name));
+  }
+
+  getSubscription(name: string): Promise<Envelope<SubscriptionRecord | null>> {
+    return envelopeAsync(async () => this.#subscriptions.get(name));
+  }
+
+  subscriptions(): Promise<Envelope<SubscriptionRecord[]>> {
+    return envelopeAsync(async () => this.#subscriptions.list());
   }
 
   /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */

@@ -122,7 +122,11 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
   async #stop(h: Held, inRound: boolean): Promise<void> {
     await this.ctx.storage.put("stopping", true);
     await this.ctx.storage.deleteAlarm();
-    if (!inRound && this.#round !== null) await this.#round.catch(() => undefined);
+    if (!inRound && this.#round !== null) {
+      await this.#round.catch(() => undefined);
+      // Reads the round left behind (a merger's long polls) may still be on their way to a tablet.
+      await new Promise((r) => setTimeout(r, 2 * HEARTBEAT_MS));
+    }
     try {
       const hold = subscriptionHoldId(h.record.name);
       const tablets = new Set<string>();

@@ -121,7 +121,7 @@ describe("queue subscriptions", () => {
     );
   });
 
-  it("delivers every transaction once, in order per shard, through the real queue; /v1/topology shows the lag", async () => {
+  it("delivers every transaction once, in order per shard, through the real queue; /v1/topology shows the lag", { timeout: 60_000 }, async () => {
     const KS = "sub1";
     await keyspace(KS);
     await sql("INSERT INTO items (id, v) VALUES (1000, 'before the subscription')", undefined, KS);
@@ -175,7 +175,7 @@ describe("queue subscriptions", () => {
     expect((await api("POST", "/v1/subscriptions", { action: "delete", name: "s1" })).status).toBe(200);
   });
 
-  it("a publisher crashed between send and store, or reset midway, repeats at most: the reader drops the repeats", async () => {
+  it("a publisher crashed between send and store, or reset midway, repeats at most: the reader drops the repeats", { timeout: 60_000 }, async () => {
     const KS = "sub2";
     await keyspace(KS);
     expect((await create({ name: "s2", keyspace: KS, binding: "SUBSCRIPTION_QUEUE" })).status).toBe(200);

@@ -8,72 +8,11 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTransaction } from "../../client/subscription.ts";
 import type { Envelope } from "../../contract/envelope.ts";
+import { decodeToken } from "../../contract/vstream.ts";
 import { armPublishCrash } from "../../gate/failpoints.ts";
-import type { BinlogRetentionStatus } from "../../tablet/binlog-retention.ts";
 import { api, sql } from "./helpers.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-async function keyspace(ks: string): Promise<void> {
-  expect((await api("POST", "/v1/keyspaces", { name: ks, shards: ["-80", "80-"] })).status).toBe(200);
-  await sql("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)", undefined, ks);
-  await sql("CREATE TABLE other (id INTEGER PRIMARY KEY, v TEXT)", undefined, ks);
-}
-
-type Answer = { status: number; body: Record<string, unknown> & { error?: { code: string; id?: string; message: string } } };
-const create = (body: Record<string, unknown>) => api("POST", "/v1/subscriptions", { action: "create", ...body }) as Promise<Answer>;
-
-/** Every body the demo queue delivered for subscription `name`, in delivery order (repeats included). */
-async function delivered(name: string): Promise<string[]> {
-  const out: string[] = [];
-  let after = 0;
-  for (;;) {
-    const r = await api<{ messages: { i: number; body: string }[] }>("GET", `/v1/subscriptions/inbox?after=${after}&limit=1000`);
-    expect(r.status).toBe(200);
-    const ms = r.body.messages;
-    if (ms.length === 0) return out;
-    for (const m of ms) if ((JSON.parse(m.body) as { subscription: string }).subscription === name) out.push(m.body);
-    after = ms[ms.length - 1]?.i ?? after;
-  }
-}
-
-/** The reader's output over `bodies` (in the given order), and the ids its row events carry. */
-function read(bodies: readonly string[]): { txs: SubscriptionTransaction[]; ids: number[] } {
-  const state = newSubscriptionReaderState();
-  const { transactions, invalid } = readSubscriptionBatch(bodies, state);
-  expect(invalid).toEqual([]);
-  const ids = transactions.flatMap((t) => t.events.flatMap((e) => (e.type === "ROW" ? [Number((e.after ?? e.before)?.["id"])] : [])));
-  return { txs: transactions, ids };
-}
-
-/** Per shard, the transactions' seqs grow. */
-function expectOrderedPerShard(txs: readonly SubscriptionTransaction[]): void {
-  const last = new Map<string, number>();
-  for (const t of txs) {
-    expect(t.seq).toBeGreaterThan(last.get(t.shard) ?? -1);
-    last.set(t.shard, t.seq);
-  }
-}
-
-async function holds(tablet: string): Promise<string[]> {
-  const r = (await env.TABLET.get(env.TABLET.idFromName(tablet)).binlogRetention()) as Envelope<BinlogRetentionStatus>;
-  if (!r.ok) throw new Error(r.error.message);
-  return r.value.holds.map((h) => h.id);
-}
-
-const publisher = (name: string) => env.SUBSCRIPTION_PUBLISHER.get(env.SUBSCRIPTION_PUBLISHER.idFromName(name));
+import { create, delivered, expectOrderedPerShard, holds, keyspace, publisher, read, waitFor } from "./subscription-harness.ts";
 
 describe("queue subscriptions", () => {
   it("refuses creates that cannot run, with catalogued errors, and records nothing", async () => {
@@ -128,7 +67,17 @@ describe("queue subscriptions", () => {
     const c = await create({ name: "s1", keyspace: KS, tables: ["items"], binding: "SUBSCRIPTION_QUEUE" });
     expect(c.status, JSON.stringify(c.body)).toBe(200);
     for (let i = 1; i <= 30; i++) await sql("INSERT INTO items (id, v) VALUES (?, 'a')", [i], KS);
-    await sql("INSERT INTO other (id, v) VALUES (1, 'not subscribed')", undefined, KS);
+    // Transactions of a table it does not publish move its positions on (a heartbeat carries them
+    // past; each is at least a row and a commit event): its chains go on from the transaction
+    // published before, not from those positions.
+    const position = async () => {
+      const st = await api<{ subscriptions: { status: { token: string } }[] }>("GET", "/v1/subscriptions?name=s1");
+      return decodeToken(st.body.subscriptions[0]?.status.token).shards.reduce((n, p) => n + p.seq, 0);
+    };
+    await waitFor("the 30 inserts", async () => (read(await delivered("s1")).txs.length >= 30 ? true : undefined));
+    const before = await position();
+    for (let i = 1; i <= 3; i++) await sql("INSERT INTO other (id, v) VALUES (?, 'not subscribed')", [i], KS);
+    await waitFor("the position past the other table's writes", async () => ((await position()) >= before + 6 ? true : undefined));
     const b = await api("POST", "/v1/batch", {
       keyspace: KS,
       transaction: true,

@@ -53,6 +53,20 @@ export interface SubscriptionStatus {
   readonly lastError: SubscriptionError | null;
 }
 
+/** A subscription as GET /v1/topology lists it (null where its publisher did not answer). */
+export interface SubscriptionSummary {
+  readonly name: string;
+  readonly keyspace: string;
+  readonly tables: readonly string[] | null;
+  readonly binding: string;
+  readonly createdAt: number;
+  readonly running: boolean | null;
+  readonly lagMs: number | null;
+  readonly published: number | null;
+  readonly messages: number | null;
+  readonly lastError: SubscriptionError | null;
+}
+
 /** The publisher Durable Object's methods (gate/subscription-publisher.ts). */
 export interface PublisherRpc {
   /** Starts publishing `record` (idempotent; a record of another id replaces the one held) and answers its status. */

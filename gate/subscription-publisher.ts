@@ -149,7 +149,11 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
   }
 
   override async alarm(): Promise<void> {
-    if (this.#round !== null) return;
+    if (this.#round !== null) {
+      // A round still running past its watchdog (a read that does not answer): look again later.
+      await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_MS);
+      return;
+    }
     this.#round = this.#run();
     try {
       await this.#round;

@@ -6,7 +6,7 @@
 
 import { unwrap } from "../contract/envelope.ts";
 import { VtError } from "../contract/errors.ts";
-import { byName, type InboxMessage, type SubscriptionRecord, type SubscriptionStatus } from "../contract/subscription-rpc.ts";
+import { byName, type InboxMessage, type SubscriptionRecord, type SubscriptionStatus, type SubscriptionSummary } from "../contract/subscription-rpc.ts";
 import { topologyRpc } from "../contract/topology-rpc.ts";
 import { encodeToken } from "../contract/vstream.ts";
 import { unsupportedError } from "../topology/refusals.ts";
@@ -98,7 +98,7 @@ export async function deleteSubscription(env: Env, name: unknown): Promise<{ del
 }
 
 /** What GET /v1/topology shows of each subscription. */
-export async function subscriptionsView(env: Env): Promise<object[]> {
+export async function subscriptionsView(env: Env): Promise<SubscriptionSummary[]> {
   const views = await showSubscriptions(env);
   return views.map((v) => ({
     name: v.name,

@@ -6,8 +6,9 @@
 // delete stops the publisher and releases its binlog holds.
 
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createClient } from "../../client/index.ts";
 import type { Envelope } from "../../contract/envelope.ts";
 import { decodeToken } from "../../contract/vstream.ts";
 import { armPublishCrash } from "../../gate/failpoints.ts";
@@ -120,6 +121,18 @@ describe("queue subscriptions", () => {
     expect(s1).toEqual(expect.objectContaining({ running: true, lastError: null }));
     expect(s1?.published).toBeGreaterThanOrEqual(expected);
     expect(typeof s1?.lagMs).toBe("number");
+    // The SDK's topology() over capnweb lists it too.
+    const db = createClient({
+      url: "http://gate",
+      fetch: ((input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init))) as typeof fetch,
+    });
+    try {
+      expect((await db.topology()).subscriptions?.find((s) => s.name === "s1")).toEqual(
+        expect.objectContaining({ running: true, binding: "SUBSCRIPTION_QUEUE" }),
+      );
+    } finally {
+      await db.close();
+    }
     expect(await holds(`${KS}/-80`)).toContain("sub:s1");
     expect((await api("POST", "/v1/subscriptions", { action: "delete", name: "s1" })).status).toBe(200);
   });

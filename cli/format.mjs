@@ -133,5 +133,11 @@ export function renderTopology(reply) {
   }
   const workflows = list(topo.workflows).map(record);
   out += workflows.length === 0 ? "workflows: none\n" : `workflows:\n${workflows.map(workflowLine).join("\n")}\n`;
+  const subs = list(topo.subscriptions).map(record);
+  for (const s of subs) {
+    const err = record(s.lastError);
+    const lag = typeof s.lagMs === "number" ? `lag ${s.lagMs} ms` : "lag ?";
+    out += `subscription ${formatValue(s.name)} (${formatValue(s.keyspace)} → ${formatValue(s.binding)}): ${lag}, ${formatValue(s.published ?? "?")} transactions published${typeof err.code === "string" ? `, last error ${err.code}: ${formatValue(err.message)}` : ""}\n`;
+  }
   return out;
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { list, record, renderResult, renderTopology } from "./format.mjs";
 import { MOVETABLES_FLAGS, moveTablesCommand, reshardCommand, vdiffCommand, WORKFLOW_FLAGS } from "./workflows.mjs";
 import { VSTREAM_FLAGS, vstreamCommand } from "./vstream.mjs";
+import { SUBSCRIPTION_FLAGS, subscriptionCommand } from "./subscriptions.mjs";
 
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
@@ -52,6 +53,12 @@ Commands:
                                        print the keyspace's changes as JSON lines, resumable
                                        with --from and a COMMIT's token
 
+  subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|<token>]
+                                       publish the keyspace's changes to the Worker's Queue
+                                       producer binding B (from now, or a VStream token)
+  subscription show [--name N]         subscriptions with lag, messages sent, last error
+  subscription delete --name N         stop publishing and release the binlog it held
+
 Global flags (anywhere on the line):
   --server URL   the gate (default: $VTCTL_SERVER, else ${DEFAULT_SERVER})
   --token T      bearer token (default: $VTCTL_TOKEN)
@@ -84,6 +91,8 @@ const VALUE_FLAGS = new Set([
   "heartbeat-ms",
   "seconds",
   "bytes",
+  "name",
+  "binding",
 ]);
 const BOOLEAN_FLAGS = new Set(["json", "help", "auto-switch"]);
 
@@ -397,6 +406,7 @@ const COMMANDS = {
   movetables: { run: (ctx, args, io) => moveTablesCommand(ctx, args, io, call, fail), flags: MOVETABLES_FLAGS },
   vdiff: { run: (ctx, args, io) => vdiffCommand(ctx, args, io, call, fail), flags: ["keyspace", "workflow"] },
   vstream: { run: (ctx, args, io) => vstreamCommand(ctx, args, io, fail), flags: VSTREAM_FLAGS },
+  subscription: { run: (ctx, args, io) => subscriptionCommand(ctx, args, io, call, fail), flags: SUBSCRIPTION_FLAGS },
 };
 
 /** @param {string} code @param {string} message */

@@ -121,6 +121,9 @@ describe("help and argument errors", () => {
         "movetables",
         "vdiff",
         "vstream",
+        "subscription create",
+        "subscription show",
+        "subscription delete",
       ]) {
         expect(r.stdout).toContain(cmd);
       }
@@ -583,5 +586,123 @@ describe("reshard and vdiff", () => {
     expect(r.stdout).toContain("DIFFERENCES FOUND");
     expect(r.stdout).toContain("users: 10 compared, 1 missing, 0 extra, 0 mismatched");
     expect(r.stdout).toContain("missing key [7]");
+  });
+});
+
+describe("subscription", () => {
+  const SUB = {
+    name: "orders",
+    keyspace: "main",
+    tables: ["orders"],
+    binding: "SUBSCRIPTION_QUEUE",
+    token: "tok0",
+    id: "abc",
+    createdAt: 1,
+    status: {
+      name: "orders",
+      id: "abc",
+      running: true,
+      published: 42,
+      messages: 7,
+      lastTs: 1,
+      lagMs: 350,
+      token: "tok1",
+      lastError: { code: "NOT_SERVING", message: "shard -80 did not answer", at: 2 },
+    },
+  };
+
+  it("create sends the keyspace, name, binding, tables and from, and prints the subscription", async () => {
+    replies["POST /v1/subscriptions"] = { body: SUB };
+    const r = await vtctl([
+      "subscription",
+      "create",
+      "--keyspace",
+      "main",
+      "--name",
+      "orders",
+      "--binding",
+      "SUBSCRIPTION_QUEUE",
+      "--tables",
+      "orders, items",
+      "--from",
+      "tok0",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(received[0]?.body).toEqual({
+      action: "create",
+      keyspace: "main",
+      name: "orders",
+      binding: "SUBSCRIPTION_QUEUE",
+      tables: ["orders", "items"],
+      from: "tok0",
+    });
+    expect(r.stdout).toContain("created subscription orders of keyspace main onto SUBSCRIPTION_QUEUE, from tok1");
+    const plain = await vtctl(["subscription", "create", "--keyspace", "main", "--name", "orders", "--binding", "Q", "--json"]);
+    expect(received[1]?.body).toEqual({ action: "create", keyspace: "main", name: "orders", binding: "Q" });
+    expect(JSON.parse(plain.stdout)).toEqual(SUB);
+  });
+
+  it("show prints each subscription's lag, counts and last error; --name asks for one; --json prints the answer", async () => {
+    replies["GET /v1/subscriptions"] = { body: { subscriptions: [SUB, { ...SUB, name: "all", tables: null, status: null }] } };
+    const r = await vtctl(["subscription", "show"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /orders\s*\|\s*main\s*\|\s*orders\s*\|\s*SUBSCRIPTION_QUEUE\s*\|\s*yes\s*\|\s*42\s*\|\s*7\s*\|\s*350 ms\s*\|\s*NOT_SERVING: shard -80 did not answer/,
+    );
+    expect(r.stdout).toMatch(/all\s*\|\s*main\s*\|\s*\(all\)\s*\|\s*SUBSCRIPTION_QUEUE\s*\|\s*\?/);
+    const one = await vtctl(["subscription", "show", "--name", "orders", "--json"]);
+    expect(received[1]?.url).toBe("/v1/subscriptions?name=orders");
+    expect(JSON.parse(one.stdout)).toEqual({ subscriptions: [SUB, { ...SUB, name: "all", tables: null, status: null }] });
+    replies["GET /v1/subscriptions"] = { body: { subscriptions: [] } };
+    expect((await vtctl(["subscription", "show"])).stdout).toBe("no subscriptions\n");
+  });
+
+  it("delete sends the name and says whether the publisher stopped", async () => {
+    replies["POST /v1/subscriptions"] = (body) => ({ body: { deleted: SUB, stopped: (body as { name: string }).name === "orders" } });
+    const r = await vtctl(["subscription", "delete", "--name", "orders"]);
+    expect(r.code).toBe(0);
+    expect(received[0]?.body).toEqual({ action: "delete", name: "orders" });
+    expect(r.stdout).toContain("deleted subscription orders: its publisher stopped");
+    expect((await vtctl(["subscription", "delete", "--name", "other"])).stdout).toContain("stops by itself");
+  });
+
+  it("bad lines exit 1 and send nothing; a server refusal prints its code", async () => {
+    const bad: [string[], string][] = [
+      [["subscription"], "INVALID_ARGUMENT"],
+      [["subscription", "list"], "INVALID_ARGUMENT"],
+      [["subscription", "create", "--name", "x", "--binding", "Q"], "INVALID_ARGUMENT"],
+      [["subscription", "create", "--keyspace", "main", "--binding", "Q"], "INVALID_ARGUMENT"],
+      [["subscription", "create", "--keyspace", "main", "--name", "x"], "INVALID_ARGUMENT"],
+      [["subscription", "create", "--keyspace", "main", "--name", "x", "--binding", "Q", "--from", "start"], "UNSUPPORTED"],
+      [["subscription", "create", "--keyspace", "main", "--name", "x", "--binding", "Q", "--tables", ","], "INVALID_ARGUMENT"],
+      [["subscription", "delete"], "INVALID_ARGUMENT"],
+      [["subscription", "delete", "--name", "x", "--binding", "Q"], "INVALID_ARGUMENT"],
+      [["subscription", "show", "--keyspace", "main"], "INVALID_ARGUMENT"],
+      [["subscription", "show", "extra"], "INVALID_ARGUMENT"],
+      [["subscription", "show", "--workflow", "w"], "INVALID_ARGUMENT"],
+    ];
+    for (const [args, code] of bad) {
+      const r = await vtctl(args);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr, args.join(" ")).toMatch(new RegExp(`^${code}: `));
+    }
+    expect(received).toHaveLength(0);
+    replies["POST /v1/subscriptions"] = {
+      status: 400,
+      body: { error: { code: "UNKNOWN_TABLE", message: "subscription: no table nope in keyspace main", retryable: false } },
+    };
+    const r = await vtctl(["subscription", "create", "--keyspace", "main", "--name", "x", "--binding", "Q", "--tables", "nope"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("UNKNOWN_TABLE: subscription: no table nope in keyspace main\n");
+  });
+
+  it("topology lists subscriptions with their lag", async () => {
+    replies["GET /v1/topology"] = {
+      body: { ...TOPOLOGY, subscriptions: [{ name: "orders", keyspace: "main", binding: "Q", lagMs: 120, published: 9, lastError: null }] },
+    };
+    const r = await vtctl(["topology"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("subscription orders (main → Q): lag 120 ms, 9 transactions published\n");
   });
 });

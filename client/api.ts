@@ -4,6 +4,7 @@
 import type { SqlValue } from "../contract/sql-values.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 import type { WorkflowLive } from "../contract/serving-graph.ts";
+import type { SubscriptionSummary } from "../contract/subscription-rpc.ts";
 import type { ChangeEvent, VStream, VStreamOptions } from "./vstream.ts";
 
 export type { ChangeEvent, ChangeRow, VStream, VStreamOptions } from "./vstream.ts";
@@ -121,6 +122,8 @@ export interface TopologyView {
   keyspaces: KeyspaceView[];
   /** Resharding / MoveTables workflows (empty until workflows exist), as the Topology records them. */
   workflows: (WorkflowRecord & { live?: WorkflowLive })[];
+  /** Queue subscriptions with their lag, messages published and last error (see client/subscription.ts). */
+  subscriptions?: SubscriptionSummary[];
 }
 
 /** What a transaction callback receives. Reserved: interactive transactions are not available yet. */

@@ -39,6 +39,24 @@ export function newSubscriptionReaderState(): SubscriptionReaderState {
 
 const chain = (t: { shard: string; keyspace?: string; uid: string }) => `${t.keyspace ?? ""}/${t.shard}@${t.uid}`;
 
+function isDeps(v: unknown): boolean {
+  if (v === undefined) return true;
+  return (
+    Array.isArray(v) &&
+    v.every((d: unknown) => {
+      const x = d as { shard?: unknown; keyspace?: unknown; uid?: unknown; seq?: unknown } | null;
+      return (
+        typeof x === "object" &&
+        x !== null &&
+        typeof x.shard === "string" &&
+        (x.keyspace === undefined || typeof x.keyspace === "string") &&
+        typeof x.uid === "string" &&
+        Number.isSafeInteger(x.seq)
+      );
+    })
+  );
+}
+
 function isTx(v: unknown): v is SubscriptionTx {
   const t = v as SubscriptionTx;
   return (
@@ -51,6 +69,7 @@ function isTx(v: unknown): v is SubscriptionTx {
     t.after >= t.origin &&
     Number.isSafeInteger(t.seq) &&
     t.seq > t.after &&
+    isDeps(t.deps) &&
     Array.isArray(t.events)
   );
 }
@@ -97,8 +116,10 @@ function joinPart(state: SubscriptionReaderState, p: SubscriptionPart): Subscrip
 /**
  * Reads a batch of message bodies (strings or already-parsed objects, e.g. a Queue batch's
  * `messages.map(m => m.body)`). `state` is updated in place; a transaction is handed out when it
- * follows the last one handed out of its shard's chain (or the chain's origin); one at or before
- * it is a duplicate and dropped; one further on waits in `state.early` for the ones before it.
+ * follows the last one handed out of its shard's chain (or the chain's origin) and, the first after a
+ * journal (a reshard, a MoveTables), once the chains it names in `deps` were handed out that far;
+ * one at or before it is a duplicate and dropped; one further on waits in `state.early` for the
+ * ones before it.
  */
 export function readSubscriptionBatch(bodies: readonly unknown[], state: SubscriptionReaderState): SubscriptionBatchResult {
   const invalid: number[] = [];
@@ -127,7 +148,9 @@ export function readSubscriptionBatch(bodies: readonly unknown[], state: Subscri
       const key = chain(tx);
       const last = state.last[key] ?? tx.origin;
       if (tx.seq <= last) continue; // a duplicate
-      if (tx.after === last) {
+      // After a journal: the chains that had the writes before must have been handed out that far.
+      const ready = (tx.deps ?? []).every((d) => (state.last[chain(d)] ?? Number.NEGATIVE_INFINITY) >= d.seq);
+      if (tx.after === last && ready) {
         state.last[key] = tx.seq;
         transactions.push({
           shard: tx.shard,

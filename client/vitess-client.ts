@@ -162,11 +162,12 @@ export class VitessClient implements Client {
     this.#assertOpen();
     const raw = await this.#call((gate) => gate.topology());
     if (!isRecord(raw) || !Array.isArray(raw["keyspaces"])) throw badReply("topology");
-    const { version, keyspaces, workflows } = raw;
+    const { version, keyspaces, workflows, subscriptions } = raw;
     return {
       version: typeof version === "number" ? version : 0,
       keyspaces: keyspaces as TopologyView["keyspaces"],
       workflows: Array.isArray(workflows) ? workflows : [],
+      ...(Array.isArray(subscriptions) ? { subscriptions } : {}),
     };
   }
 

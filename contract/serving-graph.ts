@@ -3,6 +3,7 @@
 // and refuse plans made on an older one, so a stale cache costs a retry, never a wrong answer.
 
 import type { RetentionPolicy, TabletRetention } from "./binlog-retention.ts";
+import type { SubscriptionSummary } from "./subscription-rpc.ts";
 import type { TableInfo } from "./tablet-rpc.ts";
 import type { VSchema } from "./vschema.ts";
 import type { WorkflowRecord } from "./workflow-record.ts";
@@ -89,6 +90,8 @@ export interface TopologyView {
   }[];
   /** Every workflow's record, by keyspace and creation (closed ones until their name is used again). */
   workflows: (WorkflowRecord & { readonly live?: WorkflowLive })[];
+  /** Queue subscriptions with their publishers' lag (added by the gate, which reaches the publishers). */
+  subscriptions?: SubscriptionSummary[];
 }
 
 const KEYSPACE_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;

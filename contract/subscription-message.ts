@@ -11,9 +11,11 @@ export const SUBSCRIPTION_MESSAGE_VERSION = 1;
 export const SUBSCRIPTION_MESSAGE_LIMIT = 120 * 1024;
 
 /**
- * Where a transaction stands in its chain. `after` is the shard's position before it and `seq` its
- * commit's binlog sequence: per (keyspace, shard, uid) they form a chain, so a consumer knows a
- * duplicate (`seq` ≤ its last) from a transaction that came early (`after` > its last).
+ * Where a transaction stands in its chain. `after` is the `seq` of the chain's transaction published
+ * before it (the chain's `origin` for its first) and `seq` its commit's binlog sequence: per
+ * (keyspace, shard, uid) they form a chain, so a consumer knows a duplicate (`seq` ≤ its last) from
+ * a transaction that came early (`after` > its last). Transactions the subscription does not
+ * publish (other tables) are not links of the chain.
  */
 export interface SubscriptionChainLink {
   readonly shard: string;
@@ -24,6 +26,20 @@ export interface SubscriptionChainLink {
   /** The chain's first position: where the subscription started on it (or a reshard's journal named it). */
   readonly origin: number;
   readonly after: number;
+  readonly seq: number;
+  /**
+   * Set on the first transaction a chain publishes after a journal moved writes onto it (a
+   * reshard's new shards, a MoveTables' target, the old shards again after a reverse): the
+   * positions the other chains must have been handed out to before it, as the stream read them.
+   */
+  readonly deps?: readonly SubscriptionDep[];
+}
+
+/** "Chain (keyspace, shard, uid) handed out up to `seq`" (a transaction of that chain at `seq` was published). */
+export interface SubscriptionDep {
+  readonly shard: string;
+  readonly keyspace?: string;
+  readonly uid: string;
   readonly seq: number;
 }
 

@@ -10,6 +10,7 @@ import type { TableVSchema } from "./vschema.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowView } from "./workflow-rpc.ts";
 import type { TabletStatus } from "./tablet-rpc.ts";
 import type { WorkflowOptions, WorkflowRecord } from "./workflow-record.ts";
+import type { SubscriptionRecord, SubscriptionSpec } from "./subscription-rpc.ts";
 
 export interface DdlRequest {
   readonly keyspace: string;
@@ -91,6 +92,18 @@ export interface TopologyRpc {
    * new setting reaches every tablet of the keyspace with its config.
    */
   retention(keyspace: string, change?: unknown): Promise<Envelope<KeyspaceRetention>>;
+
+  // Queue subscriptions (topology/subscriptions.ts). Refusals are INVALID_ARGUMENT (UNKNOWN_TABLE
+  // for a table) and change nothing.
+
+  /** Records a subscription: a new name, an existing keyspace and tables, a token of that keyspace. */
+  createSubscription(spec: SubscriptionSpec): Promise<Envelope<SubscriptionRecord>>;
+  /** Removes subscription `name` and answers its record (INVALID_ARGUMENT when there is none). */
+  deleteSubscription(name: string): Promise<Envelope<SubscriptionRecord>>;
+  /** The subscription `name`, or null. */
+  getSubscription(name: string): Promise<Envelope<SubscriptionRecord | null>>;
+  /** Every subscription, by name. */
+  subscriptions(): Promise<Envelope<SubscriptionRecord[]>>;
 }
 
 /** A keyspace's binlog retention setting; `isDefault` while it was never set (DEFAULT_RETENTION). */

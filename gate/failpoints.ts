@@ -55,3 +55,21 @@ export class LostCall extends Error {
     this.name = "LostCall";
   }
 }
+
+/** Publishing rounds of subscription `name` that fail after their messages were sent and before their cursor is stored (a crash there). */
+const publishCrashes = new Map<string, number>();
+
+/** Makes the next `times` publishing rounds of subscription `name` crash between send and store (tests only). */
+export function armPublishCrash(name: string, times: number): void {
+  if (times > 0) publishCrashes.set(name, times);
+  else publishCrashes.delete(name);
+}
+
+/** Whether this round of `name` crashes between send and store (consumes one armed crash). */
+export function publishCrash(name: string): boolean {
+  const n = publishCrashes.get(name) ?? 0;
+  if (n <= 0) return false;
+  if (n === 1) publishCrashes.delete(name);
+  else publishCrashes.set(name, n - 1);
+  return true;
+}

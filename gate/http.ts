@@ -7,6 +7,7 @@ import { Executor } from "./executor.ts";
 import { opensRpcSession, serveRpc } from "./rpc-endpoint.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
 import { serveVStream } from "./vstream-http.ts";
+import { createSubscription, deleteSubscription, readInbox, showSubscriptions, subscriptionsView } from "./subscriptions.ts";
 import { decodeWorkflowRequest, encodeWorkflowAnswer, runWorkflowRequest, workflowExecutor } from "./workflows.ts";
 
 /** A request field, own properties only (a body {} has no "constructor"). */
@@ -62,6 +63,9 @@ const ROUTES: ReadonlyMap<string, string> = new Map([
   ["GET /v1/vstream", "vstream"],
   ["GET /v1/retention", "getRetention"],
   ["POST /v1/retention", "setRetention"],
+  ["POST /v1/subscriptions", "subscription"],
+  ["GET /v1/subscriptions", "showSubscriptions"],
+  ["GET /v1/subscriptions/inbox", "inbox"],
 ]);
 const PATHS: ReadonlySet<string> = new Set([
   "/v1/sql",
@@ -72,6 +76,8 @@ const PATHS: ReadonlySet<string> = new Set([
   "/v1/workflows",
   "/v1/vstream",
   "/v1/retention",
+  "/v1/subscriptions",
+  "/v1/subscriptions/inbox",
 ]);
 
 /**
@@ -97,7 +103,7 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
       if (PATHS.has(url.pathname)) throw new VtError("INVALID_ARGUMENT", `${req.method} is not allowed on ${url.pathname}`);
       return json({ error: { code: "INVALID_ARGUMENT", message: `no endpoint ${url.pathname}`, retryable: false } }, 404);
     }
-    const admin = op === "createKeyspace" || op === "applyVSchema" || op === "workflow" || op === "setRetention";
+    const admin = op === "createKeyspace" || op === "applyVSchema" || op === "workflow" || op === "setRetention" || op === "subscription";
     requireAccess(access, admin ? "admin" : "user");
     const ex = new Executor(env);
     switch (op) {
@@ -113,8 +119,28 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
         const results = await ex.batch(decodeKeyspace(body), statements, tx === true);
         return json({ results: results.map((r) => encodeResult(checkedResult(r))) });
       }
-      case "topology":
-        return json(await ex.view());
+      case "topology": {
+        const [view, subscriptions] = await Promise.all([ex.view(), subscriptionsView(env)]);
+        return json({ ...view, subscriptions });
+      }
+      case "subscription": {
+        const body = await readJson(req);
+        const action = field(body, "action");
+        if (action === "create") return json(await createSubscription(env, body));
+        if (action === "delete") return json(await deleteSubscription(env, field(body, "name")));
+        throw new VtError("INVALID_ARGUMENT", '"action" must be "create" or "delete"');
+      }
+      case "showSubscriptions": {
+        const name = url.searchParams.get("name");
+        return json({ subscriptions: await showSubscriptions(env, name === null || name === "" ? undefined : name) });
+      }
+      case "inbox": {
+        const num = (k: string, d: number) => {
+          const v = url.searchParams.get(k);
+          return v === null || v === "" ? d : /^\d{1,15}$/.test(v) ? Number(v) : Number.NaN;
+        };
+        return json(await readInbox(env, num("after", 0), num("limit", 500)));
+      }
       case "createKeyspace": {
         const body = await readJson(req);
         return json(await ex.createKeyspace(field(body, "name"), field(body, "shards")));

@@ -4,6 +4,7 @@
 import { RpcTarget } from "capnweb";
 import { toWireError, VtError } from "../contract/errors.ts";
 import type { TopologyView } from "../contract/serving-graph.ts";
+import { subscriptionsView } from "./subscriptions.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
 import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
@@ -81,10 +82,11 @@ export class GateRpc extends RpcTarget {
   }
 
   topology(...extra: unknown[]): Promise<TopologyView> {
-    return wire(() => {
+    return wire(async () => {
       requireAccess(this.#access, "user");
       noExtra(extra, "topology()", 0);
-      return new Executor(this.#env).view();
+      const [view, subscriptions] = await Promise.all([new Executor(this.#env).view(), subscriptionsView(this.#env)]);
+      return { ...view, subscriptions };
     });
   }
 

@@ -1,11 +1,12 @@
 // One publishing round of a queue subscription: VStream events (gate/vstream.ts's merger) into
 // whole transactions with their chain positions (contract/subscription-message.ts), up to a size
 // or time bound, ending at a transaction boundary. The publisher sends what a round collected and
-// only then stores the round's token and origins: a crash in between resends those transactions
-// (the consumer's reader drops them), never skips one.
+// only then stores the round's cursor (token, chains' origins, last transactions and journal
+// waits): a crash in between resends those transactions, with the same chain links, (the
+// consumer's reader drops them), never skips one.
 
 import { VtError } from "../contract/errors.ts";
-import type { PublishItem, SubscriptionTx } from "../contract/subscription-message.ts";
+import type { PublishItem, SubscriptionDep, SubscriptionTx } from "../contract/subscription-message.ts";
 import { decodeToken, type VEvent, type VGtid } from "../contract/vstream.ts";
 import { unsupportedError } from "../topology/refusals.ts";
 import { eventJson } from "./vstream-request.ts";
@@ -16,6 +17,10 @@ export interface SubscriptionCursor {
   readonly token: string;
   /** Each chain's first position (`keyspace/shard@uid` → seq): fixed once seen, so resends carry the same. */
   readonly origins: Readonly<Record<string, number>>;
+  /** Each chain's last transaction published (its seq): the next one's `after`. Absent: none yet (`after` is the origin). */
+  readonly last?: Readonly<Record<string, number>>;
+  /** Per chain a journal moved writes onto: what its next transaction published must wait for (SubscriptionTx.deps). */
+  readonly deps?: Readonly<Record<string, readonly SubscriptionDep[]>>;
 }
 
 export interface RoundResult {
@@ -34,6 +39,38 @@ export interface RoundBounds {
 }
 
 const chainKey = (keyspace: string, shard: string, uid: string) => `${keyspace}/${shard}@${uid}`;
+
+/**
+ * What the chains a journal moved writes onto must wait for: each old chain at its last
+ * transaction published, and what it was itself still to wait for (it may have published nothing
+ * since a journal moved writes onto it).
+ */
+function journalDeps(
+  stream: string,
+  from: readonly string[],
+  at: ReadonlyMap<string, { uid: string; seq: number }>,
+  last: Readonly<Record<string, number>>,
+  deps: Readonly<Record<string, readonly SubscriptionDep[]>>,
+): SubscriptionDep[] {
+  const out = new Map<string, SubscriptionDep>();
+  const add = (d: SubscriptionDep) => {
+    const k = chainKey(d.keyspace ?? stream, d.shard, d.uid);
+    const had = out.get(k);
+    if (had === undefined || had.seq < d.seq) out.set(k, d);
+  };
+  for (const name of from) {
+    const slash = name.indexOf("/");
+    const keyspace = slash < 0 ? stream : name.slice(0, slash);
+    const shard = slash < 0 ? name : name.slice(slash + 1);
+    const p = at.get(`${keyspace}/${shard}`);
+    if (p === undefined) continue;
+    const key = chainKey(keyspace, shard, p.uid);
+    const seq = last[key];
+    if (seq !== undefined) add({ shard, ...(keyspace !== stream ? { keyspace } : {}), uid: p.uid, seq });
+    for (const d of deps[key] ?? []) add(d);
+  }
+  return [...out.values()];
+}
 
 function positions(g: VGtid): Map<string, { uid: string; seq: number }> {
   return new Map(g.shards.map((p) => [`${p.keyspace ?? g.keyspace}/${p.shard}`, { uid: p.uid, seq: p.seq }]));
@@ -63,6 +100,8 @@ export function startCursor(token: string): SubscriptionCursor {
 /** Collects one round from `events` (the merger started at `cursor.token`). */
 export async function collectRound(events: AsyncIterator<VEvent>, cursor: SubscriptionCursor, bounds: RoundBounds): Promise<RoundResult> {
   const origins: Record<string, number> = { ...cursor.origins };
+  const last: Record<string, number> = { ...cursor.last };
+  const deps: Record<string, readonly SubscriptionDep[]> = { ...cursor.deps };
   let token = cursor.token;
   let at = positions(decodeToken(token));
   let ts: number | null = null;
@@ -88,8 +127,10 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
       const before = at.get(name);
       const key = chainKey(e.keyspace ?? g.keyspace, e.shard, mine.uid);
       if (origins[key] === undefined) origins[key] = before !== undefined && before.uid === mine.uid ? before.seq : 0;
-      const after = before !== undefined && before.uid === mine.uid ? before.seq : (origins[key] as number);
+      // The chain's previous transaction published (transactions of other tables are not links).
+      const after = last[key] ?? (origins[key] as number);
       if (mine.seq <= after) throw new VtError("INTERNAL", `subscription: shard ${name}'s position did not advance past ${after}`);
+      const waits = deps[key];
       const tx: SubscriptionTx = {
         shard: e.shard,
         ...(e.keyspace !== undefined ? { keyspace: e.keyspace } : {}),
@@ -97,9 +138,12 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
         origin: origins[key] as number,
         after,
         seq: mine.seq,
+        ...(waits !== undefined && waits.length > 0 ? { deps: waits } : {}),
         ts: e.ts,
         events: open,
       };
+      last[key] = mine.seq;
+      delete deps[key];
       bytes += JSON.stringify(tx).length;
       items.push({ tx, token: e.token });
       token = e.token;
@@ -107,13 +151,28 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
       ts = e.ts;
       open = null;
     } else {
-      // HEARTBEAT or JOURNAL: positions move on; a journal's new shards start their chains here.
+      // HEARTBEAT or JOURNAL: positions move on; a journal's new shards start their chains here,
+      // and the next transaction of each shard it moved writes onto waits for the old ones'.
       const g = decodeToken(e.token);
+      if (e.type === "JOURNAL") {
+        const waits = journalDeps(g.keyspace, e.from, at, last, deps);
+        const next = positions(g);
+        for (const name of e.to) {
+          const slash = name.indexOf("/");
+          const keyspace = slash < 0 ? g.keyspace : name.slice(0, slash);
+          const p = next.get(slash < 0 ? `${g.keyspace}/${name}` : name);
+          if (p === undefined) continue;
+          const key = chainKey(keyspace, slash < 0 ? name : name.slice(slash + 1), p.uid);
+          const merged = new Map<string, SubscriptionDep>();
+          for (const d of [...(deps[key] ?? []), ...waits]) merged.set(chainKey(d.keyspace ?? g.keyspace, d.shard, d.uid), d);
+          if (merged.size > 0) deps[key] = [...merged.values()];
+        }
+      }
       withOrigins(origins, g);
       token = e.token;
       at = positions(g);
       if (e.type === "HEARTBEAT") ts = e.ts;
     }
   }
-  return { items, cursor: { token, origins }, ts };
+  return { items, cursor: { token, origins, last, deps }, ts };
 }

@@ -46,6 +46,8 @@ import { GraphWaiters } from "./graph-waiters.ts";
 import { rejoinsOf } from "./movetables-rejoin.ts";
 import { RetentionSettings } from "./retention.ts";
 import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
+import { checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
+import type { SubscriptionRecord, SubscriptionSpec } from "../contract/subscription-rpc.ts";
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
@@ -72,6 +74,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #moveSteps: MoveTablesSteps;
   readonly #moveTables: MoveTablesController;
   readonly #retention: RetentionSettings;
+  readonly #subscriptions: SubscriptionStore;
   #queue: Promise<unknown> = Promise.resolve();
   /** Gate requests held through a cutover, answered when a keyspace's tablets have learned a change. */
   readonly #graphWaiters = new GraphWaiters();
@@ -82,6 +85,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#pending = new PendingChanges(ctx.storage.sql);
     this.#ids = new IdBlocks(ctx.storage.sql);
     this.#workflows = new WorkflowStore(ctx.storage.sql);
+    this.#subscriptions = new SubscriptionStore(ctx.storage.sql);
     const host = {
       store: this.#store,
       workflows: this.#workflows,
@@ -664,6 +668,26 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         return this.#retention.run(keyspace, change);
       }),
     );
+  }
+
+  /** Queued like a change, so two creates of one name never both pass the check. */
+  createSubscription(spec: SubscriptionSpec): Promise<Envelope<SubscriptionRecord>> {
+    return this.#step(async () => {
+      const world = { keyspace: (name: string) => this.#store.keyspace(name), known: async (k: string) => unwrap(await this.keyspaceTablets(k)) };
+      return this.#subscriptions.create(await checkSubscriptionSpec(spec, world), Date.now());
+    });
+  }
+
+  deleteSubscription(name: string): Promise<Envelope<SubscriptionRecord>> {
+    return this.#step(() => this.#subscriptions.delete(name));
+  }
+
+  getSubscription(name: string): Promise<Envelope<SubscriptionRecord | null>> {
+    return envelopeAsync(async () => this.#subscriptions.get(name));
+  }
+
+  subscriptions(): Promise<Envelope<SubscriptionRecord[]>> {
+    return envelopeAsync(async () => this.#subscriptions.list());
   }
 
   /** An open workflow's streams as the tablets holding them report them (none when one does not answer). */

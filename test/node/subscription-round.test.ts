@@ -110,6 +110,82 @@ describe("subscription rounds", () => {
     }
   });
 
+  it("hands out the old shard's transactions before any of the new shards' (the journal's deps), whatever the delivery order", async () => {
+    const { bodies } = await publish(new Set([2]));
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const shuffled = () =>
+      [...bodies]
+        .map((b) => [rand(), b] as const)
+        .sort((x, y) => x[0] - y[0])
+        .map(([, b]) => b);
+    const orders: string[][][] = [
+      [[...bodies].reverse()],
+      [...bodies].reverse().map((b) => [b]),
+      ...Array.from({ length: 10 }, () => shuffled().map((b) => [b])),
+    ];
+    for (const batches of orders) {
+      const state = newSubscriptionReaderState();
+      const got = batches.flatMap((b) => readSubscriptionBatch(b, state).transactions);
+      expect(values(got).sort()).toEqual([...expected].sort());
+      const lastOld = got.map((t) => t.shard).lastIndexOf("-");
+      const firstNew = got.findIndex((t) => t.shard !== "-");
+      expect(lastOld).toBeLessThan(firstNew);
+    }
+    // The new shards' first transactions carry what they wait for: the old shard at its last one.
+    const firsts = bodies
+      .flatMap((b) => (JSON.parse(b) as { txs: { shard: string; after: number; origin: number; deps?: unknown }[] }).txs)
+      .filter((t) => t.shard !== "-" && t.after === t.origin);
+    expect(firsts.length).toBeGreaterThan(0);
+    for (const t of firsts) expect(t.deps).toEqual([{ shard: "-", uid: "s", seq: 5 }]);
+  });
+
+  it("transactions of other tables move a shard's position but are not links of its chain", async () => {
+    // Visible transactions 1 and 2, then 3 and 4 touch other tables (the tablet moves the position
+    // past them, and heartbeats carry it), then 5 comes.
+    const visible = [tx(1, 1, "a"), tx(2, 2, "b")];
+    let head = 4;
+    const tablets: VStreamTablets = {
+      ...fake({}),
+      known: async () => ["ks/-"],
+      async read(_tablet, req) {
+        const got = visible.filter((x) => x.seq > req.seq).slice(0, 2);
+        const rest = visible.filter((x) => x.seq > (got.at(-1)?.seq ?? req.seq));
+        return { uid: "s", transactions: got, seq: rest.length > 0 ? (rest[0]?.seq ?? 1) - 1 : head };
+      },
+    };
+    let stored: PublisherState = {
+      cursor: startCursor(encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: null }] })),
+      counter: 0,
+      ts: null,
+      published: 0,
+    };
+    const queue: string[] = [];
+    for (let step = 0; step < 20 && stored.published < 3; step++) {
+      if (step === 3) {
+        visible.push(tx(5, 5, "c"));
+        head = 5;
+      }
+      stored = await publishStep(
+        stored,
+        {
+          name: "orders",
+          events: (c) => vstreamEvents({ keyspace: "ks", from: decodeToken(c.token), heartbeatMs: 20 }, tablets),
+          send: { sendBatch: async (ms) => void queue.push(...[...ms].map((m) => m.body)) },
+          store: async () => undefined,
+        },
+        { maxBytes: 100, deadline: Date.now() + 50, now: Date.now },
+      );
+    }
+    const state = newSubscriptionReaderState();
+    const got = readSubscriptionBatch(queue, state).transactions;
+    expect(got.map((t) => t.seq)).toEqual([1, 2, 5]);
+    expect(state.early).toEqual([]);
+  });
+
   it("refuses a token still in the initial copy", () => {
     const t = encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: { table: "t", after: null } }] });
     expect(() => startCursor(t)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2810" }));

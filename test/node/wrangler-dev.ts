@@ -21,17 +21,18 @@ function freePort(): Promise<number> {
 
 export interface DevServer {
   readonly url: string;
-  /** Its --persist-to directory (removed by stop). */
+  /** Its --persist-to directory (removed by stop unless `keepState`). */
   readonly state: string;
   /** What it printed so far. */
   log(): string;
-  stop(): void;
+  /** Stops it; `keepState` leaves its --persist-to directory for a server started on it again. */
+  stop(keepState?: boolean): void;
 }
 
-/** Starts `wrangler dev` and answers once /healthz does (within `startMs`). */
-export async function startDev(startMs = 90_000): Promise<DevServer> {
+/** Starts `wrangler dev` (on the state a stopped one kept, when given) and answers once /healthz does (within `startMs`). */
+export async function startDev(startMs = 90_000, keptState?: string): Promise<DevServer> {
   const port = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "vitess-do-e2e-"));
+  const state = keptState ?? mkdtempSync(join(tmpdir(), "vitess-do-e2e-"));
   const url = `http://127.0.0.1:${port}`;
   const dev: ChildProcess = spawn(
     process.execPath,
@@ -50,7 +51,7 @@ export async function startDev(startMs = 90_000): Promise<DevServer> {
     url,
     state,
     log: () => log,
-    stop() {
+    stop(keepState = false) {
       if (dev.pid) {
         try {
           process.kill(-dev.pid, "SIGTERM");
@@ -58,7 +59,7 @@ export async function startDev(startMs = 90_000): Promise<DevServer> {
           // already gone
         }
       }
-      rmSync(state, { recursive: true, force: true });
+      if (!keepState) rmSync(state, { recursive: true, force: true });
     },
   };
   const deadline = Date.now() + startMs;

@@ -54,8 +54,11 @@ class Subscriber {
     readonly plan: readonly { commits: number; back: number; pause: number }[],
   ) {}
 
-  /** One connection: reads `want` commits (or until `done(applied)`), checking each event; then resumes from a random token it got. */
-  async session(want: number, back: number, done?: (a: Applied) => boolean, ms = 20_000): Promise<void> {
+  /**
+   * One connection: reads `want` commits (or until `done(applied)`, or until `over()` once no
+   * transaction is open), checking each event; then resumes from a random token it got.
+   */
+  async session(want: number, back: number, done?: (a: Applied) => boolean, ms = 20_000, over?: () => boolean): Promise<void> {
     this.sessions += 1;
     const sub = await subscribe(`keyspace=${this.ks}&tables=t&heartbeatMs=100&from=${this.from}`);
     const snaps: { token: string; applied: Applied }[] = [{ token: this.from, applied: copyOf(this.applied) }];
@@ -111,7 +114,9 @@ class Subscriber {
         }
         if (done ? done(this.applied) && open.size === 0 : commits >= want) return true;
       }
-      return false;
+      // The writes are over (a heartbeat brings this check round): a session wanting more commits
+      // than are left ends here, between transactions, instead of waiting out its time.
+      return over?.() === true && open.size === 0;
     }, ms);
     await sub.close();
     // Resume from one of the tokens received (the later ones more often), with what was applied there.
@@ -131,115 +136,125 @@ async function finalRows(ks: string): Promise<Map<number, number>> {
 
 let round = 0;
 describe("vstream property: subscribers resuming across a reshard", () => {
-  it("every subscriber replays to exactly the final rows, transactions whole, per-shard order, no change twice", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...SHAPES),
-        fc.array(opArb, { minLength: 20, maxLength: 45 }),
-        fc.array(
-          fc.array(fc.record({ commits: fc.integer({ min: 1, max: 6 }), back: fc.integer({ min: 0, max: 3 }), pause: fc.integer({ min: 0, max: 150 }) }), {
-            minLength: 2,
-            maxLength: 5,
-          }),
-          {
-            minLength: 2,
-            maxLength: 2,
-          },
-        ),
-        async (shape, ops, plans) => {
-          const ks = `vp${round++}`;
-          expect((await api("POST", "/v1/keyspaces", { name: ks, shards: [...shape.initial] })).status).toBe(200);
-          const vschema = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { t: { column_vindexes: [{ column: "id", name: "xx" }] } } };
-          expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema })).status).toBe(200);
-          await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)", undefined, ks);
-          for (let id = 1; id <= IDS; id += 3) await sql("INSERT INTO t (id, v) VALUES (?, ?)", [id, 0], ks);
+  it("every subscriber replays to exactly the final rows, transactions whole, per-shard order, no change twice", () => check({ numRuns: 5 }), 240_000);
 
-          let version = 0;
-          let writing = true;
-          const write = async (op: Op) => {
-            if (op.kind === "upsert") await sql("INSERT INTO t (id, v) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v", [op.id, ++version], ks);
-            else if (op.kind === "delete") await sql("DELETE FROM t WHERE id = ?", [op.id], ks);
-            else if (op.kind === "many") await sql(`UPDATE t SET v = ? WHERE id IN (${op.ids.join(", ")})`, [++version], ks);
-            else {
-              const b = await api("POST", "/v1/batch", {
-                keyspace: ks,
-                transaction: true,
-                statements: [
-                  { sql: "INSERT INTO t (id, v) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v", params: [op.id, ++version] },
-                  { sql: "UPDATE t SET v = ? WHERE id = ?", params: [++version, op.id] },
-                ],
-              });
-              expect(b.status, JSON.stringify(b.body)).toBe(200);
-            }
-          };
-          // A third of the writes before the reshard, a third while it copies and catches up, the rest after the switch.
-          const [a, b] = [Math.floor(ops.length / 3), Math.floor((2 * ops.length) / 3)];
-          let created: () => void = () => undefined;
-          const started = new Promise<void>((r) => {
-            created = r;
-          });
-          let switchedNow: () => void = () => undefined;
-          const switched = new Promise<void>((r) => {
-            switchedNow = r;
-          });
-          const writer = (async () => {
-            for (const op of ops.slice(0, a)) await write(op);
-            created();
-            for (const op of ops.slice(a, b)) {
-              await write(op);
-              await sleep(3);
-            }
-            await switched;
-            for (const op of ops.slice(b)) await write(op);
-            writing = false;
-          })();
-          const reshard = (async () => {
-            await started;
-            const wf = workflows(ks, "rs");
-            const c = await wf.call({ action: "create", sourceShards: [...shape.initial], targetShards: [...shape.targets] });
-            expect(c.status, JSON.stringify(c.body)).toBe(200);
-            await wf.until("caught up", (v) => v.streams.length > 0 && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000));
-            const sw = await wf.call({ action: "switchtraffic" });
-            expect(sw.status, JSON.stringify(sw.body)).toBe(200);
-            switchedNow();
-          })();
-          const subs = plans.map((plan) => new Subscriber(ks, plan));
-          const reading = subs.map(async (s) => {
-            for (const step of s.plan) {
-              await s.session(step.commits, step.back);
-              // Disconnected a while: writes and the reshard go on meanwhile.
-              await sleep(step.pause);
-            }
-          });
-          await Promise.all([writer, reshard, ...reading]);
-          expect(writing).toBe(false);
-          const want = await finalRows(ks);
-          for (const s of subs) {
-            const same = (a: Applied) => a.rows.size === want.size && [...want].every(([id, v]) => a.rows.get(id) === v);
-            // Until the rows match and it has crossed the switch's journal (it began before the switch).
-            await s
-              .session(0, 0, (a) => same(a) && s.journals > 0)
-              .catch(async (e: unknown) => {
-                const diff = [...new Set([...want.keys(), ...s.applied.rows.keys()])].filter((id) => want.get(id) !== s.applied.rows.get(id));
-                const tok = s.from === "start" ? null : decodeToken(s.from);
-                const tails = await Promise.all(
-                  (tok?.shards ?? []).map(async (p) => {
-                    const c = (await env.TABLET.get(env.TABLET.idFromName(p.tablet)).readBinlog(`${p.uid}:${p.seq}`, 20)) as {
-                      ok: boolean;
-                      value?: { events: { kind: string; seq: number }[] };
-                    };
-                    return `${p.shard}@${p.seq}${JSON.stringify(p.copy)}: ${JSON.stringify(c.value?.events.map((x) => `${x.seq}${x.kind[0]}`))}`;
-                  }),
-                );
-                throw new Error(
-                  `${tails.join(" | ")} ;; ${String(e).slice(0, 100)}; journals ${s.journals}; differs at ${diff.map((id) => `${id}: want ${want.get(id)} got ${s.applied.rows.get(id)}`).join(", ")}; shape ${shape.name}`,
-                );
-              });
-            expect(new Map([...s.applied.rows].sort((a, b) => a[0] - b[0]))).toEqual(want);
-          }
+  // Pinned: a plan of sessions wanting more commits than the writes made waited out its session's
+  // time (the harness, not the stream, was at fault: a session now ends once the writes are over).
+  it(
+    "pinned: sessions wanting more commits than the writes made end when the writes are over",
+    () => check({ seed: -626662695, path: "2", numRuns: 1 }),
+    120_000,
+  );
+});
+
+async function check(params: fc.Parameters<unknown>): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...SHAPES),
+      fc.array(opArb, { minLength: 20, maxLength: 45 }),
+      fc.array(
+        fc.array(fc.record({ commits: fc.integer({ min: 1, max: 6 }), back: fc.integer({ min: 0, max: 3 }), pause: fc.integer({ min: 0, max: 150 }) }), {
+          minLength: 2,
+          maxLength: 5,
+        }),
+        {
+          minLength: 2,
+          maxLength: 2,
         },
       ),
-      { numRuns: 5, endOnFailure: true },
-    );
-  }, 240_000);
-});
+      async (shape, ops, plans) => {
+        const ks = `vp${round++}`;
+        expect((await api("POST", "/v1/keyspaces", { name: ks, shards: [...shape.initial] })).status).toBe(200);
+        const vschema = { sharded: true, vindexes: { xx: { type: "xxhash" } }, tables: { t: { column_vindexes: [{ column: "id", name: "xx" }] } } };
+        expect((await api("POST", "/v1/vschema", { keyspace: ks, vschema })).status).toBe(200);
+        await sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)", undefined, ks);
+        for (let id = 1; id <= IDS; id += 3) await sql("INSERT INTO t (id, v) VALUES (?, ?)", [id, 0], ks);
+
+        let version = 0;
+        let writing = true;
+        const write = async (op: Op) => {
+          if (op.kind === "upsert") await sql("INSERT INTO t (id, v) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v", [op.id, ++version], ks);
+          else if (op.kind === "delete") await sql("DELETE FROM t WHERE id = ?", [op.id], ks);
+          else if (op.kind === "many") await sql(`UPDATE t SET v = ? WHERE id IN (${op.ids.join(", ")})`, [++version], ks);
+          else {
+            const b = await api("POST", "/v1/batch", {
+              keyspace: ks,
+              transaction: true,
+              statements: [
+                { sql: "INSERT INTO t (id, v) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET v = excluded.v", params: [op.id, ++version] },
+                { sql: "UPDATE t SET v = ? WHERE id = ?", params: [++version, op.id] },
+              ],
+            });
+            expect(b.status, JSON.stringify(b.body)).toBe(200);
+          }
+        };
+        // A third of the writes before the reshard, a third while it copies and catches up, the rest after the switch.
+        const [a, b] = [Math.floor(ops.length / 3), Math.floor((2 * ops.length) / 3)];
+        let created: () => void = () => undefined;
+        const started = new Promise<void>((r) => {
+          created = r;
+        });
+        let switchedNow: () => void = () => undefined;
+        const switched = new Promise<void>((r) => {
+          switchedNow = r;
+        });
+        const writer = (async () => {
+          for (const op of ops.slice(0, a)) await write(op);
+          created();
+          for (const op of ops.slice(a, b)) {
+            await write(op);
+            await sleep(3);
+          }
+          await switched;
+          for (const op of ops.slice(b)) await write(op);
+          writing = false;
+        })();
+        const reshard = (async () => {
+          await started;
+          const wf = workflows(ks, "rs");
+          const c = await wf.call({ action: "create", sourceShards: [...shape.initial], targetShards: [...shape.targets] });
+          expect(c.status, JSON.stringify(c.body)).toBe(200);
+          await wf.until("caught up", (v) => v.streams.length > 0 && v.streams.every((s) => s.phase === "running" && s.lagMs < 1000));
+          const sw = await wf.call({ action: "switchtraffic" });
+          expect(sw.status, JSON.stringify(sw.body)).toBe(200);
+          switchedNow();
+        })();
+        const subs = plans.map((plan) => new Subscriber(ks, plan));
+        const reading = subs.map(async (s) => {
+          for (const step of s.plan) {
+            await s.session(step.commits, step.back, undefined, 20_000, () => !writing);
+            // Disconnected a while: writes and the reshard go on meanwhile.
+            await sleep(step.pause);
+          }
+        });
+        await Promise.all([writer, reshard, ...reading]);
+        expect(writing).toBe(false);
+        const want = await finalRows(ks);
+        for (const s of subs) {
+          const same = (a: Applied) => a.rows.size === want.size && [...want].every(([id, v]) => a.rows.get(id) === v);
+          // Until the rows match and it has crossed the switch's journal (it began before the switch).
+          await s
+            .session(0, 0, (a) => same(a) && s.journals > 0)
+            .catch(async (e: unknown) => {
+              const diff = [...new Set([...want.keys(), ...s.applied.rows.keys()])].filter((id) => want.get(id) !== s.applied.rows.get(id));
+              const tok = s.from === "start" ? null : decodeToken(s.from);
+              const tails = await Promise.all(
+                (tok?.shards ?? []).map(async (p) => {
+                  const c = (await env.TABLET.get(env.TABLET.idFromName(p.tablet)).readBinlog(`${p.uid}:${p.seq}`, 20)) as {
+                    ok: boolean;
+                    value?: { events: { kind: string; seq: number }[] };
+                  };
+                  return `${p.shard}@${p.seq}${JSON.stringify(p.copy)}: ${JSON.stringify(c.value?.events.map((x) => `${x.seq}${x.kind[0]}`))}`;
+                }),
+              );
+              throw new Error(
+                `${tails.join(" | ")} ;; ${String(e).slice(0, 100)}; journals ${s.journals}; differs at ${diff.map((id) => `${id}: want ${want.get(id)} got ${s.applied.rows.get(id)}`).join(", ")}; shape ${shape.name}`,
+              );
+            });
+          expect(new Map([...s.applied.rows].sort((a, b) => a[0] - b[0]))).toEqual(want);
+        }
+      },
+    ),
+    { endOnFailure: true, ...params } as fc.Parameters<[unknown, unknown, unknown]>,
+  );
+}

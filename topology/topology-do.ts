@@ -10,11 +10,11 @@
 // anywhere resolves it later, from its alarm or its next change to the keyspace.
 
 import { DurableObject } from "cloudflare:workers";
-import { tabletRpc, type Awaitable, type DdlEntry, type PreparedChange, type TableInfo, type TabletConfig, type TabletStatus } from "../contract/tablet-rpc.ts";
+import { tabletRpc, type DdlEntry, type PreparedChange, type TableInfo, type TabletStatus } from "../contract/tablet-rpc.ts";
 import type { DdlRequest, TopologyRpc } from "../contract/topology-rpc.ts";
 import { envelopeAsync, unwrap, type Envelope } from "../contract/envelope.ts";
-import { errorBody, toVtError, VtError } from "../contract/errors.ts";
-import { crashPoint, InjectedFault, tabletFault, type TabletOp } from "./failpoints.ts";
+import { errorBody, VtError } from "../contract/errors.ts";
+import { crashPoint } from "./failpoints.ts";
 import {
   isValidKeyspaceName,
   type KeyspaceGraph,
@@ -41,9 +41,9 @@ import { isOpen, routingRules, type WorkflowOptions, type WorkflowRecord } from 
 import { streamed, streamHolders, workflowStreams } from "./reshard-streams.ts";
 import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts";
 import { MoveTablesSteps } from "./movetables-steps.ts";
-import { readOnlyTablets, withReadShards } from "./read-routing.ts";
+import { withReadShards } from "./read-routing.ts";
 import { GraphWaiters } from "./graph-waiters.ts";
-import { rejoinsOf } from "./movetables-rejoin.ts";
+import { type ShardOutcome, TabletSync } from "./tablet-sync.ts";
 import { RetentionSettings } from "./retention.ts";
 import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
@@ -51,12 +51,6 @@ import type { SubscriptionRecord, SubscriptionSpec } from "../contract/subscript
 
 /** When the alarm looks again at a change it could not resolve. */
 const RESOLVE_RETRY_MS = 2_000;
-
-interface ShardOutcome<T> {
-  readonly shard: string;
-  readonly value?: T;
-  readonly error?: VtError;
-}
 
 function randomToken(): string {
   const b = new Uint8Array(12);
@@ -78,6 +72,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   #queue: Promise<unknown> = Promise.resolve();
   /** Gate requests held through a cutover, answered when a keyspace's tablets have learned a change. */
   readonly #graphWaiters = new GraphWaiters();
+  readonly #tablets: TabletSync;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -86,12 +81,20 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     this.#ids = new IdBlocks(ctx.storage.sql);
     this.#workflows = new WorkflowStore(ctx.storage.sql);
     this.#subscriptions = new SubscriptionStore(ctx.storage.sql);
+    this.#tablets = new TabletSync({
+      tablets: env.TABLET,
+      store: this.#store,
+      workflows: this.#workflows,
+      pending: this.#pending,
+      waiters: this.#graphWaiters,
+      retention: (keyspace) => this.#retention.policy(keyspace),
+    });
     const host = {
       store: this.#store,
       workflows: this.#workflows,
       transaction: (fn: () => void) => ctx.storage.transactionSync(fn),
       settle: (keyspace: string) => this.#settle(keyspace),
-      sync: (ks: KeyspaceGraph, shards?: readonly ShardGraph[]) => this.#syncTablets(ks, shards),
+      sync: (ks: KeyspaceGraph, shards?: readonly ShardGraph[]) => this.#tablets.syncTablets(ks, shards),
       tablet: (name: string) => tabletRpc(env.TABLET, name),
     };
     this.#steps = new WorkflowSteps(host);
@@ -216,66 +219,6 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return run;
   }
 
-  #config(ks: KeyspaceGraph, s: ShardGraph): TabletConfig {
-    const reader = !s.serving && readOnlyTablets(ks, this.#workflows.open(ks.name)).has(s.tablet);
-    const config: TabletConfig = {
-      keyspace: ks.name,
-      shard: s.name,
-      keyRange: s.keyRange,
-      serving: s.serving,
-      version: ks.version,
-      retention: this.#retention.policy(ks.name),
-      ...(reader ? { servesReads: true } : {}),
-    };
-    const denied = s.serving ? this.#workflows.deniedTables(ks.name) : [];
-    const rejoins = s.serving ? rejoinsOf(ks.name, this.#workflows.open(ks.name)) : [];
-    const withTables = {
-      ...config,
-      ...(denied.length > 0 ? { deniedTables: denied } : {}),
-      ...(rejoins.length > 0 ? { rejoins } : {}),
-    };
-    return s.serving && this.#store.deniedShards(ks.name).has(s.name) ? { ...withTables, denyWrites: true } : withTables;
-  }
-
-  /** Every tablet that keeps the keyspace's schema: its shards, and its open workflows' standby tablets. */
-  #members(ks: KeyspaceGraph): ShardGraph[] {
-    return [...ks.shards, ...this.#workflows.standby(ks.name)];
-  }
-
-  /** One tablet call of a change fan-out (where the failpoints sit). */
-  async #tabletCall<T>(op: TabletOp, shard: string, call: () => Awaitable<Envelope<T>>): Promise<T> {
-    if (tabletFault(op, shard, "before")) throw new InjectedFault(`${op} to ${shard} lost`);
-    const res = await call();
-    if (tabletFault(op, shard, "after")) throw new InjectedFault(`answer to ${op} from ${shard} lost`);
-    return unwrap(res);
-  }
-
-  /** Runs `call` on every one of `shards` and waits for all of them, failed or not, in order. */
-  async #fanOut<T>(shards: readonly ShardGraph[], op: TabletOp, call: (s: ShardGraph) => Awaitable<Envelope<T>>): Promise<ShardOutcome<T>[]> {
-    const settled = await Promise.allSettled(shards.map((s) => this.#tabletCall(op, s.name, () => call(s))));
-    return settled.map((r, i) => {
-      const shard = shards[i]?.name ?? "?";
-      return r.status === "fulfilled" ? { shard, value: r.value } : { shard, error: toVtError(r.reason) };
-    });
-  }
-
-  /** Syncs the keyspace's tablets (all members by default) to their config and history, reconciling fences with the pending change. */
-  #syncAll(ks: KeyspaceGraph, shards: readonly ShardGraph[] = this.#members(ks)): Promise<ShardOutcome<TabletStatus>[]> {
-    const ddl = this.#store.ddl(ks.name);
-    const keep = this.#pending.keep(ks.name);
-    return this.#graphWaiters.sync(ks.name, () =>
-      this.#fanOut(shards, "sync", (s) => tabletRpc(this.env.TABLET, s.tablet).sync(this.#config(ks, s), ddl, keep)),
-    );
-  }
-
-  /** Pushes the keyspace's config and schema to each of its tablets; the first failure is thrown. */
-  async #syncTablets(ks: KeyspaceGraph, shards?: readonly ShardGraph[]): Promise<TabletStatus[]> {
-    const out = await this.#syncAll(ks, shards);
-    const failed = out.find((o) => o.error);
-    if (failed?.error) throw failed.error;
-    return out.flatMap((o) => (o.value ? [o.value] : []));
-  }
-
   /**
    * Finishes the keyspace's pending change as far as its tablets let it: an undecided one is
    * aborted, a decided one applied; fences are released. Answers the shards that still failed
@@ -290,7 +233,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       return [];
     }
     if (p.phase === "prepare") this.#pending.setPhase(keyspace, "release");
-    const out = await this.#syncAll(ks);
+    const out = await this.#tablets.syncAll(ks);
     const failed = out.filter((o) => o.error || (p.phase === "apply" && p.index !== null && (o.value?.schemaIndex ?? 0) < p.index));
     if (failed.length === 0) this.#pending.delete(keyspace);
     else await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
@@ -342,8 +285,8 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
   async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
     const ddl = this.#store.ddl(ks.name);
-    const out = await this.#fanOut(this.#members(ks), "prepare", (s) =>
-      tabletRpc(this.env.TABLET, s.tablet).prepareChange(this.#config(ks, s), ddl, token, entry),
+    const out = await this.#tablets.fanOut(this.#tablets.members(ks), "prepare", (s) =>
+      tabletRpc(this.env.TABLET, s.tablet).prepareChange(this.#tablets.config(ks, s), ddl, token, entry),
     );
     crashPoint("prepared");
     const failed = out.filter((o) => o.error);
@@ -391,7 +334,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     const sharded = !(names.length === 1 && names[0] === "-");
     this.ctx.storage.transactionSync(() => this.#store.addKeyspace(name, defaultVSchema(sharded), names));
     const ks = this.#store.keyspace(name);
-    if (ks) await this.#syncTablets(ks);
+    if (ks) await this.#tablets.syncTablets(ks);
     return this.#graph();
   }
 
@@ -459,7 +402,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         if (moved.length === 0) {
           this.ctx.storage.transactionSync(commit);
           const updated = this.#store.keyspace(keyspace);
-          if (updated) await this.#syncTablets(updated);
+          if (updated) await this.#tablets.syncTablets(updated);
           return this.#graph();
         }
         const token = await this.#begin(keyspace, "vschema", null, null);
@@ -588,7 +531,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
         if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
         await this.#resolve(keyspace);
         const ks = this.#store.keyspace(keyspace);
-        if (ks) await this.#syncTablets(ks);
+        if (ks) await this.#tablets.syncTablets(ks);
         return this.#graph();
       }),
     );

@@ -40,6 +40,12 @@ export interface GateRpc {
     retentionBytes: number;
     isDefault: boolean;
   };
+  /** Creates (`action: "create"`, name, keyspace?, tables?, binding, from?) or deletes (`action: "delete"`, name) a queue subscription (admin). */
+  subscription(
+    req: { action: "create"; name: string; keyspace?: string; tables?: string[]; binding: string; from?: string } | { action: "delete"; name: string },
+  ): unknown;
+  /** The queue subscriptions with their publishers' status, or the one named. */
+  subscriptions(req?: { name?: string }): { subscriptions: unknown[] };
   /** Calls onEvent per event (values native) until it returns false; answers the last token. */
   vstream(req: { keyspace?: string; tables?: string[]; from?: string; heartbeatMs?: number }, onEvent: (e: unknown) => unknown): { token: string | null };
 }

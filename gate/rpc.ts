@@ -4,7 +4,8 @@
 import { RpcTarget } from "capnweb";
 import { toWireError, VtError } from "../contract/errors.ts";
 import type { TopologyView } from "../contract/serving-graph.ts";
-import { subscriptionsView } from "./subscriptions.ts";
+import { createSubscription, deleteSubscription, showSubscriptions, subscriptionsView, type SubscriptionView } from "./subscriptions.ts";
+import type { SubscriptionRecord } from "../contract/subscription-rpc.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
 import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { accessFor, requireAccess, type Access } from "./auth.ts";
@@ -132,6 +133,37 @@ export class GateRpc extends RpcTarget {
       const set = Object.keys(change).length > 0;
       if (set) requireAccess(this.#access, "admin");
       return new Executor(this.#env).retention(keyspace, set ? change : undefined);
+    });
+  }
+
+  /**
+   * Creates or deletes a queue subscription (admin), with the body of `POST /v1/subscriptions`:
+   * `{action: "create", name, keyspace?, tables?, binding, from?}` or `{action: "delete", name}`.
+   */
+  subscription(req: unknown, ...extra: unknown[]): Promise<SubscriptionView | { deleted: SubscriptionRecord; stopped: boolean }> {
+    return wire<SubscriptionView | { deleted: SubscriptionRecord; stopped: boolean }>(() => {
+      requireAccess(this.#access, "admin");
+      noExtra(extra, "subscription(req)", 1);
+      const { action, ...body } = asObject(req, "subscription(req)");
+      if (action === "create") return createSubscription(this.#env, body);
+      if (action === "delete") {
+        for (const k of Object.keys(body)) if (k !== "name") throw new VtError("INVALID_ARGUMENT", `subscription: unknown field "${k}"`);
+        return deleteSubscription(this.#env, body["name"]);
+      }
+      throw new VtError("INVALID_ARGUMENT", 'subscription(req): "action" must be "create" or "delete"');
+    });
+  }
+
+  /** The queue subscriptions with their publishers' status, or `{name}`'s alone (as `GET /v1/subscriptions`). */
+  subscriptions(req?: unknown, ...extra: unknown[]): Promise<{ subscriptions: SubscriptionView[] }> {
+    return wire(async () => {
+      requireAccess(this.#access, "user");
+      noExtra(extra, "subscriptions(req?)", 1);
+      const o = req === undefined ? {} : asObject(req, "subscriptions(req?)");
+      for (const k of Object.keys(o)) if (k !== "name") throw new VtError("INVALID_ARGUMENT", `subscriptions(req?): unknown field "${k}"`);
+      const name = o["name"];
+      if (name !== undefined && typeof name !== "string") throw new VtError("INVALID_ARGUMENT", 'subscriptions(req?): "name" must be a string');
+      return { subscriptions: await showSubscriptions(this.#env, name) };
     });
   }
 

@@ -47,7 +47,7 @@ describe("binlog retention under a reshard", () => {
     })();
     const source = env.TABLET.get(env.TABLET.idFromName(`${KS}/-80`));
     expect((await wf({ action: "create", kind: "reshard", sourceShards: ["-80"], targetShards: ["-40", "40-80"] })).status).toBe(200);
-    // The streams' first reads record their holds (a stream not yet read is not held: see README).
+    // Each stream took its hold on the source when it was created (and its reads move it on).
     await sleep(300);
     let purged = 0;
     const end = Date.now() + 20_000;

@@ -166,8 +166,12 @@ function applyOn(m: Model, op: Op, shards: readonly string[], on: ReadonlySet<st
       const mine = op.rows.filter(([i]) => here(i));
       if (mine.length === 0) return out;
       const emails = op.rows.flatMap(([, e]) => (e === null ? [] : [e]));
-      const taken = new Set([...m.u.values()].filter((e) => e !== null));
-      if (new Set(emails).size < emails.length || emails.some((e) => taken.has(e))) return undefined;
+      // An email held by another row is refused before anything is written; one the row of the
+      // same id holds is that row's own (its lookup row names the same keyspace id), so the id,
+      // taken on its shard, refuses that shard's part alone.
+      const holder = new Map([...m.u].flatMap(([i, e]) => (e === null ? [] : [[e, i] as const])));
+      const takenByOther = op.rows.some(([i, e]) => e !== null && holder.has(e) && holder.get(e) !== i);
+      if (new Set(emails).size < emails.length || takenByOther) return undefined;
       const ids = mine.map(([i]) => i);
       if (new Set(ids).size < ids.length || ids.some((i) => m.u.has(i))) return undefined;
       for (const [i, e] of mine) out.u.set(i, e);
@@ -303,6 +307,28 @@ describe("writes under a failing shard (property)", () => {
       });
     }
   }
+
+  // Pinned (seed 1061187672): an INSERT of an existing id with the email that same row holds, and
+  // a new row on the other shard. The email is the row's own, so nothing refuses the statement
+  // before the write; the id refuses its shard's part and the other shard's row commits.
+  it("an INSERT repeating an existing row (its own email) commits the other shard's row and says so", async () => {
+    await runScenario({
+      shards: 2,
+      steps: [
+        { op: { k: "uInsert", rows: [[9, "b@x"]] }, fault: null },
+        {
+          op: {
+            k: "uInsert",
+            rows: [
+              [9, "b@x"],
+              [1, "a@x"],
+            ],
+          },
+          fault: null,
+        },
+      ],
+    });
+  });
 
   it("each write answers success, nothing, or exactly what it committed, and the shards hold what the answers say", async () => {
     const seed = Date.now() % 2 ** 31;

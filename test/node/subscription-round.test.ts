@@ -5,45 +5,15 @@
 
 import { describe, expect, it } from "vitest";
 import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTransaction } from "../../client/subscription.ts";
-import type { KeyspaceGraph } from "../../contract/serving-graph.ts";
 import { packMessages } from "../../contract/subscription-message.ts";
-import { decodeToken, encodeToken, type ShardJournal, type ShardRead, type ShardReadRequest, type ShardTransaction } from "../../contract/vstream.ts";
+import { decodeToken, encodeToken, type ShardJournal } from "../../contract/vstream.ts";
 import { type PublisherState, publishStep } from "../../gate/subscription-publish.ts";
 import { collectRound, type SubscriptionCursor, startCursor } from "../../gate/subscription-round.ts";
 import { type VStreamTablets, vstreamEvents } from "../../gate/vstream.ts";
+import { type FakeTablet, fake as fakeServing, tx } from "./vstream-fake-tablets.ts";
 
-interface FakeTablet {
-  uid: string;
-  txns: ShardTransaction[];
-  journal?: ShardJournal;
-}
-
-const tx = (seq: number, id: number, v: string): ShardTransaction => ({
-  seq,
-  ts: seq,
-  changes: [{ table: "t", columns: ["id", "v"], pk: ["id"], before: null, after: [id, v] }],
-});
-
-function fake(shards: Record<string, FakeTablet>): VStreamTablets {
-  return {
-    async keyspace(): Promise<KeyspaceGraph> {
-      return { name: "ks", sharded: true, vschema: { sharded: true, vindexes: {}, tables: {} }, tables: {}, schemaIndex: 0, version: 1, shards: [] };
-    },
-    async known(): Promise<string[]> {
-      return Object.keys(shards).map((s) => `ks/${s}`);
-    },
-    async read(tablet: string, req: ShardReadRequest): Promise<ShardRead> {
-      const t = shards[tablet.slice(3)];
-      if (!t) throw new Error(`no tablet ${tablet}`);
-      await new Promise((r) => setTimeout(r, 1));
-      const head = t.txns.at(-1)?.seq ?? 0;
-      const after = t.txns.filter((x) => x.seq > req.seq).slice(0, 2);
-      const seq = after.at(-1)?.seq ?? req.seq;
-      if (t.journal && seq === head) return { uid: t.uid, transactions: after, seq, journal: t.journal, journalSeq: head + 1 };
-      return { uid: t.uid, transactions: after, seq };
-    },
-  };
-}
+/** The subscription's fake keyspace lists no serving shards (every shard read is a known tablet). */
+const fake = (shards: Record<string, FakeTablet>) => fakeServing(shards, []);
 
 const journal: ShardJournal = {
   workflow: "split",

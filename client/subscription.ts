@@ -3,7 +3,7 @@
 // shard, whatever order and however many times the Queue delivers the messages.
 
 import type { SubscriptionMessage, SubscriptionPart, SubscriptionTx } from "../contract/subscription-message.ts";
-import { SUBSCRIPTION_MESSAGE_VERSION } from "../contract/subscription-message.ts";
+import { comparePlaces, SUBSCRIPTION_MESSAGE_VERSION } from "../contract/subscription-message.ts";
 import type { ChangeEvent } from "./api.ts";
 import { decodeEvent } from "./vstream.ts";
 
@@ -11,6 +11,8 @@ export interface SubscriptionTransaction {
   readonly shard: string;
   readonly keyspace?: string;
   readonly seq: number;
+  /** Set on a page of the initial copy (a subscription from "start"): its rows (ROW events with `copy: true`) as of `seq`; apply them as upserts. */
+  readonly copy?: true;
   readonly ts: number | null;
   readonly events: readonly ChangeEvent[];
 }
@@ -22,6 +24,8 @@ export interface SubscriptionTransaction {
  */
 export interface SubscriptionReaderState {
   last: Record<string, number>;
+  /** Per chain, the copy pages handed out (a subscription from "start"); absent: none. */
+  pages?: Record<string, number>;
   early: SubscriptionTx[];
   parts: Record<string, { size: number; got: Record<string, string> }>;
 }
@@ -51,11 +55,15 @@ function isDeps(v: unknown): boolean {
         typeof x.shard === "string" &&
         (x.keyspace === undefined || typeof x.keyspace === "string") &&
         typeof x.uid === "string" &&
-        Number.isSafeInteger(x.seq)
+        Number.isSafeInteger(x.seq) &&
+        count((x as { page?: unknown }).page)
       );
     })
   );
 }
+
+const count = (n: unknown) => n === undefined || (Number.isSafeInteger(n) && (n as number) >= 0);
+const place = (seq: number, page: number | undefined): [number, number] => [seq, page ?? 0];
 
 function isTx(v: unknown): v is SubscriptionTx {
   const t = v as SubscriptionTx;
@@ -68,10 +76,18 @@ function isTx(v: unknown): v is SubscriptionTx {
     Number.isSafeInteger(t.after) &&
     t.after >= t.origin &&
     Number.isSafeInteger(t.seq) &&
-    t.seq > t.after &&
+    count(t.page) &&
+    count(t.afterPage) &&
+    comparePlaces(place(t.seq, t.page), place(t.after, t.afterPage)) > 0 &&
     isDeps(t.deps) &&
     Array.isArray(t.events)
   );
+}
+
+/** Where the reader stands on a chain: the last link handed out, or the chain's origin. */
+function lastOf(state: SubscriptionReaderState, key: string, origin: number): [number, number] {
+  const seq = state.last[key];
+  return seq === undefined ? [origin, 0] : [seq, state.pages?.[key] ?? 0];
 }
 
 function parse(body: unknown): SubscriptionMessage | null {
@@ -89,10 +105,11 @@ function parse(body: unknown): SubscriptionMessage | null {
 }
 
 function joinPart(state: SubscriptionReaderState, p: SubscriptionPart): SubscriptionTx | null {
-  const key = `${chain(p)}#${p.seq}`;
+  const key = `${chain(p)}#${p.seq}${p.page ? `.${p.page}` : ""}`;
   const ok = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
   if (!ok(p.at) || !ok(p.size) || typeof p.data !== "string" || p.data.length === 0 || p.at + p.data.length > p.size) return null;
-  if (state.last[chain(p)] !== undefined && p.seq <= (state.last[chain(p)] as number)) return null; // handed out already
+  if (!count(p.page)) return null;
+  if (state.last[chain(p)] !== undefined && comparePlaces(place(p.seq, p.page), lastOf(state, chain(p), p.origin)) <= 0) return null; // handed out already
   const entry = state.parts[key] ?? { size: p.size, got: {} };
   if (entry.size !== p.size) return null;
   entry.got[String(p.at)] = p.data;
@@ -138,7 +155,7 @@ export function readSubscriptionBatch(bodies: readonly unknown[], state: Subscri
   });
   const transactions: SubscriptionTransaction[] = [];
   const early: SubscriptionTx[] = [];
-  pending.sort((a, b) => a.after - b.after);
+  pending.sort((a, b) => comparePlaces(place(a.after, a.afterPage), place(b.after, b.afterPage)));
   let progress = true;
   let rest = pending;
   while (progress) {
@@ -146,16 +163,22 @@ export function readSubscriptionBatch(bodies: readonly unknown[], state: Subscri
     const next: SubscriptionTx[] = [];
     for (const tx of rest) {
       const key = chain(tx);
-      const last = state.last[key] ?? tx.origin;
-      if (tx.seq <= last) continue; // a duplicate
+      const last = lastOf(state, key, tx.origin);
+      if (comparePlaces(place(tx.seq, tx.page), last) <= 0) continue; // a duplicate
       // After a journal: the chains that had the writes before must have been handed out that far.
-      const ready = (tx.deps ?? []).every((d) => (state.last[chain(d)] ?? Number.NEGATIVE_INFINITY) >= d.seq);
-      if (tx.after === last && ready) {
+      const ready = (tx.deps ?? []).every((d) => state.last[chain(d)] !== undefined && comparePlaces(lastOf(state, chain(d), 0), place(d.seq, d.page)) >= 0);
+      if (comparePlaces(place(tx.after, tx.afterPage), last) === 0 && ready) {
         state.last[key] = tx.seq;
+        if ((tx.page ?? 0) > 0) {
+          state.pages ??= {};
+          state.pages[key] = tx.page as number;
+        }
+        const copy = (tx.page ?? 0) > (tx.afterPage ?? 0);
         transactions.push({
           shard: tx.shard,
           ...(tx.keyspace !== undefined ? { keyspace: tx.keyspace } : {}),
           seq: tx.seq,
+          ...(copy ? { copy: true as const } : {}),
           ts: tx.ts,
           events: tx.events.map(decodeEvent),
         });
@@ -164,7 +187,7 @@ export function readSubscriptionBatch(bodies: readonly unknown[], state: Subscri
     }
     rest = next;
   }
-  early.push(...rest.filter((t, i, a) => a.findIndex((x) => chain(x) === chain(t) && x.seq === t.seq) === i));
+  early.push(...rest.filter((t, i, a) => a.findIndex((x) => chain(x) === chain(t) && x.seq === t.seq && x.page === t.page) === i));
   state.early = early;
   return { transactions, invalid };
 }

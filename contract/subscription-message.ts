@@ -16,6 +16,13 @@ export const SUBSCRIPTION_MESSAGE_LIMIT = 120 * 1024;
  * (keyspace, shard, uid) they form a chain, so a consumer knows a duplicate (`seq` ≤ its last) from
  * a transaction that came early (`after` > its last). Transactions the subscription does not
  * publish (other tables) are not links of the chain.
+ *
+ * A subscription started from "start" also publishes its initial copy: pages of rows (ROW events
+ * with `copy: true`), each consistent at the shard's position `seq`, between the chain's
+ * transactions. Several pages can stand at one `seq`, so a link's place is the pair
+ * (`seq`, `page`): `page` counts the chain's copy pages up to and including this link (a
+ * transaction keeps the count of the pages before it), `afterPage` is its predecessor's. Absent
+ * means 0: a subscription without a copy never carries them. Pairs compare by `seq`, then `page`.
  */
 export interface SubscriptionChainLink {
   readonly shard: string;
@@ -27,6 +34,10 @@ export interface SubscriptionChainLink {
   readonly origin: number;
   readonly after: number;
   readonly seq: number;
+  /** The copy pages of the chain up to and including this link (absent: 0). */
+  readonly page?: number;
+  /** The predecessor's `page` (absent: 0). */
+  readonly afterPage?: number;
   /**
    * Set on the first transaction a chain publishes after a journal moved writes onto it (a
    * reshard's new shards, a MoveTables' target, the old shards again after a reverse): the
@@ -35,12 +46,24 @@ export interface SubscriptionChainLink {
   readonly deps?: readonly SubscriptionDep[];
 }
 
-/** "Chain (keyspace, shard, uid) handed out up to `seq`" (a transaction of that chain at `seq` was published). */
+/** "Chain (keyspace, shard, uid) handed out up to (`seq`, `page`)" (its link there was published). */
 export interface SubscriptionDep {
   readonly shard: string;
   readonly keyspace?: string;
   readonly uid: string;
   readonly seq: number;
+  /** Absent: 0. */
+  readonly page?: number;
+}
+
+/** Where a link, or its predecessor, stands: `seq`, then the copy `page` count. */
+export function linkAt(t: { readonly seq: number; readonly page?: number }): readonly [number, number] {
+  return [t.seq, t.page ?? 0];
+}
+
+/** Compares two (seq, page) places: negative, 0 or positive. */
+export function comparePlaces(a: readonly [number, number], b: readonly [number, number]): number {
+  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1];
 }
 
 /** One committed transaction of one shard. */
@@ -136,6 +159,8 @@ function splitTx(subscription: string, first: number, tx: SubscriptionTx, token:
     origin: tx.origin,
     after: tx.after,
     seq: tx.seq,
+    ...(tx.page !== undefined ? { page: tx.page } : {}),
+    ...(tx.afterPage !== undefined ? { afterPage: tx.afterPage } : {}),
   };
   // Room for the data: the limit less the envelope (token included, its bound counted on every part).
   const envelope = bytes(

@@ -22,7 +22,7 @@ import { topologyRpc } from "../contract/topology-rpc.ts";
 import { decodeToken } from "../contract/vstream.ts";
 import { publishCrash } from "./failpoints.ts";
 import { queueProducer } from "./subscription-binding.ts";
-import { publishStep, type PublisherState } from "./subscription-publish.ts";
+import { type Outbox, publishStep, type PublisherState } from "./subscription-publish.ts";
 import { startCursor } from "./subscription-round.ts";
 import { vstreamTablets } from "./vstream-http.ts";
 import { vstreamEvents, type VStreamTablets } from "./vstream.ts";
@@ -39,6 +39,9 @@ const WATCHDOG_MS = 30_000;
 /** How often a round first asks the Topology whether its subscription still stands. */
 const CHECK_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
+/** Storage keys of the outbox (subscription-publish.ts): its state, and each body (UTF-8, at most a message's 120 KB) under its index. */
+const OUTBOX = "outbox";
+const outboxKey = (i: number) => `outbox:${i}`;
 
 interface Held {
   readonly record: SubscriptionRecord;
@@ -89,6 +92,7 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
         // A new subscription (or a new one under this name): it starts at its own token.
         h = { record, state: initialState(record), error: null, stopping: false };
         await this.ctx.storage.put({ record, state: h.state, error: null, stopping: false });
+        await this.ctx.storage.delete(OUTBOX); // a replaced subscription's round is not this one's
         this.#checkedAt = Date.now();
         await this.ctx.storage.setAlarm(Date.now());
       } else if (!h.stopping && (await this.ctx.storage.getAlarm()) === null) {
@@ -215,8 +219,49 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
       const now = await this.#held();
       // Deleted (or replaced) while the round ran: nothing of it is stored.
       if (now === null || now.record.id !== record.id || now.stopping) throw new VtError("INVALID_ARGUMENT", `subscription: ${record.name} was deleted`);
-      await this.ctx.storage.put({ state: next, error: null });
+      await this.ctx.storage.transaction(async (txn) => {
+        await txn.put({ state: next, error: null });
+        await txn.delete(OUTBOX);
+      });
     };
-    return publishStep(h.state, { name: record.name, events, send, store }, { maxBytes: ROUND_BYTES, deadline: Date.now() + ROUND_MS, now: Date.now });
+    return publishStep(
+      h.state,
+      { name: record.name, events, send, store, outbox: this.#outbox() },
+      { maxBytes: ROUND_BYTES, deadline: Date.now() + ROUND_MS, now: Date.now },
+    );
+  }
+
+  /** The outbox in this object's storage: the bodies first, then the entry naming them (a save cut midway is no outbox). */
+  #outbox(): { load(): Promise<Outbox | null>; save(o: Outbox): Promise<void> } {
+    const storage = this.ctx.storage;
+    return {
+      load: async () => {
+        const kept = await storage.get<{ count: number; next: PublisherState }>(OUTBOX);
+        if (kept === undefined) return null;
+        const bodies: string[] = [];
+        const utf8 = new TextDecoder();
+        for (let i = 0; i < kept.count; i += 100) {
+          const keys = Array.from({ length: Math.min(100, kept.count - i) }, (_, j) => outboxKey(i + j));
+          const got = await storage.get<Uint8Array>(keys);
+          for (const k of keys) {
+            const b = got.get(k);
+            if (b === undefined) throw new VtError("INTERNAL", `subscription: the outbox lacks ${k}`);
+            bodies.push(utf8.decode(b));
+          }
+        }
+        return { bodies, next: kept.next };
+      },
+      save: async (o) => {
+        const utf8 = new TextEncoder();
+        for (let i = 0; i < o.bodies.length; i += 100) {
+          const entries: Record<string, Uint8Array> = {};
+          o.bodies.slice(i, i + 100).forEach((b, j) => {
+            entries[outboxKey(i + j)] = utf8.encode(b);
+          });
+          await storage.put(entries);
+        }
+        await storage.put(OUTBOX, { count: o.bodies.length, next: o.next });
+      },
+    };
   }
 }

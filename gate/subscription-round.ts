@@ -3,12 +3,14 @@
 // or time bound, ending at a transaction boundary. The publisher sends what a round collected and
 // only then stores the round's cursor (token, chains' origins, last transactions and journal
 // waits): a crash in between resends those transactions, with the same chain links, (the
-// consumer's reader drops them), never skips one.
+// consumer's reader drops them), never skips one. A subscription from "start" publishes its initial
+// copy too: each page of rows a link of its shard's chain, placed by (seq, page). A page's position
+// depends on when it was read, so a round holding pages is resent as it was first sent (the
+// publisher keeps it until stored: RoundResult.pages), never collected again.
 
 import { VtError } from "../contract/errors.ts";
-import type { PublishItem, SubscriptionDep, SubscriptionTx } from "../contract/subscription-message.ts";
+import { comparePlaces, type PublishItem, type SubscriptionDep, type SubscriptionTx } from "../contract/subscription-message.ts";
 import { decodeToken, type VEvent, type VGtid } from "../contract/vstream.ts";
-import { unsupportedError } from "../topology/refusals.ts";
 import { eventJson } from "./vstream-request.ts";
 
 /** What a subscription stores between rounds. */
@@ -21,6 +23,8 @@ export interface SubscriptionCursor {
   readonly last?: Readonly<Record<string, number>>;
   /** Per chain a journal moved writes onto: what its next transaction published must wait for (SubscriptionTx.deps). */
   readonly deps?: Readonly<Record<string, readonly SubscriptionDep[]>>;
+  /** Each chain's copy pages published (the last link's `page`); absent: none. */
+  readonly pages?: Readonly<Record<string, number>>;
 }
 
 export interface RoundResult {
@@ -28,6 +32,8 @@ export interface RoundResult {
   readonly cursor: SubscriptionCursor;
   /** The commit time of the last transaction collected, or of the last heartbeat (for lag). */
   readonly ts: number | null;
+  /** Whether a page of the initial copy is among the items (the round must be resent as it is). */
+  readonly pages: boolean;
 }
 
 export interface RoundBounds {
@@ -50,13 +56,14 @@ function journalDeps(
   from: readonly string[],
   at: ReadonlyMap<string, { uid: string; seq: number }>,
   last: Readonly<Record<string, number>>,
+  pages: Readonly<Record<string, number>>,
   deps: Readonly<Record<string, readonly SubscriptionDep[]>>,
 ): SubscriptionDep[] {
   const out = new Map<string, SubscriptionDep>();
   const add = (d: SubscriptionDep) => {
     const k = chainKey(d.keyspace ?? stream, d.shard, d.uid);
     const had = out.get(k);
-    if (had === undefined || had.seq < d.seq) out.set(k, d);
+    if (had === undefined || comparePlaces([had.seq, had.page ?? 0], [d.seq, d.page ?? 0]) < 0) out.set(k, d);
   };
   for (const name of from) {
     const slash = name.indexOf("/");
@@ -66,7 +73,8 @@ function journalDeps(
     if (p === undefined) continue;
     const key = chainKey(keyspace, shard, p.uid);
     const seq = last[key];
-    if (seq !== undefined) add({ shard, ...(keyspace !== stream ? { keyspace } : {}), uid: p.uid, seq });
+    const page = pages[key] ?? 0;
+    if (seq !== undefined) add({ shard, ...(keyspace !== stream ? { keyspace } : {}), uid: p.uid, seq, ...(page > 0 ? { page } : {}) });
     for (const d of deps[key] ?? []) add(d);
   }
   return [...out.values()];
@@ -83,15 +91,9 @@ function withOrigins(origins: Record<string, number>, g: VGtid): void {
   }
 }
 
-/** The start cursor of a subscription from a resolved token (a VStream from "now" or a user's token). */
+/** The start cursor of a subscription from a resolved token (a VStream from "now" or "start", or a user's token). */
 export function startCursor(token: string): SubscriptionCursor {
   const g = decodeToken(token);
-  if (g.shards.some((p) => p.copy !== null)) {
-    throw unsupportedError(
-      "VD2810",
-      "subscription: a token still in the initial copy (from start) cannot start a subscription; start from now or a token after the copy",
-    );
-  }
   const origins: Record<string, number> = {};
   withOrigins(origins, g);
   return { token, origins };
@@ -102,20 +104,25 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
   const origins: Record<string, number> = { ...cursor.origins };
   const last: Record<string, number> = { ...cursor.last };
   const deps: Record<string, readonly SubscriptionDep[]> = { ...cursor.deps };
+  const pages: Record<string, number> = { ...cursor.pages };
+  let copied = false;
   let token = cursor.token;
   let at = positions(decodeToken(token));
   let ts: number | null = null;
   let bytes = 0;
   const items: PublishItem[] = [];
   let open: unknown[] | null = null;
+  let openCopy = false;
   // Inside a transaction the round goes on to its COMMIT (a round ends whole).
   while (open !== null || (bytes < bounds.maxBytes && bounds.now() < bounds.deadline)) {
     const n = await events.next();
     if (n.done) break;
     const e = n.value;
-    if (e.type === "BEGIN") open = [eventJson(e)];
-    else if (e.type === "ROW" || e.type === "DDL") {
-      if (e.type === "ROW" && e.copy) throw unsupportedError("VD2810", "subscription: rows of the initial copy are not published; start from now or a token");
+    if (e.type === "BEGIN") {
+      open = [eventJson(e)];
+      openCopy = false;
+    } else if (e.type === "ROW" || e.type === "DDL") {
+      if (e.type === "ROW" && e.copy) openCopy = true;
       open?.push(eventJson(e));
     } else if (e.type === "COMMIT") {
       if (open === null) throw new VtError("INTERNAL", "subscription: a COMMIT without its BEGIN");
@@ -127,9 +134,14 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
       const before = at.get(name);
       const key = chainKey(e.keyspace ?? g.keyspace, e.shard, mine.uid);
       if (origins[key] === undefined) origins[key] = before !== undefined && before.uid === mine.uid ? before.seq : 0;
-      // The chain's previous transaction published (transactions of other tables are not links).
+      // The chain's previous link published (transactions of other tables are not links); a copy
+      // page may stand at its predecessor's seq, one page further.
       const after = last[key] ?? (origins[key] as number);
-      if (mine.seq <= after) throw new VtError("INTERNAL", `subscription: shard ${name}'s position did not advance past ${after}`);
+      const afterPage = pages[key] ?? 0;
+      const page = openCopy ? afterPage + 1 : afterPage;
+      if (comparePlaces([mine.seq, page], [after, afterPage]) <= 0 || (!openCopy && mine.seq <= after)) {
+        throw new VtError("INTERNAL", `subscription: shard ${name}'s position did not advance past ${after}`);
+      }
       const waits = deps[key];
       const tx: SubscriptionTx = {
         shard: e.shard,
@@ -138,24 +150,28 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
         origin: origins[key] as number,
         after,
         seq: mine.seq,
+        ...(page > 0 ? { page } : {}),
+        ...(afterPage > 0 ? { afterPage } : {}),
         ...(waits !== undefined && waits.length > 0 ? { deps: waits } : {}),
         ts: e.ts,
         events: open,
       };
       last[key] = mine.seq;
+      if (page > 0) pages[key] = page;
+      if (openCopy) copied = true;
       delete deps[key];
       bytes += JSON.stringify(tx).length;
       items.push({ tx, token: e.token });
       token = e.token;
       at = positions(g);
-      ts = e.ts;
+      if (e.ts !== null) ts = e.ts;
       open = null;
     } else {
       // HEARTBEAT or JOURNAL: positions move on; a journal's new shards start their chains here,
       // and the next transaction of each shard it moved writes onto waits for the old ones'.
       const g = decodeToken(e.token);
       if (e.type === "JOURNAL") {
-        const waits = journalDeps(g.keyspace, e.from, at, last, deps);
+        const waits = journalDeps(g.keyspace, e.from, at, last, pages, deps);
         const next = positions(g);
         for (const name of e.to) {
           const slash = name.indexOf("/");
@@ -174,5 +190,5 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
       if (e.type === "HEARTBEAT") ts = e.ts;
     }
   }
-  return { items, cursor: { token, origins, last, deps }, ts };
+  return { items, cursor: { token, origins, last, deps, ...(Object.keys(pages).length > 0 ? { pages } : {}) }, ts, pages: copied };
 }

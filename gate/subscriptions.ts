@@ -1,7 +1,8 @@
 // The gate's side of queue subscriptions: create, show and delete as the admin HTTP routes ask them,
 // the subscriptions with their lag in GET /v1/topology, and the demo queue's consumer. The gate
-// checks what needs its env (the binding is a Queue producer) and resolves `from: "now"` to a token
-// (every serving shard's binlog head, read now), the Topology checks and records the rest
+// checks what needs its env (the binding is a Queue producer) and resolves `from: "now"` or
+// `"start"` to a token (every serving shard's binlog head, read now; "start" with the initial copy
+// still to come), the Topology checks and records the rest
 // (topology/subscriptions.ts), and the publisher Durable Object of the subscription's name runs it.
 
 import { unwrap } from "../contract/envelope.ts";
@@ -9,7 +10,6 @@ import { VtError } from "../contract/errors.ts";
 import { byName, type InboxMessage, type SubscriptionRecord, type SubscriptionStatus, type SubscriptionSummary } from "../contract/subscription-rpc.ts";
 import { topologyRpc } from "../contract/topology-rpc.ts";
 import { encodeToken } from "../contract/vstream.ts";
-import { unsupportedError } from "../topology/refusals.ts";
 import { queueProducer } from "./subscription-binding.ts";
 import { checkVStream, vstreamTablets } from "./vstream-http.ts";
 import { decodeVStreamRequest } from "./vstream-request.ts";
@@ -46,9 +46,6 @@ export async function createSubscription(env: Env, body: Readonly<Record<string,
   const get = (k: string): unknown => (Object.hasOwn(body, k) ? body[k] : undefined);
   queueProducer(env, get("binding"));
   const from = get("from") ?? "now";
-  if (from === "start") {
-    throw unsupportedError("VD2810", 'subscription: from "start" is refused: rows of the initial copy have no commit positions; start from "now" or a token');
-  }
   const keyspace = get("keyspace") ?? (env.DEFAULT_KEYSPACE || "main");
   const tables = get("tables");
   const vreq = decodeVStreamRequest({ keyspace, from, ...(tables !== undefined ? { tables } : {}) }, env.DEFAULT_KEYSPACE || "main");

@@ -165,7 +165,11 @@ export const REFUSALS = {
   VD2801: "a vstream reading a shard that no longer serves and wrote no journal saying where its writes went", // gate/vstream.ts
   VD2802:
     "a vstream following a MoveTables' journal into shards it reads already, other than the reverse of the MoveTables it followed (two MoveTables sharing shards; the error carries the tokens to go on)", // gate/vstream-positions.ts
-  VD2810: "a queue subscription starting in, or meeting a row of, a vstream's initial copy (rows of the copy have no commit positions)", // gate/subscription-round.ts
+} as const satisfies Readonly<Record<string, string>>;
+
+/** Ids no longer thrown, what they refused, and since when not: never to be given to another refusal. */
+export const RETIRED_REFUSALS = {
+  VD2810: 'a queue subscription from a vstream\'s initial copy (since 2026-12: a subscription from "start" publishes the copy)',
 } as const satisfies Readonly<Record<string, string>>;
 
 export type RefusalId = keyof typeof REFUSALS;

@@ -6,7 +6,6 @@ import { VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import { SUBSCRIPTION_NAME, type SubscriptionRecord, type SubscriptionSpec } from "../contract/subscription-rpc.ts";
 import { decodeToken } from "../contract/vstream.ts";
-import { unsupportedError } from "./refusals.ts";
 
 export const SUBSCRIPTION_SCHEMA = `
 CREATE TABLE IF NOT EXISTS _vt_topo_subscriptions (
@@ -94,12 +93,6 @@ export async function checkSubscriptionSpec(spec: unknown, world: SubscriptionWo
   const g = decodeToken(token);
   if (g.keyspace !== keyspace)
     throw new VtError("INVALID_ARGUMENT", `subscription: the token is of keyspace ${g.keyspace}, not ${keyspace}`, { field: "from" });
-  if (g.shards.some((p) => p.copy !== null)) {
-    throw unsupportedError(
-      "VD2810",
-      "subscription: a token still in the initial copy (from start) cannot start a subscription; start from now or a token after the copy",
-    );
-  }
   for (const k of new Set(g.shards.map((p) => p.keyspace ?? keyspace))) {
     const known = new Set(await world.known(k));
     const gone = g.shards.find((p) => (p.keyspace ?? keyspace) === k && !known.has(p.tablet));

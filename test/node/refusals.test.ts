@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { REFUSALS } from "../../topology/refusals.ts";
+import { REFUSALS, RETIRED_REFUSALS } from "../../topology/refusals.ts";
 
 const root = join(import.meta.dirname, "../..");
 
@@ -27,6 +27,8 @@ describe("refusal catalogue", () => {
       for (const m of src.matchAll(/new VitessError\(\s*"UNSUPPORTED",[\s\S]*?\{ id: "(VD\d+)" \},?\s*\);/g)) used.add(m[1] as string);
     expect([...used].filter((id) => !(id in REFUSALS))).toEqual([]);
     expect(Object.keys(REFUSALS).filter((id) => !used.has(id))).toEqual([]);
+    // A retired id is thrown nowhere and names nothing else.
+    expect(Object.keys(RETIRED_REFUSALS).filter((id) => used.has(id) || id in REFUSALS)).toEqual([]);
   });
 
   it("no UNSUPPORTED error is built without an id", () => {

@@ -14,21 +14,32 @@ function rng(seed: number): () => number {
   };
 }
 
-/** `count` transactions per shard over shards, a chain each starting at `origin`; value sizes from `size`. */
-function history(shards: string[], count: number, size: (i: number) => number): PublishItem[] {
+/**
+ * `count` transactions per shard over shards, a chain each starting at `origin`; value sizes from
+ * `size`. Where `page(i)`, the link is a page of the initial copy at its predecessor's seq (as a
+ * subscription from "start" publishes them), one page further.
+ */
+function history(shards: string[], count: number, size: (i: number) => number, page: (i: number) => boolean = () => false): PublishItem[] {
   const items: PublishItem[] = [];
   const at: Record<string, number> = Object.fromEntries(shards.map((s) => [s, 10]));
+  const pages: Record<string, number> = {};
   for (let i = 0; i < count * shards.length; i++) {
     const shard = shards[i % shards.length] as string;
     const after = at[shard] as number;
-    const seq = after + 1 + (i % 3);
+    const afterPage = pages[shard] ?? 0;
+    const copy = page(i);
+    const seq = copy ? after : after + 1 + (i % 3);
+    const p = copy ? afterPage + 1 : afterPage;
     at[shard] = seq;
+    pages[shard] = p;
     const tx: SubscriptionTx = {
       shard,
       uid: `u-${shard}`,
       origin: 10,
       after,
       seq,
+      ...(p > 0 ? { page: p } : {}),
+      ...(afterPage > 0 ? { afterPage } : {}),
       ts: 1000 + i,
       events: [
         { type: "BEGIN", shard },
@@ -49,13 +60,17 @@ function history(shards: string[], count: number, size: (i: number) => number): 
   return items;
 }
 
-const key = (t: SubscriptionTransaction) => `${t.shard}:${t.seq}`;
+/** The row id a transaction of `history` carries (its index: unique, growing along each chain). */
+const idOf = (events: readonly unknown[]) => Number((events.find((e) => (e as { type: string }).type === "ROW") as { after: { id: unknown } }).after.id);
 
 function expectExactlyOnceInOrder(got: SubscriptionTransaction[], items: PublishItem[]) {
-  expect(got.map(key).sort()).toEqual(items.map((i) => `${i.tx.shard}:${i.tx.seq}`).sort());
+  expect(got.map((t) => `${t.shard}:${idOf(t.events)}`).sort()).toEqual(items.map((i) => `${i.tx.shard}:${idOf(i.tx.events)}`).sort());
   const byShard = new Map<string, number[]>();
-  for (const t of got) byShard.set(t.shard, [...(byShard.get(t.shard) ?? []), t.seq]);
-  for (const seqs of byShard.values()) expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  for (const t of got) byShard.set(t.shard, [...(byShard.get(t.shard) ?? []), idOf(t.events)]);
+  for (const ids of byShard.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+  // A page of the copy is marked as one.
+  const pages = new Set(items.filter((i) => (i.tx.page ?? 0) > (i.tx.afterPage ?? 0)).map((i) => idOf(i.tx.events)));
+  for (const t of got) expect(t.copy === true, `row ${idOf(t.events)}`).toBe(pages.has(idOf(t.events)));
 }
 
 describe("subscription messages", () => {
@@ -87,9 +102,16 @@ describe("subscription messages", () => {
   });
 
   it("hands out every transaction once in shard order whatever the delivery order, duplicates and resends", () => {
-    for (let seed = 1; seed <= 20; seed++) {
+    for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed);
-      const items = history(["-40", "40-80", "80-"], 20, (i) => (i % 17 === 0 ? 60_000 : Math.floor(r() * 5000)));
+      // Half the seeds carry pages of an initial copy between the transactions (several at one seq).
+      const copy = seed % 2 === 0;
+      const items = history(
+        ["-40", "40-80", "80-"],
+        20,
+        (i) => (i % 17 === 0 ? 60_000 : Math.floor(r() * 5000)),
+        (i) => copy && i < 40 && i % 3 !== 2,
+      );
       // A first send of everything, then a crash before the token was stored: a resend from an
       // earlier point with another grouping (the same transactions, other messages).
       const cut = Math.floor(r() * items.length);
@@ -129,5 +151,52 @@ describe("subscription messages", () => {
     expect(readSubscriptionBatch(["not json", { v: 9, txs: [] }, 42], state).invalid).toEqual([0, 1, 2]);
     expect(() => packMessages("s", -1, [])).toThrow(/counter/);
     expect(() => packMessages("s", 0, [], 100)).toThrow(/limit/);
+  });
+});
+
+describe("subscription messages of an initial copy", () => {
+  it("places pages by (seq, page): one at its predecessor's seq follows it, a repeat of either is dropped", () => {
+    const items = history(
+      ["-"],
+      6,
+      () => 10,
+      (i) => i === 1 || i === 2 || i === 4,
+    );
+    expect(items.map((i) => [i.tx.seq, i.tx.page ?? 0])).toEqual([
+      [11, 0],
+      [11, 1],
+      [11, 2],
+      [12, 2],
+      [12, 3],
+      [15, 3],
+    ]);
+    const bodies = items.map((i) => packMessages("s", 0, [i])[0] as string);
+    const state = newSubscriptionReaderState();
+    // The second page before the first: it waits.
+    expect(readSubscriptionBatch([bodies[2], bodies[0]] as string[], state).transactions.map((t) => idOf(t.events))).toEqual([0]);
+    expect(state.early.length).toBe(1);
+    const rest = readSubscriptionBatch([bodies[1], bodies[1], bodies[0], bodies[5], bodies[4], bodies[3]] as string[], state);
+    expect(rest.transactions.map((t) => idOf(t.events))).toEqual([1, 2, 3, 4, 5]);
+    expect(rest.transactions.map((t) => t.copy === true)).toEqual([true, true, false, true, false]);
+    expect(state.pages).toEqual({ "/-@u--": 3 });
+    expect(readSubscriptionBatch(bodies, state).transactions).toEqual([]);
+    expect(state.early).toEqual([]);
+  });
+
+  it("refuses a link that does not move past its predecessor's place", () => {
+    const [item] = history(["-"], 1, () => 10);
+    const tx = item?.tx as SubscriptionTx;
+    const state = newSubscriptionReaderState();
+    for (const bad of [
+      { ...tx, seq: tx.after },
+      { ...tx, seq: tx.after, page: 1, afterPage: 1 },
+      { ...tx, page: -1 },
+      { ...tx, page: 1.5 },
+    ]) {
+      const body = JSON.stringify({ v: 1, subscription: "s", n: 0, txs: [bad], token: "t" });
+      expect(readSubscriptionBatch([body], state).invalid, JSON.stringify(bad)).toEqual([0]);
+    }
+    const fine = JSON.stringify({ v: 1, subscription: "s", n: 0, txs: [{ ...tx, seq: tx.after, page: 1 }], token: "t" });
+    expect(readSubscriptionBatch([fine], state).transactions).toHaveLength(1);
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTransaction } from "../../client/subscription.ts";
 import { packMessages } from "../../contract/subscription-message.ts";
 import { decodeToken, encodeToken, type ShardJournal } from "../../contract/vstream.ts";
-import { type PublisherState, publishStep } from "../../gate/subscription-publish.ts";
+import { type Outbox, type PublisherState, publishStep } from "../../gate/subscription-publish.ts";
 import { collectRound, type SubscriptionCursor, startCursor } from "../../gate/subscription-round.ts";
 import { type VStreamTablets, vstreamEvents } from "../../gate/vstream.ts";
 import { type FakeTablet, fake as fakeServing, tx } from "./vstream-fake-tablets.ts";
@@ -146,6 +146,7 @@ describe("subscription rounds", () => {
           events: (c) => vstreamEvents({ keyspace: "ks", from: decodeToken(c.token), heartbeatMs: 20 }, tablets),
           send: { sendBatch: async (ms) => void queue.push(...[...ms].map((m) => m.body)) },
           store: async () => undefined,
+          outbox: { load: async () => null, save: async () => undefined },
         },
         { maxBytes: 100, deadline: Date.now() + 50, now: Date.now },
       );
@@ -156,9 +157,66 @@ describe("subscription rounds", () => {
     expect(state.early).toEqual([]);
   });
 
-  it("refuses a token still in the initial copy", () => {
-    const t = encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: { table: "t", after: null } }] });
-    expect(() => startCursor(t)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2810" }));
+  it("starts a cursor in the initial copy", () => {
+    const t = encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 3, copy: { table: "", after: null } }] });
+    expect(startCursor(t)).toEqual({ token: t, origins: { "ks/-@s": 3 } });
+  });
+
+  it("a round holding copy pages is kept before it is sent and sent again as it was, never collected anew", async () => {
+    // A shard whose copy hands out one page per read at the position the read stands at.
+    let head = 2;
+    let reads = 0;
+    const tablets: VStreamTablets = {
+      ...fake({ "-": { uid: "s", txns: [] } }),
+      async read(_tablet, req) {
+        reads++;
+        if (req.seq === -1) return { uid: "s", transactions: [], seq: head };
+        if (req.copy === null) return { uid: "s", transactions: [], seq: req.seq };
+        const after = req.copy.after === null ? 0 : Number(req.copy.after[0]);
+        const row = { table: "t", columns: ["id", "v"], pk: ["id"], before: null, after: [after + 1, `c${head}`] };
+        head++; // a write lands between reads: a page read again stands elsewhere
+        return { uid: "s", transactions: [], copy: { rows: [row], to: after + 1 < 3 ? { table: "t", after: [after + 1] } : null, seq: req.seq }, seq: req.seq };
+      },
+    };
+    const token = encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 2, copy: { table: "", after: null } }] });
+    let stored: PublisherState = { cursor: startCursor(token), counter: 0, ts: null, published: 0 };
+    let kept: Outbox | null = null;
+    const queue: string[] = [];
+    let failStore = true;
+    const io = {
+      name: "orders",
+      events: (c: SubscriptionCursor) => vstreamEvents({ keyspace: "ks", from: decodeToken(c.token), heartbeatMs: 20 }, tablets),
+      send: { sendBatch: async (ms: Iterable<{ body: string }>) => void queue.push(...[...ms].map((m) => m.body)) },
+      store: async (next: PublisherState) => {
+        if (failStore) {
+          failStore = false;
+          throw new Error("crash before the store");
+        }
+        stored = next;
+        kept = null;
+      },
+      outbox: {
+        load: async () => kept,
+        save: async (o: Outbox) => {
+          kept = o;
+        },
+      },
+    };
+    const bounds = () => ({ maxBytes: 10_000, deadline: Date.now() + 100, now: Date.now });
+    await expect(publishStep(stored, io, bounds())).rejects.toThrow(/crash/);
+    const first = [...queue];
+    expect(first.length).toBeGreaterThan(0);
+    expect(kept).not.toBeNull();
+    const readsBefore = reads;
+    await publishStep(stored, io, bounds());
+    // The kept round went out again, byte for byte, with no read of the tablet.
+    expect(queue.slice(first.length)).toEqual(first);
+    expect(reads).toBe(readsBefore);
+    expect(kept).toBeNull();
+    expect(stored.counter).toBe(first.length);
+    const got = readSubscriptionBatch(queue, newSubscriptionReaderState()).transactions;
+    expect(got.every((t) => t.copy === true)).toBe(true);
+    expect(got.flatMap((t) => t.events.flatMap((e) => (e.type === "ROW" ? [Number(e.after?.["id"])] : [])))).toEqual([1, 2, 3]);
   });
 
   it("publishStep sends before it stores: a store that fails resends, a send that fails stores nothing", async () => {
@@ -189,6 +247,7 @@ describe("subscription rounds", () => {
             if (failStore) throw new Error("crash before the store");
             stored = next;
           },
+          outbox: { load: async () => null, save: async () => undefined },
         },
         { maxBytes: 600, deadline: Date.now() + 200, now: Date.now },
       ).catch(() => undefined);

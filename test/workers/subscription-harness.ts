@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTransaction } from "../../client/subscription.ts";
 import type { Envelope } from "../../contract/envelope.ts";
+import { type SqlValue, toJsonValue } from "../../contract/sql-values.ts";
 import type { BinlogRetentionStatus } from "../../tablet/binlog-retention.ts";
 import { api, sql } from "./helpers.ts";
 
@@ -52,13 +53,43 @@ export function read(bodies: readonly string[]): { txs: SubscriptionTransaction[
   return { txs: transactions, ids };
 }
 
-/** Per shard, the transactions' seqs grow. */
+/** Per shard, the transactions' seqs grow (a page of the initial copy may stand at its predecessor's). */
 export function expectOrderedPerShard(txs: readonly SubscriptionTransaction[]): void {
   const last = new Map<string, number>();
   for (const t of txs) {
-    expect(t.seq).toBeGreaterThan(last.get(t.shard) ?? -1);
+    if (t.copy) expect(t.seq).toBeGreaterThanOrEqual(last.get(t.shard) ?? -1);
+    else expect(t.seq).toBeGreaterThan(last.get(t.shard) ?? -1);
     last.set(t.shard, t.seq);
   }
+}
+
+/**
+ * The rows of `table` a consumer holds after applying `txs` in order, by primary key `id`, each
+ * row's values in the ⚑ JSON encoding: a copy row or an insert sets the row, an update replaces
+ * its old key's row, a delete removes it.
+ */
+export function replay(txs: readonly SubscriptionTransaction[], table: string): Map<string, string> {
+  const rows = new Map<string, string>();
+  const key = (r: Record<string, SqlValue> | null) => JSON.stringify(toJsonValue(r?.["id"] ?? null));
+  for (const t of txs) {
+    for (const e of t.events) {
+      if (e.type !== "ROW" || e.table.toLowerCase() !== table) continue;
+      if (e.before !== null) rows.delete(key(e.before));
+      if (e.after !== null) rows.set(key(e.after), JSON.stringify(Object.fromEntries(Object.entries(e.after).map(([k, v]) => [k, toJsonValue(v)]))));
+    }
+  }
+  return rows;
+}
+
+/** The same map of what the gate answers for `SELECT * FROM <table>` now. */
+export async function rowsNow(ks: string, table: string): Promise<Map<string, string>> {
+  const r = await sql(`SELECT * FROM ${table}`, undefined, ks);
+  const rows = new Map<string, string>();
+  for (const row of r.rows) {
+    const o = Object.fromEntries(r.columns.map((c, i) => [c, row[i]]));
+    rows.set(JSON.stringify(o["id"]), JSON.stringify(o));
+  }
+  return rows;
 }
 
 export async function holds(tablet: string): Promise<string[]> {

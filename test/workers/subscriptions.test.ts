@@ -31,7 +31,6 @@ describe("queue subscriptions", () => {
       [{ ...good, binding: "TABLET" }, "INVALID_ARGUMENT"],
       [{ ...good, binding: "DEFAULT_KEYSPACE" }, "INVALID_ARGUMENT"],
       [{ ...good, binding: "VREPL_QUEUE" }, "INVALID_ARGUMENT"],
-      [{ ...good, from: "start" }, "UNSUPPORTED", "VD2810"],
       [{ ...good, from: "not-a-token" }, "INVALID_ARGUMENT"],
       [{ ...good, colour: "blue" }, "INVALID_ARGUMENT"],
     ];

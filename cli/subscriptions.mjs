@@ -1,6 +1,6 @@
 // @ts-check
-// vtctl's queue subscription commands over the gate's /v1/subscriptions: create (from now or a
-// token, onto a Queue producer binding of the Worker), show (each with its publisher's lag,
+// vtctl's queue subscription commands over the gate's /v1/subscriptions: create (from now, start or
+// a token, onto a Queue producer binding of the Worker), show (each with its publisher's lag,
 // messages and last error) and delete (stops the publisher and releases its binlog holds).
 
 import { formatValue, list, record, renderTable } from "./format.mjs";
@@ -16,7 +16,7 @@ import { formatValue, list, record, renderTable } from "./format.mjs";
 export const SUBSCRIPTION_FLAGS = ["keyspace", "name", "binding", "tables", "from"];
 
 const USAGE = {
-  create: "subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|<token>]",
+  create: "subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|start|<token>]",
   show: "subscription show [--name N] [--json]",
   delete: "subscription delete --name N",
 };
@@ -102,8 +102,6 @@ export async function subscriptionCommand(ctx, args, io, call, fail) {
     }
     const from = args.flags.get("from");
     if (from !== undefined) {
-      if (from === "start")
-        throw fail("UNSUPPORTED", 'a subscription cannot start from "start" (rows of the initial copy have no commit positions); use --from now or a token');
       if (from === "") throw fail("INVALID_ARGUMENT", "--from needs now or a resume token");
       body.from = from;
     }

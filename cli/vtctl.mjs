@@ -53,7 +53,7 @@ Commands:
                                        print the keyspace's changes as JSON lines, resumable
                                        with --from and a COMMIT's token
 
-  subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|<token>]
+  subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|start|<token>]
                                        publish the keyspace's changes to the Worker's Queue
                                        producer binding B (from now, or a VStream token)
   subscription show [--name N]         subscriptions with lag, messages sent, last error

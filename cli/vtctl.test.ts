@@ -641,6 +641,8 @@ describe("subscription", () => {
     const plain = await vtctl(["subscription", "create", "--keyspace", "main", "--name", "orders", "--binding", "Q", "--json"]);
     expect(received[1]?.body).toEqual({ action: "create", keyspace: "main", name: "orders", binding: "Q" });
     expect(JSON.parse(plain.stdout)).toEqual(SUB);
+    await vtctl(["subscription", "create", "--keyspace", "main", "--name", "orders", "--binding", "Q", "--from", "start"]);
+    expect(received[2]?.body).toEqual({ action: "create", keyspace: "main", name: "orders", binding: "Q", from: "start" });
   });
 
   it("show prints each subscription's lag, counts and last error; --name asks for one; --json prints the answer", async () => {
@@ -674,7 +676,6 @@ describe("subscription", () => {
       [["subscription", "create", "--name", "x", "--binding", "Q"], "INVALID_ARGUMENT"],
       [["subscription", "create", "--keyspace", "main", "--binding", "Q"], "INVALID_ARGUMENT"],
       [["subscription", "create", "--keyspace", "main", "--name", "x"], "INVALID_ARGUMENT"],
-      [["subscription", "create", "--keyspace", "main", "--name", "x", "--binding", "Q", "--from", "start"], "UNSUPPORTED"],
       [["subscription", "create", "--keyspace", "main", "--name", "x", "--binding", "Q", "--tables", ","], "INVALID_ARGUMENT"],
       [["subscription", "delete"], "INVALID_ARGUMENT"],
       [["subscription", "delete", "--name", "x", "--binding", "Q"], "INVALID_ARGUMENT"],

@@ -45,7 +45,9 @@ export function renderWorkflow(w) {
   );
   if (typeof r.reads === "string" && typeof r.writes === "string") lines.push(`  reads served by the ${r.reads}, writes by the ${r.writes}`);
   const total = typeof r.rowsTotal === "number" ? r.rowsTotal : null;
-  lines.push(`  copied: ${r.rowsCopied ?? 0}${total !== null ? ` / ~${total}` : ""} rows, lag ${r.lagMs ?? 0} ms`);
+  // A completed or cancelled workflow has no streams left to count copied rows.
+  const ended = (r.state === "completed" || r.state === "cancelled") && list(r.streams).length === 0;
+  if (!ended) lines.push(`  copied: ${r.rowsCopied ?? 0}${total !== null ? ` / ~${total}` : ""} rows, lag ${r.lagMs ?? 0} ms`);
   for (const s of list(r.streams).map(record)) {
     const msg = s.message ? ` (${s.message})` : "";
     lines.push(`  stream ${s.id} → ${s.target}: ${s.phase}, ${s.rowsCopied} rows copied, lag ${s.lagMs} ms${msg}`);

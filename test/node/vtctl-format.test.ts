@@ -43,4 +43,11 @@ describe("vtctl workflow output", () => {
     const out = renderWorkflow({ keyspace: "main", workflow: "split", kind: "reshard", state: "running", reads: "targets", writes: "sources", streams: [] });
     expect(out).toContain("reads served by the targets, writes by the sources");
   });
+
+  it("counts copied rows while streams run, and not once a workflow ended without them", () => {
+    const base = { keyspace: "main", workflow: "split", kind: "reshard", rowsCopied: 0, rowsTotal: 5, lagMs: 0, streams: [] };
+    expect(renderWorkflow({ ...base, state: "running" })).toContain("copied: 0 / ~5 rows");
+    expect(renderWorkflow({ ...base, state: "completed" })).not.toContain("copied:");
+    expect(renderWorkflow({ ...base, state: "cancelled" })).not.toContain("copied:");
+  });
 });

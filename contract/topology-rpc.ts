@@ -23,15 +23,23 @@ export interface DdlRequest {
   readonly requestId?: string;
 }
 
+/** awaitGraph's answer. */
+export interface GraphWait {
+  /** The graph, once the keyspace's version moved on; null when it did not. */
+  readonly graph: ServingGraph | null;
+  /** Whether the Topology waited (for a push of the keyspace's config, or its bound) rather than answering at once. */
+  readonly waited: boolean;
+}
+
 export interface TopologyRpc {
   /** The serving graph (the default keyspace is created on first use). */
   graph(): Promise<Envelope<ServingGraph>>;
   /**
    * Long-poll of a request held through a cutover: the graph once the keyspace's version is no
-   * longer `version` and its tablets have learned it; null when `maxMs` (at most 1000) passed, or a
-   * push of its config ended, without a new version.
+   * longer `version` and its tablets have learned it; `graph` null when `maxMs` (at most 1000)
+   * passed, or a push of its config ended, without a new version, or when it could not wait.
    */
-  awaitGraph(keyspace: string, version: number, maxMs: number): Promise<Envelope<ServingGraph | null>>;
+  awaitGraph(keyspace: string, version: number, maxMs: number): Promise<Envelope<GraphWait>>;
   /** A keyspace of `shards` even shards, or of the given key ranges. */
   createKeyspace(name: string, shards: number | string[]): Promise<Envelope<ServingGraph>>;
   applyVSchema(keyspace: string, input: unknown): Promise<Envelope<ServingGraph>>;

@@ -137,7 +137,6 @@ export class Backend {
   async #awaitFlip(ks: KeyspaceGraph, retry: Retry, windowLeftMs: number): Promise<boolean> {
     const wait = Math.min(FLIP_WAIT_MS, windowLeftMs, this.#deadline.remainingMs() - FLIP_WAIT_MARGIN_MS);
     if (wait <= 0) throw retry.error;
-    const started = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((r) => {
       timer = setTimeout(() => r("late"), wait + FLIP_WAIT_SLACK_MS);
@@ -147,13 +146,13 @@ export class Backend {
       const out = await Promise.race([asked, late]);
       if (out === "failed") return false;
       if (out === "late") return true;
-      if (out !== null) {
-        this.adopt(out);
+      if (out.graph !== null) {
+        this.adopt(out.graph);
         return true;
       }
       // No new version: a push of the keyspace's config ended (or the wait ran out), so try again;
       // an answer with no wait at all (the Topology holds too many) falls back to the timer.
-      return Date.now() - started > 0;
+      return out.waited;
     } finally {
       clearTimeout(timer);
     }

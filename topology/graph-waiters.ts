@@ -45,13 +45,14 @@ export class GraphWaiters {
   }
 
   /**
-   * Resolves on the next `wake(keyspace)`, or after `maxMs` (clamped to [0, MAX_GRAPH_WAIT_MS]);
-   * at once when MAX_GRAPH_WAITERS are waiting already.
+   * Resolves true on the next `wake(keyspace)`, or after `maxMs` (clamped to [0,
+   * MAX_GRAPH_WAIT_MS]); false at once, without waiting, for a bound of 0 or when
+   * MAX_GRAPH_WAITERS are waiting already.
    */
-  wait(keyspace: string, maxMs: number): Promise<void> {
+  wait(keyspace: string, maxMs: number): Promise<boolean> {
     const ms = Math.max(0, Math.min(MAX_GRAPH_WAIT_MS, Number.isFinite(maxMs) ? maxMs : 0));
-    if (ms === 0 || this.#count >= MAX_GRAPH_WAITERS) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    if (ms === 0 || this.#count >= MAX_GRAPH_WAITERS) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
       let set = this.#byKeyspace.get(keyspace);
       if (!set) {
         set = new Set();
@@ -63,7 +64,7 @@ export class GraphWaiters {
           clearTimeout(w.timer);
           if (waiters.delete(w)) this.#count--;
           if (waiters.size === 0 && this.#byKeyspace.get(keyspace) === waiters) this.#byKeyspace.delete(keyspace);
-          resolve();
+          resolve(true);
         },
         timer: setTimeout(() => w.resolve(), ms),
       };

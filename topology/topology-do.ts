@@ -45,7 +45,7 @@ import { withReadShards } from "./read-routing.ts";
 import { GraphWaiters } from "./graph-waiters.ts";
 import { type ShardOutcome, TabletSync } from "./tablet-sync.ts";
 import { RetentionSettings } from "./retention.ts";
-import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
+import type { GraphWait, KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
 import type { SubscriptionRecord, SubscriptionSpec } from "../contract/subscription-rpc.ts";
 
@@ -351,16 +351,17 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
    * ends (the flip of a SwitchTraffic, writes taken again after a failed one) or `maxMs` (at most
    * MAX_GRAPH_WAIT_MS) pass, and answers the graph if the version changed, null if not.
    */
-  awaitGraph(keyspace: string, version: number, maxMs: number): Promise<Envelope<ServingGraph | null>> {
+  awaitGraph(keyspace: string, version: number, maxMs: number): Promise<Envelope<GraphWait>> {
     return envelopeAsync(async () => {
       if (typeof keyspace !== "string" || !Number.isInteger(version) || typeof maxMs !== "number") {
         throw new VtError("INVALID_ARGUMENT", "awaitGraph(keyspace, version, maxMs): a keyspace name, an integer version and a number of ms");
       }
       const changed = () => (this.#store.keyspace(keyspace)?.version ?? -1) !== version;
-      if (!changed() || this.#graphWaiters.syncing(keyspace)) await this.#graphWaiters.wait(keyspace, maxMs);
-      if (!changed()) return null;
+      let waited = false;
+      if (!changed() || this.#graphWaiters.syncing(keyspace)) waited = await this.#graphWaiters.wait(keyspace, maxMs);
+      if (!changed()) return { graph: null, waited };
       if (this.#store.meta("bootstrapped") === undefined) await this.#serial(() => this.#bootstrap());
-      return this.#graph();
+      return { graph: this.#graph(), waited };
     });
   }
 

@@ -28,6 +28,7 @@ describe("graph waiters", () => {
     expect(await settled(b)).toBe(true);
     w.wake("ks");
     expect(await settled(a)).toBe(true);
+    expect(await a).toBe(true);
     expect(w.size).toBe(0);
   });
 
@@ -48,7 +49,11 @@ describe("graph waiters", () => {
 
   it("a zero, negative or non-finite bound answers at once", async () => {
     const w = new GraphWaiters();
-    for (const ms of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) expect(await settled(w.wait("ks", ms))).toBe(true);
+    for (const ms of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const p = w.wait("ks", ms);
+      expect(await settled(p)).toBe(true);
+      expect(await p).toBe(false); // it did not wait
+    }
     expect(w.size).toBe(0);
   });
 
@@ -76,7 +81,9 @@ describe("graph waiters", () => {
     const w = new GraphWaiters();
     const held = Array.from({ length: MAX_GRAPH_WAITERS }, () => w.wait("ks", 500));
     expect(w.size).toBe(MAX_GRAPH_WAITERS);
-    expect(await settled(w.wait("ks", 500))).toBe(true);
+    const over = w.wait("ks", 500);
+    expect(await settled(over)).toBe(true);
+    expect(await over).toBe(false);
     w.wake("ks");
     await Promise.all(held);
     expect(w.size).toBe(0);

@@ -128,7 +128,8 @@ describe("the Topology's wait for a flip (awaitGraph)", () => {
     const v = await versionOf("aw1");
     const r = await within(topo().awaitGraph("aw1", v - 1, 1000), 600);
     expect(r).not.toBe("pending");
-    expect(r !== "pending" && r.ok && r.value?.keyspaces["aw1"]?.version).toBe(v);
+    expect(r !== "pending" && r.ok && r.value.graph?.keyspaces["aw1"]?.version).toBe(v);
+    expect(r !== "pending" && r.ok && r.value.waited).toBe(false);
   });
 
   it("waits at the current version until a push of the keyspace's config ends, then answers null (no new version)", async () => {
@@ -141,7 +142,7 @@ describe("the Topology's wait for a flip (awaitGraph)", () => {
     expect(await within(wait, 50)).toBe("pending");
     await repair("aw2");
     const r = await within(wait, 600);
-    expect(r).toEqual({ ok: true, value: null });
+    expect(r).toEqual({ ok: true, value: { graph: null, waited: true } });
   });
 
   it("refuses arguments that are not a keyspace name, an integer version and a number of ms", async () => {

@@ -42,7 +42,7 @@ export function renderSubscriptions(subs) {
       s.keyspace,
       s.tables === null || s.tables === undefined ? "(all)" : list(s.tables).join(","),
       s.binding,
-      s.status === null || s.status === undefined ? "?" : st.running ? "yes" : "no",
+      s.status === null || s.status === undefined ? "?" : st.running ? (st.copying ? "copying" : "yes") : "no",
       st.published ?? null,
       st.messages ?? null,
       lag(st.lagMs),

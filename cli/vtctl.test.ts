@@ -602,6 +602,7 @@ describe("subscription", () => {
       name: "orders",
       id: "abc",
       running: true,
+      copying: false,
       published: 42,
       messages: 7,
       lastTs: 1,
@@ -646,8 +647,10 @@ describe("subscription", () => {
   });
 
   it("show prints each subscription's lag, counts and last error; --name asks for one; --json prints the answer", async () => {
-    replies["GET /v1/subscriptions"] = { body: { subscriptions: [SUB, { ...SUB, name: "all", tables: null, status: null }] } };
+    const copying = { ...SUB, name: "fresh", status: { ...SUB.status, copying: true } };
+    replies["GET /v1/subscriptions"] = { body: { subscriptions: [SUB, { ...SUB, name: "all", tables: null, status: null }, copying] } };
     const r = await vtctl(["subscription", "show"]);
+    expect(r.stdout).toMatch(/fresh\s*\|\s*main\s*\|\s*orders\s*\|\s*SUBSCRIPTION_QUEUE\s*\|\s*copying\s*\|/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
       /orders\s*\|\s*main\s*\|\s*orders\s*\|\s*SUBSCRIPTION_QUEUE\s*\|\s*yes\s*\|\s*42\s*\|\s*7\s*\|\s*350 ms\s*\|\s*NOT_SERVING: shard -80 did not answer/,
@@ -655,7 +658,7 @@ describe("subscription", () => {
     expect(r.stdout).toMatch(/all\s*\|\s*main\s*\|\s*\(all\)\s*\|\s*SUBSCRIPTION_QUEUE\s*\|\s*\?/);
     const one = await vtctl(["subscription", "show", "--name", "orders", "--json"]);
     expect(received[1]?.url).toBe("/v1/subscriptions?name=orders");
-    expect(JSON.parse(one.stdout)).toEqual({ subscriptions: [SUB, { ...SUB, name: "all", tables: null, status: null }] });
+    expect(JSON.parse(one.stdout)).toEqual({ subscriptions: [SUB, { ...SUB, name: "all", tables: null, status: null }, copying] });
     replies["GET /v1/subscriptions"] = { body: { subscriptions: [] } };
     expect((await vtctl(["subscription", "show"])).stdout).toBe("no subscriptions\n");
   });

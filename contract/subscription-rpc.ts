@@ -39,6 +39,8 @@ export interface SubscriptionStatus {
   readonly id: string;
   /** False once stopped (deleted) or when the publisher holds no record. */
   readonly running: boolean;
+  /** True while the initial copy of a subscription from "start" is still being published. */
+  readonly copying: boolean;
   /** Transactions published (a resend after a crash counts again). */
   readonly published: number;
   /** Messages sent: the next message's `n`. */
@@ -61,6 +63,7 @@ export interface SubscriptionSummary {
   readonly binding: string;
   readonly createdAt: number;
   readonly running: boolean | null;
+  readonly copying: boolean | null;
   readonly lagMs: number | null;
   readonly published: number | null;
   readonly messages: number | null;

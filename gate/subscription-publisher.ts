@@ -73,6 +73,7 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
       name: h.record.name,
       id: h.record.id,
       running: !h.stopping,
+      copying: decodeToken(h.state.cursor.token).shards.some((p) => p.copy !== null),
       published: h.state.published,
       messages: h.state.counter,
       lastTs: h.state.ts,

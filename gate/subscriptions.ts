@@ -104,6 +104,7 @@ export async function subscriptionsView(env: Env): Promise<SubscriptionSummary[]
     binding: v.binding,
     createdAt: v.createdAt,
     running: v.status?.running ?? null,
+    copying: v.status?.copying ?? null,
     lagMs: v.status?.lagMs ?? null,
     published: v.status?.published ?? null,
     messages: v.status?.messages ?? null,

@@ -64,6 +64,7 @@ describe("queue subscriptions from start", () => {
     armPublishCrash("sc", 3);
     const c = await create({ name: "sc", keyspace: KS, binding: "SUBSCRIPTION_QUEUE", from: "start" });
     expect(c.status, JSON.stringify(c.body)).toBe(200);
+    expect(c.body["status"]).toEqual(expect.objectContaining({ running: true, copying: true }));
     for (let round = 0; round < 6; round++) await writeDuring(KS, round);
     const got = await converged(KS, "sc");
     expectOrderedPerShard(got.txs);
@@ -85,6 +86,8 @@ describe("queue subscriptions from start", () => {
     const sent = (await delivered("sc")).length;
     expect(sent).toBeGreaterThan(bodies.size);
     for (const [n, seen] of bodies) expect(seen.size, `message ${n}`).toBe(1);
+    const shown = await api<{ subscriptions: { status: { copying: boolean } }[] }>("GET", "/v1/subscriptions?name=sc");
+    expect(shown.body.subscriptions[0]?.status.copying).toBe(false);
     expect((await api("POST", "/v1/subscriptions", { action: "delete", name: "sc" })).status).toBe(200);
   });
 

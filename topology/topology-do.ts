@@ -3,18 +3,14 @@
 // serving graph (its tables: topology-store.ts). Changes are serialised through one queue: DDL
 // fans out to tablets while holding it, so two DDLs never reach shards in different orders.
 //
-// A DDL (and a vschema change that could re-route rows) is two-phase: every shard first tries it
-// and fences writes (prepare); only when all succeeded is it recorded in the history (the single
-// source of truth) and applied everywhere; otherwise it is aborted and leaves no trace. The
-// change is recorded as pending (pending.ts) before any shard is asked, so a Topology that stops
-// anywhere resolves it later, from its alarm or its next change to the keyspace.
+// A DDL (and a vschema change that could re-route rows) is two-phase (schema-changes.ts);
+// workflows run through their controllers (reshard.ts, movetables.ts) whose steps queue here.
 
 import { DurableObject } from "cloudflare:workers";
-import { tabletRpc, type DdlEntry, type PreparedChange, type TableInfo, type TabletStatus } from "../contract/tablet-rpc.ts";
+import { tabletRpc, type DdlEntry, type TabletStatus } from "../contract/tablet-rpc.ts";
 import type { DdlRequest, TopologyRpc } from "../contract/topology-rpc.ts";
 import { envelopeAsync, unwrap, type Envelope } from "../contract/envelope.ts";
-import { errorBody, VtError } from "../contract/errors.ts";
-import { crashPoint } from "./failpoints.ts";
+import { VtError } from "../contract/errors.ts";
 import {
   isValidKeyspaceName,
   type KeyspaceGraph,
@@ -28,12 +24,9 @@ import { evenShards, formatKeyRange, validateShardSet } from "./keyrange.ts";
 import { PendingChanges } from "./pending.ts";
 import { IdBlocks, type IdBlock } from "./id-blocks.ts";
 import { unsupportedError } from "./refusals.ts";
-import { defaultVSchema, validateVSchema } from "./vschema.ts";
-import type { VSchema } from "../contract/vschema.ts";
-import { carryOver, checkVSchemaColumns, reroutedTables } from "./vschema-checks.ts";
+import { defaultVSchema } from "./vschema.ts";
 import { TopologyStore } from "./topology-store.ts";
 import { ReshardController, type ReshardPrimitives } from "./reshard.ts";
-import { checkDdlDuringWorkflow } from "./reshard-plan.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowView } from "../contract/workflow-rpc.ts";
 import { WorkflowStore } from "./workflow-store.ts";
 import { WorkflowSteps } from "./workflow-steps.ts";
@@ -43,20 +36,12 @@ import { MoveTablesController, type MoveTablesPrimitives } from "./movetables.ts
 import { MoveTablesSteps } from "./movetables-steps.ts";
 import { withReadShards } from "./read-routing.ts";
 import { GraphWaiters } from "./graph-waiters.ts";
-import { type ShardOutcome, TabletSync } from "./tablet-sync.ts";
+import { TabletSync } from "./tablet-sync.ts";
 import { RetentionSettings } from "./retention.ts";
 import type { GraphWait, KeyspaceRetention } from "../contract/topology-rpc.ts";
 import { checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
+import { SchemaChanges } from "./schema-changes.ts";
 import type { SubscriptionRecord, SubscriptionSpec } from "../contract/subscription-rpc.ts";
-
-/** When the alarm looks again at a change it could not resolve. */
-const RESOLVE_RETRY_MS = 2_000;
-
-function randomToken(): string {
-  const b = new Uint8Array(12);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #store: TopologyStore;
@@ -69,6 +54,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #moveTables: MoveTablesController;
   readonly #retention: RetentionSettings;
   readonly #subscriptions: SubscriptionStore;
+  readonly #changes: SchemaChanges;
   #queue: Promise<unknown> = Promise.resolve();
   /** Gate requests held through a cutover, answered when a keyspace's tablets have learned a change. */
   readonly #graphWaiters = new GraphWaiters();
@@ -89,11 +75,21 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       waiters: this.#graphWaiters,
       retention: (keyspace) => this.#retention.policy(keyspace),
     });
+    this.#changes = new SchemaChanges({
+      store: this.#store,
+      pending: this.#pending,
+      tablets: this.#tablets,
+      tablet: (name) => tabletRpc(env.TABLET, name),
+      openWorkflows: (keyspace) => this.#workflows.open(keyspace),
+      checkVSchemaChange: (ks, next) => this.#steps.checkVSchemaChange(ks, next),
+      transaction: (fn) => ctx.storage.transactionSync(fn),
+      setAlarm: (at) => ctx.storage.setAlarm(at),
+    });
     const host = {
       store: this.#store,
       workflows: this.#workflows,
       transaction: (fn: () => void) => ctx.storage.transactionSync(fn),
-      settle: (keyspace: string) => this.#settle(keyspace),
+      settle: (keyspace: string) => this.#changes.settle(keyspace),
       sync: (ks: KeyspaceGraph, shards?: readonly ShardGraph[]) => this.#tablets.syncTablets(ks, shards),
       tablet: (name: string) => tabletRpc(env.TABLET, name),
     };
@@ -138,7 +134,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
       ddl: async (req) => {
         await this.#serial(async () => {
           await this.#bootstrap();
-          await this.#ddl(req, false);
+          await this.#changes.ddl(req, false);
         });
       },
       start: base.start,
@@ -219,95 +215,12 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return run;
   }
 
-  /**
-   * Finishes the keyspace's pending change as far as its tablets let it: an undecided one is
-   * aborted, a decided one applied; fences are released. Answers the shards that still failed
-   * (then the alarm tries again).
-   */
-  async #resolve(keyspace: string): Promise<ShardOutcome<TabletStatus>[]> {
-    const p = this.#pending.get(keyspace);
-    if (!p) return [];
-    const ks = this.#store.keyspace(keyspace);
-    if (!ks) {
-      this.#pending.delete(keyspace);
-      return [];
-    }
-    if (p.phase === "prepare") this.#pending.setPhase(keyspace, "release");
-    const out = await this.#tablets.syncAll(ks);
-    const failed = out.filter((o) => o.error || (p.phase === "apply" && p.index !== null && (o.value?.schemaIndex ?? 0) < p.index));
-    if (failed.length === 0) this.#pending.delete(keyspace);
-    else await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
-    return failed;
-  }
-
-  /** Resolves the keyspace's pending change or answers NOT_SERVING saying what it waits for. */
-  async #settle(keyspace: string): Promise<void> {
-    const p = this.#pending.get(keyspace);
-    if (!p) return;
-    const failed = await this.#resolve(keyspace);
-    const first = failed[0];
-    if (!first) return;
-    const what = p.phase === "apply" ? `schema entry ${p.index ?? "?"} is still being applied` : "an aborted change is still being undone";
-    throw new VtError(
-      "NOT_SERVING",
-      `keyspace ${keyspace}: ${what} on shard ${first.shard} (${first.error?.message ?? "behind"}); it is retried automatically, retry later`,
-      {
-        shard: first.shard,
-      },
-    );
-  }
-
   /** Re-drives every unresolved change (set whenever one is recorded or could not be finished). */
   override async alarm(): Promise<void> {
-    await this.#serial(async () => {
-      for (const keyspace of this.#pending.keyspaces()) {
-        try {
-          await this.#resolve(keyspace);
-        } catch {
-          await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
-        }
-      }
-    });
+    await this.#serial(() => this.#changes.resolveAll());
     // Outside the change queue: undoing a switch queues its own steps.
     await this.#reshard.recover();
     await this.#moveTables.recover();
-  }
-
-  /** Records a change as pending (before any tablet hears of it) and arms the alarm that finishes it. */
-  async #begin(keyspace: string, kind: "ddl" | "vschema", index: number | null, request: string | null): Promise<string> {
-    const token = randomToken();
-    this.#pending.insert({ keyspace, token, kind, phase: "prepare", index, request });
-    await this.ctx.storage.setAlarm(Date.now() + RESOLVE_RETRY_MS);
-    crashPoint("recorded");
-    return token;
-  }
-
-  /** Phase one on every shard; on any failure the change is aborted and the failure thrown. */
-  async #prepare(ks: KeyspaceGraph, token: string, entry: DdlEntry | null): Promise<PreparedChange[]> {
-    const ddl = this.#store.ddl(ks.name);
-    const out = await this.#tablets.fanOut(this.#tablets.members(ks), "prepare", (s) =>
-      tabletRpc(this.env.TABLET, s.tablet).prepareChange(this.#tablets.config(ks, s), ddl, token, entry),
-    );
-    crashPoint("prepared");
-    const failed = out.filter((o) => o.error);
-    // A refusal by the shard's data beats a shard that did not answer: it is the reason to report.
-    const first = failed.find((o) => o.error && !o.error.retryable) ?? failed[0];
-    if (first?.error) {
-      await this.#abort(ks.name);
-      const { code, message, retryable: _r, ...fields } = errorBody(first.error);
-      const what = entry ? "the DDL" : "the vschema change";
-      throw new VtError(code, `${what} was refused by shard ${first.shard} and applied on no shard: ${message}`, {
-        ...fields,
-        shard: first.shard,
-        applied: false,
-      });
-    }
-    return out.flatMap((o) => (o.value ? [o.value] : []));
-  }
-
-  async #abort(keyspace: string): Promise<void> {
-    this.#pending.setPhase(keyspace, "release");
-    await this.#resolve(keyspace);
   }
 
   async #bootstrap(): Promise<void> {
@@ -384,45 +297,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
-        if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
-        const given = validateVSchema(input);
-        await this.#settle(keyspace);
-        const ks = this.#store.keyspace(keyspace);
-        if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
-        if (!given.sharded && ks.shards.length > 1) {
-          throw new VtError("INVALID_ARGUMENT", `keyspace "${keyspace}" has ${ks.shards.length} shards, so its vschema must be sharded`);
-        }
-        const { vschema, auto } = given.sharded ? carryOver(ks.vschema, given, ks.tables, this.#store.autoTables(keyspace)) : { vschema: given, auto: [] };
-        checkVSchemaColumns(vschema, ks.tables);
-        this.#steps.checkVSchemaChange(ks, vschema);
-        const moved = ks.shards.length > 1 ? reroutedTables(ks.vschema, vschema, ks.tables) : [];
-        const commit = (): void => {
-          this.#store.setVSchema(keyspace, vschema, auto);
-          this.#store.bump(keyspace);
-        };
-        if (moved.length === 0) {
-          this.ctx.storage.transactionSync(commit);
-          const updated = this.#store.keyspace(keyspace);
-          if (updated) await this.#tablets.syncTablets(updated);
-          return this.#graph();
-        }
-        const token = await this.#begin(keyspace, "vschema", null, null);
-        const prepared = await this.#prepare(ks, token, null);
-        const holding = moved.filter((t) => prepared.some((p) => p.nonEmpty.some((n) => n.toLowerCase() === t.toLowerCase())));
-        if (holding.length > 0) {
-          await this.#abort(keyspace);
-          throw unsupportedError(
-            "VD2101",
-            `vschema change of ${holding.join(", ")}: the new vindexes would place rows elsewhere, and the table holds rows (they would stay where the old vindexes put them); move rows with Reshard or MoveTables, or change the vschema while the table is empty`,
-            { tables: holding },
-          );
-        }
-        this.ctx.storage.transactionSync(() => {
-          commit();
-          this.#pending.setPhase(keyspace, "release");
-        });
-        crashPoint("decided");
-        await this.#resolve(keyspace);
+        await this.#changes.applyVSchema(keyspace, input);
         return this.#graph();
       }),
     );
@@ -439,63 +314,10 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(() =>
       this.#serial(async () => {
         await this.#bootstrap();
-        return this.#ddl(req, true);
+        await this.#changes.ddl(req, true);
+        return this.#graph();
       }),
     );
-  }
-
-  /** applyDdl's change, in the queue; `limited`: refused while a workflow of the keyspace is open (its own DDL is not). */
-  async #ddl(req: DdlRequest, limited: boolean): Promise<ServingGraph> {
-    if (!this.#store.keyspace(req.keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
-    const request = req.requestId ?? null;
-    if (request !== null && this.#pending.decided(req.keyspace, request)) {
-      await this.#resolve(req.keyspace);
-      return this.#graph();
-    }
-    await this.#settle(req.keyspace);
-    const ks = this.#store.keyspace(req.keyspace);
-    if (!ks) throw new VtError("INVALID_ARGUMENT", `no keyspace "${req.keyspace}"`);
-    if (ks.shards.length === 0) throw new VtError("INTERNAL", `keyspace "${req.keyspace}" has no shards`);
-    if (limited) checkDdlDuringWorkflow(req.sql, this.#workflows.open(ks.name));
-    const entry: DdlEntry = { index: ks.schemaIndex + 1, sql: req.sql };
-    const token = await this.#begin(ks.name, "ddl", entry.index, request);
-    const prepared = await this.#prepare(ks, token, entry);
-    const tables = prepared[0]?.tables ?? [];
-    const { vschema, auto } = this.#vschemaAfter(ks, req, tables);
-    try {
-      checkVSchemaColumns(vschema, Object.fromEntries(tables.map((t) => [t.name.toLowerCase(), t])));
-    } catch (e) {
-      await this.#abort(ks.name);
-      throw e;
-    }
-    this.ctx.storage.transactionSync(() => {
-      this.#store.appendDdl(ks.name, entry);
-      if (request !== null) this.#pending.recordRequest(ks.name, request, entry.index);
-      this.#store.setTables(ks.name, tables);
-      this.#store.setVSchema(ks.name, vschema, auto);
-      this.#pending.setPhase(ks.name, "apply");
-      this.#store.bump(ks.name);
-    });
-    crashPoint("decided");
-    await this.#resolve(ks.name);
-    crashPoint("applied");
-    return this.#graph();
-  }
-
-  /** The keyspace's vschema and auto-added tables after a DDL that leaves `tables`. */
-  #vschemaAfter(ks: KeyspaceGraph, req: DdlRequest, tables: readonly TableInfo[]): { vschema: VSchema; auto: string[] } {
-    let auto = this.#store.autoTables(ks.name);
-    const vschema: VSchema = structuredClone(ks.vschema);
-    if (req.addTable && tables.some((t) => t.name.toLowerCase() === req.addTable?.name.toLowerCase())) {
-      setOwn(vschema.tables, req.addTable.name, req.addTable.entry);
-      auto.push(req.addTable.name);
-    }
-    if (req.dropTable !== undefined) {
-      const drop = req.dropTable.toLowerCase();
-      for (const name of auto.filter((n) => n.toLowerCase() === drop)) delete vschema.tables[name];
-      auto = auto.filter((n) => n.toLowerCase() !== drop);
-    }
-    return { vschema, auto };
   }
 
   /**
@@ -530,7 +352,7 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
     return envelopeAsync(() =>
       this.#serial(async () => {
         if (!this.#store.keyspace(keyspace)) throw new VtError("INVALID_ARGUMENT", `no keyspace "${keyspace}"`);
-        await this.#resolve(keyspace);
+        await this.#changes.resolve(keyspace);
         const ks = this.#store.keyspace(keyspace);
         if (ks) await this.#tablets.syncTablets(ks);
         return this.#graph();

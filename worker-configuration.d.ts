@@ -4,6 +4,7 @@
 interface __BaseEnv_Env {
 	VREPL_QUEUE: Queue;
 	SUBSCRIPTION_QUEUE: Queue;
+	CONSUMER_QUEUE: Queue;
 	DEFAULT_KEYSPACE: string;
 	DEFAULT_SHARDS: string;
 	QUERY_TIMEOUT_MS: string;

@@ -29,14 +29,30 @@ export interface DevServer {
   stop(keepState?: boolean): void;
 }
 
-/** Starts `wrangler dev` (on the state a stopped one kept, when given) and answers once /healthz does (within `startMs`). */
-export async function startDev(startMs = 90_000, keptState?: string): Promise<DevServer> {
+/**
+ * Starts `wrangler dev` (on the state a stopped one kept, when given) and answers once /healthz does
+ * (within `startMs`). `configs` runs several Workers in one session (`-c` each; the first is served).
+ */
+export async function startDev(startMs = 90_000, keptState?: string, configs: readonly string[] = []): Promise<DevServer> {
   const port = await freePort();
   const state = keptState ?? mkdtempSync(join(tmpdir(), "vitess-do-e2e-"));
   const url = `http://127.0.0.1:${port}`;
   const dev: ChildProcess = spawn(
     process.execPath,
-    ["scripts/node22.mjs", "wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--inspector-port", "0"],
+    [
+      "scripts/node22.mjs",
+      "wrangler",
+      "dev",
+      ...configs.flatMap((c) => ["-c", c]),
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      state,
+      "--inspector-port",
+      "0",
+    ],
     {
       cwd: root,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },

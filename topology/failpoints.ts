@@ -36,13 +36,21 @@ export interface TabletFault {
  */
 export type WorkflowStep = "switch:drained" | "switch:flipped" | "reverse:drained" | "reverse:flipped";
 
+/**
+ * A point inside a workflow action where a test runs its own code, awaited, as if it happened at
+ * that moment elsewhere: "streams:heads-read" is in startStreams, after the sources' binlog heads
+ * (the new streams' start positions) were read and before the streams are created (and hold them).
+ */
+export type WorkflowHookPoint = "streams:heads-read";
+
 interface Armed {
   crashAt: CrashStep | null;
   tablet: TabletFault[];
   workflowAt: WorkflowStep | null;
+  hooks: Map<WorkflowHookPoint, () => Promise<void>>;
 }
 
-const armed: Armed = { crashAt: null, tablet: [], workflowAt: null };
+const armed: Armed = { crashAt: null, tablet: [], workflowAt: null, hooks: new Map() };
 
 /** Arms faults for the next changes (tests only); `disarm` clears them. */
 export function arm(faults: { crashAt?: CrashStep; tablet?: readonly TabletFault[] }): void {
@@ -54,6 +62,20 @@ export function disarm(): void {
   armed.crashAt = null;
   armed.tablet = [];
   armed.workflowAt = null;
+  armed.hooks.clear();
+}
+
+/** Runs `fn` the next time a workflow action passes `point` (once; tests only). */
+export function armWorkflowHook(point: WorkflowHookPoint, fn: () => Promise<void>): void {
+  armed.hooks.set(point, fn);
+}
+
+/** Runs the test's code armed at `point`, if any (once). */
+export async function workflowHook(point: WorkflowHookPoint): Promise<void> {
+  const fn = armed.hooks.get(point);
+  if (!fn) return;
+  armed.hooks.delete(point);
+  await fn();
 }
 
 /** Makes the next workflow action passing `step` fail there, once (tests only). */

@@ -307,6 +307,11 @@ export class MoveTablesController {
     const wf = streamed(rec);
     const { source, target } = await this.#keyspaces(rec);
     const forward = targetPlacements(source, target, rec.tables ?? []);
+    // The forward streams start again from the sources' heads inside the pause: the old ones
+    // (stopped since the switch) are forgotten first, releasing their holds, and the new ones are
+    // held at the heads now, so no purge between here and their creation passes their start.
+    await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
+    await holdAhead(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await markSwitching(this.#topo, rec, "reverse");
     const t0 = Date.now();
     let from: Map<string, number>;
@@ -315,9 +320,8 @@ export class MoveTablesController {
       crashPoint("reverse-denied");
       await drainAll(wf, rec.targets, rec.sources, reverseId, this.#tablet);
       await controlStreams(wf, rec.sources, "stop", isReverse, this.#tablet);
-      // The forward streams start again from the source's head: what the target holds is the same.
-      await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
-      await startStreams(wf, rec.sources, rec.targets, forward, false, forwardId, this.#tablet);
+      // The forward streams start again from the sources' heads: what the target holds is the same.
+      await startStreams(wf, rec.sources, rec.targets, forward, false, forwardId, this.#tablet, { absent: true });
       // The sources take no writes of the tables before the flip: a following VStream goes on there.
       from = await headSeqs(rec.sources, this.#tablet);
       await recordSwitchFrom(this.#topo, rec, from);

@@ -7,6 +7,7 @@ import { VtError } from "../contract/errors.ts";
 import type { OnDdl, StreamFilter, StreamSpec, StreamState, TablePlacement } from "../contract/stream-rpc.ts";
 import type { TabletRpc } from "../contract/tablet-rpc.ts";
 import { keyRangesIntersect, parseKeyRange } from "./keyrange.ts";
+import { workflowHook } from "./failpoints.ts";
 import type { WorkflowRecord } from "../contract/workflow-record.ts";
 
 export interface WorkflowShard {
@@ -122,6 +123,7 @@ export async function startStreams(
   await all<unknown>([listed, heads]);
   const existing = await listed;
   const seqs = await heads;
+  await workflowHook("streams:heads-read");
   await all(
     pairs.map(async ({ from: f, to: t }) => {
       const target = tabletOf(t.tablet);

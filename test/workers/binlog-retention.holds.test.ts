@@ -10,6 +10,7 @@ import { unwrap, type Envelope } from "../../contract/envelope.ts";
 import type { StreamSpec } from "../../contract/stream-rpc.ts";
 import type { BoundQuery, Target } from "../../contract/tablet-rpc.ts";
 import type { BinlogRetentionStatus } from "../../tablet/binlog-retention.ts";
+import { armWorkflowHook, disarm } from "../../topology/failpoints.ts";
 import { api, sql } from "./helpers.ts";
 import { sleep } from "./movetables-harness.ts";
 
@@ -196,5 +197,47 @@ describe("a workflow's holds", () => {
     expect((await move("mb", { action: "complete" })).status).toBe(200);
     for (const t of [source, ...targets]) expect(await holdsOn(t)).toEqual([]);
     expect((await sql("SELECT count(*) FROM b", undefined, "rhm2")).rows).toEqual([[10]]);
+  });
+
+  it("a MoveTables reversetraffic holds the sources for the forward streams it starts again: a purge while it starts them takes nothing they need", async () => {
+    const view = async () => (await api<{ keyspaces: { name: string; shards: { tablet: string }[] }[] }>("GET", "/v1/topology")).body;
+    const move = async (body: Record<string, unknown>) => api<Shown>("POST", "/v1/workflows", { keyspace: "rhm4", workflow: "mc", ...body });
+    const streamsRun = async (n: number) => {
+      for (let i = 0; ; i++) {
+        const v = (await api<Shown>("GET", "/v1/workflows?keyspace=rhm4&workflow=mc")).body;
+        if (v.streams.filter((s) => s.phase === "running").length === n) return v;
+        if (v.streams.some((s) => s.phase === "error") || i > 500) throw new Error(`streams: ${JSON.stringify(v.streams)}`);
+        await sleep(20);
+      }
+    };
+    expect((await api("POST", "/v1/keyspaces", { name: "rhm3", shards: 1 })).status).toBe(200);
+    expect((await api("POST", "/v1/keyspaces", { name: "rhm4", shards: ["-80", "80-"] })).status).toBe(200);
+    for (const t of ["a", "o"]) await sql(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT)`, undefined, "rhm3");
+    for (let i = 1; i <= 10; i++) await sql("INSERT INTO a VALUES (?, 'x')", [i], "rhm3");
+    const source = (await view()).keyspaces.find((k) => k.name === "rhm3")?.shards[0]?.tablet ?? "?";
+    expect((await move({ action: "create", kind: "movetables", sourceKeyspace: "rhm3", tables: ["a"] })).status).toBe(200);
+    await streamsRun(2);
+    expect((await move({ action: "switchtraffic" })).status).toBe(200);
+    for (let i = 11; i <= 15; i++) await sql("INSERT INTO a VALUES (?, 'y')", [i], "rhm4");
+
+    // Between reading the sources' heads and creating the streams there: other tables' writes, then
+    // a purge keeping nothing it may delete (a window of 0 seconds and 0 bytes).
+    let purged = -1;
+    armWorkflowHook("streams:heads-read", async () => {
+      for (let i = 1; i <= 3; i++) await sql("INSERT INTO o VALUES (?, 'z')", [i], "rhm3");
+      purged = unwrap(await tablet(source).purgeBinlog({ retentionSeconds: 0, retentionBytes: 0 })).deleted;
+    });
+    try {
+      const rev = await move({ action: "reversetraffic" });
+      expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    } finally {
+      disarm();
+    }
+    expect(purged).toBeGreaterThan(0); // the purge ran inside the reverse, and deleted up to the holds
+    await streamsRun(2);
+    for (let i = 16; i <= 20; i++) await sql("INSERT INTO a VALUES (?, 'w')", [i], "rhm3");
+    await sleep(200);
+    expect((await move({ action: "switchtraffic" })).status).toBe(200);
+    expect((await sql("SELECT count(*), min(id), max(id) FROM a", undefined, "rhm4")).rows).toEqual([[20, 1, 20]]);
   });
 });

@@ -25,9 +25,10 @@ Commands:
                                        serving graph version, workflows
   keyspace create K --shards 4         create keyspace K with 4 equal shards
   keyspace create K --shards -80,80-   ... or with these key ranges
-  keyspace retention K [--seconds N] [--bytes N]
+  keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]
                                        show keyspace K's binlog retention, or set its time
-                                       window (seconds) and size budget (bytes) per tablet
+                                       window (seconds) and size budget (bytes) per tablet, and
+                                       how long a reader that stopped advancing keeps its hold
   vschema apply K --file vschema.json  set keyspace K's vschema
   vschema show K                       print keyspace K's vschema
 
@@ -91,6 +92,7 @@ const VALUE_FLAGS = new Set([
   "heartbeat-ms",
   "seconds",
   "bytes",
+  "hold-seconds",
   "name",
   "binding",
 ]);
@@ -302,10 +304,10 @@ function humanBytes(n) {
   return `${n} B`;
 }
 
-/** `keyspace retention K [--seconds N] [--bytes N]`: shows the setting without flags, sets it with them. */
+/** `keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]`: shows the setting without flags, sets it with them. */
 /** @param {Context} ctx @param {Args} args @param {Output} io */
 async function retentionCommand(ctx, args, io) {
-  const usage = "keyspace retention K [--seconds N] [--bytes N]";
+  const usage = "keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]";
   const [, keyspace = ""] = positionals(args, 2, usage);
   if (args.flags.has("shards")) throw new CliError("INVALID_ARGUMENT", `--shards does not apply to vtctl keyspace retention: vtctl ${usage}`);
   /** @type {Record<string, unknown>} */
@@ -313,9 +315,14 @@ async function retentionCommand(ctx, args, io) {
   for (const { flag, field } of [
     { flag: "seconds", field: "retentionSeconds" },
     { flag: "bytes", field: "retentionBytes" },
+    { flag: "hold-seconds", field: "holdSeconds" },
   ]) {
     const v = args.flags.get(flag);
     if (v === undefined) continue;
+    if (flag === "hold-seconds" && v === "default") {
+      change[field] = null;
+      continue;
+    }
     if (!/^\d+$/.test(v)) throw new CliError("INVALID_ARGUMENT", `--${flag} must be a whole number, not ${JSON.stringify(v)}`);
     change[field] = Number(v);
   }
@@ -327,17 +334,18 @@ async function retentionCommand(ctx, args, io) {
   const r = record(res);
   const seconds = Number(r.retentionSeconds);
   const bytes = Number(r.retentionBytes);
+  const hold = typeof r.holdSeconds === "number" ? `; a reader's hold kept ${humanSeconds(r.holdSeconds)} (${r.holdSeconds} s) after it stops advancing` : "";
   io.out(
-    `keyspace ${keyspace}: binlog kept ${humanSeconds(seconds)} (${seconds} s) and up to ${humanBytes(bytes)} (${bytes} bytes) per tablet${r.isDefault === true ? " (the default)" : ""}\n`,
+    `keyspace ${keyspace}: binlog kept ${humanSeconds(seconds)} (${seconds} s) and up to ${humanBytes(bytes)} (${bytes} bytes) per tablet${r.isDefault === true ? " (the default)" : ""}${hold}\n`,
   );
 }
 
 /** @param {Context} ctx @param {Args} args @param {Output} io */
 async function keyspaceCommand(ctx, args, io) {
   if (args.positionals[1] === "retention") return retentionCommand(ctx, args, io);
-  const usage = "keyspace create K --shards 4 | --shards -80,80- | keyspace retention K [--seconds N] [--bytes N]";
+  const usage = "keyspace create K --shards 4 | --shards -80,80- | keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]";
   if (args.positionals[1] !== "create") throw new CliError("INVALID_ARGUMENT", `usage: vtctl ${usage}`);
-  for (const flag of ["seconds", "bytes"]) {
+  for (const flag of ["seconds", "bytes", "hold-seconds"]) {
     if (args.flags.has(flag))
       throw new CliError("INVALID_ARGUMENT", `--${flag} does not apply to vtctl keyspace create (set it with vtctl keyspace retention)`);
   }
@@ -400,7 +408,7 @@ async function vschemaCommand(ctx, args, io) {
 const COMMANDS = {
   sql: { run: sqlCommand, flags: ["keyspace", "params"] },
   topology: { run: topologyCommand, flags: [] },
-  keyspace: { run: keyspaceCommand, flags: ["shards", "seconds", "bytes"] },
+  keyspace: { run: keyspaceCommand, flags: ["shards", "seconds", "bytes", "hold-seconds"] },
   vschema: { run: vschemaCommand, flags: ["file"] },
   reshard: { run: (ctx, args, io) => reshardCommand(ctx, args, io, call, fail), flags: WORKFLOW_FLAGS },
   movetables: { run: (ctx, args, io) => moveTablesCommand(ctx, args, io, call, fail), flags: MOVETABLES_FLAGS },

@@ -345,7 +345,7 @@ describe("keyspace create", () => {
 });
 
 describe("keyspace retention", () => {
-  const shown = { keyspace: "main", retentionSeconds: 604_800, retentionBytes: 1024 ** 3, isDefault: true };
+  const shown = { keyspace: "main", retentionSeconds: 604_800, retentionBytes: 1024 ** 3, holdSeconds: 604_800, isDefault: true };
 
   it("without flags shows the setting; --json prints the server's answer", async () => {
     replies["GET /v1/retention"] = { body: shown };
@@ -353,22 +353,32 @@ describe("keyspace retention", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(received[0]?.method).toBe("GET");
     expect(received[0]?.url).toBe("/v1/retention?keyspace=main");
-    expect(r.stdout).toBe("keyspace main: binlog kept 7d (604800 s) and up to 1 GiB (1073741824 bytes) per tablet (the default)\n");
+    expect(r.stdout).toBe(
+      "keyspace main: binlog kept 7d (604800 s) and up to 1 GiB (1073741824 bytes) per tablet (the default); a reader's hold kept 7d (604800 s) after it stops advancing\n",
+    );
     const j = await vtctl(["keyspace", "retention", "main", "--json"]);
     expect(JSON.parse(j.stdout)).toEqual(shown);
   });
 
-  it("with --seconds and/or --bytes sends only those fields", async () => {
+  it("with --seconds, --bytes and/or --hold-seconds sends only those fields", async () => {
     replies["POST /v1/retention"] = (body) => ({
       body: { ...shown, ...(body as Record<string, unknown>), isDefault: false },
     });
     const r = await vtctl(["keyspace", "retention", "main", "--seconds", "3600"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe("keyspace main: binlog kept 1h (3600 s) and up to 1 GiB (1073741824 bytes) per tablet\n");
+    expect(r.stdout).toBe(
+      "keyspace main: binlog kept 1h (3600 s) and up to 1 GiB (1073741824 bytes) per tablet; a reader's hold kept 7d (604800 s) after it stops advancing\n",
+    );
     expect((await vtctl(["keyspace", "retention", "main", "--bytes=1000", "--seconds", "0"])).code).toBe(0);
+    const held = await vtctl(["keyspace", "retention", "main", "--hold-seconds", "86400"]);
+    expect(held.stderr).toBe("");
+    expect(held.stdout).toContain("a reader's hold kept 1d (86400 s)");
+    expect((await vtctl(["keyspace", "retention", "main", "--hold-seconds", "default"])).code).toBe(0);
     expect(received.map((x) => x.body)).toEqual([
       { keyspace: "main", retentionSeconds: 3600 },
       { keyspace: "main", retentionSeconds: 0, retentionBytes: 1000 },
+      { keyspace: "main", holdSeconds: 86400 },
+      { keyspace: "main", holdSeconds: null },
     ]);
   });
 
@@ -376,6 +386,7 @@ describe("keyspace retention", () => {
     for (const args of [
       ["keyspace", "retention", "main", "--seconds", "-1"],
       ["keyspace", "retention", "main", "--bytes", "1e9"],
+      ["keyspace", "retention", "main", "--hold-seconds", "soon"],
       ["keyspace", "retention", "main", "--shards", "2"],
       ["keyspace", "retention"],
       ["keyspace", "create", "x", "--shards", "2", "--seconds", "5"],

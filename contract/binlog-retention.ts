@@ -5,10 +5,23 @@
 import { VtError } from "./errors.ts";
 import type { StreamSpec } from "./stream-rpc.ts";
 
-/** A binlog's retention window; a transaction goes when it is older than `seconds` OR the binlog is over `bytes`. */
+/**
+ * A binlog's retention window; a transaction goes when it is older than `retentionSeconds` OR the
+ * binlog is over `retentionBytes`. A reader's hold not advanced for `holdSeconds` is released
+ * (absent: the longer of HOLD_AGE_SECONDS and `retentionSeconds`; see holdAgeSeconds).
+ */
 export interface RetentionPolicy {
   readonly retentionSeconds: number;
   readonly retentionBytes: number;
+  readonly holdSeconds?: number;
+}
+
+/** A hold's age limit until `holdSeconds` is set: 7 days, or the time window when that is longer. */
+export const HOLD_AGE_SECONDS = 7 * 86_400;
+
+/** How long a hold not advanced is kept under `policy`, in seconds. */
+export function holdAgeSeconds(policy: RetentionPolicy): number {
+  return policy.holdSeconds ?? Math.max(policy.retentionSeconds, HOLD_AGE_SECONDS);
 }
 
 /** The default: 7 days and 1 GiB. */
@@ -18,6 +31,8 @@ export const DEFAULT_RETENTION: RetentionPolicy = { retentionSeconds: 7 * 86_400
 export const MAX_RETENTION_SECONDS = 10 * 365 * 86_400;
 export const MAX_RETENTION_BYTES = 1024 ** 4;
 
+const FIELDS = ["retentionSeconds", "retentionBytes", "holdSeconds"] as const;
+
 function checkField(o: Record<string, unknown>, name: keyof RetentionPolicy, max: number): number {
   const v = o[name];
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
@@ -26,29 +41,39 @@ function checkField(o: Record<string, unknown>, name: keyof RetentionPolicy, max
   return v;
 }
 
-/** Refuses (INVALID_ARGUMENT) anything but non-negative integers within bounds. */
+/** Refuses (INVALID_ARGUMENT) anything but non-negative integers within bounds (`holdSeconds` may be absent). */
 export function checkPolicy(p: unknown): RetentionPolicy {
   const o = (p ?? {}) as Record<string, unknown>;
-  return { retentionSeconds: checkField(o, "retentionSeconds", MAX_RETENTION_SECONDS), retentionBytes: checkField(o, "retentionBytes", MAX_RETENTION_BYTES) };
+  const base = {
+    retentionSeconds: checkField(o, "retentionSeconds", MAX_RETENTION_SECONDS),
+    retentionBytes: checkField(o, "retentionBytes", MAX_RETENTION_BYTES),
+  };
+  return o["holdSeconds"] === undefined ? base : { ...base, holdSeconds: checkField(o, "holdSeconds", MAX_RETENTION_SECONDS) };
 }
 
 /**
- * A change of a setting: an object naming `retentionSeconds`, `retentionBytes` or both (nothing
- * else), applied over `current`. Anything else is INVALID_ARGUMENT.
+ * A change of a setting: an object naming any of `retentionSeconds`, `retentionBytes` and
+ * `holdSeconds` (nothing else; `holdSeconds: null` goes back to its default), applied over
+ * `current`. Anything else is INVALID_ARGUMENT.
  */
 export function changePolicy(current: RetentionPolicy, change: unknown): RetentionPolicy {
   if (typeof change !== "object" || change === null || Array.isArray(change)) {
-    throw new VtError("INVALID_ARGUMENT", "binlog retention: the change must be an object with retentionSeconds and/or retentionBytes");
+    throw new VtError("INVALID_ARGUMENT", "binlog retention: the change must be an object with retentionSeconds, retentionBytes and/or holdSeconds");
   }
   const o = change as Record<string, unknown>;
-  const extra = Object.keys(o).filter((k) => k !== "retentionSeconds" && k !== "retentionBytes");
+  const extra = Object.keys(o).filter((k) => !(FIELDS as readonly string[]).includes(k));
   if (extra.length > 0) throw new VtError("INVALID_ARGUMENT", `binlog retention: unknown field ${extra.map((k) => JSON.stringify(k)).join(", ")}`);
-  if (!Object.hasOwn(o, "retentionSeconds") && !Object.hasOwn(o, "retentionBytes")) {
-    throw new VtError("INVALID_ARGUMENT", "binlog retention: name retentionSeconds, retentionBytes or both");
+  if (!FIELDS.some((f) => Object.hasOwn(o, f))) {
+    throw new VtError("INVALID_ARGUMENT", "binlog retention: name retentionSeconds, retentionBytes, holdSeconds or several");
   }
+  if (Object.hasOwn(o, "holdSeconds") && o["holdSeconds"] === undefined) {
+    throw new VtError("INVALID_ARGUMENT", "binlog retention: holdSeconds must be an integer, or null for its default");
+  }
+  const hold = Object.hasOwn(o, "holdSeconds") ? o["holdSeconds"] : current.holdSeconds;
   return checkPolicy({
     retentionSeconds: Object.hasOwn(o, "retentionSeconds") ? o["retentionSeconds"] : current.retentionSeconds,
     retentionBytes: Object.hasOwn(o, "retentionBytes") ? o["retentionBytes"] : current.retentionBytes,
+    ...(hold === null || hold === undefined ? {} : { holdSeconds: hold }),
   });
 }
 

@@ -35,7 +35,7 @@ export async function getVSchema(backend: Backend, keyspace: string | undefined)
 
 /**
  * A keyspace's binlog retention (`change` undefined) or a change of it: `change` holds
- * retentionSeconds and/or retentionBytes; the Topology validates it and sends it to the tablets.
+ * retentionSeconds, retentionBytes and/or holdSeconds; the Topology validates it and sends it to the tablets.
  */
 export function retention(backend: Backend, keyspace: unknown, change: unknown): Promise<KeyspaceRetention> {
   if (typeof keyspace !== "string") throw new VtError("INVALID_ARGUMENT", '"keyspace" must be a string');

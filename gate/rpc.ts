@@ -124,7 +124,7 @@ export class GateRpc extends RpcTarget {
     });
   }
 
-  /** `{keyspace}`: the keyspace's binlog retention; with retentionSeconds and/or retentionBytes: sets it (admin). */
+  /** `{keyspace}`: the keyspace's binlog retention; with retentionSeconds, retentionBytes and/or holdSeconds: sets it (admin). */
   retention(req: unknown, ...extra: unknown[]): Promise<KeyspaceRetention> {
     return wire(() => {
       requireAccess(this.#access, "user");

@@ -4,7 +4,7 @@
 // commit's); a read from below it is refused as too old, never answered with a gap.
 
 import { VtError } from "../contract/errors.ts";
-import { checkPolicy, type RetentionPolicy } from "../contract/binlog-retention.ts";
+import { checkPolicy, holdAgeSeconds, type RetentionPolicy } from "../contract/binlog-retention.ts";
 
 export { checkPolicy, DEFAULT_RETENTION, streamHoldId, type RetentionPolicy } from "../contract/binlog-retention.ts";
 
@@ -12,9 +12,6 @@ export { checkPolicy, DEFAULT_RETENTION, streamHoldId, type RetentionPolicy } fr
 export function isRetentionRefusal(e: unknown): boolean {
   return e instanceof Error && (e as { code?: unknown }).code === "INVALID_ARGUMENT" && e.message.includes("(binlog retention)");
 }
-
-/** A hold not advanced for this long (or the time window, when longer) is released: 7 days. */
-export const HOLD_MAX_AGE_SECONDS = 7 * 86_400;
 
 /** Rows one purge deletes at most (one transaction bigger than this still goes whole). */
 export const PURGE_ROWS = 5000;
@@ -110,16 +107,16 @@ export interface PurgeResult {
 }
 
 /**
- * One bounded purge at `now` (unix ms): releases holds not advanced for HOLD_MAX_AGE_SECONDS or
- * the time window, whichever is longer (recording
- * them as cut off), then deletes whole transactions from the oldest end while the oldest commit is
+ * One bounded purge at `now` (unix ms): releases holds not advanced for the policy's hold age
+ * (holdSeconds; until set, 7 days or the time window, whichever is longer), recording them as cut
+ * off, then deletes whole transactions from the oldest end while the oldest commit is
  * older than the window or the binlog is over its byte budget, up to `maxRows` events (a first
  * transaction bigger than that goes whole), never past the smallest hold nor the last commit.
  * Call inside a transaction (ctx.storage.transactionSync): the rows, the floor and the holds move together.
  */
 export function purgeBinlog(sql: SqlStorage, policy: RetentionPolicy, now: number, maxRows = PURGE_ROWS): PurgeResult {
   const window = policy.retentionSeconds * 1000;
-  const maxAge = Math.max(policy.retentionSeconds, HOLD_MAX_AGE_SECONDS) * 1000;
+  const maxAge = holdAgeSeconds(policy) * 1000;
   const stale = sql.exec<{ id: string; seq: number }>("SELECT id, seq FROM _vt_binlog_holds WHERE updated_at < ?", now - maxAge).toArray();
   for (const h of stale) {
     sql.exec("DELETE FROM _vt_binlog_holds WHERE id = ?", h.id);

@@ -33,7 +33,7 @@ import type { BinlogChunk, BoundQuery, DdlEntry, PreparedChange, QueryResult, Ta
 import { streamUnit } from "./streamer.ts";
 import { binlogRetentionRpc, checkRetained, streamHoldId, type BinlogRetentionStatus, type PurgeResult } from "./binlog-retention.ts";
 import { vstreamRead } from "./vstreamer.ts";
-import { alarmPurge, armPurge, RetentionFigures } from "./retention-alarm.ts";
+import { alarmPurge, armPurge, purgeIsIdle, RetentionFigures, wakePurge } from "./retention-alarm.ts";
 import { CommitWaiters } from "./commit-waiters.ts";
 import type { ShardJournal, ShardRead, ShardReadRequest } from "../contract/vstream.ts";
 
@@ -69,6 +69,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   readonly #pump: StreamPump;
   /** The retention figures of the status (retention-alarm.ts). */
   readonly #figures = new RetentionFigures();
+  /** Whether the next purge waits for something to age out (the tablet was idle); null: not read yet. */
+  #purgeIdle: boolean | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -136,6 +138,24 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
    * every query passes.
    */
   execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
+    const out = this.#execute(target, queries);
+    if (out.ok && this.#purgeIdle !== false && queries.some((q) => q.kind !== "read")) this.#wakeIdlePurge();
+    return out;
+  }
+
+  /** The first write after an idle spell brings the purge's interval back (retention-alarm.ts). */
+  #wakeIdlePurge(): void {
+    if (this.#config === null) return;
+    const now = Date.now();
+    this.#purgeIdle ??= purgeIsIdle(this.#sql, now);
+    if (!this.#purgeIdle) return;
+    this.#purgeIdle = false;
+    const at = wakePurge(this.#sql, now);
+    this.#ownChangesSeen();
+    this.ctx.waitUntil(this.#alarmBy(at));
+  }
+
+  #execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {
     return envelope(() => {
       const readsOnly = checkTarget(this.#config, this.#uid, target, queries);
       queries.forEach((q, i) => {
@@ -209,6 +229,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     if (out.ok) {
       // A tablet with a config purges its binlog from its alarm (retention-alarm.ts).
       const at = armPurge(this.#sql, Date.now());
+      this.#purgeIdle = false;
       this.#ownChangesSeen();
       await this.#alarmBy(at);
     }
@@ -493,6 +514,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     const next = await this.#pumpRound();
     const pumpAt = next !== null && this.#streams.active().length > 0 ? Date.now() + next : null;
     const purge = alarmPurge(this.ctx.storage, this.#config, Date.now());
+    if (purge.idle !== undefined) this.#purgeIdle = purge.idle;
     if (purge.purged && purge.purged.deleted > 0) {
       this.#counted = null;
       this.#figures.purged(purge.purged);

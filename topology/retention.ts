@@ -2,7 +2,7 @@
 // (topology-store.ts), DEFAULT_RETENTION until set, validated before anything changes, and
 // pushed to every tablet of the keyspace in its TabletConfig (their alarms purge under it).
 
-import { changePolicy, DEFAULT_RETENTION, type RetentionPolicy } from "../contract/binlog-retention.ts";
+import { changePolicy, DEFAULT_RETENTION, holdAgeSeconds, type RetentionPolicy } from "../contract/binlog-retention.ts";
 import { VtError } from "../contract/errors.ts";
 import type { KeyspaceGraph } from "../contract/serving-graph.ts";
 import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
@@ -29,12 +29,14 @@ export class RetentionSettings {
 
   #answer(keyspace: string): KeyspaceRetention {
     const set = this.#host.store.retention(keyspace);
-    return { keyspace, ...(set ?? DEFAULT_RETENTION), isDefault: set === null };
+    const p = set ?? DEFAULT_RETENTION;
+    // holdSeconds is answered as it applies (its default follows retentionSeconds until it is set).
+    return { keyspace, retentionSeconds: p.retentionSeconds, retentionBytes: p.retentionBytes, holdSeconds: holdAgeSeconds(p), isDefault: set === null };
   }
 
   /**
    * Shows the setting (`change` undefined) or changes it: `change` names retentionSeconds,
-   * retentionBytes or both; anything invalid is refused before anything is stored. The new
+   * retentionBytes, holdSeconds (null: its default) or several; anything invalid is refused before anything is stored. The new
    * setting is stored, then sent to the keyspace's tablets; a tablet that did not answer gets it
    * with its next sync (the error says so, and a retry sends it again).
    */

@@ -16,7 +16,7 @@ import { PURGE_AGAIN_MS, PURGE_EVERY_MS } from "../../tablet/retention-alarm.ts"
 import { handleHttp } from "../../gate/http.ts";
 import { api, sql } from "./helpers.ts";
 
-type Shown = { keyspace: string; retentionSeconds: number; retentionBytes: number; isDefault: boolean };
+type Shown = { keyspace: string; retentionSeconds: number; retentionBytes: number; holdSeconds: number; isDefault: boolean };
 type ErrorBody = { error: { code: string; message: string } };
 type View = {
   keyspaces: { name: string; retention: unknown; shards: { name: string; tablet: string; binlog: TabletRetention | null }[] }[];
@@ -41,7 +41,7 @@ async function purgeDueNow(name: string): Promise<void> {
 
 let n = 0;
 /** A tablet of its own keyspace-less test shard, synced with `retention` (or none), with table t. */
-async function freshTablet(retention?: { retentionSeconds: number; retentionBytes: number }) {
+async function freshTablet(retention?: { retentionSeconds: number; retentionBytes: number; holdSeconds?: number }) {
   const shard = `a${n++}`;
   const name = `rd/${shard}`;
   const stub = tablet(name);
@@ -63,7 +63,8 @@ describe("the keyspace's retention setting", () => {
   it("is the default until set, is shown in GET /v1/retention and /v1/topology, and reaches every tablet's config", async () => {
     expect((await api("POST", "/v1/keyspaces", { name: "rk1", shards: 2 })).status).toBe(200);
     const shown = await api<Shown>("GET", "/v1/retention?keyspace=rk1");
-    expect(shown).toEqual({ status: 200, body: { keyspace: "rk1", ...DEFAULT_RETENTION, isDefault: true } });
+    const DAYS_7 = 7 * 86_400;
+    expect(shown).toEqual({ status: 200, body: { keyspace: "rk1", ...DEFAULT_RETENTION, holdSeconds: DAYS_7, isDefault: true } });
     const view = (await api<View>("GET", "/v1/topology")).body.keyspaces.find((k) => k.name === "rk1");
     expect(view?.retention).toEqual(DEFAULT_RETENTION);
     const tablets = view?.shards.map((s) => s.tablet) ?? [];
@@ -71,7 +72,10 @@ describe("the keyspace's retention setting", () => {
     for (const t of tablets) expect((await configOf(t))?.retention).toEqual(DEFAULT_RETENTION);
 
     const set = await api<Shown>("POST", "/v1/retention", { keyspace: "rk1", retentionSeconds: 3600 });
-    expect(set).toEqual({ status: 200, body: { keyspace: "rk1", retentionSeconds: 3600, retentionBytes: DEFAULT_RETENTION.retentionBytes, isDefault: false } });
+    expect(set).toEqual({
+      status: 200,
+      body: { keyspace: "rk1", retentionSeconds: 3600, retentionBytes: DEFAULT_RETENTION.retentionBytes, holdSeconds: DAYS_7, isDefault: false },
+    });
     const both = await api<Shown>("POST", "/v1/retention", { keyspace: "rk1", retentionBytes: 5000 });
     expect(both.body).toMatchObject({ retentionSeconds: 3600, retentionBytes: 5000 });
     for (const t of tablets) expect((await configOf(t))?.retention).toEqual({ retentionSeconds: 3600, retentionBytes: 5000 });
@@ -80,9 +84,23 @@ describe("the keyspace's retention setting", () => {
     // Tables made later, and shards a workflow makes, get it too: a DDL syncs every tablet again.
     await sql("CREATE TABLE t (id INTEGER PRIMARY KEY)", undefined, "rk1");
     for (const t of tablets) expect((await configOf(t))?.retention).toEqual({ retentionSeconds: 3600, retentionBytes: 5000 });
+    // The hold age follows the window until set (the longer of 7 days and the window), then stays.
+    const longer = await api<Shown>("POST", "/v1/retention", { keyspace: "rk1", retentionSeconds: 30 * 86_400 });
+    expect(longer.body).toMatchObject({ retentionSeconds: 30 * 86_400, holdSeconds: 30 * 86_400 });
+    const held = await api<Shown>("POST", "/v1/retention", { keyspace: "rk1", holdSeconds: 3600, retentionSeconds: 3600 });
+    expect(held.body).toMatchObject({ retentionSeconds: 3600, retentionBytes: 5000, holdSeconds: 3600 });
+    for (const t of tablets) expect((await configOf(t))?.retention).toEqual({ retentionSeconds: 3600, retentionBytes: 5000, holdSeconds: 3600 });
     // The setting is kept with the keyspace: a restarted Topology still has it.
     await evictDurableObject(env.TOPOLOGY.get(env.TOPOLOGY.idFromName("global")));
-    expect((await api<Shown>("GET", "/v1/retention?keyspace=rk1")).body).toMatchObject({ retentionSeconds: 3600, retentionBytes: 5000, isDefault: false });
+    expect((await api<Shown>("GET", "/v1/retention?keyspace=rk1")).body).toMatchObject({
+      retentionSeconds: 3600,
+      retentionBytes: 5000,
+      holdSeconds: 3600,
+      isDefault: false,
+    });
+    // null: back to its default.
+    expect((await api<Shown>("POST", "/v1/retention", { keyspace: "rk1", holdSeconds: null })).body).toMatchObject({ holdSeconds: DAYS_7 });
+    for (const t of tablets) expect((await configOf(t))?.retention).toEqual({ retentionSeconds: 3600, retentionBytes: 5000 });
   });
 
   it("refuses bad settings with INVALID_ARGUMENT and changes nothing", async () => {
@@ -96,6 +114,9 @@ describe("the keyspace's retention setting", () => {
       { keyspace: "rk2", retentionSeconds: 11 * 365 * 86_400 },
       { keyspace: "rk2", retentionBytes: 1024 ** 4 + 1 },
       { keyspace: "rk2", retentionBytes: null },
+      { keyspace: "rk2", holdSeconds: -5 },
+      { keyspace: "rk2", holdSeconds: "1h" },
+      { keyspace: "rk2", holdSeconds: 11 * 365 * 86_400 },
       { keyspace: "rk2", retentionSeconds: 5, window: 5 },
       { keyspace: "rk2" },
       { keyspace: "nope", retentionSeconds: 5 },
@@ -140,7 +161,7 @@ describe("the retention setting over capnweb", () => {
     const user = new GateRpc(e, "none");
     await expect(user.retention({ keyspace: "rk4" })).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
     await user.authenticate("u");
-    expect(await user.retention({ keyspace: "rk4" })).toEqual({ keyspace: "rk4", ...DEFAULT_RETENTION, isDefault: true });
+    expect(await user.retention({ keyspace: "rk4" })).toEqual({ keyspace: "rk4", ...DEFAULT_RETENTION, holdSeconds: 7 * 86_400, isDefault: true });
     await expect(user.retention({ keyspace: "rk4", retentionSeconds: 5 })).rejects.toMatchObject({ code: "PERMISSION_DENIED" });
     const admin = new GateRpc(e, "none");
     await admin.authenticate("a");
@@ -226,6 +247,47 @@ describe("the tablet's alarm", () => {
     unwrap(await t.stub.releaseHold("x"));
     unwrap(await t.stub.status());
     expect(await alarmOf(t.name)).toBeNull();
+  });
+
+  it("on an idle tablet waits until something ages out (a transaction leaving the window, a hold its age); the first write brings the interval back", async () => {
+    const t = await freshTablet({ retentionSeconds: 3600, retentionBytes: 1024 ** 3, holdSeconds: 7200 });
+    await t.insert(2);
+    const firstCommit = Date.now();
+    await t.insert(2);
+    await t.insert(2);
+    // The first purge sees writes since none before it: the next is an interval on.
+    await purgeDueNow(t.name);
+    expect(await runDurableObjectAlarm(t.stub)).toBe(true);
+    expect((await alarmOf(t.name)) ?? 0).toBeLessThanOrEqual(Date.now() + PURGE_EVERY_MS);
+    // Nothing written since: idle, so the next purge is when the oldest deletable transaction leaves the hour.
+    await purgeDueNow(t.name);
+    expect(await runDurableObjectAlarm(t.stub)).toBe(true);
+    const idle = (await alarmOf(t.name)) ?? 0;
+    expect(idle).toBeGreaterThan(Date.now() + 50 * 60_000);
+    expect(idle).toBeLessThanOrEqual(firstCommit + 3600_000 + 1);
+    expect((await t.retentionStatus()).floor).toBe(0);
+    // A read changes nothing; the first write brings the purge an interval on again.
+    const q: BoundQuery = { sql: "SELECT count(*) FROM t", params: [], kind: "read" };
+    unwrap(await t.stub.execute({ keyspace: "rd", shard: t.config.shard, version: 1 }, [q]));
+    expect(await alarmOf(t.name)).toBe(idle);
+    await t.insert(1);
+    await runInDurableObject(t.stub, () => undefined); // the alarm is set after the write answered
+    const woken = (await alarmOf(t.name)) ?? Number.MAX_SAFE_INTEGER;
+    expect(woken).toBeLessThanOrEqual(Date.now() + PURGE_EVERY_MS);
+
+    // A hold at the first transaction keeps everything: idle, the next purge is when the hold reaches its age (2 h).
+    const u = await freshTablet({ retentionSeconds: 60, retentionBytes: 1024 ** 3, holdSeconds: 7200 });
+    await u.insert(1);
+    await u.insert(1);
+    unwrap(await u.stub.holdBinlog("reader", 1));
+    const heldAt = Date.now();
+    for (let i = 0; i < 2; i++) {
+      await purgeDueNow(u.name);
+      expect(await runDurableObjectAlarm(u.stub)).toBe(true);
+    }
+    const untilHold = (await alarmOf(u.name)) ?? 0;
+    expect(untilHold).toBeGreaterThan(Date.now() + 110 * 60_000);
+    expect(untilHold).toBeLessThanOrEqual(heldAt + 7200_000 + 1_000);
   });
 
   it("a write arms nothing and runs no purge: the purge stays out of the write path", async () => {

@@ -12,7 +12,8 @@ import { describe, expect, it } from "vitest";
 import { type Envelope, unwrap } from "../../contract/envelope.ts";
 import type { BinlogChunk, BinlogEvent, BoundQuery, Target } from "../../contract/tablet-rpc.ts";
 import type { ShardRead } from "../../contract/vstream.ts";
-import { type BinlogRetentionStatus, HOLD_MAX_AGE_SECONDS, type PurgeResult } from "../../tablet/binlog-retention.ts";
+import { holdAgeSeconds, type RetentionPolicy } from "../../contract/binlog-retention.ts";
+import type { BinlogRetentionStatus, PurgeResult } from "../../tablet/binlog-retention.ts";
 
 const DAY_MS = 86_400_000;
 const RUNS = 20;
@@ -20,7 +21,7 @@ const RUNS = 20;
 type Write = { kind: "write"; stmts: ("insert" | "update" | "delete" | "many")[] };
 type Hold = { kind: "hold"; reader: number; pick: number };
 type Release = { kind: "release"; reader: number };
-type Purge = { kind: "purge"; seconds: number; bytes: number; aheadMs: number };
+type Purge = { kind: "purge"; seconds: number; bytes: number; hold?: number | undefined; aheadMs: number };
 type Op = Write | Hold | Release | Purge;
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -39,6 +40,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant("purge" as const),
       seconds: fc.constantFrom(0, 1, 60, 3600, 86_400, 7 * 86_400, 30 * 86_400),
       bytes: fc.constantFrom(0, 50, 400, 2000, 10_000, 1024 ** 3),
+      // the hold age: its default (absent) or set, shorter or longer than the window
+      hold: fc.option(fc.constantFrom(0, 60, 86_400, 30 * 86_400), { nil: undefined }),
       aheadMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 10 * DAY_MS }), fc.integer({ min: -DAY_MS, max: 0 })),
     }),
   },
@@ -169,9 +172,9 @@ async function runScenario(ops: readonly Op[]): Promise<void> {
     } else {
       const before = unwrap(await stub.binlogRetention()) as BinlogRetentionStatus;
       const now = Date.now() + op.aheadMs;
-      const policy = { retentionSeconds: op.seconds, retentionBytes: op.bytes };
+      const policy: RetentionPolicy = { retentionSeconds: op.seconds, retentionBytes: op.bytes, ...(op.hold === undefined ? {} : { holdSeconds: op.hold }) };
       const r = unwrap(await stub.purgeBinlog(policy, now)) as PurgeResult;
-      const maxAge = Math.max(op.seconds, HOLD_MAX_AGE_SECONDS) * 1000;
+      const maxAge = holdAgeSeconds(policy) * 1000;
       // Only holds not advanced within their age are released.
       for (const id of r.released) {
         const h = before.holds.find((x) => x.id === id);

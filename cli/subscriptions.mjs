@@ -1,7 +1,8 @@
 // @ts-check
 // vtctl's queue subscription commands over the gate's /v1/subscriptions: create (from now, start or
-// a token, onto a Queue producer binding of the Worker), show (each with its publisher's lag,
-// messages and last error) and delete (stops the publisher and releases its binlog holds).
+// a token, onto a Queue producer binding of the Worker), update (its tables, in place), show (each
+// with its publisher's lag, messages and last error) and delete (stops the publisher and releases
+// its binlog holds).
 
 import { formatValue, list, record, renderTable } from "./format.mjs";
 
@@ -17,6 +18,7 @@ export const SUBSCRIPTION_FLAGS = ["keyspace", "name", "binding", "tables", "fro
 
 const USAGE = {
   create: "subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|start|<token>]",
+  update: "subscription update --name N --tables t1,t2|'*'",
   show: "subscription show [--name N] [--json]",
   delete: "subscription delete --name N",
 };
@@ -66,6 +68,19 @@ function required(args, name, usage, fail) {
 }
 
 /**
+ * @param {string} tables
+ * @param {Fail} fail
+ */
+function tableList(tables, fail) {
+  const names = tables
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "");
+  if (names.length === 0) throw fail("INVALID_ARGUMENT", "--tables needs at least one table name, e.g. --tables users,orders");
+  return names;
+}
+
+/**
  * @param {Context} ctx
  * @param {Args} args
  * @param {Output} io
@@ -74,12 +89,12 @@ function required(args, name, usage, fail) {
  */
 export async function subscriptionCommand(ctx, args, io, call, fail) {
   const verb = args.positionals[1];
-  if (verb !== "create" && verb !== "show" && verb !== "delete") {
-    throw fail("INVALID_ARGUMENT", `usage: vtctl ${USAGE.create} | vtctl ${USAGE.show} | vtctl ${USAGE.delete}`);
+  if (verb !== "create" && verb !== "update" && verb !== "show" && verb !== "delete") {
+    throw fail("INVALID_ARGUMENT", `usage: vtctl ${USAGE.create} | vtctl ${USAGE.update} | vtctl ${USAGE.show} | vtctl ${USAGE.delete}`);
   }
   const usage = USAGE[verb];
   if (args.positionals.length > 2) throw fail("INVALID_ARGUMENT", `usage: vtctl ${usage}`);
-  const allowed = verb === "create" ? SUBSCRIPTION_FLAGS : ["name"];
+  const allowed = verb === "create" ? SUBSCRIPTION_FLAGS : verb === "update" ? ["name", "tables"] : ["name"];
   for (const flag of args.flags.keys()) {
     if (SUBSCRIPTION_FLAGS.includes(flag) && !allowed.includes(flag)) throw fail("INVALID_ARGUMENT", `--${flag} does not apply to vtctl subscription ${verb}`);
   }
@@ -92,14 +107,7 @@ export async function subscriptionCommand(ctx, args, io, call, fail) {
       binding: required(args, "binding", usage, fail),
     };
     const tables = args.flags.get("tables");
-    if (tables !== undefined) {
-      const names = tables
-        .split(",")
-        .map((t) => t.trim())
-        .filter((t) => t !== "");
-      if (names.length === 0) throw fail("INVALID_ARGUMENT", "--tables needs at least one table name, e.g. --tables users,orders");
-      body.tables = names;
-    }
+    if (tables !== undefined) body.tables = tableList(tables, fail);
     const from = args.flags.get("from");
     if (from !== undefined) {
       if (from === "") throw fail("INVALID_ARGUMENT", "--from needs now or a resume token");
@@ -110,6 +118,16 @@ export async function subscriptionCommand(ctx, args, io, call, fail) {
     const r = record(res);
     const token = record(r.status).token;
     io.out(`created subscription ${r.name} of keyspace ${r.keyspace} onto ${r.binding}${typeof token === "string" ? `, from ${token}` : ""}\n`);
+    return;
+  }
+  if (verb === "update") {
+    const name = required(args, "name", usage, fail);
+    const tables = required(args, "tables", usage, fail);
+    const res = await call(ctx, "POST", "/v1/subscriptions", { action: "update", name, tables: tables.trim() === "*" ? null : tableList(tables, fail) });
+    if (ctx.json) return io.out(json(res));
+    const r = record(res);
+    const now = r.tables === null || r.tables === undefined ? "every table" : list(r.tables).join(",");
+    io.out(`updated subscription ${name}: it publishes ${now} from its next round on\n`);
     return;
   }
   if (verb === "show") {

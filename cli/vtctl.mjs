@@ -56,7 +56,10 @@ Commands:
 
   subscription create --keyspace K --name N --binding B [--tables t1,t2] [--from now|start|<token>]
                                        publish the keyspace's changes to the Worker's Queue
-                                       producer binding B (from now, or a VStream token)
+                                       producer binding B (from now, start, or a VStream token)
+  subscription update --name N --tables t1,t2|'*'
+                                       publish these tables ('*': every table) from the next
+                                       round on; the chains go on, the consumer changes nothing
   subscription show [--name N]         subscriptions with lag, messages sent, last error
   subscription delete --name N         stop publishing and release the binlog it held
 

@@ -122,6 +122,7 @@ describe("help and argument errors", () => {
         "vdiff",
         "vstream",
         "subscription create",
+        "subscription update",
         "subscription show",
         "subscription delete",
       ]) {
@@ -674,6 +675,19 @@ describe("subscription", () => {
     expect((await vtctl(["subscription", "show"])).stdout).toBe("no subscriptions\n");
   });
 
+  it("update sends the name and the tables ('*': null, every table) and prints what it publishes now", async () => {
+    replies["POST /v1/subscriptions"] = (body) => ({ body: { ...SUB, tables: (body as { tables: unknown }).tables } });
+    const r = await vtctl(["subscription", "update", "--name", "orders", "--tables", "orders, items"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("updated subscription orders: it publishes orders,items from its next round on\n");
+    const all = await vtctl(["subscription", "update", "--name", "orders", "--tables", "*"]);
+    expect(all.stdout).toBe("updated subscription orders: it publishes every table from its next round on\n");
+    expect(received.map((x) => x.body)).toEqual([
+      { action: "update", name: "orders", tables: ["orders", "items"] },
+      { action: "update", name: "orders", tables: null },
+    ]);
+  });
+
   it("delete sends the name and says whether the publisher stopped", async () => {
     replies["POST /v1/subscriptions"] = (body) => ({ body: { deleted: SUB, stopped: (body as { name: string }).name === "orders" } });
     const r = await vtctl(["subscription", "delete", "--name", "orders"]);
@@ -692,6 +706,10 @@ describe("subscription", () => {
       [["subscription", "create", "--keyspace", "main", "--name", "x"], "INVALID_ARGUMENT"],
       [["subscription", "create", "--keyspace", "main", "--name", "x", "--binding", "Q", "--tables", ","], "INVALID_ARGUMENT"],
       [["subscription", "delete"], "INVALID_ARGUMENT"],
+      [["subscription", "update", "--name", "x"], "INVALID_ARGUMENT"],
+      [["subscription", "update", "--tables", "a"], "INVALID_ARGUMENT"],
+      [["subscription", "update", "--name", "x", "--tables", ","], "INVALID_ARGUMENT"],
+      [["subscription", "update", "--name", "x", "--tables", "a", "--binding", "Q"], "INVALID_ARGUMENT"],
       [["subscription", "delete", "--name", "x", "--binding", "Q"], "INVALID_ARGUMENT"],
       [["subscription", "show", "--keyspace", "main"], "INVALID_ARGUMENT"],
       [["subscription", "show", "extra"], "INVALID_ARGUMENT"],

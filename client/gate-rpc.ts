@@ -33,16 +33,24 @@ export interface GateRpc {
   topology(): TopologyView;
   createKeyspace(req: { name: string; shards: number | string[] }): TopologyView;
   applyVSchema(req: { keyspace: string; vschema: unknown }): { keyspace: string; vschema: unknown };
-  /** The keyspace's binlog retention; with retentionSeconds and/or retentionBytes, sets it (admin). */
-  retention(req: { keyspace: string; retentionSeconds?: number; retentionBytes?: number }): {
+  /** The keyspace's binlog retention; with retentionSeconds, retentionBytes and/or holdSeconds (null: its default), sets it (admin). */
+  retention(req: { keyspace: string; retentionSeconds?: number; retentionBytes?: number; holdSeconds?: number | null }): {
     keyspace: string;
     retentionSeconds: number;
     retentionBytes: number;
+    holdSeconds: number;
     isDefault: boolean;
   };
-  /** Creates (`action: "create"`, name, keyspace?, tables?, binding, from?) or deletes (`action: "delete"`, name) a queue subscription (admin). */
+  /**
+   * Creates (`action: "create"`, name, keyspace?, tables?, binding, from?), changes the tables of
+   * (`action: "update"`, name, tables: a list or null for every table) or deletes (`action:
+   * "delete"`, name) a queue subscription (admin).
+   */
   subscription(
-    req: { action: "create"; name: string; keyspace?: string; tables?: string[]; binding: string; from?: string } | { action: "delete"; name: string },
+    req:
+      | { action: "create"; name: string; keyspace?: string; tables?: string[]; binding: string; from?: string }
+      | { action: "update"; name: string; tables: string[] | null }
+      | { action: "delete"; name: string },
   ): unknown;
   /** The queue subscriptions with their publishers' status, or the one named. */
   subscriptions(req?: { name?: string }): { subscriptions: unknown[] };

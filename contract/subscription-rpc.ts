@@ -24,6 +24,18 @@ export interface SubscriptionRecord extends SubscriptionSpec {
   /** Unique per create: a subscription deleted and created again under its name is another one. */
   readonly id: string;
   readonly createdAt: number;
+  /** 1 at create, one more per update (its tables changed in place); absent in records from before updates: 1. */
+  readonly revision?: number;
+}
+
+/** Why an update naming `binding` is refused (INVALID_ARGUMENT): the way to move a subscription to another queue. */
+export const BINDING_IN_PLACE =
+  "subscription: the binding does not change in place: create a subscription onto the new binding from this one's token (vtctl subscription show), then delete this one";
+
+/** An update in place: the subscription's new tables (null: every table). */
+export interface SubscriptionChange {
+  readonly name: string;
+  readonly tables: readonly string[] | null;
 }
 
 export interface SubscriptionError {
@@ -72,7 +84,11 @@ export interface SubscriptionSummary {
 
 /** The publisher Durable Object's methods (gate/subscription-publisher.ts). */
 export interface PublisherRpc {
-  /** Starts publishing `record` (idempotent; a record of another id replaces the one held) and answers its status. */
+  /**
+   * Starts publishing `record` (idempotent; a record of another id replaces the one held; one of
+   * the same id and a higher revision is an update: its tables apply from the next round) and
+   * answers its status.
+   */
   ensure(record: SubscriptionRecord): Awaitable<Envelope<SubscriptionStatus>>;
   /** The status, or null when the publisher holds no subscription. */
   status(): Awaitable<Envelope<SubscriptionStatus | null>>;

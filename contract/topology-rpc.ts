@@ -10,7 +10,7 @@ import type { TableVSchema } from "./vschema.ts";
 import type { VDiffReport, WorkflowRequest, WorkflowView } from "./workflow-rpc.ts";
 import type { TabletStatus } from "./tablet-rpc.ts";
 import type { WorkflowOptions, WorkflowRecord } from "./workflow-record.ts";
-import type { SubscriptionRecord, SubscriptionSpec } from "./subscription-rpc.ts";
+import type { SubscriptionChange, SubscriptionRecord, SubscriptionSpec } from "./subscription-rpc.ts";
 
 export interface DdlRequest {
   readonly keyspace: string;
@@ -108,6 +108,8 @@ export interface TopologyRpc {
   createSubscription(spec: SubscriptionSpec): Promise<Envelope<SubscriptionRecord>>;
   /** Removes subscription `name` and answers its record (INVALID_ARGUMENT when there is none). */
   deleteSubscription(name: string): Promise<Envelope<SubscriptionRecord>>;
+  /** Changes subscription `name`'s tables in place (revision + 1) and answers the record. */
+  updateSubscription(change: SubscriptionChange): Promise<Envelope<SubscriptionRecord>>;
   /** The subscription `name`, or null. */
   getSubscription(name: string): Promise<Envelope<SubscriptionRecord | null>>;
   /** Every subscription, by name. */

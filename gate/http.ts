@@ -7,7 +7,7 @@ import { Executor } from "./executor.ts";
 import { opensRpcSession, serveRpc } from "./rpc-endpoint.ts";
 import { checkedResult, decodeKeyspace, decodeStatement, decodeStatements, encodeResult } from "./wire.ts";
 import { serveVStream } from "./vstream-http.ts";
-import { createSubscription, deleteSubscription, readInbox, showSubscriptions, subscriptionsView } from "./subscriptions.ts";
+import { createSubscription, deleteSubscription, readInbox, showSubscriptions, subscriptionsView, updateSubscription } from "./subscriptions.ts";
 import { decodeWorkflowRequest, encodeWorkflowAnswer, runWorkflowRequest, workflowExecutor } from "./workflows.ts";
 
 /** A request field, own properties only (a body {} has no "constructor"). */
@@ -128,7 +128,8 @@ export async function handleHttp(req: Request, env: Env): Promise<Response> {
         const action = field(body, "action");
         if (action === "create") return json(await createSubscription(env, body));
         if (action === "delete") return json(await deleteSubscription(env, field(body, "name")));
-        throw new VtError("INVALID_ARGUMENT", '"action" must be "create" or "delete"');
+        if (action === "update") return json(await updateSubscription(env, body));
+        throw new VtError("INVALID_ARGUMENT", '"action" must be "create", "update" or "delete"');
       }
       case "showSubscriptions": {
         const name = url.searchParams.get("name");

@@ -4,7 +4,7 @@
 import { RpcTarget } from "capnweb";
 import { toWireError, VtError } from "../contract/errors.ts";
 import type { TopologyView } from "../contract/serving-graph.ts";
-import { createSubscription, deleteSubscription, showSubscriptions, subscriptionsView, type SubscriptionView } from "./subscriptions.ts";
+import { createSubscription, deleteSubscription, showSubscriptions, subscriptionsView, type SubscriptionView, updateSubscription } from "./subscriptions.ts";
 import type { SubscriptionRecord } from "../contract/subscription-rpc.ts";
 import type { QueryResult } from "../contract/tablet-rpc.ts";
 import type { KeyspaceRetention } from "../contract/topology-rpc.ts";
@@ -137,8 +137,9 @@ export class GateRpc extends RpcTarget {
   }
 
   /**
-   * Creates or deletes a queue subscription (admin), with the body of `POST /v1/subscriptions`:
-   * `{action: "create", name, keyspace?, tables?, binding, from?}` or `{action: "delete", name}`.
+   * Creates, updates or deletes a queue subscription (admin), with the body of `POST /v1/subscriptions`:
+   * `{action: "create", name, keyspace?, tables?, binding, from?}`, `{action: "update", name, tables}`
+   * or `{action: "delete", name}`.
    */
   subscription(req: unknown, ...extra: unknown[]): Promise<SubscriptionView | { deleted: SubscriptionRecord; stopped: boolean }> {
     return wire<SubscriptionView | { deleted: SubscriptionRecord; stopped: boolean }>(() => {
@@ -150,7 +151,8 @@ export class GateRpc extends RpcTarget {
         for (const k of Object.keys(body)) if (k !== "name") throw new VtError("INVALID_ARGUMENT", `subscription: unknown field "${k}"`);
         return deleteSubscription(this.#env, body["name"]);
       }
-      throw new VtError("INVALID_ARGUMENT", 'subscription(req): "action" must be "create" or "delete"');
+      if (action === "update") return updateSubscription(this.#env, body);
+      throw new VtError("INVALID_ARGUMENT", 'subscription(req): "action" must be "create", "update" or "delete"');
     });
   }
 

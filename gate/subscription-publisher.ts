@@ -57,6 +57,8 @@ function initialState(record: SubscriptionRecord): PublisherState {
 
 export class SubscriptionPublisher extends DurableObject<Env> implements PublisherRpc {
   #round: Promise<void> | null = null;
+  /** The newest record revision this instance was given: a round of an older one ends early (RoundBounds.stop). */
+  #revision = 0;
   #checkedAt = 0;
   #failures = 0;
 
@@ -96,8 +98,16 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
         await this.ctx.storage.delete(OUTBOX); // a replaced subscription's round is not this one's
         this.#checkedAt = Date.now();
         await this.ctx.storage.setAlarm(Date.now());
-      } else if (!h.stopping && (await this.ctx.storage.getAlarm()) === null) {
-        await this.ctx.storage.setAlarm(Date.now());
+      } else {
+        if (!h.stopping && (record.revision ?? 1) > (h.record.revision ?? 1)) {
+          // An update (its tables): a round in flight ends before whatever it reads next, and the
+          // next round reads with them; the cursor and the chains go on. So every change committed
+          // after this answers is read with the new tables.
+          this.#revision = Math.max(this.#revision, record.revision ?? 1);
+          h = { ...h, record };
+          await this.ctx.storage.put("record", record);
+        }
+        if (!h.stopping && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now());
       }
       return this.#status(h);
     });
@@ -187,6 +197,12 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
         await this.#stop(h, true);
         return;
       }
+      // An update whose ensure did not arrive: this round reads with it.
+      if (current !== undefined && (current.revision ?? 1) > (h.record.revision ?? 1)) {
+        this.#revision = Math.max(this.#revision, current.revision ?? 1);
+        await this.ctx.storage.put("record", current);
+        return this.#run();
+      }
     }
     let delay: number;
     try {
@@ -228,7 +244,7 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
     return publishStep(
       h.state,
       { name: record.name, events, send, store, outbox: this.#outbox() },
-      { maxBytes: ROUND_BYTES, deadline: Date.now() + ROUND_MS, now: Date.now },
+      { maxBytes: ROUND_BYTES, deadline: Date.now() + ROUND_MS, now: Date.now, stop: () => this.#revision > (record.revision ?? 1) },
     );
   }
 

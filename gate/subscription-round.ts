@@ -42,6 +42,12 @@ export interface RoundBounds {
   /** Stop at the first transaction boundary at or after this time (ms). */
   readonly deadline: number;
   readonly now: () => number;
+  /**
+   * Once true (the subscription was updated), the round ends before the next transaction or
+   * position move it would take: what it did not take is read again by the next round, with the
+   * new setting.
+   */
+  readonly stop?: () => boolean;
 }
 
 const chainKey = (keyspace: string, shard: string, uid: string) => `${keyspace}/${shard}@${uid}`;
@@ -117,6 +123,7 @@ export async function collectRound(events: AsyncIterator<VEvent>, cursor: Subscr
   while (open !== null || (bytes < bounds.maxBytes && bounds.now() < bounds.deadline)) {
     const n = await events.next();
     if (n.done) break;
+    if (open === null && bounds.stop?.() === true) break;
     const e = n.value;
     if (e.type === "BEGIN") {
       open = [eventJson(e)];

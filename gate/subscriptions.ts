@@ -7,7 +7,14 @@
 
 import { unwrap } from "../contract/envelope.ts";
 import { VtError } from "../contract/errors.ts";
-import { byName, type InboxMessage, type SubscriptionRecord, type SubscriptionStatus, type SubscriptionSummary } from "../contract/subscription-rpc.ts";
+import {
+  BINDING_IN_PLACE,
+  byName,
+  type InboxMessage,
+  type SubscriptionRecord,
+  type SubscriptionStatus,
+  type SubscriptionSummary,
+} from "../contract/subscription-rpc.ts";
 import { topologyRpc } from "../contract/topology-rpc.ts";
 import { encodeToken } from "../contract/vstream.ts";
 import { queueProducer } from "./subscription-binding.ts";
@@ -62,6 +69,40 @@ export async function createSubscription(env: Env, body: Readonly<Record<string,
     }),
   );
   return { ...rec, status: await statusOf(env, rec) };
+}
+
+const UPDATE_FIELDS = ["action", "name", "tables", "binding"];
+
+/**
+ * Changes a subscription's tables in place (`tables`: a list, or null for every table): the
+ * publisher's next round reads with them and its chains go on, so a consumer's reader needs
+ * nothing new. Added tables publish their changes from then on (not their rows as they stand);
+ * removed ones stop. Refused while the initial copy is still going out (the copy walks the tables
+ * in order), and for `binding` (BINDING_IN_PLACE).
+ */
+export async function updateSubscription(env: Env, body: Readonly<Record<string, unknown>>): Promise<SubscriptionView> {
+  for (const k of Object.keys(body)) {
+    if (!UPDATE_FIELDS.includes(k)) throw new VtError("INVALID_ARGUMENT", `subscription: unknown field "${k}"`);
+  }
+  if (Object.hasOwn(body, "binding")) throw new VtError("INVALID_ARGUMENT", BINDING_IN_PLACE, { field: "binding" });
+  const name = body["name"];
+  if (typeof name !== "string") throw new VtError("INVALID_ARGUMENT", 'subscription: "name" must be a subscription name', { field: "name" });
+  if (!Object.hasOwn(body, "tables"))
+    throw new VtError("INVALID_ARGUMENT", 'subscription: an update names "tables" (null for every table)', { field: "tables" });
+  const topo = topologyRpc(env.TOPOLOGY);
+  const rec = unwrap(await topo.getSubscription(name));
+  if (rec === null) throw new VtError("INVALID_ARGUMENT", `subscription: no subscription ${JSON.stringify(name)}`, { field: "name" });
+  const tables = body["tables"];
+  const vreq = decodeVStreamRequest({ keyspace: rec.keyspace, ...(tables !== null ? { tables } : {}) }, rec.keyspace);
+  await checkVStream(env, vreq);
+  const status = unwrap(await publisher(env, name).status());
+  if (status?.copying === true) {
+    throw new VtError("INVALID_ARGUMENT", `subscription: ${name} is still publishing its initial copy; change its tables once it is done (copying: false)`, {
+      field: "tables",
+    });
+  }
+  const updated = unwrap(await topo.updateSubscription({ name, tables: vreq.tables ?? null }));
+  return { ...updated, status: await statusOf(env, updated) };
 }
 
 /** Every subscription, or the one named (INVALID_ARGUMENT when there is none). */

@@ -39,9 +39,9 @@ import { GraphWaiters } from "./graph-waiters.ts";
 import { TabletSync } from "./tablet-sync.ts";
 import { RetentionSettings } from "./retention.ts";
 import type { GraphWait, KeyspaceRetention } from "../contract/topology-rpc.ts";
-import { checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
+import { checkSubscriptionChange, checkSubscriptionSpec, SubscriptionStore } from "./subscriptions.ts";
 import { SchemaChanges } from "./schema-changes.ts";
-import type { SubscriptionRecord, SubscriptionSpec } from "../contract/subscription-rpc.ts";
+import type { SubscriptionChange, SubscriptionRecord, SubscriptionSpec } from "../contract/subscription-rpc.ts";
 
 export class Topology extends DurableObject<Env> implements TopologyRpc {
   readonly #store: TopologyStore;
@@ -446,6 +446,13 @@ export class Topology extends DurableObject<Env> implements TopologyRpc {
 
   deleteSubscription(name: string): Promise<Envelope<SubscriptionRecord>> {
     return this.#step(() => this.#subscriptions.delete(name));
+  }
+
+  updateSubscription(change: SubscriptionChange): Promise<Envelope<SubscriptionRecord>> {
+    return this.#step(() => {
+      const world = { keyspace: (name: string) => this.#store.keyspace(name) };
+      return this.#subscriptions.update(checkSubscriptionChange(change, world, (n) => this.#subscriptions.get(n)));
+    });
   }
 
   getSubscription(name: string): Promise<Envelope<SubscriptionRecord | null>> {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { newSubscriptionReaderState, readSubscriptionBatch, type SubscriptionTransaction } from "../../client/subscription.ts";
 import { packMessages } from "../../contract/subscription-message.ts";
-import { decodeToken, encodeToken, type ShardJournal } from "../../contract/vstream.ts";
+import { decodeToken, encodeToken, type ShardJournal, type VEvent } from "../../contract/vstream.ts";
 import { type Outbox, type PublisherState, publishStep } from "../../gate/subscription-publish.ts";
 import { collectRound, type SubscriptionCursor, startCursor } from "../../gate/subscription-round.ts";
 import { type VStreamTablets, vstreamEvents } from "../../gate/vstream.ts";
@@ -258,5 +258,27 @@ describe("subscription rounds", () => {
     const got = readSubscriptionBatch([...queue].reverse(), state).transactions;
     expect(values(got).sort()).toEqual([...expected].sort());
     expect(batches.every((n) => n >= 1 && n <= 100)).toBe(true);
+  });
+
+  it("a round told to stop (the subscription was updated) ends before the next transaction, its cursor just after the last one it took", async () => {
+    const tablets = fake({ "-": { uid: "s", txns: [1, 2, 3, 4].map((i) => tx(i, i, `s${i}`)) } });
+    const cursor = startCursor(encodeToken({ keyspace: "ks", shards: [{ shard: "-", tablet: "ks/-", uid: "s", seq: 0, copy: null }] }));
+    let taken = 0;
+    const gen = vstreamEvents({ keyspace: "ks", from: decodeToken(cursor.token), heartbeatMs: 20 }, tablets);
+    const r = await collectRound(
+      {
+        next: async () => {
+          const n = await gen.next();
+          if (!n.done && n.value.type === "COMMIT") taken++;
+          return n;
+        },
+      } as AsyncIterator<VEvent>,
+      cursor,
+      { maxBytes: 1e6, deadline: Date.now() + 5_000, now: Date.now, stop: () => taken >= 2 },
+    );
+    await gen.return(undefined);
+    expect(r.items.map((i) => i.tx.seq)).toEqual([1, 2]);
+    expect(decodeToken(r.cursor.token).shards[0]?.seq).toBe(2);
+    expect(r.cursor.last).toEqual({ "ks/-@s": 2 });
   });
 });

@@ -17,7 +17,9 @@ const update = (body: Record<string, unknown>) => api("POST", "/v1/subscriptions
 /** The ids each table's row events carry, sorted (the reader orders them per shard; shards interleave). */
 function idsByTable(txs: readonly SubscriptionTransaction[]): Record<string, number[]> {
   const out: Record<string, number[]> = {};
-  for (const t of txs) for (const e of t.events) if (e.type === "ROW") (out[e.table] ??= []).push(Number((e.after ?? e.before)?.["id"]));
+  for (const t of txs) {
+    for (const e of t.events) if (e.type === "ROW") out[e.table] = [...(out[e.table] ?? []), Number((e.after ?? e.before)?.["id"])];
+  }
   for (const ids of Object.values(out)) ids.sort((a, b) => a - b);
   return out;
 }

@@ -19,6 +19,12 @@ export interface RetentionPolicy {
 /** A hold's age limit until `holdSeconds` is set: 7 days, or the time window when that is longer. */
 export const HOLD_AGE_SECONDS = 7 * 86_400;
 
+/**
+ * The shortest `holdSeconds`: a live reader refreshes its hold at most every 10 s and a publisher
+ * backs off up to 30 s, so a shorter age would release the holds of readers that are moving.
+ */
+export const MIN_HOLD_SECONDS = 300;
+
 /** How long a hold not advanced is kept under `policy`, in seconds. */
 export function holdAgeSeconds(policy: RetentionPolicy): number {
   return policy.holdSeconds ?? Math.max(policy.retentionSeconds, HOLD_AGE_SECONDS);
@@ -33,10 +39,10 @@ export const MAX_RETENTION_BYTES = 1024 ** 4;
 
 const FIELDS = ["retentionSeconds", "retentionBytes", "holdSeconds"] as const;
 
-function checkField(o: Record<string, unknown>, name: keyof RetentionPolicy, max: number): number {
+function checkField(o: Record<string, unknown>, name: keyof RetentionPolicy, max: number, min = 0): number {
   const v = o[name];
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max) {
-    throw new VtError("INVALID_ARGUMENT", `binlog retention: ${name} must be an integer from 0 to ${max}, not ${JSON.stringify(v) ?? "undefined"}`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new VtError("INVALID_ARGUMENT", `binlog retention: ${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v) ?? "undefined"}`);
   }
   return v;
 }
@@ -48,7 +54,7 @@ export function checkPolicy(p: unknown): RetentionPolicy {
     retentionSeconds: checkField(o, "retentionSeconds", MAX_RETENTION_SECONDS),
     retentionBytes: checkField(o, "retentionBytes", MAX_RETENTION_BYTES),
   };
-  return o["holdSeconds"] === undefined ? base : { ...base, holdSeconds: checkField(o, "holdSeconds", MAX_RETENTION_SECONDS) };
+  return o["holdSeconds"] === undefined ? base : { ...base, holdSeconds: checkField(o, "holdSeconds", MAX_RETENTION_SECONDS, MIN_HOLD_SECONDS) };
 }
 
 /**

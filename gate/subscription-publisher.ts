@@ -57,8 +57,8 @@ function initialState(record: SubscriptionRecord): PublisherState {
 
 export class SubscriptionPublisher extends DurableObject<Env> implements PublisherRpc {
   #round: Promise<void> | null = null;
-  /** The newest record revision this instance was given: a round of an older one ends early (RoundBounds.stop). */
-  #revision = 0;
+  /** The newest record this instance was given (its id and revision): a round of another one, or an older revision, ends early (RoundBounds.stop). */
+  #newest: { id: string; revision: number } | null = null;
   #checkedAt = 0;
   #failures = 0;
 
@@ -94,6 +94,7 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
       if (h === null || h.record.id !== record.id) {
         // A new subscription (or a new one under this name): it starts at its own token.
         h = { record, state: initialState(record), error: null, stopping: false };
+        this.#newest = { id: record.id, revision: record.revision ?? 1 };
         await this.ctx.storage.put({ record, state: h.state, error: null, stopping: false });
         await this.ctx.storage.delete(OUTBOX); // a replaced subscription's round is not this one's
         this.#checkedAt = Date.now();
@@ -103,7 +104,7 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
           // An update (its tables): a round in flight ends before whatever it reads next, and the
           // next round reads with them; the cursor and the chains go on. So every change committed
           // after this answers is read with the new tables.
-          this.#revision = Math.max(this.#revision, record.revision ?? 1);
+          this.#newest = { id: record.id, revision: record.revision ?? 1 };
           h = { ...h, record };
           await this.ctx.storage.put("record", record);
         }
@@ -199,8 +200,12 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
       }
       // An update whose ensure did not arrive: this round reads with it.
       if (current !== undefined && (current.revision ?? 1) > (h.record.revision ?? 1)) {
-        this.#revision = Math.max(this.#revision, current.revision ?? 1);
-        await this.ctx.storage.put("record", current);
+        // Stored unless an ensure stored a newer one while the Topology answered.
+        const stored = (await this.#held())?.record;
+        if (stored?.id === current.id && (stored.revision ?? 1) < (current.revision ?? 1)) {
+          this.#newest = { id: current.id, revision: current.revision ?? 1 };
+          await this.ctx.storage.put("record", current);
+        }
         return this.#run();
       }
     }
@@ -218,6 +223,12 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
     }
     const still = await this.#held();
     if (still !== null && still.record.id === h.record.id && !still.stopping) await this.ctx.storage.setAlarm(Date.now() + delay);
+  }
+
+  /** Whether `record` is no longer the newest this instance was given (another id, or a later revision). */
+  #superseded(record: SubscriptionRecord): boolean {
+    const n = this.#newest;
+    return n !== null && (n.id !== record.id || n.revision > (record.revision ?? 1));
   }
 
   async #publish(h: Held): Promise<PublisherState> {
@@ -244,7 +255,7 @@ export class SubscriptionPublisher extends DurableObject<Env> implements Publish
     return publishStep(
       h.state,
       { name: record.name, events, send, store, outbox: this.#outbox() },
-      { maxBytes: ROUND_BYTES, deadline: Date.now() + ROUND_MS, now: Date.now, stop: () => this.#revision > (record.revision ?? 1) },
+      { maxBytes: ROUND_BYTES, deadline: Date.now() + ROUND_MS, now: Date.now, stop: () => this.#superseded(record) },
     );
   }
 

@@ -6,7 +6,7 @@
 // (topology/subscriptions.ts), and the publisher Durable Object of the subscription's name runs it.
 
 import { unwrap } from "../contract/envelope.ts";
-import { VtError } from "../contract/errors.ts";
+import { toVtError, VtError } from "../contract/errors.ts";
 import {
   BINDING_IN_PLACE,
   byName,
@@ -93,6 +93,9 @@ export async function updateSubscription(env: Env, body: Readonly<Record<string,
   const rec = unwrap(await topo.getSubscription(name));
   if (rec === null) throw new VtError("INVALID_ARGUMENT", `subscription: no subscription ${JSON.stringify(name)}`, { field: "name" });
   const tables = body["tables"];
+  if (tables !== null && !Array.isArray(tables)) {
+    throw new VtError("INVALID_ARGUMENT", 'subscription: "tables" must be a list of table names, or null for every table', { field: "tables" });
+  }
   const vreq = decodeVStreamRequest({ keyspace: rec.keyspace, ...(tables !== null ? { tables } : {}) }, rec.keyspace);
   await checkVStream(env, vreq);
   const status = unwrap(await publisher(env, name).status());
@@ -102,7 +105,17 @@ export async function updateSubscription(env: Env, body: Readonly<Record<string,
     });
   }
   const updated = unwrap(await topo.updateSubscription({ name, tables: vreq.tables ?? null }));
-  return { ...updated, status: await statusOf(env, updated) };
+  // The publisher must have it before this answers (a round in flight ends, the next reads with it).
+  try {
+    return { ...updated, status: unwrap(await publisher(env, name).ensure(updated)) };
+  } catch (e) {
+    const vt = toVtError(e);
+    throw new VtError(
+      vt.code,
+      `subscription: ${name}'s tables changed (revision ${updated.revision ?? 1}), but its publisher did not confirm it (${vt.message}): until it does (within about 10 s), changes of the new tables may be missed; repeat the update to make sure`,
+      { field: "tables" },
+    );
+  }
 }
 
 /** Every subscription, or the one named (INVALID_ARGUMENT when there is none). */

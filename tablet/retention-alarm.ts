@@ -7,7 +7,7 @@
 // tablet with no config (new, or retired: its _vt_meta is gone) purges nothing and arms nothing. Also here: the retention figures of
 // TabletStatus, kept current from the binlog's new events since the last count.
 
-import { DEFAULT_RETENTION, holdAgeSeconds, type RetentionPolicy, type TabletRetention } from "../contract/binlog-retention.ts";
+import { DEFAULT_RETENTION, type RetentionPolicy, type TabletRetention } from "../contract/binlog-retention.ts";
 import type { TabletConfig } from "../contract/tablet-rpc.ts";
 import { binlogFloor, EVENT_BYTES, purgeBinlog, type PurgeResult } from "./binlog-retention.ts";
 import { lastSeq } from "./binlog.ts";
@@ -48,37 +48,32 @@ export function purgeIsIdle(sql: SqlStorage, now: number): boolean {
 
 /** The first write after an idle spell: the next purge is an interval on again. Answers when. */
 export function wakePurge(sql: SqlStorage, now: number): number {
-  setPurgeDue(sql, now + PURGE_EVERY_MS);
-  return now + PURGE_EVERY_MS;
+  const at = Math.min(purgeDue(sql) ?? Number.MAX_SAFE_INTEGER, now + PURGE_EVERY_MS);
+  setPurgeDue(sql, at);
+  return at;
 }
 
 /**
  * When the purge after `purged` is due. More left: soon. Writes since the last purge (the head
- * moved) or something purged or released: an interval on. Otherwise the tablet is idle and
- * nothing can become due but by age: the next purge waits until the oldest transaction a purge
- * may delete leaves the time window, or the oldest hold reaches its age (at least an interval,
- * at most PURGE_IDLE_MAX_MS); the first write ends the wait (wakePurge).
+ * moved), something purged or released, or a reader's hold on the binlog (it may move or go at
+ * any time): an interval on. Otherwise the tablet is idle and nothing can become due but by age:
+ * the next purge waits until the oldest transaction a purge may delete leaves the time window (at
+ * least an interval, at most PURGE_IDLE_MAX_MS); the first write ends the wait (wakePurge).
  */
 function nextPurge(sql: SqlStorage, policy: RetentionPolicy, now: number, purged: PurgeResult): { at: number; idle: boolean } {
   if (purged.more) return { at: now + PURGE_AGAIN_MS, idle: false };
   const head = lastSeq(sql);
   const seen = sql.exec<{ v: string }>("SELECT v FROM _vt_meta WHERE k = 'purge_head'").toArray()[0];
   sql.exec("INSERT INTO _vt_meta (k, v) VALUES ('purge_head', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v", String(head));
-  if (seen === undefined || Number(seen.v) !== head || purged.deleted > 0 || purged.released.length > 0) return { at: now + PURGE_EVERY_MS, idle: false };
-  const held = sql.exec<{ s: number | null; t: number | null }>("SELECT min(seq) AS s, min(updated_at) AS t FROM _vt_binlog_holds").one();
+  const busy = seen === undefined || Number(seen.v) !== head || purged.deleted > 0 || purged.released.length > 0;
+  if (busy || sql.exec<{ n: number }>("SELECT count(*) AS n FROM _vt_binlog_holds").one().n > 0) return { at: now + PURGE_EVERY_MS, idle: false };
   const lastCommit = sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM _vt_binlog WHERE kind = 'commit'").one().s ?? 0;
-  // The oldest commit a purge may delete: above the floor, below the last commit, at or below the smallest hold.
+  // The oldest commit a purge may delete: above the floor, below the last commit.
   const oldest = sql
-    .exec<{ ts: number | null }>(
-      "SELECT ts FROM _vt_binlog WHERE kind = 'commit' AND seq > ? AND seq < ? AND seq <= ? ORDER BY seq LIMIT 1",
-      purged.floor,
-      lastCommit,
-      held.s ?? Number.MAX_SAFE_INTEGER,
-    )
+    .exec<{ ts: number | null }>("SELECT ts FROM _vt_binlog WHERE kind = 'commit' AND seq > ? AND seq < ? ORDER BY seq LIMIT 1", purged.floor, lastCommit)
     .toArray()[0];
   let at = now + PURGE_IDLE_MAX_MS;
   if (oldest?.ts != null) at = Math.min(at, oldest.ts + policy.retentionSeconds * 1000 + 1);
-  if (held.t !== null) at = Math.min(at, held.t + holdAgeSeconds(policy) * 1000 + 1);
   return { at: Math.max(at, now + PURGE_EVERY_MS), idle: true };
 }
 

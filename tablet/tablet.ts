@@ -143,16 +143,24 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     return out;
   }
 
-  /** The first write after an idle spell brings the purge's interval back (retention-alarm.ts). */
+  /**
+   * The first write after an idle spell brings the purge's interval back (retention-alarm.ts).
+   * The batch has committed: a failure here is logged, never answered (the alarm comes anyway).
+   */
   #wakeIdlePurge(): void {
     if (this.#config === null) return;
-    const now = Date.now();
-    this.#purgeIdle ??= purgeIsIdle(this.#sql, now);
-    if (!this.#purgeIdle) return;
-    this.#purgeIdle = false;
-    const at = wakePurge(this.#sql, now);
-    this.#ownChangesSeen();
-    this.ctx.waitUntil(this.#alarmBy(at));
+    try {
+      const now = Date.now();
+      this.#purgeIdle ??= purgeIsIdle(this.#sql, now);
+      if (!this.#purgeIdle) return;
+      this.#purgeIdle = false;
+      const at = wakePurge(this.#sql, now);
+      this.ctx.waitUntil(this.#alarmBy(at).catch((e: unknown) => console.warn(`tablet ${this.#uid}: purge alarm not set: ${String(e)}`)));
+    } catch (e) {
+      console.warn(`tablet ${this.#uid}: purge not woken: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      this.#ownChangesSeen();
+    }
   }
 
   #execute(target: Target, queries: BoundQuery[]): Envelope<QueryResult[]> {

@@ -33,7 +33,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
-import { holdAhead, releaseStreamHolds } from "./stream-holds.ts";
+import { holdAhead, releaseAhead, releaseStreamHolds } from "./stream-holds.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -278,6 +278,7 @@ export class MoveTablesController {
       // action (or the alarm) finishes it: the syncs and the journal.
       if (await this.#flipped(rec, "switched")) throw e;
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
+      await releaseAhead(wf, rec.targets, rec.sources, reverseId, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "source", false);
       await markSwitching(this.#topo, rec, null);
@@ -339,6 +340,7 @@ export class MoveTablesController {
       // Still switched: forward streams started from the sources' heads would carry the reverse
       // streams' writes back to the target; the retry starts them again.
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet).catch(() => undefined);
+      await releaseAhead(wf, rec.sources, rec.targets, forwardId, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyTables(rec.keyspace, rec.name, "target", false);
       await markSwitching(this.#topo, rec, null);

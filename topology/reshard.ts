@@ -30,7 +30,7 @@ import {
   streamHolders,
 } from "./reshard-streams.ts";
 import { KeyedSerial } from "./keyed-serial.ts";
-import { holdAhead, releaseStreamHolds } from "./stream-holds.ts";
+import { holdAhead, releaseAhead, releaseStreamHolds } from "./stream-holds.ts";
 import { runVDiff } from "./vdiff-run.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
@@ -319,6 +319,7 @@ export class ReshardController {
       // the retry (or the Topology's alarm) starts the reverse streams from the heads it records.
       if (await this.#flipped(rec, "switched")) throw e;
       await controlStreams(wf, rec.sources, "delete", isReverse, this.#tablet).catch(() => undefined);
+      await releaseAhead(wf, rec.targets, rec.sources, reverseId, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.targets, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.sources, false);
       await this.#markSwitching(rec, null);
@@ -370,6 +371,7 @@ export class ReshardController {
       // streams' writes back to the targets (an echo that can undo a newer write there); the
       // retry starts them again.
       await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet).catch(() => undefined);
+      await releaseAhead(wf, rec.sources, rec.targets, forwardId, this.#tablet).catch(() => undefined);
       await resumeStreams(wf, rec.sources, this.#tablet).catch(() => undefined);
       await this.#topo.denyWrites(rec.keyspace, rec.targets, false);
       await this.#markSwitching(rec, null);

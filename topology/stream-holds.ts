@@ -32,8 +32,9 @@ export async function releaseStreamHolds(wf: StreamedWorkflow, tabletOf: TabletO
  * Before a switch's write pause: the streams that will start from `from` once the flip happened
  * (at `from`'s heads then) hold `from`'s binlogs now, at their heads now (at or below where those
  * streams will start), so no purge in between passes their start. A stream's own hold at creation
- * then finds these and keeps the lower; a switch that is undone leaves them to the workflow's
- * cancel or complete (releaseStreamHolds), or to their age.
+ * then finds these and keeps the lower; a switch that is undone before its flip releases them
+ * (releaseAhead; one that stopped midway leaves them to its retry, the workflow's cancel or
+ * complete (releaseStreamHolds), or their age).
  */
 export async function holdAhead(
   wf: StreamedWorkflow,
@@ -46,6 +47,21 @@ export async function holdAhead(
   await all(
     overlapping(from, to).map(async ({ from: f, to: t }) =>
       unwrap(await tabletOf(f.tablet).holdBinlog(streamHoldId({ targetTablet: t.tablet, id: idOf(wf.name, f.shard, t.shard) }), heads.get(f.tablet) ?? 0)),
+    ),
+  );
+}
+
+/** Undoes holdAhead: a switch that is undone before the streams it held for exist releases their holds. */
+export async function releaseAhead(
+  wf: StreamedWorkflow,
+  from: readonly WorkflowShard[],
+  to: readonly WorkflowShard[],
+  idOf: (wf: string, fromShard: string, toShard: string) => string,
+  tabletOf: TabletOf,
+): Promise<void> {
+  await all(
+    overlapping(from, to).map(async ({ from: f, to: t }) =>
+      unwrap(await tabletOf(f.tablet).releaseHold(streamHoldId({ targetTablet: t.tablet, id: idOf(wf.name, f.shard, t.shard) }))),
     ),
   );
 }

@@ -7,10 +7,11 @@
 //
 // The dead-letter queue goes to the same handler: a message the subscription's queue gave up on
 // (after max_retries) arrives from there, and whatever waited behind it in the reader's state goes
-// out with it, so nothing is skipped. Every request the Worker does not answer itself goes on to
+// out with it, so nothing is skipped. (Rows are kept by table name: one keyspace's subscriptions
+// per store.) Every request the Worker does not answer itself goes on to
 // the gate through the VITESS service binding (so one port serves both in `npm run dev:consumer`).
 //
-//   GET  /consumer/rows?table=T       the rows applied, {"rows": [...]}, ordered by primary key
+//   GET  /consumer/rows?table=T       the rows applied, {"rows": [...]}, in the order of their key's JSON text
 //   GET  /consumer/applied            every transaction applied, in the order applied
 //   POST /consumer/fail               {"untilDeadLetter": true}: fail every delivery of the
 //                                     subscription's queue until a dead-letter batch arrives (a demo
@@ -62,8 +63,7 @@ export class ConsumerStore extends DurableObject<ConsumerEnv> {
   /** One delivery of `queue`: its bodies read and applied; throws (so the batch is retried) while failing on purpose. */
   take(queue: string, bodies: unknown[]): { applied: number; invalid: number } {
     const failing = this.#sql.exec<{ v: string }>("SELECT v FROM meta WHERE k = 'fail'").toArray().length > 0;
-    if (queue === DEAD_LETTERS) this.#sql.exec("DELETE FROM meta WHERE k = 'fail'");
-    else if (failing) throw new Error("the consumer is failing on purpose (POST /consumer/fail)");
+    if (failing && queue !== DEAD_LETTERS) throw new Error("the consumer is failing on purpose (POST /consumer/fail)");
     // One reader state per subscription: every body names its subscription.
     const bySubscription = new Map<string, unknown[]>();
     for (const b of bodies) {
@@ -81,6 +81,7 @@ export class ConsumerStore extends DurableObject<ConsumerEnv> {
     let applied = 0;
     let invalid = 0;
     this.ctx.storage.transactionSync(() => {
+      if (queue === DEAD_LETTERS) this.#sql.exec("DELETE FROM meta WHERE k = 'fail'");
       for (const [name, group] of bySubscription) {
         const kept = this.#sql.exec<{ state: string }>("SELECT state FROM reader WHERE subscription = ?", name).toArray()[0];
         const state: SubscriptionReaderState = kept ? JSON.parse(kept.state) : newSubscriptionReaderState();

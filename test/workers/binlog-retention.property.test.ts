@@ -41,7 +41,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       seconds: fc.constantFrom(0, 1, 60, 3600, 86_400, 7 * 86_400, 30 * 86_400),
       bytes: fc.constantFrom(0, 50, 400, 2000, 10_000, 1024 ** 3),
       // the hold age: its default (absent) or set, shorter or longer than the window
-      hold: fc.option(fc.constantFrom(0, 60, 86_400, 30 * 86_400), { nil: undefined }),
+      hold: fc.option(fc.constantFrom(300, 3600, 86_400, 30 * 86_400), { nil: undefined }),
       aheadMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 10 * DAY_MS }), fc.integer({ min: -DAY_MS, max: 0 })),
     }),
   },

@@ -10,10 +10,7 @@
 // waiting there is not read meanwhile. A reversed MoveTables brings the tables back: the positions
 // reading them in the target keyspace stop at its journals, the source shards at the rejoin
 // markers their tablets wrote before taking those tables' writes again, and once all stand there
-// the former go (or, reading another MoveTables' tables too, go on without these) and the latter
-// read the tables again past the marker. A second MoveTables into shards the stream reads already
-// widens those positions: each stops at the arrival marker its tablet wrote before taking the new
-// tables' writes, the source shards at the journal, and once both stand there it reads them too.
+// the former go and the latter read the tables again past the marker.
 
 import { VtError } from "../contract/errors.ts";
 import { encodeToken, type ShardJournal, type ShardPosition, type ShardReadRequest, type VEvent } from "../contract/vstream.ts";
@@ -27,15 +24,6 @@ interface Pending {
   readonly moved: readonly string[] | null;
 }
 
-interface Widening {
-  /** The MoveTables whose arrival marker the position must stand at. */
-  readonly workflow: string;
-  /** The tables the position reads too once widened (from its arrival marker on). */
-  readonly tables: readonly string[];
-  /** Keys of the old shards whose journals it waits for. */
-  readonly needs: ReadonlySet<string>;
-}
-
 export class StreamPositions {
   readonly #keyspace: string;
   readonly #tables: readonly string[] | null;
@@ -43,10 +31,6 @@ export class StreamPositions {
   /** Old shards standing at a journal (key → the journal's commit seq), not read until it is followed. */
   readonly #journaled = new Map<string, number>();
   readonly #pending = new Map<string, Pending>();
-  /** Positions already read that a MoveTables' journal brings more tables to: they read them too once at their arrival markers. */
-  readonly #widening = new Map<string, Widening>();
-  /** Positions standing at an arrival marker (key → its MoveTables), until that one's journal widens them. */
-  readonly #arrived = new Map<string, string>();
 
   constructor(keyspace: string, tables: readonly string[] | null, start: readonly ShardPosition[]) {
     this.#keyspace = keyspace;
@@ -102,7 +86,6 @@ export class StreamPositions {
       this.#journaled.set(key, journalSeq);
       return this.#rejoined(j.tables ?? []);
     }
-    if (j.arrival === true) return this.#arrival(key, j, journalSeq);
     const ks = p.keyspace ?? this.#keyspace;
     let carry: Pick<ShardPosition, "keyspace" | "only" | "skip">;
     let moved: string[] | null = null;
@@ -118,14 +101,7 @@ export class StreamPositions {
           this.#journaled.set(key, journalSeq);
           return this.#rejoined(moved);
         }
-        // Into shards of another keyspace the stream reads for other tables (a second MoveTables
-        // into them): those positions read the tables too from their arrival markers on.
-        if (j.keyspace === ks || !this.#canWiden(key, j, moved)) throw this.#movedTablesError(key, j, moved);
-        for (const t of j.targets) {
-          const tk = `${j.keyspace}/${t.shard}`;
-          if (this.#at.has(tk) && !this.#widening.has(tk))
-            this.#widening.set(tk, { workflow: j.workflow, tables: moved, needs: new Set(j.sources.map((x) => `${ks}/${x}`)) });
-        }
+        throw this.#movedTablesError(key, j, moved);
       }
       carry = { ...(j.keyspace !== this.#keyspace ? { keyspace: j.keyspace } : {}), only: moved };
       // A position reading only tables that moved moves entirely, as a Reshard's.
@@ -139,37 +115,17 @@ export class StreamPositions {
         this.#pending.set(tk, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null, ...carry }, needs, moved });
       }
     }
-    return this.#start();
-  }
-
-  /**
-   * Starts what is ready: each new shard whose old shards all stand at their journals, and each
-   * position a journal widens once it also stands at its arrival marker. Answers the JOURNAL
-   * event (null: nothing started).
-   */
-  #start(): VEvent | null {
-    const done = (needs: ReadonlySet<string>) => [...needs].every((s) => this.#journaled.has(s) || !this.#at.has(s));
-    const ready = [...this.#pending.entries()].filter(([, w]) => done(w.needs));
-    const widened = [...this.#widening.entries()].filter(([tk, w]) => done(w.needs) && this.#arrived.get(tk) === w.workflow);
-    if (ready.length === 0 && widened.length === 0) return null;
+    const ready = [...this.#pending.entries()].filter(([, w]) => [...w.needs].every((s) => this.#journaled.has(s) || !this.#at.has(s)));
+    if (ready.length === 0) return null;
     const from = new Map<string, readonly string[] | null>();
     for (const [tk, w] of ready) {
       this.#pending.delete(tk);
       this.#at.set(tk, { ...w.pos, copy: carriedCopy([...w.needs].filter((s) => this.#at.has(s)).map((s) => this.#at.get(s)?.copy ?? null)) });
       for (const s of w.needs) from.set(s, w.moved);
     }
-    for (const [tk, w] of widened) {
-      const p = this.#at.get(tk);
-      const marker = this.#journaled.get(tk);
-      this.#widening.delete(tk);
-      this.#arrived.delete(tk);
-      this.#journaled.delete(tk);
-      if (p) this.#at.set(tk, { ...p, seq: marker ?? p.seq, only: [...new Set([...(p.only ?? []), ...w.tables])].sort() });
-      for (const s of w.needs) from.set(s, w.tables);
-    }
     // An old shard goes (or, after a MoveTables, goes on past the journal without the moved tables) once no new shard waits for it.
     for (const [s, m] of from) {
-      if ([...this.#pending.values(), ...this.#widening.values()].some((w) => w.needs.has(s))) continue;
+      if ([...this.#pending.values()].some((w) => w.needs.has(s))) continue;
       const old = this.#at.get(s);
       const end = this.#journaled.get(s);
       this.#journaled.delete(s);
@@ -180,52 +136,18 @@ export class StreamPositions {
     return {
       type: "JOURNAL",
       from: [...from.keys()].map((k) => this.label(k)).sort(),
-      to: [...ready, ...widened].map(([tk]) => this.label(tk)).sort(),
+      to: ready.map(([tk]) => this.label(tk)).sort(),
       token: this.token(),
     };
   }
 
   /**
-   * Position `key` stands at an arrival marker: tables a MoveTables brings to its shard. When the
-   * stream reads any of them on another position (the source shards), it waits here for that
-   * MoveTables' journal there (#start then widens it); otherwise it simply goes on past the marker.
-   */
-  #arrival(key: string, j: ShardJournal, journalSeq: number): VEvent | null {
-    const p = this.#at.get(key);
-    const wanted = (j.tables ?? []).map((t) => t.toLowerCase()).filter((t) => this.#tables === null || this.#tables.includes(t));
-    const elsewhere = [...this.#at].some(([k, o]) => k !== key && wanted.some((t) => readsTable(o, t, this.#tables)));
-    if (!p || (!elsewhere && this.#widening.get(key)?.workflow !== j.workflow)) {
-      if (p) this.#at.set(key, { ...p, seq: journalSeq });
-      return null;
-    }
-    this.#journaled.set(key, journalSeq);
-    this.#arrived.set(key, j.workflow);
-    return this.#start();
-  }
-
-  /**
-   * Whether a MoveTables' journal into shards the stream reads already can be followed by reading
-   * the tables there too: the switch wrote arrival markers, nothing is being copied, and every such
-   * position reads only other tables of that keyspace (and stands at no other arrival marker).
-   */
-  #canWiden(key: string, j: ShardJournal, moved: readonly string[]): boolean {
-    if (j.arrivals !== true || moved.length === 0 || this.#at.get(key)?.copy !== null) return false;
-    return j.targets.every((t) => {
-      const tk = `${j.keyspace}/${t.shard}`;
-      const p = this.#at.get(tk);
-      if (p === undefined) return true;
-      const standing = this.#arrived.get(tk);
-      return p.only !== undefined && p.copy === null && !moved.some((m) => p.only?.includes(m)) && (standing === undefined || standing === j.workflow);
-    });
-  }
-
-  /**
-   * Whether journal `j` of position `key` (reading `moved`, in another keyspace, maybe with others) gives those
+   * Whether journal `j` of position `key` (reading only `moved`, in another keyspace) gives those
    * tables back to shards the stream reads without them: the reverse of the MoveTables it followed.
    */
   #isReverse(key: string, j: ShardJournal, moved: readonly string[]): boolean {
     const p = this.#at.get(key);
-    if (!p?.only || moved.length === 0 || !moved.every((t) => p.only?.includes(t))) return false;
+    if (!p?.only || moved.length === 0 || !p.only.every((t) => moved.includes(t))) return false;
     return j.targets.every((t) => {
       const back = this.#at.get(`${j.keyspace}/${t.shard}`);
       return back !== undefined && moved.every((m) => (back.skip ?? []).includes(m));
@@ -247,12 +169,8 @@ export class StreamPositions {
     if (away.length === 0) back = back.filter(([k]) => this.#journaled.has(k));
     if (back.length === 0) return null;
     if (![...away, ...back].every(([k]) => this.#journaled.has(k))) return null;
-    for (const [k, p] of away) {
-      // A position that reads other tables too (two MoveTables into its shard) goes on without these past the journal.
-      const rest = (p.only ?? []).filter((x) => !t.includes(x));
-      const end = this.#journaled.get(k);
-      if (rest.length > 0 && end !== undefined) this.#at.set(k, { ...p, seq: end, only: rest });
-      else this.#at.delete(k);
+    for (const [k] of away) {
+      this.#at.delete(k);
       this.#journaled.delete(k);
     }
     for (const [k, p] of back) {
@@ -286,12 +204,6 @@ export class StreamPositions {
       { shard: this.label(key), keyspace: j.keyspace, tables: moved, follow, resume: this.token() },
     );
   }
-}
-
-/** Whether position `p` reads table `t` (lower-cased) of a stream of `tables`. */
-function readsTable(p: ShardPosition, t: string, tables: readonly string[] | null): boolean {
-  if ((p.skip ?? []).includes(t)) return false;
-  return p.only ? p.only.includes(t) : tables === null || tables.includes(t);
 }
 
 /**

@@ -237,8 +237,6 @@ export class MoveTablesController {
         from: forward ? rec.sources : rec.targets,
         to: forward ? rec.targets : rec.sources,
         heads: new Map(Object.entries(heads)),
-        // The flip's config push had the targets write arrival markers (movetables-rejoin.ts arrivalsOf).
-        ...(forward ? { arrivals: true } : {}),
       },
       this.#tablet,
     );

@@ -233,6 +233,12 @@ export interface ShardJournal {
    * reverse's journals, then reads them here again.
    */
   readonly rejoin?: true;
+  /**
+   * Set on a MoveTables' SwitchTraffic journal (a forward move; absent on a ReverseTraffic's and
+   * on journals written before it existed): its target shards write no rejoin markers, so a
+   * stream that reads them without those tables cannot take them back there as from a reverse.
+   */
+  readonly forward?: true;
 }
 
 export interface ShardRead {

@@ -146,6 +146,8 @@ export class StreamPositions {
    * tables back to shards the stream reads without them: the reverse of the MoveTables it followed.
    */
   #isReverse(key: string, j: ShardJournal, moved: readonly string[]): boolean {
+    // A forward MoveTables (one moving the tables back by a new workflow) writes no rejoin markers.
+    if (j.forward === true) return false;
     const p = this.#at.get(key);
     if (!p?.only || moved.length === 0 || !p.only.every((t) => moved.includes(t))) return false;
     return j.targets.every((t) => {

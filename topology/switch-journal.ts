@@ -50,6 +50,7 @@ export async function writeJournals(j: SwitchJournal, tabletOf: TabletOf): Promi
     tables: j.tables === null ? null : [...j.tables],
     sources: j.from.map((s) => s.shard),
     targets,
+    ...(j.direction === "forward" && j.tables !== null ? { forward: true as const } : {}),
   };
   const id = journalId(j);
   await Promise.all(j.from.map(async (s) => unwrap(await tabletOf(s.tablet).appendJournal(id, journal))));

@@ -92,4 +92,10 @@ describe("a vstream across a reversed MoveTables", () => {
     const p = new StreamPositions("ks", null, [{ ...src(30), skip: ["customer", "orders"] }, dst("-80", 10, ["customer", "orders"])]);
     expect(() => p.follow("dst/-80", { ...reverse, sources: ["-80"] }, 12)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" }));
   });
+
+  it("a new MoveTables moving the tables back (not a reverse: no rejoin markers come) ends the stream with VD2802 instead of waiting for ever", () => {
+    const p = positions();
+    const forward: ShardJournal = { ...reverse, workflow: "back", forward: true };
+    expect(() => p.follow("dst/-80", forward, 12)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" }));
+  });
 });

@@ -95,6 +95,13 @@ export interface TabletConfig {
    */
   readonly rejoins?: readonly { readonly id: string; readonly workflow: string; readonly tables: readonly string[] }[];
   /**
+   * Tables a switched MoveTables brought to this shard of its target keyspace: before the tablet
+   * takes their writes (their deny lifted in the same config) it writes, once per id, a journal
+   * marker (ShardJournal.arrival), so a VStream that reads this shard for other tables knows where
+   * their changes start here.
+   */
+  readonly arrivals?: readonly { readonly id: string; readonly workflow: string; readonly sourceKeyspace: string; readonly tables: readonly string[] }[];
+  /**
    * The keyspace's binlog retention (the Topology sends it with every config): the tablet's alarm
    * purges its binlog under it. Absent (a config from before retention was set): DEFAULT_RETENTION.
    */

@@ -239,6 +239,19 @@ export interface ShardJournal {
    * stream that reads them without those tables cannot take them back there as from a reverse.
    */
   readonly forward?: true;
+  /**
+   * A marker, not a move: a MoveTables' switch brought `tables` to this shard of its target
+   * keyspace, whose binlog holds their writes from here on (written in the config push that lifts
+   * their deny, before the tablet took any; `keyspace` is the shard's own, `sources` and `targets`
+   * are empty). A reader of this shard that does not read those tables here but on the source
+   * shards waits here until it has read them there up to the switch's journal, then reads them
+   * here too.
+   */
+  readonly arrival?: true;
+  /** On an arrival marker: the keyspace the tables came from (where a stream reads them until the switch's journal). */
+  readonly sourceKeyspace?: string;
+  /** On a MoveTables switch's journal: its targets wrote arrival markers (switches from before them did not). */
+  readonly arrivals?: true;
 }
 
 export interface ShardRead {

@@ -10,7 +10,10 @@
 // waiting there is not read meanwhile. A reversed MoveTables brings the tables back: the positions
 // reading them in the target keyspace stop at its journals, the source shards at the rejoin
 // markers their tablets wrote before taking those tables' writes again, and once all stand there
-// the former go and the latter read the tables again past the marker.
+// the former go (or, reading another MoveTables' tables too, go on without these) and the latter
+// read the tables again past the marker. A second MoveTables into shards the stream reads already
+// widens those positions: each stops at the arrival marker its tablet wrote before taking the new
+// tables' writes, the source shards at the journal, and once both stand there it reads them too.
 
 import { VtError } from "../contract/errors.ts";
 import { encodeToken, type ShardJournal, type ShardPosition, type ShardReadRequest, type VEvent } from "../contract/vstream.ts";
@@ -24,13 +27,31 @@ interface Pending {
   readonly moved: readonly string[] | null;
 }
 
+/** Why a position stands still: a journal moving writes away, a reverse's journal, a rejoin or an arrival marker. */
+interface Held {
+  readonly seq: number;
+  readonly why: "move" | "reverse" | "rejoin" | "arrival";
+  readonly workflow: string;
+}
+
+interface Widening {
+  /** The MoveTables whose arrival marker the position must stand at. */
+  readonly workflow: string;
+  /** The tables the position reads too once widened (from its arrival marker on). */
+  readonly tables: readonly string[];
+  /** Keys of the old shards whose journals it waits for. */
+  readonly needs: ReadonlySet<string>;
+}
+
 export class StreamPositions {
   readonly #keyspace: string;
   readonly #tables: readonly string[] | null;
   readonly #at = new Map<string, ShardPosition>();
-  /** Old shards standing at a journal (key → the journal's commit seq), not read until it is followed. */
-  readonly #journaled = new Map<string, number>();
+  /** Positions standing at a journal or marker (key → its commit seq, what it is and whose), not read until it is followed. */
+  readonly #journaled = new Map<string, Held>();
   readonly #pending = new Map<string, Pending>();
+  /** Positions already read that a MoveTables' journal brings more tables to: they read them too once at their arrival markers. */
+  readonly #widening = new Map<string, Widening>();
 
   constructor(keyspace: string, tables: readonly string[] | null, start: readonly ShardPosition[]) {
     this.#keyspace = keyspace;
@@ -83,73 +104,169 @@ export class StreamPositions {
     const p = this.#at.get(key);
     if (!p) throw new VtError("INTERNAL", `vstream: a journal of shard ${key}, which the stream does not read`);
     if (j.rejoin === true) {
-      this.#journaled.set(key, journalSeq);
+      this.#hold(key, journalSeq, "rejoin", j.workflow);
       return this.#rejoined(j.tables ?? []);
     }
+    if (j.arrival === true) return this.#arrival(key, j, journalSeq);
     const ks = p.keyspace ?? this.#keyspace;
     let carry: Pick<ShardPosition, "keyspace" | "only" | "skip">;
     let moved: string[] | null = null;
+    const needs = new Set(j.sources.map((s) => `${ks}/${s}`));
     if (j.tables === null) {
       carry = { ...(p.keyspace !== undefined ? { keyspace: p.keyspace } : {}), ...(p.only ? { only: p.only } : {}), ...(p.skip ? { skip: p.skip } : {}) };
     } else {
       const reads = (t: string) => !(p.skip ?? []).includes(t) && (p.only ? p.only.includes(t) : this.#tables === null || this.#tables.includes(t));
       moved = j.tables.map((t) => t.toLowerCase()).filter(reads);
       // Into shards the stream reads already: a MoveTables reversed while followed comes back
-      // through the rejoin markers of those shards; anything else (two at once) is not followed.
+      // through the rejoin markers of those shards; a second MoveTables into shards read for a
+      // first one's tables widens those positions (#canWiden); anything else is not followed.
       if (j.keyspace === ks || j.targets.some((t) => this.#at.has(`${j.keyspace}/${t.shard}`))) {
         if (this.#isReverse(key, j, moved)) {
-          this.#journaled.set(key, journalSeq);
+          this.#hold(key, journalSeq, "reverse", j.workflow);
           return this.#rejoined(moved);
         }
-        throw this.#movedTablesError(key, j, moved);
+        if (j.keyspace === ks || !this.#canWiden(key, j, moved)) throw this.#movedTablesError(key, j, moved);
+        const tables = moved;
+        for (const t of j.targets) {
+          const tk = `${j.keyspace}/${t.shard}`;
+          const there = this.#at.get(tk);
+          // Reading them there already: widened before this stream's token was taken.
+          if (there === undefined || tables.every((m) => there.only?.includes(m)) || this.#widening.has(tk)) continue;
+          this.#widening.set(tk, { workflow: j.workflow, tables, needs });
+        }
       }
       carry = { ...(j.keyspace !== this.#keyspace ? { keyspace: j.keyspace } : {}), only: moved };
       // A position reading only tables that moved moves entirely, as a Reshard's.
       if (p.only?.every((t) => moved?.includes(t))) moved = null;
     }
-    this.#journaled.set(key, journalSeq);
-    const needs = new Set(j.sources.map((s) => `${ks}/${s}`));
+    this.#hold(key, journalSeq, "move", j.workflow);
     for (const t of j.targets) {
       const tk = `${j.keyspace}/${t.shard}`;
       if (!this.#pending.has(tk) && !this.#at.has(tk)) {
         this.#pending.set(tk, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null, ...carry }, needs, moved });
       }
     }
-    const ready = [...this.#pending.entries()].filter(([, w]) => [...w.needs].every((s) => this.#journaled.has(s) || !this.#at.has(s)));
-    if (ready.length === 0) return null;
+    const event = this.#start();
+    // Nothing waits for this shard (everything it fed was started before this stream's token): it goes on.
+    if (this.#journaled.get(key)?.why === "move" && !this.#needed(key)) this.#release(key, moved);
+    return event;
+  }
+
+  #hold(key: string, seq: number, why: Held["why"], workflow: string): void {
+    this.#journaled.set(key, { seq, why, workflow });
+  }
+
+  /** Whether a new shard or a widened position still waits for old shard `key`. */
+  #needed(key: string): boolean {
+    return [...this.#pending.values(), ...this.#widening.values()].some((w) => w.needs.has(key));
+  }
+
+  /** Old shard `key`, standing at a MoveTables' (or a Reshard's) journal, goes on past it without `moved` (null: it goes). */
+  #release(key: string, moved: readonly string[] | null): void {
+    const old = this.#at.get(key);
+    const end = this.#journaled.get(key)?.seq;
+    this.#journaled.delete(key);
+    if (!old) return;
+    // A position reading only tables that moved moves entirely.
+    if (moved === null || end === undefined || old.only?.every((t) => moved.includes(t))) this.#at.delete(key);
+    else this.#at.set(key, { ...old, seq: end, skip: [...new Set([...(old.skip ?? []), ...moved])].sort() });
+  }
+
+  /**
+   * Starts what is ready: each new shard whose old shards all stand at their journals, and each
+   * position a journal widens once it also stands at its arrival marker. Answers the JOURNAL
+   * event (null: nothing started).
+   */
+  #start(): VEvent | null {
+    const done = (needs: ReadonlySet<string>) => [...needs].every((s) => this.#journaled.get(s)?.why === "move" || !this.#at.has(s));
+    const arrivedFor = (tk: string) => {
+      const h = this.#journaled.get(tk);
+      return h?.why === "arrival" ? h.workflow : undefined;
+    };
+    // A widening whose position went meanwhile (moved by a Reshard's journal) is not waited for.
+    for (const [tk] of this.#widening) if (!this.#at.has(tk)) this.#widening.delete(tk);
+    const ready = [...this.#pending.entries()].filter(([, w]) => done(w.needs));
+    const widened = [...this.#widening.entries()].filter(([tk, w]) => done(w.needs) && arrivedFor(tk) === w.workflow);
+    if (ready.length === 0 && widened.length === 0) return null;
     const from = new Map<string, readonly string[] | null>();
     for (const [tk, w] of ready) {
       this.#pending.delete(tk);
       this.#at.set(tk, { ...w.pos, copy: carriedCopy([...w.needs].filter((s) => this.#at.has(s)).map((s) => this.#at.get(s)?.copy ?? null)) });
       for (const s of w.needs) from.set(s, w.moved);
     }
-    // An old shard goes (or, after a MoveTables, goes on past the journal without the moved tables) once no new shard waits for it.
-    for (const [s, m] of from) {
-      if ([...this.#pending.values()].some((w) => w.needs.has(s))) continue;
-      const old = this.#at.get(s);
-      const end = this.#journaled.get(s);
-      this.#journaled.delete(s);
-      if (!old) continue;
-      if (m === null || end === undefined) this.#at.delete(s);
-      else this.#at.set(s, { ...old, seq: end, skip: [...new Set([...(old.skip ?? []), ...m])].sort() });
+    for (const [tk, w] of widened) {
+      const p = this.#at.get(tk);
+      const marker = this.#journaled.get(tk)?.seq;
+      this.#widening.delete(tk);
+      this.#journaled.delete(tk);
+      if (p) this.#at.set(tk, { ...p, seq: marker ?? p.seq, only: [...new Set([...(p.only ?? []), ...w.tables])].sort() });
+      for (const s of w.needs) if (!from.has(s)) from.set(s, w.tables);
     }
+    // An old shard goes (or, after a MoveTables, goes on past the journal without the moved tables) once no new shard waits for it.
+    for (const [s, m] of from) if (!this.#needed(s)) this.#release(s, m);
     return {
       type: "JOURNAL",
       from: [...from.keys()].map((k) => this.label(k)).sort(),
-      to: ready.map(([tk]) => this.label(tk)).sort(),
+      to: [...ready, ...widened].map(([tk]) => this.label(tk)).sort(),
       token: this.token(),
     };
   }
 
   /**
-   * Whether journal `j` of position `key` (reading only `moved`, in another keyspace) gives those
+   * Position `key` stands at an arrival marker: tables a MoveTables brings to its shard from
+   * keyspace `j.sourceKeyspace`. When the stream reads any of them there (its shards then meet the switch's
+   * journal), it waits here for it (#start then widens it); otherwise it goes on past the marker.
+   */
+  #arrival(key: string, j: ShardJournal, journalSeq: number): VEvent | null {
+    const p = this.#at.get(key);
+    const wanted = (j.tables ?? []).map((t) => t.toLowerCase()).filter((t) => this.#tables === null || this.#tables.includes(t));
+    const inSource = [...this.#at].some(
+      ([k, o]) =>
+        k !== key &&
+        j.sourceKeyspace !== undefined &&
+        (o.keyspace ?? this.#keyspace) === j.sourceKeyspace &&
+        wanted.some((t) => readsTable(o, t, this.#tables)),
+    );
+    if (!p || (!inSource && this.#widening.get(key)?.workflow !== j.workflow)) {
+      if (p) this.#at.set(key, { ...p, seq: journalSeq });
+      return null;
+    }
+    this.#hold(key, journalSeq, "arrival", j.workflow);
+    return this.#start();
+  }
+
+  /**
+   * Whether a MoveTables' journal into shards the stream reads already can be followed by reading
+   * the tables there too: the switch wrote arrival markers, nothing is being copied, and every such
+   * position reads only other tables of that keyspace, or these already (widened before the
+   * stream's token was taken), and stands at no other marker or journal.
+   */
+  #canWiden(key: string, j: ShardJournal, moved: readonly string[]): boolean {
+    if (j.arrivals !== true || moved.length === 0 || this.#at.get(key)?.copy !== null) return false;
+    return j.targets.every((t) => {
+      const tk = `${j.keyspace}/${t.shard}`;
+      const p = this.#at.get(tk);
+      if (p === undefined) return true;
+      if (moved.every((m) => p.only?.includes(m))) return true;
+      const held = this.#journaled.get(tk);
+      return (
+        p.only !== undefined &&
+        p.copy === null &&
+        !moved.some((m) => p.only?.includes(m)) &&
+        (held === undefined || (held.why === "arrival" && held.workflow === j.workflow))
+      );
+    });
+  }
+
+  /**
+   * Whether journal `j` of position `key` (reading `moved`, in another keyspace, maybe with others) gives those
    * tables back to shards the stream reads without them: the reverse of the MoveTables it followed.
    */
   #isReverse(key: string, j: ShardJournal, moved: readonly string[]): boolean {
     // A forward MoveTables (one moving the tables back by a new workflow) writes no rejoin markers.
     if (j.forward === true) return false;
     const p = this.#at.get(key);
-    if (!p?.only || moved.length === 0 || !p.only.every((t) => moved.includes(t))) return false;
+    if (!p?.only || moved.length === 0 || !moved.every((t) => p.only?.includes(t))) return false;
     return j.targets.every((t) => {
       const back = this.#at.get(`${j.keyspace}/${t.shard}`);
       return back !== undefined && moved.every((m) => (back.skip ?? []).includes(m));
@@ -159,26 +276,31 @@ export class StreamPositions {
   /**
    * Tables coming back to the shards the stream reads without them (a reversed MoveTables), once
    * both sides stand still: every position reading them elsewhere at its reverse journal, every
-   * position skipping them at its rejoin marker. Then the former go, the latter read the tables
-   * again past the marker (nothing of theirs is logged there before it), and the JOURNAL event
-   * says so; until then null (the sides that arrived wait, unread).
+   * position skipping them at its rejoin marker. Then the former go (or, reading another
+   * MoveTables' tables too, go on without these), the latter read the tables again past the
+   * marker (nothing of theirs is logged there before it), and the JOURNAL event says so; until
+   * then null (the sides that arrived wait, unread).
    */
   #rejoined(tables: readonly string[]): VEvent | null {
     const t = tables.map((x) => x.toLowerCase());
+    const at = (k: string, why: Held["why"]) => this.#journaled.get(k)?.why === why;
     const away = [...this.#at].filter(([, p]) => p.only?.some((x) => t.includes(x)));
     let back = [...this.#at].filter(([, p]) => (p.skip ?? []).some((x) => t.includes(x)));
     // Read nowhere else (any more): each shard back at its marker simply reads them again.
-    if (away.length === 0) back = back.filter(([k]) => this.#journaled.has(k));
+    if (away.length === 0) back = back.filter(([k]) => at(k, "rejoin"));
     if (back.length === 0) return null;
-    if (![...away, ...back].every(([k]) => this.#journaled.has(k))) return null;
-    for (const [k] of away) {
-      this.#at.delete(k);
+    if (!away.every(([k]) => at(k, "reverse")) || !back.every(([k]) => at(k, "rejoin"))) return null;
+    for (const [k, p] of away) {
+      const rest = (p.only ?? []).filter((x) => !t.includes(x));
+      const end = this.#journaled.get(k)?.seq;
+      if (rest.length > 0 && end !== undefined) this.#at.set(k, { ...p, seq: end, only: rest });
+      else this.#at.delete(k);
       this.#journaled.delete(k);
     }
     for (const [k, p] of back) {
       const skip = (p.skip ?? []).filter((x) => !t.includes(x));
       const { skip: _old, ...rest } = p;
-      this.#at.set(k, { ...rest, seq: this.#journaled.get(k) ?? p.seq, ...(skip.length > 0 ? { skip } : {}) });
+      this.#at.set(k, { ...rest, seq: this.#journaled.get(k)?.seq ?? p.seq, ...(skip.length > 0 ? { skip } : {}) });
       this.#journaled.delete(k);
     }
     if (away.length === 0) return null;
@@ -206,6 +328,12 @@ export class StreamPositions {
       { shard: this.label(key), keyspace: j.keyspace, tables: moved, follow, resume: this.token() },
     );
   }
+}
+
+/** Whether position `p` reads table `t` (lower-cased) of a stream of `tables`. */
+function readsTable(p: ShardPosition, t: string, tables: readonly string[] | null): boolean {
+  if ((p.skip ?? []).includes(t)) return false;
+  return p.only ? p.only.includes(t) : tables === null || tables.includes(t);
 }
 
 /**

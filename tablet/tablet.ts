@@ -5,7 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { toVtError, VtError } from "../contract/errors.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
-import { rejoinMarker } from "./vstreamer.ts";
+import { arrivalMarker, rejoinMarker } from "./vstreamer.ts";
 import { appendCommit, appendJournal, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { runQuery } from "./run-query.ts";
@@ -279,8 +279,9 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     });
     if (JSON.stringify(config) !== JSON.stringify(this.#config)) {
       this.ctx.storage.transactionSync(() => {
-        // Before the tables come back (their deny lifted in this same config), the marker saying so.
+        // Before the tables come back, or arrive (their deny lifted in this same config), the marker saying so.
         for (const r of config.rejoins ?? []) appendJournal(this.#sql, r.id, JSON.stringify(rejoinMarker(config, r)));
+        for (const a of config.arrivals ?? []) appendJournal(this.#sql, a.id, JSON.stringify(arrivalMarker(config, a)));
         this.#setMeta("config", JSON.stringify(config));
       });
       this.#config = config;

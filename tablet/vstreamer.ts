@@ -114,6 +114,11 @@ export function vstreamRead(sql: SqlStorage, uid: string, req: ShardReadRequest)
   return { uid, transactions: shown, ...(copied ? { copy: copied } : {}), seq: unit.to.seq };
 }
 
+/** The arrival marker (ShardJournal.arrival) a tablet writes for one of its config's arrivals. */
+export function arrivalMarker(config: TabletConfig, a: NonNullable<TabletConfig["arrivals"]>[number]): ShardJournal {
+  return { workflow: a.workflow, keyspace: config.keyspace, tables: [...a.tables], sources: [], targets: [], arrival: true, sourceKeyspace: a.sourceKeyspace };
+}
+
 /** The rejoin marker (ShardJournal.rejoin) a tablet writes for one of its config's rejoins. */
 export function rejoinMarker(config: TabletConfig, r: NonNullable<TabletConfig["rejoins"]>[number]): ShardJournal {
   return { workflow: r.workflow, keyspace: config.keyspace, tables: [...r.tables], sources: [], targets: [], rejoin: true };
@@ -122,7 +127,7 @@ export function rejoinMarker(config: TabletConfig, r: NonNullable<TabletConfig["
 /**
  * The first journal in (from, to] that moves writes of the tables a reader asked for (`tables`
  * null: all of them): a Reshard's moves every table, a MoveTables' those it names; or a rejoin
- * marker of tables the reader skips.
+ * marker of tables the reader skips; or an arrival marker of tables it does not read here.
  */
 function journalIn(
   sql: SqlStorage,
@@ -138,8 +143,14 @@ function journalIn(
   const reads = (t: string) => !skip.includes(t.toLowerCase()) && (tables === null || tables.includes(t.toLowerCase()));
   for (const r of rows) {
     const body = JSON.parse(r.after) as ShardJournal;
-    // A rejoin marker stops only a reader that skips the tables coming back (it reads them elsewhere).
-    if (body.rejoin === true ? !(body.tables ?? []).some((t) => skip.includes(t.toLowerCase())) : body.tables !== null && !body.tables.some(reads)) continue;
+    // A rejoin marker stops only a reader that skips the tables coming back (it reads them
+    // elsewhere); an arrival marker only one that does not read the arriving tables here (it may
+    // read them elsewhere: the gate decides).
+    if (body.rejoin === true) {
+      if (!(body.tables ?? []).some((t) => skip.includes(t.toLowerCase()))) continue;
+    } else if (body.arrival === true) {
+      if ((body.tables ?? []).some(reads)) continue;
+    } else if (body.tables !== null && !body.tables.some(reads)) continue;
     // appendJournal writes the journal and its commit as one transaction of two events.
     const commit = sql.exec<{ s: number | null }>("SELECT min(seq) AS s FROM _vt_binlog WHERE seq > ? AND kind = 'commit'", r.seq).one().s ?? r.seq + 1;
     return { seq: r.seq, commit, body };

@@ -91,7 +91,8 @@ export class MoveTablesSteps {
       targets: dst.shards.filter((s) => s.serving).map((s) => ({ shard: s.name, keyRange: s.keyRange, tablet: s.tablet })),
       onDdl: opts.onDdl,
       autoSwitch: opts.autoSwitch,
-      progress: null,
+      // The target refuses writes to the tables until the switch (movetables-rejoin.ts arrivalsOf).
+      progress: { arrivals: true },
       createdAt: at,
       updatedAt: at,
       switchedAt: null,
@@ -100,6 +101,10 @@ export class MoveTablesSteps {
     };
     this.#host.transaction(() => {
       this.#host.workflows.put(record);
+      // Until the switch only the stream writes the tables on the target: a user write there would
+      // be overwritten by the copy, and after the switch the target's binlog must hold their
+      // changes only from its arrival marker on (written with the deny lifted).
+      this.#host.workflows.setDeniedTables(record.keyspace, plan.tables, name, true);
       this.#bumpBoth(record);
     });
     await this.#syncBoth(record);

@@ -79,9 +79,15 @@ export class MoveTablesController {
         case "vdiff":
           return this.#vdiff(rec);
         case "switchtraffic":
-          return this.#switch(rec);
         case "reversetraffic":
-          return this.#reverse(rec);
+          // One MoveTables switch (or reverse) at a time, none while another's is left unfinished
+          // on a keyspace they share: each one's markers and journals are written before the next
+          // begins, so a VStream never meets two of them crossed (each side waiting for the other).
+          return this.#serial.run("movetables-switch", async () => {
+            const now = await this.#topo.record(req.keyspace, req.workflow);
+            await this.#noOtherSwitch(now);
+            return req.action === "switchtraffic" ? this.#switch(now) : this.#reverse(now);
+          });
         case "complete":
           return this.#complete(rec);
         case "cancel":
@@ -92,6 +98,20 @@ export class MoveTablesController {
           return this.#view(rec);
       }
     });
+  }
+
+  /** Refuses (NOT_SERVING, retryable) while another MoveTables sharing a keyspace with `rec` has a switch left unfinished (the alarm finishes it). */
+  async #noOtherSwitch(rec: WorkflowRecord): Promise<void> {
+    const mine = new Set([rec.keyspace, rec.sourceKeyspace]);
+    for (const o of await this.#topo.records()) {
+      if (o.keyspace === rec.keyspace && o.name === rec.name) continue;
+      if (!progressOf(o).switching || !(mine.has(o.keyspace) || mine.has(o.sourceKeyspace))) continue;
+      throw new VtError(
+        "NOT_SERVING",
+        `workflow ${rec.name}: MoveTables ${o.keyspace}.${o.name} has a switch left unfinished on a keyspace they share; it is finished within seconds (or by its next action): retry`,
+        { workflow: o.name },
+      );
+    }
   }
 
   async #keyspaces(rec: WorkflowRecord): Promise<{ source: KeyspaceGraph; target: KeyspaceGraph }> {
@@ -237,6 +257,8 @@ export class MoveTablesController {
         from: forward ? rec.sources : rec.targets,
         to: forward ? rec.targets : rec.sources,
         heads: new Map(Object.entries(heads)),
+        // The flip's config push had the targets write arrival markers (movetables-rejoin.ts arrivalsOf).
+        ...(forward && progressOf(rec).arrivals === true ? { arrivals: true } : {}),
       },
       this.#tablet,
     );

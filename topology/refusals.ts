@@ -164,7 +164,7 @@ export const REFUSALS = {
   VD2800: "vstream of a table without a PRIMARY KEY (events name each row by its key)", // tablet/vstreamer.ts
   VD2801: "a vstream reading a shard that no longer serves and wrote no journal saying where its writes went", // gate/vstream.ts
   VD2802:
-    "a vstream following a MoveTables' journal into shards it reads already, other than the reverse of the MoveTables it followed (two MoveTables sharing shards, or a new MoveTables moving the tables back; the error carries the tokens to go on)", // gate/vstream-positions.ts
+    "a vstream following a MoveTables' journal into shards it reads already that it can neither take back as a reverse nor widen (a switch from before arrival markers, a side still copying, into the stream's own keyspace, or a new MoveTables moving the tables back; the error carries the tokens to go on)", // gate/vstream-positions.ts
 } as const satisfies Readonly<Record<string, string>>;
 
 /** Ids no longer thrown, what they refused, and since when not: never to be given to another refusal. */

@@ -26,6 +26,8 @@ export interface SwitchJournal {
   /** The shards that took them, and their heads (tablet → seq) as read before the flip. */
   readonly to: readonly WorkflowShard[];
   readonly heads: ReadonlyMap<string, number>;
+  /** A MoveTables switch: its targets wrote arrival markers (ShardJournal.arrivals). */
+  readonly arrivals?: boolean;
 }
 
 /** The journal's id on each old shard: one switch (its direction and the heads it recorded) writes one journal. */
@@ -51,6 +53,7 @@ export async function writeJournals(j: SwitchJournal, tabletOf: TabletOf): Promi
     sources: j.from.map((s) => s.shard),
     targets,
     ...(j.direction === "forward" && j.tables !== null ? { forward: true as const } : {}),
+    ...(j.arrivals === true ? { arrivals: true as const } : {}),
   };
   const id = journalId(j);
   await Promise.all(j.from.map(async (s) => unwrap(await tabletOf(s.tablet).appendJournal(id, journal))));

@@ -11,7 +11,7 @@ import type { KeyspaceGraph, ShardGraph } from "../contract/serving-graph.ts";
 import { tabletRpc, type Awaitable, type TabletConfig, type TabletStatus } from "../contract/tablet-rpc.ts";
 import { InjectedFault, tabletFault, type TabletOp } from "./failpoints.ts";
 import type { GraphWaiters } from "./graph-waiters.ts";
-import { rejoinsOf } from "./movetables-rejoin.ts";
+import { arrivalsOf, rejoinsOf } from "./movetables-rejoin.ts";
 import type { PendingChanges } from "./pending.ts";
 import { readOnlyTablets } from "./read-routing.ts";
 import type { TopologyStore } from "./topology-store.ts";
@@ -46,6 +46,7 @@ export class TabletSync {
     const reader = !s.serving && readOnlyTablets(ks, open).has(s.tablet);
     const denied = s.serving ? this.#d.workflows.deniedTables(ks.name) : [];
     const rejoins = s.serving ? rejoinsOf(ks.name, open) : [];
+    const arrivals = s.serving ? arrivalsOf(ks.name, open) : [];
     return {
       keyspace: ks.name,
       shard: s.name,
@@ -56,6 +57,7 @@ export class TabletSync {
       ...(reader ? { servesReads: true } : {}),
       ...(denied.length > 0 ? { deniedTables: denied } : {}),
       ...(rejoins.length > 0 ? { rejoins } : {}),
+      ...(arrivals.length > 0 ? { arrivals } : {}),
       ...(s.serving && this.#d.store.deniedShards(ks.name).has(s.name) ? { denyWrites: true } : {}),
     };
   }

@@ -20,9 +20,21 @@ export interface ReshardProgress {
    * pause; a switch found flipped with its mark still set starts them from there.
    */
   readonly switching?: { readonly direction: "forward" | "reverse"; readonly at: number; readonly from?: Readonly<Record<string, number>> } | null;
+  /**
+   * A MoveTables whose target keyspace refused writes to its tables from its create on: each
+   * switch's flip has the targets write arrival markers as they take those writes
+   * (movetables-rejoin.ts arrivalsOf), and its journals say so. Absent: a workflow from before.
+   */
+  readonly arrivals?: true;
 }
 
 export function progressOf(r: WorkflowRecord): ReshardProgress {
   const p = (r.progress ?? {}) as Partial<ReshardProgress>;
-  return { rowsTotal: p.rowsTotal ?? null, vdiff: p.vdiff ?? null, vdiffState: p.vdiffState ?? null, switching: p.switching ?? null };
+  return {
+    rowsTotal: p.rowsTotal ?? null,
+    vdiff: p.vdiff ?? null,
+    vdiffState: p.vdiffState ?? null,
+    switching: p.switching ?? null,
+    ...(p.arrivals === true ? { arrivals: true as const } : {}),
+  };
 }

@@ -3,7 +3,7 @@
 // target keyspace stands at its reverse journal and every source shard at its rejoin marker, in
 // either order; until then the arrived sides are not read; then the target positions go and the
 // source shards read the tables again past the marker, and the token says so; a position in the
-// target keyspace that reads other tables too is not silently dropped (VD2802).
+// target keyspace that reads other tables too goes on with those.
 
 import { describe, expect, it } from "vitest";
 import { decodeToken, type ShardJournal, type ShardPosition } from "../../contract/vstream.ts";
@@ -88,9 +88,13 @@ describe("a vstream across a reversed MoveTables", () => {
     expect(readable(p)).toEqual(["ks/-"]);
   });
 
-  it("a target position that reads other tables too is not dropped: the reverse journal ends the stream with VD2802", () => {
+  it("a target position that reads other tables too (two MoveTables into its shard) goes on with those past its reverse journal", () => {
     const p = new StreamPositions("ks", null, [{ ...src(30), skip: ["customer", "orders"] }, dst("-80", 10, ["customer", "orders"])]);
-    expect(() => p.follow("dst/-80", { ...reverse, sources: ["-80"] }, 12)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" }));
+    expect(p.follow("dst/-80", { ...reverse, sources: ["-80"] }, 12)).toBeNull();
+    expect(p.follow("ks/-", marker, 45)).toMatchObject({ type: "JOURNAL", from: ["dst/-80"], to: ["-"] });
+    expect(p.get("dst/-80")).toMatchObject({ seq: 12, only: ["orders"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 45, skip: ["orders"] });
+    expect(readable(p)).toEqual(["dst/-80", "ks/-"]);
   });
 
   it("a new MoveTables moving the tables back (not a reverse: no rejoin markers come) ends the stream with VD2802 instead of waiting for ever", () => {

@@ -1,0 +1,150 @@
+// A second MoveTables into shards a VStream already reads for an earlier one's tables
+// (gate/vstream-positions.ts). The invariant: the position on each such shard reads the new tables
+// too only from that shard's arrival marker on (nothing of theirs is logged there before it), and
+// only once every source shard stands at the switch's journal and every such target position at
+// its marker, in either order; until then the arrived sides are not read and the token keeps them
+// before their journal and marker, and a token taken when only some were widened resumes. A marker
+// of tables the stream does not read in the keyspace they came from is passed at once; a switch
+// from before arrival markers still ends the stream with VD2802.
+
+import { describe, expect, it } from "vitest";
+import { decodeToken, type ShardJournal, type ShardPosition } from "../../contract/vstream.ts";
+import { StreamPositions } from "../../gate/vstream-positions.ts";
+
+/** The stream's keyspace ks: "-" reads everything but customer, which a first MoveTables moved to dst. */
+const src = (seq: number): ShardPosition => ({ shard: "-", tablet: "ks/-", uid: "u", seq, copy: null, skip: ["customer"] });
+const dst = (shard: string, seq: number, only = ["customer"]): ShardPosition => ({
+  shard,
+  tablet: `dst/${shard}`,
+  uid: `d${shard}`,
+  seq,
+  copy: null,
+  keyspace: "dst",
+  only,
+});
+
+/** The second MoveTables (orders → dst) switched: its journal in ks/- names dst's heads before the flip. */
+const journal: ShardJournal = {
+  workflow: "mv2",
+  keyspace: "dst",
+  tables: ["orders"],
+  sources: ["-"],
+  targets: [
+    { shard: "-80", tablet: "dst/-80", uid: "d-80", seq: 50 },
+    { shard: "80-", tablet: "dst/80-", uid: "d80-", seq: 60 },
+  ],
+  arrivals: true,
+};
+/** What each dst tablet wrote in the flip's config push, before it took orders' writes. */
+const arrival: ShardJournal = { workflow: "mv2", keyspace: "dst", tables: ["orders"], sources: [], targets: [], arrival: true, sourceKeyspace: "ks" };
+
+const positions = () => new StreamPositions("ks", null, [src(30), dst("-80", 10), dst("80-", 20)]);
+const readable = (p: StreamPositions) =>
+  p
+    .readable()
+    .map(([k]) => k)
+    .sort();
+
+describe("a vstream across a second MoveTables into shards it reads", () => {
+  it("the journal first: the source waits unread; each target waits at its marker; then they read orders from their markers", () => {
+    const p = positions();
+    p.advance("ks/-", { seq: 69 });
+    expect(p.follow("ks/-", journal, 71)).toBeNull();
+    expect(readable(p)).toEqual(["dst/-80", "dst/80-"]);
+    // Meanwhile the token keeps the source before its journal: a resume meets it again.
+    expect(decodeToken(p.token()).shards.find((x) => x.shard === "-")).toMatchObject({ seq: 69, skip: ["customer"] });
+    p.advance("dst/-80", { seq: 53 });
+    // -80 at its marker with the source at the journal: it reads orders from there; the source still waits for 80-.
+    expect(p.follow("dst/-80", arrival, 55)).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/-80"] });
+    expect(readable(p)).toEqual(["dst/-80", "dst/80-"]);
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer", "orders"] });
+    p.advance("dst/80-", { seq: 63 });
+    const ev = p.follow("dst/80-", arrival, 65);
+    expect(ev).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/80-"] });
+    expect(readable(p)).toEqual(["dst/-80", "dst/80-", "ks/-"]);
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer", "orders"] });
+    expect(p.get("dst/80-")).toMatchObject({ seq: 65, only: ["customer", "orders"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+  });
+
+  it("the markers first: the targets wait unread at them until the source reaches the journal", () => {
+    const p = positions();
+    expect(p.follow("dst/-80", arrival, 55)).toBeNull();
+    expect(p.follow("dst/80-", arrival, 65)).toBeNull();
+    expect(readable(p)).toEqual(["ks/-"]);
+    expect(p.follow("ks/-", journal, 71)).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/-80", "dst/80-"] });
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer", "orders"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+  });
+
+  it("a target shard the stream does not read yet starts at the journal's position, reading orders alone", () => {
+    const p = new StreamPositions("ks", null, [src(30), dst("-80", 10)]);
+    expect(p.follow("ks/-", journal, 71)).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/80-"] });
+    expect(readable(p)).toEqual(["dst/-80", "dst/80-"]);
+    expect(p.follow("dst/-80", arrival, 55)).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/-80"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+    expect(p.get("dst/80-")).toMatchObject({ seq: 60, only: ["orders"] });
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer", "orders"] });
+  });
+
+  it("a marker of tables the stream reads nowhere else is passed at once, with no event", () => {
+    const p = new StreamPositions("ks", ["customer"], [{ ...src(30), skip: ["customer"] }, dst("-80", 10)]);
+    expect(p.follow("dst/-80", arrival, 55)).toBeNull();
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer"] });
+    expect(readable(p)).toEqual(["dst/-80", "ks/-"]);
+    // A stream of the target keyspace itself, of other tables: the same.
+    const own = new StreamPositions("dst", ["customer"], [{ shard: "-80", tablet: "dst/-80", uid: "d-80", seq: 10, copy: null }]);
+    expect(own.follow("dst/-80", arrival, 55)).toBeNull();
+    expect(own.get("dst/-80")).toMatchObject({ seq: 55 });
+  });
+
+  it("a switch from before arrival markers, or one into shards being copied, still ends the stream with VD2802", () => {
+    const { arrivals: _, ...old } = journal;
+    expect(() => positions().follow("ks/-", old, 71)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" }));
+    const copying = new StreamPositions("ks", null, [src(30), { ...dst("-80", 10), copy: { table: "customer", after: null } }, dst("80-", 20)]);
+    expect(() => copying.follow("ks/-", journal, 71)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" }));
+  });
+
+  it("a token taken when only some targets were widened resumes: those read orders already, the others widen at their markers", () => {
+    const p = new StreamPositions("ks", null, [src(69), dst("-80", 55, ["customer", "orders"]), dst("80-", 20)]);
+    expect(p.follow("ks/-", journal, 71)).toBeNull();
+    expect(readable(p)).toEqual(["dst/-80", "dst/80-"]);
+    expect(p.follow("dst/80-", arrival, 65)).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/80-"] });
+    expect(p.get("dst/80-")).toMatchObject({ seq: 65, only: ["customer", "orders"] });
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer", "orders"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+    // Every target widened already: the source simply goes on past the journal.
+    const all = new StreamPositions("ks", null, [src(69), dst("-80", 55, ["customer", "orders"]), dst("80-", 65, ["customer", "orders"])]);
+    expect(all.follow("ks/-", journal, 71)).toBeNull();
+    expect(all.get("ks/-")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+    expect(readable(all)).toEqual(["dst/-80", "dst/80-", "ks/-"]);
+  });
+
+  it("a marker of a MoveTables from a keyspace the stream does not read the tables in is passed, whatever the stream's tables", () => {
+    const p = positions();
+    const other: ShardJournal = { ...arrival, workflow: "k9mv", tables: ["widgets"], sourceKeyspace: "k9" };
+    expect(p.follow("dst/-80", other, 55)).toBeNull();
+    expect(p.get("dst/-80")).toMatchObject({ seq: 55, only: ["customer"] });
+    expect(readable(p)).toEqual(["dst/-80", "dst/80-", "ks/-"]);
+  });
+
+  it("a position standing at an arrival marker is not taken for one at a reverse journal", () => {
+    const p = positions();
+    expect(p.follow("dst/-80", arrival, 55)).toBeNull();
+    const rejoin: ShardJournal = { workflow: "mv1", keyspace: "ks", tables: ["customer"], sources: [], targets: [], rejoin: true };
+    expect(p.follow("ks/-", rejoin, 45)).toBeNull();
+    // customer is still read on dst (-80 waits at its marker, 80- reads on).
+    expect(p.get("dst/-80")?.only).toEqual(["customer"]);
+    expect(p.get("ks/-")?.skip).toEqual(["customer"]);
+  });
+
+  it("when a source reading only the moved table feeds a widened position, it goes once nothing waits for it", () => {
+    const k3: ShardPosition = { shard: "-", tablet: "k3/-", uid: "k", seq: 30, copy: null, keyspace: "k3", only: ["orders"] };
+    const p = new StreamPositions("ks", null, [k3, dst("-80", 10)]);
+    const fromK3: ShardJournal = { ...journal, targets: [journal.targets[0] as ShardJournal["targets"][number]] };
+    expect(p.follow("k3/-", fromK3, 71)).toBeNull();
+    expect(p.follow("dst/-80", { ...arrival, sourceKeyspace: "k3" }, 55)).toMatchObject({ type: "JOURNAL", from: ["k3/-"], to: ["dst/-80"] });
+    expect(p.get("k3/-")).toBeUndefined();
+    expect(readable(p)).toEqual(["dst/-80"]);
+  });
+});

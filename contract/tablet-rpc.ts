@@ -215,6 +215,8 @@ export interface TabletRpc {
    * commit seq). Served whatever the tablet's serving state.
    */
   appendJournal(id: string, journal: ShardJournal): Awaitable<Envelope<{ readonly seq: number }>>;
+  /** The commit seq of the journal or marker this tablet wrote under `id` (null: none). */
+  journalSeq(id: string): Awaitable<Envelope<{ readonly seq: number | null }>>;
   /** VDiff of one chunk of the stream's rows from `cursor` (the stream must run); see tablet/stream-vdiff.ts. */
   vdiffStream(id: string, cursor: CopyCursor, maxRows: number): Awaitable<Envelope<VDiffChunk>>;
   /**

@@ -224,7 +224,14 @@ export interface ShardJournal {
   /** Every shard that stopped taking these writes (a merge has several). */
   readonly sources: readonly string[];
   /** The new shards, each at the binlog position holding exactly the old shards' rows of its range. */
-  readonly targets: readonly { readonly shard: string; readonly tablet: string; readonly uid: string; readonly seq: number }[];
+  readonly targets: readonly {
+    readonly shard: string;
+    readonly tablet: string;
+    readonly uid: string;
+    readonly seq: number;
+    /** With `arrivals`: the commit seq of this switch's arrival marker on the shard. */
+    readonly arrival?: number;
+  }[];
   /**
    * A marker, not a move: a reversed MoveTables gave `tables` back to this shard, whose binlog
    * holds their writes again from here on (written before the tablet took any; `keyspace` is the

@@ -248,13 +248,12 @@ export class StreamPositions {
       const p = this.#at.get(tk);
       if (p === undefined) return true;
       if (moved.every((m) => p.only?.includes(m))) return true;
+      if (p.only === undefined || p.copy !== null || moved.some((m) => p.only?.includes(m))) return false;
       const held = this.#journaled.get(tk);
-      return (
-        p.only !== undefined &&
-        p.copy === null &&
-        !moved.some((m) => p.only?.includes(m)) &&
-        (held === undefined || (held.why === "arrival" && held.workflow === j.workflow))
-      );
+      if (held !== undefined) return held.why === "arrival" && held.workflow === j.workflow;
+      // Not at its marker yet: it must still be before it (one that went past it, when the stream
+      // did not read these tables in their keyspace, cannot read their changes since).
+      return t.arrival !== undefined && p.seq < t.arrival;
     });
   }
 
@@ -268,8 +267,14 @@ export class StreamPositions {
     const p = this.#at.get(key);
     if (!p?.only || moved.length === 0 || !moved.every((t) => p.only?.includes(t))) return false;
     return j.targets.every((t) => {
-      const back = this.#at.get(`${j.keyspace}/${t.shard}`);
-      return back !== undefined && moved.every((m) => (back.skip ?? []).includes(m));
+      const bk = `${j.keyspace}/${t.shard}`;
+      const back = this.#at.get(bk);
+      if (back === undefined) return false;
+      if (moved.every((m) => (back.skip ?? []).includes(m))) return true;
+      // Still standing at this MoveTables' own journal (some of its targets are not widened yet):
+      // it skips the tables once they are, and then meets the reverse's rejoin marker.
+      const held = this.#journaled.get(bk);
+      return held?.why === "move" && held.workflow === j.workflow && this.#needed(bk);
     });
   }
 

@@ -152,6 +152,12 @@ export function appendJournal(sql: SqlStorage, id: string, journal: string): num
   return seq;
 }
 
+/** The commit seq of the journal appendJournal wrote under `id`, or null. */
+export function journalSeqOf(sql: SqlStorage, id: string): number | null {
+  const had = sql.exec<{ v: string }>("SELECT v FROM _vt_meta WHERE k = ?", `journal:${id}`).toArray()[0];
+  return had ? Number(had.v) : null;
+}
+
 export function appendCommit(sql: SqlStorage): number {
   return sql.exec<{ seq: number }>("INSERT INTO _vt_binlog (kind, ts) VALUES ('commit', ?) RETURNING seq", Date.now()).one().seq;
 }

@@ -6,7 +6,18 @@ import { DurableObject } from "cloudflare:workers";
 import { toVtError, VtError } from "../contract/errors.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { arrivalMarker, rejoinMarker } from "./vstreamer.ts";
-import { appendCommit, appendJournal, formatPosition, lastSeq, listUserTables, parsePosition, quoteIdent, readBinlog, upgradeTriggers } from "./binlog.ts";
+import {
+  appendCommit,
+  appendJournal,
+  formatPosition,
+  journalSeqOf,
+  lastSeq,
+  listUserTables,
+  parsePosition,
+  quoteIdent,
+  readBinlog,
+  upgradeTriggers,
+} from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { runQuery } from "./run-query.ts";
 import { checkDeniedTables, checkDenyWrites, checkFence, checkTarget } from "./write-gates.ts";
@@ -451,6 +462,13 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     } finally {
       this.#ownChangesSeen();
     }
+  }
+
+  journalSeq(id: string): Envelope<{ readonly seq: number | null }> {
+    return envelope(() => {
+      if (typeof id !== "string" || id === "") throw new VtError("INVALID_ARGUMENT", "journalSeq: name the journal's id");
+      return { seq: journalSeqOf(this.#sql, id) };
+    });
   }
 
   /** A switch's journal at the end of this tablet's binlog (binlog.ts appendJournal), once per id. */

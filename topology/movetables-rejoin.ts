@@ -20,6 +20,11 @@ export function rejoinsOf(keyspace: string, open: readonly WorkflowRecord[]): No
     .map((w) => ({ id: `${w.name}/rejoin/${w.switchedAt}`, workflow: w.name, tables: (w.tables ?? []).map((t) => t.toLowerCase()) }));
 }
 
+/** The id of a switch's arrival markers: one per switch (a later one, after a reverse, its own). */
+export function arrivalId(workflow: string, switchedAt: number): string {
+  return `${workflow}/arrive/${switchedAt}`;
+}
+
 /**
  * The arrivals the serving shards of `keyspace` carry: one per MoveTables into it that is
  * switched, named by its switch, so each switch writes its marker once (a later one, after a
@@ -37,7 +42,7 @@ export function arrivalsOf(keyspace: string, open: readonly WorkflowRecord[]): N
         progressOf(w).arrivals === true,
     )
     .map((w) => ({
-      id: `${w.name}/arrive/${w.switchedAt}`,
+      id: arrivalId(w.name, w.switchedAt as number),
       workflow: w.name,
       sourceKeyspace: w.sourceKeyspace ?? "",
       tables: (w.tables ?? []).map((t) => t.toLowerCase()),

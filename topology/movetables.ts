@@ -36,6 +36,7 @@ import { KeyedSerial } from "./keyed-serial.ts";
 import { holdAhead, releaseAhead, releaseStreamHolds } from "./stream-holds.ts";
 import { progressOf, type ReshardProgress } from "./workflow-progress.ts";
 import { crashPoint, InjectedCrash, workflowPoint } from "./failpoints.ts";
+import { arrivalId } from "./movetables-rejoin.ts";
 import { markSwitching, recordSwitchFrom, recoverSwitches } from "./switch-mark.ts";
 import { writeJournals } from "./switch-journal.ts";
 import { runVDiff } from "./vdiff-run.ts";
@@ -248,6 +249,8 @@ export class MoveTablesController {
   async #journal(rec: WorkflowRecord, direction: "forward" | "reverse", heads: Readonly<Record<string, number>> | undefined): Promise<void> {
     if (!heads) return;
     const forward = direction === "forward";
+    // The flip's config push had the targets write arrival markers (movetables-rejoin.ts arrivalsOf).
+    const now = forward && progressOf(rec).arrivals === true ? await this.#topo.record(rec.keyspace, rec.name) : null;
     await writeJournals(
       {
         workflow: rec.name,
@@ -257,8 +260,7 @@ export class MoveTablesController {
         from: forward ? rec.sources : rec.targets,
         to: forward ? rec.targets : rec.sources,
         heads: new Map(Object.entries(heads)),
-        // The flip's config push had the targets write arrival markers (movetables-rejoin.ts arrivalsOf).
-        ...(forward && progressOf(rec).arrivals === true ? { arrivals: true } : {}),
+        ...(now !== null && now.switchedAt !== null ? { arrivalId: arrivalId(now.name, now.switchedAt) } : {}),
       },
       this.#tablet,
     );

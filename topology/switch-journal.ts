@@ -26,8 +26,8 @@ export interface SwitchJournal {
   /** The shards that took them, and their heads (tablet → seq) as read before the flip. */
   readonly to: readonly WorkflowShard[];
   readonly heads: ReadonlyMap<string, number>;
-  /** A MoveTables switch: its targets wrote arrival markers (ShardJournal.arrivals). */
-  readonly arrivals?: boolean;
+  /** A MoveTables switch: its targets wrote arrival markers under this id (ShardJournal.arrivals). */
+  readonly arrivalId?: string;
 }
 
 /** The journal's id on each old shard: one switch (its direction and the heads it recorded) writes one journal. */
@@ -43,7 +43,8 @@ export async function writeJournals(j: SwitchJournal, tabletOf: TabletOf): Promi
       const seq = j.heads.get(t.tablet);
       if (seq === undefined) throw new VtError("INTERNAL", `workflow ${j.workflow}: no head recorded for tablet ${t.tablet}`);
       const position = unwrap(await tabletOf(t.tablet).status()).position;
-      return { shard: t.shard, tablet: t.tablet, uid: position.slice(0, position.lastIndexOf(":")), seq };
+      const arrival = j.arrivalId === undefined ? null : unwrap(await tabletOf(t.tablet).journalSeq(j.arrivalId)).seq;
+      return { shard: t.shard, tablet: t.tablet, uid: position.slice(0, position.lastIndexOf(":")), seq, ...(arrival !== null ? { arrival } : {}) };
     }),
   );
   const journal: ShardJournal = {
@@ -53,7 +54,7 @@ export async function writeJournals(j: SwitchJournal, tabletOf: TabletOf): Promi
     sources: j.from.map((s) => s.shard),
     targets,
     ...(j.direction === "forward" && j.tables !== null ? { forward: true as const } : {}),
-    ...(j.arrivals === true ? { arrivals: true as const } : {}),
+    ...(j.arrivalId !== undefined ? { arrivals: true as const } : {}),
   };
   const id = journalId(j);
   await Promise.all(j.from.map(async (s) => unwrap(await tabletOf(s.tablet).appendJournal(id, journal))));

@@ -30,8 +30,8 @@ const journal: ShardJournal = {
   tables: ["orders"],
   sources: ["-"],
   targets: [
-    { shard: "-80", tablet: "dst/-80", uid: "d-80", seq: 50 },
-    { shard: "80-", tablet: "dst/80-", uid: "d80-", seq: 60 },
+    { shard: "-80", tablet: "dst/-80", uid: "d-80", seq: 50, arrival: 55 },
+    { shard: "80-", tablet: "dst/80-", uid: "d80-", seq: 60, arrival: 65 },
   ],
   arrivals: true,
 };
@@ -146,5 +146,36 @@ describe("a vstream across a second MoveTables into shards it reads", () => {
     expect(p.follow("dst/-80", { ...arrival, sourceKeyspace: "k3" }, 55)).toMatchObject({ type: "JOURNAL", from: ["k3/-"], to: ["dst/-80"] });
     expect(p.get("k3/-")).toBeUndefined();
     expect(readable(p)).toEqual(["dst/-80"]);
+  });
+
+  it("a target that went past its marker while the stream read the tables nowhere in their keyspace cannot be widened: VD2802, not a stall", () => {
+    // dst/-80 passed the marker (seq 55) before the stream read orders on ks again (a token, a lag).
+    const p = new StreamPositions("ks", null, [src(69), dst("-80", 58), dst("80-", 20)]);
+    expect(() => p.follow("ks/-", journal, 71)).toThrow(expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" }));
+  });
+
+  it("the second MoveTables reversed while only some of its targets were widened: the stream waits, then narrows them back", () => {
+    const p = positions();
+    p.advance("ks/-", { seq: 69 });
+    expect(p.follow("ks/-", journal, 71)).toBeNull();
+    expect(p.follow("dst/-80", arrival, 55)).toMatchObject({ type: "JOURNAL", to: ["dst/-80"] });
+    // Its reverse: orders back to ks/- (whose rejoin marker commits at 80).
+    const back: ShardJournal = {
+      workflow: "mv2",
+      keyspace: "ks",
+      tables: ["orders"],
+      sources: ["-80", "80-"],
+      targets: [{ shard: "-", tablet: "ks/-", uid: "u", seq: 75 }],
+    };
+    expect(p.follow("dst/-80", back, 58)).toBeNull();
+    expect(readable(p)).toEqual(["dst/80-"]);
+    expect(p.follow("dst/80-", arrival, 65)).toMatchObject({ type: "JOURNAL", from: ["-"], to: ["dst/80-"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+    expect(p.follow("dst/80-", back, 68)).toBeNull();
+    const rejoin: ShardJournal = { workflow: "mv2", keyspace: "ks", tables: ["orders"], sources: [], targets: [], rejoin: true };
+    expect(p.follow("ks/-", rejoin, 80)).toMatchObject({ type: "JOURNAL", from: ["dst/-80", "dst/80-"], to: ["-"] });
+    expect(p.get("dst/-80")).toMatchObject({ seq: 58, only: ["customer"] });
+    expect(p.get("dst/80-")).toMatchObject({ seq: 68, only: ["customer"] });
+    expect(p.get("ks/-")).toMatchObject({ seq: 80, skip: ["customer"] });
   });
 });

@@ -109,7 +109,7 @@ export class MoveTablesController {
       if (!progressOf(o).switching || !(mine.has(o.keyspace) || mine.has(o.sourceKeyspace))) continue;
       throw new VtError(
         "NOT_SERVING",
-        `workflow ${rec.name}: MoveTables ${o.keyspace}.${o.name} has a switch left unfinished on a keyspace they share; it is finished within seconds (or by its next action): retry`,
+        `workflow ${rec.name}: MoveTables ${o.keyspace}.${o.name} has a switch left unfinished on a keyspace they share; its next action or the Topology's alarm (within about a minute) finishes it: retry then`,
         { workflow: o.name },
       );
     }

@@ -25,6 +25,8 @@ interface Pending {
   readonly needs: ReadonlySet<string>;
   /** A MoveTables': the tables that moved (the old positions stay, past the journal, without them); null: a Reshard's. */
   readonly moved: readonly string[] | null;
+  /** The workflow whose journal named it. */
+  readonly workflow: string;
 }
 
 /** Why a position stands still: a journal moving writes away, a reverse's journal, a rejoin or an arrival marker. */
@@ -112,6 +114,7 @@ export class StreamPositions {
     let carry: Pick<ShardPosition, "keyspace" | "only" | "skip">;
     let moved: string[] | null = null;
     const needs = new Set(j.sources.map((s) => `${ks}/${s}`));
+    this.#checkLayout(key, j);
     if (j.tables === null) {
       carry = { ...(p.keyspace !== undefined ? { keyspace: p.keyspace } : {}), ...(p.only ? { only: p.only } : {}), ...(p.skip ? { skip: p.skip } : {}) };
     } else {
@@ -143,13 +146,41 @@ export class StreamPositions {
     for (const t of j.targets) {
       const tk = `${j.keyspace}/${t.shard}`;
       if (!this.#pending.has(tk) && !this.#at.has(tk)) {
-        this.#pending.set(tk, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null, ...carry }, needs, moved });
+        this.#pending.set(tk, { pos: { shard: t.shard, tablet: t.tablet, uid: t.uid, seq: t.seq, copy: null, ...carry }, needs, moved, workflow: j.workflow });
       }
     }
     const event = this.#start();
     // Nothing waits for this shard (everything it fed was started before this stream's token): it goes on.
     if (this.#journaled.get(key)?.why === "move" && !this.#needed(key)) this.#release(key, moved);
     return event;
+  }
+
+  /**
+   * Journals this stream cannot follow without losing or stalling something, refused (VD2802)
+   * rather than guessed at: a shard its journal names that the stream reads already, or waits to
+   * start, for another workflow's journal (a Reshard's new shard the stream took up for a
+   * MoveTables, a MoveTables' target a Reshard or another MoveTables named first), and a
+   * MoveTables into a keyspace the stream reads in another shard layout (it lags behind a Reshard
+   * of that keyspace).
+   */
+  #checkLayout(key: string, j: ShardJournal): void {
+    const names = new Set(j.targets.map((t) => `${j.keyspace}/${t.shard}`));
+    const clash = (why: string) => {
+      throw unsupportedError(
+        "VD2802",
+        `vstream: the journal of ${j.workflow} on shard ${this.label(key)} names shards of keyspace ${j.keyspace} that this stream ${why}; start again from a new token (or "now") for the tables that moved`,
+        { shard: this.label(key), keyspace: j.keyspace, resume: this.token() },
+      );
+    };
+    for (const tk of names) {
+      const waiting = this.#pending.get(tk);
+      if (waiting !== undefined && waiting.workflow !== j.workflow) clash("waits to start for another journal");
+      if (j.tables === null && this.#at.has(tk)) clash("reads already");
+    }
+    if (j.tables !== null && j.keyspace !== (this.#at.get(key)?.keyspace ?? this.#keyspace)) {
+      const other = [...this.#at.keys(), ...this.#pending.keys()].some((k) => k.startsWith(`${j.keyspace}/`) && !names.has(k));
+      if (other) clash("reads in another shard layout (a Reshard of it it has not followed yet)");
+    }
   }
 
   #hold(key: string, seq: number, why: Held["why"], workflow: string): void {

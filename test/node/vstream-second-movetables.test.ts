@@ -178,4 +178,32 @@ describe("a vstream across a second MoveTables into shards it reads", () => {
     expect(p.get("dst/80-")).toMatchObject({ seq: 68, only: ["customer"] });
     expect(p.get("ks/-")).toMatchObject({ seq: 80, skip: ["customer"] });
   });
+
+  it("a journal it cannot follow without losing or stalling something around a Reshard of the target keyspace ends with VD2802", () => {
+    const vd2802 = expect.objectContaining({ code: "UNSUPPORTED", id: "VD2802" });
+    // dst was merged into "-" (the stream still reads -80 and 80-) when the second MoveTables names "-".
+    const merged: ShardJournal = { ...journal, targets: [{ shard: "-", tablet: "dst/-", uid: "dm", seq: 40, arrival: 45 }] };
+    expect(() => positions().follow("ks/-", merged, 71)).toThrow(vd2802);
+    // The merge's journal met first: "-" waits to start for it when the MoveTables' journal names it.
+    const p = positions();
+    const merge: ShardJournal = {
+      workflow: "m",
+      keyspace: "dst",
+      tables: null,
+      sources: ["-80", "80-"],
+      targets: [{ shard: "-", tablet: "dst/-", uid: "dm", seq: 30 }],
+    };
+    expect(p.follow("dst/-80", merge, 12)).toBeNull();
+    expect(() => p.follow("ks/-", merged, 71)).toThrow(vd2802);
+    // A Reshard's journal naming a shard the stream reads already (taken up for a MoveTables).
+    const split: ShardJournal = {
+      workflow: "s",
+      keyspace: "dst",
+      tables: null,
+      sources: ["-80"],
+      targets: [{ shard: "-", tablet: "dst/-", uid: "dm", seq: 30 }],
+    };
+    const r = new StreamPositions("ks", null, [src(30), dst("-80", 10), dst("-", 10)]);
+    expect(() => r.follow("dst/-80", split, 12)).toThrow(vd2802);
+  });
 });

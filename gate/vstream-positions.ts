@@ -302,10 +302,12 @@ export class StreamPositions {
       const back = this.#at.get(bk);
       if (back === undefined) return false;
       if (moved.every((m) => (back.skip ?? []).includes(m))) return true;
-      // Still standing at this MoveTables' own journal (some of its targets are not widened yet):
-      // it skips the tables once they are, and then meets the reverse's rejoin marker.
+      // Still standing at this MoveTables' own journal (some of its targets are not widened yet),
+      // or still before it (resumed from a token taken then): it skips the tables once past it,
+      // and then meets the reverse's rejoin marker.
       const held = this.#journaled.get(bk);
-      return held?.why === "move" && held.workflow === j.workflow && this.#needed(bk);
+      if (held === undefined) return moved.every((m) => readsTable(back, m, this.#tables));
+      return held.why === "move" && held.workflow === j.workflow && this.#needed(bk);
     });
   }
 
@@ -326,6 +328,8 @@ export class StreamPositions {
     if (away.length === 0) back = back.filter(([k]) => at(k, "rejoin"));
     if (back.length === 0) return null;
     if (!away.every(([k]) => at(k, "reverse")) || !back.every(([k]) => at(k, "rejoin"))) return null;
+    // A shard still before the forward journal of these tables (it reads them yet) comes back too, later.
+    if ([...this.#at].some(([, p]) => p.only === undefined && t.some((x) => readsTable(p, x, this.#tables)))) return null;
     for (const [k, p] of away) {
       const rest = (p.only ?? []).filter((x) => !t.includes(x));
       const end = this.#journaled.get(k)?.seq;

@@ -206,4 +206,33 @@ describe("a vstream across a second MoveTables into shards it reads", () => {
     const r = new StreamPositions("ks", null, [src(30), dst("-80", 10), dst("-", 10)]);
     expect(() => r.follow("dst/-80", split, 12)).toThrow(vd2802);
   });
+
+  it("resumed from a token taken while only some targets were taken up, the second MoveTables' reverse is followed too", () => {
+    const two = (shard: string, seq: number): ShardPosition => ({ shard, tablet: `ks/${shard}`, uid: `u${shard}`, seq, copy: null, skip: ["customer"] });
+    const j2: ShardJournal = { ...journal, sources: ["-80", "80-"] };
+    const p = new StreamPositions("ks", null, [two("-80", 2), two("80-", 2), dst("-80", 55, ["customer", "orders"]), dst("80-", 20)]);
+    expect(p.follow("dst/80-", arrival, 65)).toBeNull();
+    expect(p.follow("ks/-80", j2, 71)).toBeNull();
+    // -80 runs ahead to the reverse's journal while ks/80- is still before the forward one.
+    const back: ShardJournal = {
+      workflow: "mv2",
+      keyspace: "ks",
+      tables: ["orders"],
+      sources: ["-80", "80-"],
+      targets: [
+        { shard: "-80", tablet: "ks/-80", uid: "u-80", seq: 75 },
+        { shard: "80-", tablet: "ks/80-", uid: "u80-", seq: 75 },
+      ],
+    };
+    expect(p.follow("dst/-80", back, 58)).toBeNull();
+    expect(p.follow("ks/80-", j2, 71)).toMatchObject({ type: "JOURNAL", to: ["dst/80-"] });
+    expect(p.follow("dst/80-", back, 68)).toBeNull();
+    const rejoin: ShardJournal = { workflow: "mv2", keyspace: "ks", tables: ["orders"], sources: [], targets: [], rejoin: true };
+    expect(p.follow("ks/-80", rejoin, 80)).toBeNull();
+    expect(p.follow("ks/80-", rejoin, 80)).toMatchObject({ type: "JOURNAL", from: ["dst/-80", "dst/80-"], to: ["-80", "80-"] });
+    expect(p.get("dst/-80")).toMatchObject({ seq: 58, only: ["customer"] });
+    expect(p.get("dst/80-")).toMatchObject({ seq: 68, only: ["customer"] });
+    expect(p.get("ks/-80")).toMatchObject({ seq: 80, skip: ["customer"] });
+    expect(p.get("ks/80-")).toMatchObject({ seq: 80, skip: ["customer"] });
+  });
 });

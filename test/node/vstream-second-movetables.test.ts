@@ -235,4 +235,25 @@ describe("a vstream across a second MoveTables into shards it reads", () => {
     expect(p.get("ks/-80")).toMatchObject({ seq: 80, skip: ["customer"] });
     expect(p.get("ks/80-")).toMatchObject({ seq: 80, skip: ["customer"] });
   });
+
+  it("a Reshard of the target keyspace the stream follows while taking up the second MoveTables does not refuse it", () => {
+    const two = (shard: string, seq: number): ShardPosition => ({ shard, tablet: `ks/${shard}`, uid: `u${shard}`, seq, copy: null, skip: ["customer"] });
+    const j2: ShardJournal = { ...journal, sources: ["-80", "80-"] };
+    const p = new StreamPositions("ks", null, [two("-80", 2), two("80-", 2), dst("-80", 55, ["customer", "orders"]), dst("80-", 20)]);
+    expect(p.follow("dst/80-", arrival, 65)).toBeNull();
+    expect(p.follow("ks/-80", j2, 71)).toBeNull();
+    // dst/-80 (reading orders already) meets dst's merge into "-": "-" waits for 80- too.
+    const merge: ShardJournal = {
+      workflow: "rs",
+      keyspace: "dst",
+      tables: null,
+      sources: ["-80", "80-"],
+      targets: [{ shard: "-", tablet: "dst/-", uid: "dm", seq: 90 }],
+    };
+    expect(p.follow("dst/-80", merge, 59)).toBeNull();
+    expect(p.follow("ks/80-", j2, 71)).toMatchObject({ type: "JOURNAL", to: ["dst/80-"] });
+    expect(p.get("ks/-80")).toMatchObject({ seq: 71, skip: ["customer", "orders"] });
+    expect(p.follow("dst/80-", merge, 69)).toMatchObject({ type: "JOURNAL", from: ["dst/-80", "dst/80-"], to: ["dst/-"] });
+    expect(p.get("dst/-")).toMatchObject({ seq: 90, only: ["customer", "orders"] });
+  });
 });

@@ -6,18 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 import { toVtError, VtError } from "../contract/errors.ts";
 import { checkShardSql } from "../topology/shard-sql-guard.ts";
 import { arrivalMarker, rejoinMarker } from "./vstreamer.ts";
-import {
-  appendCommit,
-  appendJournal,
-  formatPosition,
-  journalSeqOf,
-  lastSeq,
-  listUserTables,
-  parsePosition,
-  quoteIdent,
-  readBinlog,
-  upgradeTriggers,
-} from "./binlog.ts";
+import { appendCommit, appendJournal, formatPosition, journalSeqOf, lastSeq, parsePosition, readBinlog, upgradeTriggers } from "./binlog.ts";
 import { catchUp, fenceHolds, nonEmptyTables, tableInfos, tryEntry, type Fence } from "./schema-change.ts";
 import { runQuery } from "./run-query.ts";
 import { checkDeniedTables, checkDenyWrites, checkFence, checkTarget } from "./write-gates.ts";
@@ -45,6 +34,7 @@ import { streamUnit } from "./streamer.ts";
 import { binlogRetentionRpc, checkRetained, streamHoldId, type BinlogRetentionStatus, type PurgeResult } from "./binlog-retention.ts";
 import { vstreamRead } from "./vstreamer.ts";
 import { alarmPurge, armPurge, purgeIsIdle, RetentionFigures, wakePurge } from "./retention-alarm.ts";
+import { RowCounter } from "./row-count.ts";
 import { CommitWaiters } from "./commit-waiters.ts";
 import type { ShardJournal, ShardRead, ShardReadRequest } from "../contract/vstream.ts";
 
@@ -72,7 +62,8 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
   #fence: Fence | null;
   /** Statements executed since this instance started (operational counter, not persisted). */
   #served = 0;
-  #counted: { seq: number; rows: number; units: number } | null = null;
+  /** The row count of the status (row-count.ts). */
+  readonly #rows = new RowCounter();
   /** total_changes() after our last write: a write transaction changed user rows iff it moved. */
   #tc = 0;
   #seenTc = 0;
@@ -319,7 +310,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       this.#config = null;
       this.#schemaIndex = 0;
       this.#fence = null;
-      this.#counted = null;
+      this.#rows.reset();
       this.#figures.reset();
       return this.#status();
     });
@@ -345,7 +336,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
       const r = binlogRetentionRpc.purge(this.ctx.storage, this.#sql, policy, now);
       // The row count is kept from the binlog since the last count: recount once it is purged.
       if (r.deleted > 0) {
-        this.#counted = null;
+        this.#rows.reset();
         this.#figures.purged(r);
       }
       this.#ownChangesSeen();
@@ -543,7 +534,7 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     const purge = alarmPurge(this.ctx.storage, this.#config, Date.now());
     if (purge.idle !== undefined) this.#purgeIdle = purge.idle;
     if (purge.purged && purge.purged.deleted > 0) {
-      this.#counted = null;
+      this.#rows.reset();
       this.#figures.purged(purge.purged);
     }
     // The purge (and its due time) moved total_changes(); user writes must not take it for theirs.
@@ -552,48 +543,13 @@ export class Tablet extends DurableObject<Env> implements TabletRpc {
     if (at !== null) await this.ctx.storage.setAlarm(at);
   }
 
-  /**
-   * Rows in user tables. Counted with count(*) once per instance, then kept current from the
-   * binlog's inserts and deletes since the last count (a DDL since then forces a recount).
-   */
-  #rowCount(): number {
-    const now = lastSeq(this.#sql);
-    const units = this.#streams.unitsApplied;
-    // A stream's applied units are not in the binlog (StreamTarget applyUnit): count again after one.
-    const c = this.#counted !== null && this.#counted.units === units ? this.#counted : null;
-    if (c !== null) {
-      let n = c.rows;
-      let recount = false;
-      for (const r of this.#sql.exec<{ kind: string; n: number }>(
-        // The gate's system lookup tables (_vtl_…) hold no user rows: not counted.
-        "SELECT kind, count(*) AS n FROM _vt_binlog WHERE seq > ? AND seq <= ? AND kind IN ('insert', 'delete', 'ddl') AND (tbl IS NULL OR tbl NOT LIKE '\\_vtl\\_%' ESCAPE '\\') GROUP BY kind",
-        c.seq,
-        now,
-      )) {
-        if (r.kind === "ddl") recount = true;
-        else n += r.kind === "insert" ? r.n : -r.n;
-      }
-      if (!recount) {
-        this.#counted = { seq: now, rows: n, units };
-        return n;
-      }
-    }
-    let rows = 0;
-    for (const t of listUserTables(this.#sql)) {
-      if (t.toLowerCase().startsWith("_vtl_")) continue;
-      rows += this.#sql.exec<{ n: number }>(`SELECT count(*) AS n FROM ${quoteIdent(t)}`).one().n;
-    }
-    this.#counted = { seq: now, rows, units };
-    return rows;
-  }
-
   #status(): TabletStatus {
     const tables = tableInfos(this.#sql);
     return {
       uid: this.#uid,
       config: this.#config,
       position: formatPosition(this.#uid, lastSeq(this.#sql)),
-      rowCount: this.#rowCount(),
+      rowCount: this.#rows.read(this.#sql, this.#streams.unitsApplied),
       bytes: this.#sql.databaseSize,
       schemaIndex: this.#schemaIndex,
       fence: this.#fence?.token ?? null,

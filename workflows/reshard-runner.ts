@@ -62,9 +62,15 @@ export async function runReshard(call: WorkflowCall, step: RunnerStep): Promise<
     }
     diff = r;
   }
+  const verb = view.kind === "movetables" ? "movetables" : "reshard";
   if (!view.autoSwitch)
-    return diff.match ? "caught up; VDiff found no difference; switch with vtctl reshard switchtraffic" : "caught up; VDiff found differences";
+    return diff.match ? `caught up; VDiff found no difference; switch with vtctl ${verb} switchtraffic` : "caught up; VDiff found differences";
   if (!diff.match) return "VDiff found differences: not switching (see vtctl vdiff)";
+  if (view.kind === "movetables") {
+    // A MoveTables moves reads and writes together (the routing rules): one switch.
+    const moved = await step.do("switchtraffic", () => call<WorkflowView>("switchtraffic"));
+    return `switched (writes paused ${moved.pauseMs ?? 0} ms)`;
+  }
   // Reads first (no pause), then writes, as Vitess's SwitchTraffic per tablet type.
   await step.do("switchtraffic reads", () => call<WorkflowView>("switchtraffic", ["replica", "rdonly"]));
   const after = await step.do("switchtraffic writes", () => call<WorkflowView>("switchtraffic", ["primary"]));

@@ -11,11 +11,11 @@ import { runReshard, type WorkflowCall } from "../../workflows/reshard-runner.ts
 
 type Phase = "copy" | "running" | "stopped";
 
-function view(state: string, phases: Phase[], autoSwitch = false): WorkflowView {
+function view(state: string, phases: Phase[], autoSwitch = false, kind: "reshard" | "movetables" = "reshard"): WorkflowView {
   return {
     keyspace: "k",
     workflow: "w",
-    kind: "reshard",
+    kind,
     state,
     sources: [],
     targets: [],
@@ -104,5 +104,13 @@ describe("the Reshard runner", () => {
     expect(differs.calls.some((c) => c.startsWith("switchtraffic"))).toBe(false);
     const ok = await run([view("running", ["running"], true)], [report(true)]);
     expect(ok.calls.filter((c) => c.startsWith("switchtraffic"))).toEqual(["switchtraffic:replica,rdonly", "switchtraffic:primary"]);
+  });
+
+  it("a MoveTables with autoSwitch switches once, reads and writes together (its switch takes no tablet types)", async () => {
+    const moved = await run([view("running", ["running"], true, "movetables")], [report(true)]);
+    expect(moved.calls.filter((c) => c.startsWith("switchtraffic"))).toEqual(["switchtraffic"]);
+    expect(moved.out).toMatch(/^switched \(writes paused \d+ ms\)$/);
+    const manual = await run([view("running", ["running"], false, "movetables")], [report(true)]);
+    expect(manual.out).toContain("vtctl movetables switchtraffic");
   });
 });

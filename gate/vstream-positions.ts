@@ -118,8 +118,7 @@ export class StreamPositions {
     if (j.tables === null) {
       carry = { ...(p.keyspace !== undefined ? { keyspace: p.keyspace } : {}), ...(p.only ? { only: p.only } : {}), ...(p.skip ? { skip: p.skip } : {}) };
     } else {
-      const reads = (t: string) => !(p.skip ?? []).includes(t) && (p.only ? p.only.includes(t) : this.#tables === null || this.#tables.includes(t));
-      moved = j.tables.map((t) => t.toLowerCase()).filter(reads);
+      moved = j.tables.map((t) => t.toLowerCase()).filter((t) => readsTable(p, t, this.#tables));
       // Into shards the stream reads already: a MoveTables reversed while followed comes back
       // through the rejoin markers of those shards; a second MoveTables into shards read for a
       // first one's tables widens those positions (#canWiden); anything else is not followed.

@@ -18,6 +18,7 @@ import { own } from "./own.ts";
 import { quoteIdent } from "../contract/sql-values.ts";
 import {
   controlStreams,
+  deleteStreams,
   drainAll,
   headSeqs,
   resumeStreams,
@@ -335,7 +336,7 @@ export class MoveTablesController {
     // The forward streams start again from the sources' heads inside the pause: the old ones
     // (stopped since the switch) are forgotten first, releasing their holds, and the new ones are
     // held at the heads now, so no purge between here and their creation passes their start.
-    await controlStreams(wf, rec.targets, "delete", (id) => !isReverse(id), this.#tablet);
+    await deleteStreams(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await holdAhead(wf, rec.sources, rec.targets, forwardId, this.#tablet);
     await markSwitching(this.#topo, rec, "reverse");
     const t0 = Date.now();

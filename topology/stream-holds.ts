@@ -8,19 +8,21 @@
 
 import { streamHoldId } from "../contract/binlog-retention.ts";
 import { unwrap } from "../contract/envelope.ts";
-import { all, headSeqs, overlapping, reverseStreamId, streamId, type StreamedWorkflow, type TabletOf, type WorkflowShard } from "./reshard-streams.ts";
+import { all, forwardId, headSeqs, overlapping, reverseId, type StreamedWorkflow, type TabletOf, type WorkflowShard } from "./reshard-streams.ts";
+
+type StreamIdOf = (wf: string, fromShard: string, toShard: string) => string;
+
+/** The holds the streams from `from` to `to` keep: on each source tablet, by target tablet and stream id. */
+function holdsOf(wf: StreamedWorkflow, from: readonly WorkflowShard[], to: readonly WorkflowShard[], idOf: StreamIdOf): { tablet: string; id: string }[] {
+  return overlapping(from, to).map(({ from: f, to: t }) => ({
+    tablet: f.tablet,
+    id: streamHoldId({ targetTablet: t.tablet, id: idOf(wf.name, f.shard, t.shard) }),
+  }));
+}
 
 /** The holds of the workflow's streams: forward ones on its sources, reverse ones on its targets. */
 export function streamHolds(wf: StreamedWorkflow): { tablet: string; id: string }[] {
-  const forward = overlapping(wf.sources, wf.targets).map(({ from, to }) => ({
-    tablet: from.tablet,
-    id: streamHoldId({ targetTablet: to.tablet, id: streamId(wf.name, from.shard) }),
-  }));
-  const reverse = overlapping(wf.targets, wf.sources).map(({ from, to }) => ({
-    tablet: from.tablet,
-    id: streamHoldId({ targetTablet: to.tablet, id: reverseStreamId(wf.name, from.shard) }),
-  }));
-  return [...forward, ...reverse];
+  return [...holdsOf(wf, wf.sources, wf.targets, forwardId), ...holdsOf(wf, wf.targets, wf.sources, reverseId)];
 }
 
 /** Releases every hold of the workflow's streams (idempotent: a hold already gone is no error). */
@@ -40,15 +42,11 @@ export async function holdAhead(
   wf: StreamedWorkflow,
   from: readonly WorkflowShard[],
   to: readonly WorkflowShard[],
-  idOf: (wf: string, fromShard: string, toShard: string) => string,
+  idOf: StreamIdOf,
   tabletOf: TabletOf,
 ): Promise<void> {
   const heads = await headSeqs(from, tabletOf);
-  await all(
-    overlapping(from, to).map(async ({ from: f, to: t }) =>
-      unwrap(await tabletOf(f.tablet).holdBinlog(streamHoldId({ targetTablet: t.tablet, id: idOf(wf.name, f.shard, t.shard) }), heads.get(f.tablet) ?? 0)),
-    ),
-  );
+  await all(holdsOf(wf, from, to, idOf).map(async (h) => unwrap(await tabletOf(h.tablet).holdBinlog(h.id, heads.get(h.tablet) ?? 0))));
 }
 
 /** Undoes holdAhead: a switch that is undone before the streams it held for exist releases their holds. */
@@ -56,12 +54,8 @@ export async function releaseAhead(
   wf: StreamedWorkflow,
   from: readonly WorkflowShard[],
   to: readonly WorkflowShard[],
-  idOf: (wf: string, fromShard: string, toShard: string) => string,
+  idOf: StreamIdOf,
   tabletOf: TabletOf,
 ): Promise<void> {
-  await all(
-    overlapping(from, to).map(async ({ from: f, to: t }) =>
-      unwrap(await tabletOf(f.tablet).releaseHold(streamHoldId({ targetTablet: t.tablet, id: idOf(wf.name, f.shard, t.shard) }))),
-    ),
-  );
+  await all(holdsOf(wf, from, to, idOf).map(async (h) => unwrap(await tabletOf(h.tablet).releaseHold(h.id))));
 }

@@ -8,17 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeToken, type ShardJournal, type ShardPosition } from "../../contract/vstream.ts";
 import { StreamPositions } from "../../gate/vstream-positions.ts";
-
-const src = (seq: number): ShardPosition => ({ shard: "-", tablet: "ks/-", uid: "u", seq, copy: null, skip: ["customer"] });
-const dst = (shard: string, seq: number, only = ["customer"]): ShardPosition => ({
-  shard,
-  tablet: `dst/${shard}`,
-  uid: `d${shard}`,
-  seq,
-  copy: null,
-  keyspace: "dst",
-  only,
-});
+import { dst, readable, src } from "./vstream-positions-fixtures.ts";
 
 /** The reverse journal each target shard gets: customer goes back to "-" at seq 40. */
 const reverse: ShardJournal = {
@@ -32,11 +22,6 @@ const reverse: ShardJournal = {
 const marker: ShardJournal = { workflow: "mv", keyspace: "ks", tables: ["customer"], sources: [], targets: [], rejoin: true };
 
 const positions = (extra: ShardPosition[] = []) => new StreamPositions("ks", null, [src(30), dst("-80", 10), dst("80-", 20), ...extra]);
-const readable = (p: StreamPositions) =>
-  p
-    .readable()
-    .map(([k]) => k)
-    .sort();
 
 describe("a vstream across a reversed MoveTables", () => {
   it("journals first, then the marker: the target positions wait unread, then go; the source reads customer again past the marker", () => {

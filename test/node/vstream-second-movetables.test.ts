@@ -10,18 +10,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeToken, type ShardJournal, type ShardPosition } from "../../contract/vstream.ts";
 import { StreamPositions } from "../../gate/vstream-positions.ts";
-
-/** The stream's keyspace ks: "-" reads everything but customer, which a first MoveTables moved to dst. */
-const src = (seq: number): ShardPosition => ({ shard: "-", tablet: "ks/-", uid: "u", seq, copy: null, skip: ["customer"] });
-const dst = (shard: string, seq: number, only = ["customer"]): ShardPosition => ({
-  shard,
-  tablet: `dst/${shard}`,
-  uid: `d${shard}`,
-  seq,
-  copy: null,
-  keyspace: "dst",
-  only,
-});
+import { dst, readable, src } from "./vstream-positions-fixtures.ts";
 
 /** The second MoveTables (orders → dst) switched: its journal in ks/- names dst's heads before the flip. */
 const journal: ShardJournal = {
@@ -39,11 +28,6 @@ const journal: ShardJournal = {
 const arrival: ShardJournal = { workflow: "mv2", keyspace: "dst", tables: ["orders"], sources: [], targets: [], arrival: true, sourceKeyspace: "ks" };
 
 const positions = () => new StreamPositions("ks", null, [src(30), dst("-80", 10), dst("80-", 20)]);
-const readable = (p: StreamPositions) =>
-  p
-    .readable()
-    .map(([k]) => k)
-    .sort();
 
 describe("a vstream across a second MoveTables into shards it reads", () => {
   it("the journal first: the source waits unread; each target waits at its marker; then they read orders from their markers", () => {

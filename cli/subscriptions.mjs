@@ -4,6 +4,7 @@
 // with its publisher's lag, messages and last error) and delete (stops the publisher and releases
 // its binlog holds).
 
+import { json, required } from "./command-kit.mjs";
 import { formatValue, list, record, renderTable } from "./format.mjs";
 
 /**
@@ -22,9 +23,6 @@ const USAGE = {
   show: "subscription show [--name N] [--json]",
   delete: "subscription delete --name N",
 };
-
-/** @param {unknown} v */
-const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
 
 /** @param {unknown} v */
 function lag(v) {
@@ -53,18 +51,6 @@ export function renderSubscriptions(subs) {
   });
   if (rows.length === 0) return "no subscriptions\n";
   return renderTable(["name", "keyspace", "tables", "binding", "running", "published", "messages", "lag", "last error"], rows);
-}
-
-/**
- * @param {Args} args
- * @param {string} name
- * @param {string} usage
- * @param {Fail} fail
- */
-function required(args, name, usage, fail) {
-  const v = args.flags.get(name);
-  if (v === undefined || v === "") throw fail("INVALID_ARGUMENT", `--${name} is required: vtctl ${usage}`);
-  return v;
 }
 
 /**

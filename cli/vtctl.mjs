@@ -7,10 +7,12 @@
 import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { list, record, renderResult, renderTopology } from "./format.mjs";
+import { record, renderResult, renderTopology } from "./format.mjs";
 import { MOVETABLES_FLAGS, moveTablesCommand, reshardCommand, vdiffCommand, WORKFLOW_FLAGS } from "./workflows.mjs";
 import { VSTREAM_FLAGS, vstreamCommand } from "./vstream.mjs";
 import { SUBSCRIPTION_FLAGS, subscriptionCommand } from "./subscriptions.mjs";
+import { json, positionals, required } from "./command-kit.mjs";
+import { KEYSPACE_FLAGS, keyspaceCommand } from "./keyspaces.mjs";
 
 const DEFAULT_SERVER = "http://127.0.0.1:8787";
 
@@ -222,31 +224,8 @@ async function call(ctx, method, path, body) {
 }
 
 /** @param {unknown} v */
-const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
 
 // ---- commands ----
-
-/**
- * @param {Args} args
- * @param {number} count
- * @param {string} usage
- */
-function positionals(args, count, usage) {
-  const rest = args.positionals.slice(1);
-  if (rest.length !== count || rest.some((p) => p === "")) throw new CliError("INVALID_ARGUMENT", `usage: vtctl ${usage}`);
-  return rest;
-}
-
-/**
- * @param {Args} args
- * @param {string} name
- * @param {string} usage
- */
-function required(args, name, usage) {
-  const v = args.flags.get(name);
-  if (v === undefined || v === "") throw new CliError("INVALID_ARGUMENT", `--${name} is required: vtctl ${usage}`);
-  return v;
-}
 
 /**
  * @param {Context} ctx
@@ -256,7 +235,7 @@ function required(args, name, usage) {
 async function sqlCommand(ctx, args, io) {
   const usage = `sql "<statement>" [--keyspace K] [--params '<json array|object>']`;
   if (args.positionals.length > 2) throw new CliError("INVALID_ARGUMENT", `quote the statement as one argument: vtctl ${usage}`);
-  const [sql] = positionals(args, 1, usage);
+  const [sql] = positionals(args, 1, usage, fail);
   /** @type {Record<string, unknown>} */
   const body = { sql };
   const keyspace = args.flags.get("keyspace");
@@ -278,103 +257,9 @@ async function sqlCommand(ctx, args, io) {
 
 /** @param {Context} ctx @param {Args} args @param {Output} io */
 async function topologyCommand(ctx, args, io) {
-  positionals(args, 0, "topology");
+  positionals(args, 0, "topology", fail);
   const topo = await call(ctx, "GET", "/v1/topology");
   io.out(ctx.json ? json(topo) : renderTopology(topo));
-}
-
-/** @param {number} n */
-function humanSeconds(n) {
-  for (const [unit, s] of /** @type {const} */ ([
-    ["d", 86_400],
-    ["h", 3_600],
-    ["m", 60],
-  ]))
-    if (n >= s && n % s === 0) return `${n / s}${unit}`;
-  return `${n}s`;
-}
-
-/** @param {number} n */
-function humanBytes(n) {
-  for (const [unit, b] of /** @type {const} */ ([
-    ["TiB", 1024 ** 4],
-    ["GiB", 1024 ** 3],
-    ["MiB", 1024 ** 2],
-    ["KiB", 1024],
-  ])) {
-    if (n >= b && n % b === 0) return `${n / b} ${unit}`;
-  }
-  return `${n} B`;
-}
-
-/** `keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]`: shows the setting without flags, sets it with them. */
-/** @param {Context} ctx @param {Args} args @param {Output} io */
-async function retentionCommand(ctx, args, io) {
-  const usage = "keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]";
-  const [, keyspace = ""] = positionals(args, 2, usage);
-  if (args.flags.has("shards")) throw new CliError("INVALID_ARGUMENT", `--shards does not apply to vtctl keyspace retention: vtctl ${usage}`);
-  /** @type {Record<string, unknown>} */
-  const change = {};
-  for (const { flag, field } of [
-    { flag: "seconds", field: "retentionSeconds" },
-    { flag: "bytes", field: "retentionBytes" },
-    { flag: "hold-seconds", field: "holdSeconds" },
-  ]) {
-    const v = args.flags.get(flag);
-    if (v === undefined) continue;
-    if (flag === "hold-seconds" && v === "default") {
-      change[field] = null;
-      continue;
-    }
-    if (!/^\d+$/.test(v)) throw new CliError("INVALID_ARGUMENT", `--${flag} must be a whole number, not ${JSON.stringify(v)}`);
-    change[field] = Number(v);
-  }
-  const res =
-    Object.keys(change).length === 0
-      ? await call(ctx, "GET", `/v1/retention?keyspace=${encodeURIComponent(keyspace)}`)
-      : await call(ctx, "POST", "/v1/retention", { keyspace, ...change });
-  if (ctx.json) return io.out(json(res));
-  const r = record(res);
-  const seconds = Number(r.retentionSeconds);
-  const bytes = Number(r.retentionBytes);
-  const hold = typeof r.holdSeconds === "number" ? `; a reader's hold kept ${humanSeconds(r.holdSeconds)} (${r.holdSeconds} s) after it stops advancing` : "";
-  io.out(
-    `keyspace ${keyspace}: binlog kept ${humanSeconds(seconds)} (${seconds} s) and up to ${humanBytes(bytes)} (${bytes} bytes) per tablet${r.isDefault === true ? " (the default)" : ""}${hold}\n`,
-  );
-}
-
-/** @param {Context} ctx @param {Args} args @param {Output} io */
-async function keyspaceCommand(ctx, args, io) {
-  if (args.positionals[1] === "retention") return retentionCommand(ctx, args, io);
-  const usage = "keyspace create K --shards 4 | --shards -80,80- | keyspace retention K [--seconds N] [--bytes N] [--hold-seconds N|default]";
-  if (args.positionals[1] !== "create") throw new CliError("INVALID_ARGUMENT", `usage: vtctl ${usage}`);
-  for (const flag of ["seconds", "bytes", "hold-seconds"]) {
-    if (args.flags.has(flag))
-      throw new CliError("INVALID_ARGUMENT", `--${flag} does not apply to vtctl keyspace create (set it with vtctl keyspace retention)`);
-  }
-  const [, name] = positionals(args, 2, usage);
-  const spec = required(args, "shards", usage);
-  /** @type {number | string[]} */
-  let shards;
-  if (/^\d+$/.test(spec)) {
-    shards = Number(spec);
-    if (shards < 1) throw new CliError("INVALID_ARGUMENT", "--shards must be at least 1");
-  } else {
-    shards = spec.split(",").map((s) => s.trim());
-    const bad = shards.find((s) => !/^[0-9a-fA-F]*-[0-9a-fA-F]*$/.test(s));
-    if (bad !== undefined) {
-      throw new CliError("INVALID_ARGUMENT", `--shards: ${JSON.stringify(bad)} is not a key range like -80, 40-80 or 80- (or give a number of shards)`);
-    }
-  }
-  const topo = await call(ctx, "POST", "/v1/keyspaces", { name, shards });
-  if (ctx.json) return io.out(json(topo));
-  const ks = list(record(topo).keyspaces)
-    .map(record)
-    .find((k) => k.name === name);
-  const names = list(ks?.shards)
-    .map((s) => String(record(s).name))
-    .join(", ");
-  io.out(`created keyspace ${name}${names ? ` with shards ${names}` : ""}\n`);
 }
 
 /** @param {Context} ctx @param {Args} args @param {Output} io */
@@ -382,8 +267,8 @@ async function vschemaCommand(ctx, args, io) {
   const verb = args.positionals[1];
   if (verb === "apply") {
     const usage = "vschema apply K --file vschema.json";
-    const [, keyspace = ""] = positionals(args, 2, usage);
-    const file = required(args, "file", usage);
+    const [, keyspace = ""] = positionals(args, 2, usage, fail);
+    const file = required(args, "file", usage, fail);
     let text;
     try {
       text = await readFile(file, "utf8");
@@ -399,7 +284,7 @@ async function vschemaCommand(ctx, args, io) {
     const res = await call(ctx, "POST", "/v1/vschema", { keyspace, vschema });
     io.out(ctx.json ? json(res) : `applied vschema to keyspace ${keyspace}\n`);
   } else if (verb === "show") {
-    const [, keyspace = ""] = positionals(args, 2, "vschema show K");
+    const [, keyspace = ""] = positionals(args, 2, "vschema show K", fail);
     const res = await call(ctx, "GET", `/v1/vschema?keyspace=${encodeURIComponent(keyspace)}`);
     io.out(json(ctx.json ? res : (record(res).vschema ?? null)));
   } else {
@@ -411,7 +296,7 @@ async function vschemaCommand(ctx, args, io) {
 const COMMANDS = {
   sql: { run: sqlCommand, flags: ["keyspace", "params"] },
   topology: { run: topologyCommand, flags: [] },
-  keyspace: { run: keyspaceCommand, flags: ["shards", "seconds", "bytes", "hold-seconds"] },
+  keyspace: { run: (ctx, args, io) => keyspaceCommand(ctx, args, io, call, fail), flags: KEYSPACE_FLAGS },
   vschema: { run: vschemaCommand, flags: ["file"] },
   reshard: { run: (ctx, args, io) => reshardCommand(ctx, args, io, call, fail), flags: WORKFLOW_FLAGS },
   movetables: { run: (ctx, args, io) => moveTablesCommand(ctx, args, io, call, fail), flags: MOVETABLES_FLAGS },

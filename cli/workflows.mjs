@@ -4,6 +4,7 @@
 // copy with a progress bar (rows copied / estimated, lag, phase) until the streams have caught up;
 // `--json` prints the server's answers instead.
 
+import { json } from "./command-kit.mjs";
 import { list, record } from "./format.mjs";
 
 /**
@@ -16,9 +17,6 @@ import { list, record } from "./format.mjs";
 export const RESHARD_VERBS = ["create", "show", "switchtraffic", "reversetraffic", "complete", "cancel", "stop", "start"];
 export const WORKFLOW_FLAGS = ["keyspace", "workflow", "source-shards", "target-shards", "on-ddl", "auto-switch", "tablet-types"];
 export const MOVETABLES_FLAGS = ["source", "target", "keyspace", "workflow", "tables", "on-ddl", "auto-switch", "tablet-types"];
-
-/** @param {unknown} v */
-const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
 
 /** @param {string} spec */
 function shardList(spec) {
